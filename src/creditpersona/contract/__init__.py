@@ -1,0 +1,1 @@
+"""The data contract for the bank's raw sources, and its enforcement."""

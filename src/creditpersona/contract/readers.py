@@ -1,0 +1,200 @@
+"""Read a source file into an Arrow table, keeping every row and its position.
+
+CSV in UTF-8 or GBK/GB18030 (bank exports are often GBK), Parquet and Excel. CSV and Excel
+columns are read as text so that the validator, not the reader, decides what is parseable;
+nothing is dropped or coerced here. A ``_row`` column holds the 1-based data-row number
+(the header excluded) so every quarantined row can be traced back to its file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from creditpersona.errors import SchemaError
+
+ROW_COLUMN = "_row"
+FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+           ".xlsx": "excel", ".xlsm": "excel"}
+_CHUNK = 1 << 24
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file read for ingestion."""
+
+    path: Path
+    format: str
+    encoding: str | None
+    sha256: str
+    data: pa.Table
+
+
+def file_format(path: Path) -> str:
+    """The reader format for ``path`` from its suffix.
+
+    Raises
+    ------
+    SchemaError
+        For a suffix no reader handles.
+    """
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise SchemaError(
+            f"{path}: cannot read files ending in {path.suffix!r}; "
+            f"use one of {', '.join(sorted(FORMATS))}."
+        ) from None
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8`` if the whole file decodes as UTF-8 (a BOM is allowed), else ``gb18030``.
+
+    GB18030 is a superset of GBK and GB2312, so it reads every export labelled with either.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8"
+
+
+def _header(path: Path, encoding: str) -> list[str]:
+    with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding,
+                   newline="") as fh:
+        first = next(csv.reader(io.StringIO(fh.readline())), [])
+    return [c.strip() for c in first]
+
+
+def _with_rows(data: pa.Table) -> pa.Table:
+    rows = np.arange(1, data.num_rows + 1, dtype=np.int64)
+    return data.append_column(ROW_COLUMN, pa.array(rows))
+
+
+def read_csv(path: Path, encoding: str | None = None) -> tuple[pa.Table, str]:
+    """Read a CSV file with every column as nullable text.
+
+    Returns
+    -------
+    (pyarrow.Table, str)
+        The data with its ``_row`` column, and the encoding used.
+    """
+    enc = encoding or detect_encoding(path)
+    names = _header(path, enc)
+    if not any(names):
+        raise SchemaError(f"{path}: the file is empty or has no header row.")
+    data = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(
+            encoding="utf8" if enc == "utf-8" else enc, column_names=names, skip_rows=1
+        ),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={n: pa.string() for n in names},
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+        ),
+    )
+    return _with_rows(data), enc
+
+
+def read_parquet(path: Path) -> pa.Table:
+    """Read a Parquet file as stored (types are checked by the validator)."""
+    return _with_rows(pq.read_table(path))
+
+
+def read_excel(path: Path) -> pa.Table:
+    """Read the first worksheet of an Excel workbook as text.
+
+    Dates that Excel stores as dates come back as ISO strings; numbers as their shortest
+    text form.
+    """
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise SchemaError(f"{path}: the first worksheet is empty.")
+        names = [str(h).strip() if h is not None else "" for h in header]
+        columns: list[list[str | None]] = [[] for _ in names]
+        for row in rows:
+            if row is None or all(v is None for v in row):
+                continue
+            for i in range(len(names)):
+                v = row[i] if i < len(row) else None
+                columns[i].append(_excel_text(v))
+    finally:
+        wb.close()
+    data = pa.table({n: pa.array(c, pa.string()) for n, c in zip(names, columns, strict=True)})
+    return _with_rows(data)
+
+
+def _excel_text(value: object) -> str | None:
+    import datetime as dt
+
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def read_source(
+    path: str | Path, encoding: str | None = None, sha256: str | None = None
+) -> SourceFile:
+    """Read any supported file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A CSV, Parquet or Excel file.
+    encoding : str, optional
+        Force a CSV encoding instead of detecting it.
+    sha256 : str, optional
+        The file's digest, if the caller has it already.
+
+    Returns
+    -------
+    SourceFile
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise SchemaError(f"{p}: no such file.")
+    fmt = file_format(p)
+    enc: str | None = None
+    if fmt == "csv":
+        data, enc = read_csv(p, encoding)
+    elif fmt == "parquet":
+        data = read_parquet(p)
+    else:
+        data = read_excel(p)
+    return SourceFile(p, fmt, enc, sha256 or sha256_of(p), data)

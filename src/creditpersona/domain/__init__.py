@@ -1,0 +1,1 @@
+"""Chinese corporate-lending conventions: codes, classifications and thresholds (DOMAIN.md)."""

@@ -1,0 +1,200 @@
+"""Load source files into the store: every row is either loaded or quarantined.
+
+One file is one load, inside one transaction: its good rows go to the contract table, its bad
+rows to the quarantine with the reason, and the load log records the file, its SHA-256 and
+the counts. A file whose bytes were already loaded into the same table is skipped, so
+ingesting the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from creditpersona import __version__
+from creditpersona.contract import readers, schema, validate
+from creditpersona.errors import SchemaError
+from creditpersona.store.store import LOAD_LOG, LOAD_LOG_SCHEMA, QUARANTINE, Store
+
+_ORDER = {t.name: i for i, t in enumerate(schema.TABLES)}
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What one file did to the store."""
+
+    table: str
+    path: Path
+    load_id: int
+    rows_read: int
+    rows_loaded: int
+    rows_quarantined: int
+    seconds: float
+    skipped: bool = False
+
+    @property
+    def balanced(self) -> bool:
+        """Loaded + quarantined = read: nothing was lost."""
+        return self.rows_loaded + self.rows_quarantined == self.rows_read
+
+
+def plan(paths: Iterable[str | Path], table: str | None = None) -> list[tuple[Path, str]]:
+    """Files to load and their tables, parents before children.
+
+    A directory contributes the files directly inside it whose name (without suffix) is a
+    contract table, such as ``firms.csv`` or ``transactions.parquet``; other files there are
+    left alone. A file named explicitly must be named after its table, or ``table`` must say
+    which table it feeds.
+
+    Raises
+    ------
+    SchemaError
+        If a path does not exist or a file's table cannot be told.
+    """
+    found: list[tuple[Path, str]] = []
+    for item in paths:
+        p = Path(item)
+        if p.is_dir():
+            for child in sorted(p.iterdir()):
+                if (child.is_file() and child.suffix.lower() in readers.FORMATS
+                        and child.stem.lower() in schema.TABLES_BY_NAME):
+                    found.append((child, child.stem.lower()))
+        elif p.is_file():
+            name = table or p.stem.lower()
+            if name not in schema.TABLES_BY_NAME:
+                raise SchemaError(
+                    f"{p}: cannot tell which contract table this file feeds; name it after "
+                    f"the table (e.g. firms.csv) or pass --table with one of "
+                    f"{', '.join(schema.TABLES_BY_NAME)}."
+                )
+            found.append((p, name))
+        else:
+            raise SchemaError(f"{p}: no such file or directory.")
+    return sorted(found, key=lambda pair: (_ORDER[pair[1]], str(pair[0])))
+
+
+def ingest_file(
+    store: Store, path: str | Path, table: str | None = None, *, encoding: str | None = None
+) -> LoadResult:
+    """Validate one file and load it: good rows to its table, bad rows to the quarantine.
+
+    Parameters
+    ----------
+    store : Store
+        An open, writable store.
+    path : str or Path
+        A CSV (UTF-8 or GBK/GB18030), Parquet or Excel file.
+    table : str, optional
+        The contract table; by default the file's name without suffix.
+    encoding : str, optional
+        Force a CSV encoding instead of detecting it.
+
+    Returns
+    -------
+    LoadResult
+    """
+    p = Path(path)
+    contract = schema.table(table or p.stem.lower())
+    started = dt.datetime.now()
+    clock = time.perf_counter()
+    sha = readers.sha256_of(p)
+    earlier = store.loaded(contract.name, sha)
+    if earlier is not None:
+        return LoadResult(contract.name, p, earlier, 0, 0, 0, 0.0, skipped=True)
+
+    source = readers.read_source(p, encoding, sha)
+    fmt, used_encoding = source.format, source.encoding
+    data = validate.conform(source.data, contract)
+    del source
+    rows_read = data.num_rows
+    con = store.con
+    load_id = store.next_load_id()
+    tmp = f"_parsed_{contract.name}_{load_id}"
+    # No transaction around the load: DuckDB keeps a transaction's inserts in memory, which
+    # at twenty million rows costs gigabytes. The load-log row, written last, commits the
+    # load instead; rows of a load without one are removed here on failure and by the store
+    # when it is next opened.
+    try:
+        # One pass parses and flags every row (DuckDB scans the Arrow data in place); the
+        # cross-row checks and the load then read the typed, materialised result.
+        parsed_expr, local = validate.parse(ibis.memtable(data), contract)
+        parsed = con.create_table(tmp, parsed_expr, temp=True, overwrite=True)
+        parents = {
+            f.references: store.table(f.references.split(".")[0])
+            for f in contract.fields if f.references
+        }
+        cross, sets = validate.cross_row_checks(
+            parsed, contract, parents, store.table(contract.name), len(local)
+        )
+        bad = validate.collect_violations(parsed, local, sets, data, contract)
+        del data
+        good = validate.good_rows(parsed, local, bad).select(
+            *contract.field_names, load_id=ibis.literal(load_id, "int64")
+        )
+        con.insert(contract.name, good)
+        quarantined = validate.describe_violations(
+            bad, (*local, *cross), contract, str(p), fmt
+        )
+        if len(quarantined):
+            con.insert(QUARANTINE, quarantined.assign(load_id=load_id)[
+                ["load_id", *validate.QUARANTINE_COLUMNS]
+            ].astype({"line": "Int64"}))
+        rows_loaded = rows_read - len(quarantined)
+        seconds = time.perf_counter() - clock
+        log = pd.DataFrame([{
+            "load_id": load_id, "table_name": contract.name, "source_file": str(p),
+            "sha256": sha, "format": fmt, "encoding": used_encoding,
+            "rows_read": rows_read, "rows_loaded": rows_loaded,
+            "rows_quarantined": len(quarantined), "started_at": started, "seconds": seconds,
+            "status": "loaded", "version": __version__,
+        }])[list(LOAD_LOG_SCHEMA.names)]
+        con.insert(LOAD_LOG, log)
+    except BaseException:
+        store.discard_unfinished_loads()
+        raise
+    finally:
+        con.drop_table(tmp, force=True)
+    return LoadResult(contract.name, p, load_id, rows_read, rows_loaded, len(quarantined),
+                      seconds)
+
+
+def ingest(
+    store: Store,
+    paths: Iterable[str | Path],
+    *,
+    table: str | None = None,
+    encoding: str | None = None,
+    on_file: Callable[[LoadResult], None] | None = None,
+) -> list[LoadResult]:
+    """Ingest files and directories in dependency order (see :func:`plan`).
+
+    Parameters
+    ----------
+    store : Store
+        An open, writable store.
+    paths : iterable of str or Path
+        Files, or directories holding files named after contract tables.
+    table : str, optional
+        The contract table for explicitly named files whose names do not say it.
+    encoding : str, optional
+        Force a CSV encoding.
+    on_file : callable, optional
+        Called with each :class:`LoadResult` as soon as its file is done.
+
+    Returns
+    -------
+    list of LoadResult
+    """
+    results = []
+    for path, name in plan(paths, table):
+        result = ingest_file(store, path, name, encoding=encoding)
+        if on_file is not None:
+            on_file(result)
+        results.append(result)
+    return results

@@ -1,0 +1,182 @@
+"""The embedded store: one DuckDB file, read and written through Ibis.
+
+The store holds one table per contract table (typed as the contract says, plus the
+``load_id`` that brought each row), the quarantine, and the load log. Everything goes
+through an Ibis backend so the same table expressions can later run on Spark.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from types import TracebackType
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from creditpersona.contract.schema import TABLES, Table
+from creditpersona.errors import StoreError
+
+ENV_VAR = "CREDITPERSONA_STORE"
+MEMORY_ENV_VAR = "CREDITPERSONA_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
+DEFAULT_PATH = Path("creditpersona.duckdb")
+LOAD_LOG = "load_log"
+QUARANTINE = "quarantine"
+_IBIS_TYPES = {"string": "string", "int": "int64", "float": "float64", "date": "date",
+               "bool": "boolean"}
+
+LOAD_LOG_SCHEMA = ibis.schema({
+    "load_id": "int64", "table_name": "string", "source_file": "string", "sha256": "string",
+    "format": "string", "encoding": "string", "rows_read": "int64", "rows_loaded": "int64",
+    "rows_quarantined": "int64", "started_at": "timestamp", "seconds": "float64",
+    "status": "string", "version": "string",
+})
+QUARANTINE_SCHEMA = ibis.schema({
+    "load_id": "int64", "table_name": "string", "source_file": "string",
+    "row_number": "int64", "line": "int64", "row_key": "string", "rule": "string",
+    "rules": "string", "field": "string", "message": "string", "raw_json": "string",
+})
+
+
+def resolve_path(path: str | Path | None = None) -> Path:
+    """Where the store lives: ``path``, else ``$CREDITPERSONA_STORE``, else the default.
+
+    The default is ``./creditpersona.duckdb``.
+
+    Examples
+    --------
+    >>> resolve_path("/tmp/bank.duckdb").name
+    'bank.duckdb'
+    """
+    if path is not None:
+        return Path(path)
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else DEFAULT_PATH
+
+
+def contract_schema(table: Table) -> ibis.Schema:
+    """The store schema of a contract table: its fields and ``load_id``."""
+    return ibis.schema(
+        {**{f.name: _IBIS_TYPES[f.dtype] for f in table.fields}, "load_id": "int64"}
+    )
+
+
+class Store:
+    """A creditpersona store in one DuckDB file.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The DuckDB file; see :func:`resolve_path`.
+    read_only : bool
+        Open without the right to write (several readers may share the file).
+
+    Examples
+    --------
+    >>> with Store(":memory:") as store:
+    ...     int(store.table("firms").count().execute())
+    0
+    """
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = resolve_path(path)
+        self.read_only = read_only
+        memory = str(self.path) == ":memory:"
+        if read_only and not memory and not self.path.exists():
+            raise StoreError(f"{self.path}: no store here; run `creditpersona ingest` first.")
+        if not memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = ibis.duckdb.connect(str(self.path), read_only=read_only)
+        except Exception as exc:  # duckdb raises its own IOException types
+            raise StoreError(f"{self.path}: cannot open the store ({exc}).") from exc
+        # Bound DuckDB's own memory (it spills to disk past the limit) so that a twenty-
+        # million-row load fits a small machine; insertion order is not part of the contract.
+        limit = os.environ.get(MEMORY_ENV_VAR, DEFAULT_MEMORY_LIMIT)
+        if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit):
+            raise StoreError(
+                f"{MEMORY_ENV_VAR}={limit!r} is not a memory size; use e.g. 2GB or 512MB."
+            )
+        self.con.raw_sql(f"SET memory_limit = '{limit}'")
+        self.con.raw_sql("SET preserve_insertion_order = false")
+        if not read_only:
+            self._ensure_schema()
+            self.discard_unfinished_loads()
+
+    def _ensure_schema(self) -> None:
+        existing = set(self.con.list_tables())
+        for t in TABLES:
+            if t.name not in existing:
+                self.con.create_table(t.name, schema=contract_schema(t))
+        if LOAD_LOG not in existing:
+            self.con.create_table(LOAD_LOG, schema=LOAD_LOG_SCHEMA)
+        if QUARANTINE not in existing:
+            self.con.create_table(QUARANTINE, schema=QUARANTINE_SCHEMA)
+
+    def discard_unfinished_loads(self) -> int:
+        """Remove rows whose load never reached the load log (a load that failed midway).
+
+        Returns
+        -------
+        int
+            The number of rows removed.
+        """
+        removed = 0
+        for name in (*(t.name for t in TABLES), QUARANTINE):
+            query = (f'DELETE FROM "{name}" WHERE load_id NOT IN '
+                     f'(SELECT load_id FROM "{LOAD_LOG}")')
+            result = self.con.raw_sql(query).fetchone()
+            removed += int(result[0]) if result else 0
+        return removed
+
+    def table(self, name: str) -> ir.Table:
+        """An Ibis table of the store."""
+        return self.con.table(name)
+
+    def next_load_id(self) -> int:
+        """The id the next load will get."""
+        top = self.table(LOAD_LOG).load_id.max().execute()
+        return 1 if top is None or pd.isna(top) else int(top) + 1
+
+    def loaded(self, table: str, sha256: str) -> int | None:
+        """The load id that already brought this file into ``table``, if any."""
+        log = self.table(LOAD_LOG)
+        hit = log.filter((log.table_name == table) & (log.sha256 == sha256)
+                         & (log.status == "loaded")).load_id.min().execute()
+        return None if hit is None or pd.isna(hit) else int(hit)
+
+    def status(self) -> pd.DataFrame:
+        """Rows held, loads and quarantined rows per contract table."""
+        log = self.table(LOAD_LOG).to_pandas()
+        quarantine = self.table(QUARANTINE)
+        q = quarantine.group_by("table_name").agg(n=quarantine.count()).to_pandas()
+        qn = dict(zip(q.table_name, q.n, strict=True))
+        rows = []
+        for t in TABLES:
+            mine = log[log.table_name == t.name]
+            rows.append({
+                "table": t.name,
+                "rows": int(self.table(t.name).count().execute()),
+                "loads": int(len(mine)),
+                "quarantined": int(qn.get(t.name, 0)),
+                "last_load": mine.started_at.max() if len(mine) else pd.NaT,
+            })
+        return pd.DataFrame(rows)
+
+    def close(self) -> None:
+        """Close the connection (the file stays)."""
+        self.con.disconnect()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
