@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from creditpersona.errors import CreditPersonaError
 
@@ -43,9 +44,11 @@ StoreOption = Annotated[
 
 def _frame(df: pd.DataFrame, title: str, index: bool = False) -> RichTable:
     table = RichTable(title=title, title_justify="left", show_lines=False)
-    cols = ([str(df.index.name or "")] if index else []) + [str(c) for c in df.columns]
-    for i, c in enumerate(cols):
-        table.add_column(c, justify="left" if i == 0 else "right")
+    if index:
+        table.add_column(str(df.index.name or ""), justify="left")
+    for c in df.columns:
+        numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        table.add_column(str(c), justify="right" if numeric else "left")
     for idx, row in df.iterrows():
         cells = [_cell(v) for v in row.tolist()]
         table.add_row(*([str(idx)] if index else []), *cells)
@@ -229,7 +232,7 @@ def demo(
                          "Firms by industry section and MIIT size class 行业×规模", index=True))
     console.print(_frame(summary.loans_by_product, "Loans by product 贷款产品"))
     if len(summary.quarantine_by_rule):
-        console.print(_frame(summary.quarantine_by_rule, "Quarantine by rule 隔离原因"))
+        console.print(_frame(summary.quarantine_by_rule, "Quarantined rows by rule 隔离原因"))
     injected_path = gen.truth_files.get("injected_errors")
     if injected_path is not None and gen.injected:
         injected = pd.read_csv(injected_path)
@@ -250,5 +253,6 @@ def main() -> None:
     try:
         app()
     except CreditPersonaError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        # Plain text, never re-wrapped: file names and codes in messages must stay intact.
+        err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
         sys.exit(EXIT_BAD_INPUT)

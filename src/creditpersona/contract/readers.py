@@ -8,7 +8,6 @@ nothing is dropped or coerced here. A ``_row`` column holds the 1-based data-row
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import io
@@ -65,22 +64,6 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def detect_encoding(path: Path) -> str:
-    """``utf-8`` if the whole file decodes as UTF-8 (a BOM is allowed), else ``gb18030``.
-
-    GB18030 is a superset of GBK and GB2312, so it reads every export labelled with either.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "gb18030"
-    return "utf-8"
-
-
 def _header(path: Path, encoding: str) -> list[str]:
     with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding,
                    newline="") as fh:
@@ -96,19 +79,34 @@ def _with_rows(data: pa.Table) -> pa.Table:
 def read_csv(path: Path, encoding: str | None = None) -> tuple[pa.Table, str]:
     """Read a CSV file with every column as nullable text.
 
+    Without an ``encoding`` the file is read as UTF-8 (a BOM is allowed) and, if that fails
+    because the bytes are not UTF-8, again as GB18030, a superset of GBK and GB2312. Arrow
+    validates the UTF-8 while it parses, so detection costs nothing for UTF-8 files.
+
     Returns
     -------
     (pyarrow.Table, str)
         The data with its ``_row`` column, and the encoding used.
     """
-    enc = encoding or detect_encoding(path)
-    names = _header(path, enc)
+    if encoding is not None:
+        return _read_csv(path, encoding), encoding
+    try:
+        return _read_csv(path, "utf-8"), "utf-8"
+    except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
+        if isinstance(exc, pa.ArrowInvalid) and "UTF8" not in str(exc).upper():
+            raise
+    return _read_csv(path, "gb18030"), "gb18030"
+
+
+def _read_csv(path: Path, encoding: str) -> pa.Table:
+    names = _header(path, encoding)
     if not any(names):
         raise SchemaError(f"{path}: the file is empty or has no header row.")
     data = pacsv.read_csv(
         path,
         read_options=pacsv.ReadOptions(
-            encoding="utf8" if enc == "utf-8" else enc, column_names=names, skip_rows=1
+            encoding="utf8" if encoding == "utf-8" else encoding, column_names=names,
+            skip_rows=1,
         ),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
@@ -117,7 +115,7 @@ def read_csv(path: Path, encoding: str | None = None) -> tuple[pa.Table, str]:
             quoted_strings_can_be_null=True,
         ),
     )
-    return _with_rows(data), enc
+    return _with_rows(data)
 
 
 def read_parquet(path: Path) -> pa.Table:

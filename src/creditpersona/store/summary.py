@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ibis
 import pandas as pd
 
 from creditpersona.domain import industry, size_class
@@ -15,7 +16,7 @@ class PortfolioSummary:
     """Headline tables of a store."""
 
     tables: pd.DataFrame
-    quarantine_by_rule: pd.DataFrame
+    quarantine_by_rule: pd.DataFrame  # per table: rows, and rows by rule as text
     firms_by_section_size: pd.DataFrame
     loans_by_product: pd.DataFrame
 
@@ -46,8 +47,13 @@ def latest_size_class(store: Store) -> pd.DataFrame:
 def portfolio_summary(store: Store) -> PortfolioSummary:
     """Rows per table, quarantine by rule, firms by industry section and size class, loans."""
     q = store.table(QUARANTINE)
-    by_rule = (q.group_by(["table_name", "rule"]).agg(rows=q.count())
-               .order_by(["table_name", "rule"]).to_pandas())
+    counts = (q.group_by(["table_name", "rule"]).agg(rows=q.count())
+              .order_by(["table_name", ibis.desc("rows"), "rule"]).to_pandas())
+    by_rule = pd.DataFrame({
+        "table": name,
+        "rows": int(grp["rows"].sum()),
+        "rules": " · ".join(f"{r} {n:,}" for r, n in zip(grp["rule"], grp["rows"], strict=True)),
+    } for name, grp in counts.groupby("table_name", sort=False))
     sizes = latest_size_class(store)
     sizes["size_class"] = sizes["size_class"].fillna("unknown")
     grid = pd.crosstab(sizes["section"].fillna("?"), sizes["size_class"])

@@ -1,0 +1,172 @@
+"""Chinese documents about the firms: news, court records, registry changes, RM visit notes
+and annual-report abstracts.
+
+Most firms get neutral news and routine visit notes. Risk events (lawsuits, 被执行人,
+失信被执行人, production halts, unpaid wages, frozen equity, environmental fines) are more
+frequent the higher a firm's latent risk and cluster in the months before a firm stops
+paying; some documents deny a risk (经核查，未发现……) and growing, healthy firms get
+positive news (patents, tenders won, expansions).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import numpy.typing as npt
+
+from creditpersona.synth.financials import Columns, Financials
+from creditpersona.synth.personas import INDEX
+from creditpersona.synth.population import Population, sigmoid
+
+#: Templates: (source, text with ``{name}`` and optionally ``{n}`` and ``{city}``).
+NEUTRAL = (
+    ("news", "{name}召开年度经营工作会议，部署下一阶段重点任务。"),
+    ("news", "{name}参加{city}举办的产业对接洽谈会。"),
+    ("news", "{name}与多家客户签订年度框架合作协议。"),
+    ("news", "{name}组织开展安全生产月活动。"),
+)
+POSITIVE = (
+    ("news", "{name}获得发明专利授权{n}项，核心技术实现自主可控。"),
+    ("news", "{name}中标{city}重点项目，中标金额约{n}万元。"),
+    ("news", "{name}扩产项目开工建设，预计新增产能{n}%。"),
+    ("news", "{name}入选{city}专精特新中小企业名单。"),
+)
+RISK = (
+    ("court", "{name}因买卖合同纠纷被供应商起诉，涉案金额{n}万元。"),
+    ("court", "{name}被{city}中级人民法院列为被执行人，执行标的{n}万元。"),
+    ("court", "{name}被列为失信被执行人，法定代表人被限制高消费。"),
+    ("news", "{name}主要生产线停产，员工反映已停工{n}天。"),
+    ("news", "{name}拖欠员工工资约{n}万元，劳动监察部门已介入。"),
+    ("registry", "{name}股东所持{n}%股权被司法冻结。"),
+    ("registry", "{name}因废水超标排放被{city}生态环境局处以罚款{n}万元。"),
+)
+NEGATED = (
+    ("rm_note", "经核查，未发现{name}涉及诉讼或被执行记录。"),
+    ("court", "经查询，{name}不存在失信被执行记录。"),
+    ("news", "{name}澄清：网传停产消息不实，公司生产经营正常。"),
+)
+REGISTRY = (
+    ("registry", "{name}注册资本变更为{n}万元。"),
+    ("registry", "{name}法定代表人发生变更。"),
+    ("registry", "{name}经营范围变更，新增技术服务等项目。"),
+)
+#: RM visit notes by persona, then the note for any firm under visible stress.
+RM_NOTES = (
+    "走访{name}，企业经营正常，订单饱满，现金流稳定。",
+    "走访{name}，研发投入较大，营收增长较快，计划开展新一轮股权融资。",
+    "走访{name}，企业负债率偏高，资金周转较紧，正在寻求续贷。",
+    "走访{name}，春节前备货需求旺盛，资金周转压力阶段性上升。",
+    "走访{name}，在建项目进度约{n}%，回款依赖项目结算。",
+    "走访{name}，经营者从业多年，店铺客流稳定。",
+)
+RM_STRESS = "走访{name}，企业资金紧张，存在拖欠供应商货款情况，建议压降授信。"
+
+
+def _fill(template: npt.NDArray[np.object_], name: npt.NDArray[np.object_],
+          number: npt.NDArray[np.int64], city: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """Fill ``{name}``, ``{n}`` and ``{city}`` in each template, one pass per unique template."""
+    out = np.empty(template.size, dtype=object)
+    for t in np.unique(template):
+        sel = template == t
+        values = {"{name}": name[sel], "{n}": number[sel].astype(str).astype(object),
+                  "{city}": city[sel]}
+        text = np.full(int(sel.sum()), "", dtype=object)
+        for piece in re.split(r"(\{name\}|\{n\}|\{city\})", str(t)):
+            text = text + values.get(piece, piece)
+        out[sel] = text
+    return out
+
+
+def _draw(rng: np.random.Generator, counts: npt.NDArray[np.int64],
+          templates: tuple[tuple[str, str], ...]) -> tuple[npt.NDArray[np.int64],
+                                                            npt.NDArray[np.object_],
+                                                            npt.NDArray[np.object_]]:
+    firm = np.repeat(np.arange(counts.size), counts)
+    pick = rng.integers(0, len(templates), firm.size)
+    source = np.asarray([s for s, _ in templates], dtype=object)[pick]
+    text = np.asarray([t for _, t in templates], dtype=object)[pick]
+    return firm, source, text
+
+
+def documents(rng: np.random.Generator, pop: Population, fin: Financials) -> Columns:
+    """The ``documents`` rows, sorted by date and firm, with ``doc_id`` in that order.
+
+    Returns
+    -------
+    dict
+        Contract columns (``firm`` holds firm indices).
+    """
+    tl = pop.timeline
+    n = pop.n
+    lo = np.maximum(pop.founded_on, tl.history_start)
+    span = np.maximum((tl.end - lo).astype(np.int64), 1)
+    last_risk = pop.risk[:, np.clip(tl.quarter_index(np.array([tl.end]))[0], 0, None)]
+    size_factor = np.array([2.5, 1.6, 1.0, 0.6])[pop.size_target]
+    stop = pop.stop_date
+    stopping = ~np.isnat(stop) & (stop <= tl.end + np.timedelta64(180, "D"))
+    growthy = (pop.persona == INDEX["growth_tech"]) | (pop.growth > 0.15)
+
+    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.object_], npt.NDArray[np.object_],
+                      npt.NDArray[np.datetime64]]] = []
+
+    def fill(firm: npt.NDArray[np.int64], templates: npt.NDArray[np.object_]
+             ) -> npt.NDArray[np.object_]:
+        return _fill(templates, pop.name[firm], rng.integers(5, 100, firm.size), pop.city[firm])
+
+    def uniform_dates(firm: npt.NDArray[np.int64]) -> npt.NDArray[np.datetime64]:
+        offset = (rng.random(firm.size) * span[firm]).astype(np.int64)
+        return np.asarray(lo[firm] + offset.astype("timedelta64[D]"))
+
+    for counts, templates in (
+        (rng.poisson(1.0 * size_factor), NEUTRAL),
+        (rng.poisson(0.15 + 0.9 * growthy + 0.3 * (last_risk < 0)), POSITIVE),
+        (rng.poisson(0.12, n), NEGATED),
+        (rng.poisson(0.4, n), REGISTRY),
+        (rng.poisson(0.05 + 0.8 * sigmoid(2.0 * (last_risk - 1.8))), RISK),
+    ):
+        firm, source, text = _draw(rng, counts, templates)
+        parts.append((firm, source, fill(firm, text), uniform_dates(firm)))
+
+    # Risk events concentrate in the six months before a firm stops paying.
+    firm, source, text = _draw(rng, np.where(stopping, rng.poisson(2.5, n), 0), RISK)
+    before = rng.integers(0, 181, firm.size).astype("timedelta64[D]")
+    day = np.minimum(stop[firm] + np.timedelta64(30, "D") - before, tl.end)
+    parts.append((firm, source, fill(firm, text), np.maximum(day, lo[firm])))
+
+    # RM visit notes: the persona's note, or a stress note once the firm looks stressed.
+    visits = rng.poisson(1.5, n)
+    firm = np.repeat(np.arange(n), visits)
+    day = uniform_dates(firm)
+    q = np.clip(tl.quarter_index(day), 0, tl.quarter_ends.size - 1)
+    stressed = pop.risk[firm, q] > 1.8
+    note = np.where(stressed, RM_STRESS, np.asarray(RM_NOTES, dtype=object)[pop.persona[firm]])
+    parts.append((firm, np.full(firm.size, "rm_note", dtype=object),
+                  fill(firm, note.astype(object)), day))
+
+    # Annual-report abstracts of listed firms, once each fiscal year is published.
+    listed = np.flatnonzero(pop.listed)
+    for year in tl.fiscal_years:
+        published = np.datetime64(f"{int(year) + 1}-04-25", "D")
+        if published > tl.end:
+            continue
+        q_end = int(np.searchsorted(tl.quarter_ends, np.datetime64(f"{int(year)}-12-31", "D")))
+        revenue = fin["revenue"][listed][:, max(q_end - 3, 0): q_end + 1].sum(axis=1)
+        text = (pop.name[listed] + f"发布{int(year)}年年度报告，全年实现营业收入"
+                + np.round(revenue / 1e4).astype(np.int64).astype(str).astype(object) + "万元。")
+        day = published - rng.integers(0, 30, listed.size).astype("timedelta64[D]")
+        parts.append((listed, np.full(listed.size, "annual_report", dtype=object),
+                      text.astype(object), day))
+
+    firm = np.concatenate([p[0] for p in parts])
+    source = np.concatenate([p[1] for p in parts])
+    text = np.concatenate([p[2] for p in parts])
+    day = np.concatenate([p[3] for p in parts]).astype("datetime64[D]")
+    keep = day <= tl.end
+    order = np.lexsort((firm[keep], day[keep]))
+    sel = np.flatnonzero(keep)[order]
+    width = max(8, len(str(sel.size)))
+    return {
+        "doc_id": np.char.add("D", np.char.zfill(np.arange(1, sel.size + 1).astype(str), width)),
+        "firm": firm[sel], "doc_date": day[sel], "source": source[sel], "text": text[sel],
+    }

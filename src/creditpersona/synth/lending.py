@@ -1,0 +1,237 @@
+"""Loans and their repayment schedules and history.
+
+Organic loans follow each firm's true needs and persona (see :data:`PRODUCT_TERMS` and the
+persona ``affinity``); campaign responders add loans of the campaign's product. Repayment
+behaviour per instalment depends on the persona, the product, the purpose, the season and
+the firm's latent risk at the due date; a defaulting firm stops paying 90 days before its
+default date. Only instalments due on or before the end date are written.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from creditpersona.contract.schema import COLLATERAL, GUARANTEE, PRODUCTS, PURPOSES
+from creditpersona.synth.campaigns import typical_amount
+from creditpersona.synth.financials import Columns
+from creditpersona.synth.personas import INDEX, LPR_PERCENT, table
+from creditpersona.synth.population import Population, choose, sigmoid
+from creditpersona.synth.timeline import add_months
+
+#: Possible terms in months per product.
+PRODUCT_TERMS: dict[str, tuple[int, ...]] = {
+    "project_finance": (60, 96, 120, 180), "working_capital": (6, 12, 12, 24, 36),
+    "trade_finance": (3, 6, 6, 12), "equipment": (24, 36, 60), "tech_rnd": (12, 24, 36),
+    "supply_chain": (3, 6, 12), "green": (36, 60, 96, 120),
+    "inclusive_small": (6, 12, 12, 24, 36),
+}
+#: Spread over LPR in basis points before risk and size adjustments.
+BASE_SPREAD_BP: dict[str, float] = {
+    "project_finance": 60, "working_capital": 80, "trade_finance": 50, "equipment": 70,
+    "tech_rnd": 30, "supply_chain": 40, "green": 20, "inclusive_small": -20,
+}
+#: Share of loans of each product repaid quarterly (the rest monthly).
+QUARTERLY_SHARE: dict[str, float] = {
+    "project_finance": 0.95, "green": 0.5, "equipment": 0.3,
+}
+#: Products repaid interest-only with the principal at maturity (先息后本).
+BULLET = ("working_capital", "trade_finance", "supply_chain")
+
+
+def _mix(spec: dict[str, dict[str, float]], labels: tuple[str, ...]) -> npt.NDArray[np.float64]:
+    return np.array([[spec[p].get(label, 0.0) for label in labels] for p in PRODUCTS])
+
+
+COLLATERAL_MIX = _mix({
+    "project_finance": {"land_use_right": .45, "real_estate": .2, "equity_pledge": .2,
+                        "receivables": .15},
+    "working_capital": {"real_estate": .4, "none": .3, "receivables": .15, "inventory": .1,
+                        "deposit": .05},
+    "trade_finance": {"receivables": .35, "deposit": .3, "inventory": .3, "none": .05},
+    "equipment": {"equipment": .85, "real_estate": .15},
+    "tech_rnd": {"none": .6, "equity_pledge": .3, "receivables": .1},
+    "supply_chain": {"receivables": .8, "inventory": .2},
+    "green": {"equipment": .4, "receivables": .35, "land_use_right": .25},
+    "inclusive_small": {"none": .5, "real_estate": .4, "deposit": .1},
+}, COLLATERAL)
+GUARANTEE_MIX = _mix({
+    "project_finance": {"corporate": .5, "none": .3, "government_fund": .2},
+    "working_capital": {"none": .35, "corporate": .4, "personal": .2, "guarantee_company": .05},
+    "trade_finance": {"none": .6, "corporate": .4},
+    "equipment": {"none": .5, "corporate": .4, "personal": .1},
+    "tech_rnd": {"guarantee_company": .4, "government_fund": .3, "personal": .2, "none": .1},
+    "supply_chain": {"corporate": .6, "none": .4},
+    "green": {"none": .5, "corporate": .3, "government_fund": .2},
+    "inclusive_small": {"personal": .6, "guarantee_company": .3, "government_fund": .1},
+}, GUARANTEE)
+PURPOSE_MIX = _mix({
+    "project_finance": {"construction": 1},
+    "working_capital": {"raw_materials": .4, "payroll": .2, "inventory": .3, "other": .1},
+    "trade_finance": {"trade_settlement": .85, "inventory": .15},
+    "equipment": {"equipment_purchase": 1},
+    "tech_rnd": {"rnd": .9, "equipment_purchase": .1},
+    "supply_chain": {"raw_materials": .6, "inventory": .4},
+    "green": {"construction": .5, "equipment_purchase": .5},
+    "inclusive_small": {"raw_materials": .3, "inventory": .3, "payroll": .2, "other": .2},
+}, PURPOSES)
+_SHORT_TERM = np.isin(np.asarray(PRODUCTS), ("working_capital", "trade_finance",
+                                              "supply_chain", "inclusive_small"))
+
+
+def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Columns:
+    """The ``loans`` rows: organic loans plus the loans booked by campaign responders.
+
+    Returns
+    -------
+    dict
+        Contract columns (``firm`` holds firm indices, ``product_index`` the product) sorted
+        by start date, with ``loan_id`` assigned in that order.
+    """
+    tl = pop.timeline
+    n = pop.n
+    count = rng.poisson(table("loans_per_firm")[pop.persona])
+    firm = np.repeat(np.arange(n), count)
+    m = firm.size
+    persona = pop.persona[firm]
+
+    weights = pop.needs[firm] * table("affinity")[persona] + 0.01
+    manuf_concentrated = (persona == INDEX["stable_manufacturer"]) & pop.concentrated[firm]
+    weights[:, PRODUCTS.index("supply_chain")] *= np.where(manuf_concentrated, 4.0, 1.0)
+    large = pop.size_target[firm] <= 1
+    weights[:, PRODUCTS.index("inclusive_small")] *= np.where(large, 0.0, 1.0)
+    product = choose(rng, weights)
+
+    lo = np.maximum(pop.relationship_start[firm], tl.history_start - np.timedelta64(365, "D"))
+    stop = pop.stop_date[firm]
+    hi = np.where(np.isnat(stop), tl.end, np.minimum(tl.end, stop - np.timedelta64(20, "D")))
+    hi = hi - np.timedelta64(10, "D")
+    width = (hi - lo).astype(np.int64)
+    ok = width > 0
+    start = lo + (rng.random(m) * np.maximum(width, 0)).astype("timedelta64[D]")
+    amount = np.empty(m)
+    for k, name in enumerate(PRODUCTS):
+        sel = product == k
+        amount[sel] = typical_amount(pop, name, firm[sel])
+    amount = np.maximum(np.round(amount * rng.lognormal(0, 0.35, m) / 1e4) * 1e4, 5e4)
+
+    camp_firm = campaign["firm"][campaign["responded"]]
+    camp_product = campaign["product_index"][campaign["responded"]]
+    camp_start = campaign["contact_date"][campaign["responded"]] + rng.integers(
+        5, 41, camp_firm.size).astype("timedelta64[D]")
+    camp_stop = pop.stop_date[camp_firm]
+    camp_ok = (camp_start <= tl.end - np.timedelta64(10, "D")) & (
+        np.isnat(camp_stop) | (camp_start < camp_stop - np.timedelta64(20, "D")))
+    camp_amount = campaign["amount_taken"][campaign["responded"]]
+
+    firm = np.concatenate([firm[ok], camp_firm[camp_ok]])
+    product = np.concatenate([product[ok], camp_product[camp_ok]]).astype(np.int64)
+    start = np.concatenate([start[ok], camp_start[camp_ok]])
+    amount = np.concatenate([amount[ok], camp_amount[camp_ok]])
+    m = firm.size
+    persona = pop.persona[firm]
+    q_start = np.clip(tl.quarter_index(start), 0, tl.quarter_ends.size - 1)
+    risk = pop.risk[firm, q_start]
+
+    terms = np.array([PRODUCT_TERMS[p] + (0,) * (5 - len(PRODUCT_TERMS[p])) for p in PRODUCTS])
+    n_terms = np.array([len(PRODUCT_TERMS[p]) for p in PRODUCTS])
+    term = terms[product, (rng.random(m) * n_terms[product]).astype(np.int64)]
+    maturity = add_months(start, term)
+    lpr_tenor = np.where(term <= 60, "1Y", "5Y").astype(object)
+    size_adj = np.array([-30.0, 0.0, 30.0, 60.0])[pop.size_target[firm]]
+    base = np.array([BASE_SPREAD_BP[p] for p in PRODUCTS])[product]
+    spread = np.clip(np.round(base + 70.0 * risk + size_adj + rng.normal(0, 20, m)), -150, 800)
+
+    collateral = np.asarray(COLLATERAL, dtype=object)[choose(rng, COLLATERAL_MIX[product])]
+    guarantee = np.asarray(GUARANTEE, dtype=object)[choose(rng, GUARANTEE_MIX[product])]
+    distressed = persona == INDEX["leveraged_distressed"]
+    guarantee = np.where(distressed & (rng.random(m) < 0.4), "corporate", guarantee)
+    purpose = choose(rng, PURPOSE_MIX[product])
+    p_refi = np.where(distressed & _SHORT_TERM[product], 0.55,
+                      0.5 * sigmoid(2.0 * (risk - 2.0)) * _SHORT_TERM[product])
+    purpose = np.where(rng.random(m) < p_refi, PURPOSES.index("refinancing"), purpose)
+
+    order = np.lexsort((firm, start))
+    width_id = max(8, len(str(m)))
+    out: Columns = {
+        "loan_id": np.char.add("L", np.char.zfill(np.arange(1, m + 1).astype(str), width_id)),
+        "firm": firm[order], "product": np.asarray(PRODUCTS, dtype=object)[product[order]],
+        "purpose": np.asarray(PURPOSES, dtype=object)[purpose[order]], "amount": amount[order],
+        "lpr_tenor": lpr_tenor[order], "spread_bp": spread[order].astype(float),
+        "term_months": term[order].astype(np.int64), "start_date": start[order],
+        "maturity_date": maturity[order], "collateral_type": collateral[order],
+        "guarantee_type": guarantee[order], "product_index": product[order],
+    }
+    return out
+
+
+def repayments(rng: np.random.Generator, pop: Population, loan: Columns) -> Columns:
+    """The ``repayments`` rows: every instalment due on or before the end date.
+
+    Instalments are monthly or quarterly; bullet products pay interest each period and the
+    principal at maturity, the others amortise equal principal. ``paid_date`` is empty while
+    an instalment is unpaid at the end date (``amount_paid`` then holds any partial payment).
+
+    Returns
+    -------
+    dict
+        Contract columns sorted by loan and due date.
+    """
+    tl = pop.timeline
+    product = loan["product_index"]
+    nl = product.size
+    quarterly_share = np.array([QUARTERLY_SHARE.get(p, 0.0) for p in PRODUCTS])[product]
+    period = np.where(rng.random(nl) < quarterly_share, 3, 1)
+    term = loan["term_months"]
+    period = np.where(term % period == 0, period, 1)
+    n_inst = term // period
+    li = np.repeat(np.arange(nl), n_inst)
+    k = np.arange(li.size) - np.repeat(np.cumsum(n_inst) - n_inst, n_inst) + 1
+    due = add_months(loan["start_date"][li], k * period[li])
+    keep = due <= tl.end
+    li, k, due = li[keep], k[keep], due[keep]
+
+    lpr = np.where(loan["lpr_tenor"] == "1Y", LPR_PERCENT["1Y"], LPR_PERCENT["5Y"])
+    rate = (lpr + loan["spread_bp"] / 100.0) / 100.0
+    amount = loan["amount"][li]
+    n_total = n_inst[li]
+    bullet = np.isin(np.asarray(PRODUCTS)[product[li]], BULLET)
+    outstanding = np.where(bullet, amount, amount * (1.0 - (k - 1) / n_total))
+    principal = np.where(bullet, np.where(k == n_total, amount, 0.0), amount / n_total)
+    interest = outstanding * rate[li] * period[li] / 12.0
+    amount_due = np.round(principal + interest, 2)
+
+    firm = loan["firm"][li]
+    persona = pop.persona[firm]
+    q_due = np.clip(tl.quarter_index(due), 0, tl.quarter_ends.size - 1)
+    risk = pop.risk[firm, q_due]
+    name = np.asarray(PRODUCTS)[product[li]]
+    month = due.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    refinancing = loan["purpose"][li] == "refinancing"
+
+    p_early = np.where((persona == INDEX["growth_tech"]) & (name == "tech_rnd"), 0.65, 0.04)
+    p_late = sigmoid(-3.6 + 0.9 * risk)
+    trade_q1 = (persona == INDEX["trading_turnover"]) & (name == "trade_finance") & (month <= 3)
+    p_late = np.where(trade_q1, np.maximum(p_late, 0.6), p_late)
+    p_late = np.where(refinancing, np.minimum(p_late + 0.4, 0.95), p_late)
+    p_late = np.where(persona == INDEX["leveraged_distressed"], p_late + 0.08, p_late)
+    u = rng.random(li.size)
+    late = u < p_late
+    early = ~late & (u < p_late + p_early)
+    days_late = np.where(trade_q1, rng.integers(8, 36, li.size),
+                         np.where(refinancing, rng.integers(10, 61, li.size),
+                                  rng.integers(1, 16, li.size)))
+    offset = np.where(late, days_late, np.where(early, -rng.integers(3, 26, li.size), 0))
+    paid = due + offset.astype("timedelta64[D]")
+    paid = np.maximum(paid, loan["start_date"][li] + np.timedelta64(1, "D"))
+
+    stop = pop.stop_date[firm]
+    unpaid = (~np.isnat(stop) & (due >= stop)) | (paid > tl.end)
+    partial = unpaid & (rng.random(li.size) < 0.3)
+    amount_paid = np.where(unpaid, np.where(partial, np.round(
+        amount_due * rng.uniform(0.1, 0.6, li.size), 2), 0.0), amount_due)
+    paid_date = np.where(unpaid, np.datetime64("NaT", "D"), paid)
+    return {
+        "loan_id": loan["loan_id"][li], "due_date": due, "amount_due": amount_due,
+        "paid_date": paid_date, "amount_paid": amount_paid,
+    }

@@ -1,0 +1,353 @@
+"""The firms of the synthetic bank and their hidden truths.
+
+A :class:`Population` holds, for every firm, the registry facts that go into the ``firms``
+table and the hidden state the other tables are drawn from: persona, size anchors, growth,
+the latent credit-risk path per quarter, the default hazard it implies, the default date
+and the products the firm truly needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from creditpersona.contract.schema import OWNERSHIP, PRODUCTS
+from creditpersona.domain import uscc
+from creditpersona.domain.regions import DISTRICTS
+from creditpersona.domain.size_class import SIZE_CLASSES, THRESHOLDS, miit_group
+from creditpersona.synth import names
+from creditpersona.synth.personas import (
+    HAZARD_INTERCEPT,
+    HAZARD_SLOPE,
+    INDEX,
+    PERSONAS,
+    table,
+)
+from creditpersona.synth.timeline import Days, Timeline
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+#: Ownership mix (in :data:`OWNERSHIP` order) per persona.
+OWNERSHIP_MIX = np.array([
+    [0.06, 0.72, 0.08, 0.08, 0.02, 0.04],
+    [0.03, 0.85, 0.05, 0.03, 0.00, 0.04],
+    [0.05, 0.85, 0.02, 0.03, 0.02, 0.03],
+    [0.04, 0.86, 0.03, 0.04, 0.01, 0.02],
+    [0.35, 0.45, 0.03, 0.03, 0.02, 0.12],
+    [0.00, 0.95, 0.00, 0.01, 0.04, 0.00],
+])
+#: Share of firms with no statements at all, and of start-ups with no revenue yet.
+NO_STATEMENT_SHARE = 0.02
+ZERO_REVENUE_SHARE = 0.01
+#: Firms per relationship manager.
+FIRMS_PER_RM = 40
+_COASTAL = ("11", "12", "31", "32", "33", "35", "37", "44")
+
+
+def choose(rng: np.random.Generator, weights: npt.ArrayLike) -> Ints:
+    """One category per row of a (rows × categories) weight matrix, drawn in one pass.
+
+    Examples
+    --------
+    >>> choose(np.random.default_rng(0), [[0, 1, 0], [1, 0, 0]]).tolist()
+    [1, 0]
+    """
+    w = np.asarray(weights, dtype=float)
+    cum = np.cumsum(w, axis=1)
+    u = rng.random(w.shape[0]) * cum[:, -1]
+    return np.minimum((u[:, None] >= cum).sum(axis=1), w.shape[1] - 1).astype(np.int64)
+
+
+def choose_grouped(
+    rng: np.random.Generator, weights: npt.ArrayLike, groups: npt.ArrayLike
+) -> Ints:
+    """One category per row when rows share a few weight vectors: row ``i`` uses
+    ``weights[groups[i]]``. Equivalent to ``choose(rng, weights[groups])`` but cheaper.
+
+    Examples
+    --------
+    >>> choose_grouped(np.random.default_rng(0), [[0, 1], [1, 0]], [0, 1, 1]).tolist()
+    [1, 0, 0]
+    """
+    w = np.asarray(weights, dtype=float)
+    g = np.asarray(groups, dtype=np.int64)
+    cum = np.cumsum(w, axis=1)
+    u = rng.random(g.size)
+    out = np.empty(g.size, dtype=np.int64)
+    for k in np.unique(g):
+        sel = g == k
+        out[sel] = np.searchsorted(cum[k], u[sel] * cum[k, -1], side="right")
+    return np.minimum(out, w.shape[1] - 1)
+
+
+def sigmoid(x: npt.ArrayLike) -> Floats:
+    """The logistic function."""
+    return np.asarray(1.0 / (1.0 + np.exp(-np.asarray(x, dtype=float))), dtype=np.float64)
+
+
+def unique_codes(rng: np.random.Generator, regions: npt.ArrayLike,
+                 exclude: npt.ArrayLike = ()) -> npt.NDArray[np.str_]:
+    """Valid USCCs for ``regions``, unique among themselves and absent from ``exclude``."""
+    regions = np.asarray(regions, dtype=str)
+    out = uscc.random_codes(rng, regions)
+    taken = np.asarray(exclude, dtype=str)
+    while True:
+        _, first = np.unique(out, return_index=True)
+        bad = np.ones(out.size, dtype=bool)
+        bad[first] = False
+        bad |= np.isin(out, taken)
+        if not bad.any():
+            return out
+        out[bad] = uscc.random_codes(rng, regions[bad])
+
+
+@dataclass
+class Population:
+    """Registry facts and hidden state of every firm (arrays aligned on the firm index)."""
+
+    timeline: Timeline
+    persona: Ints
+    firm_id: npt.NDArray[np.str_]
+    name: npt.NDArray[np.object_]
+    industry_code: npt.NDArray[np.object_]
+    region_code: npt.NDArray[np.str_]
+    city: npt.NDArray[np.object_]
+    founded_on: Days
+    employees: Ints
+    registered_capital: Floats
+    ownership: npt.NDArray[np.object_]
+    listed: Bools
+    relationship_start: Days
+    rm_id: npt.NDArray[np.object_]
+    size_target: Ints
+    revenue_anchor: Floats
+    assets_anchor: Floats
+    growth: Floats
+    concentrated: Bools
+    zero_revenue: Bools
+    no_statements: Bools
+    quarterly_filer: Bools
+    risk: Floats
+    hazard: Floats
+    knots: Days
+    cum_hazard: Floats
+    default_date: Days
+    needs: Bools
+
+    @property
+    def n(self) -> int:
+        """Number of firms."""
+        return int(self.persona.size)
+
+    @property
+    def stop_date(self) -> Days:
+        """Date a defaulting firm stops paying (90 days before it reaches 90+ DPD); NaT if never."""
+        return self.default_date - np.timedelta64(90, "D")
+
+    def defaulted_by(self, day: np.datetime64) -> Bools:
+        """Whether each firm's default date is on or before ``day``."""
+        return np.asarray(~np.isnat(self.default_date) & (self.default_date <= day))
+
+    def cumulative_hazard_at(self, day: np.datetime64) -> Floats:
+        """Integrated default intensity from the history start to ``day`` (per firm)."""
+        t = (day - self.knots[0]).astype(np.int64)
+        k = (self.knots - self.knots[0]).astype(np.int64)
+        if t <= 0:
+            return np.zeros(self.n)
+        j = int(np.clip(np.searchsorted(k, t, side="left"), 1, k.size - 1))
+        rate = (self.cum_hazard[:, j] - self.cum_hazard[:, j - 1]) / (k[j] - k[j - 1])
+        return np.asarray(self.cum_hazard[:, j - 1] + rate * min(t - k[j - 1], k[j] - k[j - 1]))
+
+    def pd_between(self, start: np.datetime64, end: np.datetime64) -> Floats:
+        """True probability of default in ``(start, end]`` given survival to ``start``."""
+        delta = self.cumulative_hazard_at(end) - self.cumulative_hazard_at(start)
+        return np.asarray(1.0 - np.exp(-delta))
+
+
+def _size_anchors(
+    rng: np.random.Generator, industry: npt.NDArray[np.object_], persona: Ints, size: Ints
+) -> tuple[Floats, Floats, Floats]:
+    """Employees, annual revenue and total assets (yuan) inside each firm's MIIT size band."""
+    n = persona.size
+    group_of = {c: miit_group(str(c)) for c in np.unique(industry)}
+    groups = pd.Series(industry).map(group_of).to_numpy()
+    rpe = table("revenue_per_employee")[persona] * rng.lognormal(0.0, 0.3, n)
+    turnover = table("asset_turnover")[persona] * rng.lognormal(0.0, 0.25, n)
+    position = rng.uniform(0.05, 0.95, n)
+    values = {k: np.full(n, np.nan) for k in ("X", "Y", "Z")}
+    for group, th in THRESHOLDS.items():
+        for cls_index, cls in enumerate(SIZE_CLASSES):
+            mask = (groups == group) & (size == cls_index)
+            if not mask.any():
+                continue
+            for i, ind in enumerate(th.indicators):
+                small, medium, large = th.small[i], th.medium[i], th.large[i]
+                lo, hi = {"large": (large, large * 6), "medium": (medium, large),
+                          "small": (small, medium), "micro": (small / 12, small)}[cls]
+                unit = 1.0 if ind == "X" else 1e4
+                u = np.clip(position[mask] + rng.normal(0, 0.1, mask.sum()), 0.03, 0.97)
+                values[ind][mask] = np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))) * unit
+    x, y, z = values["X"], values["Y"], values["Z"]
+    y = np.where(np.isnan(y), x * rpe, y)
+    x = np.where(np.isnan(x), y / rpe, x)
+    z = np.where(np.isnan(z), y / turnover, z)
+    return np.maximum(np.round(x), 1).astype(np.int64), y, z
+
+
+def build_population(rng: np.random.Generator, n: int, timeline: Timeline) -> Population:
+    """Draw ``n`` firms: personas, registry facts, size, latent risk path and default dates.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random stream reserved for the population.
+    n : int
+        Number of firms.
+    timeline : Timeline
+        The bank's calendar.
+
+    Returns
+    -------
+    Population
+    """
+    shares = table("share")
+    persona = rng.choice(len(PERSONAS), size=n, p=shares / shares.sum()).astype(np.int64)
+    size = choose(rng, table("size_mix")[persona])
+
+    industry = np.empty(n, dtype=object)
+    for i, p in enumerate(PERSONAS):
+        mask = persona == i
+        codes = np.array([c for c, _ in p.industries], dtype=object)
+        w = np.array([w for _, w in p.industries])
+        industry[mask] = codes[rng.choice(codes.size, size=int(mask.sum()), p=w / w.sum())]
+
+    districts = np.array(list(DISTRICTS), dtype=str)
+    dw = np.where(np.isin(districts.astype("<U2"), _COASTAL), 2.0, 1.0)
+    district_city = np.array([DISTRICTS[d] for d in districts], dtype=object)
+    where = rng.choice(districts.size, size=n, p=dw / dw.sum())
+    region, city = districts[where], district_city[where]
+    firm_id = unique_codes(rng, region)
+
+    employees, revenue, assets = _size_anchors(rng, industry, persona, size)
+    zero_revenue = rng.random(n) < ZERO_REVENUE_SHARE
+    no_statements = rng.random(n) < NO_STATEMENT_SHARE
+
+    end = timeline.end
+    lo, hi = table("age_years")[persona].T
+    age_days = rng.uniform(lo, hi) * 365.25
+    age_days = np.where(zero_revenue, rng.uniform(300, 720, n), age_days)
+    founded = end - age_days.astype("timedelta64[D]")
+    capital = np.maximum(np.round(assets * rng.uniform(0.05, 0.4, n) / 1e5) * 1e5, 1e5)
+    capital = np.where(zero_revenue, np.round(rng.uniform(1e5, 5e6, n) / 1e5) * 1e5, capital)
+    assets = np.where(zero_revenue, capital * rng.uniform(0.5, 1.5, n), assets)
+    revenue = np.where(zero_revenue, 0.0, revenue)
+    employees = np.where(zero_revenue, rng.integers(3, 15, n), employees)
+
+    ownership = np.asarray(OWNERSHIP, dtype=object)[choose(rng, OWNERSHIP_MIX[persona])]
+    listed = rng.random(n) < np.array([0.35, 0.05, 0.003, 0.0])[size]
+    joint_stock = listed | ((size == 0) & (rng.random(n) < 0.4))
+    name = names.firm_names(rng, city, industry, joint_stock)
+
+    room = np.maximum((end - np.timedelta64(30, "D") - founded).astype(np.int64), 0)
+    gap = np.minimum(rng.exponential(7 * 365.25, n), room).astype(np.int64)
+    relationship = end - np.timedelta64(30, "D") - gap.astype("timedelta64[D]")
+    relationship = np.maximum(relationship, founded)
+    n_rm = max(1, -(-n // FIRMS_PER_RM))
+    width = max(4, len(str(n_rm)))
+    rm_id = np.char.add("RM", np.char.zfill(rng.integers(1, n_rm + 1, n).astype(str), width))
+
+    growth = rng.normal(table("growth_mean")[persona], table("growth_sd")[persona])
+    concentrated = rng.random(n) < table("concentrated_share")[persona]
+    quarterly = (rng.random(n) < table("quarterly_filer_share")[persona]) & (size < 3)
+
+    risk, hazard = _risk_paths(rng, persona, size, timeline)
+    knots, cum, default_date = _default_times(rng, hazard, timeline)
+    needs = _needs(rng, persona, size, industry, concentrated)
+
+    return Population(
+        timeline=timeline, persona=persona, firm_id=firm_id, name=name,
+        industry_code=industry, region_code=region, city=city, founded_on=founded,
+        employees=employees.astype(np.int64), registered_capital=capital,
+        ownership=ownership, listed=listed, relationship_start=relationship,
+        rm_id=rm_id.astype(object), size_target=size, revenue_anchor=revenue,
+        assets_anchor=assets, growth=growth, concentrated=concentrated,
+        zero_revenue=zero_revenue, no_statements=no_statements, quarterly_filer=quarterly,
+        risk=risk, hazard=hazard, knots=knots, cum_hazard=cum, default_date=default_date,
+        needs=needs,
+    )
+
+
+def _risk_paths(
+    rng: np.random.Generator, persona: Ints, size: Ints, timeline: Timeline
+) -> tuple[Floats, Floats]:
+    """Latent risk ``r`` per firm and grid quarter, and the quarterly default hazard."""
+    n, nq = persona.size, timeline.quarter_ends.size
+    r0 = rng.normal(table("risk_mean")[persona], table("risk_sd")[persona])
+    r0 += np.array([-0.35, -0.15, 0.0, 0.2])[size]
+    drift = rng.normal(table("drift_mean")[persona], table("drift_sd")[persona])
+    t = (timeline.quarter_ends - timeline.history_start).astype(np.int64) / 365.25
+    noise = np.empty((n, nq))
+    noise[:, 0] = rng.normal(0, 0.2, n)
+    for q in range(1, nq):
+        noise[:, q] = 0.85 * noise[:, q - 1] + rng.normal(0, 0.15, n)
+    risk = r0[:, None] + drift[:, None] * np.maximum(t, -0.5)[None, :] + noise
+    offset = table("hazard_offset")[persona]
+    hazard = sigmoid(HAZARD_INTERCEPT + offset[:, None] + HAZARD_SLOPE * risk)
+    return risk, hazard
+
+
+def _default_times(
+    rng: np.random.Generator, hazard: Floats, timeline: Timeline
+) -> tuple[Days, Floats, Days]:
+    """Draw default dates from the piecewise-constant default intensity.
+
+    Within each quarter the intensity is constant, chosen so the quarter's default
+    probability equals its hazard; before the history starts it is zero. Returns the knots
+    (history start, then every later quarter end), the cumulative intensity at each knot and
+    the default date (NaT when the firm survives the whole grid).
+    """
+    qe = timeline.quarter_ends
+    later = qe > timeline.history_start
+    knots = np.concatenate([[timeline.history_start], qe[later]])
+    starts = timeline.quarter_starts()[later]
+    qlen = (qe[later] - starts).astype(np.int64) + 1
+    intensity = -np.log1p(-hazard[:, later]) / qlen  # per day
+    span = np.diff(knots).astype(np.int64)
+    cum = np.concatenate([np.zeros((hazard.shape[0], 1)), np.cumsum(intensity * span, axis=1)],
+                         axis=1)
+    e = np.asarray(rng.exponential(1.0, hazard.shape[0]))
+    k = (cum < e[:, None]).sum(axis=1)  # first knot index with cum >= e
+    hit = k < knots.size
+    k_safe = np.clip(k, 1, knots.size - 1)
+    rows = np.arange(hazard.shape[0])
+    before = cum[rows, k_safe - 1]
+    rate = intensity[rows, k_safe - 1]
+    offset = np.ceil((e - before) / np.where(rate > 0, rate, 1.0))
+    offset = np.clip(offset, 1, span[k_safe - 1])
+    day = knots[k_safe - 1] + offset.astype("timedelta64[D]")
+    default_date = np.where(hit, day, np.datetime64("NaT", "D"))
+    return knots, cum, default_date
+
+
+def _needs(
+    rng: np.random.Generator, persona: Ints, size: Ints, industry: npt.NDArray[np.object_],
+    concentrated: Bools,
+) -> Bools:
+    """True product needs (firms × :data:`PRODUCTS`)."""
+    p = table("needs")[persona].copy()
+    section = np.asarray(industry, dtype=str).astype("<U1")
+    col = {name: i for i, name in enumerate(PRODUCTS)}
+    green_sector = np.isin(section, ("D", "N"))
+    p[green_sector, col["green"]] = 0.85
+    manuf = persona == INDEX["stable_manufacturer"]
+    p[manuf & concentrated, col["supply_chain"]] = 0.85
+    p[manuf & ~concentrated, col["supply_chain"]] = 0.08
+    p[:, col["inclusive_small"]] = np.where(
+        size >= 2, np.maximum(p[:, col["inclusive_small"]], 0.4), np.where(size == 1, 0.02, 0.0)
+    )
+    return np.asarray(rng.random(p.shape) < p)
