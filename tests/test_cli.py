@@ -8,9 +8,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import FIRMS_HEADER, GOOD_FIRMS
 from typer.testing import CliRunner
 
-from conftest import FIRMS_HEADER, GOOD_FIRMS
 from creditpersona.cli.app import app
 from creditpersona.contract.docs import render_markdown
 
