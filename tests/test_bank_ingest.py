@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from creditpersona import ingest
+from creditpersona import ingest, ingest_file
+from creditpersona.store.ingest import plan
 from creditpersona.store.store import Store
 from creditpersona.synth import generate_bank
 
@@ -44,3 +45,17 @@ def test_clean_bank_loads_every_row(tmp_path: Path) -> None:
         results = ingest(store, [gen.out_dir])
         assert store.table("quarantine").count().execute() == 0
     assert {r.table: r.rows_loaded for r in results} == gen.rows
+
+
+def test_reading_in_small_pieces_changes_nothing(tmp_path: Path) -> None:
+    gen = generate_bank(tmp_path / "bank", 60, seed=2, inject_errors=0.05)
+    outcomes = []
+    for batch_rows in (10**7, 7):
+        with Store(tmp_path / f"s{batch_rows}.duckdb") as store:
+            for path, table in plan([gen.out_dir]):
+                ingest_file(store, path, table, batch_rows=batch_rows)
+            q = store.table("quarantine").to_pandas().sort_values(["table_name", "row_number"])
+            counts = {t: store.table(t).count().execute() for t in gen.rows}
+        outcomes.append((q[["table_name", "row_number", "rules"]].to_numpy().tolist(), counts,
+                         q["message"].str.replace(str(tmp_path), "").tolist()))
+    assert outcomes[0] == outcomes[1]

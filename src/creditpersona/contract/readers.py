@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,10 @@ ROW_COLUMN = "_row"
 FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".xlsx": "excel", ".xlsm": "excel"}
 _CHUNK = 1 << 24
+
+
+class NotUTF8Error(SchemaError):
+    """A CSV file read as UTF-8 holds bytes that are not UTF-8."""
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,12 @@ def sha256_of(path: Path) -> str:
 
 
 def _header(path: Path, encoding: str) -> list[str]:
-    with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding,
-                   newline="") as fh:
-        first = next(csv.reader(io.StringIO(fh.readline())), [])
+    try:
+        with path.open("r", encoding="utf-8-sig" if encoding == "utf-8" else encoding,
+                       newline="") as fh:
+            first = next(csv.reader(io.StringIO(fh.readline())), [])
+    except UnicodeDecodeError as exc:
+        raise NotUTF8Error(f"{path}: the header is not {encoding} ({exc}).") from exc
     return [c.strip() for c in first]
 
 
@@ -92,8 +100,10 @@ def read_csv(path: Path, encoding: str | None = None) -> tuple[pa.Table, str]:
         return _read_csv(path, encoding), encoding
     try:
         return _read_csv(path, "utf-8"), "utf-8"
-    except (UnicodeDecodeError, pa.ArrowInvalid) as exc:
-        if isinstance(exc, pa.ArrowInvalid) and "UTF8" not in str(exc).upper():
+    except NotUTF8Error:
+        pass
+    except pa.ArrowInvalid as exc:
+        if "UTF8" not in str(exc).upper():
             raise
     return _read_csv(path, "gb18030"), "gb18030"
 
@@ -196,3 +206,90 @@ def read_source(
     else:
         data = read_excel(p)
     return SourceFile(p, fmt, enc, sha256 or sha256_of(p), data)
+
+
+def iter_batches(
+    path: Path, fmt: str, encoding: str | None, batch_rows: int
+) -> Iterator[pa.Table]:
+    """Read a file in pieces of about ``batch_rows`` rows, numbering rows across pieces.
+
+    Memory then grows with the piece, not the file. At least one (possibly empty) table is
+    yielded, so a file with a header and no rows still has its columns checked.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    fmt : str
+        ``csv``, ``parquet`` or ``excel`` (see :func:`file_format`).
+    encoding : str, optional
+        The CSV encoding, ``utf-8`` when not given.
+    batch_rows : int
+        Rows per piece (CSV pieces follow Arrow's blocks and come close to it).
+
+    Raises
+    ------
+    NotUTF8Error
+        If a CSV read as UTF-8 turns out not to be UTF-8 (read it again as GB18030).
+    """
+    offset = 0
+    yielded = False
+    for piece in _pieces(path, fmt, encoding or "utf-8", batch_rows):
+        rows = np.arange(offset + 1, offset + piece.num_rows + 1, dtype=np.int64)
+        offset += piece.num_rows
+        yielded = True
+        yield piece.append_column(ROW_COLUMN, pa.array(rows))
+    if not yielded:
+        empty = _empty(path, fmt, encoding or "utf-8")
+        yield empty.append_column(ROW_COLUMN, pa.array([], pa.int64()))
+
+
+def _pieces(path: Path, fmt: str, encoding: str, batch_rows: int) -> Iterator[pa.Table]:
+    if fmt == "parquet":
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=batch_rows):
+            yield pa.Table.from_batches([batch])
+        return
+    if fmt == "excel":
+        yield read_excel(path).drop_columns([ROW_COLUMN])
+        return
+    names = _header(path, encoding)
+    if not any(names):
+        raise SchemaError(f"{path}: the file is empty or has no header row.")
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                encoding="utf8" if encoding == "utf-8" else encoding, column_names=names,
+                skip_rows=1, block_size=1 << 26,
+            ),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+        pending: list[pa.RecordBatch] = []
+        count = 0
+        for batch in reader:
+            pending.append(batch)
+            count += batch.num_rows
+            if count >= batch_rows:
+                yield pa.Table.from_batches(pending)
+                pending, count = [], 0
+        if pending:
+            yield pa.Table.from_batches(pending)
+    except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc).upper() or "UTF-8" in str(exc).upper():
+            raise NotUTF8Error(f"{path}: not UTF-8 ({exc}).") from exc
+        if "Empty CSV file" in str(exc):
+            return
+        raise
+
+
+def _empty(path: Path, fmt: str, encoding: str) -> pa.Table:
+    if fmt == "parquet":
+        return pq.ParquetFile(path).schema_arrow.empty_table()
+    names = _header(path, encoding)
+    return pa.table({n: pa.array([], pa.string()) for n in names})

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -253,14 +254,52 @@ def cross_row_checks(
     return tuple(checks), sets
 
 
+def raw_text(data: pa.Table, table: Table, rows: Sequence[int], first_row: int) -> pd.DataFrame:
+    """The raw text of some rows of a conformed batch, as ``_raw_<field>`` columns.
+
+    Parameters
+    ----------
+    data : pyarrow.Table
+        A conformed batch whose first row is number ``first_row``.
+    table : Table
+        The contract table.
+    rows : sequence of int
+        Row numbers within the batch.
+    first_row : int
+        The row number of the batch's first row.
+    """
+    index = pa.array(np.asarray(rows, dtype=np.int64) - first_row)
+    taken = data.select(list(table.field_names)).take(index)
+    out = pd.DataFrame({ROW: np.asarray(rows, dtype=np.int64)})
+    for name in table.field_names:
+        column = taken.column(name)
+        text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+        out[RAW_PREFIX + name] = text.to_pylist()
+    return out
+
+
 def collect_violations(
     parsed: ir.Table,
     local: Sequence[Check],
     sets: dict[str, ir.Table],
-    source: pa.Table,
+    local_raw: pd.DataFrame,
     table: Table,
 ) -> pd.DataFrame:
-    """Run the checks and return the bad rows with every flag and their raw text.
+    """Run the cross-row checks and return the bad rows with every flag and their raw text.
+
+    Parameters
+    ----------
+    parsed : ibis.Table
+        The materialised output of :func:`parse` for the whole file.
+    local : sequence of Check
+        The row-local checks.
+    sets : dict of str to ibis.Table
+        The cross-row checks of :func:`cross_row_checks`.
+    local_raw : pandas.DataFrame
+        Raw text (:func:`raw_text`) of the rows that break a row-local check. Rows that only
+        break a cross-row check parsed cleanly, so their text is their parsed value.
+    table : Table
+        The contract table.
 
     Returns
     -------
@@ -268,28 +307,22 @@ def collect_violations(
         One row per bad input row, in file order: the columns of ``parsed``, a boolean column
         per cross-row check, ``_first_row``, ``_existing_load`` and ``_raw_<field>``.
     """
-    bad = parsed.filter(any_flag(parsed, local)).to_pandas()
+    bad = parsed.filter(any_flag(parsed, local)).to_pandas().merge(local_raw, on=ROW)
     found = {column: rows.to_pandas() for column, rows in sets.items()}
     flagged: set[int] = set().union(*(set(df[ROW]) for df in found.values()))
     extra = flagged - set(bad[ROW])
     if extra:
         wanted = ibis.memtable(pd.DataFrame({ROW: sorted(extra)}, dtype="int64"))
-        more = parsed.semi_join(wanted, ROW).to_pandas()
+        rows = parsed.semi_join(wanted, ROW)
+        more = rows.mutate(
+            **{RAW_PREFIX + n: rows[n].cast("string") for n in table.field_names}
+        ).to_pandas()
         bad = pd.concat([bad, more], ignore_index=True) if len(bad) else more
-    for column, rows in found.items():
-        bad[column] = bad[ROW].isin(rows[ROW])
+    for column, rows_found in found.items():
+        bad[column] = bad[ROW].isin(rows_found[ROW])
     details = pd.concat([df for df in found.values() if FIRST_ROW in df.columns])
     bad = bad.merge(details.drop_duplicates(ROW), how="left", on=ROW)
-    bad = bad.sort_values(ROW, ignore_index=True)
-    # Raw text straight from the conformed Arrow table: row r sits at index r - 1.
-    raw = source.select(list(table.field_names)).take(
-        pa.array(bad[ROW].to_numpy(dtype="int64") - 1)
-    )
-    for name in table.field_names:
-        column = raw.column(name)
-        text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
-        bad[RAW_PREFIX + name] = text.to_pylist()
-    return bad
+    return bad.sort_values(ROW, ignore_index=True)
 
 
 def good_rows(parsed: ir.Table, local: Sequence[Check], bad: pd.DataFrame) -> ir.Table:

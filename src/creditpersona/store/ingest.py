@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from creditpersona import __version__
@@ -23,6 +24,8 @@ from creditpersona.errors import SchemaError
 from creditpersona.store.store import LOAD_LOG, LOAD_LOG_SCHEMA, QUARANTINE, Store
 
 _ORDER = {t.name: i for i, t in enumerate(schema.TABLES)}
+#: Rows read and parsed at a time (about 0.25 GB of Arrow text for transactions).
+BATCH_ROWS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,12 @@ def plan(paths: Iterable[str | Path], table: str | None = None) -> list[tuple[Pa
 
 
 def ingest_file(
-    store: Store, path: str | Path, table: str | None = None, *, encoding: str | None = None
+    store: Store,
+    path: str | Path,
+    table: str | None = None,
+    *,
+    encoding: str | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> LoadResult:
     """Validate one file and load it: good rows to its table, bad rows to the quarantine.
 
@@ -94,6 +102,8 @@ def ingest_file(
         The contract table; by default the file's name without suffix.
     encoding : str, optional
         Force a CSV encoding instead of detecting it.
+    batch_rows : int
+        Rows read and parsed at a time; memory grows with this, not with the file.
 
     Returns
     -------
@@ -107,12 +117,27 @@ def ingest_file(
     earlier = store.loaded(contract.name, sha)
     if earlier is not None:
         return LoadResult(contract.name, p, earlier, 0, 0, 0, 0.0, skipped=True)
+    fmt = readers.file_format(p)
+    if encoding is not None or fmt != "csv":
+        return _load(store, p, contract, fmt, encoding, sha, started, clock, batch_rows)
+    try:
+        return _load(store, p, contract, fmt, "utf-8", sha, started, clock, batch_rows)
+    except readers.NotUTF8Error:
+        # GB18030 is a superset of GBK and GB2312, the encodings of most bank exports.
+        return _load(store, p, contract, fmt, "gb18030", sha, started, clock, batch_rows)
 
-    source = readers.read_source(p, encoding, sha)
-    fmt, used_encoding = source.format, source.encoding
-    data = validate.conform(source.data, contract)
-    del source
-    rows_read = data.num_rows
+
+def _load(
+    store: Store,
+    p: Path,
+    contract: schema.Table,
+    fmt: str,
+    encoding: str | None,
+    sha: str,
+    started: dt.datetime,
+    clock: float,
+    batch_rows: int,
+) -> LoadResult:
     con = store.con
     load_id = store.next_load_id()
     tmp = f"_parsed_{contract.name}_{load_id}"
@@ -121,10 +146,33 @@ def ingest_file(
     # load instead; rows of a load without one are removed here on failure and by the store
     # when it is next opened.
     try:
-        # One pass parses and flags every row (DuckDB scans the Arrow data in place); the
-        # cross-row checks and the load then read the typed, materialised result.
-        parsed_expr, local = validate.parse(ibis.memtable(data), contract)
-        parsed = con.create_table(tmp, parsed_expr, temp=True, overwrite=True)
+        # Each piece of the file is parsed and flagged in one pass (DuckDB scans the Arrow
+        # data in place) and appended to a typed temporary table; the cross-row checks and
+        # the load then read that table.
+        rows_read = 0
+        local: tuple[validate.Check, ...] = ()
+        raw_parts = []
+        parsed: ir.Table | None = None
+        for piece in readers.iter_batches(p, fmt, encoding, batch_rows):
+            data = validate.conform(piece, contract)
+            del piece
+            source = ibis.memtable(data)
+            expr, local = validate.parse(source, contract)
+            if parsed is None:
+                parsed = con.create_table(tmp, expr, temp=True, overwrite=True)
+            else:
+                con.insert(tmp, expr)
+            # Ibis registers a memtable as a DuckDB view over the Arrow data and never drops
+            # it; without this every piece of the file would stay in memory.
+            con.drop_view(source.get_name(), force=True)
+            first = rows_read + 1
+            rows_read += data.num_rows
+            in_piece = parsed[validate.ROW].between(first, rows_read)
+            bad_here = (parsed.filter(in_piece & validate.any_flag(parsed, local))
+                        [validate.ROW].to_pandas())
+            raw_parts.append(validate.raw_text(data, contract, bad_here.tolist(), first))
+            del data
+        assert parsed is not None, "iter_batches yields at least one piece"
         parents = {
             f.references: store.table(f.references.split(".")[0])
             for f in contract.fields if f.references
@@ -132,8 +180,7 @@ def ingest_file(
         cross, sets = validate.cross_row_checks(
             parsed, contract, parents, store.table(contract.name), len(local)
         )
-        bad = validate.collect_violations(parsed, local, sets, data, contract)
-        del data
+        bad = validate.collect_violations(parsed, local, sets, pd.concat(raw_parts), contract)
         good = validate.good_rows(parsed, local, bad).select(
             *contract.field_names, load_id=ibis.literal(load_id, "int64")
         )
@@ -149,7 +196,7 @@ def ingest_file(
         seconds = time.perf_counter() - clock
         log = pd.DataFrame([{
             "load_id": load_id, "table_name": contract.name, "source_file": str(p),
-            "sha256": sha, "format": fmt, "encoding": used_encoding,
+            "sha256": sha, "format": fmt, "encoding": encoding if fmt == "csv" else None,
             "rows_read": rows_read, "rows_loaded": rows_loaded,
             "rows_quarantined": len(quarantined), "started_at": started, "seconds": seconds,
             "status": "loaded", "version": __version__,
