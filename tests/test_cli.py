@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 
 
 @pytest.mark.parametrize("command", ["generate", "ingest", "status", "quarantine", "contract",
-                                     "demo"])
+                                     "profile", "report", "run", "demo"])
 def test_help_everywhere(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
@@ -66,3 +67,26 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     loads = con.execute("select sum(rows_read) = sum(rows_loaded + rows_quarantined) "
                         "from load_log").fetchone()
     assert loads == (True,)
+    assert con.execute("select count(*), min(as_of) from profiles").fetchone() == (
+        150, dt.date(2026, 6, 30))
+    page = (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
+    assert "客户画像 Customer profile" in page and "plotly" in page.lower()
+    assert "Customer profile 客户画像 as of 2026-06-30" in done.stdout
+
+
+def test_run_profiles_a_store_and_writes_the_report(tmp_path: Path) -> None:
+    from creditpersona import ingest
+    from creditpersona.store.store import Store
+    from creditpersona.synth import generate_bank
+
+    gen = generate_bank(tmp_path / "bank", 120, seed=8)
+    store = tmp_path / "s.duckdb"
+    with Store(store) as st:
+        ingest(st, [gen.out_dir])
+    out = tmp_path / "r.html"
+    result = runner.invoke(app, ["run", "--as-of", "2025-12-31", "--store", str(store),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.exists() and "as of 2025-12-31" in out.read_text(encoding="utf-8")
+    bad = runner.invoke(app, ["run", "--as-of", "2025-13-01", "--store", str(store)])
+    assert bad.exit_code == 2 and "is not a date" in bad.output

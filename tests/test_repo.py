@@ -35,3 +35,10 @@ def test_contract_document_is_generated_from_the_code() -> None:
 def test_every_public_name_exists() -> None:
     for name in creditpersona.__all__:
         assert hasattr(creditpersona, name), name
+
+
+def test_profile_document_shows_the_scoring_in_force() -> None:
+    from creditpersona.profile.scoring import render_markdown as scoring_markdown
+
+    doc = (ROOT / "docs" / "profile.md").read_text(encoding="utf-8")
+    assert scoring_markdown() in doc, "regenerate the Scores section of docs/profile.md"

@@ -11,7 +11,7 @@ import datetime as dt
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -21,6 +21,9 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from creditpersona.errors import CreditPersonaError
+
+if TYPE_CHECKING:
+    from creditpersona.store.store import Store
 
 app = typer.Typer(
     name="creditpersona",
@@ -34,6 +37,8 @@ err_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
 EXIT_QUARANTINED = 3
+#: The demo bank's history ends 2026-06-30; its profile is taken at the last quarter end.
+DEMO_AS_OF = dt.date(2026, 6, 30)
 
 StoreOption = Annotated[
     Path | None,
@@ -191,6 +196,103 @@ def contract(
         console.print(f"Wrote {out}")
 
 
+def _as_of(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD.") from None
+
+
+AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of date (YYYY-MM-DD).")]
+EngineOption = Annotated[str, typer.Option(
+    "--engine", help="duckdb (embedded) or spark (needs the spark extra and Java 17).")]
+
+
+def _profile(st: Store, as_of: dt.date, engine: str) -> pd.DataFrame:
+    from creditpersona.profile.build import compute_profile, save_profile
+
+    run = compute_profile(st, as_of, engine=engine)  # type: ignore[arg-type]
+    save_profile(st, run)
+    return run.frame
+
+
+def _print_profile(frame: pd.DataFrame, as_of: dt.date) -> None:
+    from creditpersona.profile.scoring import DIMENSIONS, load_scoring
+
+    cfg = load_scoring()
+    rows = []
+    for d in DIMENSIONS:
+        col = frame[f"{d}_score"]
+        rows.append({"dimension": f"{cfg.dimensions[d].zh} {cfg.dimensions[d].en}",
+                     "mean": col.mean(), "p10": col.quantile(0.1), "median": col.median(),
+                     "p90": col.quantile(0.9),
+                     "full data": float((frame[f"{d}_coverage"] >= 0.999).mean())})
+    console.print(_frame(pd.DataFrame(rows),
+                         f"Customer profile 客户画像 as of {as_of}: {len(frame):,} firms"))
+
+
+@app.command()
+def profile(
+    as_of: AsOfOption,
+    store: StoreOption = None,
+    engine: EngineOption = "duckdb",
+) -> None:
+    """Profile every firm as of a date (客户画像) and keep it in the store."""
+    from creditpersona.store.store import Store
+
+    date = _as_of(as_of)
+    with Store(store) as st, _progress() as progress:
+        progress.add_task(f"profiling as of {date} on {engine}", total=None)
+        frame = _profile(st, date, engine)
+    _print_profile(frame, date)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path(
+        "creditpersona-report.html"),
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Profile date to show [default: the latest].")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Write the HTML report of the store and its profile."""
+    from creditpersona.profile.build import load_profile
+    from creditpersona.report.html import render_report
+    from creditpersona.store.store import Store
+    from creditpersona.store.summary import portfolio_summary
+
+    with Store(store, read_only=True) as st:
+        frame = load_profile(st, _as_of(as_of) if as_of else None)
+        path = render_report(out, title=f"creditpersona — {st.path}",
+                             summary=portfolio_summary(st), profile=frame)
+    console.print(f"Wrote {path}")
+
+
+@app.command()
+def run(
+    as_of: AsOfOption,
+    store: StoreOption = None,
+    engine: EngineOption = "duckdb",
+    out: Annotated[Path, typer.Option("--out", help="HTML report to write.")] = Path(
+        "creditpersona-report.html"),
+) -> None:
+    """The cycle on a store: profile as of DATE, then the HTML report."""
+    from creditpersona.report.html import render_report
+    from creditpersona.store.store import Store
+    from creditpersona.store.summary import portfolio_summary
+
+    date = _as_of(as_of)
+    with Store(store) as st:
+        with _progress() as progress:
+            progress.add_task(f"profiling as of {date}", total=None)
+            frame = _profile(st, date, engine)
+        frame = frame.assign(as_of=date)
+        path = render_report(out, title=f"creditpersona — {st.path}",
+                             summary=portfolio_summary(st), profile=frame)
+    _print_profile(frame, date)
+    console.print(f"Report: {path}")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Working directory of the demo.")] = Path(
@@ -201,7 +303,11 @@ def demo(
         "--inject-errors", min=0.0, max=0.5,
         help="Share of dirty rows, to show the quarantine at work.")] = 0.01,
 ) -> None:
-    """Synthetic bank → store → summary, from scratch in OUT (store: OUT/creditpersona.duckdb)."""
+    """Synthetic bank → store → profile → report, from scratch in OUT.
+
+    The store is OUT/creditpersona.duckdb and the report OUT/report.html.
+    """
+    from creditpersona.report.html import render_report
     from creditpersona.store.ingest import ingest as run_ingest
     from creditpersona.store.ingest import plan
     from creditpersona.store.store import Store
@@ -226,6 +332,11 @@ def demo(
             summary = portfolio_summary(st)
             quarantined_rows = st.table("quarantine").select(
                 "table_name", "row_number").to_pandas()
+            progress.update(task, description=f"profiling as of {DEMO_AS_OF}")
+            profile_frame = _profile(st, DEMO_AS_OF, "duckdb")
+            report_path = render_report(
+                out / "report.html", title=f"creditpersona demo — {firms:,} firms, seed {seed}",
+                summary=summary, profile=profile_frame.assign(as_of=DEMO_AS_OF))
     console.rule(f"[bold]creditpersona demo[/] — {firms:,} firms, seed {seed}")
     console.print(_frame(summary.tables, "Store contents 库内数据"))
     console.print(_frame(summary.firms_by_section_size,
@@ -242,10 +353,12 @@ def demo(
         verdict = "[green]exactly the injected rows[/]" if same else "[red]NOT the injected rows[/]"
         console.print(f"Quarantined {len(quarantined_rows):,} rows — {verdict} "
                       f"({gen.injected:,} injected).")
+    _print_profile(profile_frame, DEMO_AS_OF)
     balanced = all(r.balanced for r in results)
     console.print(f"Every row read was loaded or quarantined: {'yes' if balanced else 'NO'}.")
     console.print(f"Store: {store_path} (open it with plain DuckDB: "
                   f"duckdb {store_path} \"select * from firms limit 5\")")
+    console.print(f"Report: {report_path}")
 
 
 def main() -> None:

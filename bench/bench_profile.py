@@ -1,0 +1,168 @@
+"""Benchmark: profile a 100,000-firm bank, and the transaction features against naive pandas.
+
+Setup (not timed): generate the bank and ingest it into a store. Then, each in its own
+process so that peak memory is its own:
+
+- ``ours-flows``: the transaction-flow features of the profile (Ibis on DuckDB);
+- ``pandas-flows``: the same features written the obvious way in pandas, on the same rows
+  read from the same store (read time reported apart, compute time compared);
+- ``ours-profile``: the whole profile (all sources, text signals, scores) as `creditpersona
+  profile` computes it.
+
+    python bench/bench_profile.py --firms 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+AS_OF = dt.date(2026, 3, 31)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stage_setup(work: Path, firms: int) -> dict[str, float]:
+    from creditpersona.store.ingest import ingest
+    from creditpersona.store.store import Store
+    from creditpersona.synth import generate_bank
+
+    gen = generate_bank(work / "data", firms, 7, fmt="parquet")
+    with Store(work / "store.duckdb") as st:
+        ingest(st, [gen.out_dir])
+    shutil.rmtree(work / "data")
+    return {"transactions": gen.rows["transactions"]}
+
+
+def stage_ours_flows(work: Path) -> dict[str, float]:
+    import ibis
+
+    from creditpersona.profile.features import flow_features
+    from creditpersona.store.store import Store
+
+    with Store(work / "store.duckdb", read_only=True) as st:
+        t0 = time.perf_counter()
+        out = flow_features({"transactions": st.table("transactions")},
+                            ibis.literal(AS_OF, type="date")).to_pandas()
+        seconds = time.perf_counter() - t0
+    out.sort_values("firm_id").to_parquet(work / "ours.parquet")
+    return {"seconds": seconds, "peak_mb": _peak_mb(), "firms": len(out)}
+
+
+def stage_pandas_flows(work: Path) -> dict[str, float]:
+    import numpy as np
+    import pandas as pd
+
+    from creditpersona.store.store import Store
+
+    t0 = time.perf_counter()
+    with Store(work / "store.duckdb", read_only=True) as st:
+        tx = st.table("transactions").select(
+            "firm_id", "txn_date", "amount", "counterparty").to_pandas()
+    read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    as_of = pd.Timestamp(AS_OF)
+    tx["txn_date"] = pd.to_datetime(tx["txn_date"])
+    w = tx[(tx.txn_date <= as_of) & (tx.txn_date > as_of - pd.Timedelta(days=365))].copy()
+    w["inflow"] = w.amount.clip(lower=0)
+    w["outflow"] = (-w.amount).clip(lower=0)
+    age = (as_of - w.txn_date).dt.days
+    w["recent"] = age < 90
+    w["before"] = (age >= 90) & (age < 180)
+    g = w.groupby("firm_id")
+    out = pd.DataFrame({
+        "inflow_12m": g.inflow.sum(), "outflow_12m": g.outflow.sum(),
+        "txn_count_12m": g.size(),
+        "inflow_90d": w[w.recent].groupby("firm_id").inflow.sum(),
+        "outflow_90d": w[w.recent].groupby("firm_id").outflow.sum(),
+        "inflow_prev_90d": w[w.before].groupby("firm_id").inflow.sum(),
+    })
+    w["month"] = w.txn_date.dt.to_period("M")
+    monthly = w.groupby(["firm_id", "month"]).inflow.sum().groupby("firm_id")
+    out["inflow_volatility"] = monthly.std(ddof=0) / monthly.mean()
+    out["seasonality_index"] = monthly.max() / monthly.mean()
+    pos = w[w.amount > 0].assign(party=lambda d: d.counterparty.fillna("(none)"))
+    by_party = pos.groupby(["firm_id", "party"]).amount.sum()
+    top3 = by_party.groupby("firm_id").apply(lambda s: s.nlargest(3).sum() / s.sum())
+    out["top3_share"] = top3
+    out["flow_trend_90d"] = out.inflow_90d / out.inflow_prev_90d.replace(0, np.nan) - 1
+    out["net_burn_monthly"] = (out.outflow_90d - out.inflow_90d) / 3
+    seconds = time.perf_counter() - t0
+    out.reset_index().sort_values("firm_id").to_parquet(work / "pandas.parquet")
+    return {"seconds": seconds, "read_seconds": read, "peak_mb": _peak_mb(), "firms": len(out)}
+
+
+def stage_ours_profile(work: Path) -> dict[str, float]:
+    from creditpersona.profile.build import compute_profile
+    from creditpersona.store.store import Store
+
+    with Store(work / "store.duckdb") as st:
+        t0 = time.perf_counter()
+        run = compute_profile(st, AS_OF)
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "peak_mb": _peak_mb(), "firms": len(run.frame)}
+
+
+STAGES = {"setup": stage_setup, "ours-flows": stage_ours_flows,
+          "pandas-flows": stage_pandas_flows, "ours-profile": stage_ours_profile}
+
+
+def _run(stage: str, work: Path, *extra: str) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--stage", stage, "--workdir", str(work), *extra]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--firms", type=int, default=100_000)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--stage", default=None, help=argparse.SUPPRESS)
+    a = parser.parse_args()
+    if a.stage == "setup":
+        print(json.dumps(stage_setup(a.workdir, a.firms)))
+        return
+    if a.stage:
+        print(json.dumps(STAGES[a.stage](a.workdir)))
+        return
+
+    import pandas as pd
+
+    work = Path(a.workdir or tempfile.mkdtemp(prefix="cp-bench-profile-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        setup = _run("setup", work, "--firms", str(a.firms))
+        ours = _run("ours-flows", work)
+        naive = _run("pandas-flows", work)
+        whole = _run("ours-profile", work)
+        a_df = pd.read_parquet(work / "ours.parquet").set_index("firm_id")
+        b_df = pd.read_parquet(work / "pandas.parquet").set_index("firm_id")
+        common = [c for c in b_df.columns if c in a_df.columns]
+        gap = (a_df[common] - b_df[common].reindex(a_df.index)).abs().max().max()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"firms {a.firms:,}  transactions {int(setup['transactions']):,}  as of {AS_OF}")
+    print(f"flow features, ours (Ibis/DuckDB)  {ours['seconds']:7.1f} s   "
+          f"peak {ours['peak_mb']:6.0f} MB")
+    print(f"flow features, naive pandas        {naive['seconds']:7.1f} s   "
+          f"peak {naive['peak_mb']:6.0f} MB   (+{naive['read_seconds']:.1f} s to read)")
+    with_read = (naive["seconds"] + naive["read_seconds"]) / ours["seconds"]
+    print(f"pandas / ours                      {naive['seconds'] / ours['seconds']:7.2f} x "
+          f"(with pandas' read: {with_read:.2f} x)")
+    print(f"largest difference between the two {gap:.3g}")
+    print(f"whole profile, ours                {whole['seconds']:7.1f} s   "
+          f"peak {whole['peak_mb']:6.0f} MB   ({int(whole['firms']):,} firms)")
+
+
+if __name__ == "__main__":
+    main()
