@@ -226,7 +226,7 @@ def _print_profile(frame: pd.DataFrame, as_of: dt.date) -> None:
         rows.append({"dimension": f"{cfg.dimensions[d].zh} {cfg.dimensions[d].en}",
                      "mean": col.mean(), "p10": col.quantile(0.1), "median": col.median(),
                      "p90": col.quantile(0.9),
-                     "full data": float((frame[f"{d}_coverage"] >= 0.999).mean())})
+                     "all features": f"{(frame[f'{d}_coverage'] >= 0.999).mean():.0%}"})
     console.print(_frame(pd.DataFrame(rows),
                          f"Customer profile 客户画像 as of {as_of}: {len(frame):,} firms"))
 
