@@ -1,0 +1,1 @@
+"""Risk models: default target, PD estimators, master scale, validation, registry."""
