@@ -1,9 +1,10 @@
 """Load source files into the store: every row is either loaded or quarantined.
 
-One file is one load, inside one transaction: its good rows go to the contract table, its bad
-rows to the quarantine with the reason, and the load log records the file, its SHA-256 and
-the counts. A file whose bytes were already loaded into the same table is skipped, so
-ingesting the same file twice changes nothing.
+One file is one load: its good rows go to the contract table, its bad rows to the quarantine
+with the reason, and the load log records the file, its SHA-256 and the counts; the log row,
+written last, commits the load (a load that fails midway leaves nothing behind). A file whose
+bytes were already loaded into the same table is skipped, so ingesting the same file twice
+changes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 
 from creditpersona import __version__
 from creditpersona.contract import readers, schema, validate
-from creditpersona.errors import SchemaError
+from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.store.store import LOAD_LOG, LOAD_LOG_SCHEMA, QUARANTINE, Store
 
 _ORDER = {t.name: i for i, t in enumerate(schema.TABLES)}
@@ -109,6 +110,8 @@ def ingest_file(
     -------
     LoadResult
     """
+    if batch_rows < 1:
+        raise parameter_error("batch_rows", "ingest_file", "a positive integer", batch_rows)
     p = Path(path)
     contract = schema.table(table or p.stem.lower())
     started = dt.datetime.now()
