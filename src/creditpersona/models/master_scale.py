@@ -6,16 +6,14 @@ it before grading; a defaulted firm gets the default grade whatever its PD.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import yaml
 from pydantic import BaseModel, Field, model_validator
 
-from creditpersona.errors import ConfigurationError
+from creditpersona.config import load_yaml_config
 
 
 class Grade(BaseModel):
@@ -93,13 +91,5 @@ def load_master_scale(path: str | Path | None = None) -> MasterScale:
     ConfigurationError
         Naming the file when the scale is invalid.
     """
-    if path is None:
-        text = resources.files("creditpersona.models").joinpath("master_scale.yaml").read_text(
-            encoding="utf-8")
-        where = "creditpersona/models/master_scale.yaml"
-    else:
-        text, where = Path(path).read_text(encoding="utf-8"), str(path)
-    try:
-        return MasterScale.model_validate(yaml.safe_load(text))
-    except Exception as exc:
-        raise ConfigurationError(f"{where}: invalid master scale: {exc}") from exc
+    return load_yaml_config(MasterScale, "creditpersona.models", "master_scale.yaml", path,
+                            "master scale")

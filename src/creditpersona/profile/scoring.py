@@ -8,15 +8,13 @@ has, and the driver of a dimension is the feature that moves the firm's score fu
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from creditpersona.errors import ConfigurationError
+from creditpersona.config import load_yaml_config
 
 NEUTRAL = 50.0
 DIMENSIONS = ("scale", "financial", "credit", "urgency", "willingness")
@@ -97,16 +95,8 @@ def load_scoring(path: str | Path | None = None) -> ScoringConfig:
     >>> load_scoring().dimensions["credit"].en
     'Credit record'
     """
-    if path is None:
-        text = resources.files("creditpersona.profile").joinpath("scoring.yaml").read_text(
-            encoding="utf-8")
-        where = "creditpersona/profile/scoring.yaml"
-    else:
-        text, where = Path(path).read_text(encoding="utf-8"), str(path)
-    try:
-        return ScoringConfig.model_validate(yaml.safe_load(text))
-    except Exception as exc:  # pydantic and YAML errors both become one readable error
-        raise ConfigurationError(f"{where}: invalid scoring configuration: {exc}") from exc
+    return load_yaml_config(ScoringConfig, "creditpersona.profile", "scoring.yaml", path,
+                            "scoring configuration")
 
 
 def _fmt(value: float, name: str) -> str:
