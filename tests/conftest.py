@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from creditpersona.store.store import Store
@@ -38,3 +41,44 @@ def firms_csv(tmp_path: Path) -> Path:
     path.parent.mkdir()
     path.write_text("\n".join([FIRMS_HEADER, *GOOD_FIRMS]) + "\n", encoding="utf-8")
     return path
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticBank:
+    """A generated bank, ingested into a store and profiled as of ``as_of``.
+
+    Shared by the whole test session: treat ``store_path`` as read-only and copy it
+    (``shutil.copy``) into ``tmp_path`` before writing to it.
+    """
+
+    data_dir: Path
+    store_path: Path
+    as_of: dt.date
+    profile: pd.DataFrame
+
+    @property
+    def truth_dir(self) -> Path:
+        return self.data_dir / "truth"
+
+    def firms_truth(self) -> pd.DataFrame:
+        return pd.read_csv(self.truth_dir / "firms_truth.csv", dtype={"firm_id": str})
+
+    def quarter_truth(self) -> pd.DataFrame:
+        return pd.read_csv(self.truth_dir / "firm_quarter_truth.csv", dtype={"firm_id": str})
+
+
+@pytest.fixture(scope="session")
+def synthetic_bank(tmp_path_factory: pytest.TempPathFactory) -> SyntheticBank:
+    """2,000 firms, seed 5, three years to 2026-06-30, profiled at 2026-06-30."""
+    from creditpersona.profile.build import compute_profile, save_profile
+    from creditpersona.store.ingest import ingest
+    from creditpersona.synth import generate_bank
+
+    root = tmp_path_factory.mktemp("synthetic_bank")
+    gen = generate_bank(root / "data", 2000, seed=5)
+    as_of = dt.date(2026, 6, 30)
+    with Store(root / "bank.duckdb") as st:
+        ingest(st, [gen.out_dir])
+        run = compute_profile(st, as_of)
+        save_profile(st, run)
+    return SyntheticBank(gen.out_dir, root / "bank.duckdb", as_of, run.frame)

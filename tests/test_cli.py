@@ -58,35 +58,49 @@ def test_fail_on_quarantine_exits_3(tmp_path: Path) -> None:
 
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
-    done = _cli("demo", "--firms", "150", "--seed", "3", "--out", str(tmp_path / "d"))
+    done = _cli("demo", "--firms", "500", "--seed", "3", "--out", str(tmp_path / "d"))
     assert done.returncode == 0, done.stderr
     assert "exactly the injected rows" in done.stdout
     assert "Every row read was loaded or quarantined: yes" in done.stdout
     con = duckdb.connect(str(tmp_path / "d" / "creditpersona.duckdb"), read_only=True)
-    assert con.execute("select count(*) from firms").fetchone() == (150,)
+    assert con.execute("select count(*) from firms").fetchone() == (500,)
     loads = con.execute("select sum(rows_read) = sum(rows_loaded + rows_quarantined) "
                         "from load_log").fetchone()
     assert loads == (True,)
     assert con.execute("select count(*), min(as_of) from profiles").fetchone() == (
-        150, dt.date(2026, 6, 30))
+        500, dt.date(2026, 6, 30))
+    assert con.execute("select count(*) from pd_scores").fetchone() == (500,)
     page = (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
     assert "客户画像 Customer profile" in page and "plotly" in page.lower()
+    assert "违约概率模型 Default-probability models" in page
+    assert (tmp_path / "d" / "pd-validation.json").exists()
     assert "Customer profile 客户画像 as of 2026-06-30" in done.stdout
+    con.close()
+
+    store = tmp_path / "d" / "creditpersona.duckdb"
+    out = tmp_path / "r.html"
+    result = runner.invoke(app, ["run", "--as-of", "2026-06-30", "--store", str(store),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf-8")
+    assert "as of 2026-06-30" in page and "违约概率模型" in page
+    con = duckdb.connect(str(store), read_only=True)
+    # The same as-of date again: its rows are replaced, never duplicated.
+    assert con.execute("select count(*) from pd_scores").fetchone() == (500,)
+    assert con.execute("select count(*) from profiles").fetchone() == (500,)
+    bad = runner.invoke(app, ["run", "--as-of", "2025-13-01", "--store", str(store)])
+    assert bad.exit_code == 2 and "is not a date" in bad.output
 
 
-def test_run_profiles_a_store_and_writes_the_report(tmp_path: Path) -> None:
+def test_run_with_too_little_history_says_what_to_do(tmp_path: Path) -> None:
     from creditpersona import ingest
     from creditpersona.store.store import Store
     from creditpersona.synth import generate_bank
 
-    gen = generate_bank(tmp_path / "bank", 120, seed=8)
+    gen = generate_bank(tmp_path / "bank", 60, seed=8)
     store = tmp_path / "s.duckdb"
     with Store(store) as st:
         ingest(st, [gen.out_dir])
-    out = tmp_path / "r.html"
-    result = runner.invoke(app, ["run", "--as-of", "2025-12-31", "--store", str(store),
-                                 "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert out.exists() and "as of 2025-12-31" in out.read_text(encoding="utf-8")
-    bad = runner.invoke(app, ["run", "--as-of", "2025-13-01", "--store", str(store)])
-    assert bad.exit_code == 2 and "is not a date" in bad.output
+    done = _cli("run", "--as-of", "2025-12-31", "--store", str(store), "--out",
+                str(tmp_path / "r.html"))
+    assert done.returncode == 2 and "load more" in done.stderr, done.stderr

@@ -13,6 +13,7 @@ from creditpersona.errors import (
     ConfigurationError,
     CreditPersonaError,
     DataQualityWarning,
+    InsufficientDataError,
     SchemaError,
     StoreError,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigurationError",
     "CreditPersonaError",
     "DataQualityWarning",
+    "InsufficientDataError",
     "LoadResult",
     "SchemaError",
     "Store",

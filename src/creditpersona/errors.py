@@ -23,6 +23,10 @@ class StoreError(CreditPersonaError, RuntimeError):
     """The embedded store cannot be opened or is inconsistent."""
 
 
+class InsufficientDataError(CreditPersonaError, ValueError):
+    """The store holds too little history for a stage (for example no matured outcomes)."""
+
+
 class DataQualityWarning(UserWarning):
     """Input data was loaded, but some rows were quarantined."""
 

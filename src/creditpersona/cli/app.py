@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from creditpersona.cli.pd import pd_app
 from creditpersona.errors import CreditPersonaError
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(pd_app, name="pd")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -216,6 +218,29 @@ def _profile(st: Store, as_of: dt.date, engine: str) -> pd.DataFrame:
     return run.frame
 
 
+def _pd_stage(st: Store, as_of: dt.date, frame: pd.DataFrame,
+              json_path: Path) -> tuple[str, pd.DataFrame]:
+    """Develop and validate the PD models, grade the profiled firms; the report section."""
+    import json
+
+    from creditpersona.models import development as devmod
+    from creditpersona.report.html import pd_section
+
+    dates = devmod.development_dates(st, as_of)
+    dev = devmod.develop(st, dates)
+    applied = devmod.apply(dev, frame)
+    devmod.save_scores(st, as_of, applied)
+    tables = devmod.validation_tables(dev, applied)
+    json_path.write_text(json.dumps(devmod.to_json(tables), indent=2, default=str,
+                                    ensure_ascii=False), encoding="utf-8")
+    rows = pd.DataFrame([{"model": k, "AUC": m["auc"], "Gini": m["gini"], "KS": m["ks"],
+                          "Brier": m["brier"], "samples": m["n"], "defaults": m["defaults"]}
+                         for k, m in dev.metrics.items()])
+    console.print(_frame(rows, f"PD models 违约概率模型, out of fold over "
+                               f"{', '.join(d.isoformat() for d in dates)}"))
+    return pd_section(tables, applied), applied
+
+
 def _print_profile(frame: pd.DataFrame, as_of: dt.date) -> None:
     from creditpersona.profile.scoring import DIMENSIONS, load_scoring
 
@@ -276,7 +301,7 @@ def run(
     out: Annotated[Path, typer.Option("--out", help="HTML report to write.")] = Path(
         "creditpersona-report.html"),
 ) -> None:
-    """The cycle on a store: profile as of DATE, then the HTML report."""
+    """The cycle on a store: profile as of DATE, PD models and grades, then the HTML report."""
     from creditpersona.report.html import render_report
     from creditpersona.store.store import Store
     from creditpersona.store.summary import portfolio_summary
@@ -284,11 +309,13 @@ def run(
     date = _as_of(as_of)
     with Store(store) as st:
         with _progress() as progress:
-            progress.add_task(f"profiling as of {date}", total=None)
+            task = progress.add_task(f"profiling as of {date}", total=None)
             frame = _profile(st, date, engine)
+            progress.update(task, description="developing PD models")
+            pd_html, _ = _pd_stage(st, date, frame, out.with_suffix(".pd-validation.json"))
         frame = frame.assign(as_of=date)
         path = render_report(out, title=f"creditpersona — {st.path}",
-                             summary=portfolio_summary(st), profile=frame)
+                             summary=portfolio_summary(st), profile=frame, sections=(pd_html,))
     _print_profile(frame, date)
     console.print(f"Report: {path}")
 
@@ -297,13 +324,15 @@ def run(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Working directory of the demo.")] = Path(
         "creditpersona-demo"),
-    firms: Annotated[int, typer.Option("--firms", min=50)] = 2000,
+    firms: Annotated[int, typer.Option(
+        "--firms", min=500, help="Firms in the bank (the PD models need a few hundred "
+                                 "defaults' worth of history).")] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 42,
     inject_errors: Annotated[float, typer.Option(
         "--inject-errors", min=0.0, max=0.5,
         help="Share of dirty rows, to show the quarantine at work.")] = 0.01,
 ) -> None:
-    """Synthetic bank → store → profile → report, from scratch in OUT.
+    """Synthetic bank → store → profile → PD models → report, from scratch in OUT.
 
     The store is OUT/creditpersona.duckdb and the report OUT/report.html.
     """
@@ -334,9 +363,13 @@ def demo(
                 "table_name", "row_number").to_pandas()
             progress.update(task, description=f"profiling as of {DEMO_AS_OF}")
             profile_frame = _profile(st, DEMO_AS_OF, "duckdb")
+            progress.update(task, description="developing PD models")
+            pd_html, _ = _pd_stage(st, DEMO_AS_OF, profile_frame,
+                                   out / "pd-validation.json")
             report_path = render_report(
                 out / "report.html", title=f"creditpersona demo — {firms:,} firms, seed {seed}",
-                summary=summary, profile=profile_frame.assign(as_of=DEMO_AS_OF))
+                summary=summary, profile=profile_frame.assign(as_of=DEMO_AS_OF),
+                sections=(pd_html,))
     console.rule(f"[bold]creditpersona demo[/] — {firms:,} firms, seed {seed}")
     console.print(_frame(summary.tables, "Store contents 库内数据"))
     console.print(_frame(summary.firms_by_section_size,

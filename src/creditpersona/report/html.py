@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -97,9 +99,14 @@ def profile_section(profile: pd.DataFrame) -> str:
 
 
 def render_report(
-    path: str | Path, *, title: str, summary: PortfolioSummary, profile: pd.DataFrame
+    path: str | Path,
+    *,
+    title: str,
+    summary: PortfolioSummary,
+    profile: pd.DataFrame,
+    sections: tuple[str, ...] = (),
 ) -> Path:
-    """Write the report and return its path."""
+    """Write the report and return its path; ``sections`` are further rendered sections."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     body = "\n".join([
@@ -107,9 +114,105 @@ def render_report(
         f"<p class='note'>Generated {dt.datetime.now():%Y-%m-%d %H:%M} by creditpersona.</p>",
         data_section(summary),
         profile_section(profile),
+        *sections,
     ])
     page = (f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
             f"<script>{get_plotlyjs()}</script></head><body>{body}</body></html>")
     out.write_text(page, encoding="utf-8")
     return out
+
+
+def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
+    """Default-probability models: discrimination, calibration, stability, grades, reasons.
+
+    ``tables`` is what :func:`creditpersona.models.development.validation_tables` returns;
+    ``scores`` the graded firms of the as-of date (``pd``, ``grade``, reason columns).
+    """
+    metrics: dict[str, dict[str, float]] = tables["metrics"]
+    names = {"champion": "评分卡 scorecard (champion)",
+             "challenger": "LightGBM (challenger)"}
+    parts = ["<h2>违约概率模型 Default-probability models</h2>",
+             "<p class='note'>Out-of-fold figures on the development sample "
+             f"({html.escape(', '.join(tables['dates']))}; 12-month default = 90+ days past due "
+             "or write-off). Folds are grouped by firm, so no firm is in both training and "
+             "validation. The scorecard sets the grade; the challenger is its benchmark. "
+             "Full numbers: the JSON beside this report.</p>"]
+    rows = pd.DataFrame([
+        {"model": names.get(name, name), "AUC": m["auc"],
+         "AUC 95% CI": f"{m['auc_low']:.3f}–{m['auc_high']:.3f}", "Gini": m["gini"],
+         "KS": m["ks"], "Brier": m["brier"], "Hosmer–Lemeshow p": m["hosmer_lemeshow_p"],
+         "samples": m["n"], "defaults": m["defaults"]} for name, m in metrics.items()])
+    parts.append(_table(rows))
+    roc = go.Figure([go.Scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=names.get(k, k))
+                     for k, c in tables["roc"].items()])
+    roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="random",
+                             line={"dash": "dot", "color": "#999"}))
+    roc.update_layout(title="ROC curves 区分能力", xaxis_title="false-positive rate",
+                      yaxis_title="true-positive rate")
+    cal = go.Figure([go.Scatter(x=c["mean_pd"], y=c["observed_dr"], mode="markers+lines",
+                                name=names.get(k, k))
+                     for k, c in tables["calibration"].items()])
+    top = max(float(c["mean_pd"].max()) for c in tables["calibration"].values())
+    low = min(float(c["mean_pd"].min()) for c in tables["calibration"].values())
+    cal.add_trace(go.Scatter(x=[low, top], y=[low, top], mode="lines", name="perfect",
+                             line={"dash": "dash", "color": "#999"}))
+    cal.update_layout(title="Calibration by PD decile 校准 (log scale)", xaxis_type="log",
+                      yaxis_type="log", xaxis_title="mean predicted PD",
+                      yaxis_title="observed default rate")
+    parts.append("<div class='grid'><div>" + _figure(roc) + "</div><div>" + _figure(cal)
+                 + "</div></div>")
+    j: pd.DataFrame = tables["jeffreys"]
+    jf = go.Figure([
+        go.Scatter(x=j["grade"], y=j["observed_dr"], mode="markers", name="observed 实际违约率",
+                   error_y={"type": "data", "symmetric": False,
+                            "array": (j["high"] - j["observed_dr"]).tolist(),
+                            "arrayminus": (j["observed_dr"] - j["low"]).tolist()}),
+        go.Scatter(x=j["grade"], y=j["mean_pd"], mode="markers", name="mean PD 预测",
+                   marker={"symbol": "diamond", "size": 10}),
+    ])
+    jf.update_layout(title="Jeffreys test per grade 分级校准 (bars: 95 % interval)",
+                     yaxis_type="log", xaxis={"type": "category", "title": "grade"},
+                     yaxis_title="default rate")
+    g: pd.DataFrame = tables["grades"]
+    dist = go.Figure(go.Bar(x=g["grade"], y=g["firms"]))
+    dist.update_layout(title=f"Grades as of the report date 评级分布 (PSI vs development "
+                             f"{tables['psi']:.3f})", xaxis={"type": "category"},
+                       yaxis_title="firms")
+    parts.append("<div class='grid'><div>" + _figure(jf) + "</div><div>" + _figure(dist)
+                 + "</div></div>")
+    failing = j.loc[~j["within"], "grade"].tolist()
+    parts.append(f"<p class='note'>Jeffreys test: {len(j) - len(failing)} of {len(j)} grades "
+                 "have their mean PD inside the 95 % interval of the observed default rate"
+                 + (f"; outside: {', '.join(map(str, failing))}." if failing else ".")
+                 + " PSI below 0.10 is stable, 0.10–0.25 worth investigating, above 0.25 a "
+                   "significant shift.</p>")
+    iv: pd.DataFrame = tables["iv"].head(25)
+    ivf = go.Figure(go.Bar(
+        y=[f"{zh} {en}" for zh, en in zip(iv["zh"], iv["en"], strict=True)][::-1],
+        x=iv["iv"].tolist()[::-1], orientation="h",
+        marker={"color": ["#1f4e79" if s else "#bbb" for s in iv["selected"]][::-1]}))
+    ivf.update_layout(title="Information value 信息值 (grey: below the cut-off, not in the "
+                            "scorecard)", height=max(380, 22 * len(iv)), xaxis_title="IV")
+    reasons = scores["reason_1_zh"].fillna("—") + " " + scores["reason_1_en"].fillna("")
+    counts = reasons.value_counts().head(12)
+    rf = go.Figure(go.Bar(y=counts.index.tolist()[::-1], x=counts.tolist()[::-1],
+                          orientation="h"))
+    rf.update_layout(title="Main reason code across the portfolio 首要风险因素",
+                     xaxis_title="firms")
+    parts.append("<div class='grid'><div>" + _figure(ivf) + "</div><div>" + _figure(rf)
+                 + "</div></div>")
+    worst = scores.sort_values("pd", ascending=False).head(10)
+    show = pd.DataFrame({
+        "firm": worst["firm_id"], "PD": worst["pd"].map(lambda v: f"{v:.2%}"),
+        "grade": worst["grade"], "challenger PD": worst["pd_challenger"].map(
+            lambda v: f"{v:.2%}"),
+        "reasons 主要原因": [
+            "；".join(str(r[f"reason_{k}_zh"]) for k in (1, 2, 3)
+                     if isinstance(r[f"reason_{k}_zh"], str))
+            for _, r in worst.iterrows()],
+        "reasons": ["; ".join(str(r[f"reason_{k}_en"]) for k in (1, 2, 3)
+                              if isinstance(r[f"reason_{k}_en"], str))
+                    for _, r in worst.iterrows()]})
+    parts += ["<h3>Highest default probabilities 违约概率最高的客户</h3>", _table(show)]
+    return "\n".join(parts)

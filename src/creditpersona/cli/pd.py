@@ -1,0 +1,101 @@
+"""``creditpersona pd``: the default-probability (PD) models on the command line.
+
+Mounted by the main app as ``app.add_typer(pd_app, name="pd")``. Errors a user can fix
+(unreadable file, missing or non-binary label, non-numeric feature) exit with code 2 and a
+message, as everywhere in the command line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from creditpersona.errors import CreditPersonaError
+from creditpersona.models.evaluate import EvaluationResult, evaluate, read_table
+
+EXIT_BAD_INPUT = 2
+
+pd_app = typer.Typer(
+    help="Default-probability (PD) models: points scorecard and LightGBM challenger.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+@pd_app.callback()
+def _group() -> None:
+    """Default-probability (PD) models: points scorecard and LightGBM challenger."""
+
+
+@pd_app.command("evaluate")
+def evaluate_command(
+    data: Annotated[Path, typer.Option(
+        "--data", help="CSV, Parquet or ARFF file: numeric features and a binary label; "
+                       "'?' or an empty field is a missing value.")],
+    label: Annotated[str, typer.Option(
+        "--label", help="The label column: 1/0, true/false or yes/no (1 = default).")],
+    cv: Annotated[int, typer.Option("--cv", min=2, help="Folds of stratified CV.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", min=0,
+                                      help="Seed of the folds and the models.")] = 0,
+    json_out: Annotated[Path | None, typer.Option(
+        "--json", help="Write the per-fold numbers and the summary to this JSON file.")] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", min=1, help="Fits run side by side in this many processes "
+                              "[default: one per core]; results do not depend on it.")] = None,
+) -> None:
+    """Cross-validate the scorecard and the challenger on a table: AUC, KS, Brier."""
+    try:
+        table = read_table(data, label=label)
+        with console.status("fitting…") as status:
+            def progress(fold: int, model: str, row: dict[str, float]) -> None:
+                status.update(f"fold {fold}/{cv} {model}: AUC {row['auc']:.4f}")
+
+            result = evaluate(table, label, cv=cv, seed=seed, on_fold=progress,
+                              n_jobs=jobs)
+    except CreditPersonaError as exc:
+        err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    console.print(render(result, data))
+    if json_out is not None:
+        payload = {"data": str(data), **result.to_dict()}
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+        console.print(f"per-fold numbers written to {json_out}")
+
+
+def render(result: EvaluationResult, source: Path | str) -> Table:
+    """The summary of an evaluation as a Rich table (mean ± sample standard deviation)."""
+    table = Table(
+        title=(f"{source}: {result.rows:,} rows, {result.features} features, "
+               f"{result.defaults:,} defaults ('{result.label}'); {result.cv}-fold stratified "
+               f"CV, seed {result.seed}"),
+        title_justify="left",
+        caption="mean ± sample standard deviation over the folds; fit seconds per fold",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("model", no_wrap=True)
+    for name in ("AUC", "KS", "Brier"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("fit s", justify="right", no_wrap=True)
+    for model, row in result.summary().iterrows():
+        table.add_row(
+            str(model),
+            f"{row['auc_mean']:.4f} ± {row['auc_sd']:.4f}",
+            f"{row['ks_mean']:.4f} ± {row['ks_sd']:.4f}",
+            f"{row['brier_mean']:.4f} ± {row['brier_sd']:.4f}",
+            f"{row['fit_seconds']:.1f}",
+        )
+    return table

@@ -1,0 +1,306 @@
+"""The challenger: a cross-fitted LightGBM ensemble with calibrated probabilities.
+
+How a :class:`BoostedPD` is built (documented defaults that work on any numeric table):
+
+1. **Cross-fitting.** The training rows are split into ``cv`` stratified folds and one
+   booster is grown per fold on the other folds, all in step (``lightgbm.cv``). Growth stops
+   when the mean held-out AUC has not improved for ``early_stopping_rounds`` rounds, and
+   every booster is cut at the round with the best mean AUC. This chooses the number of
+   trees from the data — a few dozen on noisy tables, several hundred on the Polish
+   bankruptcy ratios — instead of a fixed count that overfits one and underfits the other.
+2. **Bagging.** The PD model averages the ``cv`` boosters' log-odds; averaging models
+   fitted on different subsets steadies the ranking.
+3. **Calibration** on out-of-fold predictions: every training row has a log-odds from the
+   booster that did not see it, and the calibrator maps log-odds to PD on these honest
+   scores. ``"sigmoid"`` (Platt scaling, the default) fits ``PD = 1 / (1 + exp(-(a·m + b)))``
+   with ``a ≥ 0``: it keeps the ranking (so the AUC), and reason codes stay in log-odds.
+   ``"isotonic"`` fits a non-decreasing step function; it can fix any monotone
+   miscalibration but ties scores within a step and needs many defaults.
+4. **Monotone constraints** come from the caller: ``{"debt_to_assets": +1}`` makes the PD
+   non-decreasing in that feature, ``-1`` non-increasing; unnamed features are free. They
+   hold for every booster, so for the average, and both calibrators are non-decreasing.
+
+Trees of at most 15 leaves, learning rate 0.05 and at least 10 rows per leaf are the
+defaults. Fits are deterministic for a given ``random_state`` (which seeds the folds and
+LightGBM) and number of threads.
+
+Reason codes (``explain``) are SHAP values from LightGBM's ``pred_contrib``, averaged over
+the boosters and multiplied by the Platt slope: each feature's contribution to the firm's
+calibrated log-odds of default (raw booster log-odds with the isotonic calibrator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
+from sklearn.isotonic import IsotonicRegression
+from sklearn.model_selection import StratifiedKFold
+
+from creditpersona.errors import parameter_error
+from creditpersona.models.base import (
+    Floats,
+    Ints,
+    PDEstimator,
+    check_float,
+    check_int,
+    check_labels,
+    random_seed,
+    require_both_classes,
+)
+
+OWNER = "BoostedPD"
+CALIBRATIONS = ("sigmoid", "isotonic")
+
+
+class BoostedPD(PDEstimator):
+    """LightGBM challenger: cross-fitted, early-stopped, bagged and calibrated.
+
+    Parameters
+    ----------
+    monotone_constraints : dict, optional
+        Feature → +1 (PD rises with it) or -1 (PD falls with it); features not named are
+        unconstrained. Economic sense is the caller's to supply.
+    calibration : {"sigmoid", "isotonic"}, default "sigmoid"
+        How out-of-fold log-odds become PDs (Platt scaling or isotonic regression).
+    learning_rate : float, default 0.05
+    num_leaves : int, default 15
+    min_child_samples : int, default 10
+        Minimum rows in a leaf.
+    max_rounds : int, default 2000
+        Upper bound on trees per booster.
+    early_stopping_rounds : int, default 50
+        Stop when the mean held-out AUC has not improved for this many rounds.
+    cv : int, default 5
+        Folds, hence boosters.
+    labels : dict, optional
+        Feature → (Chinese, English) label for reason codes.
+    random_state : int, optional
+        Seed of the folds and of LightGBM (None means 0).
+    n_jobs : int, optional
+        LightGBM threads (None: LightGBM's default, all cores).
+
+    Attributes
+    ----------
+    feature_names_in_ : numpy.ndarray
+    boosters_ : list of lightgbm.Booster
+        One per fold.
+    n_rounds_ : int
+        Trees used from every booster (the best mean held-out AUC).
+    cv_auc_ : float
+        That mean held-out AUC.
+    calibration_slope_, calibration_intercept_ : float
+        Platt's ``a`` and ``b`` (NaN with isotonic calibration).
+    isotonic_ : sklearn.isotonic.IsotonicRegression or None
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"leverage": rng.uniform(0, 1, 3000),
+    ...                   "roa": rng.normal(0.05, 0.1, 3000)})
+    >>> y = (rng.uniform(size=3000) < 1 / (1 + np.exp(5 - 4 * X["leverage"]))).astype(int)
+    >>> model = BoostedPD(monotone_constraints={"leverage": +1}, n_jobs=1).fit(X, y)
+    >>> grid = pd.DataFrame({"leverage": np.linspace(0, 1, 50), "roa": 0.05})
+    >>> bool(np.all(np.diff(model.predict_pd(grid)) >= 0))
+    True
+    >>> model.explain(X.head(2), top=1)["reason_1_feature"].notna().all()
+    np.True_
+    """
+
+    def __init__(
+        self,
+        *,
+        monotone_constraints: Mapping[str, int] | None = None,
+        calibration: str = "sigmoid",
+        learning_rate: float = 0.05,
+        num_leaves: int = 15,
+        min_child_samples: int = 10,
+        max_rounds: int = 2000,
+        early_stopping_rounds: int = 50,
+        cv: int = 5,
+        labels: Mapping[str, tuple[str, str]] | None = None,
+        random_state: int | None = 0,
+        n_jobs: int | None = None,
+    ) -> None:
+        self.monotone_constraints = monotone_constraints
+        self.calibration = calibration
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.max_rounds = max_rounds
+        self.early_stopping_rounds = early_stopping_rounds
+        self.cv = cv
+        self.labels = labels
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _validated(self, names: Sequence[str]) -> dict[str, Any]:
+        if self.calibration not in CALIBRATIONS:
+            raise parameter_error("calibration", OWNER, "'sigmoid' or 'isotonic'",
+                                  self.calibration)
+        check_labels(self.labels, OWNER)
+        out: dict[str, Any] = {
+            "learning_rate": check_float(self.learning_rate, "learning_rate", OWNER, 0.0, 1.0,
+                                         low_open=True),
+            "num_leaves": check_int(self.num_leaves, "num_leaves", OWNER, 2, 131072),
+            "min_child_samples": check_int(self.min_child_samples, "min_child_samples",
+                                           OWNER, 1),
+            "max_rounds": check_int(self.max_rounds, "max_rounds", OWNER, 1),
+            "early_stopping_rounds": check_int(self.early_stopping_rounds,
+                                               "early_stopping_rounds", OWNER, 1),
+            "cv": check_int(self.cv, "cv", OWNER, 2),
+            "seed": random_seed(self.random_state, OWNER),
+            "threads": 0 if self.n_jobs is None else check_int(self.n_jobs, "n_jobs", OWNER, 1),
+        }
+        constraints = self.monotone_constraints or {}
+        expected = "a dict mapping feature names of X to +1 or -1"
+        if not isinstance(constraints, Mapping) or not all(
+                isinstance(v, int | np.integer) and not isinstance(v, bool) and v in (-1, 1)
+                for v in constraints.values()):
+            raise parameter_error("monotone_constraints", OWNER, expected,
+                                  self.monotone_constraints)
+        unknown = sorted(str(k) for k in constraints if k not in set(names))
+        if unknown:
+            raise parameter_error("monotone_constraints", OWNER,
+                                  f"{expected} (not features of X: {unknown})",
+                                  self.monotone_constraints)
+        out["monotone"] = [int(constraints.get(n, 0)) for n in names]
+        return out
+
+    def fit(self, X: pd.DataFrame, y: Sequence[int] | Ints | pd.Series) -> BoostedPD:
+        """Grow the cross-fitted boosters and calibrate them on their out-of-fold scores.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            Numeric features; NaN is a missing value (LightGBM learns where it goes).
+        y : array-like
+            1 for a default, 0 otherwise.
+
+        Returns
+        -------
+        BoostedPD
+            The fitted model (``self``).
+
+        Raises
+        ------
+        ConfigurationError
+            If a parameter is invalid (the message names it).
+        SchemaError
+            If ``X`` is not numeric or ``y`` not binary with ``cv`` rows of each class.
+        """
+        values, target = self._check_training_data(X, y)
+        p = self._validated(list(self.feature_names_in_))
+        require_both_classes(target, p["cv"], "the cross-fitting (cv)")
+
+        params = {
+            "objective": "binary", "metric": "auc", "learning_rate": p["learning_rate"],
+            "num_leaves": p["num_leaves"], "min_child_samples": p["min_child_samples"],
+            "seed": p["seed"], "deterministic": True, "force_col_wise": True,
+            "num_threads": p["threads"], "verbose": -1,
+        }
+        if any(p["monotone"]):
+            params["monotone_constraints"] = p["monotone"]
+        folds = list(StratifiedKFold(n_splits=p["cv"], shuffle=True, random_state=p["seed"])
+                     .split(values, target))
+        # LightGBM rejects some characters in feature names; the booster sees positions.
+        data = lgb.Dataset(values, label=target, feature_name=_positional(values.shape[1]))
+        result = lgb.cv(params, data, num_boost_round=p["max_rounds"], folds=folds,
+                        return_cvbooster=True,
+                        callbacks=[lgb.early_stopping(p["early_stopping_rounds"],
+                                                      verbose=False)])
+        cv_booster = cast(lgb.CVBooster, result["cvbooster"])
+        self.n_rounds_ = int(cv_booster.best_iteration)
+        self.cv_auc_ = float(cast(list[float], result["valid auc-mean"])[self.n_rounds_ - 1])
+        self.boosters_ = list(cv_booster.boosters)
+
+        out_of_fold = np.empty(target.size, dtype=np.float64)
+        for (_, held_out), booster in zip(folds, self.boosters_, strict=True):
+            out_of_fold[held_out] = booster.predict(values[held_out], raw_score=True,
+                                                    num_iteration=self.n_rounds_)
+        self.isotonic_: IsotonicRegression | None = None
+        if self.calibration == "sigmoid":
+            self.calibration_slope_, self.calibration_intercept_ = _platt(out_of_fold, target)
+        else:
+            self.calibration_slope_ = self.calibration_intercept_ = float("nan")
+            self.isotonic_ = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True,
+                                                out_of_bounds="clip").fit(out_of_fold, target)
+        self.threads_ = p["threads"]
+        return self
+
+    def _margin(self, values: Floats) -> Floats:
+        total = np.zeros(values.shape[0], dtype=np.float64)
+        for booster in self.boosters_:
+            total += booster.predict(values, raw_score=True, num_iteration=self.n_rounds_,
+                                     num_threads=self.threads_)
+        return total / len(self.boosters_)
+
+    def _pd_from_margin(self, margin: Floats) -> Floats:
+        if self.isotonic_ is not None:
+            return np.asarray(self.isotonic_.predict(margin), dtype=np.float64)
+        z = self.calibration_slope_ * margin + self.calibration_intercept_
+        return np.asarray(expit(z), dtype=np.float64)
+
+    def _contributions(self, values: Floats) -> Floats:
+        total = np.zeros((values.shape[0], self.n_features_in_ + 1), dtype=np.float64)
+        for booster in self.boosters_:
+            total += booster.predict(values, pred_contrib=True, num_iteration=self.n_rounds_,
+                                     num_threads=self.threads_)
+        shap = total[:, :-1] / len(self.boosters_)  # the last column is the expected value
+        return shap if self.isotonic_ is not None else shap * self.calibration_slope_
+
+    def explain(self, X: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+        """Reason codes: per row, the features whose SHAP value raises its log-odds most.
+
+        The contribution is in (calibrated) log-odds of default; only features that raise
+        the PD are listed. See :meth:`PDEstimator.explain`.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The columns the model was fitted on.
+        top : int, default 3
+            Reasons per row.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        return super().explain(X, top)
+
+
+def _positional(n: int) -> list[str]:
+    return [f"f{i}" for i in range(n)]
+
+
+def _platt(margin: Floats, y: Ints) -> tuple[float, float]:
+    """Platt scaling ``PD = expit(a·m + b)`` by maximum likelihood with ``a ≥ 0``.
+
+    The bound keeps the calibrated PD non-decreasing in the booster's log-odds (so the
+    monotone constraints survive); ``a = 0`` — a constant PD — is the honest answer when
+    the out-of-fold scores carry no signal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> m = rng.normal(size=20000)
+    >>> y = (rng.uniform(size=20000) < 1 / (1 + np.exp(-(2 * m - 1)))).astype(int)
+    >>> [round(v, 1) for v in _platt(m, y)]
+    [2.0, -1.0]
+    """
+    def objective(theta: Floats) -> tuple[float, Floats]:
+        z = theta[0] * margin + theta[1]
+        g = expit(z) - y
+        loss = -np.sum(y * log_expit(z) + (1 - y) * log_expit(-z))
+        return float(loss) / y.size, np.array([g @ margin, g.sum()]) / y.size
+
+    result = minimize(objective, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B",
+                      bounds=[(0.0, None), (None, None)])
+    return float(result.x[0]), float(result.x[1])

@@ -1,0 +1,312 @@
+"""Develop, validate and apply the PD models on a store.
+
+Development sample: the point-in-time profile of every firm at several as-of dates, labelled
+with a default in the following horizon (:mod:`~creditpersona.models.target`). Samples of one
+firm at different dates are never split across training and validation folds (grouped
+K-fold by firm), so the out-of-fold figures carry no leakage between dates. The scorecard is
+the champion that sets the grade; the LightGBM model is its challenger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.model_selection import StratifiedGroupKFold
+
+from creditpersona.contract.schema import TABLES
+from creditpersona.errors import InsufficientDataError
+from creditpersona.models import registry, validation
+from creditpersona.models.base import PDEstimator
+from creditpersona.models.boosting import BoostedPD
+from creditpersona.models.calibration import CalibratedPD, LogitCalibration
+from creditpersona.models.master_scale import MasterScale, load_master_scale
+from creditpersona.models.scorecard import ScorecardPD
+from creditpersona.models.target import labels
+from creditpersona.profile.build import build_profile
+from creditpersona.profile.scoring import load_scoring
+from creditpersona.store.store import Store
+
+#: Profile features the PD models read (raw features; the dimension scores are not inputs).
+FEATURES = (
+    "current_ratio", "quick_ratio", "cash_ratio", "debt_to_assets", "debt_to_ebitda",
+    "interest_coverage", "dscr_proxy", "gross_margin", "net_margin", "roa",
+    "receivable_days", "inventory_days", "payable_days", "revenue_growth", "altman_z",
+    "leverage_trend", "capex_intensity", "short_debt_to_cash", "wc_gap_to_revenue",
+    "bureau_lenders", "bureau_overdue_24m", "bureau_max_dpd_24m", "bureau_written_off",
+    "inquiries_12m", "inquiry_burst", "late_share", "early_share", "max_days_late_24m",
+    "current_dpd", "inflow_volatility", "top3_share", "flow_trend_90d", "flow_to_revenue",
+    "cash_runway_months", "debt_to_revenue", "guarantees_to_assets", "text_risk_score",
+    "firm_age_years", "employees", "revenue", "total_assets",
+)
+#: Economic sense for the challenger: +1 PD rises with the feature, -1 it falls.
+MONOTONE = {
+    "current_ratio": -1, "cash_ratio": -1, "debt_to_assets": 1, "interest_coverage": -1,
+    "net_margin": -1, "roa": -1, "altman_z": -1, "bureau_overdue_24m": 1,
+    "bureau_max_dpd_24m": 1, "late_share": 1, "max_days_late_24m": 1, "current_dpd": 1,
+    "text_risk_score": 1,
+}
+_EXTRA_LABELS = {
+    "quick_ratio": ("速动比率", "quick ratio"), "cash_ratio": ("现金比率", "cash ratio"),
+    "dscr_proxy": ("偿债备付率(近似)", "debt service coverage (proxy)"),
+    "gross_margin": ("毛利率", "gross margin"), "receivable_days": ("应收账款周转天数",
+                                                                  "receivable days"),
+    "inventory_days": ("存货周转天数", "inventory days"),
+    "payable_days": ("应付账款周转天数", "payable days"),
+    "bureau_lenders": ("授信机构数", "number of lenders"),
+    "inquiries_12m": ("近12个月征信查询次数", "credit inquiries (12m)"),
+    "inflow_volatility": ("月度流入波动率", "volatility of monthly inflows"),
+    "top3_share": ("前三大交易对手占比", "top-3 counterparty share"),
+    "flow_trend_90d": ("近90天流入变化", "inflow trend (90 days)"),
+    "flow_to_revenue": ("流水/营业收入", "flows to revenue"),
+}
+
+
+def feature_labels() -> dict[str, tuple[str, str]]:
+    """Chinese and English labels of the model features (for reason codes)."""
+    out = dict(_EXTRA_LABELS)
+    for dim in load_scoring().dimensions.values():
+        for f in dim.features:
+            out.setdefault(f.name, (f.zh, f.en))
+    return out
+
+
+def development_sample(
+    store: Store, as_of_dates: Sequence[dt.date], horizon_months: int = 12
+) -> pd.DataFrame:
+    """Labelled point-in-time profiles: one row per firm and as-of date."""
+    tables = {t.name: store.table(t.name) for t in TABLES}
+    parts = []
+    for d in as_of_dates:
+        prof = build_profile(tables, d)
+        lab = labels(tables, d, horizon_months=horizon_months)
+        part = prof[["firm_id", *FEATURES]].merge(lab[["firm_id", "default"]], on="firm_id")
+        parts.append(part.assign(as_of=d))
+    sample = pd.concat(parts, ignore_index=True)
+    sample[list(FEATURES)] = sample[list(FEATURES)].astype("float64")
+    return sample
+
+
+@dataclass
+class Development:
+    """What a development run produced.
+
+    ``sample`` carries, per firm and date, the out-of-fold PD of both models after a
+    cross-fitted calibration (``pd_champion``, ``pd_challenger``): the calibration of a
+    fold's rows was fitted on the other folds only, so every figure is out of sample.
+    """
+
+    sample: pd.DataFrame
+    metrics: dict[str, dict[str, Any]]
+    champion: CalibratedPD
+    challenger: CalibratedPD
+    scale: MasterScale
+    records: dict[str, registry.ModelRecord] = field(default_factory=dict)
+
+
+#: Defaults per fold below which the out-of-fold figures (and the challenger's own inner
+#: folds) are too noisy to validate anything.
+MIN_DEFAULTS_PER_FOLD = 10
+
+
+def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    a = validation.auc_delong(y, p)
+    hl, hl_p = validation.hosmer_lemeshow(y, p)
+    return {"auc": a.auc, "auc_low": a.low, "auc_high": a.high, "gini": a.gini,
+            "ks": validation.ks_statistic(y, p), "brier": validation.brier(y, p),
+            "hosmer_lemeshow": hl, "hosmer_lemeshow_p": hl_p, "n": int(len(y)),
+            "defaults": int(y.sum())}
+
+
+def _fit_predict(model: PDEstimator, x: pd.DataFrame, y: np.ndarray, train: np.ndarray,
+                 test: np.ndarray | None) -> tuple[PDEstimator, np.ndarray | None]:
+    fitted = model.fit(x.iloc[train], y[train])
+    return fitted, (None if test is None else fitted.predict_pd(x.iloc[test]))
+
+
+def develop(
+    store: Store,
+    as_of_dates: Sequence[dt.date],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    horizon_months: int = 12,
+    n_jobs: int | None = None,
+) -> Development:
+    """Build the sample, validate both models out of fold, fit them on all of it, register.
+
+    Parameters
+    ----------
+    store : Store
+    as_of_dates : sequence of date
+        Quarter ends of the development sample (see :func:`development_dates`).
+    folds : int, default 5
+        Folds grouped by firm.
+    seed : int, default 0
+    horizon_months : int, default 12
+        The default horizon of the target.
+    n_jobs : int, optional
+        Fits run side by side in this many processes, one thread each (default: one per
+        core). The results do not depend on it.
+    """
+    sample = development_sample(store, as_of_dates, horizon_months)
+    x, y = sample[list(FEATURES)], sample["default"].to_numpy()
+    if int(y.sum()) < MIN_DEFAULTS_PER_FOLD * folds:
+        raise InsufficientDataError(
+            f"PD development found {int(y.sum())} defaults among {len(y):,} firm-dates "
+            f"({', '.join(d.isoformat() for d in as_of_dates)}); {folds} folds need at "
+            f"least {MIN_DEFAULTS_PER_FOLD * folds}: load more firms or more history")
+    labels_ = feature_labels()
+    makers = {
+        "champion": lambda: ScorecardPD(labels=labels_, random_state=seed, n_jobs=1),
+        "challenger": lambda: BoostedPD(monotone_constraints=MONOTONE, labels=labels_,
+                                        random_state=seed, n_jobs=1),
+    }
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    splits = list(splitter.split(x, y, groups=sample["firm_id"]))
+    everything = np.arange(len(y))
+    jobs = [(name, train, test) for train, test in splits for name in makers]
+    jobs += [(name, everything, None) for name in makers]
+    workers = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
+    results = Parallel(n_jobs=min(workers, len(jobs)))(
+        delayed(_fit_predict)(makers[name](), x, y, train, test) for name, train, test in jobs)
+    raw = {name: np.zeros(len(y)) for name in makers}
+    final: dict[str, PDEstimator] = {}
+    for (name, _, test), (model, predicted) in zip(jobs, results, strict=True):
+        if test is None:
+            final[name] = model
+        else:
+            raw[name][test] = predicted
+    oof = {}
+    for name in makers:
+        oof[name] = np.zeros(len(y))
+        for train, test in splits:
+            cal = LogitCalibration().fit(raw[name][train], y[train])
+            oof[name][test] = cal.transform(raw[name][test])
+    sample = sample.assign(pd_champion=oof["champion"], pd_challenger=oof["challenger"])
+    metrics = {name: _metrics(y, oof[name]) for name in oof}
+    models = {name: CalibratedPD(final[name], LogitCalibration().fit(raw[name], y))
+              for name in makers}
+    dev = Development(sample, metrics, models["champion"], models["challenger"],
+                      load_master_scale())
+    for name, kind in (("champion", "scorecard"), ("challenger", "lightgbm")):
+        dev.records[name] = registry.register(
+            store, models[name], name=f"pd_{name}", kind=kind,
+            training=sample[[*FEATURES, "default"]], features=list(FEATURES),
+            params={"folds": folds, "seed": seed, "horizon_months": horizon_months,
+                    "as_of_dates": [d.isoformat() for d in as_of_dates],
+                    "calibration_degree": models[name].calibration.degree_},
+            metrics=metrics[name],
+        )
+    return dev
+
+
+def apply(dev: Development, profile: pd.DataFrame) -> pd.DataFrame:
+    """PD of both models, the champion's grade and its reason codes for profiled firms."""
+    x = profile[list(FEATURES)].astype("float64")
+    out = pd.DataFrame({"firm_id": profile["firm_id"].to_numpy()})
+    out["pd"] = dev.champion.predict_pd(x)
+    out["pd_challenger"] = dev.challenger.predict_pd(x)
+    out["grade"] = dev.scale.assign(out["pd"])
+    reasons = dev.champion.explain(x, top=3).reset_index(drop=True)
+    return pd.concat([out, reasons], axis=1)
+
+
+def development_dates(store: Store, as_of: dt.date, horizon_months: int = 12,
+                      quarters: int = 5) -> list[dt.date]:
+    """Quarter ends whose outcome window has closed by ``as_of``: the latest ``quarters``.
+
+    Raises
+    ------
+    InsufficientDataError
+        If the store's history is too short for even two such dates.
+    """
+    from creditpersona.models.target import sample_dates
+
+    st = store.table("financial_statements")
+    first_pub = st.published_on.min().execute()
+    last = (pd.Timestamp(as_of) - pd.DateOffset(months=horizon_months)).date()
+    if first_pub is None or pd.isna(first_pub):
+        raise InsufficientDataError(
+            "the store holds no financial statements; the PD models need them: ingest "
+            "financial_statements first")
+    dates = [d for d in sample_dates(pd.Timestamp(first_pub).date(), last)]
+    if len(dates) < 2:
+        raise InsufficientDataError(
+            f"PD development needs outcomes {horizon_months} months after at least two quarter "
+            f"ends with published statements; the store's statements start "
+            f"{pd.Timestamp(first_pub).date()} and the as-of date is {as_of}: load more "
+            f"history or choose a later as-of date")
+    return dates[-quarters:]
+
+
+def validation_tables(dev: Development, applied: pd.DataFrame) -> dict[str, Any]:
+    """The tables of the validation report (also written as JSON).
+
+    Everything is measured out of fold on the development sample, except the grade
+    distribution and the PSI, which compare the firms scored now with that sample.
+    """
+    from sklearn.metrics import roc_curve
+
+    s = dev.sample
+    y = s["default"].to_numpy()
+    oof = {"champion": s["pd_champion"].to_numpy(), "challenger": s["pd_challenger"].to_numpy()}
+    roc = {}
+    for name, p in oof.items():
+        fpr, tpr, _ = roc_curve(y, p, drop_intermediate=True)
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
+        roc[name] = pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
+    dev_grades = dev.scale.assign(oof["champion"])
+    labels_ = feature_labels()
+    champion = dev.champion.estimator
+    assert isinstance(champion, ScorecardPD)
+    iv = (champion.iv_.rename_axis("feature").reset_index()
+          .assign(zh=lambda f: [labels_.get(n, (n, n))[0] for n in f["feature"]],
+                  en=lambda f: [labels_.get(n, (n, n))[1] for n in f["feature"]],
+                  selected=lambda f: f["feature"].isin(champion.selected_features_))
+          .sort_values("iv", ascending=False, ignore_index=True))
+    grades = (applied["grade"].value_counts().reindex(dev.scale.names, fill_value=0)
+              .rename_axis("grade").reset_index(name="firms"))
+    return {
+        "dates": sorted({pd.Timestamp(d).date().isoformat() for d in s["as_of"]}),
+        "metrics": dev.metrics,
+        "roc": roc,
+        "calibration": {k: validation.calibration_table(y, p) for k, p in oof.items()},
+        "jeffreys": validation.jeffreys_by_grade(dev_grades, y, oof["champion"],
+                                                 dev.scale.names[:-1]),
+        "grades": grades,
+        "psi": validation.psi(oof["champion"], applied["pd"]),
+        "iv": iv,
+        "master_scale": dev.scale.table(),
+    }
+
+
+def to_json(tables: dict[str, Any]) -> dict[str, Any]:
+    """:func:`validation_tables` as plain JSON values (frames become lists of records)."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, pd.DataFrame):
+            return value.to_dict(orient="records")
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+    return {k: plain(v) for k, v in tables.items()}
+
+
+PD_SCORES = "pd_scores"
+
+
+def save_scores(store: Store, as_of: dt.date, applied: pd.DataFrame) -> None:
+    """Keep the graded firms of an as-of date in ``pd_scores`` (that date's rows replaced)."""
+    import pyarrow as pa
+
+    data = pa.Table.from_pandas(applied.assign(as_of=as_of), preserve_index=False)
+    if PD_SCORES not in store.con.list_tables():
+        store.con.create_table(PD_SCORES, data.slice(0, 0))
+    store.con.raw_sql(f"DELETE FROM {PD_SCORES} WHERE as_of = DATE '{as_of.isoformat()}'")
+    store.con.insert(PD_SCORES, data)

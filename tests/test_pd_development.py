@@ -1,0 +1,153 @@
+"""PD development on the synthetic bank: against the hidden truth, per grade, in the store.
+
+The bank of the session fixture (2,000 firms, seed 5) is developed once as of 2026-06-30:
+five quarter ends (2024-06-30 … 2025-06-30) whose twelve-month outcomes have matured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SyntheticBank
+
+from creditpersona.errors import InsufficientDataError
+from creditpersona.models import development as devmod
+from creditpersona.models import registry, validation
+from creditpersona.models.calibration import CalibratedPD, LogitCalibration
+from creditpersona.store.store import Store
+
+
+@pytest.fixture(scope="module")
+def developed(synthetic_bank: SyntheticBank, tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Path, devmod.Development, pd.DataFrame]:
+    path = tmp_path_factory.mktemp("pd") / "bank.duckdb"
+    shutil.copy(synthetic_bank.store_path, path)
+    with Store(path) as st:
+        dates = devmod.development_dates(st, synthetic_bank.as_of)
+        dev = devmod.develop(st, dates)
+        applied = devmod.apply(dev, synthetic_bank.profile)
+        devmod.save_scores(st, synthetic_bank.as_of, applied)
+    return path, dev, applied
+
+
+@pytest.fixture(scope="module")
+def with_truth(developed: tuple[Path, devmod.Development, pd.DataFrame],
+               synthetic_bank: SyntheticBank) -> pd.DataFrame:
+    sample = developed[1].sample.assign(as_of=lambda f: pd.to_datetime(f["as_of"]))
+    truth = synthetic_bank.quarter_truth().assign(as_of=lambda f: pd.to_datetime(f["as_of"]))
+    merged = sample.merge(truth, on=["firm_id", "as_of"], how="left", validate="1:1")
+    assert merged["true_pd_12m"].notna().all()
+    # The truth's PD is 1 for firms already in default; those are not a ranking question.
+    return merged[~merged["in_default"].astype(bool)]
+
+
+def test_development_dates_are_matured_quarter_ends(
+        developed: tuple[Path, devmod.Development, pd.DataFrame]) -> None:
+    dates = sorted({pd.Timestamp(d).date() for d in developed[1].sample["as_of"]})
+    assert dates[-1] == dt.date(2025, 6, 30) and len(dates) == 5
+    assert all((d + dt.timedelta(days=1)).day == 1 and d.month % 3 == 0 for d in dates)
+
+
+def test_challenger_reaches_the_true_pd_auc(with_truth: pd.DataFrame) -> None:
+    """The issue's bar: challenger AUC within 0.03 of the AUC of the hidden true PD.
+
+    On this generator the models exceed it: bureau inquiries burst and risk news cluster in
+    the months before a firm stops paying (keyed to its drawn default date), which the
+    truth's hazard-based PD does not condition on. So the check is one-sided.
+    """
+    y = with_truth["default"].to_numpy()
+    truth_auc = validation.auc_delong(y, with_truth["true_pd_12m"]).auc
+    challenger = validation.auc_delong(y, with_truth["pd_challenger"]).auc
+    champion = validation.auc_delong(y, with_truth["pd_champion"]).auc
+    assert truth_auc > 0.75
+    assert challenger >= truth_auc - 0.03, (challenger, truth_auc)
+    assert champion >= truth_auc - 0.03, (champion, truth_auc)
+
+
+def test_labels_agree_with_the_generator(with_truth: pd.DataFrame) -> None:
+    agree = (with_truth["default"] == with_truth["defaulted_within_12m"].astype(int)).mean()
+    assert agree > 0.99
+
+
+def test_predicted_default_rate_per_grade_within_jeffreys_bounds(
+        developed: tuple[Path, devmod.Development, pd.DataFrame]) -> None:
+    """The grades come from the (calibrated) scorecard: its PD per grade must hold up."""
+    dev = developed[1]
+    y = dev.sample["default"].to_numpy()
+    p = dev.sample["pd_champion"].to_numpy()
+    table = validation.jeffreys_by_grade(dev.scale.assign(p), y, p, dev.scale.names[:-1])
+    assert len(table) >= 6, table
+    # 95 % intervals: with ten grades one may miss by chance; none may miss at 99.9 %.
+    assert (~table["within"]).sum() <= 1, table
+    strict = validation.jeffreys_by_grade(dev.scale.assign(p), y, p, dev.scale.names[:-1],
+                                          level=0.999)
+    assert strict["within"].all(), strict
+
+
+def test_calibration_improves_on_the_raw_scorecard(
+        developed: tuple[Path, devmod.Development, pd.DataFrame]) -> None:
+    dev = developed[1]
+    metrics = dev.metrics["champion"]
+    assert metrics["hosmer_lemeshow_p"] > 0.01, metrics
+    assert metrics["auc_low"] < metrics["auc"] < metrics["auc_high"]
+
+
+def test_scores_grades_and_reasons_are_stored(
+        developed: tuple[Path, devmod.Development, pd.DataFrame],
+        synthetic_bank: SyntheticBank) -> None:
+    path, dev, applied = developed
+    assert len(applied) == len(synthetic_bank.profile)
+    assert applied["pd"].between(0, 1).all() and applied["grade"].isin(dev.scale.names).all()
+    risky = applied.nlargest(20, "pd")
+    assert risky["reason_1_zh"].notna().all() and risky["reason_1_en"].notna().all()
+    # Higher grades hold riskier firms: mean PD rises with the grade.
+    means = applied.groupby("grade")["pd"].mean().reindex(dev.scale.names).dropna()
+    assert np.all(np.diff(means.to_numpy()) > 0)
+    with Store(path) as st:
+        stored = st.con.table(devmod.PD_SCORES).to_pandas()
+        assert len(stored) == len(applied)
+        devmod.save_scores(st, synthetic_bank.as_of, applied)  # same date: replaced
+        assert st.con.table(devmod.PD_SCORES).count().execute() == len(applied)
+        record = dev.records["champion"]
+        model, _ = registry.load(st, record.name, record.version)
+        assert isinstance(model, CalibratedPD)
+        x = synthetic_bank.profile[list(devmod.FEATURES)].astype("float64").head(50)
+        assert np.allclose(model.predict_pd(x), applied["pd"].head(50))
+
+
+def test_validation_tables_are_complete(
+        developed: tuple[Path, devmod.Development, pd.DataFrame]) -> None:
+    _, dev, applied = developed
+    tables = devmod.validation_tables(dev, applied)
+    assert set(tables) >= {"metrics", "roc", "calibration", "jeffreys", "grades", "psi", "iv"}
+    assert tables["iv"]["selected"].any() and tables["iv"]["zh"].notna().all()
+    assert 0 <= tables["psi"] < 0.25
+    plain = devmod.to_json(tables)
+    assert isinstance(plain["jeffreys"], list) and isinstance(plain["roc"]["champion"], list)
+
+
+def test_too_few_defaults_is_a_clear_error(tmp_path: Path) -> None:
+    from creditpersona import ingest
+    from creditpersona.synth import generate_bank
+
+    gen = generate_bank(tmp_path / "bank", 60, seed=2)
+    with Store(tmp_path / "s.duckdb") as st:
+        ingest(st, [gen.out_dir])
+        with pytest.raises(InsufficientDataError, match="defaults among .* need at least"):
+            devmod.develop(st, devmod.development_dates(st, dt.date(2026, 6, 30)))
+
+
+def test_logit_calibration_is_monotone_and_validated() -> None:
+    rng = np.random.default_rng(1)
+    z = rng.normal(-4, 1.5, 20000)
+    y = (rng.uniform(size=z.size) < 1 / (1 + np.exp(-(0.3 + 0.8 * z + 0.05 * z**2)))).astype(int)
+    cal = LogitCalibration().fit(1 / (1 + np.exp(-z)), y)
+    grid = cal.transform(np.linspace(1e-4, 0.9, 500))
+    assert np.all(np.diff(grid) >= 0)
+    with pytest.raises(ValueError, match="'degree' parameter of LogitCalibration"):
+        LogitCalibration(degree=3).fit(np.full(10, 0.1), np.r_[np.zeros(5), np.ones(5)])
