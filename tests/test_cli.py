@@ -24,9 +24,10 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 
 
 @pytest.mark.parametrize("command", ["generate", "ingest", "status", "quarantine", "contract",
-                                     "profile", "report", "run", "demo"])
+                                     "profile", "report", "run", "demo", "pd evaluate",
+                                     "rules mine", "price", "limit", "monitor"])
 def test_help_everywhere(command: str) -> None:
-    result = runner.invoke(app, [command, "--help"])
+    result = runner.invoke(app, [*command.split(), "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,10 +21,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from creditpersona.cli.decisions import decisions_app
 from creditpersona.cli.pd import pd_app
+from creditpersona.cli.rules import rules_app
 from creditpersona.errors import CreditPersonaError
 
 if TYPE_CHECKING:
+    from creditpersona.pipeline import CycleResult
     from creditpersona.store.store import Store
 
 app = typer.Typer(
@@ -34,6 +38,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(pd_app, name="pd")
+app.add_typer(rules_app, name="rules")
+app.add_typer(decisions_app)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -218,27 +224,32 @@ def _profile(st: Store, as_of: dt.date, engine: str) -> pd.DataFrame:
     return run.frame
 
 
-def _pd_stage(st: Store, as_of: dt.date, frame: pd.DataFrame,
-              json_path: Path) -> tuple[str, pd.DataFrame]:
-    """Develop and validate the PD models, grade the profiled firms; the report section."""
-    import json
+def _cycle(st: Store, as_of: dt.date, out_dir: Path, engine: str,
+           on_stage: Callable[[str], None]) -> CycleResult:
+    from creditpersona.pipeline import run_cycle
 
-    from creditpersona.models import development as devmod
-    from creditpersona.report.html import pd_section
+    return run_cycle(st, as_of, out_dir, engine=engine, on_stage=on_stage)
 
-    dates = devmod.development_dates(st, as_of)
-    dev = devmod.develop(st, dates)
-    applied = devmod.apply(dev, frame)
-    devmod.save_scores(st, as_of, applied)
-    tables = devmod.validation_tables(dev, applied)
-    json_path.write_text(json.dumps(devmod.to_json(tables), indent=2, default=str,
-                                    ensure_ascii=False), encoding="utf-8")
+
+def _print_cycle(result: CycleResult) -> None:
+    metrics = result.pd.development.metrics
     rows = pd.DataFrame([{"model": k, "AUC": m["auc"], "Gini": m["gini"], "KS": m["ks"],
                           "Brier": m["brier"], "samples": m["n"], "defaults": m["defaults"]}
-                         for k, m in dev.metrics.items()])
+                         for k, m in metrics.items()])
     console.print(_frame(rows, f"PD models 违约概率模型, out of fold over "
-                               f"{', '.join(d.isoformat() for d in dates)}"))
-    return pd_section(tables, applied), applied
+                               f"{', '.join(result.pd.tables['dates'])}"))
+    grades = result.pd.scores["grade"].value_counts().rename_axis("grade").reset_index(
+        name="firms")
+    console.print(_frame(grades.sort_values("grade", key=lambda g: g.map(_grade_key)),
+                         "Grades 评级分布"))
+    console.print(f"Association rules 关联规则: {len(result.rules.rules):,}; watch-list "
+                  f"预警名单: {len(result.decisions.watchlist):,} firms")
+    timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    console.print(f"Stages: {timing}")
+
+
+def _grade_key(grade: str) -> float:
+    return float(grade) if grade.isdigit() else float("inf")
 
 
 def _print_profile(frame: pd.DataFrame, as_of: dt.date) -> None:
@@ -301,7 +312,8 @@ def run(
     out: Annotated[Path, typer.Option("--out", help="HTML report to write.")] = Path(
         "creditpersona-report.html"),
 ) -> None:
-    """The cycle on a store: profile as of DATE, PD models and grades, then the HTML report."""
+    """The cycle on a store as of DATE: profile, PD models, rules, decisions; HTML report."""
+    from creditpersona.report.cycle import cycle_sections
     from creditpersona.report.html import render_report
     from creditpersona.store.store import Store
     from creditpersona.store.summary import portfolio_summary
@@ -309,14 +321,15 @@ def run(
     date = _as_of(as_of)
     with Store(store) as st:
         with _progress() as progress:
-            task = progress.add_task(f"profiling as of {date}", total=None)
-            frame = _profile(st, date, engine)
-            progress.update(task, description="developing PD models")
-            pd_html, _ = _pd_stage(st, date, frame, out.with_suffix(".pd-validation.json"))
-        frame = frame.assign(as_of=date)
+            task = progress.add_task(f"cycle as of {date}", total=None)
+            result = _cycle(st, date, out.parent, engine, lambda name: progress.update(
+                task, description=f"{name} as of {date}"))
+        frame = result.profile.assign(as_of=date)
         path = render_report(out, title=f"creditpersona — {st.path}",
-                             summary=portfolio_summary(st), profile=frame, sections=(pd_html,))
+                             summary=portfolio_summary(st), profile=frame,
+                             sections=cycle_sections(result))
     _print_profile(frame, date)
+    _print_cycle(result)
     console.print(f"Report: {path}")
 
 
@@ -332,10 +345,11 @@ def demo(
         "--inject-errors", min=0.0, max=0.5,
         help="Share of dirty rows, to show the quarantine at work.")] = 0.01,
 ) -> None:
-    """Synthetic bank → store → profile → PD models → report, from scratch in OUT.
+    """Synthetic bank → store → the full cycle → report, from scratch in OUT.
 
     The store is OUT/creditpersona.duckdb and the report OUT/report.html.
     """
+    from creditpersona.report.cycle import cycle_sections
     from creditpersona.report.html import render_report
     from creditpersona.store.ingest import ingest as run_ingest
     from creditpersona.store.ingest import plan
@@ -361,15 +375,12 @@ def demo(
             summary = portfolio_summary(st)
             quarantined_rows = st.table("quarantine").select(
                 "table_name", "row_number").to_pandas()
-            progress.update(task, description=f"profiling as of {DEMO_AS_OF}")
-            profile_frame = _profile(st, DEMO_AS_OF, "duckdb")
-            progress.update(task, description="developing PD models")
-            pd_html, _ = _pd_stage(st, DEMO_AS_OF, profile_frame,
-                                   out / "pd-validation.json")
+            result = _cycle(st, DEMO_AS_OF, out, "duckdb", lambda name: progress.update(
+                task, description=f"{name} as of {DEMO_AS_OF}"))
             report_path = render_report(
                 out / "report.html", title=f"creditpersona demo — {firms:,} firms, seed {seed}",
-                summary=summary, profile=profile_frame.assign(as_of=DEMO_AS_OF),
-                sections=(pd_html,))
+                summary=summary, profile=result.profile.assign(as_of=DEMO_AS_OF),
+                sections=cycle_sections(result))
     console.rule(f"[bold]creditpersona demo[/] — {firms:,} firms, seed {seed}")
     console.print(_frame(summary.tables, "Store contents 库内数据"))
     console.print(_frame(summary.firms_by_section_size,
@@ -386,7 +397,8 @@ def demo(
         verdict = "[green]exactly the injected rows[/]" if same else "[red]NOT the injected rows[/]"
         console.print(f"Quarantined {len(quarantined_rows):,} rows — {verdict} "
                       f"({gen.injected:,} injected).")
-    _print_profile(profile_frame, DEMO_AS_OF)
+    _print_profile(result.profile, DEMO_AS_OF)
+    _print_cycle(result)
     balanced = all(r.balanced for r in results)
     console.print(f"Every row read was loaded or quarantined: {'yes' if balanced else 'NO'}.")
     console.print(f"Store: {store_path} (open it with plain DuckDB: "

@@ -1,0 +1,276 @@
+"""Credit limits (授信额度): working-capital need, DSCR capacity, multipliers and caps.
+
+DOMAIN.md §6. Per firm, from its latest annual statement published by the as-of date:
+
+- **working capital** (CBRC 2010): 营运资金量 = revenue × (1 − sales margin) × (1 + growth)
+  / turnover, turnover = 360 / (inventory + receivable − payable + prepayment − advance-receipt
+  days); the new loan capacity is that need less own working capital, existing short-term
+  borrowings (every lender's) and working capital from other channels;
+- **project / term finance**: yearly debt service may reach CFADS / min DSCR (1.3× by
+  default) less the existing service; the capacity is the loan that service repays over the
+  term at the loan's rate (an annuity);
+- the capacity is scaled by the grade and persona multipliers, then capped by the
+  single-borrower concentration limit (share of the bank's net capital, less what the firm
+  already owes us), the leverage cap (total bank debt ≤ a multiple of revenue) and the
+  product's maximum amount.
+
+The recommended limit is the smallest of these, never negative, and ``binding`` names the
+constraint that set it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from creditpersona.decisions.config import DecisionsConfig, load_decisions, lookup
+from creditpersona.decisions.value import require_columns
+
+Tables = Mapping[str, ir.Table]
+Floats = npt.NDArray[np.float64]
+
+#: Constraint names, in the order ties are resolved.
+CONSTRAINTS = ("no_new_credit", "insufficient_data", "capacity", "single_borrower_cap",
+               "leverage_cap", "product_cap")
+CONSTRAINTS_ZH = {"no_new_credit": "违约客户不新增授信", "insufficient_data": "财务数据不足",
+                  "capacity": "需求测算", "working_capital_need": "营运资金需求测算",
+                  "dscr": "偿债备付率测算", "single_borrower_cap": "单一客户集中度",
+                  "leverage_cap": "负债/收入上限", "product_cap": "产品额度上限"}
+
+STATEMENT_COLUMNS = ("revenue", "cost_of_sales", "net_profit", "interest_expense",
+                     "current_assets", "current_liabilities", "receivables", "inventory",
+                     "prepayments", "payables", "advance_receipts", "short_term_debt",
+                     "long_term_debt", "operating_cash_flow", "depreciation_amortisation")
+
+
+def working_capital_need(
+    revenue: npt.ArrayLike, sales_margin: npt.ArrayLike, growth: npt.ArrayLike,
+    inventory_days: npt.ArrayLike, receivable_days: npt.ArrayLike, payable_days: npt.ArrayLike,
+    prepayment_days: npt.ArrayLike = 0.0, advance_days: npt.ArrayLike = 0.0,
+) -> Floats:
+    """营运资金量 by the CBRC 2010 formula (DOMAIN.md §6).
+
+    A cash cycle of zero days or less needs no working capital (turnover is infinite).
+
+    Examples
+    --------
+    Cycle 60 + 45 − 30 + 10 − 5 = 80 days, turnover 4.5:
+
+    >>> float(working_capital_need(1e8, 0.05, 0.10, 60, 45, 30, 10, 5)[0].round(2))
+    23222222.22
+    """
+    cycle = (np.asarray(inventory_days, dtype=float) + np.asarray(receivable_days, dtype=float)
+             - np.asarray(payable_days, dtype=float) + np.asarray(prepayment_days, dtype=float)
+             - np.asarray(advance_days, dtype=float))
+    need = (np.asarray(revenue, dtype=float) * (1.0 - np.asarray(sales_margin, dtype=float))
+            * (1.0 + np.asarray(growth, dtype=float)) * np.maximum(cycle, 0.0) / 360.0)
+    return np.atleast_1d(need)
+
+
+def working_capital_limit(
+    need: npt.ArrayLike, own_funds: npt.ArrayLike, existing_loans: npt.ArrayLike,
+    other_channels: npt.ArrayLike = 0.0,
+) -> Floats:
+    """New working-capital loan capacity: need − own funds − existing loans − other channels.
+
+    Never negative.
+
+    Examples
+    --------
+    >>> round(float(working_capital_limit(23_222_222.22, 8e6, 10e6, 2e6)[0]), 2)
+    3222222.22
+    """
+    gap = (np.asarray(need, dtype=float) - np.asarray(own_funds, dtype=float)
+           - np.asarray(existing_loans, dtype=float) - np.asarray(other_channels, dtype=float))
+    return np.atleast_1d(np.maximum(gap, 0.0))
+
+
+def dscr_capacity(
+    cfads: npt.ArrayLike, existing_service: npt.ArrayLike, rate: npt.ArrayLike,
+    term_months: npt.ArrayLike, min_dscr: float = 1.3,
+) -> Floats:
+    """Largest loan whose level yearly service keeps DSCR ≥ ``min_dscr``.
+
+    Service room = CFADS / min DSCR − existing service; the loan is the present value of that
+    room paid yearly over the term at ``rate`` (an annuity). Never negative.
+
+    Examples
+    --------
+    CFADS 13 m, no other debt, 5 years at 0 %: 10 m a year for 5 years.
+
+    >>> float(dscr_capacity(13e6, 0.0, 0.0, 60)[0])
+    50000000.0
+    >>> round(float(dscr_capacity(13e6, 4e6, 0.05, 60)[0]))
+    25976860
+    """
+    room = np.maximum(np.asarray(cfads, dtype=float) / min_dscr
+                      - np.asarray(existing_service, dtype=float), 0.0)
+    n = np.asarray(term_months, dtype=float) / 12.0
+    r = np.asarray(rate, dtype=float)
+    safe = np.where(r > 1e-12, r, 1.0)
+    annuity = np.where(r > 1e-12, (1.0 - (1.0 + safe) ** (-n)) / safe, n)
+    return np.atleast_1d(np.nan_to_num(room * annuity))
+
+
+def statement_inputs(tables: Tables, as_of: dt.date) -> pd.DataFrame:
+    """The latest annual statement published by ``as_of`` per firm, with last year's revenue.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``firm_id``, ``period_end``, the :data:`STATEMENT_COLUMNS` and ``prev_revenue``.
+    """
+    day = ibis.literal(as_of, type="date")
+    st = tables["financial_statements"]
+    annual = st.filter((st.period_type == "annual") & (st.published_on <= day))
+    ranked = annual.mutate(
+        _rank=ibis.row_number().over(group_by="firm_id", order_by=ibis.desc("period_end")))
+    cur = ranked.filter(ranked._rank == 0).select("firm_id", "period_end", *STATEMENT_COLUMNS)
+    prev = ranked.filter(ranked._rank == 1).select("firm_id", prev_revenue="revenue")
+    joined = cur.left_join(prev, "firm_id").select(*cur.columns, "prev_revenue")
+    return joined.to_pandas().sort_values("firm_id", ignore_index=True)
+
+
+def recommend_limits(
+    firms: pd.DataFrame,
+    statements: pd.DataFrame,
+    config: DecisionsConfig | None = None,
+    *,
+    product: str | pd.Series | None = None,
+    term_months: float | pd.Series | None = None,
+    rate: float | pd.Series | None = None,
+    our_exposure: pd.Series | None = None,
+    bank_debt: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Recommended credit limit per firm with every constraint and the binding one.
+
+    Parameters
+    ----------
+    firms : pandas.DataFrame
+        ``firm_id``, ``grade``; optional ``persona``.
+    statements : pandas.DataFrame
+        From :func:`statement_inputs` (firms without a statement get no capacity).
+    config : DecisionsConfig, optional
+    product : str or Series (indexed by ``firm_id``), optional
+        Product the limit is for (default: the persona's main product). Project finance,
+        green and equipment loans are sized by DSCR, the others by working-capital need.
+    term_months, rate : float or Series (indexed by ``firm_id``), optional
+        Term and yearly rate of the DSCR annuity (default: the product's term, LPR + 100 bp).
+    our_exposure : Series, optional
+        Outstanding at our bank by ``firm_id`` (single-borrower cap).
+    bank_debt : Series, optional
+        Debt at all banks by ``firm_id`` (leverage cap), e.g. the bureau balance; default
+        the statement's short- and long-term borrowings.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per firm: ``product``, ``sizing`` (``working_capital_need`` or ``dscr``),
+        ``wc_need``, ``wc_capacity``, ``dscr_capacity``, ``capacity``, ``grade_multiplier``,
+        ``persona_multiplier``, ``adjusted_capacity``, ``single_borrower_cap``,
+        ``leverage_cap``, ``product_cap``, ``recommended_limit``, ``binding``, ``binding_zh``.
+
+    Examples
+    --------
+    >>> firms = pd.DataFrame({"firm_id": ["A", "B"], "grade": ["5", "D"]})
+    >>> st = pd.DataFrame({"firm_id": ["A"], "revenue": [1e8], "cost_of_sales": [8e7],
+    ...     "net_profit": [5e6], "interest_expense": [1e6], "current_assets": [4e7],
+    ...     "current_liabilities": [3.2e7], "receivables": [1.25e7], "inventory": [1.2e7],
+    ...     "prepayments": [2e6], "payables": [6e6], "advance_receipts": [1e6],
+    ...     "short_term_debt": [1e7], "long_term_debt": [0.0], "operating_cash_flow": [8e6],
+    ...     "depreciation_amortisation": [1e6], "prev_revenue": [1e8 / 1.1]})
+    >>> lim = recommend_limits(firms, st, product="working_capital")
+    >>> lim[["wc_need", "wc_capacity", "recommended_limit"]].round(0).values.tolist()[0]
+    [22467500.0, 4467500.0, 3819713.0]
+    >>> lim["binding"].tolist()  # grade 5 × 0.95, unclassified persona × 0.9; D: none
+    ['working_capital_need', 'no_new_credit']
+    """
+    cfg = config or load_decisions()
+    lc = cfg.limits
+    require_columns(firms, ["firm_id", "grade"], "the firms frame (PD scores)")
+    require_columns(statements, ["firm_id", *STATEMENT_COLUMNS], "the statement inputs")
+    ids = firms["firm_id"].astype(str).to_numpy()
+    n = len(ids)
+    s = statements.drop_duplicates("firm_id").set_index(
+        statements.drop_duplicates("firm_id")["firm_id"].astype(str)).reindex(ids)
+    persona = cfg.persona_code(firms["persona"] if "persona" in firms.columns else None, n)
+
+    def series(value: object, default: npt.ArrayLike) -> npt.NDArray[np.generic]:
+        if value is None:
+            return np.asarray(default)
+        if isinstance(value, pd.Series):  # indexed by firm_id
+            return value.reindex(ids).to_numpy()
+        return np.full(n, value)
+
+    prod = pd.Series(series(product, cfg.persona_values(persona, "main_product")))
+    prod = prod.where(prod.isin(list(cfg.products)),
+                      pd.Series(cfg.persona_values(persona, "main_product")))
+    term = series(term_months, cfg.product_values(prod, "term_months")).astype(float)
+    loan_rate = series(rate, cfg.lpr_rate(term) + 0.01).astype(float)
+
+    def col(name: str) -> Floats:
+        return s[name].to_numpy(dtype=float)
+
+    revenue, cos = col("revenue"), col("cost_of_sales")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        margin = np.where(revenue > 0, col("net_profit") / revenue, np.nan)
+        growth = np.where(col("prev_revenue") > 0, revenue / col("prev_revenue") - 1.0, 0.0)
+        per_rev = np.where(revenue > 0, 360.0 / revenue, np.nan)
+        per_cos = np.where(cos > 0, 360.0 / cos, np.nan)
+    growth = np.clip(np.nan_to_num(growth), *lc.growth_bounds)
+    need = working_capital_need(
+        revenue, margin, growth, col("inventory") * per_cos, col("receivables") * per_rev,
+        col("payables") * per_cos, col("prepayments") * per_cos,
+        col("advance_receipts") * per_rev)
+    own = np.maximum(col("current_assets") - col("current_liabilities"), 0.0)
+    wc_cap = working_capital_limit(need, own, col("short_term_debt"))
+    cfads = col("operating_cash_flow") + col("interest_expense")
+    service = col("interest_expense") + col("long_term_debt") / lc.existing_debt_years
+    dscr_cap = dscr_capacity(cfads, service, loan_rate, term, lc.min_dscr)
+    by_dscr = prod.isin(["project_finance", "green", "equipment"]).to_numpy()
+    capacity = np.where(by_dscr, dscr_cap, wc_cap)
+    no_data = ~np.isfinite(capacity)
+
+    grade = firms["grade"].astype(str).to_numpy()
+    g_mult = lookup(grade, lc.grade_multipliers, 0.0).astype(float)
+    p_mult = cfg.persona_values(persona, "limit_multiplier").astype(float)
+    adjusted = np.nan_to_num(capacity) * g_mult * p_mult
+
+    ours = (np.nan_to_num(our_exposure.reindex(ids).to_numpy(dtype=float))
+            if our_exposure is not None else np.zeros(n))
+    single = np.maximum(lc.single_borrower_share * lc.bank_net_capital_yuan - ours, 0.0)
+    debt = (np.nan_to_num(bank_debt.reindex(ids).to_numpy(dtype=float))
+            if bank_debt is not None
+            else np.nan_to_num(col("short_term_debt") + col("long_term_debt")))
+    leverage = np.where(revenue > 0, np.maximum(lc.max_debt_to_revenue * revenue - debt, 0.0),
+                        0.0)
+    leverage = np.nan_to_num(leverage)
+    prod_max = pd.Series(cfg.product_values(prod, "max_amount_yuan")).astype(float).to_numpy()
+    prod_cap = np.where(np.isnan(prod_max), np.inf, prod_max)
+
+    stopped = g_mult <= 0
+    candidates = np.vstack([
+        np.where(stopped, 0.0, np.inf), np.where(no_data, 0.0, np.inf),
+        adjusted, single, leverage, prod_cap,
+    ])
+    which = candidates.argmin(axis=0)
+    limit = np.maximum(candidates.min(axis=0), 0.0)
+    sizing = np.where(by_dscr, "dscr", "working_capital_need")
+    binding = np.array(CONSTRAINTS, dtype=object)[which]
+    binding = np.where(binding == "capacity", sizing, binding)
+    return pd.DataFrame({
+        "firm_id": ids, "persona_policy": persona, "grade": grade, "product": prod.to_numpy(),
+        "sizing": sizing, "wc_need": need, "own_working_capital": own,
+        "existing_short_term_debt": col("short_term_debt"), "wc_capacity": wc_cap,
+        "cfads": cfads, "existing_service": service, "dscr_capacity": dscr_cap,
+        "capacity": capacity, "grade_multiplier": g_mult, "persona_multiplier": p_mult,
+        "adjusted_capacity": adjusted, "single_borrower_cap": single, "leverage_cap": leverage,
+        "product_cap": prod_cap, "recommended_limit": limit, "binding": binding,
+        "binding_zh": lookup(binding, CONSTRAINTS_ZH, ""),
+    })

@@ -1,0 +1,416 @@
+"""The decision stage of the pipeline: value, pricing, limits, classification, monitoring.
+
+:func:`decision_stage` takes the profile and the PD scores of an as-of date, reads the loan
+book and the statements from the store through Ibis, computes every decision table and keeps
+them in the store (``decision_*`` tables, one set of rows per as-of date: running a date
+again replaces that date's rows, other dates stay).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from creditpersona.contract.schema import TABLES
+from creditpersona.decisions.classification import classify_firms, classify_loans
+from creditpersona.decisions.config import DecisionsConfig, load_decisions
+from creditpersona.decisions.limits import recommend_limits, statement_inputs
+from creditpersona.decisions.pricing import price_loans
+from creditpersona.decisions.value import (
+    ProspectValueModel,
+    customer_value,
+    exposures,
+    require_columns,
+)
+from creditpersona.decisions.warning import (
+    WarningRules,
+    evaluate_warnings,
+    load_warning_rules,
+    monitoring_plans,
+)
+from creditpersona.errors import StoreError
+from creditpersona.profile.build import load_profile
+from creditpersona.store.store import Store
+
+#: Customers needed before the prospect-value model is fitted.
+MIN_CUSTOMERS_FOR_MODEL = 30
+#: Amount of the indicative quote for a firm without a positive limit (yuan).
+REFERENCE_AMOUNT = 1_000_000.0
+TABLE_NAMES = {"value": "decision_value", "pricing": "decision_pricing",
+               "limits": "decision_limits", "classification": "decision_classification",
+               "loans": "decision_loans", "watchlist": "decision_watchlist",
+               "plans": "decision_plans"}
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """Every decision table of one as-of date (one row per firm unless said otherwise).
+
+    Attributes
+    ----------
+    as_of : datetime.date
+    value : customer value, contribution, RAROC, 3-year projection, predicted contribution
+    pricing : indicative quote in the persona's main product (the limit, or a reference amount)
+    limits : limit, its constraints and the binding one
+    classification : five-tier classification per firm with a loan at the bank
+    loans : five-tier classification per loan
+    watchlist : firms on the watch-list with bilingual reasons
+    plans : monitoring plan per firm (review frequency, triggers, actions)
+    skipped_rules : change rules skipped for want of an earlier profile
+    """
+
+    as_of: dt.date
+    value: pd.DataFrame
+    pricing: pd.DataFrame
+    limits: pd.DataFrame
+    classification: pd.DataFrame
+    loans: pd.DataFrame
+    watchlist: pd.DataFrame
+    plans: pd.DataFrame
+    skipped_rules: list[str] = field(default_factory=list)
+
+
+def previous_quarter_ends(as_of: dt.date, quarters: list[int]) -> dict[int, dt.date]:
+    """The quarter ends ``q`` quarters before ``as_of`` (the latest one before it for q=1).
+
+    Examples
+    --------
+    >>> previous_quarter_ends(dt.date(2025, 6, 30), [1, 4])
+    {1: datetime.date(2025, 3, 31), 4: datetime.date(2024, 6, 30)}
+    """
+    ts = pd.Timestamp(as_of)
+    return {q: (ts - pd.offsets.QuarterEnd(q)).date() for q in quarters}
+
+
+def _persona(scores: pd.DataFrame, profile: pd.DataFrame) -> pd.Series:
+    for frame in (scores, profile):
+        if "persona" in frame.columns:
+            return frame.drop_duplicates("firm_id").set_index("firm_id")["persona"]
+    return pd.Series(dtype=object)
+
+
+def decision_stage(
+    store: Store,
+    as_of: dt.date,
+    profile: pd.DataFrame,
+    scores: pd.DataFrame,
+    *,
+    config: DecisionsConfig | None = None,
+    rules: WarningRules | None = None,
+    previous: dict[int, pd.DataFrame] | None = None,
+    save: bool = True,
+) -> DecisionResult:
+    """Compute (and store) every decision of an as-of date.
+
+    Parameters
+    ----------
+    store : Store
+        The loan book, repayments and statements are read from it; results written to it
+        unless ``save`` is false (a read-only store needs ``save=False``).
+    as_of : datetime.date
+    profile : pandas.DataFrame
+        The profile of ``as_of`` (:func:`creditpersona.profile.build.load_profile`).
+    scores : pandas.DataFrame
+        ``firm_id``, ``pd``, ``grade`` and optionally ``persona`` (else the profile's
+        ``persona`` column, else the ``default`` policy).
+    config, rules : optional
+        Default: the packaged ``decisions.yaml`` and ``warning_rules.yaml``.
+    previous : dict of int to pandas.DataFrame, optional
+        Earlier profiles by quarters back for the change rules; default: those stored.
+    save : bool, default True
+
+    Returns
+    -------
+    DecisionResult
+
+    Raises
+    ------
+    SchemaError
+        If ``scores`` or ``profile`` lacks a column the decisions need.
+    StoreError
+        If a stored decision table has other columns (an older version).
+    """
+    cfg = config or load_decisions()
+    rs = rules or load_warning_rules()
+    require_columns(scores, ["firm_id", "pd", "grade"], "the PD scores")
+    require_columns(profile, ["firm_id"], "the profile")
+    profile = profile.drop_duplicates("firm_id").reset_index(drop=True)
+    persona_map = _persona(scores, profile)
+    s = scores.drop_duplicates("firm_id")[["firm_id", "pd", "grade"]]
+    base = profile.drop(columns=[c for c in ("pd", "grade", "persona") if c in profile.columns])
+    firms = base.merge(s, on="firm_id", how="inner")
+    firms["persona"] = firms["firm_id"].map(persona_map)
+    tables = {t.name: store.table(t.name) for t in TABLES}
+
+    book = exposures(tables, as_of, cfg)
+    value = customer_value(firms, book, cfg)
+    customers = value["customer"].to_numpy()
+    value["predicted_contribution"] = np.nan
+    if customers.sum() >= MIN_CUSTOMERS_FOR_MODEL:
+        model = ProspectValueModel().fit(firms[customers],
+                                         value.loc[customers, "revenue_contribution"])
+        value["predicted_contribution"] = model.predict(firms)
+    value.insert(1, "persona_policy", cfg.persona_code(firms["persona"], len(firms)))
+
+    statements = statement_inputs(tables, as_of)
+    our = book.groupby("firm_id")["outstanding"].sum()
+    st_debt = statements.set_index("firm_id")[["short_term_debt", "long_term_debt"]].sum(axis=1)
+    bureau = (firms.set_index("firm_id")["bureau_outstanding"]
+              if "bureau_outstanding" in firms.columns else pd.Series(dtype=float))
+    bank_debt = bureau.reindex(firms["firm_id"]).fillna(st_debt.reindex(firms["firm_id"]))
+    limits = recommend_limits(firms, statements, cfg, our_exposure=our, bank_debt=bank_debt)
+
+    # An indicative quote per firm not in default: the recommended limit in the persona's
+    # main product (per-unit components do not depend on the amount; a firm without a
+    # limit is quoted on a reference amount so that its price is still known).
+    quoted = limits["binding"].to_numpy() != "no_new_credit"
+    has_limit = limits["recommended_limit"].to_numpy() > 0
+    requests = pd.DataFrame({
+        "firm_id": limits["firm_id"], "product": limits["product"],
+        "amount": np.where(has_limit, limits["recommended_limit"], REFERENCE_AMOUNT),
+        "amount_basis": np.where(has_limit, "limit", "reference"),
+    })[quoted].reset_index(drop=True)
+    requests["term_months"] = cfg.product_values(requests["product"], "term_months")
+    pricing = price_loans(requests, firms, cfg)
+
+    loans = classify_loans(book, cfg.classification)
+    classification = classify_firms(loans)
+
+    wanted = previous_quarter_ends(as_of, rs.lookbacks())
+    if previous is None:
+        previous = {q: load_profile(store, d) for q, d in wanted.items()}
+        previous = {q: p for q, p in previous.items() if len(p)}
+    warn = evaluate_warnings(profile, previous, rs,
+                             persona=profile["firm_id"].map(persona_map))
+    tiers = classification.set_index("firm_id")
+    watch = warn.watchlist.merge(s, on="firm_id", how="left")
+    watch["tier"] = watch["firm_id"].map(tiers["tier"]).fillna("no_loan")
+    watch["outstanding"] = watch["firm_id"].map(tiers["outstanding"]).fillna(0.0)
+
+    plans = monitoring_plans(warn.firms, as_of, cfg, rs)
+    result = DecisionResult(as_of, value, pricing, limits, classification, loans, watch,
+                            plans, warn.skipped)
+    if save:
+        save_decisions(store, result)
+    return result
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    # Object columns become strings even when empty, so the stored schema never depends on
+    # whether a day happened to have rows.
+    arrays, names = [], []
+    for c in frame.columns:
+        col = frame[c]
+        if col.dtype == object or pd.api.types.is_string_dtype(col):
+            sample = col.dropna()
+            if len(sample) and isinstance(sample.iloc[0], dt.date):
+                arrays.append(pa.array(col, type=pa.date32()))
+            else:
+                arrays.append(pa.array(col.astype("string"), type=pa.string()))
+        else:
+            arrays.append(pa.array(col))
+        names.append(str(c))
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def save_decisions(store: Store, result: DecisionResult) -> None:
+    """Store every decision table, replacing earlier rows of the same as-of date.
+
+    Raises
+    ------
+    StoreError
+        If a stored decision table has other columns (another version).
+    """
+    for attr, name in TABLE_NAMES.items():
+        frame = getattr(result, attr).assign(as_of=result.as_of)
+        data = _arrow(frame)
+        if name not in store.con.list_tables():
+            store.con.create_table(name, schema=data.schema)
+        stored = store.table(name).columns
+        if list(stored) != data.column_names:
+            raise StoreError(
+                f"{store.path}: table {name} holds decisions with other columns (another "
+                f"version); export it and drop it (DROP TABLE {name}) before running again.")
+        store.con.raw_sql(f"DELETE FROM {name} WHERE as_of = DATE '{result.as_of.isoformat()}'")
+        if data.num_rows:
+            store.con.insert(name, data)
+
+
+def load_decisions_table(store: Store, table: str, as_of: dt.date | None = None) -> pd.DataFrame:
+    """A stored decision table (``value``, ``pricing``, … or its full name) of an as-of date.
+
+    Default: the latest stored date. An empty frame if nothing is stored.
+    """
+    name = TABLE_NAMES.get(table, table)
+    if name not in store.con.list_tables():
+        return pd.DataFrame()
+    t = store.table(name)
+    date = as_of or t.as_of.max().execute()
+    return t.filter(t.as_of == ibis.literal(date, type="date")).to_pandas()
+
+
+# Store-facing calls for one firm or the whole book (the command line and, later, the REST
+# service serialise what these return).
+
+PD_SCORES = "pd_scores"
+PERSONAS = "personas"
+
+
+def stored_scores(store: Store, as_of: dt.date) -> pd.DataFrame:
+    """PD scores of ``as_of`` from ``pd_scores`` (with ``persona`` where a persona table has it).
+
+    Returns an empty frame when no scores are stored for the date.
+    """
+    tables = store.con.list_tables()
+    if PD_SCORES not in tables:
+        return pd.DataFrame(columns=["firm_id", "pd", "grade"])
+    t = store.table(PD_SCORES)
+    if "as_of" in t.columns:
+        t = t.filter(t.as_of == ibis.literal(as_of, type="date"))
+    scores = t.select("firm_id", "pd", "grade").to_pandas()
+    if PERSONAS in tables and {"firm_id", "persona"} <= set(store.table(PERSONAS).columns):
+        p = store.table(PERSONAS)
+        if "as_of" in p.columns:
+            p = p.filter(p.as_of == ibis.literal(as_of, type="date"))
+        personas = p.select("firm_id", "persona").to_pandas().drop_duplicates("firm_id")
+        scores = scores.merge(personas, on="firm_id", how="left")
+    return scores
+
+
+def firm_inputs(
+    store: Store, as_of: dt.date, firm_id: str, *, pd_value: float | None = None,
+    persona: str | None = None,
+) -> pd.DataFrame:
+    """One firm's profile row with ``pd``, ``grade`` and ``persona`` for a decision.
+
+    The PD comes from ``pd_value`` if given, else from the stored ``pd_scores``.
+
+    Raises
+    ------
+    SchemaError
+        If the as-of date has no stored profile, the firm is not in it, or no PD is known.
+    """
+    from creditpersona.errors import SchemaError
+    from creditpersona.models.master_scale import load_master_scale
+
+    profile = load_profile(store, as_of)
+    if profile.empty:
+        raise SchemaError(f"no profile stored for {as_of}; run `creditpersona profile "
+                          f"--as-of {as_of}` first.")
+    row = profile[profile["firm_id"] == firm_id].reset_index(drop=True)
+    if row.empty:
+        raise SchemaError(f"firm_id={firm_id} is not in the profile of {as_of}; check the id "
+                          "(a firm founded after the date has no profile).")
+    if pd_value is not None:
+        if not 0.0 <= pd_value <= 1.0:
+            raise SchemaError(f"--pd must be a probability in [0, 1]; got {pd_value}.")
+        row["pd"] = pd_value
+        row["grade"] = load_master_scale().assign([pd_value])[0]
+        row["persona"] = persona
+        return row
+    scores = stored_scores(store, as_of)
+    hit = scores[scores["firm_id"] == firm_id]
+    if hit.empty:
+        raise SchemaError(f"no PD score for firm_id={firm_id} on {as_of} (table {PD_SCORES}); "
+                          "score the portfolio first or give the PD with --pd.")
+    row["pd"] = float(hit["pd"].iloc[0])
+    row["grade"] = str(hit["grade"].iloc[0])
+    row["persona"] = persona if persona is not None else (
+        hit["persona"].iloc[0] if "persona" in hit.columns else None)
+    return row
+
+
+def price_request(
+    store: Store, as_of: dt.date, firm_id: str, amount: float, term_months: int, *,
+    product: str | None = None, collateral_type: str | None = None,
+    pd_value: float | None = None, persona: str | None = None,
+    config: DecisionsConfig | None = None,
+) -> pd.DataFrame:
+    """Price one requested loan of a stored firm (one row of :func:`price_loans`)."""
+    cfg = config or load_decisions()
+    firm = firm_inputs(store, as_of, firm_id, pd_value=pd_value, persona=persona)
+    request = pd.DataFrame({"firm_id": [firm_id], "amount": [amount],
+                            "term_months": [term_months], "product": [product],
+                            "collateral_type": [collateral_type]})
+    return price_loans(request, firm, cfg)
+
+
+def firm_limit(
+    store: Store, as_of: dt.date, firm_id: str, *, product: str | None = None,
+    pd_value: float | None = None, persona: str | None = None,
+    config: DecisionsConfig | None = None,
+) -> pd.DataFrame:
+    """The recommended limit of one stored firm (one row of :func:`recommend_limits`)."""
+    cfg = config or load_decisions()
+    firm = firm_inputs(store, as_of, firm_id, pd_value=pd_value, persona=persona)
+    st = store.table("financial_statements")
+    loans = store.table("loans")
+    tables = {"financial_statements": st.filter(st.firm_id == firm_id),
+              "loans": loans.filter(loans.firm_id == firm_id),
+              "repayments": store.table("repayments")}
+    statements = statement_inputs(tables, as_of)
+    book = exposures(tables, as_of, cfg)
+    ours = book.groupby("firm_id")["outstanding"].sum()
+    known = "bureau_outstanding" in firm.columns and firm["bureau_outstanding"].notna().all()
+    debt = (pd.Series(firm["bureau_outstanding"].to_numpy(dtype=float), index=[firm_id])
+            if known else None)
+    return recommend_limits(firm, statements, cfg, product=product, our_exposure=ours,
+                            bank_debt=debt)
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """Monitoring of the book on one date: watch-list, classification and plans."""
+
+    as_of: dt.date
+    watchlist: pd.DataFrame
+    classification: pd.DataFrame
+    loans: pd.DataFrame
+    plans: pd.DataFrame
+    skipped_rules: list[str]
+
+
+def monitor_portfolio(
+    store: Store, as_of: dt.date, *, config: DecisionsConfig | None = None,
+    rules: WarningRules | None = None,
+) -> MonitorResult:
+    """Five-tier classification, early warnings and plans from the stored profile.
+
+    Personas come from the stored scores or persona table when present; change rules use
+    the stored profiles of earlier quarters when present.
+
+    Raises
+    ------
+    SchemaError
+        If no profile is stored for ``as_of``.
+    """
+    from creditpersona.errors import SchemaError
+
+    cfg = config or load_decisions()
+    rs = rules or load_warning_rules()
+    profile = load_profile(store, as_of)
+    if profile.empty:
+        raise SchemaError(f"no profile stored for {as_of}; run `creditpersona profile "
+                          f"--as-of {as_of}` first.")
+    scores = stored_scores(store, as_of)
+    persona = (profile["firm_id"].map(scores.drop_duplicates("firm_id")
+                                      .set_index("firm_id")["persona"])
+               if "persona" in scores.columns else None)
+    previous = {q: load_profile(store, d)
+                for q, d in previous_quarter_ends(as_of, rs.lookbacks()).items()}
+    warn = evaluate_warnings(profile, {q: p for q, p in previous.items() if len(p)}, rs,
+                             persona=persona)
+    tables = {t.name: store.table(t.name) for t in TABLES}
+    loans = classify_loans(exposures(tables, as_of, cfg), cfg.classification)
+    classification = classify_firms(loans)
+    watch = warn.watchlist
+    tiers = classification.set_index("firm_id")
+    watch["tier"] = watch["firm_id"].map(tiers["tier"]).fillna("no_loan")
+    watch["outstanding"] = watch["firm_id"].map(tiers["outstanding"]).fillna(0.0)
+    plans = monitoring_plans(warn.firms, as_of, cfg, rs)
+    return MonitorResult(as_of, watch, classification, loans, plans, warn.skipped)

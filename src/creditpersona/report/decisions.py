@@ -1,0 +1,82 @@
+"""The decisions section of the HTML report: pricing waterfalls, limits, watch-list, tiers.
+
+Rendering only: every number comes from a :class:`~creditpersona.decisions.DecisionResult`.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from creditpersona.decisions.config import TIERS, TIERS_ZH
+from creditpersona.decisions.pricing import COMPONENTS
+from creditpersona.decisions.stage import DecisionResult
+from creditpersona.report.html import _figure, _table
+
+_LABELS = {"ftp_bp": "FTP 资金成本", "operating_cost_bp": "运营成本 opex",
+           "expected_loss_bp": "预期损失 EL", "capital_charge_bp": "资本成本 capital",
+           "target_margin_bp": "目标利润 margin", "fee_credit_bp": "中收抵减 fees",
+           "strategy_bp": "客群策略 persona"}
+WATCH_ROWS = 30
+
+
+def _representative(pricing: pd.DataFrame) -> pd.DataFrame:
+    """Per persona policy, the quoted firm whose floor is the persona's median floor."""
+    p = pricing.assign(_gap=(pricing["floor_rate"] - pricing.groupby("persona_policy")[
+        "floor_rate"].transform("median")).abs())
+    return p.sort_values(["_gap", "firm_id"]).drop_duplicates("persona_policy").sort_values(
+        "persona_policy")
+
+
+def decisions_section(result: DecisionResult) -> str:
+    """Pricing waterfall per persona, limits and binding constraints, watch-list, five tiers."""
+    parts = [f"<h2>授信决策 Credit decisions — as of {result.as_of}</h2>",
+             "<p class='note'>Parameters: decisions/decisions.yaml and warning_rules.yaml. "
+             "Prices are indicative quotes of the recommended limit (or a reference amount) "
+             "in each persona's main product.</p>"]
+    if len(result.pricing):
+        parts.append("<h3>定价瀑布 Pricing waterfall — a representative firm per persona</h3>")
+        charts = []
+        for _, r in _representative(result.pricing).iterrows():
+            values = [float(r[c]) for c in COMPONENTS]
+            fig = go.Figure(go.Waterfall(
+                x=[_LABELS[c] for c in COMPONENTS] + ["利率 rate"],
+                y=values + [0.0], measure=["relative"] * len(values) + ["total"],
+                text=[f"{v:+.0f}" for v in values] + [f"{r['rate'] * 1e4:.0f}"]))
+            fig.update_layout(
+                title=(f"{html.escape(str(r['persona_policy']))}: PD {r['pd']:.2%}, "
+                       f"{r['product']} — LPR+{r['spread_bp']:.0f} bp, "
+                       f"RAROC {r['raroc']:.1%}"), yaxis_title="bp")
+            charts.append(_figure(fig))
+        parts.append("<div class='grid'>" + "".join(f"<div>{c}</div>" for c in charts)
+                     + "</div>")
+        summary = result.pricing.groupby("persona_policy").agg(
+            firms=("firm_id", "size"), spread_bp=("spread_bp", "mean"),
+            raroc=("raroc", "median"), below_hurdle=("below_hurdle", "mean"),
+            floor_above_max=("floor_above_max", "mean")).round(3)
+        parts += ["<h4>By persona 按客群 (mean spread, median RAROC, shares flagged)</h4>",
+                  _table(summary, True)]
+    lim = result.limits
+    if len(lim):
+        binding = lim.groupby(["binding", "binding_zh"]).agg(
+            firms=("firm_id", "size"), total_limit=("recommended_limit", "sum")).reset_index()
+        parts += ["<h3>授信额度 Limits — binding constraints 约束条件</h3>", _table(binding)]
+        top = lim.nlargest(10, "recommended_limit")[
+            ["firm_id", "persona_policy", "grade", "product", "sizing", "capacity",
+             "grade_multiplier", "persona_multiplier", "adjusted_capacity",
+             "single_borrower_cap", "leverage_cap", "recommended_limit", "binding"]]
+        parts += ["<h4>Ten largest limits and their breakdown 额度最大的十家</h4>", _table(top)]
+    counts = result.classification["tier"].value_counts().reindex(list(TIERS), fill_value=0)
+    fig = go.Figure(go.Bar(x=[f"{z} {t}" for t, z in zip(TIERS, TIERS_ZH, strict=True)],
+                           y=counts.tolist()))
+    fig.update_layout(title="Five-tier classification 五级分类 (firms with loans)")
+    parts += ["<h3>五级分类 Five-tier classification</h3>", _figure(fig)]
+    w = result.watchlist
+    parts.append(f"<h3>预警名单 Watch-list — {len(w):,} firms</h3>")
+    if len(w):
+        cols = [c for c in ("firm_id", "level", "points", "tier", "pd", "grade", "reasons_zh",
+                            "reasons_en") if c in w.columns]
+        parts.append(_table(w.head(WATCH_ROWS)[cols]))
+    return "\n".join(parts)
