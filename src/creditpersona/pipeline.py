@@ -16,9 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from creditpersona.decisions.config import load_decisions
+from creditpersona.decisions.pricing import price_loans
 from creditpersona.decisions.stage import DecisionResult, decision_stage
+from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
+from creditpersona.marketing.stage import MarketingResult, marketing_stage
 from creditpersona.models import development as devmod
 from creditpersona.profile.build import compute_profile, save_profile
 from creditpersona.rules.mining import RuleSet
@@ -26,7 +31,7 @@ from creditpersona.rules.store import rules_stage
 from creditpersona.store.store import Store
 
 #: The stages in the order they run.
-STAGES = ("profile", "pd_models", "rules", "decisions")
+STAGES = ("profile", "pd_models", "rules", "decisions", "marketing")
 
 
 @dataclass
@@ -47,6 +52,7 @@ class CycleResult:
     pd: PDStage
     rules: RuleSet
     decisions: DecisionResult
+    marketing: MarketingResult
     seconds: dict[str, float] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -112,5 +118,49 @@ def run_cycle(
     decisions = decision_stage(store, as_of, profile, scores[["firm_id", "pd", "grade"]])
     seconds["decisions"] = time.perf_counter() - t
 
+    t = start("marketing")
+    graded = scores[["firm_id", "pd", "grade"]]
+    marketing = marketing_stage(
+        store, as_of, profile, graded, None,
+        lambda pairs: offer_values(pairs, profile, graded, decisions.limits),
+        out_dir / "campaign-lists")
+    seconds["marketing"] = time.perf_counter() - t
+
     return CycleResult(as_of=as_of, profile=profile, pd=PDStage(dev, scores, tables),
-                       rules=ruleset, decisions=decisions, seconds=seconds, files=files)
+                       rules=ruleset, decisions=decisions, marketing=marketing,
+                       seconds=seconds, files=files)
+
+
+def offer_values(pairs: pd.DataFrame, profile: pd.DataFrame, scores: pd.DataFrame,
+                 limits: pd.DataFrame) -> pd.DataFrame:
+    """Value, rate and limit of every firm × product offer, from the pricing engine.
+
+    The amount is the catalogue's sizing of the product, capped by the firm's risk caps
+    from the limit engine (single-borrower and leverage caps). The pricing engine quotes
+    it (LPR + spread) with the firm's PD and grade; the value of an accepted offer is its
+    risk-adjusted return over the term, RAROC × capital × amount × years (interest over
+    funding, operating cost and expected loss). Offers the engine declines, or that
+    cannot reach the hurdle within the spread bounds, are worth nothing.
+    """
+    catalogue, config = load_catalogue(), load_decisions()
+    firms = profile[["firm_id", "revenue", "total_assets"]].merge(scores, on="firm_id")
+    caps = limits.set_index("firm_id")[["single_borrower_cap", "leverage_cap"]].min(axis=1)
+    parts = []
+    for product, group in pairs.groupby("product", sort=False):
+        basis = firms.set_index("firm_id").reindex(group["firm_id"]).reset_index()
+        amount = fallback_limit(catalogue, basis, str(product))
+        cap = caps.reindex(group["firm_id"]).to_numpy(dtype=float)
+        amount = np.where(np.isfinite(cap) & (cap > 0), np.minimum(amount, cap), amount)
+        term = config.products[str(product)].term_months
+        parts.append(pd.DataFrame({"firm_id": group["firm_id"].to_numpy(),
+                                   "product": product, "amount": amount,
+                                   "term_months": term}))
+    requests = pd.concat(parts, ignore_index=True)
+    requests = requests[requests["amount"] > 0].reset_index(drop=True)
+    quoted = price_loans(requests, firms[["firm_id", "pd", "grade", "revenue"]], config)
+    worth = ~(quoted["declined"] | quoted["floor_above_max"]).to_numpy(dtype=bool)
+    value = (quoted["raroc"] * quoted["capital_k"] * quoted["amount"]
+             * quoted["term_months"] / 12).to_numpy(dtype=float)
+    return pd.DataFrame({"firm_id": quoted["firm_id"], "product": quoted["product"],
+                         "value": np.where(worth, value, 0.0),
+                         "rate": quoted["rate"] * 100, "limit": quoted["amount"]})

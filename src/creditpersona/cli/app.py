@@ -22,6 +22,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from creditpersona.cli.decisions import decisions_app
+from creditpersona.cli.marketing import campaign_app
 from creditpersona.cli.pd import pd_app
 from creditpersona.cli.rules import rules_app
 from creditpersona.errors import CreditPersonaError
@@ -40,6 +41,7 @@ app = typer.Typer(
 app.add_typer(pd_app, name="pd")
 app.add_typer(rules_app, name="rules")
 app.add_typer(decisions_app)
+app.add_typer(campaign_app, name="campaign")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -243,7 +245,8 @@ def _print_cycle(result: CycleResult) -> None:
     console.print(_frame(grades.sort_values("grade", key=lambda g: g.map(_grade_key)),
                          "Grades 评级分布"))
     console.print(f"Association rules 关联规则: {len(result.rules.rules):,}; watch-list "
-                  f"预警名单: {len(result.decisions.watchlist):,} firms")
+                  f"预警名单: {len(result.decisions.watchlist):,} firms; offers 营销推荐: "
+                  f"{len(result.marketing.offers):,}")
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
     console.print(f"Stages: {timing}")
 

@@ -1,0 +1,89 @@
+"""Precision marketing (精准营销): catalogue, propensity and uplift models, next-best offer.
+
+The product catalogue and risk appetite (``products.yaml``) and the channels and routing
+(``channels.yaml``) are versioned configuration. Models learn from the campaign history with
+point-in-time features; the next-best-offer planner solves one campaign as an optimisation
+problem (exact MILP, or Lagrangian relaxation with a certified gap for large portfolios);
+:func:`marketing_stage` runs the whole stage for the pipeline.
+"""
+
+from __future__ import annotations
+
+from creditpersona.marketing.backtest import BacktestResult, backtest
+from creditpersona.marketing.catalogue import (
+    Catalogue,
+    eligibility,
+    fallback_limit,
+    fallback_rate,
+    fallback_value,
+    load_catalogue,
+)
+from creditpersona.marketing.evaluate import (
+    CampaignEvaluation,
+    evaluate_table,
+    read_campaign_table,
+)
+from creditpersona.marketing.lists import CampaignListFiles, write_campaign_lists
+from creditpersona.marketing.needs import (
+    need_signals,
+    product_need,
+    products_held,
+    unmet_needs,
+)
+from creditpersona.marketing.offers import OfferPlan, OfferProblem, build_problem, plan_offers
+from creditpersona.marketing.propensity import (
+    ProductPropensity,
+    PropensityModel,
+    campaign_history,
+    marketing_features,
+)
+from creditpersona.marketing.routing import ChannelConfig, load_channels, route
+from creditpersona.marketing.stage import MarketingResult, load_offers, marketing_stage
+from creditpersona.marketing.uplift import (
+    ClassTransformationUplift,
+    TwoModelUplift,
+    incremental_at_k,
+    qini_coefficient,
+    qini_curve,
+    uplift_at_k,
+)
+
+__all__ = [
+    "BacktestResult",
+    "CampaignEvaluation",
+    "CampaignListFiles",
+    "Catalogue",
+    "ChannelConfig",
+    "ClassTransformationUplift",
+    "MarketingResult",
+    "OfferPlan",
+    "OfferProblem",
+    "ProductPropensity",
+    "PropensityModel",
+    "TwoModelUplift",
+    "backtest",
+    "build_problem",
+    "campaign_history",
+    "eligibility",
+    "evaluate_table",
+    "fallback_limit",
+    "fallback_rate",
+    "fallback_value",
+    "incremental_at_k",
+    "load_catalogue",
+    "load_channels",
+    "load_offers",
+    "marketing_features",
+    "marketing_stage",
+    "need_signals",
+    "plan_offers",
+    "product_need",
+    "products_held",
+    "qini_coefficient",
+    "qini_curve",
+    "read_campaign_table",
+    "route",
+    "unmet_needs",
+    "uplift_at_k",
+    "write_campaign_lists",
+]
