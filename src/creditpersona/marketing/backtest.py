@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from creditpersona.errors import SchemaError, parameter_error
+from creditpersona.errors import InsufficientDataError, SchemaError, parameter_error
 from creditpersona.marketing.propensity import PropensityModel, feature_columns, ranking_auc
 from creditpersona.marketing.uplift import (
     TwoModelUplift,
@@ -36,6 +36,8 @@ from creditpersona.marketing.uplift import (
 
 POLICIES = ("uplift", "propensity", "rules", "random")
 BUDGETS = (0.1, 0.2, 0.3, 0.5)
+#: Responses each arm of the training part needs (the learners' four inner folds).
+TRAIN_ARM_RESPONSES = 4
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,12 @@ def backtest(
     params = {"random_state": seed, "n_jobs": n_jobs}
     y_tr = train["responded"].astype(int).to_numpy()
     t_tr = train["treated"].astype(bool).to_numpy()
+    fewest = min(int(y_tr[t_tr].sum()), int(y_tr[~t_tr].sum()))
+    if fewest < TRAIN_ARM_RESPONSES:
+        raise InsufficientDataError(
+            f"campaign_contacts: the backtest's training part has {fewest} responses in its "
+            f"smaller arm (treated or control); the uplift learners need "
+            f"{TRAIN_ARM_RESPONSES}: hold back fewer firms or load more campaign history.")
     uplift = TwoModelUplift(params=params).fit(train[feats], y_tr, t_tr)
     propensity = PropensityModel(**params).fit(train.loc[t_tr, feats], y_tr[t_tr])
     y = test["responded"].astype(int).to_numpy()

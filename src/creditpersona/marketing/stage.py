@@ -27,7 +27,7 @@ import pyarrow as pa
 from sklearn.model_selection import StratifiedGroupKFold
 
 from creditpersona.contract.schema import PRODUCT_LABELS_ZH
-from creditpersona.errors import SchemaError
+from creditpersona.errors import InsufficientDataError, SchemaError
 from creditpersona.marketing.backtest import BacktestResult, backtest
 from creditpersona.marketing.catalogue import (
     Catalogue,
@@ -59,9 +59,10 @@ from creditpersona.store.store import Store
 OFFERS = "offers"
 #: Fewest contacted responses (and non-responses) the models need; below, a need-based prior.
 MIN_RESPONSES = 20
-#: Fewest responses in each arm (treated, control) for the cross-fitted uplift model: every
-#: training fold must leave its inner folds a few responses of each arm.
-MIN_ARM_RESPONSES = 10
+#: Fewest responses in each arm (treated, control) for the uplift model and the backtest:
+#: their training part (80 % of the history stratified by arm and response, or the firms not
+#: held back) must leave the learners' four inner folds at least one response each.
+MIN_ARM_RESPONSES = 8
 ValueInput = pd.DataFrame | Callable[[pd.DataFrame], pd.DataFrame]
 
 
@@ -380,12 +381,14 @@ def marketing_stage(
     bt = None
     if run_backtest and len(hist) and hist["campaign_id"].nunique() >= 2 \
             and responses >= MIN_RESPONSES:
-        # The backtest trains on 70 % of the history: each arm needs room to spare.
-        if min(arm_responses) >= 2 * MIN_ARM_RESPONSES:
-            bt = backtest(hist, seed=seed, n_jobs=n_jobs)
+        if min(arm_responses) >= MIN_ARM_RESPONSES:
+            try:
+                bt = backtest(hist, seed=seed, n_jobs=n_jobs)
+            except InsufficientDataError as exc:
+                notes.append(f"backtest not run: {exc}")
         else:
             notes.append(f"backtest skipped: {min(arm_responses)} responses in the smaller "
-                         f"arm, fewer than {2 * MIN_ARM_RESPONSES}.")
+                         f"arm, fewer than {MIN_ARM_RESPONSES}.")
     return MarketingResult(as_of, offers, plan, greedy_objective, len(positive),
                            propensity_metrics, uplift_metrics, qini, bt, needs_view, routing,
                            lists, notes)
