@@ -25,7 +25,8 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 
 @pytest.mark.parametrize("command", ["generate", "ingest", "status", "quarantine", "contract",
                                      "profile", "report", "run", "demo", "pd evaluate",
-                                     "rules mine", "price", "limit", "monitor"])
+                                     "personas fit", "rules mine", "price", "limit", "monitor",
+                                     "campaign evaluate"])
 def test_help_everywhere(command: str) -> None:
     result = runner.invoke(app, [*command.split(), "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
@@ -71,7 +72,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert con.execute("select count(*), min(as_of) from profiles").fetchone() == (
         500, dt.date(2026, 6, 30))
     assert con.execute("select count(*) from pd_scores").fetchone() == (500,)
+    for table in ("personas", "association_rules", "decision_pricing", "offers"):
+        assert con.execute(f"select count(*) from {table}").fetchone()[0] > 0, table
     page = (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
+    for title in ("客户性格", "Credit strategy per persona", "关联规则", "授信决策", "精准营销"):
+        assert title in page, title
     assert "客户画像 Customer profile" in page and "plotly" in page.lower()
     assert "违约概率模型 Default-probability models" in page
     assert (tmp_path / "d" / "pd-validation.json").exists()

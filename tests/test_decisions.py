@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import SyntheticBank
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -501,3 +502,24 @@ def test_report_section_renders(staged) -> None:
     page = decisions_section(result)
     assert "Pricing waterfall" in page and "Watch-list" in page
     assert page.count("plotly-graph-div") >= 7  # six personas' waterfalls and the tiers
+
+
+def test_strategy_rules_name_known_strategies(tmp_path: Path) -> None:
+    from creditpersona.decisions.strategy import load_strategy_rules
+
+    bad = tmp_path / "strategy.yaml"
+    bad.write_text("version: 1\nrules:\n  - strategy: moonshot\n    when: [{feature: roa, "
+                   "stat: median, op: '>', value: 0}]\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="moonshot"):
+        load_strategy_rules(bad)
+    assert len(load_strategy_rules().rules) >= 6
+
+
+def test_every_found_persona_of_the_fixture_gets_a_strategy(synthetic_bank: SyntheticBank
+                                                            ) -> None:
+    from creditpersona.decisions.strategy import persona_strategies
+
+    truth = synthetic_bank.firms_truth().set_index("firm_id")["persona"]
+    out = persona_strategies(synthetic_bank.profile, truth)
+    # On the generator's own personas the archetype rules give each its namesake strategy.
+    assert (out["strategy"] == out["persona"]).all(), out

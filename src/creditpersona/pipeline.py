@@ -1,5 +1,9 @@
 """The cycle of one as-of date: profile → PD models → personas → rules → decisions → marketing.
 
+Personas carry the credit strategy that ``decisions/strategy.yaml`` attaches to them (spread,
+limit multiplier, main product, monitoring plan), and their names into the rules and the
+marketing views.
+
 ``run_cycle`` is what ``creditpersona run`` (on a store) and ``creditpersona demo`` (on a
 generated bank) execute. Every stage stores its results in the store under the as-of date,
 replacing that date's earlier results, so running a date again never duplicates anything.
@@ -22,16 +26,20 @@ import pandas as pd
 from creditpersona.decisions.config import load_decisions
 from creditpersona.decisions.pricing import price_loans
 from creditpersona.decisions.stage import DecisionResult, decision_stage
+from creditpersona.decisions.strategy import persona_strategies
 from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
 from creditpersona.marketing.stage import MarketingResult, marketing_stage
 from creditpersona.models import development as devmod
+from creditpersona.personas.store import PersonaResult, persona_stage
 from creditpersona.profile.build import compute_profile, save_profile
+from creditpersona.rules.items import Label, load_items
 from creditpersona.rules.mining import RuleSet
 from creditpersona.rules.store import rules_stage
 from creditpersona.store.store import Store
 
+Frame = pd.DataFrame
 #: The stages in the order they run.
-STAGES = ("profile", "pd_models", "rules", "decisions", "marketing")
+STAGES = ("profile", "pd_models", "personas", "rules", "decisions", "marketing")
 
 
 @dataclass
@@ -50,6 +58,8 @@ class CycleResult:
     as_of: dt.date
     profile: pd.DataFrame
     pd: PDStage
+    personas: PersonaResult
+    strategies: Frame  # `pd` is a field name here
     rules: RuleSet
     decisions: DecisionResult
     marketing: MarketingResult
@@ -110,25 +120,39 @@ def run_cycle(
         encoding="utf-8")
     seconds["pd_models"] = time.perf_counter() - t
 
+    t = start("personas")
+    personas = persona_stage(store, as_of, profile, scores[["firm_id", "pd"]])
+    assigned = personas.assignment.set_index("firm_id")
+    strategies = persona_strategies(profile, assigned["persona_id"])
+    strategy_of = assigned["persona_id"].map(strategies.set_index("persona")["strategy"])
+    seconds["personas"] = time.perf_counter() - t
+
     t = start("rules")
-    ruleset = rules_stage(store, as_of, profile)
+    vocabulary = load_items()
+    names = assigned.drop_duplicates("persona_id").set_index("persona_id")
+    vocabulary = vocabulary.model_copy(update={"personas": {
+        **vocabulary.personas,
+        **{pid: Label(zh=row["name_zh"], en=row["name_en"]) for pid, row in names.iterrows()},
+    }})
+    ruleset = rules_stage(store, as_of, profile, assigned["persona_id"], vocabulary=vocabulary)
     seconds["rules"] = time.perf_counter() - t
 
     t = start("decisions")
-    decisions = decision_stage(store, as_of, profile, scores[["firm_id", "pd", "grade"]])
+    graded = scores[["firm_id", "pd", "grade"]].assign(
+        persona=lambda f: f["firm_id"].map(strategy_of).fillna("default"))
+    decisions = decision_stage(store, as_of, profile, graded)
     seconds["decisions"] = time.perf_counter() - t
 
     t = start("marketing")
-    graded = scores[["firm_id", "pd", "grade"]]
     marketing = marketing_stage(
-        store, as_of, profile, graded, None,
+        store, as_of, profile, graded, assigned["name_zh"],
         lambda pairs: offer_values(pairs, profile, graded, decisions.limits),
         out_dir / "campaign-lists")
     seconds["marketing"] = time.perf_counter() - t
 
     return CycleResult(as_of=as_of, profile=profile, pd=PDStage(dev, scores, tables),
-                       rules=ruleset, decisions=decisions, marketing=marketing,
-                       seconds=seconds, files=files)
+                       personas=personas, strategies=strategies, rules=ruleset,
+                       decisions=decisions, marketing=marketing, seconds=seconds, files=files)
 
 
 def offer_values(pairs: pd.DataFrame, profile: pd.DataFrame, scores: pd.DataFrame,
@@ -144,6 +168,8 @@ def offer_values(pairs: pd.DataFrame, profile: pd.DataFrame, scores: pd.DataFram
     """
     catalogue, config = load_catalogue(), load_decisions()
     firms = profile[["firm_id", "revenue", "total_assets"]].merge(scores, on="firm_id")
+    columns = ["firm_id", "pd", "grade", "revenue"] + (
+        ["persona"] if "persona" in firms.columns else [])
     caps = limits.set_index("firm_id")[["single_borrower_cap", "leverage_cap"]].min(axis=1)
     parts = []
     for product, group in pairs.groupby("product", sort=False):
@@ -157,7 +183,7 @@ def offer_values(pairs: pd.DataFrame, profile: pd.DataFrame, scores: pd.DataFram
                                    "term_months": term}))
     requests = pd.concat(parts, ignore_index=True)
     requests = requests[requests["amount"] > 0].reset_index(drop=True)
-    quoted = price_loans(requests, firms[["firm_id", "pd", "grade", "revenue"]], config)
+    quoted = price_loans(requests, firms[columns], config)
     worth = ~(quoted["declined"] | quoted["floor_above_max"]).to_numpy(dtype=bool)
     value = (quoted["raroc"] * quoted["capital_k"] * quoted["amount"]
              * quoted["term_months"] / 12).to_numpy(dtype=float)

@@ -24,6 +24,7 @@ from rich.text import Text
 from creditpersona.cli.decisions import decisions_app
 from creditpersona.cli.marketing import campaign_app
 from creditpersona.cli.pd import pd_app
+from creditpersona.cli.personas import personas_app
 from creditpersona.cli.rules import rules_app
 from creditpersona.errors import CreditPersonaError
 
@@ -39,6 +40,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(pd_app, name="pd")
+app.add_typer(personas_app, name="personas")
 app.add_typer(rules_app, name="rules")
 app.add_typer(decisions_app)
 app.add_typer(campaign_app, name="campaign")
@@ -244,6 +246,11 @@ def _print_cycle(result: CycleResult) -> None:
         name="firms")
     console.print(_frame(grades.sort_values("grade", key=lambda g: g.map(_grade_key)),
                          "Grades 评级分布"))
+    cards = result.personas.assignment.groupby(["persona_id", "name_zh", "name_en"]).size()
+    shown = cards.rename("firms").reset_index().merge(
+        result.strategies[["persona", "strategy"]], left_on="persona_id", right_on="persona",
+        how="left").drop(columns="persona")
+    console.print(_frame(shown, "Personas 客户性格 and their credit strategy"))
     console.print(f"Association rules 关联规则: {len(result.rules.rules):,}; watch-list "
                   f"预警名单: {len(result.decisions.watchlist):,} firms; offers 营销推荐: "
                   f"{len(result.marketing.offers):,}")
