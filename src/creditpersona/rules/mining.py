@@ -299,7 +299,13 @@ def mine_rules(
                                 max_len, min_count)
         parts.append(rules.assign(scope=scope))
         stats.append({"scope": scope, **st})
-    rules = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    # A scope without rules is an empty frame of object columns: leave it out of the concat
+    # so that the measures stay numeric.
+    found = [part for part in parts if len(part)]
+    rules = pd.concat(found or parts[:1], ignore_index=True) if parts else pd.DataFrame()
+    for column in ("support", "confidence", "lift", "conviction"):
+        if column in rules.columns:
+            rules[column] = rules[column].astype("float64")
     rules["antecedents"] = [tuple(sorted(a)) for a in rules["antecedent"]]
     rules["consequents"] = [(c,) for c in rules["consequent"]]
     order = {s: k for k, (s, _) in enumerate(scopes)}
