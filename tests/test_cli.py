@@ -80,6 +80,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "客户画像 Customer profile" in page and "plotly" in page.lower()
     assert "违约概率模型 Default-probability models" in page
     assert (tmp_path / "d" / "pd-validation.json").exists()
+    lists = list((tmp_path / "d" / "campaign_lists").glob("*.xlsx"))
+    assert lists, "campaign lists per relationship manager"
     assert "Customer profile 客户画像 as of 2026-06-30" in done.stdout
     con.close()
 

@@ -147,7 +147,7 @@ def run_cycle(
     marketing = marketing_stage(
         store, as_of, profile, graded, assigned["name_zh"],
         lambda pairs: offer_values(pairs, profile, graded, decisions.limits),
-        out_dir / "campaign-lists")
+        out_dir)
     seconds["marketing"] = time.perf_counter() - t
 
     return CycleResult(as_of=as_of, profile=profile, pd=PDStage(dev, scores, tables),
