@@ -16,11 +16,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
-from rich.text import Text
 
+from creditpersona.cli.common import (
+    EXIT_QUARANTINED,
+    StoreOption,
+    console,
+    err_console,
+    fail,
+    parse_date,
+)
 from creditpersona.cli.decisions import decisions_app
 from creditpersona.cli.marketing import campaign_app
 from creditpersona.cli.pd import pd_app
@@ -44,19 +50,10 @@ app.add_typer(personas_app, name="personas")
 app.add_typer(rules_app, name="rules")
 app.add_typer(decisions_app)
 app.add_typer(campaign_app, name="campaign")
-console = Console()
-err_console = Console(stderr=True)
 
-EXIT_BAD_INPUT = 2
-EXIT_QUARANTINED = 3
 #: The demo bank's history ends 2026-06-30; its profile is taken at the last quarter end.
 DEMO_AS_OF = dt.date(2026, 6, 30)
 
-StoreOption = Annotated[
-    Path | None,
-    typer.Option("--store", envvar="CREDITPERSONA_STORE",
-                 help="DuckDB store file [default: ./creditpersona.duckdb]."),
-]
 
 
 def _frame(df: pd.DataFrame, title: str, index: bool = False) -> RichTable:
@@ -208,13 +205,6 @@ def contract(
         console.print(f"Wrote {out}")
 
 
-def _as_of(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD.") from None
-
-
 AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of date (YYYY-MM-DD).")]
 EngineOption = Annotated[str, typer.Option(
     "--engine", help="duckdb (embedded) or spark (needs the spark extra and Java 17).")]
@@ -286,7 +276,7 @@ def profile(
     """Profile every firm as of a date (客户画像) and keep it in the store."""
     from creditpersona.store.store import Store
 
-    date = _as_of(as_of)
+    date = parse_date(as_of)
     with Store(store) as st, _progress() as progress:
         progress.add_task(f"profiling as of {date} on {engine}", total=None)
         frame = _profile(st, date, engine)
@@ -308,7 +298,7 @@ def report(
     from creditpersona.store.summary import portfolio_summary
 
     with Store(store, read_only=True) as st:
-        frame = load_profile(st, _as_of(as_of) if as_of else None)
+        frame = load_profile(st, parse_date(as_of) if as_of else None)
         path = render_report(out, title=f"creditpersona — {st.path}",
                              summary=portfolio_summary(st), profile=frame)
     console.print(f"Wrote {path}")
@@ -328,7 +318,7 @@ def run(
     from creditpersona.store.store import Store
     from creditpersona.store.summary import portfolio_summary
 
-    date = _as_of(as_of)
+    date = parse_date(as_of)
     with Store(store) as st:
         with _progress() as progress:
             task = progress.add_task(f"cycle as of {date}", total=None)
@@ -421,6 +411,4 @@ def main() -> None:
     try:
         app()
     except CreditPersonaError as exc:
-        # Plain text, never re-wrapped: file names and codes in messages must stay intact.
-        err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
-        sys.exit(EXIT_BAD_INPUT)
+        sys.exit(fail(exc).exit_code)

@@ -8,17 +8,20 @@ bad configuration) exit with code 2 and a message saying what to do.
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from creditpersona.cli.common import (
+    StoreOption,
+    console,
+    fail,
+    parse_date,
+)
 from creditpersona.decisions.config import TIERS, TIERS_ZH, load_decisions
 from creditpersona.decisions.limits import CONSTRAINTS_ZH
 from creditpersona.decisions.pricing import COMPONENTS
@@ -26,7 +29,6 @@ from creditpersona.decisions.stage import firm_limit, monitor_portfolio, price_r
 from creditpersona.errors import CreditPersonaError
 from creditpersona.store.store import Store
 
-EXIT_BAD_INPUT = 2
 #: Reasons per firm shown on screen (the files carry them all).
 REASONS_SHOWN = 3
 
@@ -36,14 +38,7 @@ decisions_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
-StoreOption = Annotated[
-    Path | None,
-    typer.Option("--store", envvar="CREDITPERSONA_STORE",
-                 help="DuckDB store file [default: ./creditpersona.duckdb]."),
-]
 AsOfOption = Annotated[str, typer.Option("--as-of", help="As-of date YYYY-MM-DD (profiled).")]
 FirmOption = Annotated[str, typer.Option("--firm", help="The firm's id (USCC).")]
 PdOption = Annotated[float | None, typer.Option(
@@ -64,24 +59,11 @@ _LABELS = {
 }
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
-    return typer.Exit(EXIT_BAD_INPUT)
-
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise _fail(ValueError(f"--as-of {value!r} is not a date; use YYYY-MM-DD, e.g. "
-                               "2026-06-30.")) from None
-
-
 def _open(store: Path | None) -> Store:
     try:
         return Store(store, read_only=True)
     except CreditPersonaError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 @decisions_app.command("price")
@@ -101,7 +83,7 @@ def price(
     store: StoreOption = None,
 ) -> None:
     """Recommended rate for a requested loan: LPR + spread, with every component."""
-    day = _date(as_of)
+    day = parse_date(as_of)
     try:
         cfg = load_decisions(config)
         with _open(store) as st:
@@ -109,7 +91,7 @@ def price(
                                 collateral_type=collateral, pd_value=pd_value,
                                 persona=persona, config=cfg).iloc[0]
     except CreditPersonaError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     table = Table(title=(f"{firm} · {row['product']} {amount:,.0f} yuan · {term_months} "
                          f"months · PD {row['pd']:.2%} (grade {row['grade']}) · persona "
                          f"{row['persona_policy']} · LGD {row['lgd']:.0%}"),
@@ -146,14 +128,14 @@ def limit(
     store: StoreOption = None,
 ) -> None:
     """Recommended credit limit with every constraint and the binding one."""
-    day = _date(as_of)
+    day = parse_date(as_of)
     try:
         cfg = load_decisions(config)
         with _open(store) as st:
             row = firm_limit(st, day, firm, product=product, pd_value=pd_value,
                              persona=persona, config=cfg).iloc[0]
     except CreditPersonaError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     table = Table(title=f"{firm} · {row['product']} · grade {row['grade']} · persona "
                         f"{row['persona_policy']}", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("item 项目")
@@ -193,13 +175,13 @@ def monitor(
     store: StoreOption = None,
 ) -> None:
     """Five-tier classification, early warnings and the watch-list (bilingual reasons)."""
-    day = _date(as_of)
+    day = parse_date(as_of)
     try:
         cfg = load_decisions(config)
         with _open(store) as st:
             result = monitor_portfolio(st, day, config=cfg)
     except CreditPersonaError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     counts = result.classification["tier"].value_counts()
     tiers = Table(title=f"五级分类 five-tier classification, {day} (firms with loans)",
                   title_justify="left", box=box.SIMPLE_HEAD)

@@ -7,7 +7,6 @@ code 2 and a message, as everywhere in the command line.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated
@@ -15,13 +14,16 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from creditpersona.cli.common import (
+    StoreOption,
+    console,
+    fail,
+    parse_date,
+)
 from creditpersona.errors import CreditPersonaError
-
-EXIT_BAD_INPUT = 2
 
 campaign_app = typer.Typer(
     help="Precision marketing (精准营销): response and uplift models, next-best offers.",
@@ -29,26 +31,7 @@ campaign_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
-StoreOption = Annotated[
-    Path | None,
-    typer.Option("--store", envvar="CREDITPERSONA_STORE",
-                 help="DuckDB store file [default: ./creditpersona.duckdb]."),
-]
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
-    return typer.Exit(EXIT_BAD_INPUT)
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date; use YYYY-MM-DD.") from None
 
 
 @campaign_app.callback()
@@ -84,7 +67,7 @@ def evaluate_command(
             result = evaluate_table(table, label, treatment=treatment, drop=tuple(drop or ()),
                                     cv=cv, seed=seed, on_fold=progress)
     except CreditPersonaError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     summary = result.summary()
     out = Table(
         title=(f"{data}: {result.rows:,} rows, {result.features} features "
@@ -130,14 +113,14 @@ def plan_command(
     from creditpersona.profile.build import load_profile
     from creditpersona.store.store import Store
 
-    day = _date(as_of)
+    day = parse_date(as_of)
     try:
         with Store(store) as st:
             profile = load_profile(st, day)
             result = marketing_stage(st, day, profile, None, None, None, out, method=method,
                                      seed=seed, run_backtest=False)
     except CreditPersonaError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     p = result.plan
     console.print(f"{len(result.offers):,} offers from {result.candidates:,} candidate pairs; "
                   f"expected value {p.objective:,.0f} yuan ({p.method}, bound {p.bound:,.0f}, "
@@ -171,14 +154,14 @@ def backtest_command(
     from creditpersona.store.store import Store
 
     if holdout not in ("firms", "last"):
-        raise _fail(CreditPersonaError(f"--holdout must be firms or last, not {holdout!r}."))
-    day = _date(as_of) if as_of else None
+        raise fail(CreditPersonaError(f"--holdout must be firms or last, not {holdout!r}."))
+    day = parse_date(as_of) if as_of else None
     try:
         with Store(store, read_only=True) as st:
             history = campaign_history(st, before=day)
         result = backtest(history, holdout=holdout, seed=seed)
     except CreditPersonaError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     t = Table(title=(f"Backtest ({result.holdout}): {int(result.metrics['rows']):,} held-back "
                      f"contacts; propensity AUC {result.metrics['propensity_auc']:.3f}, uplift "
                      f"Qini {result.metrics['uplift_qini']:.4f}"), box=box.SIMPLE_HEAD,

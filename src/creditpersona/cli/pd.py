@@ -13,14 +13,11 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from creditpersona.cli.common import console, fail
 from creditpersona.errors import CreditPersonaError
 from creditpersona.models.evaluate import EvaluationResult, evaluate, read_table
-
-EXIT_BAD_INPUT = 2
 
 pd_app = typer.Typer(
     help="Default-probability (PD) models: points scorecard and LightGBM challenger.",
@@ -28,8 +25,6 @@ pd_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 @pd_app.callback()
@@ -63,8 +58,7 @@ def evaluate_command(
             result = evaluate(table, label, cv=cv, seed=seed, on_fold=progress,
                               n_jobs=jobs)
     except CreditPersonaError as exc:
-        err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise fail(exc) from None
     console.print(render(result, data))
     if json_out is not None:
         payload = {"data": str(data), **result.to_dict()}

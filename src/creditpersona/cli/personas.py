@@ -17,13 +17,11 @@ import numpy as np
 import pandas as pd
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from creditpersona.cli.common import StoreOption, console, fail
 from creditpersona.errors import CreditPersonaError, SchemaError
-
-EXIT_BAD_INPUT = 2
 
 personas_app = typer.Typer(
     help="Customer personas 客户性格分类: fit, assign, describe.",
@@ -31,12 +29,7 @@ personas_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
-StoreOption = Annotated[Path | None, typer.Option(
-    "--store", envvar="CREDITPERSONA_STORE",
-    help="DuckDB store file [default: ./creditpersona.duckdb].")]
 AsOfOption = Annotated[dt.datetime, typer.Option(
     "--as-of", formats=["%Y-%m-%d"], help="The profile date (YYYY-MM-DD).")]
 PolicyOption = Annotated[Path | None, typer.Option(
@@ -48,11 +41,6 @@ JsonOption = Annotated[Path | None, typer.Option(
 @personas_app.callback()
 def _group() -> None:
     """Customer personas 客户性格分类: fit, assign, describe."""
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
-    return typer.Exit(EXIT_BAD_INPUT)
 
 
 def _run(store_path: Path | None, as_of: dt.date, policy: Path | None,
@@ -70,7 +58,7 @@ def _run(store_path: Path | None, as_of: dt.date, policy: Path | None,
             with console.status("fitting personas…" if refit else "assigning personas…"):
                 result = persona_stage(st, as_of, profile, policy=policy, refit=refit)
     except CreditPersonaError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     verb = "fitted and registered" if result.fitted else "assigned with"
     console.print(f"{len(result.assignment):,} firms as of {as_of}: persona model "
                   f"v{result.model_version} {verb}.")
@@ -148,7 +136,7 @@ def describe_command(
         cards = describe_personas(frame, frame[["persona_id", "source", "cluster",
                                                 "confidence"]], model)
     except CreditPersonaError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     console.print(f"Persona model v{version}, {len(frame):,} firms as of {day}.")
     for pid, card in cards.cards.iterrows():
         console.print(Text(f"\n{pid} {card['name_zh']} / {card['name_en']}", style="bold"))

@@ -7,21 +7,17 @@ message, as everywhere in the command line.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from creditpersona.cli.common import console, fail, parse_date
 from creditpersona.errors import CreditPersonaError
 from creditpersona.rules.mining import RuleSet
-
-EXIT_BAD_INPUT = 2
 
 rules_app = typer.Typer(
     help="Association rules on loan behaviour (贷款行为关联规则).",
@@ -29,20 +25,11 @@ rules_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 
 @rules_app.callback()
 def _group() -> None:
     """Association rules on loan behaviour (贷款行为关联规则)."""
-
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD.") from None
 
 
 @rules_app.command("mine")
@@ -69,7 +56,7 @@ def mine_command(
     from creditpersona.rules.store import rules_stage
     from creditpersona.store.store import Store, resolve_path
 
-    date = _date(as_of)
+    date = parse_date(as_of)
     try:
         if not resolve_path(store).exists():
             from creditpersona.errors import StoreError
@@ -80,8 +67,7 @@ def mine_command(
             ruleset = rules_stage(st, date, None, min_support=min_support,
                                   min_confidence=min_confidence, min_lift=min_lift)
     except CreditPersonaError as exc:
-        err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise fail(exc) from None
     console.print(render(ruleset, top))
     if json_out is not None:
         payload = {"as_of": date.isoformat(), "params": ruleset.params,
