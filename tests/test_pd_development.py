@@ -89,7 +89,7 @@ def test_predicted_default_rate_per_grade_within_jeffreys_bounds(
     assert strict["within"].all(), strict
 
 
-def test_calibration_improves_on_the_raw_scorecard(
+def test_calibrated_scorecard_passes_hosmer_lemeshow(
         developed: tuple[Path, devmod.Development, pd.DataFrame]) -> None:
     dev = developed[1]
     metrics = dev.metrics["champion"]
