@@ -24,7 +24,7 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 
 
 @pytest.mark.parametrize("command", ["generate", "ingest", "status", "quarantine", "contract",
-                                     "profile", "report", "run", "demo", "pd evaluate",
+                                     "profile", "report", "run", "runs", "demo", "pd evaluate",
                                      "personas fit", "rules mine", "price", "limit", "monitor",
                                      "campaign evaluate"])
 def test_help_everywhere(command: str) -> None:
@@ -69,13 +69,18 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     loads = con.execute("select sum(rows_read) = sum(rows_loaded + rows_quarantined) "
                         "from load_log").fetchone()
     assert loads == (True,)
-    assert con.execute("select count(*), min(as_of) from profiles").fetchone() == (
-        500, dt.date(2026, 6, 30))
-    assert con.execute("select count(*) from pd_scores").fetchone() == (500,)
-    for table in ("personas", "association_rules", "decision_pricing", "offers"):
+    # Two quarters by default: the second is reviewed against the first.
+    assert con.execute("select count(*), min(as_of), max(as_of) from profiles").fetchone() == (
+        1000, dt.date(2026, 3, 31), dt.date(2026, 6, 30))
+    assert con.execute("select count(*) from pd_scores").fetchone() == (1000,)
+    for table in ("personas", "association_rules", "decision_pricing", "offers",
+                  "review_triggers", "review_migration"):
         assert con.execute(f"select count(*) from {table}").fetchone()[0] > 0, table
+    assert con.execute("select list(status order by as_of) from cycle_runs").fetchone() == (
+        ["completed", "completed"],)
     page = (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
-    for title in ("客户性格", "Credit strategy per persona", "关联规则", "授信决策", "精准营销"):
+    for title in ("客户性格", "Credit strategy per persona", "关联规则", "授信决策", "精准营销",
+                  "季度检视", "Run lineage"):
         assert title in page, title
     assert "客户画像 Customer profile" in page and "plotly" in page.lower()
     assert "违约概率模型 Default-probability models" in page
@@ -94,10 +99,31 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert "as of 2026-06-30" in page and "违约概率模型" in page
     con = duckdb.connect(str(store), read_only=True)
     # The same as-of date again: its rows are replaced, never duplicated.
-    assert con.execute("select count(*) from pd_scores").fetchone() == (500,)
-    assert con.execute("select count(*) from profiles").fetchone() == (500,)
+    assert con.execute("select count(*) from pd_scores").fetchone() == (1000,)
+    assert con.execute("select count(*) from profiles").fetchone() == (1000,)
+    con.close()
     bad = runner.invoke(app, ["run", "--as-of", "2025-13-01", "--store", str(store)])
     assert bad.exit_code == 2 and "is not a date" in bad.output
+    bad = runner.invoke(app, ["run", "--as-of", "2026-06-30", "--store", str(store),
+                              "--refit", "everything"])
+    assert bad.exit_code == 2 and "--refit pd" in bad.output
+    rebuilt = runner.invoke(app, ["report", "--store", str(store), "--as-of", "2026-03-31",
+                                  "--out", str(tmp_path / "q1.html")])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    page = (tmp_path / "q1.html").read_text(encoding="utf-8")
+    assert "季度检视 Quarterly review — 2026-03-31" in page and "Run lineage" in page
+    ledger = runner.invoke(app, ["runs", "--store", str(store), "--as-of", "2026-06-30"])
+    assert ledger.exit_code == 0 and "Cycle runs" in ledger.output
+    assert "review" in ledger.output and "done" in ledger.output  # the stages of the last run
+
+
+def test_generate_a_shock_needs_its_quarter(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "--out", str(tmp_path / "g"), "--firms", "20",
+                                 "--quarters", "4", "--shock-industry", "F51"])
+    assert result.exit_code == 2 and "--shock-from" in result.output
+    done = _cli("generate", "--out", str(tmp_path / "g"), "--firms", "20", "--quarters", "4",
+                "--shock-industry", "F51", "--shock-from", "9")
+    assert done.returncode == 2 and "from_quarter" in done.stderr, done.stderr
 
 
 def test_run_with_too_little_history_says_what_to_do(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -246,9 +247,13 @@ def test_persona_stage_fits_then_assigns_with_the_registered_model(
     with Store(path) as st:
         first = persona_stage(st, synthetic_bank.as_of, profile, pds)
         second = persona_stage(st, synthetic_bank.as_of, profile)
+        later = synthetic_bank.as_of + dt.timedelta(days=92)
+        third = persona_stage(st, later, profile)
         stored = load_assignments(st, synthetic_bank.as_of)
-    assert first.fitted and not second.fitted
-    assert first.model_version == second.model_version == 1
+    # The date the model was fitted for shows it as fitted when assigned again; a later
+    # date is assigned with the model in force.
+    assert first.fitted and second.fitted and not third.fitted
+    assert first.model_version == second.model_version == third.model_version == 1
     assert len(stored) == len(profile)  # assigning the date again replaced its rows
     pd.testing.assert_series_equal(first.assignment["persona_id"],
                                    second.assignment["persona_id"])

@@ -1,12 +1,23 @@
-"""The cycle of one as-of date: profile → PD models → personas → rules → decisions → marketing.
+"""The quarterly cycle of one as-of date (季度循环).
 
-Personas carry the credit strategy that ``decisions/strategy.yaml`` attaches to them (spread,
-limit multiplier, main product, monitoring plan), and their names into the rules and the
-marketing views.
+input checks → profile → PD models → personas → rules → decisions → marketing → review.
 
 ``run_cycle`` is what ``creditpersona run`` (on a store) and ``creditpersona demo`` (on a
 generated bank) execute. Every stage stores its results in the store under the as-of date,
 replacing that date's earlier results, so running a date again never duplicates anything.
+
+Models are governed, not refitted by habit: the PD models and the persona model are
+developed on the first run and then *in force* (:func:`creditpersona.models.registry.load`
+with ``as_of``) until a re-fit is asked for (``refit=("pd", "personas")``, what the review's
+triggers recommend). A re-fit is registered for its as-of date and keeps the persona ids by
+identity matching. A date run again is scored with the models in force on it, so its
+results are the same.
+
+Each run is recorded in the run ledger (:mod:`creditpersona.runs`) with its lineage: input
+loads, configuration digests, package version, engine, model versions. Each finished stage
+leaves a checkpoint; after a failure, the next run of the same date with the same lineage
+loads the finished stages and computes the rest.
+
 The cycle returns data only; the HTML report renders it (``creditpersona.report``).
 """
 
@@ -15,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,28 +38,53 @@ from creditpersona.decisions.config import load_decisions
 from creditpersona.decisions.pricing import price_loans
 from creditpersona.decisions.stage import DecisionResult, decision_stage
 from creditpersona.decisions.strategy import persona_strategies
+from creditpersona.errors import ConfigurationError, InsufficientDataError, StoreError
 from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
 from creditpersona.marketing.stage import MarketingResult, marketing_stage
 from creditpersona.models import development as devmod
 from creditpersona.personas.store import PersonaResult, persona_stage
-from creditpersona.profile.build import compute_profile, save_profile
+from creditpersona.profile.build import compute_profile, load_profile, save_profile
+from creditpersona.review import ReviewResult, review_stage
 from creditpersona.rules.items import Label, load_items
 from creditpersona.rules.mining import RuleSet
 from creditpersona.rules.store import rules_stage
+from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
 from creditpersona.store.store import Store
 
 Frame = pd.DataFrame
 #: The stages in the order they run.
-STAGES = ("profile", "pd_models", "personas", "rules", "decisions", "marketing")
+STAGES = ("inputs", "profile", "pd_models", "personas", "rules", "decisions", "marketing",
+          "review")
+#: What ``refit`` may name.
+REFITS = ("pd", "personas")
+#: Contract tables the cycle cannot run without.
+_REQUIRED = ("firms", "financial_statements", "bureau_reports", "loans", "repayments")
+#: Largest gap, in days, between the store's latest dated record and the as-of date.
+MAX_DATA_GAP_DAYS = 92
 
 
 @dataclass
 class PDStage:
-    """The PD stage: the development run, the graded firms and the validation tables."""
+    """The PD stage: the models in force, the graded firms and the validation tables.
 
-    development: devmod.Development
+    ``fitted`` is True when the models were developed for this as-of date (in this run or
+    an earlier run of the same date).
+    """
+
+    models: devmod.ModelsInForce
     scores: pd.DataFrame
     tables: dict[str, Any]
+    fitted: bool
+
+
+@dataclass
+class InputCheck:
+    """The input checks of a run: what the store holds and its lineage."""
+
+    lineage: Lineage
+    rows: dict[str, int]
+    latest: dict[str, dt.date]
+    quarantined: int
 
 
 @dataclass
@@ -56,6 +92,7 @@ class CycleResult:
     """Everything one cycle produced, stage by stage (see :data:`STAGES`)."""
 
     as_of: dt.date
+    inputs: InputCheck
     profile: pd.DataFrame
     pd: PDStage
     personas: PersonaResult
@@ -63,8 +100,67 @@ class CycleResult:
     rules: RuleSet
     decisions: DecisionResult
     marketing: MarketingResult
+    review: ReviewResult
+    run_id: str = ""
+    resumed: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def model_versions(self) -> dict[str, Any]:
+        """Versions (and the as-of dates they were fitted for) of the models used."""
+        records = self.pd.models.records
+        out: dict[str, Any] = {
+            f"pd_{k}" if k != "validation" else devmod.VALIDATION_NAME:
+                {"version": r.version, "fitted_for": r.as_of}
+            for k, r in records.items()}
+        out["personas"] = {"version": self.personas.model_version,
+                           "fitted_for": self.as_of if self.personas.fitted else None}
+        return out
+
+
+def check_inputs(store: Store, as_of: dt.date, engine: str,
+                 refit: tuple[str, ...]) -> InputCheck:
+    """The input checks: required tables present and filled, data reaching the as-of date.
+
+    Raises
+    ------
+    InsufficientDataError
+        If a required table is missing or empty, or the data end long before ``as_of``.
+    """
+    tables = set(store.con.list_tables())
+    missing = [t for t in _REQUIRED if t not in tables]
+    if missing:
+        raise InsufficientDataError(
+            f"{store.path}: the cycle needs the tables {', '.join(missing)}, which the store "
+            "does not hold: ingest them (creditpersona ingest FILES).")
+    rows = {t: int(store.table(t).count().execute()) for t in sorted(tables)
+            if t in _REQUIRED or t in ("transactions", "documents", "campaign_contacts")}
+    empty = [t for t in _REQUIRED if rows[t] == 0]
+    if empty:
+        raise InsufficientDataError(f"{store.path}: the tables {', '.join(empty)} are empty: "
+                                    "ingest their files (creditpersona ingest FILES).")
+    dated = {"bureau_reports": "report_date", "transactions": "txn_date",
+             "repayments": "due_date", "financial_statements": "published_on"}
+    latest: dict[str, dt.date] = {}
+    day = pd.Timestamp(as_of)
+    for table, column in dated.items():
+        if table in tables:
+            col = store.table(table)[column]
+            value = col.max().execute() if table != "repayments" else store.table(table).filter(
+                col <= day.date()).due_date.max().execute()
+            if value is not None and not pd.isna(value):
+                latest[table] = pd.Timestamp(value).date()
+    recent = max((latest[t] for t in ("bureau_reports", "transactions") if t in latest),
+                 default=None)
+    if recent is None or (as_of - recent).days > MAX_DATA_GAP_DAYS:
+        raise InsufficientDataError(
+            f"{store.path}: the latest bureau report or transaction is "
+            f"{recent or 'missing'}, more than {MAX_DATA_GAP_DAYS} days before the as-of date "
+            f"{as_of}: load the data up to {as_of} or choose an earlier as-of date.")
+    quarantined = int(store.table("quarantine").count().execute()) \
+        if "quarantine" in tables else 0
+    return InputCheck(lineage(store, engine, refit), rows, latest, quarantined)
 
 
 def run_cycle(
@@ -73,6 +169,8 @@ def run_cycle(
     out_dir: Path,
     *,
     engine: str = "duckdb",
+    refit: Iterable[str] = (),
+    restart: bool = False,
     on_stage: Callable[[str], None] | None = None,
 ) -> CycleResult:
     """Run every stage for ``as_of`` on ``store``; JSON artefacts go to ``out_dir``.
@@ -83,76 +181,173 @@ def run_cycle(
         Opened for writing.
     as_of : datetime.date
     out_dir : pathlib.Path
-        Where the stages' JSON artefacts (for example the PD validation) are written.
+        Where the stages' files go (PD validation JSON, campaign lists).
     engine : {"duckdb", "spark"}, default "duckdb"
         The engine of the profile.
+    refit : iterable of {"pd", "personas"}
+        Re-develop the PD models and/or re-fit the personas for this date instead of using
+        the models in force (the review's triggers say when).
+    restart : bool, default False
+        Compute every stage even if a failed run of this date could be resumed.
     on_stage : callable, optional
-        Called with each stage's name before it runs (progress display).
+        Called with each stage's name before it runs (progress display); a stage taken
+        from a checkpoint is announced as ``"<stage> (resumed)"``.
 
     Raises
     ------
     InsufficientDataError
         If the store's history is too short for a stage (the message says what to load).
+    ConfigurationError
+        If ``refit`` names something other than ``pd`` or ``personas``.
     """
+    refits = tuple(sorted(set(refit)))
+    unknown = [r for r in refits if r not in REFITS]
+    if unknown:
+        raise ConfigurationError(f"refit: {', '.join(unknown)} is not one of "
+                                 f"{', '.join(REFITS)}; pass --refit pd and/or --refit personas.")
     out_dir.mkdir(parents=True, exist_ok=True)
-    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    inputs = check_inputs(store, as_of, engine, refits)
+    ledger = RunLedger.start(store, as_of, inputs.lineage, restart=restart)
+    seconds: dict[str, float] = {"inputs": time.perf_counter() - t}
+    ledger.done("inputs", inputs, seconds["inputs"])
     files: dict[str, Path] = {}
+    resumed: list[str] = []
+    done: dict[str, Any] = {}
 
-    def start(name: str) -> float:
-        if on_stage is not None:
-            on_stage(name)
-        return time.perf_counter()
+    def stage(name: str, compute: Callable[[], Any]) -> Any:
+        if len(resumed) == len(done) and ledger.resumable(name):
+            if on_stage is not None:
+                on_stage(f"{name} (resumed)")
+            value = ledger.load(name)
+            resumed.append(name)
+            seconds[name] = 0.0
+        else:
+            if on_stage is not None:
+                on_stage(name)
+            clock = time.perf_counter()
+            try:
+                value = compute()
+            except BaseException as exc:
+                ledger.fail(name, exc)
+                raise
+            seconds[name] = time.perf_counter() - clock
+            ledger.done(name, value, seconds[name])
+        done[name] = value
+        return value
 
-    t = start("profile")
-    run = compute_profile(store, as_of, engine=engine)  # type: ignore[arg-type]
-    save_profile(store, run)
-    profile = run.frame
-    seconds["profile"] = time.perf_counter() - t
+    profile_id = stage("profile", lambda: _profile(store, as_of, engine))
+    profile = load_profile(store, as_of)
+    if profile.empty or set(profile["run_id"].astype(str)) != {profile_id}:
+        error = StoreError(f"{store.path}: the stored profile of {as_of} is not the one this "
+                           "run computed (it was profiled again meanwhile); run again with "
+                           "--restart.")
+        ledger.fail("profile", error)
+        raise error
+    profile = profile.drop(columns=["as_of", "run_id", "engine"], errors="ignore")
 
-    t = start("pd_models")
-    dev = devmod.develop(store, devmod.development_dates(store, as_of))
-    scores = devmod.apply(dev, profile)
-    devmod.save_scores(store, as_of, scores)
-    tables = devmod.validation_tables(dev, scores)
+    pd_stage: PDStage = stage("pd_models", lambda: _pd_models(store, as_of, profile,
+                                                              "pd" in refits))
+    scores = pd_stage.scores
     files["pd_validation"] = out_dir / "pd-validation.json"
     files["pd_validation"].write_text(
-        json.dumps(devmod.to_json(tables), indent=2, default=str, ensure_ascii=False),
+        json.dumps(devmod.to_json(pd_stage.tables), indent=2, default=str, ensure_ascii=False),
         encoding="utf-8")
-    seconds["pd_models"] = time.perf_counter() - t
 
-    t = start("personas")
-    personas = persona_stage(store, as_of, profile, scores[["firm_id", "pd"]])
+    personas, strategies = stage("personas", lambda: _personas(
+        store, as_of, profile, scores, "personas" in refits))
     assigned = personas.assignment.set_index("firm_id")
-    strategies = persona_strategies(profile, assigned["persona_id"])
     strategy_of = assigned["persona_id"].map(strategies.set_index("persona")["strategy"])
-    seconds["personas"] = time.perf_counter() - t
 
-    t = start("rules")
+    ruleset: RuleSet = stage("rules", lambda: _rules(store, as_of, profile, assigned))
+
+    graded = scores[["firm_id", "pd", "grade"]].assign(
+        persona=lambda f: f["firm_id"].map(strategy_of).fillna("default"))
+    decisions: DecisionResult = stage("decisions", lambda: decision_stage(
+        store, as_of, profile, graded))
+
+    marketing: MarketingResult = stage("marketing", lambda: marketing_stage(
+        store, as_of, profile, graded, assigned["name_zh"],
+        lambda pairs: offer_values(pairs, profile, graded, decisions.limits),
+        out_dir))
+
+    reviewed: ReviewResult = stage("review", lambda: review_stage(store, as_of))
+    result = CycleResult(as_of=as_of, inputs=inputs, profile=profile, pd=pd_stage,
+                         personas=personas, strategies=strategies, rules=ruleset,
+                         decisions=decisions, marketing=marketing, review=reviewed,
+                         run_id=ledger.run_id, resumed=tuple(resumed), seconds=seconds,
+                         files=files)
+    ledger.complete(result.model_versions)
+    return result
+
+
+def load_cycle(store: Store, as_of: dt.date) -> CycleResult:
+    """The latest completed cycle of ``as_of``, rebuilt from its checkpoints (no computing).
+
+    Raises
+    ------
+    StoreError
+        If no run of ``as_of`` completed, or a checkpoint is missing or was altered.
+    """
+    row, _, values = completed(store, as_of)
+    missing = [s for s in STAGES if s not in values]
+    if missing:
+        raise StoreError(f"{store.path}: run {row['run_id']} of {as_of} has no checkpoint "
+                         f"for {', '.join(missing)}; run the date again.")
+    profile = load_profile(store, as_of)
+    if profile.empty or set(profile["run_id"].astype(str)) != {values["profile"]}:
+        raise StoreError(f"{store.path}: the stored profile of {as_of} is not the one run "
+                         f"{row['run_id']} used (the date was profiled again since); run the "
+                         "date again.")
+    personas, strategies = values["personas"]
+    stage_rows = stages(store, str(row["run_id"]))
+    return CycleResult(
+        as_of=as_of, inputs=values["inputs"],
+        profile=profile.drop(columns=["as_of", "run_id", "engine"], errors="ignore"),
+        pd=values["pd_models"], personas=personas, strategies=strategies,
+        rules=values["rules"], decisions=values["decisions"], marketing=values["marketing"],
+        review=values["review"], run_id=str(row["run_id"]),
+        resumed=tuple(stage_rows.loc[stage_rows["status"] == "resumed", "stage"]),
+        seconds=dict(zip(stage_rows["stage"], stage_rows["seconds"].astype(float),
+                         strict=True)))
+
+
+def _profile(store: Store, as_of: dt.date, engine: str) -> str:
+    run = compute_profile(store, as_of, engine=engine)  # type: ignore[arg-type]
+    save_profile(store, run)
+    return str(run.run_id)
+
+
+def _pd_models(store: Store, as_of: dt.date, profile: pd.DataFrame, refit: bool) -> PDStage:
+    """Score with the PD models in force; develop them first if none is or if asked."""
+    models = None if refit else devmod.in_force(store, as_of)
+    if models is None:
+        devmod.develop(store, devmod.development_dates(store, as_of), as_of=as_of)
+        models = devmod.in_force(store, as_of)
+        assert models is not None, "develop registers the models for as_of"
+    scores = devmod.apply(models, profile, devmod.in_default(store, as_of))
+    devmod.save_scores(store, as_of, scores)
+    return PDStage(models, scores, devmod.validation_tables(models, scores),
+                   fitted=models.fitted_for == as_of)
+
+
+def _personas(store: Store, as_of: dt.date, profile: pd.DataFrame, scores: pd.DataFrame,
+              refit: bool) -> tuple[PersonaResult, pd.DataFrame]:
+    personas = persona_stage(store, as_of, profile, scores[["firm_id", "pd"]],
+                             refit=True if refit else None)
+    assigned = personas.assignment.set_index("firm_id")
+    return personas, persona_strategies(profile, assigned["persona_id"])
+
+
+def _rules(store: Store, as_of: dt.date, profile: pd.DataFrame,
+           assigned: pd.DataFrame) -> RuleSet:
     vocabulary = load_items()
     names = assigned.drop_duplicates("persona_id").set_index("persona_id")
     vocabulary = vocabulary.model_copy(update={"personas": {
         **vocabulary.personas,
         **{pid: Label(zh=row["name_zh"], en=row["name_en"]) for pid, row in names.iterrows()},
     }})
-    ruleset = rules_stage(store, as_of, profile, assigned["persona_id"], vocabulary=vocabulary)
-    seconds["rules"] = time.perf_counter() - t
-
-    t = start("decisions")
-    graded = scores[["firm_id", "pd", "grade"]].assign(
-        persona=lambda f: f["firm_id"].map(strategy_of).fillna("default"))
-    decisions = decision_stage(store, as_of, profile, graded)
-    seconds["decisions"] = time.perf_counter() - t
-
-    t = start("marketing")
-    marketing = marketing_stage(
-        store, as_of, profile, graded, assigned["name_zh"],
-        lambda pairs: offer_values(pairs, profile, graded, decisions.limits),
-        out_dir)
-    seconds["marketing"] = time.perf_counter() - t
-
-    return CycleResult(as_of=as_of, profile=profile, pd=PDStage(dev, scores, tables),
-                       personas=personas, strategies=strategies, rules=ruleset,
-                       decisions=decisions, marketing=marketing, seconds=seconds, files=files)
+    return rules_stage(store, as_of, profile, assigned["persona_id"], vocabulary=vocabulary)
 
 
 def offer_values(pairs: pd.DataFrame, profile: pd.DataFrame, scores: pd.DataFrame,

@@ -92,23 +92,50 @@ def generate(
         help="Add this share of dirty rows to every table (recorded in truth/).")] = 0.0,
     end_date: Annotated[str, typer.Option(
         "--end-date", help="Last day of the simulated history (YYYY-MM-DD).")] = "2026-06-30",
-    years: Annotated[int, typer.Option("--years", min=1, max=10)] = 3,
+    years: Annotated[int, typer.Option(
+        "--years", min=1, max=10, help="Years of history before the first quarter.")] = 3,
+    quarters: Annotated[int, typer.Option(
+        "--quarters", min=1, max=40,
+        help="Review quarters: the last Q quarter ends up to --end-date, each to run with "
+             "`creditpersona run --as-of`.")] = 1,
+    shock_industry: Annotated[str | None, typer.Option(
+        "--shock-industry",
+        help="GB/T 4754 code prefix of an industry in a downturn (e.g. F51 wholesale).")] = None,
+    shock_from: Annotated[int | None, typer.Option(
+        "--shock-from", min=1, help="First review quarter of the downturn (1-based).")] = None,
+    shock_size: Annotated[float, typer.Option(
+        "--shock-size", help="Rise of the industry's latent risk (0 < size <= 5).")] = 1.5,
 ) -> None:
-    """Write a synthetic Chinese corporate bank: every contract table plus hidden truths."""
-    from creditpersona.synth import generate_bank
+    """Write a synthetic Chinese corporate bank: every contract table plus hidden truths.
 
+    With --quarters the bank evolves over several review quarters; with --shock-industry
+    and --shock-from one industry goes into a downturn from a given quarter.
+    """
+    from creditpersona.synth import Shock, generate_bank
+
+    if (shock_industry is None) != (shock_from is None):
+        raise fail(typer.BadParameter(
+            "--shock-industry and --shock-from go together: give both (e.g. "
+            "--shock-industry F51 --shock-from 6) or neither."))
+    shock = None if shock_industry is None or shock_from is None else Shock(
+        industry=shock_industry, from_quarter=shock_from, size=shock_size)
     with _progress() as progress:
         task = progress.add_task("generating", total=None)
         result = generate_bank(
-            out, firms, seed, end_date=dt.date.fromisoformat(end_date), years=years,
+            out, firms, seed, end_date=parse_date(end_date), years=years,
             fmt=fmt,  # type: ignore[arg-type]
-            inject_errors=inject_errors,
+            inject_errors=inject_errors, quarters=quarters, shock=shock,
             progress=lambda msg: progress.update(task, description=msg),
         )
     rows = pd.DataFrame({"table": list(result.rows), "rows": list(result.rows.values())})
     console.print(_frame(rows, f"Wrote {result.out_dir} (seed {result.seed})"))
     if result.injected:
         console.print(f"{result.injected:,} dirty rows injected; see {result.truth_files}")
+    if len(result.quarters) > 1:
+        console.print("Review quarters 复核季度 — ingest the tables, then run each in order:")
+        for k, day in enumerate(result.quarters, start=1):
+            mark = " (shock 冲击)" if shock is not None and k >= shock.from_quarter else ""
+            console.print(f"  Q{k}{mark}: creditpersona run --as-of {day}")
 
 
 def _progress() -> Progress:
@@ -219,18 +246,22 @@ def _profile(st: Store, as_of: dt.date, engine: str) -> pd.DataFrame:
 
 
 def _cycle(st: Store, as_of: dt.date, out_dir: Path, engine: str,
-           on_stage: Callable[[str], None]) -> CycleResult:
+           on_stage: Callable[[str], None], refit: tuple[str, ...] = (),
+           restart: bool = False) -> CycleResult:
     from creditpersona.pipeline import run_cycle
 
-    return run_cycle(st, as_of, out_dir, engine=engine, on_stage=on_stage)
+    return run_cycle(st, as_of, out_dir, engine=engine, on_stage=on_stage, refit=refit,
+                     restart=restart)
 
 
 def _print_cycle(result: CycleResult) -> None:
-    metrics = result.pd.development.metrics
+    metrics = result.pd.models.metrics
     rows = pd.DataFrame([{"model": k, "AUC": m["auc"], "Gini": m["gini"], "KS": m["ks"],
                           "Brier": m["brier"], "samples": m["n"], "defaults": m["defaults"]}
                          for k, m in metrics.items()])
-    console.print(_frame(rows, f"PD models 违约概率模型, out of fold over "
+    models = result.pd.models
+    console.print(_frame(rows, f"PD models 违约概率模型 v{models.records['champion'].version} "
+                               f"(developed for {models.fitted_for}), out of fold over "
                                f"{', '.join(result.pd.tables['dates'])}"))
     grades = result.pd.scores["grade"].value_counts().rename_axis("grade").reset_index(
         name="firms")
@@ -244,8 +275,17 @@ def _print_cycle(result: CycleResult) -> None:
     console.print(f"Association rules 关联规则: {len(result.rules.rules):,}; watch-list "
                   f"预警名单: {len(result.decisions.watchlist):,} firms; offers 营销推荐: "
                   f"{len(result.marketing.offers):,}")
-    timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    triggers = result.review.triggers
+    if len(triggers):
+        shown = triggers[["target", "trigger", "fired", "evidence", "command"]].copy()
+        shown["command"] = shown["command"].fillna("")
+        console.print(_frame(shown.sort_values("fired", ascending=False),
+                             f"Review triggers 复核触发 as of {result.as_of}"))
+    timing = ", ".join(f"{k} {v:.1f} s" + (" (resumed)" if k in result.resumed else "")
+                       for k, v in result.seconds.items())
     console.print(f"Stages: {timing}")
+    console.print(f"Run {result.run_id} recorded with its lineage "
+                  f"(creditpersona runs --as-of {result.as_of}).")
 
 
 def _grade_key(grade: str) -> float:
@@ -291,16 +331,33 @@ def report(
         "--as-of", help="Profile date to show [default: the latest].")] = None,
     store: StoreOption = None,
 ) -> None:
-    """Write the HTML report of the store and its profile."""
+    """Write the HTML report of the store: the whole cycle of a date that ran, else its profile.
+
+    A completed `creditpersona run` of the date is rebuilt from its checkpoints (nothing is
+    computed again); a date that was only profiled gets the data and profile sections.
+    """
+    from creditpersona.pipeline import load_cycle
     from creditpersona.profile.build import load_profile
+    from creditpersona.report.cycle import cycle_sections
     from creditpersona.report.html import render_report
+    from creditpersona.runs import runs as ledger_runs
     from creditpersona.store.store import Store
     from creditpersona.store.summary import portfolio_summary
 
     with Store(store, read_only=True) as st:
-        frame = load_profile(st, parse_date(as_of) if as_of else None)
-        path = render_report(out, title=f"creditpersona — {st.path}",
-                             summary=portfolio_summary(st), profile=frame)
+        day = parse_date(as_of) if as_of else None
+        ledger = ledger_runs(st, day)
+        ledger = ledger[ledger["status"] == "completed"]
+        if len(ledger):
+            result = load_cycle(st, pd.Timestamp(ledger["as_of"].iloc[0]).date())
+            path = render_report(out, title=f"creditpersona — {st.path}",
+                                 summary=portfolio_summary(st),
+                                 profile=result.profile.assign(as_of=result.as_of),
+                                 sections=cycle_sections(result))
+        else:
+            frame = load_profile(st, day)
+            path = render_report(out, title=f"creditpersona — {st.path}",
+                                 summary=portfolio_summary(st), profile=frame)
     console.print(f"Wrote {path}")
 
 
@@ -311,19 +368,37 @@ def run(
     engine: EngineOption = "duckdb",
     out: Annotated[Path, typer.Option("--out", help="HTML report to write.")] = Path(
         "creditpersona-report.html"),
+    refit: Annotated[list[str] | None, typer.Option(
+        "--refit", help="Re-fit for this quarter instead of using the model in force: pd "
+                        "and/or personas (repeat the option). The review says when.")] = None,
+    restart: Annotated[bool, typer.Option(
+        "--restart", help="Compute every stage, even if a failed run of this date could be "
+                          "resumed.")] = False,
 ) -> None:
-    """The cycle on a store as of DATE: profile, PD models, rules, decisions; HTML report."""
+    """The quarterly cycle on a store as of DATE, with its review and HTML report.
+
+    Input checks → profile → PD models → personas → rules → decisions → marketing →
+    review. Running a date again replaces its results; after a failure, running it again
+    resumes from the stage that failed. Every run is recorded with its lineage
+    (creditpersona runs).
+    """
+    from creditpersona.pipeline import REFITS
     from creditpersona.report.cycle import cycle_sections
     from creditpersona.report.html import render_report
     from creditpersona.store.store import Store
     from creditpersona.store.summary import portfolio_summary
 
     date = parse_date(as_of)
+    unknown = sorted(set(refit or ()) - set(REFITS))
+    if unknown:
+        raise fail(typer.BadParameter(
+            f"--refit {', '.join(unknown)}: re-fit what? Use --refit pd and/or --refit "
+            "personas."))
     with Store(store) as st:
         with _progress() as progress:
             task = progress.add_task(f"cycle as of {date}", total=None)
             result = _cycle(st, date, out.parent, engine, lambda name: progress.update(
-                task, description=f"{name} as of {date}"))
+                task, description=f"{name} as of {date}"), tuple(refit or ()), restart)
         frame = result.profile.assign(as_of=date)
         path = render_report(out, title=f"creditpersona — {st.path}",
                              summary=portfolio_summary(st), profile=frame,
@@ -331,6 +406,46 @@ def run(
     _print_profile(frame, date)
     _print_cycle(result)
     console.print(f"Report: {path}")
+
+
+@app.command()
+def runs(
+    store: StoreOption = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Show this date's runs with their stages.")] = None,
+) -> None:
+    """The run ledger: every cycle run with its status, lineage and models (运行记录)."""
+    import json
+
+    from creditpersona.runs import runs as ledger_runs
+    from creditpersona.runs import stages
+    from creditpersona.store.store import Store
+
+    date = parse_date(as_of) if as_of else None
+    with Store(store, read_only=True) as st:
+        table = ledger_runs(st, date)
+        if table.empty:
+            console.print(f"{st.path}: no cycle has run yet: creditpersona run --as-of DATE.")
+            return
+        shown = pd.DataFrame({
+            "as_of": table["as_of"], "run": table["run_id"], "status": table["status"],
+            "failed stage": table["failed_stage"].fillna(""),
+            "resumed from": table["resumed_from"].fillna(""),
+            "refit": table["refit"].fillna(""),
+            "models": [", ".join(f"{k} v{v['version']}" for k, v in json.loads(m).items())
+                       for m in table["models"].fillna("{}")],
+            "inputs": table["inputs_sha256"].str[:12],
+            "started": table["started_at"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+        })
+        console.print(_frame(shown, f"Cycle runs 运行记录 — {st.path}"))
+        if date is not None:
+            latest = str(table["run_id"].iloc[0])
+            rows = stages(st, latest)[["stage", "status", "seconds", "checkpoint_sha256"]]
+            rows["checkpoint_sha256"] = rows["checkpoint_sha256"].fillna("").str[:12]
+            console.print(_frame(rows, f"Stages of run {latest}"))
+            errors = table.loc[table["status"] == "failed", ["run_id", "error"]]
+            for r in errors.itertuples():
+                console.print(f"[red]{r.run_id}[/]: {r.error}")
 
 
 @app.command()
@@ -344,10 +459,15 @@ def demo(
     inject_errors: Annotated[float, typer.Option(
         "--inject-errors", min=0.0, max=0.5,
         help="Share of dirty rows, to show the quarantine at work.")] = 0.01,
+    quarters: Annotated[int, typer.Option(
+        "--quarters", min=1, max=8,
+        help="Quarters to run, ending 2026-06-30; from the second on, the report compares "
+             "each quarter with the one before.")] = 2,
 ) -> None:
-    """Synthetic bank → store → the full cycle → report, from scratch in OUT.
+    """Synthetic bank → store → the quarterly cycle → report, from scratch in OUT.
 
-    The store is OUT/creditpersona.duckdb and the report OUT/report.html.
+    The store is OUT/creditpersona.duckdb and the report (of the last quarter, with the
+    quarter-over-quarter review) OUT/report.html.
     """
     from creditpersona.report.cycle import cycle_sections
     from creditpersona.report.html import render_report
@@ -362,7 +482,8 @@ def demo(
     store_path.unlink(missing_ok=True)
     with _progress() as progress:
         task = progress.add_task("generating", total=None)
-        gen = generate_bank(data_dir, firms, seed, inject_errors=inject_errors,
+        gen = generate_bank(data_dir, firms, seed, end_date=DEMO_AS_OF,
+                            inject_errors=inject_errors, quarters=quarters,
                             progress=lambda msg: progress.update(task, description=msg))
         planned = plan([data_dir])
         progress.update(task, description="ingesting", total=len(planned), completed=0)
@@ -375,11 +496,13 @@ def demo(
             summary = portfolio_summary(st)
             quarantined_rows = st.table("quarantine").select(
                 "table_name", "row_number").to_pandas()
-            result = _cycle(st, DEMO_AS_OF, out, "duckdb", lambda name: progress.update(
-                task, description=f"{name} as of {DEMO_AS_OF}"))
+            for k, day in enumerate(gen.quarters, start=1):
+                label = f"Q{k} as of {day}"
+                result = _cycle(st, day, out, "duckdb", lambda name, label=label:  # type: ignore[misc]
+                                progress.update(task, description=f"{name} — {label}"))
             report_path = render_report(
                 out / "report.html", title=f"creditpersona demo — {firms:,} firms, seed {seed}",
-                summary=summary, profile=result.profile.assign(as_of=DEMO_AS_OF),
+                summary=summary, profile=result.profile.assign(as_of=result.as_of),
                 sections=cycle_sections(result))
     console.rule(f"[bold]creditpersona demo[/] — {firms:,} firms, seed {seed}")
     console.print(_frame(summary.tables, "Store contents 库内数据"))
@@ -397,7 +520,7 @@ def demo(
         verdict = "[green]exactly the injected rows[/]" if same else "[red]NOT the injected rows[/]"
         console.print(f"Quarantined {len(quarantined_rows):,} rows — {verdict} "
                       f"({gen.injected:,} injected).")
-    _print_profile(result.profile, DEMO_AS_OF)
+    _print_profile(result.profile, result.as_of)
     _print_cycle(result)
     balanced = all(r.balanced for r in results)
     console.print(f"Every row read was loaded or quarantined: {'yes' if balanced else 'NO'}.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,14 +21,14 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedGroupKFold
 
 from creditpersona.contract.schema import TABLES
-from creditpersona.errors import InsufficientDataError
+from creditpersona.errors import InsufficientDataError, StoreError
 from creditpersona.models import registry, validation
 from creditpersona.models.base import PDEstimator
 from creditpersona.models.boosting import BoostedPD
 from creditpersona.models.calibration import CalibratedPD, LogitCalibration
 from creditpersona.models.master_scale import MasterScale, load_master_scale
 from creditpersona.models.scorecard import ScorecardPD
-from creditpersona.models.target import labels
+from creditpersona.models.target import first_default_dates, labels
 from creditpersona.profile.build import build_profile
 from creditpersona.profile.scoring import load_scoring
 from creditpersona.store.store import Store
@@ -138,8 +138,12 @@ def develop(
     seed: int = 0,
     horizon_months: int = 12,
     n_jobs: int | None = None,
+    as_of: dt.date | None = None,
 ) -> Development:
     """Build the sample, validate both models out of fold, fit them on all of it, register.
+
+    Registers ``pd_champion``, ``pd_challenger`` and their validation summary
+    ``pd_validation`` (:func:`summarise`) as the models fitted for ``as_of``.
 
     Parameters
     ----------
@@ -154,6 +158,9 @@ def develop(
     n_jobs : int, optional
         Fits run side by side in this many processes, one thread each (default: one per
         core). The results do not depend on it.
+    as_of : datetime.date, optional
+        The date the models are developed for (the cycle's as-of date): they are in force
+        from it on, and a development for the same date replaces them.
     """
     sample = development_sample(store, as_of_dates, horizon_months)
     x, y = sample[list(FEATURES)], sample["default"].to_numpy()
@@ -202,20 +209,137 @@ def develop(
             params={"folds": folds, "seed": seed, "horizon_months": horizon_months,
                     "as_of_dates": [d.isoformat() for d in as_of_dates],
                     "calibration_degree": models[name].calibration.degree_},
-            metrics=metrics[name],
+            metrics=metrics[name], as_of=as_of,
         )
+    dev.records["validation"] = registry.register(
+        store, summarise(dev), name=VALIDATION_NAME, kind="validation_summary",
+        training=sample[[*FEATURES, "default"]], features=list(FEATURES),
+        params={"as_of_dates": [d.isoformat() for d in as_of_dates]},
+        metrics={"champion_version": dev.records["champion"].version,
+                 "challenger_version": dev.records["challenger"].version}, as_of=as_of)
     return dev
 
 
-def apply(dev: Development, profile: pd.DataFrame) -> pd.DataFrame:
-    """PD of both models, the champion's grade and its reason codes for profiled firms."""
+#: Registry name of a development's validation summary (:func:`summarise`).
+VALIDATION_NAME = "pd_validation"
+
+
+@dataclass
+class ModelsInForce:
+    """The PD models in force on a date, loaded from the registry.
+
+    ``fitted_for`` is the as-of date they were developed for; ``summary`` their
+    development's validation summary (:func:`summarise`).
+    """
+
+    champion: CalibratedPD
+    challenger: CalibratedPD
+    scale: MasterScale
+    summary: dict[str, Any]
+    records: dict[str, registry.ModelRecord]
+
+    @property
+    def fitted_for(self) -> dt.date | None:
+        """The as-of date the champion was developed for."""
+        return self.records["champion"].as_of
+
+    @property
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """Out-of-fold development metrics per model."""
+        return dict(self.summary["metrics"])
+
+
+def in_force(store: Store, as_of: dt.date) -> ModelsInForce | None:
+    """The PD models in force on ``as_of`` (None if none was developed for it or before).
+
+    Raises
+    ------
+    StoreError
+        If a stored model fails its digest check or is not what its name says.
+    """
+    if not registry.has(store, "pd_champion", as_of=as_of):
+        return None
+    loaded = {name: registry.load(store, f"pd_{name}", as_of=as_of)
+              for name in ("champion", "challenger")}
+    loaded["validation"] = registry.load(store, VALIDATION_NAME, as_of=as_of)
+    champion, challenger = loaded["champion"][0], loaded["challenger"][0]
+    summary = loaded["validation"][0]
+    if not (isinstance(champion, CalibratedPD) and isinstance(challenger, CalibratedPD)
+            and isinstance(summary, dict)):
+        raise StoreError(f"{store.path}: the PD models in force on {as_of} are not what "
+                         "their registry names say; develop them again (creditpersona run "
+                         f"--as-of {as_of} --refit pd).")
+    return ModelsInForce(champion, challenger, load_master_scale(), summary,
+                         {name: record for name, (_, record) in loaded.items()})
+
+
+def summarise(dev: Development) -> dict[str, Any]:
+    """What the validation report needs of a development, kept with its models.
+
+    Everything is measured out of fold on the development sample: ROC, calibration,
+    Jeffreys per grade, information values, plus the out-of-fold champion PD (the
+    baseline of the population stability index).
+    """
+    from sklearn.metrics import roc_curve
+
+    s = dev.sample
+    y = s["default"].to_numpy()
+    oof = {"champion": s["pd_champion"].to_numpy(), "challenger": s["pd_challenger"].to_numpy()}
+    roc = {}
+    for name, p in oof.items():
+        fpr, tpr, _ = roc_curve(y, p, drop_intermediate=True)
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
+        roc[name] = pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
+    dev_grades = dev.scale.assign(oof["champion"])
+    labels_ = feature_labels()
+    champion = dev.champion.estimator
+    assert isinstance(champion, ScorecardPD)
+    iv = (champion.iv_.rename_axis("feature").reset_index()
+          .assign(zh=lambda f: [labels_.get(n, (n, n))[0] for n in f["feature"]],
+                  en=lambda f: [labels_.get(n, (n, n))[1] for n in f["feature"]],
+                  selected=lambda f: f["feature"].isin(champion.selected_features_))
+          .sort_values("iv", ascending=False, ignore_index=True))
+    return {
+        "dates": sorted({pd.Timestamp(d).date().isoformat() for d in s["as_of"]}),
+        "metrics": dev.metrics,
+        "roc": roc,
+        "calibration": {k: validation.calibration_table(y, p) for k, p in oof.items()},
+        "jeffreys": validation.jeffreys_by_grade(dev_grades, y, oof["champion"],
+                                                 dev.scale.names[:-1]),
+        "iv": iv,
+        "master_scale": dev.scale.table(),
+        "oof_champion": oof["champion"],
+    }
+
+
+def apply(dev: Development | ModelsInForce, profile: pd.DataFrame,
+          defaulted: Iterable[str] = ()) -> pd.DataFrame:
+    """PD of both models, the champion's grade and its reason codes for profiled firms.
+
+    Firms in ``defaulted`` (in default on the as-of date, :func:`in_default`) get PD 1 and
+    the default grade; their reason codes are the model's.
+    """
     x = profile[list(FEATURES)].astype("float64")
     out = pd.DataFrame({"firm_id": profile["firm_id"].to_numpy()})
     out["pd"] = dev.champion.predict_pd(x)
     out["pd_challenger"] = dev.challenger.predict_pd(x)
-    out["grade"] = dev.scale.assign(out["pd"])
+    hit = out["firm_id"].astype(str).isin(set(map(str, defaulted))).to_numpy()
+    out.loc[hit, ["pd", "pd_challenger"]] = 1.0
+    out["grade"] = dev.scale.assign(out["pd"], hit)
     reasons = dev.champion.explain(x, top=3).reset_index(drop=True)
     return pd.concat([out, reasons], axis=1)
+
+
+def in_default(store: Store, as_of: dt.date) -> list[str]:
+    """Firms in default on ``as_of``: 90 days past due or written off by then (the target's
+    default definition, :func:`~creditpersona.models.target.first_default_dates`)."""
+    import ibis
+
+    tables = {t.name: store.table(t.name) for t in TABLES
+              if t.name in ("repayments", "loans", "bureau_reports")}
+    first = first_default_dates(tables)
+    hit = first.filter(first.default_date <= ibis.literal(as_of, type="date"))
+    return sorted(hit.firm_id.to_pandas().astype(str))
 
 
 def development_dates(store: Store, as_of: dt.date, horizon_months: int = 12,
@@ -246,45 +370,20 @@ def development_dates(store: Store, as_of: dt.date, horizon_months: int = 12,
     return dates[-quarters:]
 
 
-def validation_tables(dev: Development, applied: pd.DataFrame) -> dict[str, Any]:
+def validation_tables(dev: Development | ModelsInForce, applied: pd.DataFrame
+                      ) -> dict[str, Any]:
     """The tables of the validation report (also written as JSON).
 
-    Everything is measured out of fold on the development sample, except the grade
-    distribution and the PSI, which compare the firms scored now with that sample.
+    Everything is measured out of fold on the development sample (:func:`summarise`),
+    except the grade distribution and the PSI, which compare the firms scored now with
+    that sample.
     """
-    from sklearn.metrics import roc_curve
-
-    s = dev.sample
-    y = s["default"].to_numpy()
-    oof = {"champion": s["pd_champion"].to_numpy(), "challenger": s["pd_challenger"].to_numpy()}
-    roc = {}
-    for name, p in oof.items():
-        fpr, tpr, _ = roc_curve(y, p, drop_intermediate=True)
-        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
-        roc[name] = pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep]})
-    dev_grades = dev.scale.assign(oof["champion"])
-    labels_ = feature_labels()
-    champion = dev.champion.estimator
-    assert isinstance(champion, ScorecardPD)
-    iv = (champion.iv_.rename_axis("feature").reset_index()
-          .assign(zh=lambda f: [labels_.get(n, (n, n))[0] for n in f["feature"]],
-                  en=lambda f: [labels_.get(n, (n, n))[1] for n in f["feature"]],
-                  selected=lambda f: f["feature"].isin(champion.selected_features_))
-          .sort_values("iv", ascending=False, ignore_index=True))
-    grades = (applied["grade"].value_counts().reindex(dev.scale.names, fill_value=0)
-              .rename_axis("grade").reset_index(name="firms"))
-    return {
-        "dates": sorted({pd.Timestamp(d).date().isoformat() for d in s["as_of"]}),
-        "metrics": dev.metrics,
-        "roc": roc,
-        "calibration": {k: validation.calibration_table(y, p) for k, p in oof.items()},
-        "jeffreys": validation.jeffreys_by_grade(dev_grades, y, oof["champion"],
-                                                 dev.scale.names[:-1]),
-        "grades": grades,
-        "psi": validation.psi(oof["champion"], applied["pd"]),
-        "iv": iv,
-        "master_scale": dev.scale.table(),
-    }
+    summary = dev.summary if isinstance(dev, ModelsInForce) else summarise(dev)
+    tables = {k: v for k, v in summary.items() if k != "oof_champion"}
+    tables["grades"] = (applied["grade"].value_counts().reindex(dev.scale.names, fill_value=0)
+                        .rename_axis("grade").reset_index(name="firms"))
+    tables["psi"] = validation.psi(summary["oof_champion"], applied["pd"])
+    return tables
 
 
 def to_json(tables: dict[str, Any]) -> dict[str, Any]:

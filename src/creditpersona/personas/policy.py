@@ -286,6 +286,8 @@ class PersonaModel:
     cards : dict
         Persona id → a frozen persona's name and description (``zh``, ``en``,
         ``description_zh``, ``description_en``).
+    identity : IdentityMatch or None
+        How this model's personas matched the model it replaced (None for a first fit).
     """
 
     segmenter: PersonaSegmenter
@@ -293,6 +295,7 @@ class PersonaModel:
     policy: PersonaPolicy
     frozen: dict[str, tuple[PersonaSegmenter, int]] = field(default_factory=dict)
     cards: dict[str, dict[str, str]] = field(default_factory=dict)
+    identity: IdentityMatch | None = None
 
     @property
     def persona_ids(self) -> list[str]:
@@ -413,6 +416,6 @@ def fit_personas(
     for pid in policy.freeze:
         if pid not in carried and pid in ids:
             carried[pid] = (seg, ids.index(pid))
-    model = PersonaModel(seg, ids, policy, carried, cards)
+    model = PersonaModel(seg, ids, policy, carried, cards, match)
     policy.check_ids([*ids, *carried])
     return model, match

@@ -54,7 +54,8 @@ class PersonaResult:
     model_version : int
         Version of model ``personas`` in the registry that made the assignment.
     fitted : bool
-        True if this run fitted (and registered) the model, False if it only assigned.
+        True if the model was fitted for this as-of date (by this run, or by an earlier run
+        of the same date), False if it was fitted for an earlier date.
     identity : IdentityMatch or None
         How a re-fit's personas match the previous model's (None otherwise).
     """
@@ -109,40 +110,48 @@ def load_assignments(store: Store, as_of: dt.date | None = None, *,
 
 
 def register_model(store: Store, model: PersonaModel, training: pd.DataFrame,
-                   metrics: dict[str, float]) -> registry.ModelRecord:
-    """Register a fitted persona model as the next version of ``personas``."""
+                   metrics: dict[str, float], as_of: dt.date | None = None
+                   ) -> registry.ModelRecord:
+    """Register a fitted persona model as the version of ``personas`` fitted for ``as_of``."""
     features = list(model.segmenter.features_) + list(model.segmenter.categories_)
     present = [c for c in features if c in training.columns]
     return registry.register(
         store, model, name=MODEL_NAME, kind="persona_segmenter", training=training[present],
         features=features, params=model.policy.segmentation.model_dump(),
-        metrics={"n_personas": model.segmenter.n_personas_, **metrics})
+        metrics={"n_personas": model.segmenter.n_personas_, **metrics}, as_of=as_of)
 
 
-def load_model(store: Store, version: int | None = None) -> tuple[PersonaModel, int]:
-    """The registered persona model (latest unless ``version``) and its version.
+def load_model(store: Store, version: int | None = None, *,
+               as_of: dt.date | None = None) -> tuple[PersonaModel, int]:
+    """The registered persona model and its version.
+
+    The latest unless ``version`` is given; with ``as_of``, the model in force on that
+    date (fitted for it or for an earlier one).
 
     Raises
     ------
     StoreError
         If none is registered (run ``creditpersona personas fit`` first).
     """
+    model, record = _load(store, version, as_of)
+    return model, record.version
+
+
+def _load(store: Store, version: int | None = None,
+          as_of: dt.date | None = None) -> tuple[PersonaModel, registry.ModelRecord]:
     try:
-        model, record = registry.load(store, MODEL_NAME, version)
+        model, record = registry.load(store, MODEL_NAME, version, as_of=as_of)
     except StoreError as exc:
         raise StoreError(f"{exc} Fit the personas first: creditpersona personas fit.") from None
     if not isinstance(model, PersonaModel):
         raise StoreError(f"{store.path}: registry entry {MODEL_NAME!r} v{record.version} is not "
                          "a persona model.")
-    return model, record.version
+    return model, record
 
 
-def has_model(store: Store) -> bool:
-    """Whether a persona model is registered in the store."""
-    if registry.REGISTRY not in store.con.list_tables():
-        return False
-    reg = store.table(registry.REGISTRY)
-    return bool(reg.filter(reg.name == MODEL_NAME).count().execute() > 0)
+def has_model(store: Store, as_of: dt.date | None = None) -> bool:
+    """Whether a persona model is registered (in force on ``as_of`` when given)."""
+    return registry.has(store, MODEL_NAME, as_of=as_of)
 
 
 def _loan_inputs(store: Store, as_of: dt.date, firms: pd.Series,
@@ -206,8 +215,11 @@ def persona_stage(
     policy : PersonaPolicy or path, optional
         Default: the registered model's policy when assigning, else the packaged policy.
     refit : bool, optional
-        Fit even if a model is registered (True), never fit (False: fails without a
-        model), or fit only when none is registered (None, the default).
+        Fit even if a model is in force (True: a re-fit, registered for ``as_of`` with the
+        previous model's persona ids kept by identity matching), never fit (False: fails
+        without a model in force), or fit only when none is in force on ``as_of`` (None,
+        the default). Assigning a date again with the model fitted for it gives the same
+        result as the run that fitted it.
     lgd : float
         Loss given default for the expected loss.
     lpr : dict, optional
@@ -232,21 +244,27 @@ def persona_stage(
     frame = profile.reset_index(drop=True)
     chosen = policy if isinstance(policy, PersonaPolicy) else (
         load_policy(policy) if policy is not None else None)
-    registered = has_model(store)
-    previous = load_model(store)[0] if registered else None
-    fit = refit if refit is not None else not registered
+    in_force = _load(store, as_of=as_of) if has_model(store, as_of) else None
+    fit = refit if refit is not None else in_force is None
     identity = None
     if fit:
-        model, identity = fit_personas(frame, chosen or load_policy(), previous)
+        # A re-fit keeps the ids of the model in force before this date (a model fitted
+        # for this very date earlier is the one being replaced).
+        day_before = as_of - dt.timedelta(days=1)
+        before = _load(store, as_of=day_before)[0] if has_model(store, day_before) else None
+        model, identity = fit_personas(frame, chosen or load_policy(), before)
     else:
-        if previous is None:
-            raise StoreError(f"{store.path}: no persona model registered; fit first "
-                             "(creditpersona personas fit).")
-        model = previous
+        if in_force is None:
+            raise StoreError(f"{store.path}: no persona model in force on {as_of}; fit first "
+                             f"(creditpersona personas fit --as-of {as_of}).")
+        model, record = in_force
+        # The model fitted for this very date: running the date again shows it as fitted.
+        fit = record.as_of == as_of
+        identity = model.identity
         if chosen is not None:
             chosen.check_ids(model.persona_ids)
             model = PersonaModel(model.segmenter, model.cluster_ids, chosen, model.frozen,
-                                 model.cards)
+                                 model.cards, model.identity)
     assignment = model.assign(frame)
     pd_series = None
     if pd_scores is not None:
@@ -275,11 +293,10 @@ def persona_stage(
     evaluation = evaluate_personas(frame, assignment, model, surrogate=cards.surrogate,
                                    contacts=_contacts(store, as_of), value=value,
                                    previous=previous_assignment)
-    if fit:
-        record = register_model(store, model, frame, evaluation.summary())
-        version = record.version
+    if in_force is None or refit:
+        version = register_model(store, model, frame, evaluation.summary(), as_of).version
     else:
-        version = load_model(store)[1]
+        version = in_force[1].version
     names = cards.cards[["name_zh", "name_en"]]
     out = pd.DataFrame({"firm_id": frame["firm_id"].astype(str).to_numpy()}, index=frame.index)
     out = out.join(assignment)

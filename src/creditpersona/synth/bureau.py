@@ -4,15 +4,21 @@ Monthly overdue events, days past due and credit inquiries are simulated per fir
 month from the latent risk; each report then counts them over its 1- to 24-month windows,
 so the windows are nested by construction. Inquiries burst in the months before a firm
 stops paying, and a defaulted firm shows 90+ days past due from its default date on.
+
+With an industry shock, inquiries before the shock start are those of the bank without it;
+from the shock start on, months whose inquiry rate the shock changed are drawn again from
+the shock's own stream.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from creditpersona.synth.financials import Columns, Financials
 from creditpersona.synth.personas import INDEX
-from creditpersona.synth.population import Population, sigmoid
+from creditpersona.synth.population import Floats, Population, sigmoid
+from creditpersona.synth.timeline import Days
 
 
 def _window(cum: np.ndarray, rows: np.ndarray, end: int, k: int) -> np.ndarray:
@@ -20,10 +26,31 @@ def _window(cum: np.ndarray, rows: np.ndarray, end: int, k: int) -> np.ndarray:
     return np.asarray(cum[rows, end + 1] - cum[rows, max(end + 1 - k, 0)])
 
 
-def reports(rng: np.random.Generator, pop: Population, fin: Financials) -> Columns:
+def _inquiry_rate(base: Floats, risk: Floats, stop: Days, months: Days) -> Floats:
+    """Expected credit inquiries per firm and month: more at high risk and before a stop."""
+    has_stop = ~np.isnat(stop)
+    since_stop = np.where(has_stop[:, None], (months[None, :] - stop[:, None]).astype(
+        "timedelta64[D]").astype(np.int64), -1)
+    months_to_stop = np.where(has_stop[:, None], -since_stop / 30.4, np.inf)
+    burst = (months_to_stop >= -1) & (months_to_stop <= 9)
+    return np.asarray(base * (1.0 + 1.5 * sigmoid(2.0 * (risk - 1.5)))
+                      + np.where(burst, 2.5, 0.0))
+
+
+def reports(rng: np.random.Generator, pop: Population, fin: Financials,
+            shock_rng: np.random.Generator | None = None) -> Columns:
     """The ``bureau_reports`` rows, one per firm and history quarter the firm existed.
 
     The report is pulled a few days after the quarter end (on the end date at the latest).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random stream reserved for the bureau reports.
+    pop, fin : Population, Financials
+        The firms and their quarterly financials.
+    shock_rng : numpy.random.Generator, optional
+        Stream for the inquiries the industry shock changes; required when ``pop`` has one.
 
     Returns
     -------
@@ -49,10 +76,13 @@ def reports(rng: np.random.Generator, pop: Population, fin: Financials) -> Colum
 
     size = pop.size_target
     base = np.array([0.8, 0.5, 0.3, 0.2])[size][:, None]
-    months_to_stop = np.where(has_stop[:, None], -since_stop / 30.4, np.inf)
-    burst = (months_to_stop >= -1) & (months_to_stop <= 9)
-    lam = base * (1.0 + 1.5 * sigmoid(2.0 * (risk - 1.5))) + np.where(burst, 2.5, 0.0)
+    # Poisson draws consume a number of random values that depends on the rate, so the
+    # stream is always driven by the calm rates.
+    lam = _inquiry_rate(base, pop.calm_risk[:, q_of_month], pop.calm_stop_date, months)
     inquiries = rng.poisson(lam)
+    if pop.has_shock:
+        inquiries = _after_shock(shock_rng, pop, inquiries, lam,
+                                 _inquiry_rate(base, risk, stop, months), months)
 
     c_overdue = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(overdue, axis=1)], axis=1)
     c_inq = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(inquiries, axis=1)], axis=1)
@@ -101,3 +131,13 @@ def reports(rng: np.random.Generator, pop: Population, fin: Financials) -> Colum
               "max_dpd_24m", "inquiries_1m", "inquiries_3m", "inquiries_6m", "inquiries_12m"):
         out[k] = out[k].astype(np.int64)
     return out
+
+
+def _after_shock(shock_rng: np.random.Generator | None, pop: Population,
+                 inquiries: npt.NDArray[np.int64], calm: Floats, shocked: Floats,
+                 months: Days) -> npt.NDArray[np.int64]:
+    """Inquiries with the months from the shock start on redrawn where the rate changed."""
+    if shock_rng is None:
+        raise ValueError("bureau.reports needs shock_rng when the population has a shock")
+    redraw = ~pop.before_shock(months)[None, :] & (shocked != calm)
+    return np.asarray(np.where(redraw, shock_rng.poisson(shocked), inquiries))

@@ -51,10 +51,15 @@ def typical_amount(pop: Population, product: str, firms: np.ndarray) -> np.ndarr
 def contacts(rng: np.random.Generator, pop: Population) -> Columns:
     """The ``campaign_contacts`` rows, plus the firm index and product index of each row.
 
+    Firms are targeted as in the bank without an industry shock; ``kept`` is false for the
+    contacts of firms the shock has already put in default at the campaign start (leave
+    those rows out of the table; they all fall after the shock start).
+
     Returns
     -------
     dict
-        Contract columns (``firm`` holds firm indices) in campaign order, then firm order.
+        Contract columns (``firm`` holds firm indices) in campaign order, then firm order,
+        and ``kept``.
     """
     tl = pop.timeline
     span = (tl.end - tl.history_start).astype(np.int64)
@@ -65,7 +70,7 @@ def contacts(rng: np.random.Generator, pop: Population) -> Columns:
         start = tl.history_start + np.timedelta64(int(span * (k + 0.4) / len(CAMPAIGN_PRODUCTS)),
                                                   "D")
         campaign_id = f"CMP{str(start.astype('datetime64[M]')).replace('-', '')}{k + 1:02d}"
-        eligible = (pop.relationship_start <= start) & ~pop.defaulted_by(start)
+        eligible = (pop.relationship_start <= start) & ~pop.calm_defaulted_by(start)
         if product == "inclusive_small":
             eligible &= pop.size_target >= 2
         fit = np.minimum(affinity[pop.persona, col], 2.5) / 2.5
@@ -94,7 +99,7 @@ def contacts(rng: np.random.Generator, pop: Population) -> Columns:
             "product": np.full(m, product, dtype=object), "product_index": np.full(m, col),
             "channel": channel,
             "contact_date": contact, "treated": treated, "responded": responded,
-            "amount_taken": amount,
+            "amount_taken": amount, "kept": ~pop.defaulted_by(start)[firms],
         }
         for name, values in piece.items():
             parts.setdefault(name, []).append(np.asarray(values))

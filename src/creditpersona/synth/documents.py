@@ -6,6 +6,11 @@ Most firms get neutral news and routine visit notes. Risk events (lawsuits, 被�
 frequent the higher a firm's latent risk and cluster in the months before a firm stops
 paying; some documents deny a risk (经核查，未发现……) and growing, healthy firms get
 positive news (patents, tenders won, expansions).
+
+With an industry shock, the documents of the bank without it are drawn first; then, from
+the shock start on, risk news is added at the raised rate, positive news is thinned, and
+the risk events clustered before a stop follow the shocked stop dates (see
+:func:`_after_shock`). Documents dated before the shock start are unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy.typing as npt
 
 from creditpersona.synth.financials import Columns, Financials
 from creditpersona.synth.personas import INDEX
-from creditpersona.synth.population import Population, sigmoid
+from creditpersona.synth.population import Floats, Population, sigmoid
 
 #: Templates: (source, text with ``{name}`` and optionally ``{n}`` and ``{city}``).
 NEUTRAL = (
@@ -63,6 +68,13 @@ RM_NOTES = (
 RM_STRESS = "走访{name}，企业资金紧张，存在拖欠供应商货款情况，建议压降授信。"
 
 
+#: Firm index, source, text and date of a batch of documents.
+_Part = tuple[npt.NDArray[np.int64], npt.NDArray[np.object_], npt.NDArray[np.object_],
+              npt.NDArray[np.datetime64]]
+#: Position in :func:`documents`' batches of the positive news and of the stop clusters.
+_POSITIVE_PART, _CLUSTER_PART = 1, 5
+
+
 def _fill(template: npt.NDArray[np.object_], name: npt.NDArray[np.object_],
           number: npt.NDArray[np.int64], city: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
     """Fill ``{name}``, ``{n}`` and ``{city}`` in each template, one pass per unique template."""
@@ -89,8 +101,32 @@ def _draw(rng: np.random.Generator, counts: npt.NDArray[np.int64],
     return firm, source, text
 
 
-def documents(rng: np.random.Generator, pop: Population, fin: Financials) -> Columns:
+def _positive_rate(growthy: npt.NDArray[np.bool_], last_risk: Floats) -> Floats:
+    return np.asarray(0.15 + 0.9 * growthy + 0.3 * (last_risk < 0))
+
+
+def _risk_rate(last_risk: Floats) -> Floats:
+    return np.asarray(0.05 + 0.8 * sigmoid(2.0 * (last_risk - 1.8)))
+
+
+def _stopping(stop: npt.NDArray[np.datetime64], end: np.datetime64) -> npt.NDArray[np.bool_]:
+    """Firms that stop paying by six months after the end date."""
+    return np.asarray(~np.isnat(stop) & (stop <= end + np.timedelta64(180, "D")))
+
+
+def documents(rng: np.random.Generator, pop: Population, fin: Financials,
+              shock_rng: np.random.Generator | None = None) -> Columns:
     """The ``documents`` rows, sorted by date and firm, with ``doc_id`` in that order.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Random stream reserved for the documents.
+    pop, fin : Population, Financials
+        The firms and their quarterly financials.
+    shock_rng : numpy.random.Generator, optional
+        Stream for the documents the industry shock adds or removes; required when ``pop``
+        has one.
 
     Returns
     -------
@@ -101,14 +137,14 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials) -> Col
     n = pop.n
     lo = np.maximum(pop.founded_on, tl.history_start)
     span = np.maximum((tl.end - lo).astype(np.int64), 1)
-    last_risk = pop.risk[:, np.clip(tl.quarter_index(np.array([tl.end]))[0], 0, None)]
+    end_q = int(np.clip(tl.quarter_index(np.array([tl.end]))[0], 0, None))
+    last_risk = pop.calm_risk[:, end_q]
     size_factor = np.array([2.5, 1.6, 1.0, 0.6])[pop.size_target]
-    stop = pop.stop_date
-    stopping = ~np.isnat(stop) & (stop <= tl.end + np.timedelta64(180, "D"))
+    stop = pop.calm_stop_date
+    stopping = _stopping(stop, tl.end)
     growthy = (pop.persona == INDEX["growth_tech"]) | (pop.growth > 0.15)
 
-    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.object_], npt.NDArray[np.object_],
-                      npt.NDArray[np.datetime64]]] = []
+    parts: list[_Part] = []
 
     def fill(firm: npt.NDArray[np.int64], templates: npt.NDArray[np.object_]
              ) -> npt.NDArray[np.object_]:
@@ -120,10 +156,10 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials) -> Col
 
     for counts, templates in (
         (rng.poisson(1.0 * size_factor), NEUTRAL),
-        (rng.poisson(0.15 + 0.9 * growthy + 0.3 * (last_risk < 0)), POSITIVE),
+        (rng.poisson(_positive_rate(growthy, last_risk)), POSITIVE),
         (rng.poisson(0.12, n), NEGATED),
         (rng.poisson(0.4, n), REGISTRY),
-        (rng.poisson(0.05 + 0.8 * sigmoid(2.0 * (last_risk - 1.8))), RISK),
+        (rng.poisson(_risk_rate(last_risk)), RISK),
     ):
         firm, source, text = _draw(rng, counts, templates)
         parts.append((firm, source, fill(firm, text), uniform_dates(firm)))
@@ -158,6 +194,11 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials) -> Col
         parts.append((listed, np.full(listed.size, "annual_report", dtype=object),
                       text.astype(object), day))
 
+    if pop.has_shock:
+        if shock_rng is None:
+            raise ValueError("documents needs shock_rng when the population has a shock")
+        parts = _after_shock(shock_rng, pop, parts, end_q, growthy)
+
     firm = np.concatenate([p[0] for p in parts])
     source = np.concatenate([p[1] for p in parts])
     text = np.concatenate([p[2] for p in parts])
@@ -170,3 +211,51 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials) -> Col
         "doc_id": np.char.add("D", np.char.zfill(np.arange(1, sel.size + 1).astype(str), width)),
         "firm": firm[sel], "doc_date": day[sel], "source": source[sel], "text": text[sel],
     }
+
+
+def _after_shock(rng: np.random.Generator, pop: Population, parts: list[_Part],
+                 end_q: int, growthy: npt.NDArray[np.bool_]) -> list[_Part]:
+    """The batches of the calm bank changed from the shock start on.
+
+    Positive news dated after the start is thinned to the shocked rate; risk news is added
+    after the start at the rate the shock adds; for firms whose default the shock moved,
+    the risk events clustered before the calm stop date are dropped after the start and
+    drawn again around the shocked stop date (only those falling after the start are kept).
+    """
+    tl = pop.timeline
+    start = pop.shock_start
+    lo = np.maximum(pop.founded_on, tl.history_start)
+    span = np.maximum((tl.end - lo).astype(np.int64), 1)
+    last_risk, calm_last = pop.risk[:, end_q], pop.calm_risk[:, end_q]
+    out = list(parts)
+
+    def keep(part: _Part, mask: npt.NDArray[np.bool_]) -> _Part:
+        return (part[0][mask], part[1][mask], part[2][mask], part[3][mask])
+
+    def fill(firm: npt.NDArray[np.int64], templates: npt.NDArray[np.object_]
+             ) -> npt.NDArray[np.object_]:
+        return _fill(templates, pop.name[firm], rng.integers(5, 100, firm.size), pop.city[firm])
+
+    firm, _, _, day = parts[_POSITIVE_PART]
+    ratio = _positive_rate(growthy, last_risk) / _positive_rate(growthy, calm_last)
+    out[_POSITIVE_PART] = keep(parts[_POSITIVE_PART],
+                               pop.before_shock(day) | (rng.random(firm.size) < ratio[firm]))
+
+    after = np.maximum(lo, start)
+    room = np.maximum((tl.end - after).astype(np.int64), 0)
+    extra = (_risk_rate(last_risk) - _risk_rate(calm_last)) * room / span
+    firm, source, text = _draw(rng, rng.poisson(extra), RISK)
+    day = after[firm] + (rng.random(firm.size) * room[firm]).astype("timedelta64[D]")
+    out.append((firm, source, fill(firm, text), day))
+
+    moved = pop.moved_by_shock
+    firm, _, _, day = parts[_CLUSTER_PART]
+    out[_CLUSTER_PART] = keep(parts[_CLUSTER_PART], pop.before_shock(day) | ~moved[firm])
+    stop = pop.stop_date
+    firm, source, text = _draw(
+        rng, np.where(moved & _stopping(stop, tl.end), rng.poisson(2.5, pop.n), 0), RISK)
+    before = rng.integers(0, 181, firm.size).astype("timedelta64[D]")
+    day = np.maximum(np.minimum(stop[firm] + np.timedelta64(30, "D") - before, tl.end), lo[firm])
+    late = ~pop.before_shock(day)
+    out.append(keep((firm, source, fill(firm, text), day), late))
+    return out

@@ -74,7 +74,9 @@ def simulate(rng: np.random.Generator, pop: Population) -> Financials:
     anchor = np.datetime64(f"{last_fy}-07-01", "D")
     t = ((tl.quarter_ends - anchor).astype(np.int64) / 365.25)[None, :]
     in_last_fy = tl.quarter_ends.astype("datetime64[Y]").astype(np.int64) + 1970 == last_fy
-    r_anchor = r[:, in_last_fy].mean(axis=1, keepdims=True)
+    # The anchor is the firm's normal level, so a downturn lowers revenue instead of being
+    # absorbed by it (and revenue before the downturn stays as it was).
+    r_anchor = pop.calm_risk[:, in_last_fy].mean(axis=1, keepdims=True)
     growth = np.maximum(pop.growth, -0.5)[:, None]
     annual = pop.revenue_anchor[:, None] * (1.0 + growth) ** t
     after_default = ~np.isnat(pop.default_date)[:, None] & (

@@ -7,8 +7,9 @@ planted in it.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Literal
@@ -24,15 +25,19 @@ from creditpersona.synth import bureau, campaigns, documents, financials, lendin
 from creditpersona.synth.errors_injection import RECORD_COLUMNS, Injector
 from creditpersona.synth.personas import PERSONAS
 from creditpersona.synth.population import Population, build_population
-from creditpersona.synth.timeline import Timeline, shift_years
+from creditpersona.synth.shock import Shock
+from creditpersona.synth.timeline import Timeline, history_years, is_quarter_end, shift_years
 from creditpersona.synth.writer import TableSink, write_csv_table
 
 _OWNER = "generate_bank"
-#: Independent random streams, one per component, spawned from the seed in this order.
+#: Independent random streams, one per component, spawned from the seed in this order (new
+#: streams go last, so the earlier ones keep their draws).
 _STREAMS = ("population", "financials", "statements", "bureau", "transactions", "campaigns",
-            "loans", "repayments", "documents", "injection")
+            "loans", "repayments", "documents", "injection", "shock_bureau", "shock_documents")
 #: Largest accepted error-injection rate (dirty rows per clean row).
 MAX_INJECTION_RATE = 0.5
+#: Largest accepted number of review quarters.
+MAX_QUARTERS = 40
 
 
 @dataclass(frozen=True)
@@ -49,11 +54,16 @@ class GenerationResult:
         Rows written per table, dirty rows included.
     truth_files : dict of str to Path
         Hidden-truth file name (``firms_truth``, ``firm_quarter_truth``,
-        ``injected_errors``) → file under ``out_dir/truth``.
+        ``injected_errors``, ``quarters`` and, with a shock, ``shock``) → file under
+        ``out_dir/truth``.
     injected : int
         Dirty rows added over all tables.
     seed : int
         The seed used.
+    quarters : list of datetime.date
+        As-of dates of the review quarters, oldest first (the last is the end date).
+    shock : Shock or None
+        The industry shock planted, if any.
     """
 
     out_dir: Path
@@ -62,6 +72,8 @@ class GenerationResult:
     truth_files: dict[str, Path]
     injected: int
     seed: int
+    quarters: list[datetime.date] = field(default_factory=list)
+    shock: Shock | None = None
 
 
 def _as_int(value: object) -> int | None:
@@ -72,10 +84,10 @@ def _as_int(value: object) -> int | None:
 
 
 def _validate(n_firms: object, seed: object, end_date: object, years: object,
-              txn_per_firm_year: object, fmt: object, inject_errors: object,
-              progress: object) -> None:
+              quarters: object, shock: object, txn_per_firm_year: object, fmt: object,
+              inject_errors: object, progress: object) -> None:
     """Raise the project's parameter error for the first invalid argument."""
-    n, s, y = _as_int(n_firms), _as_int(seed), _as_int(years)
+    n, s, y, nq = _as_int(n_firms), _as_int(seed), _as_int(years), _as_int(quarters)
     if n is None or n < 1:
         raise parameter_error("n_firms", _OWNER, "an int >= 1", n_firms)
     if s is None or s < 0:
@@ -84,6 +96,16 @@ def _validate(n_firms: object, seed: object, end_date: object, years: object,
         raise parameter_error("end_date", _OWNER, "a datetime.date", end_date)
     if y is None or not 1 <= y <= 20:
         raise parameter_error("years", _OWNER, "an int in [1, 20]", years)
+    if nq is None or not 1 <= nq <= MAX_QUARTERS:
+        raise parameter_error("quarters", _OWNER, f"an int in [1, {MAX_QUARTERS}]", quarters)
+    if nq > 1 and not is_quarter_end(end_date):
+        raise parameter_error("end_date", _OWNER, "a calendar quarter end (31 March, 30 June, "
+                              "30 September or 31 December) when quarters > 1", end_date)
+    if shock is not None and not isinstance(shock, Shock):
+        raise parameter_error("shock", _OWNER, "a Shock or None", shock)
+    if isinstance(shock, Shock) and shock.from_quarter > nq:
+        raise parameter_error("shock", _OWNER, f"a Shock whose from_quarter is in [1, {nq}] "
+                              f"(the review quarters)", shock)
     if (not isinstance(txn_per_firm_year, Real) or isinstance(txn_per_firm_year, bool)
             or not 0 <= float(txn_per_firm_year) <= 100_000):
         raise parameter_error("txn_per_firm_year", _OWNER, "a float in [0, 100000]",
@@ -105,6 +127,8 @@ def generate_bank(
     *,
     end_date: datetime.date = datetime.date(2026, 6, 30),
     years: int = 3,
+    quarters: int = 1,
+    shock: Shock | None = None,
     txn_per_firm_year: float = 67.0,
     fmt: Literal["csv", "parquet"] = "csv",
     inject_errors: float = 0.0,
@@ -115,9 +139,10 @@ def generate_bank(
     Writes one file per contract table (``<table>.csv`` or ``<table>.parquet``) and the
     hidden truths under ``out_dir/truth``: ``firms_truth.csv`` (persona, MIIT size class,
     true 12-month PD at the end date, default, true product needs), ``firm_quarter_truth.csv``
-    (persona, true PD and observed default per firm and quarter end) and
-    ``injected_errors.csv`` (every dirty row added, empty unless ``inject_errors > 0``).
-    The same arguments always give byte-identical files.
+    (persona, true PD and observed default per firm and quarter end),
+    ``injected_errors.csv`` (every dirty row added, empty unless ``inject_errors > 0``),
+    ``quarters.csv`` (the review quarters and whether the shock is in force) and, with a
+    shock, ``shock.json``. The same arguments always give byte-identical files.
 
     Parameters
     ----------
@@ -130,8 +155,15 @@ def generate_bank(
     end_date : datetime.date, default 2026-06-30
         Last day of the history ("today" for the bank).
     years : int, default 3
-        Years of history: fiscal years of annual statements and the span of flows, bureau
-        reports and campaigns.
+        Years of history before the first review quarter: fiscal years of annual statements
+        and the span of flows, bureau reports and campaigns. With several review quarters
+        the history gets ``ceil((quarters - 1) / 4)`` more years.
+    quarters : int, default 1
+        Number of review quarters, in [1, 40]: ``end_date`` and the quarter ends before it.
+        Above 1, ``end_date`` must be a quarter end.
+    shock : Shock, optional
+        An industry downturn from one review quarter on (see :class:`Shock`). Everything
+        dated before its first day is the same as without it.
     txn_per_firm_year : float, default 67.0
         Mean account transactions per firm and year.
     fmt : {"csv", "parquet"}, default "csv"
@@ -149,7 +181,7 @@ def generate_bank(
     Raises
     ------
     ConfigurationError
-        If a parameter is out of range.
+        If a parameter is out of range, or no firm is in the shock's industry.
 
     Examples
     --------
@@ -159,10 +191,8 @@ def generate_bank(
     ...     sorted(result.files) == sorted(TABLES_BY_NAME)
     True
     """
-    _validate(n_firms, seed, end_date, years, txn_per_firm_year, fmt, inject_errors, progress)
-    out = Path(out_dir)
-    truth_dir = out / "truth"
-    truth_dir.mkdir(parents=True, exist_ok=True)
+    _validate(n_firms, seed, end_date, years, quarters, shock, txn_per_firm_year, fmt,
+              inject_errors, progress)
     streams = dict(zip(_STREAMS, np.random.SeedSequence(int(seed)).spawn(len(_STREAMS)),
                        strict=True))
 
@@ -173,10 +203,14 @@ def generate_bank(
         if progress is not None:
             progress(message)
 
-    timeline = Timeline.build(end_date, int(years))
-    pop = build_population(rng("population"), int(n_firms), timeline)
+    timeline = Timeline.build(end_date, history_years(int(years), int(quarters)),
+                              int(quarters))
+    pop = build_population(rng("population"), int(n_firms), timeline, shock)
+    out = Path(out_dir)
+    truth_dir = out / "truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
     fin = financials.simulate(rng("financials"), pop)
-    injector = (Injector(rng("injection"), float(inject_errors), pop.firm_id, int(years))
+    injector = (Injector(rng("injection"), float(inject_errors), pop.firm_id, timeline.years)
                 if inject_errors > 0 else None)
     firm_ids = pa.array(pop.firm_id.tolist(), pa.string())
 
@@ -196,7 +230,7 @@ def generate_bank(
     write("firms", _firm_columns(pop))
     statements = financials.statements(rng("statements"), pop, fin)
     write("financial_statements", statements)
-    write("bureau_reports", bureau.reports(rng("bureau"), pop, fin))
+    write("bureau_reports", bureau.reports(rng("bureau"), pop, fin, rng("shock_bureau")))
 
     txn = sink("transactions")
     n_chunks = len(transactions.chunk_bounds(pop, float(txn_per_firm_year)))
@@ -209,15 +243,48 @@ def generate_bank(
 
     contacts = campaigns.contacts(rng("campaigns"), pop)
     loans = lending.loans(rng("loans"), pop, contacts)
-    write("loans", loans)
+    write("loans", _rows(loans, loans["booked"]))
     write("repayments", lending.repayments(rng("repayments"), pop, loans))
-    write("campaign_contacts", contacts)
-    write("documents", documents.documents(rng("documents"), pop, fin))
+    write("campaign_contacts", _rows(contacts, contacts["kept"]))
+    write("documents", documents.documents(rng("documents"), pop, fin, rng("shock_documents")))
 
     truth_files = _write_truths(truth_dir, pop, statements, injector)
+    truth_files.update(_write_review_truths(truth_dir, pop, shock))
     say("truth: written")
     injected = sum(injector.dirty_done.values()) if injector is not None else 0
-    return GenerationResult(out, files, rows, truth_files, injected, int(seed))
+    reviews = [d.astype(datetime.date) for d in timeline.reviews]
+    return GenerationResult(out, files, rows, truth_files, injected, int(seed), reviews, shock)
+
+
+def _rows(columns: Mapping[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows of every column where ``keep`` is true (the columns themselves if all are)."""
+    if keep.all():
+        return dict(columns)
+    return {k: v[keep] for k, v in columns.items()}
+
+
+def _write_review_truths(truth_dir: Path, pop: Population,
+                         shock: Shock | None) -> dict[str, Path]:
+    """``quarters.csv`` (review quarters and whether the shock is in force) and
+    ``shock.json``."""
+    reviews = pop.timeline.reviews
+    in_force = ~pop.before_shock(reviews)
+    quarters = pa.table({
+        "quarter": pa.array(np.arange(1, reviews.size + 1, dtype=np.int64)),
+        "as_of": pa.array(reviews, pa.date32()),
+        "shocked": pa.array(in_force),
+    })
+    paths = {"quarters": write_csv_table(truth_dir / "quarters.csv", quarters)}
+    if shock is not None:
+        facts = {
+            "industry": shock.industry, "from_quarter": int(shock.from_quarter),
+            "from_date": str(pop.shock_start), "size": float(shock.size),
+            "firms": int(pop.shocked.sum()),
+        }
+        path = truth_dir / "shock.json"
+        path.write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+        paths["shock"] = path
+    return paths
 
 
 def _with_firm_ids(columns: Mapping[str, object], firm_ids: pa.Array) -> dict[str, object]:

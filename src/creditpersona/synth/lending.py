@@ -5,6 +5,10 @@ persona ``affinity``); campaign responders add loans of the campaign's product. 
 behaviour per instalment depends on the persona, the product, the purpose, the season and
 the firm's latent risk at the due date; a defaulting firm stops paying 90 days before its
 default date. Only instalments due on or before the end date are written.
+
+With an industry shock, loans and instalments are drawn as in the bank without it; loans
+the shock prevents (starting after the shock start, within 30 days of the firm's new stop
+date) are marked not ``booked`` and left out with their instalments.
 """
 
 from __future__ import annotations
@@ -86,7 +90,8 @@ def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Colum
     -------
     dict
         Contract columns (``firm`` holds firm indices, ``product_index`` the product) sorted
-        by start date, with ``loan_id`` assigned in that order.
+        by start date, with ``loan_id`` assigned in that order, and ``booked`` (false for
+        the loans an industry shock prevents: write only the booked ones).
     """
     tl = pop.timeline
     n = pop.n
@@ -103,9 +108,7 @@ def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Colum
     product = choose(rng, weights)
 
     lo = np.maximum(pop.relationship_start[firm], tl.history_start - np.timedelta64(365, "D"))
-    stop = pop.stop_date[firm]
-    hi = np.where(np.isnat(stop), tl.end, np.minimum(tl.end, stop - np.timedelta64(20, "D")))
-    hi = hi - np.timedelta64(10, "D")
+    hi = _last_start(pop.calm_stop_date[firm], tl.end)
     width = (hi - lo).astype(np.int64)
     ok = width > 0
     start = lo + (rng.random(m) * np.maximum(width, 0)).astype("timedelta64[D]")
@@ -119,11 +122,18 @@ def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Colum
     camp_product = campaign["product_index"][campaign["responded"]]
     camp_start = campaign["contact_date"][campaign["responded"]] + rng.integers(
         5, 41, camp_firm.size).astype("timedelta64[D]")
-    camp_stop = pop.stop_date[camp_firm]
+    camp_stop = pop.calm_stop_date[camp_firm]
     camp_ok = (camp_start <= tl.end - np.timedelta64(10, "D")) & (
         np.isnat(camp_stop) | (camp_start < camp_stop - np.timedelta64(20, "D")))
     camp_amount = campaign["amount_taken"][campaign["responded"]]
 
+    # Every later draw is sized on the loans of the bank without a shock; a loan the shock
+    # prevents is not booked, unless it started before the shock (no one saw it coming).
+    stop, cf = pop.stop_date, camp_firm[camp_ok]
+    booked = np.concatenate([
+        start[ok] < _last_start(stop[firm[ok]], tl.end),
+        np.isnat(stop[cf]) | (camp_start[camp_ok] < stop[cf] - np.timedelta64(20, "D")),
+    ]) | pop.before_shock(np.concatenate([start[ok], camp_start[camp_ok]]))
     firm = np.concatenate([firm[ok], camp_firm[camp_ok]])
     product = np.concatenate([product[ok], camp_product[camp_ok]]).astype(np.int64)
     start = np.concatenate([start[ok], camp_start[camp_ok]])
@@ -161,8 +171,16 @@ def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Colum
         "term_months": term[order].astype(np.int64), "start_date": start[order],
         "maturity_date": maturity[order], "collateral_type": collateral[order],
         "guarantee_type": guarantee[order], "product_index": product[order],
+        "booked": booked[order],
     }
     return out
+
+
+def _last_start(stop: npt.NDArray[np.datetime64],
+                end: np.datetime64) -> npt.NDArray[np.datetime64]:
+    """Day before which an organic loan starts: 10 days before the end date, 30 before a stop."""
+    hi = np.where(np.isnat(stop), end, np.minimum(end, stop - np.timedelta64(20, "D")))
+    return np.asarray(hi - np.timedelta64(10, "D"))
 
 
 def repayments(rng: np.random.Generator, pop: Population, loan: Columns) -> Columns:
@@ -175,7 +193,7 @@ def repayments(rng: np.random.Generator, pop: Population, loan: Columns) -> Colu
     Returns
     -------
     dict
-        Contract columns sorted by loan and due date.
+        Contract columns sorted by loan and due date, for the booked loans only.
     """
     tl = pop.timeline
     product = loan["product_index"]
@@ -231,7 +249,9 @@ def repayments(rng: np.random.Generator, pop: Population, loan: Columns) -> Colu
     amount_paid = np.where(unpaid, np.where(partial, np.round(
         amount_due * rng.uniform(0.1, 0.6, li.size), 2), 0.0), amount_due)
     paid_date = np.where(unpaid, np.datetime64("NaT", "D"), paid)
-    return {
+    out: Columns = {
         "loan_id": loan["loan_id"][li], "due_date": due, "amount_due": amount_due,
         "paid_date": paid_date, "amount_paid": amount_paid,
     }
+    booked = loan["booked"][li]
+    return out if booked.all() else {k: v[booked] for k, v in out.items()}

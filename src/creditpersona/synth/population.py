@@ -4,6 +4,12 @@ A :class:`Population` holds, for every firm, the registry facts that go into the
 table and the hidden state the other tables are drawn from: persona, size anchors, growth,
 the latent credit-risk path per quarter, the default hazard it implies, the default date
 and the products the firm truly needs.
+
+With an industry :class:`~creditpersona.synth.shock.Shock` the population also keeps the
+*calm* risk path and default dates, those of the same bank without the shock. Every
+component draws as many random numbers as it would in the calm bank (sizing its draws on
+the calm values) and lets the shock act only from the shock start, so everything dated
+before the shock is the same with or without it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from creditpersona.contract.schema import OWNERSHIP, PRODUCTS
 from creditpersona.domain import uscc
 from creditpersona.domain.regions import DISTRICTS
 from creditpersona.domain.size_class import SIZE_CLASSES, THRESHOLDS, miit_group
+from creditpersona.errors import parameter_error
 from creditpersona.synth import names
 from creditpersona.synth.personas import (
     HAZARD_INTERCEPT,
@@ -26,6 +33,7 @@ from creditpersona.synth.personas import (
     PERSONAS,
     table,
 )
+from creditpersona.synth.shock import Shock
 from creditpersona.synth.timeline import Days, Timeline
 
 Floats = npt.NDArray[np.float64]
@@ -108,7 +116,13 @@ def unique_codes(rng: np.random.Generator, regions: npt.ArrayLike,
 
 @dataclass
 class Population:
-    """Registry facts and hidden state of every firm (arrays aligned on the firm index)."""
+    """Registry facts and hidden state of every firm (arrays aligned on the firm index).
+
+    ``risk``, ``hazard``, ``cum_hazard`` and ``default_date`` include the industry shock, if
+    any; ``calm_risk`` and ``calm_default_date`` are the same without it (the same arrays
+    when there is no shock), ``shocked`` flags the firms of the shocked industry and
+    ``shock_start`` is the first day of the shock (NaT without one).
+    """
 
     timeline: Timeline
     persona: Ints
@@ -138,6 +152,10 @@ class Population:
     cum_hazard: Floats
     default_date: Days
     needs: Bools
+    calm_risk: Floats
+    calm_default_date: Days
+    shocked: Bools
+    shock_start: np.datetime64
 
     @property
     def n(self) -> int:
@@ -145,13 +163,41 @@ class Population:
         return int(self.persona.size)
 
     @property
+    def has_shock(self) -> bool:
+        """Whether an industry shock is planted."""
+        return not np.isnat(self.shock_start)
+
+    @property
     def stop_date(self) -> Days:
         """Date a defaulting firm stops paying (90 days before it reaches 90+ DPD); NaT if never."""
         return self.default_date - np.timedelta64(90, "D")
 
+    @property
+    def calm_stop_date(self) -> Days:
+        """:attr:`stop_date` of the bank without the shock."""
+        return self.calm_default_date - np.timedelta64(90, "D")
+
+    @property
+    def moved_by_shock(self) -> Bools:
+        """Firms whose default date the shock changed (brought forward, or created)."""
+        same = (np.isnat(self.default_date) & np.isnat(self.calm_default_date)) | (
+            self.default_date == self.calm_default_date)
+        return np.asarray(~same)
+
     def defaulted_by(self, day: np.datetime64) -> Bools:
         """Whether each firm's default date is on or before ``day``."""
         return np.asarray(~np.isnat(self.default_date) & (self.default_date <= day))
+
+    def calm_defaulted_by(self, day: np.datetime64) -> Bools:
+        """:meth:`defaulted_by` in the bank without the shock."""
+        return np.asarray(~np.isnat(self.calm_default_date) & (self.calm_default_date <= day))
+
+    def before_shock(self, days: Days) -> Bools:
+        """Whether each date falls before the shock start (all true without a shock)."""
+        days = np.asarray(days, dtype="datetime64[D]")
+        if not self.has_shock:
+            return np.ones(days.shape, dtype=bool)
+        return np.asarray(days < self.shock_start)
 
     def cumulative_hazard_at(self, day: np.datetime64) -> Floats:
         """Integrated default intensity from the history start to ``day`` (per firm)."""
@@ -199,7 +245,8 @@ def _size_anchors(
     return np.maximum(np.round(x), 1).astype(np.int64), y, z
 
 
-def build_population(rng: np.random.Generator, n: int, timeline: Timeline) -> Population:
+def build_population(rng: np.random.Generator, n: int, timeline: Timeline,
+                     shock: Shock | None = None) -> Population:
     """Draw ``n`` firms: personas, registry facts, size, latent risk path and default dates.
 
     Parameters
@@ -209,11 +256,23 @@ def build_population(rng: np.random.Generator, n: int, timeline: Timeline) -> Po
     n : int
         Number of firms.
     timeline : Timeline
-        The bank's calendar.
+        The bank's calendar; ``shock.from_quarter`` indexes its :attr:`~Timeline.reviews`.
+    shock : Shock, optional
+        Industry downturn: from the grid quarter holding the review date of
+        ``shock.from_quarter`` on, ``shock.size`` is added to the latent risk of every firm
+        whose industry code starts with ``shock.industry``. The default hazard takes the
+        shift one quarter later: a firm the downturn pushes over the edge stops paying in a
+        shocked quarter and reaches 90 days past due, its default date, in the next one.
+        The random draws are the same with or without a shock.
 
     Returns
     -------
     Population
+
+    Raises
+    ------
+    ConfigurationError
+        If no firm's industry code starts with ``shock.industry``.
     """
     shares = table("share")
     persona = rng.choice(len(PERSONAS), size=n, p=shares / shares.sum()).astype(np.int64)
@@ -266,7 +325,20 @@ def build_population(rng: np.random.Generator, n: int, timeline: Timeline) -> Po
     quarterly = (rng.random(n) < table("quarterly_filer_share")[persona]) & (size < 3)
 
     risk, hazard = _risk_paths(rng, persona, size, timeline)
-    knots, cum, default_date = _default_times(rng, hazard, timeline)
+    patience = np.asarray(rng.exponential(1.0, n))
+    knots, cum, default_date = _default_times(patience, hazard, timeline)
+    calm_risk, calm_default = risk, default_date
+    shocked = np.zeros(n, dtype=bool)
+    shock_start = np.datetime64("NaT", "D")
+    if shock is not None:
+        shocked = _in_industry(industry, shock.industry)
+        q = int(timeline.quarter_index(timeline.reviews[[shock.from_quarter - 1]])[0])
+        shock_start = timeline.quarter_starts()[q]
+        grid = np.arange(timeline.quarter_ends.size)
+        shift = float(shock.size) * shocked[:, None]
+        risk = calm_risk + shift * (grid >= q)[None, :]
+        hazard = _hazard(persona, calm_risk + shift * (grid > q)[None, :])
+        knots, cum, default_date = _default_times(patience, hazard, timeline)
     needs = _needs(rng, persona, size, industry, concentrated)
 
     return Population(
@@ -278,8 +350,31 @@ def build_population(rng: np.random.Generator, n: int, timeline: Timeline) -> Po
         assets_anchor=assets, growth=growth, concentrated=concentrated,
         zero_revenue=zero_revenue, no_statements=no_statements, quarterly_filer=quarterly,
         risk=risk, hazard=hazard, knots=knots, cum_hazard=cum, default_date=default_date,
-        needs=needs,
+        needs=needs, calm_risk=calm_risk, calm_default_date=calm_default, shocked=shocked,
+        shock_start=shock_start,
     )
+
+
+def _in_industry(industry: npt.NDArray[np.object_], prefix: str) -> Bools:
+    """Firms whose industry code starts with ``prefix``; an error when there are none."""
+    codes = np.asarray(industry, dtype=str)
+    hit = np.char.startswith(codes, prefix)
+    if not hit.any():
+        counts = pd.Series(codes.astype("<U1")).value_counts()
+        sections = ", ".join(f"{s} {c}" for s, c in sorted(counts.items()))
+        division = pd.Series(codes.astype("<U3")).value_counts().index[0]
+        raise parameter_error(
+            "shock", "generate_bank",
+            f"a Shock whose industry matches the start of some firm's industry_code (none "
+            f"starts with {prefix!r}; sections present, with their firms: {sections}); pass "
+            f"a section letter or a division such as Shock(industry={division!r}, ...)", prefix)
+    return np.asarray(hit)
+
+
+def _hazard(persona: Ints, risk: Floats) -> Floats:
+    """The quarterly default hazard implied by the latent risk."""
+    offset = table("hazard_offset")[persona]
+    return sigmoid(HAZARD_INTERCEPT + offset[:, None] + HAZARD_SLOPE * risk)
 
 
 def _risk_paths(
@@ -296,20 +391,20 @@ def _risk_paths(
     for q in range(1, nq):
         noise[:, q] = 0.85 * noise[:, q - 1] + rng.normal(0, 0.15, n)
     risk = r0[:, None] + drift[:, None] * np.maximum(t, -0.5)[None, :] + noise
-    offset = table("hazard_offset")[persona]
-    hazard = sigmoid(HAZARD_INTERCEPT + offset[:, None] + HAZARD_SLOPE * risk)
-    return risk, hazard
+    return risk, _hazard(persona, risk)
 
 
 def _default_times(
-    rng: np.random.Generator, hazard: Floats, timeline: Timeline
+    patience: Floats, hazard: Floats, timeline: Timeline
 ) -> tuple[Days, Floats, Days]:
-    """Draw default dates from the piecewise-constant default intensity.
+    """Default dates from the piecewise-constant default intensity.
 
     Within each quarter the intensity is constant, chosen so the quarter's default
-    probability equals its hazard; before the history starts it is zero. Returns the knots
-    (history start, then every later quarter end), the cumulative intensity at each knot and
-    the default date (NaT when the firm survives the whole grid).
+    probability equals its hazard; before the history starts it is zero. A firm defaults
+    when its cumulative intensity reaches its ``patience`` (a unit exponential draw), so
+    raising the hazard from some quarter on leaves earlier default dates unchanged. Returns
+    the knots (history start, then every later quarter end), the cumulative intensity at
+    each knot and the default date (NaT when the firm survives the whole grid).
     """
     qe = timeline.quarter_ends
     later = qe > timeline.history_start
@@ -320,14 +415,13 @@ def _default_times(
     span = np.diff(knots).astype(np.int64)
     cum = np.concatenate([np.zeros((hazard.shape[0], 1)), np.cumsum(intensity * span, axis=1)],
                          axis=1)
-    e = np.asarray(rng.exponential(1.0, hazard.shape[0]))
-    k = (cum < e[:, None]).sum(axis=1)  # first knot index with cum >= e
+    k = (cum < patience[:, None]).sum(axis=1)  # first knot index with cum >= patience
     hit = k < knots.size
     k_safe = np.clip(k, 1, knots.size - 1)
     rows = np.arange(hazard.shape[0])
     before = cum[rows, k_safe - 1]
     rate = intensity[rows, k_safe - 1]
-    offset = np.ceil((e - before) / np.where(rate > 0, rate, 1.0))
+    offset = np.ceil((patience - before) / np.where(rate > 0, rate, 1.0))
     offset = np.clip(offset, 1, span[k_safe - 1])
     day = knots[k_safe - 1] + offset.astype("timedelta64[D]")
     default_date = np.where(hit, day, np.datetime64("NaT", "D"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,13 +58,56 @@ def quarter_end(year: int, quarter: int) -> datetime.date:
     return datetime.date(year, month, 31 if month in (3, 12) else 30)
 
 
+def is_quarter_end(day: datetime.date) -> bool:
+    """Whether ``day`` is the last day of a calendar quarter.
+
+    Examples
+    --------
+    >>> is_quarter_end(datetime.date(2025, 9, 30)), is_quarter_end(datetime.date(2025, 9, 29))
+    (True, False)
+    """
+    return day.month % 3 == 0 and day == quarter_end(day.year, day.month // 3)
+
+
+def review_dates(end_date: datetime.date, quarters: int) -> list[datetime.date]:
+    """As-of dates of the review quarters: ``end_date`` and the quarter ends before it.
+
+    With one quarter the single review is ``end_date`` itself; with more, ``end_date``
+    should be a quarter end and the earlier reviews are the preceding quarter ends, oldest
+    first.
+
+    Examples
+    --------
+    >>> [str(d) for d in review_dates(datetime.date(2026, 6, 30), 3)]
+    ['2025-12-31', '2026-03-31', '2026-06-30']
+    """
+    dates = [end_date]
+    year, q = end_date.year, (end_date.month - 1) // 3 + 1
+    for _ in range(quarters - 1):
+        year, q = (year - 1, 4) if q == 1 else (year, q - 1)
+        dates.insert(0, quarter_end(year, q))
+    return dates
+
+
+def history_years(years: int, quarters: int) -> int:
+    """Whole years of history so the first of ``quarters`` review quarters has ``years``.
+
+    Examples
+    --------
+    >>> history_years(3, 1), history_years(3, 2), history_years(3, 5), history_years(3, 6)
+    (3, 4, 4, 5)
+    """
+    return years + math.ceil((quarters - 1) / 4)
+
+
 @dataclass(frozen=True)
 class Timeline:
     """Every date grid the generator uses.
 
     The *history* is the ``years`` before ``end``; the *quarter grid* starts with the first
     quarter of the first fiscal year and runs twelve months past ``end`` so the true
-    12-month default probability at ``end`` is defined.
+    12-month default probability at ``end`` is defined. The *review dates* are the as-of
+    dates of the review quarters (see :func:`review_dates`), the last one being ``end``.
     """
 
     end: np.datetime64
@@ -75,10 +119,15 @@ class Timeline:
     last_day: np.datetime64
     hist_quarter_ends: Days
     month_ends: Days
+    reviews: Days
 
     @classmethod
-    def build(cls, end_date: datetime.date, years: int) -> Timeline:
-        """Derive the grids from the end date and the number of years of history."""
+    def build(cls, end_date: datetime.date, years: int, quarters: int = 1) -> Timeline:
+        """Derive the grids from the end date, the years of history and the review quarters.
+
+        ``years`` counts the whole history: pass :func:`history_years` of the years wanted
+        before the first review quarter.
+        """
         start = shift_years(end_date, -years) + datetime.timedelta(days=1)
         last_fy = end_date.year if (end_date.month, end_date.day) == (12, 31) else (
             end_date.year - 1
@@ -97,8 +146,9 @@ class Timeline:
         first_month = np.datetime64(start, "M") - 24
         months = np.arange(first_month, np.datetime64(end_date, "M") + 1)
         month_ends = (months + 1).astype("datetime64[D]") - 1
+        reviews = np.array(review_dates(end_date, quarters), dtype="datetime64[D]")
         return cls(end, years, np.datetime64(start, "D"), fiscal, qe, first, qe[-1], hist_q,
-                   month_ends)
+                   month_ends, reviews)
 
     @property
     def horizon(self) -> np.datetime64:

@@ -7,6 +7,11 @@ customer receipts, supplier payments, payroll, tax, loan service, other — whos
 within a firm, type and quarter add up to the matching line of the quarterly financials,
 so inflows from customers track revenue. Customers and suppliers recur per firm, and firms
 with concentrated sales get most receipts from three dominant customers.
+
+With an industry shock, counts and dates are drawn as in the bank without it and the rows
+after a firm's new cut-off (60 days after its shocked default date, always after the shock
+start) are dropped, leaving gaps in the ``txn_id`` numbering; amounts follow the shocked
+financials and still add up per firm, type and quarter.
 """
 
 from __future__ import annotations
@@ -134,12 +139,21 @@ def _txn_ids(first: int, count: int) -> pa.Array:
     return pa.array(raw.view("S13").ravel()).cast(pa.string())
 
 
+def _last_day(default_date: npt.NDArray[np.datetime64],
+              end: np.datetime64) -> npt.NDArray[np.datetime64]:
+    """Last day of flows: the end date, or 60 days after the default date when earlier."""
+    return np.asarray(np.where(np.isnat(default_date), end,
+                               np.minimum(end, default_date + _FLOWS_AFTER_DEFAULT)))
+
+
 def expected_rows(pop: Population, per_firm_year: float) -> npt.NDArray[np.float64]:
-    """Expected transaction count per firm; sums to firms × years × ``per_firm_year``."""
+    """Expected transaction count per firm; sums to firms × years × ``per_firm_year``.
+
+    Counts are those of the bank without an industry shock (see the module notes).
+    """
     tl = pop.timeline
     lo = np.maximum(pop.relationship_start, tl.history_start)
-    hi = np.where(np.isnat(pop.default_date), tl.end,
-                  np.minimum(tl.end, pop.default_date + _FLOWS_AFTER_DEFAULT))
+    hi = _last_day(pop.calm_default_date, tl.end)
     days = (tl.end - tl.history_start).astype(np.int64) + 1
     active = np.clip((hi - lo).astype(np.int64) + 1, 0, days) / days
     weight = table("txn_intensity")[pop.persona] * SIZE_VOLUME[pop.size_target] * active
@@ -200,8 +214,7 @@ def chunks(
         persona = pop.persona[firm]
 
         lo = np.maximum(pop.relationship_start[rows], tl.history_start)
-        hi = np.where(np.isnat(pop.default_date[rows]), tl.end,
-                      np.minimum(tl.end, pop.default_date[rows] + _FLOWS_AFTER_DEFAULT))
+        hi = _last_day(pop.calm_default_date[rows], tl.end)
         lo_i = np.clip((lo - tl.history_start).astype(np.int64), 0, hist_days.size - 1)
         hi_i = np.clip((hi - tl.history_start).astype(np.int64), 0, hist_days.size - 1)
         day = np.empty(m, dtype=np.int64)
@@ -220,14 +233,17 @@ def chunks(
         persona = pop.persona[firm]
 
         q = day_quarter[day]
+        kept = hist_days[day] <= _last_day(pop.default_date[firm], tl.end)
         flows = _quarter_flows(fin, rows, pop)
         key = (local * len(FLOW_TYPES) + ftype) * nq + q
         top = ftype == 0
         conc = pop.concentrated[firm]
         noise = rng.lognormal(0.0, table("amount_sigma")[persona], m) * np.where(
             top & conc, 2.0, 1.0)
-        group_total = np.bincount(key, weights=noise, minlength=nf * len(FLOW_TYPES) * nq)
-        share = noise / group_total[key]
+        weight = np.where(kept, noise, 0.0)
+        group_total = np.bincount(key, weights=weight, minlength=nf * len(FLOW_TYPES) * nq)
+        # A kept row's group total is at least its own weight; a dropped row gets share 0.
+        share = weight / np.maximum(group_total[key], noise)
         amount = flows[local, ftype, q] * share * rng.normal(1.0, 0.05, m).clip(0.8, 1.2)
         amount = np.round(np.maximum(amount, 10.0) * _SIGN[ftype], 2)
 
@@ -264,7 +280,14 @@ def chunks(
             "summary": pools.summaries.take(pa.array(s_idx)),
         }
         next_id += m
-        yield out
+        yield out if kept.all() else {k: _rows(v, kept) for k, v in out.items()}
+
+
+def _rows(values: object, keep: npt.NDArray[np.bool_]) -> object:
+    """The rows of a NumPy or Arrow column where ``keep`` is true."""
+    if isinstance(values, pa.Array):
+        return values.filter(pa.array(keep))
+    return np.asarray(values)[keep]
 
 
 def _mask(values: pa.Array, null: npt.NDArray[np.bool_]) -> pa.Array:

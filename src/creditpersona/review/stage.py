@@ -1,0 +1,857 @@
+"""The review stage of the quarterly cycle (季度检视, 动态调整机制).
+
+:func:`review_stage` compares an as-of date with the previous quarter in the store and with
+the baselines of the models in force (the quarter each was fitted for): persona and rating
+migration, score and feature stability per portfolio and industry section, the performance
+of the PD models on the cohort whose outcomes have just matured, and a history of every
+stored quarter. It raises the re-fit triggers of ``review.yaml`` with a recommendation,
+the evidence and the command, and keeps its tables in the store (``review_drift``,
+``review_migration``, ``review_performance``, ``review_triggers``; one set of rows per as-of
+date, replaced when the date is reviewed again).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from creditpersona.contract.schema import TABLES
+from creditpersona.domain.industry import SECTION_BY_LETTER
+from creditpersona.errors import CreditPersonaError, InsufficientDataError, StoreError
+from creditpersona.models import registry
+from creditpersona.models.development import FEATURES
+from creditpersona.models.master_scale import load_master_scale
+from creditpersona.models.target import labels
+from creditpersona.personas.evaluation import assignment_agreement
+from creditpersona.personas.policy import PersonaModel, load_policy
+from creditpersona.personas.segment import SCORE_COLUMNS, add_derived_features
+from creditpersona.personas.store import load_assignments
+from creditpersona.profile.build import PROFILES, load_profile
+from creditpersona.review import triggers as trig
+from creditpersona.review.annual import AnnualReview, annual_review, months_later
+from creditpersona.review.config import (
+    IndustryReviewConfig,
+    PersonaReviewConfig,
+    ReviewConfig,
+    load_review_config,
+)
+from creditpersona.review.drift import (
+    Variable,
+    category_stability_index,
+    compare,
+    compare_by_segment,
+    flag_segments,
+)
+from creditpersona.review.history import PD_SCORES, PERSONAS, portfolio_history
+from creditpersona.review.migration import (
+    LONG_COLUMNS,
+    PORTFOLIO,
+    Migration,
+    change_summary,
+    changes_by_segment,
+    matrices_by_segment,
+    migration_matrix,
+    rating_changes,
+)
+from creditpersona.review.performance import COLUMNS as PERFORMANCE_COLUMNS
+from creditpersona.review.performance import MODELS, matured_performance
+from creditpersona.store.store import Store
+
+REVIEW_DRIFT = "review_drift"
+REVIEW_MIGRATION = "review_migration"
+REVIEW_PERFORMANCE = "review_performance"
+REVIEW_TRIGGERS = "review_triggers"
+SECTION = "industry_section"
+#: GB/T 4754 division (大类, e.g. ``F51``): a downturn often hits one division of a section.
+DIVISION = "industry_division"
+
+_DRIFT_COLUMNS = ["segment", "comparison", "reference_as_of", "variable", "kind", "models",
+                  "psi", "band", "noise_bound", "beyond_noise", "drifted", "bins",
+                  "firms_reference", "firms_current", "missing_reference", "missing_current"]
+_S, _D, _F, _I, _B = pa.string(), pa.date32(), pa.float64(), pa.int64(), pa.bool_()
+SCHEMAS: dict[str, pa.Schema] = {
+    REVIEW_DRIFT: pa.schema([
+        ("as_of", _D), ("segment", _S), ("comparison", _S), ("reference_as_of", _D),
+        ("variable", _S), ("kind", _S), ("models", _S), ("psi", _F), ("band", _S),
+        ("noise_bound", _F), ("beyond_noise", _B), ("drifted", _B), ("bins", _I),
+        ("firms_reference", _I), ("firms_current", _I), ("missing_reference", _F),
+        ("missing_current", _F)]),
+    REVIEW_MIGRATION: pa.schema([
+        ("as_of", _D), ("previous_as_of", _D), ("kind", _S), ("segment", _S),
+        ("from_state", _S), ("to_state", _S), ("firms", _I)]),
+    REVIEW_PERFORMANCE: pa.schema([
+        ("as_of", _D), ("cohort_as_of", _D), ("model", _S), ("model_version", _I),
+        ("firms", _I), ("defaults", _I), ("judged", _B), ("auc", _F), ("auc_low", _F),
+        ("auc_high", _F), ("gini", _F), ("dev_auc", _F), ("dev_auc_low", _F),
+        ("dev_auc_high", _F), ("auc_change", _F), ("mean_pd", _F), ("observed_dr", _F),
+        ("calibration_ratio", _F), ("binomial_p", _F), ("brier", _F), ("dev_brier", _F)]),
+    REVIEW_TRIGGERS: pa.schema([
+        ("as_of", _D), ("trigger", _S), ("target", _S), ("fired", _B), ("evaluated", _B),
+        ("value", _F), ("threshold", _F), ("recommendation_zh", _S), ("recommendation_en", _S),
+        ("evidence", _S), ("command", _S), ("model_version", _I)]),
+}
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    """One quarterly review.
+
+    Attributes
+    ----------
+    as_of : datetime.date
+    previous : datetime.date or None
+        The latest earlier date with PD scores and personas (None: first quarter).
+    cohort : datetime.date or None
+        The matured cohort (scored ``horizon_months`` or more before ``as_of``).
+    store_path : str
+    config : ReviewConfig
+    drift : pandas.DataFrame
+        PSI / CSI per ``segment`` (``portfolio``, a section letter or a division such as
+        ``F51``), ``comparison`` (``qoq``, ``pd_baseline``, ``persona_baseline``),
+        ``reference_as_of`` and
+        ``variable`` (columns of :func:`creditpersona.review.drift.compare`).
+    industries : pandas.DataFrame
+        Per industry section and division: PD PSI and feature drift quarter on quarter,
+        downgrade share, ``flagged`` and a bilingual ``reason``
+        (:func:`~creditpersona.review.drift.flag_segments`).
+    flagged_industries : pandas.DataFrame
+        The flagged rows of ``industries``.
+    persona_migration, persona_migration_rates : pandas.DataFrame
+        Previous persona (rows, then ``(new)``) × current persona (columns, then ``(left)``).
+    rating_migration, rating_migration_rates : pandas.DataFrame
+        The same for master-scale grades, best first and the default grade last.
+    rating_summary : pandas.DataFrame
+        One row: ``firms`` graded in both quarters, ``upgrade_share``, ``stable_share``,
+        ``downgrade_share``, ``mean_notches``.
+    downgrades_by_section : pandas.DataFrame
+        Per section and division: firms, upgrades, stable, downgrades and their shares,
+        worst first.
+    rating_by_section : pandas.DataFrame
+        Every section's rating migration (long format: ``segment``, ``from_state``,
+        ``to_state``, ``firms``).
+    migration : pandas.DataFrame
+        All matrices in the long format ``review_migration`` stores (``kind`` persona,
+        rating or rating_by_section).
+    performance : pandas.DataFrame
+        Per PD model on the matured cohort against development
+        (:func:`~creditpersona.review.performance.matured_performance`).
+    performance_grades : pandas.DataFrame
+        Jeffreys test per grade of the champion on the matured cohort.
+    persona_agreement : dict
+        ``firms`` in both quarters, ``same_persona`` share and ``ari``.
+    annual : AnnualReview or None
+        The annual review of the persona model (None without a model and fit date).
+    triggers : pandas.DataFrame
+        One row per trigger (:mod:`creditpersona.review.triggers`), fired first.
+    history, history_personas, history_grades : pandas.DataFrame
+        Every stored quarter up to ``as_of`` (:class:`~creditpersona.review.history.History`).
+    notes : list of str
+        What the review could not do or the reader should know, in Chinese and English.
+    model_versions : dict
+        Registry name → version in force on ``as_of``.
+    baselines : dict
+        ``pd`` and ``personas`` → the as-of date their model in force was fitted for.
+    """
+
+    as_of: dt.date
+    previous: dt.date | None
+    cohort: dt.date | None
+    store_path: str
+    config: ReviewConfig
+    drift: pd.DataFrame
+    industries: pd.DataFrame
+    flagged_industries: pd.DataFrame
+    persona_migration: pd.DataFrame
+    persona_migration_rates: pd.DataFrame
+    rating_migration: pd.DataFrame
+    rating_migration_rates: pd.DataFrame
+    rating_summary: pd.DataFrame
+    downgrades_by_section: pd.DataFrame
+    rating_by_section: pd.DataFrame
+    migration: pd.DataFrame
+    performance: pd.DataFrame
+    performance_grades: pd.DataFrame
+    persona_agreement: dict[str, float]
+    annual: AnnualReview | None
+    triggers: pd.DataFrame
+    history: pd.DataFrame
+    history_personas: pd.DataFrame
+    history_grades: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+    model_versions: dict[str, int] = field(default_factory=dict)
+    baselines: dict[str, dt.date | None] = field(default_factory=dict)
+
+    @property
+    def fired(self) -> pd.DataFrame:
+        """The triggers that fired."""
+        return self.triggers[self.triggers["fired"].astype(bool)]
+
+
+# -- reading the store -------------------------------------------------------------------
+
+
+def _day(d: dt.date) -> ibis.Scalar:
+    return ibis.literal(d, type="date")
+
+
+def _dates_of(store: Store, name: str) -> set[dt.date]:
+    if name not in store.con.list_tables():
+        return set()
+    t = store.table(name)
+    days = t.select("as_of").distinct().to_pandas()["as_of"]
+    return {pd.Timestamp(d).date() for d in days if not pd.isna(d)}
+
+
+def _profile(store: Store, as_of: dt.date | None, wanted: list[str]) -> pd.DataFrame | None:
+    """The stored profile of a date: only the columns the review reads, derived ones added."""
+    if as_of is None or PROFILES not in store.con.list_tables():
+        return None
+    t = store.table(PROFILES)
+    columns = [c for c in dict.fromkeys(wanted) if c in t.columns]
+    frame = t.filter(t.as_of == _day(as_of)).select(*columns).to_pandas()
+    if frame.empty:
+        return None
+    frame = frame.drop_duplicates("firm_id").reset_index(drop=True)
+    if "industry_code" in frame.columns:
+        frame[DIVISION] = frame["industry_code"].astype("string").str[:3]
+    return add_derived_features(frame)
+
+
+def _scores(store: Store, as_of: dt.date | None) -> pd.DataFrame | None:
+    if as_of is None or PD_SCORES not in store.con.list_tables():
+        return None
+    t = store.table(PD_SCORES)
+    columns = [c for c in ("firm_id", "pd", "pd_challenger", "grade") if c in t.columns]
+    frame = t.filter(t.as_of == _day(as_of)).select(*columns).to_pandas()
+    return None if frame.empty else frame.drop_duplicates("firm_id").reset_index(drop=True)
+
+
+def _assignments(store: Store, as_of: dt.date | None) -> pd.DataFrame | None:
+    if as_of is None:
+        return None
+    frame = load_assignments(store, as_of)
+    return None if frame.empty else frame.drop_duplicates("firm_id").reset_index(drop=True)
+
+
+def _in_force(store: Store, name: str, as_of: dt.date
+              ) -> tuple[object | None, registry.ModelRecord | None]:
+    """The model ``name`` in force on ``as_of`` and its record (None, None without one)."""
+    if not registry.has(store, name, as_of=as_of):
+        return None, None
+    return registry.load(store, name, as_of=as_of)
+
+
+class _Records:
+    """Registry records (without the artefacts) of the models in force on given dates.
+
+    The PD models' records are all the review needs of them; reading the registry table
+    once avoids un-pickling a model per date. "In force" is :func:`registry.load`'s rule:
+    the highest version fitted for the date or earlier (or without a date).
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    def get(self, name: str, as_of: dt.date) -> registry.ModelRecord | None:
+        if name not in self._frames:
+            self._frames[name] = registry.records(self._store, name)
+        rows = self._frames[name]
+        if rows.empty:
+            return None
+        fitted = pd.to_datetime(rows["as_of"]).dt.date
+        rows = rows[fitted.isna() | (fitted <= as_of)]
+        if rows.empty:
+            return None
+        r = rows.sort_values("version").iloc[-1]
+        return registry.ModelRecord(
+            str(r["model_id"]), name, int(r["version"]), str(r["kind"]),
+            pd.Timestamp(r["created_at"]).to_pydatetime(), str(r["training_data_sha256"]),
+            json.loads(r["features"]), json.loads(r["params"]), json.loads(r["metrics"]),
+            None if pd.isna(r["as_of"]) else pd.Timestamp(r["as_of"]).date())
+
+
+def _by_firm(frame: pd.DataFrame, column: str) -> pd.Series:
+    return pd.Series(frame[column].to_numpy(), index=pd.Index(frame["firm_id"]), name=column)
+
+
+def _with_section(scores: pd.DataFrame, profile: pd.DataFrame | None) -> pd.DataFrame:
+    """Scores with the firm's industry section and division of the same date."""
+    out = scores
+    for column in (SECTION, DIVISION):
+        values = (_by_firm(profile, column) if profile is not None and column in profile.columns
+                  else pd.Series(dtype=object))
+        out = out.assign(**{column: values.reindex(scores["firm_id"].astype(str)).to_numpy()})
+    return out
+
+
+# -- the stage ---------------------------------------------------------------------------
+
+
+def _config(config: ReviewConfig | str | Path | None) -> ReviewConfig:
+    if isinstance(config, ReviewConfig):
+        return config
+    return load_review_config(config)
+
+
+def _last_confirmed(store: Store, as_of: dt.date, version: int) -> dt.date | None:
+    """The latest earlier review on which the annual review confirmed persona model ``version``."""
+    if REVIEW_TRIGGERS not in store.con.list_tables():
+        return None
+    t = store.table(REVIEW_TRIGGERS)
+    hit = t.filter((t.trigger == "persona_annual_review") & t.evaluated & ~t.fired
+                   & (t.model_version == version) & (t.as_of < _day(as_of))).as_of.max()
+    value = hit.execute()
+    return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
+
+
+def _note(zh: str, en: str) -> str:
+    return f"{zh} / {en}"
+
+
+@dataclass
+class _Models:
+    """The models in force on the review date, their versions and fit dates."""
+
+    registered: _Records
+    persona: PersonaModel | None
+    persona_record: registry.ModelRecord | None
+    versions: dict[str, int]
+    baselines: dict[str, dt.date | None]
+
+
+def _models(store: Store, as_of: dt.date, previous: dt.date | None,
+            notes: list[str]) -> _Models:
+    registered = _Records(store)
+    persona_obj, persona_rec = _in_force(store, "personas", as_of)
+    recs = {name: registered.get(name, as_of) for name in MODELS}
+    recs["personas"] = persona_rec
+    baselines: dict[str, dt.date | None] = {}
+    for key, rec, what in (("pd", recs["pd_champion"], ("违约概率模型", "PD model")),
+                           ("personas", persona_rec, ("客户性格模型", "persona model"))):
+        baselines[key] = rec.as_of if rec is not None else None
+        if rec is None:
+            notes.append(_note(f"{as_of}没有生效的{what[0]}。",
+                               f"No {what[1]} in force on {as_of}."))
+        elif rec.as_of is None:
+            notes.append(_note(f"{what[0]} v{rec.version} 未记录拟合日期，无法与基准比较。",
+                               f"The {what[1]} v{rec.version} has no fit date in the registry; "
+                               "no baseline comparison."))
+    now = recs["pd_champion"]
+    before = registered.get("pd_champion", previous) if previous is not None else None
+    if now is not None and before is not None and before.version != now.version:
+        notes.append(_note(
+            f"违约概率模型在两期之间重新开发（v{before.version} → v{now.version}），"
+            "评级迁移与PD环比PSI同时反映模型变化。",
+            f"The PD model was re-developed between the quarters (v{before.version} → "
+            f"v{now.version}): rating migration and the PD PSI quarter on quarter reflect the "
+            "new model as well as the firms."))
+    return _Models(registered, persona_obj if isinstance(persona_obj, PersonaModel) else None,
+                   persona_rec, {n: r.version for n, r in recs.items() if r is not None},
+                   baselines)
+
+
+@dataclass(frozen=True)
+class _Watched:
+    """The variables the review watches, by source and by the model that reads them."""
+
+    scores: list[Variable]        # columns of pd_scores
+    dimensions: list[Variable]    # the five dimension scores of the profile
+    features: list[Variable]      # numeric features of the PD model and the segmenter
+    categories: list[Variable]    # the segmenter's categorical features
+    segmenter: list[str]          # every feature of the segmenter (numeric and categorical)
+
+    @property
+    def profile(self) -> list[Variable]:
+        return [*self.dimensions, *self.features, *self.categories]
+
+    @property
+    def columns(self) -> list[str]:
+        """Profile columns to read (with the sources of the derived features)."""
+        return ["firm_id", SECTION, "industry_code", "revenue", "total_assets", "employees",
+                *(v.name for v in self.profile), *self.segmenter]
+
+
+def _watched(model: PersonaModel | None) -> _Watched:
+    if model is not None:
+        numeric, categorical = list(model.segmenter.features_), list(model.segmenter.categories_)
+    else:
+        policy = load_policy().segmentation
+        numeric, categorical = list(policy.features), list(policy.categories)
+    names = list(dict.fromkeys([*FEATURES, *(f for f in numeric if f not in SCORE_COLUMNS)]))
+    features = [Variable(f, "feature", "pd+personas" if f in FEATURES and f in numeric
+                         else "pd" if f in FEATURES else "personas") for f in names]
+    return _Watched(
+        scores=[Variable("pd", "score", "pd"), Variable("pd_challenger", "score", "pd"),
+                Variable("grade", "score", "pd", categorical=True)],
+        dimensions=[Variable(c, "score", "personas") for c in SCORE_COLUMNS],
+        features=features,
+        categories=[Variable(c, "feature", "personas", categorical=True) for c in categorical],
+        segmenter=[*numeric, *categorical])
+
+
+class _Quarters:
+    """Profiles, PD scores and persona assignments of the dates the review reads, read once."""
+
+    def __init__(self, store: Store, columns: list[str]) -> None:
+        self._store, self._columns = store, columns
+        self._profiles: dict[dt.date, pd.DataFrame | None] = {}
+        self._scores: dict[dt.date, pd.DataFrame | None] = {}
+        self._personas: dict[dt.date, pd.DataFrame | None] = {}
+
+    def profile(self, day: dt.date | None) -> pd.DataFrame | None:
+        if day is None:
+            return None
+        if day not in self._profiles:
+            self._profiles[day] = _profile(self._store, day, self._columns)
+        return self._profiles[day]
+
+    def scores(self, day: dt.date | None) -> pd.DataFrame | None:
+        """PD scores with the firm's industry section of the same date."""
+        if day is None:
+            return None
+        if day not in self._scores:
+            raw = _scores(self._store, day)
+            self._scores[day] = None if raw is None else _with_section(raw, self.profile(day))
+        return self._scores[day]
+
+    def personas(self, day: dt.date | None) -> pd.DataFrame | None:
+        if day is None:
+            return None
+        if day not in self._personas:
+            self._personas[day] = _assignments(self._store, day)
+        return self._personas[day]
+
+
+@dataclass
+class _Stability:
+    drift: pd.DataFrame
+    sections: pd.DataFrame           # quarter on quarter per section
+    pd_psi: float | None             # champion PD against the PD model's fit quarter
+    share_psi: float | None          # persona shares against the persona model's fit quarter
+    share_psi_qoq: float | None
+    persona_features: pd.DataFrame   # segmenter features against its fit quarter
+
+
+def _stability(q: _Quarters, w: _Watched, as_of: dt.date, previous: dt.date | None,
+               baselines: dict[str, dt.date | None], cfg: ReviewConfig,
+               notes: list[str]) -> _Stability:
+    stab = cfg.stability
+    cur_profile, cur_scores, cur_personas = q.profile(as_of), q.scores(as_of), q.personas(as_of)
+    assert cur_profile is not None and cur_scores is not None and cur_personas is not None
+    parts: list[pd.DataFrame] = []
+
+    def add(frame: pd.DataFrame, comparison: str, reference: dt.date,
+            segment: str | None = PORTFOLIO) -> None:
+        if segment is not None:
+            frame = frame.assign(segment=segment)
+        parts.append(frame.assign(comparison=comparison, reference_as_of=reference))
+
+    out = _Stability(pd.DataFrame(columns=_DRIFT_COLUMNS),
+                     pd.DataFrame(columns=["segment", "variable", "psi", "band", "beyond_noise",
+                                           "drifted", "firms_reference", "firms_current"]),
+                     None, None, None, pd.DataFrame(columns=["variable", "psi", "beyond_noise"]))
+    prev_profile, prev_scores = q.profile(previous), q.scores(previous)
+    if previous is not None and prev_scores is not None:
+        add(compare(prev_scores, cur_scores, w.scores, stab), "qoq", previous)
+        sections = [compare_by_segment(prev_scores, cur_scores, level, w.scores, stab,
+                                       cfg.industry.min_firms) for level in (SECTION, DIVISION)]
+        if prev_profile is not None:
+            add(compare(prev_profile, cur_profile, w.profile, stab), "qoq", previous)
+            sections += [compare_by_segment(prev_profile, cur_profile, level,
+                                            [*w.dimensions, *w.features], stab,
+                                            cfg.industry.min_firms)
+                         for level in (SECTION, DIVISION)]
+        else:
+            notes.append(_note(f"{previous}的客户画像不在库中，跳过特征的环比比较。",
+                               f"The profile of {previous} is not in the store; the "
+                               "quarter-on-quarter feature comparison is skipped."))
+        out.sections = pd.concat(sections, ignore_index=True)
+        add(out.sections, "qoq", previous, segment=None)
+        prev_personas = q.personas(previous)
+        if prev_personas is not None:
+            out.share_psi_qoq = category_stability_index(prev_personas["persona_id"],
+                                                         cur_personas["persona_id"])
+
+    base = baselines.get("pd")
+    if base is not None and base < as_of:
+        base_scores, base_profile = q.scores(base), q.profile(base)
+        if base_scores is not None:
+            rows = compare(base_scores, cur_scores, w.scores, stab)
+            add(rows, "pd_baseline", base)
+            hit = rows.loc[rows["variable"] == "pd", "psi"]
+            out.pd_psi = float(hit.iloc[0]) if len(hit) else None
+        if base_profile is not None:
+            pd_features = [v for v in w.features if "pd" in v.models.split("+")]
+            add(compare(base_profile, cur_profile, pd_features, stab), "pd_baseline", base)
+        if base_scores is None or base_profile is None:
+            notes.append(_note(f"违约概率模型的基准期{base}的评分或画像不在库中。",
+                               f"The PD scores or profile of the PD model's fit quarter {base} "
+                               "are not in the store."))
+
+    base = baselines.get("personas")
+    if base is not None and base < as_of:
+        base_profile, base_personas = q.profile(base), q.personas(base)
+        if base_profile is not None:
+            segmenter = [v for v in w.profile if v.name in w.segmenter]
+            out.persona_features = compare(base_profile, cur_profile, segmenter, stab)
+            add(out.persona_features, "persona_baseline", base)
+        if base_personas is not None:
+            out.share_psi = category_stability_index(base_personas["persona_id"],
+                                                     cur_personas["persona_id"])
+        if base_profile is None or base_personas is None:
+            notes.append(_note(f"客户性格模型的基准期{base}的画像或分类不在库中。",
+                               f"The profile or persona assignment of the persona model's fit "
+                               f"quarter {base} is not in the store."))
+    if parts:
+        out.drift = pd.concat(parts, ignore_index=True)[_DRIFT_COLUMNS]
+    return out
+
+
+@dataclass
+class _Migrations:
+    persona: Migration
+    rating: Migration
+    summary: pd.DataFrame
+    by_section: pd.DataFrame
+    rating_by_section: pd.DataFrame
+    agreement: dict[str, float]
+    persona_versions: list[int]
+
+    def long(self) -> pd.DataFrame:
+        pieces = [frame for frame in (
+            self.persona.long("persona") if len(self.persona.counts) else None,
+            self.rating.long("rating") if len(self.rating.counts) else None,
+            self.rating_by_section if len(self.rating_by_section) else None)
+            if frame is not None]
+        return (pd.concat(pieces, ignore_index=True) if pieces
+                else pd.DataFrame(columns=LONG_COLUMNS))
+
+
+def _migrations(q: _Quarters, as_of: dt.date, previous: dt.date | None,
+                order: list[str]) -> _Migrations:
+    empty = Migration(pd.DataFrame(), pd.DataFrame())
+    out = _Migrations(
+        empty, empty, pd.DataFrame([change_summary(pd.DataFrame({"notches": []}))]),
+        pd.DataFrame(columns=["segment", "name_zh", "name_en", "firms", "upgrades", "stable",
+                              "downgrades", "upgrade_share", "stable_share",
+                              "downgrade_share", "mean_notches"]),
+        pd.DataFrame(columns=LONG_COLUMNS),
+        {"firms": 0.0, "same_persona": float("nan"), "ari": float("nan")}, [])
+    cur_scores, cur_personas = q.scores(as_of), q.personas(as_of)
+    prev_scores, prev_personas = q.scores(previous), q.personas(previous)
+    if (prev_scores is None or prev_personas is None or cur_scores is None
+            or cur_personas is None):
+        return out
+    before, after = _by_firm(prev_personas, "persona_id"), _by_firm(cur_personas, "persona_id")
+    out.persona = migration_matrix(before, after)
+    out.agreement = assignment_agreement(before, after)
+    out.persona_versions = sorted({int(v) for v in pd.concat(
+        [prev_personas["model_version"], cur_personas["model_version"]]).dropna()})
+    before, after = _by_firm(prev_scores, "grade"), _by_firm(cur_scores, "grade")
+    out.rating = migration_matrix(before, after, order=order)
+    changes = rating_changes(before, after, order)
+    out.summary = pd.DataFrame([change_summary(changes)])
+    levels = [_by_firm(cur_scores, level).combine_first(_by_firm(prev_scores, level))
+              for level in (SECTION, DIVISION)]
+    by_section = pd.concat([changes_by_segment(changes, level) for level in levels],
+                           ignore_index=True).sort_values(
+        ["downgrade_share", "segment"], ascending=[False, True], ignore_index=True)
+    by_section.insert(1, "name_zh", [_section_name(s)[0] for s in by_section["segment"]])
+    by_section.insert(2, "name_en", [_section_name(s)[1] for s in by_section["segment"]])
+    out.by_section = by_section
+    out.rating_by_section = pd.concat(
+        [matrices_by_segment(changes, level, "rating_by_section") for level in levels],
+        ignore_index=True)
+    return out
+
+
+def _downgrade_concentration(industries: pd.DataFrame, by_section: pd.DataFrame,
+                             summary: pd.DataFrame, cfg: IndustryReviewConfig) -> pd.DataFrame:
+    """Add each segment's downgrade share against the rest of the portfolio, and flag the
+    segments where downgrades concentrate (``cfg.downgrade_excess`` and ``downgrade_z``)."""
+    out = industries.copy()
+    out["downgrade_share"] = np.nan
+    out["downgrade_share_rest"] = np.nan
+    out["downgrade_z"] = np.nan
+    if by_section.empty or summary.empty or out.empty:
+        return out
+    total = float(summary["firms"].iloc[0])
+    down_total = float(summary["downgrade_share"].iloc[0]) * total
+    firms = by_section.set_index("segment")["firms"].astype("float64").to_dict()
+    downs = by_section.set_index("segment")["downgrades"].astype("float64").to_dict()
+    for i, seg in out["segment"].items():
+        if seg not in firms:
+            continue
+        n, d = firms[seg], downs[seg]
+        rest_n, rest_d = total - n, down_total - d
+        if n <= 0 or rest_n <= 0:
+            continue
+        p1, p0 = d / n, rest_d / rest_n
+        pooled = (d + rest_d) / (n + rest_n)
+        se = np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / rest_n))
+        z = (p1 - p0) / se if se > 0 else 0.0
+        out.at[i, "downgrade_share"] = p1
+        out.at[i, "downgrade_share_rest"] = p0
+        out.at[i, "downgrade_z"] = float(z)
+        concentrated = (n >= cfg.min_firms and p1 - p0 >= cfg.downgrade_excess
+                        and z >= cfg.downgrade_z)
+        if concentrated:
+            text = (f"评级下迁集中 downgrades concentrate: {p1:.0%} of its firms downgraded "
+                    f"against {p0:.0%} in the rest of the portfolio (z = {z:.1f})")
+            reason = str(out.at[i, "reason"])
+            if not reason:
+                zh, en = _section_name(str(seg))
+                reason = f"{seg} {zh} {en}: {text}".replace("  ", " ")
+            else:
+                reason = f"{reason}; {text}"
+            out.at[i, "flagged"] = True
+            out.at[i, "reason"] = reason
+    return out
+
+
+def _section_name(segment: str) -> tuple[str, str]:
+    """Names of a section (``F``) or, with its section's, a division (``F51``)."""
+    s = SECTION_BY_LETTER.get(segment[:1])
+    if s is None:
+        return ("", "")
+    if len(segment) == 1:
+        return (s.zh, s.en)
+    return (f"{s.zh}·{segment}大类", f"{s.en}, division {segment}")
+
+
+def _matured(store: Store, q: _Quarters, registered: _Records, as_of: dt.date,
+             score_dates: set[dt.date], cfg: ReviewConfig, grade_order: list[str],
+             notes: list[str]) -> tuple[dt.date | None, pd.DataFrame, pd.DataFrame]:
+    """The matured cohort, its performance per model and its Jeffreys test per grade."""
+    matured = months_later(as_of, -cfg.pd.horizon_months)
+    candidates = [d for d in score_dates if d <= matured]
+    if not candidates:
+        notes.append(_note(f"尚无成熟样本：{matured}及以前没有评分记录。",
+                           f"No cohort has matured yet: no PD scores on or before {matured}."))
+        return None, pd.DataFrame(columns=PERFORMANCE_COLUMNS), pd.DataFrame()
+    cohort = max(candidates)
+    scores = q.scores(cohort)
+    assert scores is not None
+    development, scored_by = {}, {}
+    for name in MODELS:
+        rec = registered.get(name, cohort)
+        if rec is not None:
+            development[name], scored_by[name] = rec.metrics, rec.version
+    if not development:
+        notes.append(_note(f"{cohort}评分所用模型不在注册表中，无开发期AUC可比。",
+                           f"The models that scored {cohort} are not in the registry; no "
+                           "development AUC to compare with."))
+    outcomes = labels({t.name: store.table(t.name) for t in TABLES}, cohort,
+                      horizon_months=cfg.pd.horizon_months)
+    performance, grades = matured_performance(
+        scores, outcomes, development, scored_by, grade_order=grade_order,
+        min_defaults=cfg.pd.min_matured_defaults)
+    if len(performance) and int(performance["firms"].max()) == 0:
+        notes.append(_note(f"{cohort}的评分客户在库中没有结果数据。",
+                           f"No outcome is known for the firms scored on {cohort}."))
+    return cohort, performance, grades
+
+
+def _annual(store: Store, as_of: dt.date, models: _Models, cfg: PersonaReviewConfig,
+            notes: list[str]) -> AnnualReview | None:
+    model, rec = models.persona, models.persona_record
+    if model is None or rec is None or rec.as_of is None:
+        return None
+    confirmed = _last_confirmed(store, as_of, rec.version)
+    due_on = months_later(max(rec.as_of, confirmed) if confirmed else rec.as_of,
+                          cfg.annual_review_months)
+    if as_of >= due_on:
+        try:
+            return annual_review(load_profile(store, as_of), model, model_version=rec.version,
+                                 fitted_for=rec.as_of, as_of=as_of, cfg=cfg,
+                                 last_confirmed=confirmed)
+        except CreditPersonaError as exc:
+            notes.append(_note("年度检视未能拟合挑战者模型，请人工复核。",
+                               f"The annual review could not fit a challenger ({exc}); "
+                               "review the personas by hand."))
+    return AnnualReview(rec.version, rec.as_of, confirmed, due_on, False,
+                        personas_in_force=model.segmenter.n_personas_)
+
+
+def review_stage(
+    store: Store,
+    as_of: dt.date,
+    *,
+    config: ReviewConfig | str | Path | None = None,
+) -> ReviewResult:
+    """Review ``as_of`` against the previous quarter and the models' baselines; store it.
+
+    Parameters
+    ----------
+    store : Store
+        Open for writing; holds the profile, ``pd_scores`` and ``personas`` of ``as_of``.
+    as_of : datetime.date
+    config : ReviewConfig or path, optional
+        The thresholds (default: the packaged ``review.yaml``).
+
+    Returns
+    -------
+    ReviewResult
+
+    Raises
+    ------
+    InsufficientDataError
+        If the profile, PD scores or personas of ``as_of`` are not in the store.
+    ConfigurationError
+        If the thresholds file is invalid.
+    StoreError
+        If a stored review table has other columns (another version).
+    """
+    cfg = _config(config)
+    notes: list[str] = []
+    scale = load_master_scale()
+    score_dates, persona_dates = _dates_of(store, PD_SCORES), _dates_of(store, PERSONAS)
+    missing = [n for n, ok in (("profile", as_of in _dates_of(store, PROFILES)),
+                               ("PD scores", as_of in score_dates),
+                               ("personas", as_of in persona_dates)) if not ok]
+    if missing:
+        raise InsufficientDataError(
+            f"review of {as_of}: the store holds no {', '.join(missing)} for this date; run "
+            f"`creditpersona run --as-of {as_of}` first.")
+    earlier = [d for d in score_dates & persona_dates if d < as_of]
+    previous = max(earlier) if earlier else None
+    if previous is None:
+        notes.append(_note("首个季度：库中没有更早的评分与客户性格分类，跳过环比比较。",
+                           "First quarter: no earlier PD scores and personas in the store; "
+                           "the quarter-on-quarter comparisons are skipped."))
+    elif not cfg.quarter.min_gap_days <= (as_of - previous).days <= cfg.quarter.max_gap_days:
+        gap = (as_of - previous).days
+        notes.append(_note(f"上期为{previous}，相隔{gap}天，并非一个季度。",
+                           f"The previous review date {previous} is {gap} days earlier, not "
+                           "one quarter."))
+
+    models = _models(store, as_of, previous, notes)
+    watched = _watched(models.persona)
+    quarters = _Quarters(store, watched.columns)
+    stability = _stability(quarters, watched, as_of, previous, models.baselines, cfg, notes)
+    moves = _migrations(quarters, as_of, previous, scale.names)
+    names = {str(seg): _section_name(str(seg)) for seg in stability.sections["segment"].unique()
+             } if len(stability.sections) else {}
+    industries = flag_segments(stability.sections, "pd", [v.name for v in watched.features],
+                               cfg.industry, names)
+    industries = _downgrade_concentration(industries, moves.by_section,
+                                          moves.summary, cfg.industry)
+    flagged = industries[industries["flagged"].astype(bool)].reset_index(drop=True)
+    notes += [f"行业漂移 Industry drift — {reason}" for reason in flagged["reason"]]
+    cohort, performance, grades = _matured(store, quarters, models.registered, as_of,
+                                           score_dates, cfg, scale.names[:-1], notes)
+    annual = _annual(store, as_of, models, cfg.personas, notes)
+
+    ctx = trig.Context(as_of, str(store.path), models.versions)
+    pd_base, persona_base = models.baselines.get("pd"), models.baselines.get("personas")
+    triggers = trig.trigger_table([
+        trig.pd_auc_drop(ctx, performance, cohort, cfg.pd),
+        trig.pd_score_psi(ctx, stability.pd_psi,
+                          pd_base if stability.pd_psi is not None else None, cfg.pd),
+        trig.persona_share_psi(ctx, stability.share_psi,
+                               persona_base if stability.share_psi is not None else None,
+                               stability.share_psi_qoq, previous, cfg.personas),
+        trig.persona_feature_drift(ctx, stability.persona_features,
+                                   persona_base if len(stability.persona_features) else None,
+                                   cfg.personas),
+        trig.persona_agreement(ctx, moves.agreement["same_persona"],
+                               int(moves.agreement["firms"]), previous, moves.persona_versions,
+                               cfg.personas),
+        trig.persona_annual_review(ctx, annual, cfg.personas),
+    ])
+
+    history = portfolio_history(store, as_of, scale.default_grade)
+    result = ReviewResult(
+        as_of=as_of, previous=previous, cohort=cohort, store_path=str(store.path), config=cfg,
+        drift=stability.drift, industries=industries, flagged_industries=flagged,
+        persona_migration=moves.persona.counts, persona_migration_rates=moves.persona.rates,
+        rating_migration=moves.rating.counts, rating_migration_rates=moves.rating.rates,
+        rating_summary=moves.summary, downgrades_by_section=moves.by_section,
+        rating_by_section=moves.rating_by_section, migration=moves.long(),
+        performance=performance, performance_grades=grades, persona_agreement=moves.agreement,
+        annual=annual, triggers=triggers, history=history.summary,
+        history_personas=history.personas, history_grades=history.grades, notes=notes,
+        model_versions=models.versions, baselines=models.baselines)
+    save_review(store, result)
+    return result
+
+
+# -- storing -----------------------------------------------------------------------------
+
+
+def _arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    arrays = []
+    for f in schema:
+        col = frame[f.name]
+        if pa.types.is_date(f.type):
+            arrays.append(pa.array([None if pd.isna(v) else pd.Timestamp(v).date() for v in col],
+                                   type=f.type))
+        elif pa.types.is_string(f.type):
+            arrays.append(pa.array(col.astype("string"), type=f.type, from_pandas=True))
+        elif pa.types.is_boolean(f.type):
+            arrays.append(pa.array(col.astype(bool), type=f.type))
+        else:
+            values = pd.to_numeric(col, errors="coerce")
+            arrays.append(pa.array(values, type=f.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _save(store: Store, name: str, frame: pd.DataFrame, as_of: dt.date) -> None:
+    schema = SCHEMAS[name]
+    data = _arrow(frame.assign(as_of=as_of), schema)
+    if name not in store.con.list_tables():
+        store.con.create_table(name, schema.empty_table())
+    if list(store.table(name).columns) != schema.names:
+        raise StoreError(f"{store.path}: table {name} has other columns (another version); "
+                         f"export it and drop it (DROP TABLE {name}) before reviewing again.")
+    store.con.raw_sql(f"DELETE FROM {name} WHERE as_of = DATE '{as_of.isoformat()}'")
+    if data.num_rows:
+        store.con.insert(name, data)
+
+
+def save_review(store: Store, result: ReviewResult) -> None:
+    """Store the review tables of ``result.as_of``, replacing that date's earlier rows.
+
+    Raises
+    ------
+    StoreError
+        If a stored review table has other columns (another version).
+    """
+    d = result.as_of
+    _save(store, REVIEW_DRIFT, result.drift, d)
+    _save(store, REVIEW_MIGRATION, result.migration.assign(previous_as_of=result.previous), d)
+    _save(store, REVIEW_PERFORMANCE, result.performance.assign(cohort_as_of=result.cohort), d)
+    _save(store, REVIEW_TRIGGERS, result.triggers, d)
+
+
+def load_review_table(store: Store, name: str, as_of: dt.date | None = None) -> pd.DataFrame:
+    """A stored review table (``drift``, ``migration``, ``performance``, ``triggers`` or its
+    full name) of an as-of date (default: the latest). Empty if nothing is stored."""
+    table = name if name.startswith("review_") else f"review_{name}"
+    if table not in SCHEMAS:
+        raise StoreError(f"no review table {name!r}; choose one of "
+                         f"{', '.join(sorted(SCHEMAS))}.")
+    if table not in store.con.list_tables():
+        return pd.DataFrame(columns=SCHEMAS[table].names)
+    t = store.table(table)
+    date = as_of or t.as_of.max().execute()
+    if date is None or pd.isna(date):
+        return pd.DataFrame(columns=SCHEMAS[table].names)
+    return t.filter(t.as_of == _day(pd.Timestamp(date).date())).to_pandas()
+
+
+def load_triggers(store: Store, as_of: dt.date | None = None) -> pd.DataFrame:
+    """The stored triggers of an as-of date (default: the latest), fired first."""
+    frame = load_review_table(store, REVIEW_TRIGGERS, as_of)
+    if frame.empty:
+        return frame
+    return frame.sort_values(["fired", "evaluated"], ascending=False,
+                             kind="stable").reset_index(drop=True)
