@@ -61,8 +61,8 @@ def main() -> None:
                 "downgrade_share_industry": float(down["downgrade_share"].get(
                     a.industry, float("nan"))),
                 "downgrade_share_other_sections": other_share,
-                "matured_auc": (None if perf is None or "champion" not in perf.index
-                                else float(perf.loc["champion", "auc"])),
+                "matured_auc": (None if perf is None or "pd_champion" not in perf.index
+                                else round(float(perf.loc["pd_champion", "auc"]), 4)),
                 "seconds": round(time.perf_counter() - t, 1),
             })
             print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
