@@ -142,13 +142,11 @@ def check_inputs(store: Store, as_of: dt.date, engine: str,
                                     "ingest their files (creditpersona ingest FILES).")
     dated = {"bureau_reports": "report_date", "transactions": "txn_date",
              "repayments": "due_date", "financial_statements": "published_on"}
-    latest: dict[str, dt.date] = {}
-    day = pd.Timestamp(as_of)
+    latest: dict[str, dt.date] = {}  # the latest record on or before the as-of date
     for table, column in dated.items():
         if table in tables:
-            col = store.table(table)[column]
-            value = col.max().execute() if table != "repayments" else store.table(table).filter(
-                col <= day.date()).due_date.max().execute()
+            t = store.table(table)
+            value = t.filter(t[column] <= as_of)[column].max().execute()
             if value is not None and not pd.isna(value):
                 latest[table] = pd.Timestamp(value).date()
     recent = max((latest[t] for t in ("bureau_reports", "transactions") if t in latest),

@@ -189,9 +189,24 @@ def load(store: Store, name: str, version: int | None = None, *,
         raise StoreError(f"{store.path}: model {name!r} v{r['version']} fails its SHA-256 check; "
                          "it was altered after registration and will not be loaded.")
     model = pickle.loads(blob)  # noqa: S301 - bytes from our own store, digest verified above
-    record = ModelRecord(r["model_id"], r["name"], int(r["version"]), r["kind"],
-                         pd.Timestamp(r["created_at"]).to_pydatetime(),
-                         r["training_data_sha256"], json.loads(r["features"]),
-                         json.loads(r["params"]), json.loads(r["metrics"]),
-                         None if pd.isna(r["as_of"]) else pd.Timestamp(r["as_of"]).date())
-    return model, record
+    return model, _record(r)
+
+
+def _record(r: pd.Series) -> ModelRecord:
+    return ModelRecord(str(r["model_id"]), str(r["name"]), int(r["version"]), str(r["kind"]),
+                       pd.Timestamp(r["created_at"]).to_pydatetime(),
+                       str(r["training_data_sha256"]), json.loads(r["features"]),
+                       json.loads(r["params"]), json.loads(r["metrics"]),
+                       None if pd.isna(r["as_of"]) else pd.Timestamp(r["as_of"]).date())
+
+
+def record(store: Store, name: str, version: int | None = None, *,
+           as_of: dt.date | None = None) -> ModelRecord | None:
+    """The record :func:`load` would return, without reading the model (None if none)."""
+    if REGISTRY not in store.con.list_tables():
+        return None
+    _ensure(store)
+    rows = _rows(store, name, version, as_of)
+    columns = [f for f in _SCHEMA.names if f != "artefact"]
+    df = rows.select(*columns).order_by(rows.version.desc()).limit(1).to_pandas()
+    return None if df.empty else _record(df.iloc[0])

@@ -13,7 +13,6 @@ date, replaced when the date is reviewed again).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,33 +248,14 @@ def _in_force(store: Store, name: str, as_of: dt.date
 
 
 class _Records:
-    """Registry records (without the artefacts) of the models in force on given dates.
-
-    The PD models' records are all the review needs of them; reading the registry table
-    once avoids un-pickling a model per date. "In force" is :func:`registry.load`'s rule:
-    the highest version fitted for the date or earlier (or without a date).
-    """
+    """Registry records of the models in force on given dates (:func:`registry.record`:
+    the PD models' records are all the review needs of them, no model is un-pickled)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._frames: dict[str, pd.DataFrame] = {}
 
     def get(self, name: str, as_of: dt.date) -> registry.ModelRecord | None:
-        if name not in self._frames:
-            self._frames[name] = registry.records(self._store, name)
-        rows = self._frames[name]
-        if rows.empty:
-            return None
-        fitted = pd.to_datetime(rows["as_of"]).dt.date
-        rows = rows[fitted.isna() | (fitted <= as_of)]
-        if rows.empty:
-            return None
-        r = rows.sort_values("version").iloc[-1]
-        return registry.ModelRecord(
-            str(r["model_id"]), name, int(r["version"]), str(r["kind"]),
-            pd.Timestamp(r["created_at"]).to_pydatetime(), str(r["training_data_sha256"]),
-            json.loads(r["features"]), json.loads(r["params"]), json.loads(r["metrics"]),
-            None if pd.isna(r["as_of"]) else pd.Timestamp(r["as_of"]).date())
+        return registry.record(self._store, name, as_of=as_of)
 
 
 def _by_firm(frame: pd.DataFrame, column: str) -> pd.Series:
