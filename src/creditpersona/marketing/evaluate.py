@@ -10,7 +10,6 @@ share against random targeting for both uplift learners.
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import time
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
+from creditpersona.contract.dialect import detect_separator
 from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.marketing.propensity import PropensityModel, ranking_auc
 from creditpersona.marketing.uplift import (
@@ -33,7 +33,6 @@ from creditpersona.marketing.uplift import (
 )
 from creditpersona.models.evaluate import binary_label
 
-SEPARATORS = ",;\t|"
 MISSING_TEXT = ("", "?", "NA", "N/A", "nan", "NaN", "null", "NULL")
 
 
@@ -47,29 +46,6 @@ def _open_text(path: Path) -> str:
         except UnicodeDecodeError:
             continue
     raise SchemaError(f"{path}: neither UTF-8 nor GB18030 text; save the file as UTF-8.")
-
-
-def detect_separator(sample: str) -> str:
-    """The field separator of CSV text: the candidate splitting the first lines into the same
-    number (at least two) of fields most often.
-
-    Examples
-    --------
-    >>> detect_separator('"age";"job";"y"\\n56;"housemaid";"no"\\n')
-    ';'
-    >>> detect_separator("a,b\\n1,2\\n")
-    ','
-    """
-    lines = [line for line in sample.splitlines()[:50] if line.strip()]
-    best, best_score = ",", -1.0
-    for sep in SEPARATORS:
-        counts = [len(next(csv.reader([line], delimiter=sep))) for line in lines]
-        if not counts or counts[0] < 2:
-            continue
-        score = sum(c == counts[0] for c in counts) / len(counts) + counts[0] * 1e-6
-        if score > best_score:
-            best, best_score = sep, score
-    return best
 
 
 def read_campaign_table(path: str | Path) -> pd.DataFrame:

@@ -1,0 +1,179 @@
+"""Writing files into folders other people may share: no planted symlink is followed, no
+half-written file is left, folders holding customer data are the owner's alone, and text a
+spreadsheet would run as a formula is neutralised.
+
+Every file the package writes for a user (exports, campaign lists, reports, checkpoints)
+goes through :func:`write_bytes` / :func:`write_text` or :func:`replace_from`: the data is
+written to a fresh ``tempfile.mkstemp`` file in the target folder and moved over the target
+with ``os.replace``, which replaces a symlink planted at the target rather than writing
+through it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from creditpersona.errors import CreditPersonaError
+
+#: Cell prefixes a spreadsheet reads as a formula or a DDE command (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class UnsafePathError(CreditPersonaError, PermissionError):
+    """A path the package would write to, or read its state from, is not safe to use."""
+
+
+def private_dir(path: str | Path) -> Path:
+    """Create ``path`` (and missing parents) owner-only; refuse a symlink or a non-folder.
+
+    An existing folder is kept as it is, but never one that is a symlink: a link planted
+    where customer data is about to go could send it anywhere.
+
+    Raises
+    ------
+    UnsafePathError
+        If ``path`` is a symlink or exists and is not a folder.
+
+    Examples
+    --------
+    >>> import tempfile, stat
+    >>> d = private_dir(Path(tempfile.mkdtemp()) / "lists")
+    >>> oct(stat.S_IMODE(d.stat().st_mode))
+    '0o700'
+    """
+    folder = Path(path)
+    if folder.is_symlink():
+        raise UnsafePathError(f"{folder}: is a symbolic link; refusing to write customer data "
+                              "through it. Remove the link or choose another folder.")
+    if folder.exists() and not folder.is_dir():
+        raise UnsafePathError(f"{folder}: exists and is not a folder; choose another path.")
+    if not folder.exists():
+        folder.mkdir(parents=True, mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def _check_target(path: Path) -> None:
+    if path.exists() and not path.is_symlink() and path.is_dir():
+        raise UnsafePathError(f"{path}: is a folder; give a file name to write.")
+
+
+@contextmanager
+def atomic_path(path: str | Path, *, mode: int = 0o600) -> Iterator[Path]:
+    """A temporary path in ``path``'s folder that replaces ``path`` when the block succeeds.
+
+    The temporary file is made by ``tempfile.mkstemp`` (``O_EXCL``: never an existing file
+    or link) and moved over ``path`` with ``os.replace``; a symlink at ``path`` is replaced,
+    never followed. On error the temporary file is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    _check_target(target)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.exists():
+        private_dir(folder)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        os.chmod(tmp, mode)
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | Path, data: bytes, *, mode: int = 0o600) -> Path:
+    """Write ``data`` to ``path`` atomically, never through a planted symlink.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "a.txt"
+    >>> _ = write_bytes(p, b"ok"); p.read_bytes()
+    b'ok'
+    """
+    target = Path(path)
+    with atomic_path(target, mode=mode) as tmp:
+        tmp.write_bytes(data)
+    return target
+
+
+def write_text(path: str | Path, text: str, *, encoding: str = "utf-8",
+               mode: int = 0o600) -> Path:
+    """Write ``text`` to ``path`` atomically, never through a planted symlink."""
+    return write_bytes(path, text.encode(encoding), mode=mode)
+
+
+def replace_from(path: str | Path, writer: Callable[[Path], Any], *,
+                 mode: int = 0o600) -> Path:
+    """Let ``writer`` write a temporary file, then move it over ``path`` atomically.
+
+    For writers that need a path of their own (pandas' ``to_csv``, ``ExcelWriter``).
+    """
+    target = Path(path)
+    with atomic_path(target, mode=mode) as tmp:
+        writer(tmp)
+    return target
+
+
+def neutralise(value: object) -> object:
+    """A cell a spreadsheet will show as text: a leading formula character is escaped with an
+    apostrophe (OWASP); anything that is not text is returned unchanged.
+
+    Examples
+    --------
+    >>> neutralise("=HYPERLINK(\\"http://x\\")")
+    '\\'=HYPERLINK("http://x")'
+    >>> neutralise("-3 days"), neutralise(-3), neutralise("客户A")
+    ("'-3 days", -3, '客户A')
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells and column names are neutralised.
+
+    Numbers stay numbers (a negative amount is a number, not a formula); only text cells
+    are escaped, so a CSV or Excel export can be opened safely by anyone.
+    """
+    out = frame.copy()
+    out.columns = [neutralise(str(c)) for c in out.columns]
+    for column in out.columns:
+        series = out[column]
+        if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            out[column] = series.map(neutralise, na_action="ignore").astype(object)
+    return out
+
+
+def to_csv(frame: pd.DataFrame, path: str | Path, *, encoding: str = "utf-8-sig") -> Path:
+    """Export ``frame`` as CSV for spreadsheets: cells neutralised, written atomically."""
+    safe = neutralise_frame(frame)
+    return replace_from(path, lambda tmp: safe.to_csv(tmp, index=False, encoding=encoding))
+
+
+def excel_writer_options() -> dict[str, Any]:
+    """``engine_kwargs`` for ``pandas.ExcelWriter(engine="xlsxwriter")`` that keep every
+    string a string: no formulas, no URLs, no numbers parsed out of text."""
+    return {"options": {"strings_to_formulas": False, "strings_to_urls": False,
+                        "strings_to_numbers": False}}
+
+
+def others_can_write(path: str | Path) -> bool:
+    """Whether users other than the owner (group or others) may write ``path``.
+
+    A folder with the sticky bit (like ``/tmp``) still counts: others cannot replace a file
+    there, but they can plant new ones (a DuckDB ``.wal`` next to the store, say).
+    """
+    mode = Path(path).stat().st_mode
+    return bool(mode & (stat.S_IWGRP | stat.S_IWOTH))
