@@ -1,0 +1,279 @@
+"""Which firm a text is about: scoring each (text, firm named in it) pair.
+
+A news item often names several firms, and the risk it reports concerns one of them. For a
+pair the features are
+
+* the risk log-odds of the whole text and of the sentences that name the firm
+  (:class:`~creditpersona.text.model.TextRiskModel`),
+* affirmed risk-vocabulary matches within 20 characters of a mention of the firm,
+* how often and how early the firm is named, its share of all firm mentions,
+* whether its name is part of another firm's name in the same list (小资钱包 beside
+  北京小资钱包金融信息服务有限公司: the shorter one is rarely the subject) or holds one,
+* how many firms the text names.
+
+A logistic regression on these (:class:`AttributionModel`) gives the probability that the
+text carries negative information *about that firm*. Its state is plain JSON like the text
+model's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ahocorasick
+import numpy as np
+import numpy.typing as npt
+from sklearn.linear_model import LogisticRegression
+
+from creditpersona.errors import ConfigurationError, parameter_error
+from creditpersona.text.features import normalise, prepare, vocabulary
+from creditpersona.text.model import TextRiskModel
+
+__all__ = ["ATTRIBUTION_FEATURES", "AttributionModel", "flat_pair_features", "named_firms",
+           "pair_features", "short_names"]
+
+ATTRIBUTION_FEATURES = (
+    "text_logit", "local_logit", "near_risk", "log_mentions", "first_position", "mention_share",
+    "inside_other", "holds_other", "log_entities", "not_found")
+STATE_FORMAT = "creditpersona.text_attribution/1"
+_NEAR = 20
+_SENTENCE = re.compile(r"[^。！？!?\n；;]+[。！？!?\n；;]?")
+_SUFFIXES = ("股份有限公司", "有限责任公司", "集团有限公司", "集团股份有限公司", "有限公司",
+             "集团", "股份公司", "公司")
+_PROVINCES = ("北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏",
+              "浙江", "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南",
+              "四川", "贵州", "云南", "陕西", "甘肃", "青海", "内蒙古", "广西", "西藏", "宁夏",
+              "新疆", "深圳", "广州", "杭州", "南京", "苏州", "成都", "武汉", "西安")
+
+
+def short_names(name: str) -> tuple[str, ...]:
+    """The name and its short forms: without the legal suffix, then without a leading place.
+
+    Examples
+    --------
+    >>> short_names("苏州恒瑞精密机械有限公司")
+    ('苏州恒瑞精密机械有限公司', '苏州恒瑞精密机械', '恒瑞精密机械')
+    >>> short_names("无锡鼎信化工有限公司")
+    ('无锡鼎信化工有限公司', '无锡鼎信化工', '鼎信化工')
+    >>> short_names("小资钱包")
+    ('小资钱包',)
+    """
+    out = [name]
+    core = name
+    for s in _SUFFIXES:
+        if core.endswith(s) and len(core) - len(s) >= 2:
+            core = core[: -len(s)]
+            break
+    if core != name:
+        out.append(core)
+    for p in sorted(_PROVINCES, key=len, reverse=True):
+        if core.startswith(p) and len(core) - len(p) >= 2:
+            rest = core[len(p):].removeprefix("市").removeprefix("省")
+            if len(rest) >= 2:
+                out.append(rest)
+            break
+    else:
+        # Most registered names open with a two-character place (无锡, 佛山 …).
+        if len(core) >= 6 and core is not name:
+            out.append(core[2:])
+    return tuple(dict.fromkeys(out))
+
+
+def named_firms(texts: Sequence[object], firm_names: Mapping[str, str],
+                min_length: int = 4) -> list[set[str]]:
+    """The ids of the known firms each text names, by name or short form.
+
+    Short forms shorter than ``min_length`` characters are not searched (two-character
+    trade names are too ambiguous).
+
+    Examples
+    --------
+    >>> found = named_firms(["恒瑞精密机械与鼎信化工发生合同纠纷", "无关"],
+    ...                     {"A": "苏州恒瑞精密机械有限公司", "B": "无锡鼎信化工有限公司"})
+    >>> [sorted(f) for f in found]
+    [['A', 'B'], []]
+    """
+    automaton = ahocorasick.Automaton()
+    owners: dict[str, set[str]] = {}
+    for fid, name in firm_names.items():
+        if not isinstance(name, str) or not name:
+            continue
+        for form in short_names(normalise(name)):
+            if len(form) >= min_length:
+                owners.setdefault(form, set()).add(str(fid))
+    for form, ids in owners.items():
+        automaton.add_word(form, frozenset(ids))
+    out: list[set[str]] = []
+    if not owners:
+        return [set() for _ in texts]
+    automaton.make_automaton()
+    for t in texts:
+        found: set[str] = set()
+        if isinstance(t, str) and t:
+            for _, ids in automaton.iter(normalise(t)):
+                found |= ids
+        out.append(found)
+    return out
+
+
+def _positions(text: str, names: tuple[str, ...]) -> list[int]:
+    out: set[int] = set()
+    for n in names:
+        if not n:
+            continue
+        start = text.find(n)
+        while start >= 0:
+            out.add(start)
+            start = text.find(n, start + 1)
+    return sorted(out)
+
+
+def pair_features(model: TextRiskModel, texts: Sequence[object],
+                  entities: Sequence[Sequence[str]]) -> tuple[npt.NDArray[np.float64],
+                                                               npt.NDArray[np.int64]]:
+    """Features of every (text, entity) pair.
+
+    Parameters
+    ----------
+    model : TextRiskModel
+        Scores the whole texts and the sentences naming each entity.
+    texts : sequence of str
+        One per item.
+    entities : sequence of sequences of str
+        The firms named in each text (names as written; short forms are searched too).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        One row per pair in the order of ``entities`` flattened (``ATTRIBUTION_FEATURES``),
+        and the position of each pair's text.
+    """
+    if len(texts) != len(entities):
+        raise parameter_error("entities", "pair_features",
+                              f"one list per text ({len(texts)})", len(entities))
+    voc = vocabulary()
+    whole = model.decision(texts)
+    rows: list[list[float]] = []
+    owner: list[int] = []
+    local_texts: list[str] = []
+    for i, (text, names) in enumerate(zip(texts, entities, strict=True)):
+        body = prepare(text)[0]
+        norm = [normalise(str(e)) for e in names]
+        found = [_positions(body, short_names(e)) for e in norm]
+        total = sum(len(f) for f in found) or 1
+        risky = [m.end for m in voc.matches(body) if not m.negated and (
+            (m.event is not None and voc.risk[voc.events.index(m.event)])
+            or m.dictionary in ("formal_negative", "informal_negative"))]
+        sentences = [(m.start(), m.end()) for m in _SENTENCE.finditer(body)]
+        for k, e in enumerate(norm):
+            pos = found[k]
+            local = "".join(body[a:b] for a, b in sentences if any(a <= p < b for p in pos))
+            local_texts.append(local)
+            near = sum(1 for r in risky for p in pos if p - _NEAR <= r <= p + len(e) + _NEAR)
+            others = [o for j, o in enumerate(norm) if j != k and o]
+            rows.append([
+                whole[i], 0.0, math.log1p(near), math.log1p(len(pos)),
+                pos[0] / max(len(body), 1) if pos else 1.0, len(pos) / total,
+                float(any(e and e != o and e in o for o in others)),
+                float(any(o != e and o in e for o in others)),
+                math.log1p(len(norm)), float(not pos)])
+            owner.append(i)
+    x = np.asarray(rows, dtype=np.float64).reshape(-1, len(ATTRIBUTION_FEATURES))
+    if len(local_texts):
+        local_logit = model.decision(local_texts)
+        found_any = x[:, -1] == 0
+        x[:, 1] = np.where(found_any, local_logit, x[:, 0])
+    return x, np.asarray(owner, dtype=np.int64)
+
+
+def flat_pair_features(model: TextRiskModel, texts: Sequence[object],
+                       entities: Sequence[str]) -> npt.NDArray[np.float64]:
+    """:func:`pair_features` of (text, entity) rows: the entities of rows with the same text
+    are one list (so each firm is seen beside the others), rows keep their order."""
+    if len(texts) != len(entities):
+        raise parameter_error("entities", "flat_pair_features",
+                              f"one entity per text ({len(texts)})", len(entities))
+    keys = [t if isinstance(t, str) else "" for t in texts]
+    groups: dict[str, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    order = [i for rows in groups.values() for i in rows]
+    x, _ = pair_features(model, list(groups),
+                         [[str(entities[i]) for i in rows] for rows in groups.values()])
+    out = np.empty_like(x)
+    out[np.asarray(order, dtype=np.int64)] = x
+    return out
+
+
+@dataclass
+class AttributionModel:
+    """Logistic regression over :func:`pair_features`.
+
+    Examples
+    --------
+    >>> m = AttributionModel(coef=np.zeros(len(ATTRIBUTION_FEATURES)), intercept=0.0)
+    >>> AttributionModel.from_state(m.to_state()).intercept
+    0.0
+    """
+
+    coef: npt.NDArray[np.float64]
+    intercept: float
+    mean: npt.NDArray[np.float64] | None = None
+    scale: npt.NDArray[np.float64] | None = None
+
+    @classmethod
+    def fit(cls, x: npt.NDArray[np.float64], y: npt.ArrayLike,
+            C: float = 1.0) -> AttributionModel:
+        """Fit on pair features and 0/1 labels."""
+        yy = np.asarray(y).astype(np.int64)
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale[scale == 0] = 1.0
+        lr = LogisticRegression(C=C, max_iter=2000).fit((x - mean) / scale, yy)
+        return cls(lr.coef_[0].astype(np.float64), float(lr.intercept_[0]), mean, scale)
+
+    def decision(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Log-odds per pair."""
+        z = x if self.mean is None or self.scale is None else (x - self.mean) / self.scale
+        return np.asarray(z @ self.coef + self.intercept, dtype=np.float64)
+
+    def score(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Probability per pair that the text is negative about that firm."""
+        return 1.0 / (1.0 + np.exp(-self.decision(x)))
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-compatible state."""
+        n = len(self.coef)
+        return {"format": STATE_FORMAT, "features": list(ATTRIBUTION_FEATURES),
+                "coef": [float(v) for v in self.coef], "intercept": float(self.intercept),
+                "mean": [float(v) for v in (self.mean if self.mean is not None
+                                            else np.zeros(n))],
+                "scale": [float(v) for v in (self.scale if self.scale is not None
+                                             else np.ones(n))]}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> AttributionModel:
+        """A model from :meth:`to_state`.
+
+        Raises
+        ------
+        ConfigurationError
+            If the state is of another format or feature list.
+        """
+        if (not isinstance(state, dict) or state.get("format") != STATE_FORMAT
+                or list(state.get("features", [])) != list(ATTRIBUTION_FEATURES)
+                or len(state.get("coef", [])) != len(ATTRIBUTION_FEATURES)):
+            raise ConfigurationError(
+                "text attribution state: not of format "
+                f"{STATE_FORMAT!r} with features {', '.join(ATTRIBUTION_FEATURES)}; fit it "
+                "again with this version.")
+        try:
+            return cls(np.asarray(state["coef"], dtype=np.float64), float(state["intercept"]),
+                       np.asarray(state["mean"], dtype=np.float64),
+                       np.asarray(state["scale"], dtype=np.float64))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"text attribution state: invalid ({exc}).") from exc
