@@ -50,6 +50,7 @@ from creditpersona.rules.mining import RuleSet
 from creditpersona.rules.store import rules_stage
 from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
 from creditpersona.store.store import Store
+from creditpersona.text.package import register_packaged as register_text_model
 
 Frame = pd.DataFrame
 #: The stages in the order they run.
@@ -311,6 +312,7 @@ def load_cycle(store: Store, as_of: dt.date) -> CycleResult:
 
 
 def _profile(store: Store, as_of: dt.date, engine: str) -> str:
+    register_text_model(store)  # the text-risk model the profile scores documents with
     run = compute_profile(store, as_of, engine=engine)  # type: ignore[arg-type]
     save_profile(store, run)
     return str(run.run_id)

@@ -32,6 +32,7 @@ from creditpersona.cli.marketing import campaign_app
 from creditpersona.cli.pd import pd_app
 from creditpersona.cli.personas import personas_app
 from creditpersona.cli.rules import rules_app
+from creditpersona.cli.text import text_app
 from creditpersona.errors import CreditPersonaError
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ app.add_typer(personas_app, name="personas")
 app.add_typer(rules_app, name="rules")
 app.add_typer(decisions_app)
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(text_app, name="text")
 
 #: The demo bank's history ends 2026-06-30; its profile is taken at the last quarter end.
 DEMO_AS_OF = dt.date(2026, 6, 30)

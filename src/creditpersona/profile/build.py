@@ -98,7 +98,9 @@ def build_profile(
     documents = docs.filter(docs.doc_date <= ibis.literal(as_of, type="date")).select(
         "doc_id", "firm_id", "doc_date", "source", "text"
     ).to_pandas()
-    text = text_signals(documents, as_of)
+    firms = tables["firms"].select("firm_id", "name").to_pandas()
+    names = dict(zip(firms["firm_id"].astype(str), firms["name"], strict=True))
+    text = text_signals(documents, as_of, firm_names=names)
     features = features.merge(text, on="firm_id", how="left")
     features["n_documents"] = features["n_documents"].fillna(0).astype("int64")
     # A firm with no document has no text risk: 0 is a measurement here, not a gap.

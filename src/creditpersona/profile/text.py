@@ -7,12 +7,24 @@ mention is dropped when a negation cue scopes over it in the same clause (经核
 诉讼; 网传停产消息不实). Each remaining mention counts once per document and event, weighted
 by its recency, ``0.5 ** (age_days / half_life_days)``.
 
-Scores. With ``S`` the sum of ``severity × text_<code>`` over the risk events,
-``text_risk_score = 100 · (1 − exp(−S))``: 0 without risk mentions, strictly increasing in
-every risk mention's weight, below 100. One fresh mention of an event of severity ``s`` scores
-``100 · (1 − e^−s)``: 63 for 破产 (1.0), 59 for 失信被执行人 (0.9), 33 for 诉讼 (0.4).
-``text_positive_score`` is the same function over the positive events; positives never lower
-the risk score.
+Scores. ``text_risk_score`` joins the packaged text-risk model (:mod:`creditpersona.text`:
+character n-grams, this lexicon and a financial sentiment dictionary in one logistic
+regression trained on real Chinese financial news and event reports) and the lexicon's events.
+Each document gets a model probability ``p``; where its text also names other known firms, the
+attribution model gives the probability that it is about the document's own firm instead
+(and when that is below one half, the document's events do not count for the firm). Its risk
+is ``q = 1 − (1 − m) · exp(−Σ severity)``, with ``m = (p − 0.65) / 0.35`` clipped to [0, 1]
+(the model when confident; 0 for a document that only denies risk events) and the sum over
+the risk events it affirms: a single fresh
+失信被执行人 listing the model is unsure of is 59, as with the lexicon alone. With ``w`` the
+document's recency weight, ``text_risk_score = 100 · (1 − Π (1 − w · q))``: 0 without a
+risky document, strictly increasing in every document's risk, below 100.
+
+The lexicon gives the events. With ``S`` the sum of ``severity × text_<code>`` over the risk
+events, ``text_lexicon_score = 100 · (1 − exp(−S))``; one fresh mention of an event of
+severity ``s`` scores ``100 · (1 − e^−s)``: 63 for 破产 (1.0), 59 for 失信被执行人 (0.9), 33
+for 诉讼 (0.4). ``text_positive_score`` is the same function over the positive events;
+positives never lower the risk score.
 """
 
 from __future__ import annotations
@@ -25,7 +37,7 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import jieba
 import numpy as np
@@ -35,6 +47,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from creditpersona.errors import ConfigurationError, SchemaError, parameter_error
+
+if TYPE_CHECKING:
+    from creditpersona.text.package import TextRiskPackage
 
 __all__ = [
     "Event",
@@ -48,6 +63,11 @@ __all__ = [
 #: Days over which ``n_documents_90d`` and the ``flag_<code>`` columns look back.
 RECENT_DAYS = 90
 FLAG_DAYS = 365
+#: A firm named in a document whose attribution probability is this much below another named
+#: firm's is a bystander: the document's events do not count for it.
+ATTRIBUTION_MARGIN = 0.1
+#: Model probability below which the model adds nothing to a document's risk.
+RISK_FLOOR = 0.65
 
 _CODE = r"^[a-z][a-z0-9_]*$"
 #: Runs of the characters jieba segments together; any other character ends a run, so the
@@ -383,6 +403,9 @@ def text_signals(
     *,
     half_life_days: float = 180.0,
     lexicon: Lexicon | None = None,
+    scorer: TextRiskPackage | None = None,
+    firm_names: Mapping[str, str] | None = None,
+    risk_floor: float = RISK_FLOOR,
 ) -> pd.DataFrame:
     """Recency-weighted risk and positive events per firm in its documents up to ``as_of``.
 
@@ -398,6 +421,17 @@ def text_signals(
         A mention's weight is ``0.5 ** (age_days / half_life_days)``.
     lexicon : Lexicon, optional
         Default: the packaged lexicon (:func:`load_lexicon`).
+    scorer : TextRiskPackage, optional
+        The text-risk model giving each document its risk probability ``p``; default the
+        packaged one (:func:`creditpersona.text.package.load_packaged`).
+    firm_names : mapping of firm_id to registered name, optional
+        The known firms. A document whose text names another known firm (by its name or a
+        short form, see :func:`creditpersona.text.attribution.short_names`) is scored for
+        its own firm by the attribution model; when that says the text is not about the
+        firm (below the model's threshold, or 0.1 below another named firm), its events are
+        not counted for it.
+    risk_floor : float, default 0.65
+        A model probability below it adds nothing to a document's risk.
 
     Returns
     -------
@@ -408,9 +442,20 @@ def text_signals(
         per event ``text_<code>`` (sum of the weights of the documents that mention it
         without negation) and ``flag_<code>`` (such a document in the 365 days ending on
         ``as_of``); ``text_negated_mentions`` (negated term mentions);
-        ``text_risk_score`` and ``text_positive_score`` in [0, 100] (see the module
-        docstring); ``text_top_event`` (the risk event with the largest
-        ``severity × text_<code>``, None if no risk event is mentioned).
+        ``text_risk_score`` in [0, 100]: ``100 · (1 − Π (1 − w · q))`` over the documents,
+        with ``w`` the recency weight and the document risk
+        ``q = 1 − (1 − m) · exp(−Σ severity)`` (``m = (p − risk_floor) / (1 − risk_floor)``
+        clipped to [0, 1], the sum over the risk events the document affirms; ``q`` at most
+        0.999): 0 without risky documents, strictly increasing in every document's risk;
+        ``text_positive_score`` in [0, 100] and ``text_lexicon_score``
+        (the lexicon-only risk score, see the module docstring); ``text_top_event`` (the
+        risk event with the largest ``severity × text_<code>``, None if no risk event is
+        mentioned); ``text_risk_documents`` (documents of the past 365 days with ``q`` at
+        least 0.5), ``text_max_document_risk`` (their largest ``q``, 0 without documents)
+        and ``text_other_firm_documents`` (documents about another named firm, not
+        counted); ``text_top_document``, ``text_top_document_date`` and
+        ``text_top_document_risk``: the firm's risk document (``q`` at least 0.5) of the
+        past year with the largest ``w · q``, None / NaN without one.
 
     Raises
     ------
@@ -433,12 +478,16 @@ def text_signals(
     >>> s["flag_lawsuit"].tolist(), s["text_negated_mentions"].tolist()
     ([True, False], [0, 1])
 
-    A's 失信被执行人 is 29 days old (severity 0.9), its lawsuit 209 days (0.4), so its score is
-    ``100 · (1 − exp(−(0.9 · 0.5 ** (29/180) + 0.4 · 0.5 ** (209/180))))``; C's document is
-    dated after ``as_of``:
+    A's 失信被执行人 is 29 days old (severity 0.9), its lawsuit 209 days (0.4), so its lexicon
+    score is ``100 · (1 − exp(−(0.9 · 0.5 ** (29/180) + 0.4 · 0.5 ** (209/180))))``; C's
+    document is dated after ``as_of``. The model scores A's documents as risky, B's not:
 
-    >>> s["text_risk_score"].round(1).tolist()
+    >>> s["text_lexicon_score"].round(1).tolist()
     [62.6, 0.0]
+    >>> bool(s["text_risk_score"].iloc[0] > 50), float(s["text_risk_score"].iloc[1])
+    (True, 0.0)
+    >>> s["text_risk_documents"].tolist()
+    [1, 0]
     """
     owner = "text_signals"
     if not isinstance(documents, pd.DataFrame):
@@ -451,6 +500,9 @@ def text_signals(
                               half_life_days)
     if lexicon is not None and not isinstance(lexicon, Lexicon):
         raise parameter_error("lexicon", owner, "a Lexicon or None", type(lexicon).__name__)
+    if (isinstance(risk_floor, bool) or not isinstance(risk_floor, int | float)
+            or not 0.0 <= risk_floor < 1.0):
+        raise parameter_error("risk_floor", owner, "a number in [0, 1)", risk_floor)
     missing = [c for c in _REQUIRED if c not in documents.columns]
     if missing:
         raise SchemaError(f"documents has no column {', '.join(missing)}; {owner} needs "
@@ -483,9 +535,18 @@ def text_signals(
     first = np.repeat((np.cumsum(n_per_text) - n_per_text)[code], reps)
     row = first + np.arange(doc.size) - np.repeat(np.cumsum(reps) - reps, reps)
 
+    # Document risk from the model, on distinct texts; attribution where other firms are named.
+    pkg = scorer if scorer is not None else _packaged()
+    p_text = pkg.score(list(texts)) if len(texts) else np.zeros(0)
+    doc_p = np.where(text_code >= 0, p_text[np.maximum(text_code, 0)] if len(texts) else 0.0,
+                     0.0)
+    elsewhere = np.zeros(len(docs), dtype=bool)
+    if firm_names:
+        doc_p, elsewhere = _attributed(docs, texts, text_code, doc_p, pkg, firm_names)
+
     firm_of = firm_code[doc]
     cell = firm_of * n_events + m_event[row]
-    affirmed = m_affirmed[row].astype(bool)
+    affirmed = m_affirmed[row].astype(bool) & ~elsewhere[doc]
     size = n_firms * n_events
     weights = np.bincount(cell[affirmed], weights=weight[doc][affirmed], minlength=size)
     recent = affirmed & (age[doc] < FLAG_DAYS)
@@ -511,10 +572,92 @@ def text_signals(
     columns.update({f"flag_{c}": flags[:, j] for j, c in enumerate(lex.codes)})
     columns["text_negated_mentions"] = np.bincount(
         firm_of, weights=m_negated[row], minlength=n_firms).astype(np.int64)
-    columns["text_risk_score"] = _score(risk_part.sum(axis=1))
+    # Document risk: the model's confident part and the lexicon's affirmed events together,
+    # q = 1 − (1 − m)·exp(−Σ severity), m = (p − floor) / (1 − floor) clipped to [0, 1].
+    severity_all = np.asarray([e.severity for e in lex.events])
+    is_risk_all = np.asarray([e.polarity == "risk" for e in lex.events])
+    risky = affirmed & is_risk_all[m_event[row]]
+    s_doc = np.bincount(doc[risky], weights=severity_all[m_event[row]][risky],
+                        minlength=len(docs))
+    m_part = np.clip((doc_p - risk_floor) / (1.0 - risk_floor), 0.0, 1.0)
+    # A document that only denies risk events (经核查，未发现……; 网传……不实) is not a risk
+    # document, whatever the model makes of its words.
+    denies = np.bincount(doc[m_negated[row] > 0], minlength=len(docs)) > 0
+    m_part[denies & (s_doc == 0)] = 0.0
+    doc_q = 1.0 - (1.0 - m_part) * np.exp(-s_doc)
+    r = np.minimum(doc_q, 0.999) * weight
+    columns["text_risk_score"] = _score(np.asarray(
+        np.bincount(firm_code, weights=-np.log1p(-r), minlength=n_firms), dtype=np.float64))
     columns["text_positive_score"] = _score(np.where(is_risk, 0.0, contribution).sum(axis=1))
     columns["text_top_event"] = pd.Series(top_event, dtype=object)
+    columns["text_lexicon_score"] = _score(risk_part.sum(axis=1))
+    in_year = age < FLAG_DAYS
+    columns["text_risk_documents"] = np.bincount(
+        firm_code[in_year & (doc_q >= 0.5)], minlength=n_firms).astype(np.int64)
+    top_p = np.zeros(n_firms)
+    np.maximum.at(top_p, firm_code[in_year], doc_q[in_year])
+    columns["text_max_document_risk"] = top_p
+    columns["text_other_firm_documents"] = np.bincount(
+        firm_code[elsewhere], minlength=n_firms).astype(np.int64)
+    # Each firm's top risk document of the past year (largest recency-weighted risk).
+    top_doc = np.full(n_firms, None, dtype=object)
+    top_date = np.full(n_firms, None, dtype=object)
+    top_risk = np.full(n_firms, np.nan)
+    cand = np.flatnonzero(in_year & ~elsewhere & (doc_q >= 0.5))
+    if cand.size:
+        order = cand[np.lexsort((-doc_q[cand] * weight[cand], firm_code[cand]))]
+        first = order[np.r_[True, firm_code[order][1:] != firm_code[order][:-1]]]
+        f = firm_code[first]
+        top_doc[f] = docs["text"].to_numpy(dtype=object)[first]
+        days = as_of_day - age[first]
+        top_date[f] = [dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in days]
+        top_risk[f] = doc_q[first]
+    columns["text_top_document"] = pd.Series(top_doc, dtype=object)
+    columns["text_top_document_date"] = pd.to_datetime(pd.Series(top_date, dtype=object))
+    columns["text_top_document_risk"] = top_risk
     return pd.DataFrame(columns)
+
+
+def _packaged() -> TextRiskPackage:
+    from creditpersona.text.package import load_packaged
+
+    return load_packaged()
+
+
+def _attributed(docs: pd.DataFrame, texts: pd.Index, text_code: npt.NDArray[np.int64],
+                doc_p: npt.NDArray[np.float64], pkg: TextRiskPackage,
+                firm_names: Mapping[str, str]
+                ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Document risk for its own firm where the text also names other known firms.
+
+    Returns the risk per document (the attribution model's pair probability where another
+    firm is named, else unchanged) and whether the document is about another firm (below
+    the threshold, or ``ATTRIBUTION_MARGIN`` below the strongest other named firm).
+    """
+    from creditpersona.text.attribution import named_firms
+
+    named = named_firms(list(texts), firm_names)
+    own = docs["firm_id"].astype(str).to_numpy()
+    idx = [i for i in range(len(docs)) if text_code[i] >= 0
+           and (named[text_code[i]] - {own[i]})]
+    out = doc_p.copy()
+    elsewhere = np.zeros(len(docs), dtype=bool)
+    if not idx:
+        return out, elsewhere
+    pair_text = [texts[text_code[i]] for i in idx]
+    # The firm first, then the other named firms: it is judged beside them.
+    pair_names = [[str(firm_names.get(own[i], ""))]
+                  + sorted(str(firm_names.get(f, "")) for f in named[text_code[i]] - {own[i]})
+                  for i in idx]
+    flat = pkg.attribute(pair_text, pair_names)
+    sizes = np.asarray([len(n) for n in pair_names])
+    first = np.r_[0, np.cumsum(sizes)[:-1]]
+    p = flat[first]
+    # The strongest other firm named: a firm well below it is a bystander of the news.
+    others = np.asarray([flat[a + 1:a + k].max() for a, k in zip(first, sizes, strict=True)])
+    out[idx] = p
+    elsewhere[idx] = (p < pkg.threshold) | (p < others - ATTRIBUTION_MARGIN)
+    return out, elsewhere
 
 
 # ----- explanation --------------------------------------------------------------------------

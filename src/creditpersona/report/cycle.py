@@ -13,11 +13,12 @@ from creditpersona.report.marketing import marketing_section
 from creditpersona.report.personas import personas_section
 from creditpersona.report.review import review_section
 from creditpersona.report.rules import rules_section
+from creditpersona.report.text import text_section
 
 
 def cycle_sections(result: CycleResult) -> tuple[str, ...]:
     """HTML of every stage after the profile: the quarterly review first, then PD models,
-    personas and their strategies, rules, decisions, marketing, and the run's lineage."""
+    personas and their strategies, rules, decisions, text risk, marketing, and the run's lineage."""
     return (
         review_section(result.review),
         pd_section(result.pd.tables, result.pd.scores),
@@ -25,6 +26,7 @@ def cycle_sections(result: CycleResult) -> tuple[str, ...]:
         strategy_section(result.strategies),
         rules_section(result.rules),
         decisions_section(result.decisions),
+        text_section(result.profile),
         marketing_section(result.marketing),
         lineage_section(result),
     )

@@ -5,7 +5,10 @@ pair the features are
 
 * the risk log-odds of the whole text and of the sentences that name the firm
   (:class:`~creditpersona.text.model.TextRiskModel`),
-* affirmed risk-vocabulary matches within 20 characters of a mention of the firm,
+* the risk log-odds of what the text says right after naming the firm (up to the next other
+  firm named or the end of the sentence: the predicate of the firm as subject),
+* affirmed risk-vocabulary matches within 20 characters of a mention of the firm, and in
+  those predicates,
 * how often and how early the firm is named, its share of all firm mentions,
 * whether its name is part of another firm's name in the same list (小资钱包 beside
   北京小资钱包金融信息服务有限公司: the shorter one is rarely the subject) or holds one,
@@ -37,8 +40,9 @@ __all__ = ["ATTRIBUTION_FEATURES", "AttributionModel", "flat_pair_features", "na
            "pair_features", "short_names"]
 
 ATTRIBUTION_FEATURES = (
-    "text_logit", "local_logit", "near_risk", "log_mentions", "first_position", "mention_share",
-    "inside_other", "holds_other", "log_entities", "not_found")
+    "text_logit", "local_logit", "span_logit", "near_risk", "span_risk", "log_mentions",
+    "first_position", "mention_share", "inside_other", "holds_other", "log_entities",
+    "not_found")
 STATE_FORMAT = "creditpersona.text_attribution/1"
 _NEAR = 20
 _SENTENCE = re.compile(r"[^。！？!?\n；;]+[。！？!?\n；;]?")
@@ -160,6 +164,7 @@ def pair_features(model: TextRiskModel, texts: Sequence[object],
     rows: list[list[float]] = []
     owner: list[int] = []
     local_texts: list[str] = []
+    span_texts: list[str] = []
     for i, (text, names) in enumerate(zip(texts, entities, strict=True)):
         body = prepare(text)[0]
         norm = [normalise(str(e)) for e in names]
@@ -169,14 +174,25 @@ def pair_features(model: TextRiskModel, texts: Sequence[object],
             (m.event is not None and voc.risk[voc.events.index(m.event)])
             or m.dictionary in ("formal_negative", "informal_negative"))]
         sentences = [(m.start(), m.end()) for m in _SENTENCE.finditer(body)]
+        ends = sorted(b for _, b in sentences)
         for k, e in enumerate(norm):
             pos = found[k]
             local = "".join(body[a:b] for a, b in sentences if any(a <= p < b for p in pos))
             local_texts.append(local)
             near = sum(1 for r in risky for p in pos if p - _NEAR <= r <= p + len(e) + _NEAR)
+            # What the text says after naming the firm, up to the next other firm named or the
+            # end of the sentence: in Chinese the subject comes before its predicate.
+            other_pos = sorted(q for j, f in enumerate(found) if j != k for q in f)
+            spans = []
+            for p in pos:
+                stop = min([q for q in other_pos if q > p] + [b for b in ends if b > p]
+                           + [len(body)])
+                spans.append((p, stop))
+            span_texts.append("".join(body[a:b] for a, b in spans))
+            span_risk = sum(1 for r in risky for a, b in spans if a < r <= b)
             others = [o for j, o in enumerate(norm) if j != k and o]
             rows.append([
-                whole[i], 0.0, math.log1p(near), math.log1p(len(pos)),
+                whole[i], 0.0, 0.0, math.log1p(near), math.log1p(span_risk), math.log1p(len(pos)),
                 pos[0] / max(len(body), 1) if pos else 1.0, len(pos) / total,
                 float(any(e and e != o and e in o for o in others)),
                 float(any(o != e and o in e for o in others)),
@@ -184,9 +200,9 @@ def pair_features(model: TextRiskModel, texts: Sequence[object],
             owner.append(i)
     x = np.asarray(rows, dtype=np.float64).reshape(-1, len(ATTRIBUTION_FEATURES))
     if len(local_texts):
-        local_logit = model.decision(local_texts)
         found_any = x[:, -1] == 0
-        x[:, 1] = np.where(found_any, local_logit, x[:, 0])
+        x[:, 1] = np.where(found_any, model.decision(local_texts), x[:, 0])
+        x[:, 2] = np.where(found_any, model.decision(span_texts), x[:, 0])
     return x, np.asarray(owner, dtype=np.int64)
 
 

@@ -75,8 +75,8 @@ class TextRiskConfig:
     C: float = 4.0
     vocabulary_weight: float = 1.0
     mask_names: bool = True
-    C_vocabulary: float = 0.01
-    prior_strength: float = 5.0
+    C_vocabulary: float = 0.03
+    prior_strength: float = 6.0
     threshold: float = 0.5
 
     def __post_init__(self) -> None:

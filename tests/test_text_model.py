@@ -1,0 +1,217 @@
+"""The text-risk model: JSON state, real-data separation, negation and boilerplate, events
+and drivers, entity attribution, and the ``creditpersona text`` commands.
+
+Real data: 400 items and 370 (item, company) pairs of the BDCI 2019 negative financial news
+set (MIT, ``tests/data/README.md``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from creditpersona.cli.app import app
+from creditpersona.errors import ConfigurationError
+from creditpersona.text.attribution import AttributionModel, named_firms, short_names
+from creditpersona.text.evaluate import evaluate_text
+from creditpersona.text.features import prepare, strip_boilerplate, vocabulary
+from creditpersona.text.model import TextRiskConfig, TextRiskModel
+from creditpersona.text.package import TextRiskPackage, document_events, load_packaged
+
+DATA = Path(__file__).parent / "data"
+NEWS = DATA / "bdci2019_negative_news_sample.csv"
+PAIRS = DATA / "bdci2019_negative_entities_sample.csv"
+
+
+@pytest.fixture(scope="module")
+def news() -> pd.DataFrame:
+    return pd.read_csv(NEWS)
+
+
+@pytest.fixture(scope="module")
+def pkg() -> TextRiskPackage:
+    return load_packaged()
+
+
+# ----- state ------------------------------------------------------------------------------
+def test_packaged_state_round_trips_through_json(pkg: TextRiskPackage,
+                                                 news: pd.DataFrame) -> None:
+    texts = news["text"].tolist()[:60]
+    again = TextRiskPackage.from_state(json.loads(json.dumps(pkg.to_state())))
+    np.testing.assert_array_equal(again.score(texts), pkg.score(texts))
+    names = [["某公司"]] * len(texts)
+    np.testing.assert_array_equal(again.attribute(texts, names), pkg.attribute(texts, names))
+    assert again.sha256 == pkg.sha256
+
+
+def test_fitted_model_round_trips(news: pd.DataFrame) -> None:
+    cfg = TextRiskConfig(min_df=2, max_ngrams=3000)
+    model = TextRiskModel.fit(news["text"].tolist()[:200], news["negative"].to_numpy()[:200],
+                              cfg)
+    assert len(model.ngrams) == 3000
+    state = json.loads(model.to_json())
+    again = TextRiskModel.from_state(state)
+    texts = news["text"].tolist()[200:]
+    np.testing.assert_array_equal(again.score(texts), model.score(texts))
+
+
+def test_bad_states_are_refused(pkg: TextRiskPackage) -> None:
+    with pytest.raises(ConfigurationError, match="format"):
+        TextRiskPackage.from_state({"format": "pickle"})
+    state = pkg.text.to_state()
+    state["coef"] = state["coef"][:-1]
+    with pytest.raises(ConfigurationError, match="lengths disagree"):
+        TextRiskModel.from_state(state)
+    state = pkg.text.to_state()
+    state["vocabulary_sha256"] = "0" * 64
+    with pytest.raises(ConfigurationError, match="another vocabulary"):
+        TextRiskModel.from_state(state).score(["公司停产"])
+
+
+def test_packaged_file_is_plain_json_and_small(pkg: TextRiskPackage) -> None:
+    path = Path(__file__).parents[1] / "src" / "creditpersona" / "text" / "data"
+    raw = (path / "text_risk_model.json").read_bytes()
+    assert len(raw) < 6_000_000
+    state = json.loads(raw)
+    assert state["format"] == "creditpersona.text_package/1"
+    files = state["training"]["files"]
+    assert set(files) == {"bdci2019_negative_news.csv", "bdci2019_negative_entities.csv",
+                          "ccks2019_financial_events.csv"}
+    assert all(len(v) == 64 for v in files.values())
+    assert len(pkg.training_data_sha256) == 64
+
+
+# ----- real data ------------------------------------------------------------------------
+def test_retrained_model_separates_held_out_real_news(news: pd.DataFrame) -> None:
+    cfg = TextRiskConfig(min_df=2, max_ngrams=20000)
+    tr, te = news.iloc[:300], news.iloc[300:]
+    model = TextRiskModel.fit(tr["text"].tolist(), tr["negative"].to_numpy(), cfg)
+    auc = roc_auc_score(te["negative"], model.score(te["text"].tolist()))
+    assert auc >= 0.85, auc
+
+
+def test_packaged_model_separates_real_news(pkg: TextRiskPackage, news: pd.DataFrame) -> None:
+    auc = roc_auc_score(news["negative"], pkg.score(news["text"].tolist()))
+    assert auc >= 0.95, auc
+
+
+def test_evaluate_reports_both_models_on_the_same_folds(news: pd.DataFrame) -> None:
+    out = evaluate_text(news.iloc[:160], "text", "negative", cv=2, seed=1)
+    assert set(out["models"]) == {"packaged", "retrained"}
+    for part in out["models"].values():
+        assert len(part["folds"]) == 2
+        assert 0.5 < part["summary"]["auc_mean"] <= 1.0
+        assert [f["test_rows"] for f in part["folds"]] == [80, 80]
+
+
+# ----- negation, boilerplate, events, drivers ----------------------------------------------
+def test_boilerplate_and_negation_lower_the_risk(pkg: TextRiskPackage) -> None:
+    plain_ = "甲公司二季度经营平稳，新签订单同比增长。"
+    warned = plain_ + "风险提示：市场有风险，投资需谨慎，可能出现亏损、违约等风险。"
+    assert strip_boilerplate(warned)[1] == 1
+    assert abs(pkg.score([warned])[0] - pkg.score([plain_])[0]) < 0.02
+    affirmed, denied = pkg.score(["网传甲公司停产，员工被拖欠工资。",
+                                  "甲公司澄清：网传停产消息不实，公司生产经营正常。"])
+    assert affirmed > denied
+
+
+def test_events_and_drivers(pkg: TextRiskPackage) -> None:
+    texts = ["乙公司被法院列为失信被执行人，实际控制人失联，多名投资人报案称无法提现。",
+             "乙公司中标重点项目，获得发明专利授权。"]
+    out = pkg.score_frame(texts)
+    assert out["risk"].iloc[0] > 0.8 > out["risk"].iloc[1]
+    events = out["events"].iloc[0].split("; ")
+    assert {"dishonest_debtor", "management_departure", "payout_failure"} <= set(events)
+    assert out["events"].iloc[1] == ""
+    assert "失信被执行人" in out["events_zh"].iloc[0]
+    drivers = out["drivers"].iloc[0].split("、")
+    assert drivers and all(d in prepare(texts[0])[0] for d in drivers)
+    assert document_events([None]) == [[]]
+
+
+def test_vocabulary_matches_are_longest_and_negation_aware() -> None:
+    text = prepare("经查询，该公司不存在失信被执行记录；但其股权被司法冻结。")[0]
+    found = [(m.term, m.event, m.negated) for m in vocabulary().matches(text) if m.event]
+    assert ("司法冻结", "equity_freeze", False) in found
+    assert all(neg for term, _, neg in found if term.startswith("失信"))
+
+
+# ----- attribution -------------------------------------------------------------------------
+def test_short_names_and_named_firms() -> None:
+    assert "恒瑞精密机械" in short_names("苏州恒瑞精密机械有限公司")
+    found = named_firms(["恒瑞精密机械的供应商鼎信化工被列为失信被执行人"],
+                        {"A": "苏州恒瑞精密机械有限公司", "B": "无锡鼎信化工有限公司",
+                         "C": "无锡长江纺织有限公司"})
+    assert found == [{"A", "B"}]
+
+
+def test_the_subject_of_the_news_scores_above_the_bystander(pkg: TextRiskPackage) -> None:
+    text = ("据报道，鼎信化工因涉嫌非法集资被立案侦查，实际控制人已失联，投资人无法提现。"
+            "恒瑞精密机械表示，公司与鼎信化工仅有少量业务往来，经营正常。")
+    subject, bystander = pkg.attribute([text], [["鼎信化工", "恒瑞精密机械"]])
+    assert subject > pkg.threshold
+    assert subject - bystander > 0.1  # the profile's bystander margin
+
+
+def test_packaged_attribution_on_real_pairs(pkg: TextRiskPackage) -> None:
+    pairs = pd.read_csv(PAIRS)
+    p = pkg.attribute_rows(pairs["text"].tolist(), pairs["entity"].tolist())
+    # Only items naming several firms, some negative and some not: the hard part of the task
+    # (0.79 measured; the text score alone cannot separate these pairs).
+    assert roc_auc_score(pairs["negative"], p) >= 0.72
+
+
+def test_attribution_state_is_checked() -> None:
+    m = AttributionModel(np.zeros(3), 0.0)
+    with pytest.raises(ConfigurationError, match="features"):
+        AttributionModel.from_state(m.to_state())
+
+
+# ----- command line ------------------------------------------------------------------------
+def test_text_score_and_evaluate_commands(tmp_path: Path, news: pd.DataFrame) -> None:
+    runner = CliRunner()
+    src = tmp_path / "news.csv"
+    news.iloc[:40].assign(firm=["某公司"] * 40).to_csv(src, index=False)
+    out = tmp_path / "scored.csv"
+    res = runner.invoke(app, ["text", "score", "--data", str(src), "--text", "text",
+                              "--id", "id", "--entity", "firm", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    scored = pd.read_csv(out, encoding="utf-8-sig")
+    assert scored.columns[:3].tolist() == ["id", "risk", "risk_doc"]
+    assert "entity_risk" in scored.columns and len(scored) == 40
+    report = tmp_path / "eval.json"
+    res = runner.invoke(app, ["text", "evaluate", "--data", str(src), "--text", "text",
+                              "--label", "negative", "--cv", "2", "--json", str(report)])
+    assert res.exit_code == 0, res.output
+    payload = json.loads(report.read_text(encoding="utf-8"))
+    assert payload["models"]["packaged"]["summary"]["auc_mean"] > 0.5
+    res = runner.invoke(app, ["text", "evaluate", "--data", str(src), "--text", "nope",
+                              "--label", "negative"])
+    assert res.exit_code == 2 and "nope" in res.output
+
+
+# ----- profile signals ---------------------------------------------------------------------
+def test_profile_signal_goes_to_the_firm_the_text_is_about() -> None:
+    import datetime as dt
+
+    from creditpersona.profile.text import text_signals
+
+    day = dt.date(2026, 6, 30)
+    names = {"A": "苏州恒瑞精密机械有限公司", "B": "无锡鼎信化工有限公司"}
+    text = ("据报道，鼎信化工因涉嫌非法集资被立案侦查，实际控制人已失联，投资人无法提现。"
+            "恒瑞精密机械表示，公司与鼎信化工仅有少量业务往来，经营正常。")
+    docs = pd.DataFrame({"doc_id": ["D1", "D2"], "firm_id": ["A", "B"], "doc_date": [day, day],
+                         "text": [text, text]})
+    blind = text_signals(docs, day).set_index("firm_id")
+    assert blind.loc["A", "flag_illegal_fundraising"]  # without names: both firms are hit
+    out = text_signals(docs, day, firm_names=names).set_index("firm_id")
+    assert out.loc["A", "text_other_firm_documents"] == 1
+    assert not out.loc["A", "flag_illegal_fundraising"]
+    assert out.loc["B", "flag_illegal_fundraising"]
+    assert out.loc["B", "text_risk_score"] > 50 > out.loc["A", "text_risk_score"]
