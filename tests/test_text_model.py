@@ -215,3 +215,20 @@ def test_profile_signal_goes_to_the_firm_the_text_is_about() -> None:
     assert not out.loc["A", "flag_illegal_fundraising"]
     assert out.loc["B", "flag_illegal_fundraising"]
     assert out.loc["B", "text_risk_score"] > 50 > out.loc["A", "text_risk_score"]
+
+
+def test_report_section_highlights_the_top_risk_document() -> None:
+    import datetime as dt
+
+    from creditpersona.profile.text import text_signals
+    from creditpersona.report.text import text_section
+
+    day = dt.date(2026, 6, 30)
+    docs = pd.DataFrame({
+        "doc_id": ["D1", "D2", "D3"], "firm_id": ["A", "A", "B"], "doc_date": [day] * 3,
+        "text": ["A公司被法院列为失信被执行人，实际控制人失联，员工被拖欠工资<三个月>。",
+                 "A公司召开年度经营工作会议。", "B公司获得发明专利授权。"]})
+    profile = text_signals(docs, day)
+    html_ = text_section(profile)
+    assert "<mark>" in html_ and "&lt;三个月&gt;" in html_  # highlighted, and escaped
+    assert "A公司召开" not in html_ and "B公司" not in html_  # only the top risk document
