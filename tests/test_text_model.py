@@ -232,3 +232,19 @@ def test_report_section_highlights_the_top_risk_document() -> None:
     html_ = text_section(profile)
     assert "<mark>" in html_ and "&lt;三个月&gt;" in html_  # highlighted, and escaped
     assert "A公司召开" not in html_ and "B公司" not in html_  # only the top risk document
+
+
+def test_packaged_model_is_registered_once(tmp_path: Path, pkg: TextRiskPackage) -> None:
+    from creditpersona.models import registry
+    from creditpersona.store.store import Store
+    from creditpersona.text.package import register_packaged
+
+    store = Store(tmp_path / "bank.duckdb")
+    first = register_packaged(store)
+    again = register_packaged(store)
+    assert first.version == again.version == 1
+    assert len(registry.records(store, "text_risk")) == 1
+    assert first.params["package_sha256"] == pkg.sha256
+    files = pkg.training["files"]
+    manifest = pd.DataFrame({"file": sorted(files), "sha256": [files[k] for k in sorted(files)]})
+    assert first.training_data_sha256 == registry.frame_sha256(manifest)
