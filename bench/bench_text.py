@@ -110,7 +110,7 @@ def speed(n_docs: int, seed: int = 0) -> dict[str, float]:
     """Score ``n_docs`` distinct documents of ~150 characters cut from the BDCI texts."""
     bt, _ = text_data.bdci_news()
     rng = np.random.default_rng(seed)
-    pool = [t for t in bt if len(t) >= 60]
+    pool = [t for t in bt if len(t) >= 190]
     pick = rng.integers(0, len(pool), n_docs)
     start = rng.integers(0, 40, n_docs)
     docs = [f"{pool[i][s:s + 150]}{k}" for k, (i, s) in enumerate(zip(pick, start, strict=True))]

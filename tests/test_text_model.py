@@ -231,6 +231,7 @@ def test_report_section_highlights_the_top_risk_document() -> None:
     profile = text_signals(docs, day)
     html_ = text_section(profile)
     assert "<mark>" in html_ and "&lt;三个月&gt;" in html_  # highlighted, and escaped
+    assert "<td>2026-06-30</td>" in html_
     assert "A公司召开" not in html_ and "B公司" not in html_  # only the top risk document
 
 

@@ -52,6 +52,14 @@ def highlight(text: str, words: list[str]) -> str:
     return "".join(out)
 
 
+def _day(value: object) -> str:
+    """A date as ``YYYY-MM-DD`` ('' when missing)."""
+    if value is None or isinstance(value, float) or value is pd.NaT:
+        return ""
+    stamp = pd.Timestamp(str(value))
+    return "" if pd.isna(stamp) else str(stamp.date())
+
+
 def text_section(profile: pd.DataFrame, package: TextRiskPackage | None = None) -> str:
     """The firms with the highest ``text_risk_score`` and their top risk document."""
     parts = ["<h2>文本风险 Text risk — news, court, registry and visit notes</h2>"]
@@ -78,7 +86,7 @@ def text_section(profile: pd.DataFrame, package: TextRiskPackage | None = None) 
         rows.append(
             "<tr>" + "".join(f"<td>{c}</td>" for c in (
                 html.escape(str(r["firm_id"])), f"{float(r['text_risk_score']):.0f}",
-                html.escape(str(r.get("text_top_document_date", ""))),
+                html.escape(_day(r.get("text_top_document_date"))),
                 f"{float(r.get('text_top_document_risk', float('nan'))):.2f}",
                 html.escape(", ".join(events)), highlight(doc, words))) + "</tr>")
     parts.append(
