@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
@@ -26,6 +25,7 @@ from creditpersona.cli.common import (
     err_console,
     fail,
     parse_date,
+    require_files,
 )
 from creditpersona.cli.decisions import decisions_app
 from creditpersona.cli.marketing import campaign_app
@@ -35,6 +35,8 @@ from creditpersona.cli.rules import rules_app
 from creditpersona.errors import CreditPersonaError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from creditpersona.pipeline import CycleResult
     from creditpersona.store.store import Store
 
@@ -57,6 +59,8 @@ DEMO_AS_OF = dt.date(2026, 6, 30)
 
 
 def _frame(df: pd.DataFrame, title: str, index: bool = False) -> RichTable:
+    import pandas as pd
+
     table = RichTable(title=title, title_justify="left", show_lines=False)
     if index:
         table.add_column(str(df.index.name or ""), justify="left")
@@ -70,6 +74,8 @@ def _frame(df: pd.DataFrame, title: str, index: bool = False) -> RichTable:
 
 
 def _cell(v: object) -> str:
+    import pandas as pd
+
     if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NaT:
         return ""
     if isinstance(v, float):
@@ -111,6 +117,8 @@ def generate(
     With --quarters the bank evolves over several review quarters; with --shock-industry
     and --shock-from one industry goes into a downturn from a given quarter.
     """
+    import pandas as pd
+
     from creditpersona.synth import Shock, generate_bank
 
     if (shock_industry is None) != (shock_from is None):
@@ -155,6 +163,9 @@ def ingest(
         "--fail-on-quarantine", help="Exit 3 if any row was quarantined.")] = False,
 ) -> None:
     """Validate files against the data contract and load them; bad rows go to quarantine."""
+    require_files(*paths)
+    import pandas as pd
+
     from creditpersona.store.ingest import ingest as run_ingest
     from creditpersona.store.ingest import plan
     from creditpersona.store.store import Store
@@ -255,6 +266,8 @@ def _cycle(st: Store, as_of: dt.date, out_dir: Path, engine: str,
 
 
 def _print_cycle(result: CycleResult) -> None:
+    import pandas as pd
+
     metrics = result.pd.models.metrics
     rows = pd.DataFrame([{"model": k, "AUC": m["auc"], "Gini": m["gini"], "KS": m["ks"],
                           "Brier": m["brier"], "samples": m["n"], "defaults": m["defaults"]}
@@ -293,6 +306,8 @@ def _grade_key(grade: str) -> float:
 
 
 def _print_profile(frame: pd.DataFrame, as_of: dt.date) -> None:
+    import pandas as pd
+
     from creditpersona.profile.scoring import DIMENSIONS, load_scoring
 
     cfg = load_scoring()
@@ -336,6 +351,8 @@ def report(
     A completed `creditpersona run` of the date is rebuilt from its checkpoints (nothing is
     computed again); a date that was only profiled gets the data and profile sections.
     """
+    import pandas as pd
+
     from creditpersona.pipeline import load_cycle
     from creditpersona.profile.build import load_profile
     from creditpersona.report.cycle import cycle_sections
@@ -417,6 +434,8 @@ def runs(
     """The run ledger: every cycle run with its status, lineage and models (运行记录)."""
     import json
 
+    import pandas as pd
+
     from creditpersona.runs import runs as ledger_runs
     from creditpersona.runs import stages
     from creditpersona.store.store import Store
@@ -469,6 +488,8 @@ def demo(
     The store is OUT/creditpersona.duckdb and the report (of the last quarter, with the
     quarter-over-quarter review) OUT/report.html.
     """
+    import pandas as pd
+
     from creditpersona.report.cycle import cycle_sections
     from creditpersona.report.html import render_report
     from creditpersona.store.ingest import ingest as run_ingest

@@ -9,9 +9,8 @@ bad configuration) exit with code 2 and a message saying what to do.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich import box
 from rich.table import Table
@@ -22,12 +21,10 @@ from creditpersona.cli.common import (
     fail,
     parse_date,
 )
-from creditpersona.decisions.config import TIERS, TIERS_ZH, load_decisions
-from creditpersona.decisions.limits import CONSTRAINTS_ZH
-from creditpersona.decisions.pricing import COMPONENTS
-from creditpersona.decisions.stage import firm_limit, monitor_portfolio, price_request
 from creditpersona.errors import CreditPersonaError
-from creditpersona.store.store import Store
+
+if TYPE_CHECKING:
+    from creditpersona.store.store import Store
 
 #: Reasons per firm shown on screen (the files carry them all).
 REASONS_SHOWN = 3
@@ -60,6 +57,8 @@ _LABELS = {
 
 
 def _open(store: Path | None) -> Store:
+    from creditpersona.store.store import Store
+
     try:
         return Store(store, read_only=True)
     except CreditPersonaError as exc:
@@ -83,6 +82,10 @@ def price(
     store: StoreOption = None,
 ) -> None:
     """Recommended rate for a requested loan: LPR + spread, with every component."""
+    from creditpersona.decisions.config import load_decisions
+    from creditpersona.decisions.pricing import COMPONENTS
+    from creditpersona.decisions.stage import price_request
+
     day = parse_date(as_of)
     try:
         cfg = load_decisions(config)
@@ -128,6 +131,12 @@ def limit(
     store: StoreOption = None,
 ) -> None:
     """Recommended credit limit with every constraint and the binding one."""
+    import pandas as pd
+
+    from creditpersona.decisions.config import load_decisions
+    from creditpersona.decisions.limits import CONSTRAINTS_ZH
+    from creditpersona.decisions.stage import firm_limit
+
     day = parse_date(as_of)
     try:
         cfg = load_decisions(config)
@@ -175,6 +184,11 @@ def monitor(
     store: StoreOption = None,
 ) -> None:
     """Five-tier classification, early warnings and the watch-list (bilingual reasons)."""
+    import pandas as pd
+
+    from creditpersona.decisions.config import TIERS, TIERS_ZH, load_decisions
+    from creditpersona.decisions.stage import monitor_portfolio
+
     day = parse_date(as_of)
     try:
         cfg = load_decisions(config)

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich import box
 from rich.table import Table
@@ -22,6 +21,7 @@ from creditpersona.cli.common import (
     console,
     fail,
     parse_date,
+    require_files,
 )
 from creditpersona.errors import CreditPersonaError
 
@@ -56,6 +56,7 @@ def evaluate_command(
         "--json", help="Write the per-fold numbers and the summary to this JSON file.")] = None,
 ) -> None:
     """Cross-validate the response (and uplift) models on any table: AUC, Qini, uplift@k."""
+    require_files(data)
     from creditpersona.marketing.evaluate import evaluate_table, read_campaign_table
 
     try:
@@ -68,6 +69,8 @@ def evaluate_command(
                                     cv=cv, seed=seed, on_fold=progress)
     except CreditPersonaError as exc:
         raise fail(exc) from None
+    import numpy as np
+
     summary = result.summary()
     out = Table(
         title=(f"{data}: {result.rows:,} rows, {result.features} features "

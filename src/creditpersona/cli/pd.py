@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
 from rich.table import Table
 
-from creditpersona.cli.common import console, fail
+from creditpersona.cli.common import console, fail, require_files
 from creditpersona.errors import CreditPersonaError
-from creditpersona.models.evaluate import EvaluationResult, evaluate, read_table
+
+if TYPE_CHECKING:
+    from creditpersona.models.evaluate import EvaluationResult
 
 pd_app = typer.Typer(
     help="Default-probability (PD) models: points scorecard and LightGBM challenger.",
@@ -49,6 +51,9 @@ def evaluate_command(
                               "[default: one per core]; results do not depend on it.")] = None,
 ) -> None:
     """Cross-validate the scorecard and the challenger on a table: AUC, KS, Brier."""
+    require_files(data)
+    from creditpersona.models.evaluate import evaluate, read_table
+
     try:
         table = read_table(data, label=label)
         with console.status("fitting…") as status:

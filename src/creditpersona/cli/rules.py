@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -17,7 +17,9 @@ from rich.table import Table
 
 from creditpersona.cli.common import console, fail, parse_date
 from creditpersona.errors import CreditPersonaError
-from creditpersona.rules.mining import RuleSet
+
+if TYPE_CHECKING:
+    from creditpersona.rules.mining import RuleSet
 
 rules_app = typer.Typer(
     help="Association rules on loan behaviour (贷款行为关联规则).",
