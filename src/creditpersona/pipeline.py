@@ -49,6 +49,7 @@ from creditpersona.rules.items import Label, load_items
 from creditpersona.rules.mining import RuleSet
 from creditpersona.rules.store import rules_stage
 from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
+from creditpersona.safeio import private_dir, write_text
 from creditpersona.store.store import Store
 
 Frame = pd.DataFrame
@@ -203,7 +204,7 @@ def run_cycle(
     if unknown:
         raise ConfigurationError(f"refit: {', '.join(unknown)} is not one of "
                                  f"{', '.join(REFITS)}; pass --refit pd and/or --refit personas.")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     t = time.perf_counter()
     inputs = check_inputs(store, as_of, engine, refits)
     ledger = RunLedger.start(store, as_of, inputs.lineage, restart=restart)
@@ -248,9 +249,8 @@ def run_cycle(
                                                               "pd" in refits))
     scores = pd_stage.scores
     files["pd_validation"] = out_dir / "pd-validation.json"
-    files["pd_validation"].write_text(
-        json.dumps(devmod.to_json(pd_stage.tables), indent=2, default=str, ensure_ascii=False),
-        encoding="utf-8")
+    write_text(files["pd_validation"], json.dumps(devmod.to_json(pd_stage.tables), indent=2,
+                                                  default=str, ensure_ascii=False))
 
     personas, strategies = stage("personas", lambda: _personas(
         store, as_of, profile, scores, "personas" in refits))

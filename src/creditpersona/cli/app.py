@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -212,6 +213,7 @@ def quarantine(
         "--csv", help="Write every quarantined row (with its raw values) to this CSV.")] = None,
 ) -> None:
     """Show quarantined rows and what to fix, or export them all."""
+    from creditpersona.safeio import to_csv
     from creditpersona.store.store import QUARANTINE, Store
 
     with Store(store, read_only=True) as st:
@@ -220,7 +222,7 @@ def quarantine(
             q = q.filter(q.table_name == table)
         q = q.order_by(["load_id", "row_number"])
         if csv_out is not None:
-            q.to_pandas().to_csv(csv_out, index=False, encoding="utf-8-sig")
+            to_csv(q.to_pandas(), csv_out)
             console.print(f"Wrote {csv_out}")
             return
         df = q.limit(limit).select("load_id", "table_name", "row_number", "rule",
@@ -234,12 +236,13 @@ def contract(
 ) -> None:
     """Print the data contract as Markdown (the source of docs/data-contract.md)."""
     from creditpersona.contract.docs import render_markdown
+    from creditpersona.safeio import write_text
 
     text = render_markdown()
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_text(out, text, mode=0o644)
         console.print(f"Wrote {out}")
 
 
@@ -550,8 +553,30 @@ def demo(
     console.print(f"Report: {report_path}")
 
 
+#: Deprecations raised inside third-party libraries by their own calls, which a user of the
+#: command line can do nothing about: (message regex, module regex of the caller). Ibis 12
+#: calls DuckDB's ``fetch_arrow_table`` and reads pandas' ``future.infer_string`` option.
+THIRD_PARTY_DEPRECATIONS = (
+    (r"fetch_arrow_table\(\) is deprecated", r"ibis\."),
+    (r"The 'future\.infer_string' option is deprecated", r"ibis\."),
+)
+
+
+def quiet_third_party_warnings() -> None:
+    """Silence the known third-party deprecations (and only those) for this process.
+
+    Python hides deprecation warnings outside ``__main__`` by default; these filters keep
+    them hidden when a library or ``PYTHONWARNINGS`` turns them on, while every other
+    warning, the package's own included, still shows.
+    """
+    for message, module in THIRD_PARTY_DEPRECATIONS:
+        warnings.filterwarnings("ignore", message=message, category=DeprecationWarning,
+                                module=module)
+
+
 def main() -> None:
     """Console-script entry point: errors a user can fix exit with code 2 and a message."""
+    quiet_third_party_warnings()
     try:
         app()
     except CreditPersonaError as exc:

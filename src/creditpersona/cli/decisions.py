@@ -184,10 +184,9 @@ def monitor(
     store: StoreOption = None,
 ) -> None:
     """Five-tier classification, early warnings and the watch-list (bilingual reasons)."""
-    import pandas as pd
-
     from creditpersona.decisions.config import TIERS, TIERS_ZH, load_decisions
     from creditpersona.decisions.stage import monitor_portfolio
+    from creditpersona.safeio import to_csv, to_excel
 
     day = parse_date(as_of)
     try:
@@ -221,13 +220,9 @@ def monitor(
         console.print(f"change rules skipped (no earlier profile stored): "
                       f"{', '.join(result.skipped_rules)}")
     if csv is not None:
-        csv.parent.mkdir(parents=True, exist_ok=True)
-        w.to_csv(csv, index=False, encoding="utf-8-sig")
+        to_csv(w, csv)
         console.print(f"watch-list written to {csv}")
     if excel is not None:
-        excel.parent.mkdir(parents=True, exist_ok=True)
-        with pd.ExcelWriter(excel, engine="xlsxwriter") as xl:
-            w.to_excel(xl, sheet_name="watchlist", index=False)
-            result.classification.to_excel(xl, sheet_name="classification", index=False)
-            result.plans.to_excel(xl, sheet_name="plans", index=False)
+        to_excel(excel, {"watchlist": w, "classification": result.classification,
+                         "plans": result.plans})
         console.print(f"watch-list, classification and plans written to {excel}")

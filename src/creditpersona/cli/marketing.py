@@ -58,6 +58,7 @@ def evaluate_command(
     """Cross-validate the response (and uplift) models on any table: AUC, Qini, uplift@k."""
     require_files(data)
     from creditpersona.marketing.evaluate import evaluate_table, read_campaign_table
+    from creditpersona.safeio import write_text
 
     try:
         table = read_campaign_table(data)
@@ -95,9 +96,8 @@ def evaluate_command(
                     cell(model, "fit_seconds", ".1f"))
     console.print(out)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"data": str(data), **result.to_dict()}, indent=2,
-                                       ensure_ascii=False) + "\n", encoding="utf-8")
+        write_text(json_out, json.dumps({"data": str(data), **result.to_dict()}, indent=2,
+                                        ensure_ascii=False) + "\n")
         console.print(f"per-fold numbers written to {json_out}")
 
 

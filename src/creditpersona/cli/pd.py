@@ -53,6 +53,7 @@ def evaluate_command(
     """Cross-validate the scorecard and the challenger on a table: AUC, KS, Brier."""
     require_files(data)
     from creditpersona.models.evaluate import evaluate, read_table
+    from creditpersona.safeio import write_text
 
     try:
         table = read_table(data, label=label)
@@ -67,9 +68,7 @@ def evaluate_command(
     console.print(render(result, data))
     if json_out is not None:
         payload = {"data": str(data), **result.to_dict()}
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
+        write_text(json_out, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         console.print(f"per-fold numbers written to {json_out}")
 
 

@@ -184,9 +184,9 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n",
-                    encoding="utf-8")
+    from creditpersona.safeio import write_text
+
+    write_text(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
     console.print(f"written to {path}")
 
 

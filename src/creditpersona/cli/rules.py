@@ -56,6 +56,7 @@ def mine_command(
 ) -> None:
     """Mine behaviour rules portfolio-wide as of a date, store them, print the strongest."""
     from creditpersona.rules.store import rules_stage
+    from creditpersona.safeio import to_csv, write_text
     from creditpersona.store.store import Store, resolve_path
 
     date = parse_date(as_of)
@@ -75,16 +76,14 @@ def mine_command(
         payload = {"as_of": date.isoformat(), "params": ruleset.params,
                    "scopes": ruleset.scopes.to_dict(orient="records"),
                    "rules": ruleset.to_records()}
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str)
-                            + "\n", encoding="utf-8")
+        write_text(json_out, json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+                   + "\n")
         console.print(f"rules written to {json_out}")
     if csv_out is not None:
         frame = ruleset.rules.assign(
             antecedents=[" & ".join(a) for a in ruleset.rules["antecedents"]],
             consequents=[" & ".join(c) for c in ruleset.rules["consequents"]])
-        csv_out.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(csv_out, index=False, encoding="utf-8-sig")
+        to_csv(frame, csv_out)
         console.print(f"rules written to {csv_out}")
 
 

@@ -18,6 +18,7 @@ from plotly.offline import get_plotlyjs
 
 from creditpersona.domain import size_class
 from creditpersona.profile.scoring import DIMENSIONS, load_scoring
+from creditpersona.safeio import write_text
 from creditpersona.store.summary import PortfolioSummary
 
 _CSS = """
@@ -108,7 +109,6 @@ def render_report(
 ) -> Path:
     """Write the report and return its path; ``sections`` are further rendered sections."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     body = "\n".join([
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>Generated {dt.datetime.now():%Y-%m-%d %H:%M} by creditpersona.</p>",
@@ -119,8 +119,7 @@ def render_report(
     page = (f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
             f"<script>{get_plotlyjs()}</script></head><body>{body}</body></html>")
-    out.write_text(page, encoding="utf-8")
-    return out
+    return write_text(out, page)
 
 
 def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:

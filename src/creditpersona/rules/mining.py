@@ -25,12 +25,18 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlxtend.frequent_patterns import fpgrowth
+
+with warnings.catch_warnings():
+    # mlxtend's fpcommon calls warnings.simplefilter("always", DeprecationWarning) when it is
+    # imported, which would print every third-party deprecation of the process on the
+    # command line; the block restores the filters as they were.
+    from mlxtend.frequent_patterns import fpgrowth
 
 from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.rules.items import PERSONA_PREFIX, ItemVocabulary, load_items
