@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import FIRMS_HEADER, GOOD_FIRMS
+from test_cli_quiet import warning_lines
 from typer.testing import CliRunner
 
 from creditpersona.cli.app import app
@@ -62,6 +63,7 @@ def test_fail_on_quarantine_exits_3(tmp_path: Path) -> None:
 def test_demo_end_to_end(tmp_path: Path) -> None:
     done = _cli("demo", "--firms", "500", "--seed", "3", "--out", str(tmp_path / "d"))
     assert done.returncode == 0, done.stderr
+    assert warning_lines(done.stderr) == [], done.stderr[:2000]  # the whole cycle, quiet
     assert "exactly the injected rows" in done.stdout
     assert "Every row read was loaded or quarantined: yes" in done.stdout
     con = duckdb.connect(str(tmp_path / "d" / "creditpersona.duckdb"), read_only=True)
