@@ -44,7 +44,11 @@ def evaluate_command(
     data: Annotated[Path, typer.Option(
         "--data", help="CSV (separator detected: , ; tab |), .csv.gz or Parquet file.")],
     label: Annotated[str, typer.Option(
-        "--label", help="The response column: yes/no, 1/0 or true/false.")],
+        "--label", help="The response column: yes/no, 1/0 or true/false, or any two values "
+                        "with --positive.")],
+    positive: Annotated[str | None, typer.Option(
+        "--positive", help="The label value that marks a response, e.g. Y or subscribed.")
+    ] = None,
     treatment: Annotated[str | None, typer.Option(
         "--treatment", help="Treatment flag column; adds the uplift learners.")] = None,
     drop: Annotated[list[str] | None, typer.Option(
@@ -66,8 +70,8 @@ def evaluate_command(
             def progress(fold: int, model: str, row: dict[str, float]) -> None:
                 status.update(f"fold {fold}/{cv} {model}")
 
-            result = evaluate_table(table, label, treatment=treatment, drop=tuple(drop or ()),
-                                    cv=cv, seed=seed, on_fold=progress)
+            result = evaluate_table(table, label, treatment=treatment, positive=positive,
+                                    drop=tuple(drop or ()), cv=cv, seed=seed, on_fold=progress)
     except CreditPersonaError as exc:
         raise fail(exc) from None
     import numpy as np
@@ -76,7 +80,8 @@ def evaluate_command(
     out = Table(
         title=(f"{data}: {result.rows:,} rows, {result.features} features "
                f"({len(result.categorical)} categorical), {result.positives:,} positives "
-               f"('{label}'); {cv}-fold stratified CV, seed {seed}"),
+               f"('{label}'{'' if positive is None else ' = ' + repr(positive)}); {cv}-fold "
+               f"stratified CV, seed {seed}"),
         title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
         caption=f"mean ± sample standard deviation over the folds; k = {result.k:.0%}",
         caption_justify="left")
@@ -95,6 +100,8 @@ def evaluate_command(
                     cell(model, "uplift_at_k"), cell(model, "ratio_to_random", ".2f"),
                     cell(model, "fit_seconds", ".1f"))
     console.print(out)
+    for note in result.notes():
+        console.print(Text("note: ", style="yellow") + Text(note))
     if json_out is not None:
         write_text(json_out, json.dumps({"data": str(data), **result.to_dict()}, indent=2,
                                         ensure_ascii=False) + "\n")
