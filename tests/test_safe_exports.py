@@ -64,7 +64,7 @@ def test_colliding_rm_ids_keep_every_offer(tmp_path: Path) -> None:
     assert files.excel is not None
     book = openpyxl.load_workbook(files.excel)
     sheets = [s for s in book.sheetnames if s != SUMMARY_SHEET]
-    assert len(sheets) == len(COLLIDING_RMS) + 0 and book.sheetnames[0] == SUMMARY_SHEET
+    assert len(sheets) == len(COLLIDING_RMS) and book.sheetnames[0] == SUMMARY_SHEET
     assert all(len(s) <= 31 for s in book.sheetnames)
     frames = [pd.read_excel(files.excel, sheet_name=s, dtype=str) for s in sheets]
     assert sum(len(f) for f in frames) == len(offers)
