@@ -332,9 +332,9 @@ def profile(
     engine: EngineOption = "duckdb",
 ) -> None:
     """Profile every firm as of a date (客户画像) and keep it in the store."""
+    date = parse_date(as_of)  # a mistyped date is answered before the heavy imports
     from creditpersona.store.store import Store
 
-    date = parse_date(as_of)
     with Store(store) as st, _progress() as progress:
         progress.add_task(f"profiling as of {date} on {engine}", total=None)
         frame = _profile(st, date, engine)
