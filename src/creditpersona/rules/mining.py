@@ -471,6 +471,7 @@ def shuffle_control(
     *,
     question: str = "repayment",
     seed: int | None = None,
+    real: RuleSet | None = None,
     vocabulary: ItemVocabulary | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
@@ -491,6 +492,9 @@ def shuffle_control(
         The question whose outcomes are shuffled.
     seed : int, optional
         Seed of the permutation; default the vocabulary's ``mining.shuffle_seed``.
+    real : RuleSet, optional
+        The rules :func:`mine_rules` gave on ``basket`` with the same settings (capped or
+        not: its ``scopes`` count every significant rule); saves mining the basket again.
     vocabulary : ItemVocabulary, optional
     **settings :
         ``min_support``, ``min_count``, ``max_len``, ``correction``, ``alpha`` as for
@@ -518,10 +522,13 @@ def shuffle_control(
     shuffled = basket.copy()
     shuffled[outcomes] = basket[outcomes].to_numpy()[rng.permutation(len(basket))]
 
-    def significant(b: pd.DataFrame) -> int:
-        rs = mine_rules(b, by, cap=False, vocabulary=vocab, **settings)
+    def significant(rs: RuleSet) -> int:
         return int(rs.scopes.loc[rs.scopes["question"] == question, "significant"].sum())
 
-    real, fake = significant(basket), significant(shuffled)
-    return {"question": question, "seed": int(seed), "real": real, "shuffled": fake,
-            "share": fake / real if real else None}
+    def mine(b: pd.DataFrame) -> RuleSet:
+        return mine_rules(b, by, cap=False, vocabulary=vocab, **settings)
+
+    n_real = significant(real if real is not None else mine(basket))
+    fake = significant(mine(shuffled))
+    return {"question": question, "seed": int(seed), "real": n_real, "shuffled": fake,
+            "share": fake / n_real if n_real else None}

@@ -131,7 +131,7 @@ def rules_stage(
         Search and test settings (:func:`~creditpersona.rules.mining.mine_rules`).
     control : bool, default True
         Also run the shuffle control (repayment outcomes permuted across firms) and record
-        it in ``params["shuffle_control"]``; it mines the basket twice more.
+        it in ``params["shuffle_control"]``; it mines the shuffled basket once more.
 
     Returns
     -------
@@ -142,8 +142,8 @@ def rules_stage(
     ruleset = mine_rules(basket, personas, vocabulary=vocab, as_of=as_of,
                          min_support=min_support, max_len=max_len, alpha=alpha)
     if control:
-        figure = shuffle_control(basket, personas, vocabulary=vocab, min_support=min_support,
-                                 max_len=max_len, alpha=alpha)
+        figure = shuffle_control(basket, personas, real=ruleset, vocabulary=vocab,
+                                 min_support=min_support, max_len=max_len, alpha=alpha)
         ruleset = dataclasses.replace(
             ruleset, params={**ruleset.params, "shuffle_control": figure})
     save_rules(store, ruleset, as_of)
