@@ -8,6 +8,7 @@ item itself is derived from the contract tables and the profile only.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -370,5 +371,40 @@ def test_report_section_shows_sentences(bank_rules: BankRules) -> None:
     assert best.sentence_zh in page and "<br>" in page
     assert page.index("How loan use and behaviour relate to repayment") < page.index(
         "Which firm features go with product uptake")
+    assert "plotly" in page.lower() and "Shuffle control" not in page
+    controlled = dataclasses.replace(ruleset, params={**ruleset.params, "shuffle_control": {
+        "question": "repayment", "seed": 0, "real": 9, "shuffled": 0, "share": 0.0}})
+    assert "0 rules survive against 9 on the real data" in rules_section(controlled)
     assert "No rules mined yet" in rules_section(mine_rules(
         pd.DataFrame({"repay_late": [True, False]}), min_count=1))
+
+
+def test_cycle_stage_leaves_policy_personas_out(synthetic_bank: SyntheticBank,
+                                                tmp_path: Path) -> None:
+    from creditpersona.pipeline import _rules
+
+    path = tmp_path / "bank.duckdb"
+    shutil.copy(synthetic_bank.store_path, path)
+    truth = synthetic_bank.firms_truth().set_index("firm_id")
+    # As the persona stage gives them: found personas, and a policy rule's "In default".
+    assigned = pd.DataFrame({
+        "persona_id": truth["persona"], "name_zh": truth["persona_zh"],
+        "name_en": truth["persona_en"].str.capitalize(), "source": "model"})
+    defaulted = truth["defaulted"].astype(bool).to_numpy()
+    assigned.loc[defaulted, ["persona_id", "name_zh", "name_en", "source"]] = [
+        "in_default", "已违约", "In default", "rule"]
+    with Store(path) as st:
+        ruleset = _rules(st, synthetic_bank.as_of, synthetic_bank.profile, assigned)
+        stored = load_rules(st, synthetic_bank.as_of)
+    r = stored.rules
+    assert len(r) == len(ruleset.rules) > 0
+    assert "in_default" not in set(r["scope"])
+    assert not any("persona_in_default" in a for a in r["antecedents"])
+    assert set(r["scope"]) - {PORTFOLIO} <= set(truth["persona"])
+    # The stored answer meets the bounds on this bank too.
+    assert len(r) <= 400 and (r["question"] == "repayment").mean() >= 0.6
+    control = stored.params["shuffle_control"]
+    assert control["shuffled"] <= 0.05 * control["real"]
+    # Persona names read inside the sentence, lower-cased.
+    inside = r[r["scope"] == "growth_tech"]
+    assert inside.empty or inside["sentence_en"].iloc[0].startswith("Among growth")
