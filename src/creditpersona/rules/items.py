@@ -1,7 +1,9 @@
 """Behaviour items per firm (one-hot basket) for association rules, built as Ibis expressions.
 
 The item vocabulary lives in ``items.yaml`` (validated here): every item is one yes/no fact
-about a firm on the as-of date with its Chinese and English label and its thresholds. Items
+about a firm on the as-of date with its Chinese and English label and its thresholds; the
+same file declares the item families (by code prefix), the questions the rules answer and
+the pairs of items that are true by definition (used by :mod:`~creditpersona.rules.mining`). Items
 come from the contract tables through the query engine — industry from ``firms``, loans held
 and their terms from ``loans``, repayment patterns and instalment spacing from
 ``repayments``, seasonal flow patterns and customer concentration from ``transactions``,
@@ -333,8 +335,8 @@ class ItemVocabulary(BaseModel):
         shared = sorted({p for p in prefixes if prefixes.count(p) > 1})
         if shared:
             raise ValueError(f"family prefixes {', '.join(shared)} appear more than once")
-        if self.families.get("persona", Family(zh="-", en="-", prefixes=("-",))).prefixes != (
-                PERSONA_PREFIX,):
+        persona = self.families.get("persona")
+        if persona is None or persona.prefixes != (PERSONA_PREFIX,):
             raise ValueError(f"the families must declare persona with prefixes "
                              f"[{PERSONA_PREFIX}]")
         orphans = [c for c in codes if self.family_of(c) is None]

@@ -277,7 +277,8 @@ def _scope_candidates(x: pd.DataFrame, forbidden: dict[str, dict[str, frozenset[
             sub_na.append(n_a[k])
             sub_nac.append(n_ac[k])
     if sub_rule:
-        # Sub-antecedents one item shorter suffice: each is itself tested against its own.
+        # With rules of up to three items (the default) these are all the proper
+        # sub-antecedents; longer rules are compared with those one item shorter.
         p_sub = fisher_greater(sub_nac, sub_n, sub_nc, sub_na)
         np.maximum.at(p, np.asarray(sub_rule), p_sub)
     frame = pd.DataFrame({
