@@ -489,9 +489,13 @@ def mine_rules(
                     antecedents=pd.Series(dtype=object), consequent=pd.Series(dtype=object)))
     order_q = {q: k for k, q in enumerate(vocab.questions)}
     order_s = {sc: k for k, (sc, _) in enumerate(scopes)}
-    rules = rules.assign(_q=rules["question"].map(order_q), _s=rules["scope"].map(order_s))
-    rules = rules.sort_values(["_q", "_s", "leverage", "p_value"],
-                              ascending=[True, True, False, True], kind="stable")
+    # Equal leverage (two antecedents holding the same firms) falls back to the p-value,
+    # then to the rule's items, so that the order never depends on the search's.
+    rules = rules.assign(_q=rules["question"].map(order_q), _s=rules["scope"].map(order_s),
+                         _k=[" ".join((*a, c)) for a, c in zip(
+                             rules["antecedents"], rules["consequent"], strict=True)])
+    rules = rules.sort_values(["_q", "_s", "leverage", "p_value", "_k"],
+                              ascending=[True, True, False, True, True], kind="stable")
     rules["rank"] = rules.groupby(["_q", "_s"]).cumcount() + 1
     significant = rules.groupby(["scope", "question"]).size()
     if cap:
