@@ -412,13 +412,13 @@ class ItemVocabulary(BaseModel):
         >>> labels.loc["repay_early", ["zh", "en"]].tolist()
         ['提前还款', 'repay early']
         >>> labels.loc["persona_growth_tech", ["family", "zh"]].tolist()
-        ['persona', '为成长型科技企业']
+        ['persona', '属于“成长型科技企业”类']
         """
         rows = [{"code": i.code, "family": self.family_of(i.code), "zh": i.zh, "en": i.en}
                 for i in self.items]
         for name in personas:
             zh, en = self.persona_names(name)
-            rows.append({"code": persona_item(name), "family": "persona", "zh": f"为{zh}",
+            rows.append({"code": persona_item(name), "family": "persona", "zh": f"属于“{zh}”类",
                          "en": f"are {en}"})
         return pd.DataFrame(rows).set_index("code")
 
