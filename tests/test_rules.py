@@ -375,6 +375,9 @@ def test_report_section_shows_sentences(bank_rules: BankRules) -> None:
     controlled = dataclasses.replace(ruleset, params={**ruleset.params, "shuffle_control": {
         "question": "repayment", "seed": 0, "real": 9, "shuffled": 0, "share": 0.0}})
     assert "0 rules survive against 9 on the real data" in rules_section(controlled)
+    # A cycle checkpointed by the untested miner (no questions) is named, not rendered.
+    old = RuleSet(pd.DataFrame({"scope": ["portfolio"], "lift": [2.0]}))
+    assert "mined by an earlier version" in rules_section(old)
     assert "No rules mined yet" in rules_section(mine_rules(
         pd.DataFrame({"repay_late": [True, False]}), min_count=1))
 

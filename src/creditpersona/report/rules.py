@@ -69,6 +69,10 @@ def rules_section(ruleset: RuleSet) -> str:
     rules = ruleset.rules
     if rules.empty:
         return title + "<p>No rules mined yet (creditpersona rules mine).</p>"
+    if "question" not in rules.columns:
+        return title + ("<p>These rules were mined by an earlier version, before rules were "
+                        "tested; run the date again (creditpersona run --restart) to answer "
+                        "the questions.</p>")
     p = ruleset.params
     correction = {"bh": "false-discovery rate (Benjamini–Hochberg)",
                   "holm": "family-wise error rate (Holm)"}.get(str(p.get("correction")),
