@@ -1,7 +1,10 @@
 """Keep association rules in the store, one set per as-of date, and the pipeline stage.
 
-Rules live in the store's ``association_rules`` table: mining a date again replaces that
-date's rows, other dates stay (as profiles do).
+Rules live in the store's ``association_rules`` table, one row per rule of the answer (the
+columns of :data:`~creditpersona.rules.mining.RULE_COLUMNS`, then ``as_of``, ``run_id``,
+``params`` — settings, hypotheses tested and shuffle control as JSON — and ``scopes``, the
+per-scope counts as JSON). Mining a date again replaces that date's rows, other dates stay
+(as profiles do).
 """
 
 from __future__ import annotations
