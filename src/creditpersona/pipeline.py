@@ -339,13 +339,19 @@ def _personas(store: Store, as_of: dt.date, profile: pd.DataFrame, scores: pd.Da
 
 def _rules(store: Store, as_of: dt.date, profile: pd.DataFrame,
            assigned: pd.DataFrame) -> RuleSet:
+    # Personas a policy rule assigns (in default: more than 90 days past due) are definitions,
+    # not found segments: "firms in default are in default" is no finding. Their firms stay
+    # in the portfolio scope, without a persona item or a scope of their own.
+    found = assigned[assigned["source"] != "rule"] if "source" in assigned else assigned
     vocabulary = load_items()
-    names = assigned.drop_duplicates("persona_id").set_index("persona_id")
+    names = found.drop_duplicates("persona_id").set_index("persona_id")
     vocabulary = vocabulary.model_copy(update={"personas": {
         **vocabulary.personas,
-        **{pid: Label(zh=row["name_zh"], en=row["name_en"]) for pid, row in names.iterrows()},
+        # Names read inside a sentence ("firms that are stable manufacturers").
+        **{pid: Label(zh=row["name_zh"], en=row["name_en"][:1].lower() + row["name_en"][1:])
+           for pid, row in names.iterrows()},
     }})
-    return rules_stage(store, as_of, profile, assigned["persona_id"], vocabulary=vocabulary)
+    return rules_stage(store, as_of, profile, found["persona_id"], vocabulary=vocabulary)
 
 
 def offer_values(pairs: pd.DataFrame, profile: pd.DataFrame, scores: pd.DataFrame,
