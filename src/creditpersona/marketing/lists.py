@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from creditpersona.errors import SchemaError
+from creditpersona.models import artefacts
 
 #: (column, 中文, English) of a campaign list, in order.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -35,6 +36,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 MAX_SHEETS = 200
 
 
+@artefacts.trusted("campaign_list_files")
 @dataclass(frozen=True)
 class CampaignListFiles:
     """Where the lists were written."""

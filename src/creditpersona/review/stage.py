@@ -24,7 +24,7 @@ import pyarrow as pa
 from creditpersona.contract.schema import TABLES
 from creditpersona.domain.industry import SECTION_BY_LETTER
 from creditpersona.errors import CreditPersonaError, InsufficientDataError, StoreError
-from creditpersona.models import registry
+from creditpersona.models import artefacts, registry
 from creditpersona.models.development import FEATURES
 from creditpersona.models.master_scale import load_master_scale
 from creditpersona.models.target import labels
@@ -98,6 +98,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
+@artefacts.trusted("review_result")
 @dataclass(frozen=True)
 class ReviewResult:
     """One quarterly review.

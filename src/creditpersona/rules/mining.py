@@ -33,6 +33,7 @@ import pandas as pd
 from mlxtend.frequent_patterns import fpgrowth
 
 from creditpersona.errors import SchemaError, parameter_error
+from creditpersona.models import artefacts
 from creditpersona.rules.items import PERSONA_PREFIX, ItemVocabulary, load_items
 
 __all__ = ["PORTFOLIO", "RULE_COLUMNS", "RuleSet", "mine_rules"]
@@ -45,6 +46,7 @@ RULE_COLUMNS = (
 )
 
 
+@artefacts.trusted("rule_set")
 @dataclass(frozen=True)
 class RuleSet:
     """Mined rules, the thresholds used and what each scope gave.
