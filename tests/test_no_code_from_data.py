@@ -144,6 +144,17 @@ def test_a_type_off_the_allow_list_is_refused_when_written_and_when_read() -> No
         artefacts.loads(nested.encode())
 
 
+def test_the_allow_list_is_closed_and_names_are_unique() -> None:
+    names = artefacts.trusted_types()
+    for name in ("pd_scorecard", "pd_lightgbm", "calibrated_pd", "logit_calibration",
+                 "persona_model", "persona_segmenter", "cycle_pd_stage", "review_result"):
+        assert name in names
+    with pytest.raises(ValueError, match="'pd_scorecard' is taken"):
+        @artefacts.trusted("pd_scorecard")
+        class Impostor:
+            pass
+
+
 # -- the registry -----------------------------------------------------------------------------
 def _tiny_models() -> tuple[dict[str, Any], pd.DataFrame, np.ndarray]:
     from creditpersona.models.boosting import BoostedPD

@@ -699,14 +699,15 @@ def loads(data: bytes, *, what: str = "artefact") -> Any:
     Traceback (most recent call last):
     ...
     creditpersona.models.artefacts.ArtefactError: artefact: is a Python pickle (written by \
-an earlier creditpersona); a pickle can run code when loaded, so it is refused. Re-fit the \
-model with this version (creditpersona run --refit pd --refit personas, or on a new store).
+an earlier creditpersona, or planted); a pickle can run code when loaded, so it is refused. \
+Re-fit the models with this version on a new store (creditpersona ingest, then creditpersona \
+run).
     """
     if data[:1] == b"\x80":
         raise ArtefactError(f"{what}: is a Python pickle (written by an earlier "
-                            "creditpersona); a pickle can run code when loaded, so it is "
-                            "refused. Re-fit the model with this version (creditpersona run "
-                            "--refit pd --refit personas, or on a new store).")
+                            "creditpersona, or planted); a pickle can run code when loaded, "
+                            "so it is refused. Re-fit the models with this version on a new "
+                            "store (creditpersona ingest, then creditpersona run).")
     try:
         payload = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:

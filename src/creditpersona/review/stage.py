@@ -250,7 +250,7 @@ def _in_force(store: Store, name: str, as_of: dt.date
 
 class _Records:
     """Registry records of the models in force on given dates (:func:`registry.record`:
-    the PD models' records are all the review needs of them, no model is un-pickled)."""
+    the PD models' records are all the review needs of them, so no model is loaded)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
