@@ -316,6 +316,28 @@ def test_a_pickle_planted_as_a_checkpoint_is_refused_unrun(tmp_path: Path) -> No
     assert not marker.exists()
 
 
+def test_report_refuses_a_pickle_planted_in_a_completed_run(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from creditpersona.cli.app import app
+
+    marker = tmp_path / "report-ran"
+    with Store(tmp_path / "s.duckdb") as st:
+        run = RunLedger.start(st, AS_OF, LIN)
+        run.done("inputs", {"rows": 1}, 0.1)
+        run.complete({})
+        state = st.path.parent / f"{st.path.name}.runs" / AS_OF.isoformat() / "inputs" / \
+            "state.json"
+        state.write_bytes(evil(marker))
+        st.con.con.execute("UPDATE cycle_stages SET checkpoint_sha256 = ? WHERE run_id = ?",
+                           [hashlib.sha256(state.read_bytes()).hexdigest(), run.run_id])
+    result = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "s.duckdb"),
+                                      "--out", str(tmp_path / "r.html")])
+    assert isinstance(result.exception, StoreError)
+    assert "not a creditpersona-checkpoint/1 file" in str(result.exception)
+    assert not marker.exists() and not (tmp_path / "r.html").exists()
+
+
 def test_a_swapped_parquet_table_of_a_checkpoint_is_refused(tmp_path: Path) -> None:
     folder = tmp_path / "runs" / "day" / "stage"
     path, digest = write_checkpoint(folder, "stage", {"f": pd.DataFrame({"a": [1, 2]})})
