@@ -145,6 +145,8 @@ def test_a_type_off_the_allow_list_is_refused_when_written_and_when_read() -> No
 
 
 def test_the_allow_list_is_closed_and_names_are_unique() -> None:
+    import creditpersona.pipeline  # noqa: F401 - every stage registers its result types
+
     names = artefacts.trusted_types()
     for name in ("pd_scorecard", "pd_lightgbm", "calibrated_pd", "logit_calibration",
                  "persona_model", "persona_segmenter", "cycle_pd_stage", "review_result"):

@@ -360,6 +360,8 @@ def read_checkpoint(path_text: str, sha: str, stage: str) -> Any:
     StoreError
         If the checkpoint is gone, altered, a pickle, or not of trusted types.
     """
+    import creditpersona.pipeline  # noqa: F401 - puts every stage's result types on the allow-list
+
     payload, blobs = _verified_files(path_text, sha, stage)
     cache: dict[int, pd.DataFrame] = {}
 

@@ -105,26 +105,24 @@ def trusted(name: str) -> Callable[[type[T]], type[T]]:
 
 
 def trusted_types() -> dict[str, str]:
-    """The allow-list: type name → class (module and name), for documentation and tests."""
+    """The allow-list so far: type name → class (module and name).
+
+    A class joins the list when its module is imported; the PD models of this layer are
+    always on it. A higher layer that reads artefacts imports its own types first (the
+    persona store its model, the run ledger the cycle's stages).
+    """
     _load_trusted_modules()
     return {name: f"{cls.__module__}.{cls.__qualname__}"
             for name, cls in sorted(_BY_NAME.items())}
 
 
-#: Modules whose classes register themselves; imported before a name is looked up, so a
-#: registry entry can be read whatever the caller imported first.
+#: The modules of this layer that declare trusted types: imported before a name is looked
+#: up, so a PD model can be read whatever the caller imported first. (Higher layers are
+#: never imported from here: they register their types themselves.)
 _TRUSTED_MODULES = (
     "creditpersona.models.registry", "creditpersona.models.calibration",
     "creditpersona.models.scorecard", "creditpersona.models.boosting",
     "creditpersona.models.development", "creditpersona.models.master_scale",
-    "creditpersona.personas.segment", "creditpersona.personas.policy",
-    "creditpersona.personas.identity", "creditpersona.personas.describe",
-    "creditpersona.personas.evaluation", "creditpersona.personas.store",
-    "creditpersona.rules.mining", "creditpersona.decisions.stage",
-    "creditpersona.marketing.offers", "creditpersona.marketing.lists",
-    "creditpersona.marketing.backtest", "creditpersona.marketing.stage",
-    "creditpersona.review.config", "creditpersona.review.annual",
-    "creditpersona.review.stage", "creditpersona.runs", "creditpersona.pipeline",
 )
 
 
