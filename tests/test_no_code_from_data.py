@@ -157,6 +157,29 @@ def test_the_allow_list_is_closed_and_names_are_unique() -> None:
             pass
 
 
+def test_the_documented_protocol_registers_a_new_model(store: Store) -> None:
+    @artefacts.trusted("test_text_model")
+    class TextModel:
+        def to_state(self) -> dict[str, Any]:
+            return {"vocabulary": self.vocabulary_,
+                    "weights": artefacts.encode(self.weights_)}
+
+        @classmethod
+        def from_state(cls, state: dict[str, Any]) -> TextModel:
+            model = cls()
+            model.vocabulary_ = dict(state["vocabulary"])
+            model.weights_ = artefacts.decode(state["weights"])
+            return model
+
+    model = TextModel()
+    model.vocabulary_, model.weights_ = {"违约": 0, "诉讼": 1}, np.array([0.5, -1.25])
+    registry.register(store, model, name="text", kind="text", training=pd.DataFrame(
+        {"a": [1]}), features=["a"], params={}, metrics={})
+    back, _ = registry.load(store, "text")
+    assert isinstance(back, TextModel) and back.vocabulary_ == model.vocabulary_
+    np.testing.assert_array_equal(back.weights_, model.weights_)
+
+
 # -- the registry -----------------------------------------------------------------------------
 def _tiny_models() -> tuple[dict[str, Any], pd.DataFrame, np.ndarray]:
     from creditpersona.models.boosting import BoostedPD

@@ -25,7 +25,9 @@ Registering a model of your own (say a text model) takes a decorator in its own 
             model.weights_ = artefacts.decode(state["weights"])
             return model
 
-then ``registry.register(store, model, ...)`` works as for the PD models. Dataclasses and
+then ``registry.register(store, model, ...)`` and ``registry.load`` work as for the PD
+models (the module must have been imported before a load: a name not yet on the list is
+refused, never imported on the strength of the stored bytes). Dataclasses and
 pydantic models need no methods (their fields are encoded, and rebuilt field by field); any
 other class without them is stored by its instance attributes (``vars(obj)``), each one
 encoded by :func:`encode`, which refuses what it does not know.
@@ -34,7 +36,7 @@ The encoded form is JSON: ``None``, bools, ints, strings and finite floats are t
 everything else is an object with a ``"$t"`` tag (``"ndarray"`` with its dtype and a flat
 list, ``"frame"`` column by column, ``"date"``, ``"obj"`` with a trusted type name and its
 state, ...). Inside a checkpoint, DataFrames go to Parquet files beside the JSON instead
-(:func:`encode_with_frames`).
+(:func:`collecting_frames`).
 """
 
 from __future__ import annotations
