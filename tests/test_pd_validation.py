@@ -121,13 +121,19 @@ def test_registry_versions_and_refuses_altered_bytes(tmp_path: pytest.TempPathFa
 
     from creditpersona import StoreError
     from creditpersona.models import registry
+    from creditpersona.models.calibration import LogitCalibration
     from creditpersona.store.store import Store
 
-    x = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
-    model = LogisticRegression().fit(x, [0, 0, 1, 1])
+    x = pd.DataFrame({"a": np.linspace(0.02, 0.98, 400)})
+    y = (np.random.default_rng(0).uniform(size=400) < x["a"]).astype(int).to_numpy()
+    model = LogitCalibration(degree=1).fit(x["a"].to_numpy(), y)
     with Store(tmp_path / "r.duckdb") as store:  # type: ignore[operator]
         with pytest.raises(StoreError, match="no model registered yet"):
             registry.load(store, "pd")
+        # Only trusted types are stored (nothing that would need a pickle to come back).
+        with pytest.raises(TypeError, match="not a trusted artefact type"):
+            registry.register(store, LogisticRegression().fit(x, y), name="pd", kind="logit",
+                              training=x, features=["a"], params={}, metrics={})
         first = registry.register(store, model, name="pd", kind="logit", training=x,
                                   features=["a"], params={"C": 1.0}, metrics={"auc": 1.0})
         second = registry.register(store, model, name="pd", kind="logit", training=x,
@@ -136,7 +142,8 @@ def test_registry_versions_and_refuses_altered_bytes(tmp_path: pytest.TempPathFa
         assert first.training_data_sha256 == registry.frame_sha256(x)
         loaded, record = registry.load(store, "pd")
         assert record.version == 2 and record.metrics == {"auc": 1.0}
-        assert loaded.predict_proba(x).shape == (4, 2)  # type: ignore[attr-defined]
+        assert np.array_equal(loaded.transform(x["a"]),  # type: ignore[attr-defined]
+                              model.transform(x["a"]))
         store.con.raw_sql("UPDATE model_registry SET artefact = artefact || '\\x00'::BLOB "
                           "WHERE version = 1")
         with pytest.raises(StoreError, match="fails its SHA-256 check"):

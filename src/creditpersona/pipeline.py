@@ -41,6 +41,7 @@ from creditpersona.decisions.strategy import persona_strategies
 from creditpersona.errors import ConfigurationError, InsufficientDataError, StoreError
 from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
 from creditpersona.marketing.stage import MarketingResult, marketing_stage
+from creditpersona.models import artefacts
 from creditpersona.models import development as devmod
 from creditpersona.personas.store import PersonaResult, persona_stage
 from creditpersona.profile.build import compute_profile, load_profile, save_profile
@@ -64,6 +65,7 @@ _REQUIRED = ("firms", "financial_statements", "bureau_reports", "loans", "repaym
 MAX_DATA_GAP_DAYS = 92
 
 
+@artefacts.trusted("cycle_pd_stage")
 @dataclass
 class PDStage:
     """The PD stage: the models in force, the graded firms and the validation tables.
@@ -78,6 +80,7 @@ class PDStage:
     fitted: bool
 
 
+@artefacts.trusted("cycle_input_check")
 @dataclass
 class InputCheck:
     """The input checks of a run: what the store holds and its lineage."""

@@ -465,7 +465,8 @@ def runs(
             rows = stages(st, latest)[["stage", "status", "seconds", "checkpoint_sha256"]]
             rows["checkpoint_sha256"] = rows["checkpoint_sha256"].fillna("").str[:12]
             console.print(_frame(rows, f"Stages of run {latest}"))
-            errors = table.loc[table["status"] == "failed", ["run_id", "error"]]
+            errors = table.loc[table["status"].isin(["failed", "abandoned"]),
+                               ["run_id", "error"]]
             for r in errors.itertuples():
                 console.print(f"[red]{r.run_id}[/]: {r.error}")
 
@@ -495,12 +496,16 @@ def demo(
 
     from creditpersona.report.cycle import cycle_sections
     from creditpersona.report.html import render_report
+    from creditpersona.safeio import private_dir
     from creditpersona.store.ingest import ingest as run_ingest
     from creditpersona.store.ingest import plan
     from creditpersona.store.store import Store
     from creditpersona.store.summary import portfolio_summary
     from creditpersona.synth import generate_bank
 
+    # The demo's folder holds a store and customer-like data: the user's alone (a store in
+    # a folder others can write is refused, see creditpersona.store.store.check_private).
+    private_dir(out)
     data_dir, store_path = out / "data", out / "creditpersona.duckdb"
     shutil.rmtree(data_dir, ignore_errors=True)
     store_path.unlink(missing_ok=True)

@@ -34,6 +34,7 @@ from creditpersona.decisions.warning import (
     monitoring_plans,
 )
 from creditpersona.errors import StoreError
+from creditpersona.models import artefacts
 from creditpersona.profile.build import load_profile
 from creditpersona.store.store import Store
 
@@ -47,6 +48,7 @@ TABLE_NAMES = {"value": "decision_value", "pricing": "decision_pricing",
                "plans": "decision_plans"}
 
 
+@artefacts.trusted("decision_result")
 @dataclass(frozen=True)
 class DecisionResult:
     """Every decision table of one as-of date (one row per firm unless said otherwise).
@@ -363,6 +365,7 @@ def firm_limit(
                             bank_debt=debt)
 
 
+@artefacts.trusted("monitor_result")
 @dataclass(frozen=True)
 class MonitorResult:
     """Monitoring of the book on one date: watch-list, classification and plans."""

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from creditpersona.errors import SchemaError
+from creditpersona.models import artefacts
 from creditpersona.safeio import private_dir, to_csv, to_excel, write_text
 
 #: (column, 中文, English) of a campaign list, in order.
@@ -38,6 +39,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 MAX_SHEETS = 200
 
 
+@artefacts.trusted("campaign_list_files")
 @dataclass(frozen=True)
 class CampaignListFiles:
     """Where the lists were written."""

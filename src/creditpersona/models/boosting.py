@@ -43,6 +43,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
 from creditpersona.errors import parameter_error
+from creditpersona.models import artefacts
 from creditpersona.models.base import (
     Floats,
     Ints,
@@ -58,6 +59,7 @@ OWNER = "BoostedPD"
 CALIBRATIONS = ("sigmoid", "isotonic")
 
 
+@artefacts.trusted("pd_lightgbm")
 class BoostedPD(PDEstimator):
     """LightGBM challenger: cross-fitted, early-stopped, bagged and calibrated.
 

@@ -22,7 +22,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from creditpersona.contract.schema import TABLES
 from creditpersona.errors import InsufficientDataError, StoreError
-from creditpersona.models import registry, validation
+from creditpersona.models import artefacts, registry, validation
 from creditpersona.models.base import PDEstimator
 from creditpersona.models.boosting import BoostedPD
 from creditpersona.models.calibration import CalibratedPD, LogitCalibration
@@ -224,6 +224,7 @@ def develop(
 VALIDATION_NAME = "pd_validation"
 
 
+@artefacts.trusted("pd_models_in_force")
 @dataclass
 class ModelsInForce:
     """The PD models in force on a date, loaded from the registry.

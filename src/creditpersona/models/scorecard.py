@@ -56,6 +56,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
 from creditpersona.errors import SchemaError, parameter_error
+from creditpersona.models import artefacts
 from creditpersona.models.base import (
     Floats,
     Ints,
@@ -75,6 +76,7 @@ C_GRID = tuple(float(c) for c in np.logspace(-3, 1, 9))
 WORST_BIN = "worst bin (empty in training)"
 
 
+@artefacts.trusted("pd_scorecard")
 class ScorecardPD(PDEstimator):
     """Points scorecard: monotonic optimal binning, WoE logistic regression, PDO scaling.
 
@@ -119,7 +121,8 @@ class ScorecardPD(PDEstimator):
     feature_names_in_ : numpy.ndarray
         The columns of ``X`` at fit.
     binning_process_ : optbinning.BinningProcess or None
-        The fitted binning (None if no feature had two distinct regular values).
+        The fitted binning (None if no feature had two distinct regular values, and in a
+        scorecard loaded from the registry: see :meth:`to_state`).
     categories_ : dict
         Categorical feature → the categories seen in ``fit`` (sorted).
     category_bins_ : dict
@@ -402,6 +405,23 @@ class ScorecardPD(PDEstimator):
             text = ", ".join(c for c, b in zip(cats, bins, strict=True) if b == k)
             labels.append("{" + (text if len(text) <= width else text[:width - 1] + "…") + "}")
         return [*labels, "Special", "Missing"]
+
+    # -- storage -------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """The fitted scorecard as JSON values (:mod:`~creditpersona.models.artefacts`).
+
+        The splits, bins, coefficients and points are kept; optbinning's
+        ``binning_process_`` is not (it is not needed to score, and it is an object graph
+        that only a pickle could keep), so a loaded scorecard has ``binning_process_`` None.
+        """
+        return artefacts.attrs_state(self, exclude=("binning_process_",))
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ScorecardPD:
+        """The scorecard :meth:`to_state` described."""
+        model = artefacts.attrs_from_state(cls, state)
+        model.binning_process_ = None
+        return model
 
     # -- predictions ---------------------------------------------------------------------
     def _bin_points(self, values: Floats) -> Floats:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from creditpersona.contract.schema import TABLES
 from creditpersona.domain.industry import SECTION_BY_LETTER
 from creditpersona.errors import CreditPersonaError, InsufficientDataError, StoreError
-from creditpersona.models import registry
+from creditpersona.models import artefacts, registry
 from creditpersona.models.development import FEATURES
 from creditpersona.models.master_scale import load_master_scale
 from creditpersona.models.target import labels
@@ -98,6 +98,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
+@artefacts.trusted("review_result")
 @dataclass(frozen=True)
 class ReviewResult:
     """One quarterly review.
@@ -249,7 +250,7 @@ def _in_force(store: Store, name: str, as_of: dt.date
 
 class _Records:
     """Registry records of the models in force on given dates (:func:`registry.record`:
-    the PD models' records are all the review needs of them, no model is un-pickled)."""
+    the PD models' records are all the review needs of them, so no model is loaded)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -57,6 +57,7 @@ with warnings.catch_warnings():
     from mlxtend.frequent_patterns import fpgrowth
 
 from creditpersona.errors import SchemaError, parameter_error
+from creditpersona.models import artefacts
 from creditpersona.rules.items import PERSONA_PREFIX, ItemVocabulary, load_items
 from creditpersona.rules.significance import benjamini_hochberg, fisher_greater, holm
 
@@ -72,6 +73,7 @@ _SCOPE_COLUMNS = ("scope", "question", "firms", "tested", "candidates", "signifi
                   "rules")
 
 
+@artefacts.trusted("rule_set")
 @dataclass(frozen=True)
 class RuleSet:
     """Tested rules per question and scope, the settings used and what each scope gave.
