@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"
 #: Encodings tried, in order, for each line of a CSV file that is not all UTF-8.
 FALLBACK_ENCODINGS = ("utf-8", "gb18030")
 _CHUNK = 1 << 24
+_BARE_CR = re.compile(r"(?<=\r)(?!\n)")
 _SAMPLE = 1 << 16
 #: Rows per piece on the careful (line by line) path, which holds Python strings.
 _CAREFUL_ROWS = 200_000
@@ -152,6 +154,9 @@ def csv_layout(path: Path, encoding: str | None = None) -> CsvLayout:
             "save the file as UTF-8 (or pass --encoding) and ingest it again.")
     text = "\n".join(_decode_line(line, _encodings(encoding))[0]
                      for line in sample.split(b"\n")[:50])
+    if "\r" in header.rstrip("\r"):
+        raise SchemaError(f"{path} line 1: the header holds a carriage return inside it; save "
+                          "the file with one kind of line end and ingest it again.")
     separator = detect_separator(text)
     names = [c.strip() for c in next(csv.reader([header.rstrip("\r")], delimiter=separator), [])]
     if not any(names):
@@ -538,6 +543,7 @@ def _careful_pieces(
     encodings = _encodings(encoding)
     bad_lines: list[int] = []
     consumed: list[str] = []
+    consumed_lines: list[int] = []
 
     with path.open("rb") as fh:
         fh.readline()  # the header, read by csv_layout
@@ -549,18 +555,24 @@ def _careful_pieces(
                     bad_lines.append(number)
                 elif not raw.isascii():
                     notes.used(used)
-                consumed.append(text)
-                yield text
+                # A carriage return alone ends a line, as in the fast reading (and old Mac
+                # files); the csv module would stop at one inside an unquoted value.
+                for piece in _BARE_CR.split(text) if "\r" in text else (text,):
+                    if piece:
+                        consumed.append(piece)
+                        consumed_lines.append(number)
+                        yield piece
 
         reader = csv.reader(lines(), delimiter=layout.separator)
         columns: list[list[str | None]] = [[] for _ in names]
         numbers: list[int] = []
-        end, row = 1, 0
+        row = 0
         yielded = False
-        for record in reader:
-            start, end = end + 1, reader.line_num + 1
+        for record in _records(reader, path, consumed_lines):
+            start, end = consumed_lines[0], consumed_lines[-1]
             text = "".join(consumed).rstrip("\r\n")
             consumed.clear()
+            consumed_lines.clear()
             first_bad = bad_lines[0] if bad_lines else None
             bad_lines.clear()
             if not record:
@@ -597,6 +609,21 @@ def _careful_pieces(
                 columns, numbers, yielded = [[] for _ in names], [], True
     if numbers or not yielded:
         yield _careful_table(names, columns, numbers)
+
+
+def _records(
+    reader: Iterator[list[str]], path: Path, lines: list[int]
+) -> Iterator[list[str]]:
+    """The csv module's rows, its errors as a message naming the line."""
+    # A long text (an annual report in `documents`) may exceed the module's default limit of
+    # 128 KiB per value, which the fast reading does not have.
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+    try:
+        yield from reader
+    except csv.Error as exc:
+        where = f" line {lines[0]}" if lines else ""
+        raise SchemaError(f"{path}{where}: cannot split the row into fields ({exc}); correct "
+                          "the row and ingest the file again.") from exc
 
 
 def _careful_table(

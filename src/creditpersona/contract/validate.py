@@ -63,13 +63,13 @@ class Check:
     detail: str = ""
 
 
-def conform(data: pa.Table, table: Table) -> pa.Table:
+def conform(data: pa.Table, table: Table, source: str | None = None) -> pa.Table:
     """Keep the contract's columns and make each either text or a type of its own family.
 
     A Parquet column typed as the contract expects is kept as it is; any other type becomes
     text, so that the validator can say which values do not parse rather than failing. Text
     is trimmed and an empty value becomes missing.
-    Columns the contract does not name are ignored.
+    Columns the contract does not name are ignored. ``source`` names the file in messages.
 
     Raises
     ------
@@ -82,7 +82,8 @@ def conform(data: pa.Table, table: Table) -> pa.Table:
     missing = [f.name for f in table.fields if f.name not in present]
     if missing:
         raise SchemaError(
-            f"{table.name}: the file lacks the column(s) {', '.join(missing)}; the contract "
+            f"{source or table.name}: the file lacks the column(s) {', '.join(missing)} of "
+            f"table {table.name}; the contract "
             f"(docs/data-contract.md) requires {', '.join(table.field_names)}. Rename or add "
             "the columns and ingest again."
         )
@@ -337,9 +338,11 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-#: How a message writes a control character, as Python's repr would.
-_ESCAPES = {9: "\\t", 10: "\\n", 13: "\\r"}
 _QUOTE = _lit("'")
+#: SQL: ``x`` with every control character written as ``\\xNN``.
+_ESCAPED = ("list_aggregate(list_transform(string_split({x}, ''), lambda c: CASE WHEN ord(c) < 32 "
+            "OR ord(c) = 127 THEN " + _lit("\\x") + " || lower(lpad(hex(ord(c)), 2, '0')) ELSE c "
+            "END), 'string_agg', '')")
 
 
 def _shown(x: str) -> str:
@@ -347,10 +350,7 @@ def _shown(x: str) -> str:
     characters escaped, ``empty`` for a missing value."""
     plain = f"replace(replace({x}, {_lit(chr(92))}, {_lit(chr(92) * 2)}), {_QUOTE}, " \
             f"{_lit(chr(92) + chr(39))})"
-    escaped = plain
-    for code in (*range(32), 127):
-        shown = _ESCAPES.get(code, f"\\x{code:02x}")
-        escaped = f"replace({escaped}, chr({code}), {_lit(shown)})"
+    escaped = _ESCAPED.format(x=plain)
     return (f"CASE WHEN {x} IS NULL THEN 'empty' ELSE {_QUOTE} || CASE WHEN "
             f"regexp_matches({x}, {_lit(CONTROL_CHARACTERS_ALL)}) THEN {escaped} ELSE {plain} "
             f"END || {_QUOTE} END")

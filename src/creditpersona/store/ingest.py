@@ -181,7 +181,7 @@ def _load(
         con.create_table(raw, schema=validate.raw_schema(contract), temp=True, overwrite=True)
         for piece in readers.iter_batches(p, fmt, encoding, batch_rows, notes,
                                           careful=careful):
-            data = validate.conform(piece, contract)
+            data = validate.conform(piece, contract, str(p))
             del piece
             source = ibis.memtable(data)
             expr, local = validate.parse(source, contract)
