@@ -140,11 +140,18 @@ def ingest_file(
     try:
         return _load(store, p, contract, fmt, encoding, sha, started, clock, batch_rows)
     except readers.RereadNeeded:
-        # Bytes that are not UTF-8 (GBK exports, or a file mixing both), a row with the wrong
-        # number of fields or a quote that may not close: read it again line by line, each
-        # line in the encoding it is valid in, setting aside the rows that cannot be read.
-        return _load(store, p, contract, fmt, encoding, sha, started, clock, batch_rows,
-                     careful=True)
+        pass
+    # Not all UTF-8: a file all in GBK/GB18030 (most bank exports) is still read fast.
+    if encoding is None and readers.single_encoding(p) == "gb18030":
+        try:
+            return _load(store, p, contract, fmt, "gb18030", sha, started, clock, batch_rows)
+        except readers.RereadNeeded:
+            pass
+    # Lines in different encodings, a row with the wrong number of fields or a quote that
+    # may not close: read it again line by line, each line in the encoding it is valid in,
+    # setting aside the rows that cannot be read.
+    return _load(store, p, contract, fmt, encoding, sha, started, clock, batch_rows,
+                 careful=True)
 
 
 def _load(
