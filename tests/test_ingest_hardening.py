@@ -132,7 +132,7 @@ def test_undecodable_row_is_quarantined_and_the_rest_loads(store: Store, tmp_pat
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
     q = _quarantine(store).iloc[0]
     assert (q["rule"], q["row_number"], q["line"]) == ("undecodable", 2, 3)
-    assert "neither UTF-8 nor GB18030" in q["message"]
+    assert "holds bytes that are neither UTF-8 nor GB18030 (line 3)" in q["message"]
 
 
 def test_mixed_utf8_and_gbk_rows_are_each_decoded(store: Store, tmp_path: Path) -> None:

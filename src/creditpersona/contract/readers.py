@@ -1,9 +1,14 @@
 """Read a source file into an Arrow table, keeping every row and its position.
 
-CSV in UTF-8 or GBK/GB18030 (bank exports are often GBK), Parquet and Excel. CSV and Excel
-columns are read as text so that the validator, not the reader, decides what is parseable;
-nothing is dropped or coerced here. A ``_row`` column holds the 1-based data-row number
-(the header excluded) so every quarantined row can be traced back to its file.
+CSV in UTF-8 or GBK/GB18030 (bank exports are often GBK), separated by ``,`` ``;`` tab or
+``|``, Parquet and Excel. CSV and Excel columns are read as text so that the validator, not the
+reader, decides what is parseable; nothing is dropped or coerced here. A ``_row`` column holds
+the 1-based data-row number (the header excluded) so every quarantined row can be traced back
+to its file. A CSV file is read by Arrow; one that Arrow cannot read as it is (lines in
+different encodings, a row with the wrong number of fields, a quote that may not close) is
+read again line by line, and the rows that cannot be read are set aside with their line
+(:class:`ReadNotes`) for the quarantine. A file that cannot be read at all raises a
+:class:`~creditpersona.errors.SchemaError` naming it, the line where there is one, and what to do.
 """
 
 from __future__ import annotations
@@ -40,10 +45,6 @@ class RereadNeeded(SchemaError):
     """The fast CSV reader met something it cannot handle in place (bytes that are not UTF-8,
     a row with the wrong number of fields, a quote that may run to the end of the file); the
     file must be read again line by line with :func:`iter_batches` ``careful=True``."""
-
-
-#: Kept for callers that caught the old name.
-NotUTF8Error = RereadNeeded
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,12 @@ def _decode_line(raw: bytes, encodings: tuple[str, ...]) -> tuple[str, str | Non
     return raw.decode("utf-8", errors="replace"), None
 
 
+def _none_of(encodings: tuple[str, ...]) -> str:
+    """``neither UTF-8 nor GB18030``, or ``not GBK`` for one encoding."""
+    names = " nor ".join(e.upper() for e in encodings)
+    return f"neither {names}" if len(encodings) > 1 else f"not {names}"
+
+
 def _encodings(encoding: str | None) -> tuple[str, ...]:
     return (encoding,) if encoding else FALLBACK_ENCODINGS
 
@@ -150,7 +157,7 @@ def csv_layout(path: Path, encoding: str | None = None) -> CsvLayout:
     header, used = _decode_line(first, _encodings(encoding))
     if used is None:
         raise SchemaError(
-            f"{path} line 1: the header is neither {' nor '.join(_encodings(encoding))}; "
+            f"{path} line 1: the header is {_none_of(_encodings(encoding))}; "
             "save the file as UTF-8 (or pass --encoding) and ingest it again.")
     text = "\n".join(_decode_line(line, _encodings(encoding))[0]
                      for line in sample.split(b"\n")[:50])
@@ -617,8 +624,7 @@ def _careful_pieces(
             if first_bad is not None:
                 notes.rejected.append(RejectedRow(
                     row, start, "undecodable",
-                    f"holds bytes that are neither {' nor '.join(e.upper() for e in encodings)} "
-                    f"(line {first_bad})", text))
+                    f"holds bytes that are {_none_of(encodings)} (line {first_bad})", text))
                 continue
             if len(record) != width:
                 spans = (f" (it runs over lines {start}–{end}: check for a quote that is not "

@@ -543,7 +543,7 @@ def describe_rejected(
         "ragged_row": f"split it into the header's {len(table.fields)} fields (quote a value "
                       "that holds the separator) and ingest the file again",
         "undecodable": "save the file in one encoding, UTF-8 (or GBK throughout), and ingest "
-                       "it again",
+                       "it again (without --encoding, or with the file's own)",
     }
     where = "line" if fmt in ("csv", "excel") else "row"
     return pd.DataFrame.from_records([{

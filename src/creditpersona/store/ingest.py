@@ -9,6 +9,7 @@ changes nothing.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import glob
 import time
@@ -130,6 +131,12 @@ def ingest_file(
         raise parameter_error("batch_rows", "ingest_file", "a positive integer", batch_rows)
     p = Path(path)
     contract = schema.table(table or p.stem.lower())
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise parameter_error("encoding", "ingest", "an encoding Python knows, such as "
+                                  "utf-8, gbk or gb18030", encoding) from None
     started = dt.datetime.now()
     clock = time.perf_counter()
     sha = readers.sha256_of(p)
