@@ -123,6 +123,23 @@ def test_ragged_row_is_quarantined_with_its_line(
     assert store.table("firms").count().execute() == 3
 
 
+def test_excel_row_wider_than_its_header_is_quarantined(store: Store, tmp_path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(HEADER := FIRMS_HEADER.split(","))
+    for i, row in enumerate(GOOD_FIRMS[:3]):
+        ws.append(row.split(",") + (["stray"] if i == 1 else []))
+    wb.save(tmp_path / "firms.xlsx")
+    result = ingest_file(store, tmp_path / "firms.xlsx")
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
+    q = _quarantine(store).iloc[0]
+    assert (q["rule"], q["row_number"], q["line"]) == ("ragged_row", 2, 3)
+    assert f"has values in {len(HEADER) + 1} columns, the header names {len(HEADER)}" in \
+        q["message"]
+
+
 def test_undecodable_row_is_quarantined_and_the_rest_loads(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "firms.csv"
     bad = GOOD_FIRMS[1].encode("utf-8").replace("云启".encode(), b"\xff\xfe")
