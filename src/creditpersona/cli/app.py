@@ -171,15 +171,18 @@ def ingest(
     from creditpersona.store.ingest import plan
     from creditpersona.store.store import Store
 
-    planned = plan(paths, table)
     results = []
-    with Store(store) as st, _progress() as progress:
-        task = progress.add_task("ingesting", total=len(planned))
-        for path, name in planned:
-            progress.update(task, description=f"{name} ← {path.name}")
-            results.extend(run_ingest(st, [path], table=name, encoding=encoding))
-            progress.advance(task)
-        where = st.path
+    try:
+        planned = plan(paths, table)
+        with Store(store) as st, _progress() as progress:
+            task = progress.add_task("ingesting", total=len(planned))
+            for path, name in planned:
+                progress.update(task, description=f"{name} ← {path.name}")
+                results.extend(run_ingest(st, [path], table=name, encoding=encoding))
+                progress.advance(task)
+            where = st.path
+    except CreditPersonaError as exc:
+        raise fail(exc) from None
     df = pd.DataFrame([{
         "table": r.table, "file": r.path.name, "load": r.load_id, "read": r.rows_read,
         "loaded": r.rows_loaded, "quarantined": r.rows_quarantined,

@@ -28,7 +28,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
 
 from creditpersona.contract.dialect import detect_separator
-from creditpersona.contract.readers import ROW_COLUMN, read_parquet
+from creditpersona.contract.readers import ROW_COLUMN, open_quote, read_parquet
 from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.models.base import Floats, Ints, PDEstimator, check_int, is_categorical
 from creditpersona.models.boosting import BoostedPD
@@ -44,6 +44,11 @@ NUMERIC_SHARE = 0.9
 ID_SHARE = 0.5
 ID_MIN_DISTINCT = 20
 MISSING_TEXT = ("", "?")
+#: ARFF attribute types read as numbers.
+ARFF_NUMERIC = ("numeric", "real", "integer")
+#: Spellings of infinity and not-a-number that ARFF numbers may not take.
+NON_FINITE_TEXT = ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan",
+                   "-nan")
 _TRUE = ("1", "1.0", "true", "yes")
 _FALSE = ("0", "0.0", "false", "no")
 METRICS = ("auc", "ks", "brier")
@@ -330,6 +335,7 @@ def _read_arff(path: Path) -> pd.DataFrame:
         raise SchemaError(f"{path}: not UTF-8 text ({exc}); save the ARFF file as UTF-8.") \
             from exc
     names: list[str] = []
+    numeric: list[str] = []
     data_start = None
     for number, line in enumerate(lines, start=1):
         text = line.strip()
@@ -337,7 +343,12 @@ def _read_arff(path: Path) -> pd.DataFrame:
             continue
         keyword = text.split(None, 1)[0].lower()
         if keyword == "@attribute":
-            names.append(_arff_name(text[len("@attribute"):].strip(), path, number))
+            rest = text[len("@attribute"):].strip()
+            names.append(_arff_name(rest, path, number))
+            kind = rest[rest.find(rest[0], 1) + 1:] if rest[:1] in ("'", '"') else \
+                rest.split(None, 1)[-1]
+            if kind.strip().split(None, 1)[0].lower() in ARFF_NUMERIC:
+                numeric.append(names[-1])
         elif keyword == "@data":
             data_start = number
             break
@@ -347,13 +358,31 @@ def _read_arff(path: Path) -> pd.DataFrame:
             if line.strip() and not line.lstrip().startswith("%")]
     if any(line.lstrip().startswith("{") for _, line in body):
         raise SchemaError(f"{path}: sparse ARFF is not supported; write the data densely.")
-    records = list(csv.reader((line for _, line in body), quotechar="'",
-                              skipinitialspace=True))
-    for (line_no, _), record in zip(body, records, strict=True):
+    records = []
+    for line_no, line in body:
+        # ARFF keeps a row on one line: a quote left open would take the next lines into
+        # the value and shift every later row.
+        if open_quote(line, ",", "'") or open_quote(line, ",", '"'):
+            raise SchemaError(
+                f"{path} line {line_no}: a quoted value is not closed on its line; an ARFF "
+                "row is one line, so write a line break inside a value as \\n and close the "
+                "quote.")
+        record = next(csv.reader([line], quotechar="'", skipinitialspace=True))
         if len(record) != len(names):
             raise SchemaError(f"{path} line {line_no}: {len(record)} values for "
-                              f"{len(names)} attributes.")
+                              f"{len(names)} attributes; give one value per attribute (? for "
+                              "a missing one).")
+        records.append(record)
     frame = pd.DataFrame(records, columns=names, dtype=object)
+    for name in numeric:
+        spelled = frame[name].astype(str).str.strip().str.lower()
+        odd = spelled.isin(NON_FINITE_TEXT).to_numpy()
+        if odd.any():
+            first = int(np.flatnonzero(odd)[0])
+            raise SchemaError(
+                f"{path} line {body[first][0]}: numeric attribute {name!r} = "
+                f"{frame[name].iloc[first]!r} is not a finite number ({int(odd.sum())} such "
+                "rows); ARFF numbers are finite: write ? for an unknown value, or cap it.")
     frame[ROW_COLUMN] = np.arange(1, len(frame) + 1)
     return frame
 

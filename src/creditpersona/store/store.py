@@ -18,7 +18,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from creditpersona.contract.schema import TABLES, Table
-from creditpersona.errors import StoreError
+from creditpersona.errors import InsufficientDataError, StoreError
 from creditpersona.safeio import others_can_write, private_dir
 
 ENV_VAR = "CREDITPERSONA_STORE"
@@ -180,6 +180,24 @@ class Store:
     def table(self, name: str) -> ir.Table:
         """An Ibis table of the store."""
         return self.con.table(name)
+
+    def require_rows(self, tables: tuple[str, ...], purpose: str) -> None:
+        """Check that each of ``tables`` holds rows before a stage reads them.
+
+        Raises
+        ------
+        InsufficientDataError
+            Naming the tables that are missing or empty and the files to load.
+        """
+        existing = set(self.con.list_tables())
+        empty = [t for t in tables
+                 if t not in existing or int(self.table(t).count().execute()) == 0]
+        if empty:
+            files = " ".join(f"{t}.csv" for t in empty)
+            raise InsufficientDataError(
+                f"{self.path}: {purpose} needs rows in the table(s) {', '.join(empty)}, which "
+                f"the store does not hold: load them (creditpersona ingest {files} --store "
+                f"{self.path}, or a folder holding them) and run it again.")
 
     def next_load_id(self) -> int:
         """The id the next load will get."""
