@@ -42,6 +42,7 @@ from creditpersona.errors import ConfigurationError, InsufficientDataError, Stor
 from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
 from creditpersona.marketing.stage import MarketingResult, marketing_stage
 from creditpersona.models import development as devmod
+from creditpersona.models import rating
 from creditpersona.personas.store import PersonaResult, persona_stage
 from creditpersona.profile.build import compute_profile, load_profile, save_profile
 from creditpersona.review import ReviewResult, review_stage
@@ -324,6 +325,9 @@ def _pd_models(store: Store, as_of: dt.date, profile: pd.DataFrame, refit: bool)
         models = devmod.in_force(store, as_of)
         assert models is not None, "develop registers the models for as_of"
     scores = devmod.apply(models, profile, devmod.in_default(store, as_of))
+    # The grade is the rating of the rating philosophy (models/rating.yaml); ``pd`` stays
+    # point in time (pricing, capital, early warning) and ``grade_pit`` keeps its grade.
+    scores = rating.grade_scores(store, as_of, scores, models.scale, models.summary)
     devmod.save_scores(store, as_of, scores)
     return PDStage(models, scores, devmod.validation_tables(models, scores),
                    fitted=models.fitted_for == as_of)

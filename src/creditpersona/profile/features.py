@@ -106,8 +106,10 @@ def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
         payable_days=payable_days,
         revenue_growth=revenue_growth,
         profit_growth=_div(s.net_profit - s.prev_net_profit, s.prev_net_profit.abs()),
-        # Altman Z''-type composite (emerging-market form); retained earnings are not in the
-        # contract, so X2 uses equity / total assets.
+        # Altman Z'' in the emerging-market form (constant 3.25; zones: distress < 4.35,
+        # safe > 5.85, scored that way in scoring.yaml). Retained earnings are not in the
+        # contract, so X2 uses total equity / total assets (paid-in capital included, which
+        # flatters young, well-capitalised firms).
         altman_z=3.25 + 6.56 * _div(working_capital, s.total_assets)
         + 3.26 * _div(s.equity, s.total_assets) + 6.72 * _div(ebit, s.total_assets)
         + 1.05 * _div(s.equity, s.total_liabilities),
