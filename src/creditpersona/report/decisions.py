@@ -18,7 +18,7 @@ from creditpersona.report.html import _figure, _table
 _LABELS = {"ftp_bp": "FTP 资金成本", "operating_cost_bp": "运营成本 opex",
            "expected_loss_bp": "预期损失 EL", "capital_charge_bp": "资本成本 capital",
            "target_margin_bp": "目标利润 margin", "fee_credit_bp": "中收抵减 fees",
-           "strategy_bp": "客群策略 persona"}
+           "tax_bp": "增值税及附加 VAT", "strategy_bp": "客群策略 persona"}
 WATCH_ROWS = 30
 
 

@@ -76,7 +76,8 @@ def profile_section(profile: pd.DataFrame) -> str:
     parts.append(_figure(fig))
     sections = profile["industry_section"].fillna("?")
     sizes = profile["size_class"].fillna("unknown")
-    size_order = [s for s in (*size_class.SIZE_CLASSES, "unknown") if (sizes == s).any()]
+    size_order = [s for s in (*size_class.SIZE_CLASSES, size_class.OUTSIDE_MIIT, "unknown")
+                  if (sizes == s).any()]
     charts = []
     for d in DIMENSIONS:
         by_ind = go.Figure(go.Box(x=sections, y=profile[f"{d}_score"], boxpoints=False))
@@ -171,7 +172,8 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
         go.Scatter(x=j["grade"], y=j["mean_pd"], mode="markers", name="mean PD 预测",
                    marker={"symbol": "diamond", "size": 10}),
     ])
-    jf.update_layout(title="Jeffreys test per grade 分级校准 (bars: 95 % interval)",
+    jf.update_layout(title="Jeffreys test per grade 分级校准 (one-sided: a grade fails when its "
+                           "mean PD is under the 95 % lower bound)",
                      yaxis_type="log", xaxis={"type": "category", "title": "grade"},
                      yaxis_title="default rate")
     g: pd.DataFrame = tables["grades"]
@@ -183,8 +185,10 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
                  + "</div></div>")
     failing = j.loc[~j["within"], "grade"].tolist()
     parts.append(f"<p class='note'>Jeffreys test: {len(j) - len(failing)} of {len(j)} grades "
-                 "have their mean PD inside the 95 % interval of the observed default rate"
-                 + (f"; outside: {', '.join(map(str, failing))}." if failing else ".")
+                 "pass the one-sided test (default rate not significantly above the mean PD, "
+                 "95 %)"
+                 + (f"; PD understated in: {', '.join(map(str, failing))}." if failing
+                    else ".")
                  + " PSI below 0.10 is stable, 0.10–0.25 worth investigating, above 0.25 a "
                    "significant shift.</p>")
     iv: pd.DataFrame = tables["iv"].head(25)

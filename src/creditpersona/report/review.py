@@ -252,7 +252,7 @@ def _performance(result: ReviewResult) -> str:
                                 "arrayminus": (j["observed_dr"] - j["low"]).tolist()}),
             go.Scatter(x=j["grade"], y=j["mean_pd"], mode="markers", name="mean PD 预测",
                        marker={"symbol": "diamond", "size": 10})])
-        cal.update_layout(title="Calibration per grade, Jeffreys 95 % 分级校准",
+        cal.update_layout(title="Calibration per grade, Jeffreys one-sided 95 % 分级校准",
                           yaxis_type="log", xaxis={"type": "category", "title": "grade"},
                           yaxis_title="default rate")
         figures.append(_figure(cal))
