@@ -111,6 +111,30 @@ def test_price_and_limit_equal_the_cycle_decisions(
     assert not pd.isna(pricing.loc[firm, "rate"])
 
 
+def test_the_report_names_firms_and_lists_performing_firms(
+        demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """Firm names next to codes, performing firms among the highest PDs, wide tables scroll,
+    and the review's rating stability (rating against the PIT grade)."""
+    import re
+
+    out, done = demo
+    assert done.returncode == 0, done.stderr
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<div class='scroll'><table" in page and "name 名称" in page
+    head = "Highest default probabilities of performing firms"
+    table = page[page.index(head):].split("</table>")[0]
+    shown = re.findall(r"<td>(9[0-9A-Z]{17})</td>", table)
+    assert len(shown) == 10
+    con = duckdb.connect(str(out / "creditpersona.duckdb"), read_only=True)
+    grades = dict(con.execute("select firm_id, grade from pd_scores where as_of = "
+                              "DATE '2026-06-30'").fetchall())
+    names = dict(con.execute("select firm_id, name from firms").fetchall())
+    con.close()
+    assert all(grades[f] != "D" for f in shown)
+    assert names[shown[0]] in table
+    assert "Rating stability 评级稳定性" in page and "point-in-time grade" in page
+
+
 def test_demo_end_to_end(demo: tuple[Path, subprocess.CompletedProcess[str]],
                          tmp_path: Path) -> None:
     out, done = demo

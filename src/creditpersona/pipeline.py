@@ -51,8 +51,15 @@ from creditpersona.rules.mining import RuleSet
 from creditpersona.rules.store import rules_stage
 from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
 from creditpersona.store.store import Store
+from creditpersona.store.summary import firm_names
 
 Frame = pd.DataFrame
+Names = pd.Series
+
+
+def _no_names() -> Names:
+    return pd.Series(dtype=object)
+
 #: The stages in the order they run.
 STAGES = ("inputs", "profile", "pd_models", "personas", "rules", "decisions", "marketing",
           "review")
@@ -106,6 +113,8 @@ class CycleResult:
     resumed: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    #: Firm name by firm id (the report shows it next to the code).
+    names: Names = field(default_factory=_no_names)
 
     @property
     def model_versions(self) -> dict[str, Any]:
@@ -275,7 +284,7 @@ def run_cycle(
                          personas=personas, strategies=strategies, rules=ruleset,
                          decisions=decisions, marketing=marketing, review=reviewed,
                          run_id=ledger.run_id, resumed=tuple(resumed), seconds=seconds,
-                         files=files)
+                         files=files, names=firm_names(store))
     ledger.complete(result.model_versions)
     return result
 
@@ -308,7 +317,8 @@ def load_cycle(store: Store, as_of: dt.date) -> CycleResult:
         review=values["review"], run_id=str(row["run_id"]),
         resumed=tuple(stage_rows.loc[stage_rows["status"] == "resumed", "stage"]),
         seconds=dict(zip(stage_rows["stage"], stage_rows["seconds"].astype(float),
-                         strict=True)))
+                         strict=True)),
+        names=firm_names(store))
 
 
 def _profile(store: Store, as_of: dt.date, engine: str) -> str:
