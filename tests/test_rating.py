@@ -102,12 +102,13 @@ def test_pit_philosophy_is_the_master_scale_itself() -> None:
 def test_overrides_are_applied_and_recorded() -> None:
     now = pd.DataFrame({"firm_id": ["a", "b", "c"], "pd": [1.0, 0.3, 0.0102],
                         "defaulted": [True, False, False]})
-    before = pd.DataFrame({"firm_id": ["a", "b", "c"], "rating_score": [-4.3, -4.6, -4.6],
-                           "grade": ["5", "5", "5"]})
+    before = pd.DataFrame({"firm_id": ["a", "b", "c"], "rating_score": [-4.3, -6.5, -4.6],
+                           "grade": ["5", "2", "5"]})
     cfg = load_rating()
     r = rate(now, before, SCALE, cfg, float(now["pd"][1:].mean())).set_index("firm_id")
     assert r.loc["a", "grade"] == "D" and r.loc["a", "rating_action"] == "override_default"
-    # b: PIT grade 10, five notches below its rating: pulled to within three notches.
+    # b: rated 2, PIT grade 10: the smoothed rating lags the PIT grade by override_notches
+    # or more, so the override pulls it to within override_notches − 1 notches.
     assert r.loc["b", "grade_pit"] == "10"
     assert r.loc["b", "rating_action"] == "override_pit"
     assert RANK["10"] - RANK[r.loc["b", "grade"]] == cfg.override_notches - 1
