@@ -81,6 +81,14 @@ def test_jeffreys_matches_the_beta_posterior() -> None:
     assert bool(t.loc["1", "within"]) and not bool(t.loc["2", "within"])
 
 
+def test_jeffreys_is_one_sided() -> None:
+    """An overstated PD (0 defaults among 400 at PD 2 %) passes; the regulatory test only
+    asks whether the default rate is higher than the PD."""
+    t = validation.jeffreys_by_grade(["1"] * 400, [0] * 400, [0.02] * 400, ["1"])
+    assert bool(t["within"].iloc[0])
+    assert t["low"].iloc[0] == pytest.approx(stats.beta.ppf(0.05, 0.5, 400.5))
+
+
 def test_psi_conventions() -> None:
     rng = np.random.default_rng(1)
     base = rng.normal(size=20000)

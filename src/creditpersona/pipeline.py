@@ -43,6 +43,7 @@ from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
 from creditpersona.marketing.stage import MarketingResult, marketing_stage
 from creditpersona.models import artefacts
 from creditpersona.models import development as devmod
+from creditpersona.models import rating
 from creditpersona.personas.store import PersonaResult, persona_stage
 from creditpersona.profile.build import compute_profile, load_profile, save_profile
 from creditpersona.review import ReviewResult, review_stage
@@ -52,8 +53,15 @@ from creditpersona.rules.store import rules_stage
 from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
 from creditpersona.safeio import private_dir, write_text
 from creditpersona.store.store import Store
+from creditpersona.store.summary import firm_names
 
 Frame = pd.DataFrame
+Names = pd.Series
+
+
+def _no_names() -> Names:
+    return pd.Series(dtype=object)
+
 #: The stages in the order they run.
 STAGES = ("inputs", "profile", "pd_models", "personas", "rules", "decisions", "marketing",
           "review")
@@ -109,6 +117,8 @@ class CycleResult:
     resumed: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    #: Firm name by firm id (the report shows it next to the code).
+    names: Names = field(default_factory=_no_names)
 
     @property
     def model_versions(self) -> dict[str, Any]:
@@ -277,7 +287,7 @@ def run_cycle(
                          personas=personas, strategies=strategies, rules=ruleset,
                          decisions=decisions, marketing=marketing, review=reviewed,
                          run_id=ledger.run_id, resumed=tuple(resumed), seconds=seconds,
-                         files=files)
+                         files=files, names=firm_names(store))
     ledger.complete(result.model_versions)
     return result
 
@@ -310,7 +320,8 @@ def load_cycle(store: Store, as_of: dt.date) -> CycleResult:
         review=values["review"], run_id=str(row["run_id"]),
         resumed=tuple(stage_rows.loc[stage_rows["status"] == "resumed", "stage"]),
         seconds=dict(zip(stage_rows["stage"], stage_rows["seconds"].astype(float),
-                         strict=True)))
+                         strict=True)),
+        names=firm_names(store))
 
 
 def _profile(store: Store, as_of: dt.date, engine: str) -> str:
@@ -327,6 +338,9 @@ def _pd_models(store: Store, as_of: dt.date, profile: pd.DataFrame, refit: bool)
         models = devmod.in_force(store, as_of)
         assert models is not None, "develop registers the models for as_of"
     scores = devmod.apply(models, profile, devmod.in_default(store, as_of))
+    # The grade is the rating of the rating philosophy (models/rating.yaml); ``pd`` stays
+    # point in time (pricing, capital, early warning) and ``grade_pit`` keeps its grade.
+    scores = rating.grade_scores(store, as_of, scores, models.scale, models.summary)
     devmod.save_scores(store, as_of, scores)
     return PDStage(models, scores, devmod.validation_tables(models, scores),
                    fitted=models.fitted_for == as_of)
