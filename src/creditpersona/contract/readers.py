@@ -16,10 +16,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -472,6 +474,17 @@ def _arrow_pieces(
         odd.append(row.text)
         return "skip"
 
+    previous_hook = sys.unraisablehook
+
+    def quiet_undecodable(unraisable: Any) -> None:
+        # Arrow decodes an invalid row as UTF-8 before calling ``invalid_row``; on bytes that
+        # are not UTF-8 that decoding fails where Python can only print it ("Exception
+        # ignored in ..." on the user's stderr). Arrow then stops with ArrowInvalid, which
+        # sends the file to the careful reading below: nothing is lost by not printing it.
+        if not isinstance(unraisable.exc_value, UnicodeDecodeError):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = quiet_undecodable
     try:
         reader = pacsv.open_csv(
             path,
@@ -528,6 +541,8 @@ def _arrow_pieces(
             yield _numbered(pa.table({n: pa.array([], pa.string()) for n in names}), 0)
             return
         raise RereadNeeded(f"{path}: {exc}") from exc
+    finally:
+        sys.unraisablehook = previous_hook
 
 
 def _numbered(table: pa.Table, offset: int) -> pa.Table:
