@@ -1,4 +1,4 @@
-"""Benchmark: behaviour items and association-rule mining on a 100,000-firm basket.
+"""Benchmark: behaviour items, then mining *and testing* the rules on a large basket.
 
 Setup (not timed): generate a bank of ``--firms`` firms, ingest it, profile it. Then, each
 in its own process so that peak memory is its own:
@@ -7,14 +7,17 @@ in its own process so that peak memory is its own:
   ``items.yaml``; the basket is saved;
 - the basket is resampled with replacement to ``--basket-firms`` rows (seeded) — the shape
   of a 100,000-firm portfolio without generating one;
-- ``fpgrowth``: frequent itemsets with ``mlxtend.fpgrowth`` on that basket, then the whole
-  of :func:`mine_rules` (itemsets, rules, pruning, sentences), portfolio-wide and per
-  persona; the personas are the generator's true ones (only to size the persona scopes);
-- ``apriori`` (baseline): the same frequent itemsets with ``mlxtend.apriori`` (same support
-  and length), as it runs by default and with ``low_memory=True``, checked to be the same
-  itemsets.
+- ``mine``: the whole of :func:`mine_rules` with the packaged settings (search, Fisher
+  tests for chance and productivity, BH over every rule, the short answer, sentences),
+  portfolio-wide and per persona (the generator's true personas, only to size the scopes),
+  then :func:`shuffle_control` given those rules (one more search and test on the shuffled
+  basket): what the pipeline's rules stage does after building the basket;
+- ``baseline``: what ``rules mine`` did before the rules were tested — FP-growth itemsets
+  (``mlxtend.fpgrowth``, support ≥ 0.01, up to four items) and every single-consequent rule
+  of confidence ≥ 0.25 and lift ≥ 1.2 (``mlxtend.association_rules``), portfolio and per
+  persona, without tests, pruning or sentences (a lower bound of its time).
 
-    python bench/bench_rules.py --firms 10000 --basket-firms 100000
+    python bench/bench_rules.py --firms 10000 --basket-firms 1000000
 """
 
 from __future__ import annotations
@@ -88,44 +91,36 @@ def _load_big(work: Path):  # type: ignore[no-untyped-def]
             pd.read_parquet(work / "big_personas.parquet")["persona"])
 
 
-def stage_fpgrowth(work: Path, min_support: float, max_len: int) -> dict[str, float]:
-    from mlxtend.frequent_patterns import fpgrowth
-
-    from creditpersona.rules import mine_rules
+def stage_mine(work: Path) -> dict[str, float]:
+    from creditpersona.rules import mine_rules, shuffle_control
 
     basket, personas = _load_big(work)
     t0 = time.perf_counter()
-    freq = fpgrowth(basket, min_support=min_support, use_colnames=True, max_len=max_len)
-    itemsets_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ruleset = mine_rules(basket, min_support=min_support, max_len=max_len, by=personas)
+    ruleset = mine_rules(basket, personas)
     mine_seconds = time.perf_counter() - t0
-    freq["itemsets"].map(lambda s: "|".join(sorted(s))).to_frame().to_parquet(
-        work / "fp_itemsets.parquet")
-    portfolio = ruleset.scopes.set_index("scope").loc["portfolio"]
-    return {"itemsets_seconds": itemsets_seconds, "itemsets": len(freq),
-            "mine_seconds": mine_seconds, "rules": len(ruleset.rules),
-            "portfolio_rules": int(portfolio["rules"]),
-            "portfolio_pruned": int(portfolio["pruned"]), "peak_mb": _peak_mb()}
-
-
-def stage_apriori(work: Path, min_support: float, max_len: int) -> dict[str, float]:
-    import pandas as pd
-    from mlxtend.frequent_patterns import apriori
-
-    basket, _ = _load_big(work)
     t0 = time.perf_counter()
-    freq = apriori(basket, min_support=min_support, use_colnames=True, max_len=max_len)
-    seconds = time.perf_counter() - t0
+    control = shuffle_control(basket, personas, real=ruleset)
+    control_seconds = time.perf_counter() - t0
+    return {"mine_seconds": mine_seconds, "control_seconds": control_seconds,
+            "tested": ruleset.params["tested"], "rules": len(ruleset.rules),
+            "significant": int(ruleset.scopes["significant"].sum()),
+            "shuffled": control["shuffled"], "real": control["real"], "peak_mb": _peak_mb()}
+
+
+def stage_baseline(work: Path) -> dict[str, float]:
+    from mlxtend.frequent_patterns import association_rules, fpgrowth
+
+    basket, personas = _load_big(work)
     t0 = time.perf_counter()
-    low = apriori(basket, min_support=min_support, use_colnames=True, max_len=max_len,
-                  low_memory=True)
-    low_seconds = time.perf_counter() - t0
-    ours = set(pd.read_parquet(work / "fp_itemsets.parquet")["itemsets"])
-    same = all(ours == set(f["itemsets"].map(lambda s: "|".join(sorted(s))))
-               for f in (freq, low))
-    return {"itemsets_seconds": seconds, "low_memory_seconds": low_seconds,
-            "itemsets": len(freq), "same_itemsets": same, "peak_mb": _peak_mb()}
+    rules = 0
+    scopes = [basket] + [basket[(personas == p).to_numpy()] for p in sorted(personas.unique())]
+    for x in scopes:
+        freq = fpgrowth(x, min_support=0.01, use_colnames=True, max_len=4)
+        r = association_rules(freq, num_itemsets=len(x), metric="confidence",
+                              min_threshold=0.25)
+        r = r[(r["consequents"].map(len) == 1) & (r["lift"] >= 1.2)]
+        rules += len(r)
+    return {"seconds": time.perf_counter() - t0, "rules": rules, "peak_mb": _peak_mb()}
 
 
 def _run(stage: str, work: Path, *extra: str) -> dict[str, float]:
@@ -137,22 +132,19 @@ def _run(stage: str, work: Path, *extra: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--firms", type=int, default=10_000)
-    parser.add_argument("--basket-firms", type=int, default=100_000)
-    parser.add_argument("--min-support", type=float, default=0.01)
-    parser.add_argument("--max-len", type=int, default=4)
+    parser.add_argument("--basket-firms", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--stage", default=None, help=argparse.SUPPRESS)
     a = parser.parse_args()
-    mining = ["--min-support", str(a.min_support), "--max-len", str(a.max_len)]
     if a.stage:
         work = a.workdir
         result = {
             "setup": lambda: stage_setup(work, a.firms),
             "items": lambda: stage_items(work),
             "resample": lambda: stage_resample(work, a.basket_firms, a.seed),
-            "fpgrowth": lambda: stage_fpgrowth(work, a.min_support, a.max_len),
-            "apriori": lambda: stage_apriori(work, a.min_support, a.max_len),
+            "mine": lambda: stage_mine(work),
+            "baseline": lambda: stage_baseline(work),
         }[a.stage]()
         print(json.dumps(result))
         return
@@ -163,8 +155,8 @@ def main() -> None:
         setup = _run("setup", work, "--firms", str(a.firms))
         items = _run("items", work)
         _run("resample", work, "--basket-firms", str(a.basket_firms), "--seed", str(a.seed))
-        fp = _run("fpgrowth", work, *mining)
-        ap = _run("apriori", work, *mining)
+        mine = _run("mine", work)
+        base = _run("baseline", work)
     finally:
         if a.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -172,17 +164,17 @@ def main() -> None:
           f"{setup['loans']:,.0f} loans), as of {AS_OF}")
     print(f"behaviour_items (Ibis on DuckDB): {items['seconds']:.1f} s, "
           f"{items['firms']:,} firms × {items['items']} items, peak {items['peak_mb']:,.0f} MB")
-    print(f"basket resampled to {a.basket_firms:,} firms (seed {a.seed}); "
-          f"min_support {a.min_support}, max_len {a.max_len}")
-    print(f"fpgrowth itemsets: {fp['itemsets_seconds']:.1f} s ({fp['itemsets']:,} itemsets)")
-    print(f"apriori itemsets (baseline): {ap['itemsets_seconds']:.1f} s ({ap['itemsets']:,} "
-          f"itemsets, same: {ap['same_itemsets']}), peak {ap['peak_mb']:,.0f} MB")
-    print(f"apriori / fpgrowth: {ap['itemsets_seconds'] / fp['itemsets_seconds']:.1f}× "
-          f"(apriori low_memory=True: {ap['low_memory_seconds']:.1f} s, "
-          f"{ap['low_memory_seconds'] / fp['itemsets_seconds']:.1f}×)")
-    print(f"mine_rules (portfolio + personas, pruning, sentences): {fp['mine_seconds']:.1f} s, "
-          f"{fp['rules']:,} rules ({fp['portfolio_rules']:,} portfolio, "
-          f"{fp['portfolio_pruned']:,} pruned there), peak {fp['peak_mb']:,.0f} MB")
+    print(f"basket resampled to {a.basket_firms:,} firms (seed {a.seed})")
+    total = mine["mine_seconds"] + mine["control_seconds"]
+    print(f"mine_rules (search, tests, BH, answer, sentences; portfolio + personas): "
+          f"{mine['mine_seconds']:.1f} s — {mine['tested']:,} rules tested, "
+          f"{mine['significant']:,} significant, {mine['rules']:,} in the answer")
+    print(f"shuffle_control (one more search and test): {mine['control_seconds']:.1f} s — "
+          f"{mine['shuffled']} of {mine['real']} repayment rules survive shuffling")
+    print(f"rules stage after the basket: {total:.1f} s, peak {mine['peak_mb']:,.0f} MB")
+    print(f"baseline, untested FP-growth rules as rules mine made them: {base['seconds']:.1f} s "
+          f"({base['rules']:,} rules), peak {base['peak_mb']:,.0f} MB")
+    print(f"tested / untested: {total / base['seconds']:.2f}×")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import FIRMS_HEADER, GOOD_FIRMS
+from test_cli_quiet import warning_lines
 from typer.testing import CliRunner
 
 from creditpersona.cli.app import app
@@ -59,12 +60,90 @@ def test_fail_on_quarantine_exits_3(tmp_path: Path) -> None:
     assert status.exit_code == 0 and "firms" in status.output
 
 
-def test_demo_end_to_end(tmp_path: Path) -> None:
-    done = _cli("demo", "--firms", "500", "--seed", "3", "--out", str(tmp_path / "d"))
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """``creditpersona demo`` on 500 firms (two quarters), once for the module."""
+    out = tmp_path_factory.mktemp("demo") / "d"
+    return out, _cli("demo", "--firms", "500", "--seed", "3", "--out", str(out))
+
+
+def test_price_and_limit_equal_the_cycle_decisions(
+        demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """`creditpersona price/limit --firm X --as-of D` give the cycle's stored decision."""
+    import pandas as pd
+
+    from creditpersona.decisions.stage import firm_limit, load_decisions_table, price_request
+    from creditpersona.store.store import Store
+
+    out, done = demo
     assert done.returncode == 0, done.stderr
+    store, day = out / "creditpersona.duckdb", dt.date(2026, 6, 30)
+    with Store(store, read_only=True) as st:
+        limits = load_decisions_table(st, "limits", day).set_index("firm_id")
+        pricing = load_decisions_table(st, "pricing", day).set_index("firm_id")
+        # Firms of several persona policies, with and without a positive limit.
+        ok = limits[limits["binding"] != "no_new_credit"]
+        picks = (ok.assign(positive=ok["recommended_limit"] > 0).reset_index()
+                 .groupby(["persona_policy", "positive"]).head(1)["firm_id"].tolist())
+        assert len(picks) >= 3 and limits.loc[picks, "persona_policy"].nunique() >= 2
+        for firm in picks:
+            lim = firm_limit(st, day, firm).iloc[0]
+            stored = limits.loc[firm]
+            assert lim["persona_policy"] == stored["persona_policy"], firm
+            for c in ("product", "binding"):
+                assert lim[c] == stored[c], (firm, c)
+            assert lim["recommended_limit"] == pytest.approx(stored["recommended_limit"])
+            quote = price_request(st, day, firm).iloc[0]
+            ref = pricing.loc[firm]
+            for c in ("product", "persona_policy", "grade"):
+                assert quote[c] == ref[c], (firm, c)
+            for c in ("amount", "term_months", "rate", "spread_bp", "raroc", "pd"):
+                assert float(quote[c]) == pytest.approx(float(ref[c]), rel=1e-9), (firm, c)
+    firm = picks[0]
+    shown = runner.invoke(app, ["limit", "--as-of", "2026-06-30", "--firm", firm,
+                                "--store", str(store)])
+    assert shown.exit_code == 0, shown.output
+    assert f"{limits.loc[firm, 'recommended_limit']:,.0f}" in shown.output
+    assert str(limits.loc[firm, "persona_policy"]) in shown.output
+    shown = runner.invoke(app, ["price", "--as-of", "2026-06-30", "--firm", firm,
+                                "--store", str(store)])
+    assert shown.exit_code == 0, shown.output
+    assert f"= {float(pricing.loc[firm, 'rate']):.2%}" in shown.output
+    assert not pd.isna(pricing.loc[firm, "rate"])
+
+
+def test_the_report_names_firms_and_lists_performing_firms(
+        demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """Firm names next to codes, performing firms among the highest PDs, wide tables scroll,
+    and the review's rating stability (rating against the PIT grade)."""
+    import re
+
+    out, done = demo
+    assert done.returncode == 0, done.stderr
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<div class='scroll'><table" in page and "name 名称" in page
+    head = "Highest default probabilities of performing firms"
+    table = page[page.index(head):].split("</table>")[0]
+    shown = re.findall(r"<td>(9[0-9A-Z]{17})</td>", table)
+    assert len(shown) == 10
+    con = duckdb.connect(str(out / "creditpersona.duckdb"), read_only=True)
+    grades = dict(con.execute("select firm_id, grade from pd_scores where as_of = "
+                              "DATE '2026-06-30'").fetchall())
+    names = dict(con.execute("select firm_id, name from firms").fetchall())
+    con.close()
+    assert all(grades[f] != "D" for f in shown)
+    assert names[shown[0]] in table
+    assert "Rating stability 评级稳定性" in page and "point-in-time grade" in page
+
+
+def test_demo_end_to_end(demo: tuple[Path, subprocess.CompletedProcess[str]],
+                         tmp_path: Path) -> None:
+    out, done = demo
+    assert done.returncode == 0, done.stderr
+    assert warning_lines(done.stderr) == [], done.stderr[:2000]  # the whole cycle, quiet
     assert "exactly the injected rows" in done.stdout
     assert "Every row read was loaded or quarantined: yes" in done.stdout
-    con = duckdb.connect(str(tmp_path / "d" / "creditpersona.duckdb"), read_only=True)
+    con = duckdb.connect(str(out / "creditpersona.duckdb"), read_only=True)
     assert con.execute("select count(*) from firms").fetchone() == (500,)
     loads = con.execute("select sum(rows_read) = sum(rows_loaded + rows_quarantined) "
                         "from load_log").fetchone()
@@ -78,19 +157,19 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         assert con.execute(f"select count(*) from {table}").fetchone()[0] > 0, table
     assert con.execute("select list(status order by as_of) from cycle_runs").fetchone() == (
         ["completed", "completed"],)
-    page = (tmp_path / "d" / "report.html").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
     for title in ("客户性格", "Credit strategy per persona", "关联规则", "授信决策", "精准营销",
                   "季度检视", "Run lineage"):
         assert title in page, title
     assert "客户画像 Customer profile" in page and "plotly" in page.lower()
     assert "违约概率模型 Default-probability models" in page
-    assert (tmp_path / "d" / "pd-validation.json").exists()
-    lists = list((tmp_path / "d" / "campaign_lists").glob("*.xlsx"))
+    assert (out / "pd-validation.json").exists()
+    lists = list((out / "campaign_lists").glob("*.xlsx"))
     assert lists, "campaign lists per relationship manager"
     assert "Customer profile 客户画像 as of 2026-06-30" in done.stdout
     con.close()
 
-    store = tmp_path / "d" / "creditpersona.duckdb"
+    store = out / "creditpersona.duckdb"
     out = tmp_path / "r.html"
     result = runner.invoke(app, ["run", "--as-of", "2026-06-30", "--store", str(store),
                                  "--out", str(out)])

@@ -191,8 +191,8 @@ def test_only_a_failed_run_with_the_same_lineage_is_resumed(tmp_path: Path) -> N
         third = RunLedger.start(st, Q2, lin)
         third.done("profile", [1, 2], 0.1)
         third.fail("pd_models", RuntimeError("again"))
-        (st.path.parent / f"{st.path.name}.runs" / Q2.isoformat() / "profile.pkl").write_bytes(
-            b"tampered")
+        (st.path.parent / f"{st.path.name}.runs" / Q2.isoformat() / "profile" /
+         "state.json").write_bytes(b"tampered")
         assert not RunLedger.start(st, Q2, lin).resumable("profile")
 
 

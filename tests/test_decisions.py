@@ -523,3 +523,153 @@ def test_every_found_persona_of_the_fixture_gets_a_strategy(synthetic_bank: Synt
     out = persona_strategies(synthetic_bank.profile, truth)
     # On the generator's own personas the archetype rules give each its namesake strategy.
     assert (out["strategy"] == out["persona"]).all(), out
+
+
+# Issue 15: rules a credit officer checks first -------------------------------------------
+
+_ST_ROW = {"firm_id": "A", "revenue": 1e8, "cost_of_sales": 9e7, "net_profit": 5e6,
+           "interest_expense": 1e6, "current_assets": 4e7, "current_liabilities": 3.2e7,
+           "receivables": 1.25e7, "inventory": 1.5e7, "prepayments": 2.5e6,
+           "payables": 7.5e6, "advance_receipts": 1e8 * 5 / 360, "short_term_debt": 1.2e7,
+           "long_term_debt": 5e6, "operating_cash_flow": 6e6,
+           "depreciation_amortisation": 1e6, "prev_revenue": 1e8 / 1.1}
+
+
+@pytest.mark.parametrize("product", ["working_capital", "project_finance", "equipment"])
+def test_a_firm_without_a_statement_has_insufficient_data(product: str) -> None:
+    firms = pd.DataFrame({"firm_id": ["A", "B"], "grade": ["3", "3"]})
+    lim = recommend_limits(firms, pd.DataFrame([_ST_ROW]), product=product)
+    assert lim.loc[1, "binding"] == "insufficient_data"
+    assert lim.loc[1, "recommended_limit"] == 0.0
+    assert lim.loc[0, "binding"] != "insufficient_data"
+
+
+def test_working_capital_line_new_lending_and_renewal() -> None:
+    """The total line, the new lending, and a renewal of our own short-term loan."""
+    firms = pd.DataFrame({"firm_id": ["A"], "grade": ["1"], "persona": ["stable_manufacturer"]})
+    st_ = pd.DataFrame([_ST_ROW])
+    alone = recommend_limits(firms, st_, product="working_capital").iloc[0]
+    # need 23,222,222 − own 8,000,000 = total line 15,222,222; − 12 m short-term = 3,222,222.
+    assert alone["wc_line"] == pytest.approx(15_222_222.22, abs=0.01)
+    assert alone["wc_capacity"] == pytest.approx(3_222_222.22, abs=0.01)
+    # All 12 m of short-term debt is ours: our line covers its renewal (× 1.1 persona).
+    ours = recommend_limits(firms, st_, product="working_capital",
+                            our_exposure=pd.Series({"A": 1.2e7})).iloc[0]
+    assert ours["recommended_limit"] == pytest.approx(15_222_222.22 * 1.1, abs=0.01)
+    assert ours["new_lending"] == pytest.approx(15_222_222.22 * 1.1 - 1.2e7, abs=0.01)
+    assert ours["recommended_limit"] > 1.2e7  # a renewal is not sized at zero
+
+
+def test_turnover_days_use_average_balances_when_the_prior_statement_exists() -> None:
+    firms = pd.DataFrame({"firm_id": ["A"], "grade": ["1"]})
+    row = dict(_ST_ROW)
+    # Prior receivables 7.5 m: average 10 m = 36 days instead of 45 → need falls by 9 days.
+    prior = {"prev_receivables": 7.5e6, "prev_inventory": 1.5e7, "prev_prepayments": 2.5e6,
+             "prev_payables": 7.5e6, "prev_advance_receipts": 1e8 * 5 / 360}
+    without = recommend_limits(firms, pd.DataFrame([row]), product="working_capital")
+    with_prior = recommend_limits(firms, pd.DataFrame([{**row, **prior}]),
+                                  product="working_capital")
+    per_day = 1e8 * 0.95 * 1.1 / 360
+    assert without["wc_need"].iloc[0] - with_prior["wc_need"].iloc[0] == pytest.approx(
+        9 * per_day, rel=1e-9)
+
+
+def test_cfads_is_operating_cash_flow_without_adding_interest_back() -> None:
+    firms = pd.DataFrame({"firm_id": ["A"], "grade": ["1"]})
+    lim = recommend_limits(firms, pd.DataFrame([_ST_ROW]), product="project_finance").iloc[0]
+    assert lim["cfads"] == _ST_ROW["operating_cash_flow"]
+
+
+def test_irb_maturity_of_an_amortising_loan_is_effective() -> None:
+    """A 36-month amortising equipment loan: M = 37/24 years, not 3 (about 16 bp less)."""
+    firms = pd.DataFrame({"firm_id": ["A"], "pd": [0.01], "grade": ["5"]})
+    req = pd.DataFrame({"firm_id": ["A"], "amount": [1e7], "term_months": [36],
+                        "product": ["equipment"], "collateral_type": ["none"]})
+    p = price_loans(req, firms).iloc[0]
+    assert p["maturity_years"] == pytest.approx(37 / 24)
+    cfg = load_decisions()
+    k = irb_capital(0.01, 0.40, 37 / 24)["capital"].iloc[0]
+    assert p["capital_k"] == pytest.approx(k * 12.5 * cfg.pricing.capital_per_rwa)
+    k3 = irb_capital(0.01, 0.40, 3.0)["capital"].iloc[0]
+    saved_bp = cfg.hurdle_rate * (k3 - k) * 12.5 * cfg.pricing.capital_per_rwa * 1e4
+    assert 10 < saved_bp / (1 - cfg.pricing.vat_and_surcharges) < 25
+    bullet = price_loans(req.assign(product="working_capital", term_months=12), firms)
+    assert bullet["maturity_years"].iloc[0] == 1.0
+
+
+def test_cost_plus_pricing_tax_capital_and_the_cost_floor(caplog: pytest.LogCaptureFixture
+                                                           ) -> None:
+    """PD 0.05 % deposit-secured trade finance: priced 2.00 % under a 2.079 % floor before."""
+    cfg = load_decisions()
+    assert cfg.pricing.vat_and_surcharges == pytest.approx(0.06 * 1.12)
+    assert cfg.pricing.capital_per_rwa >= 0.105
+    firms = pd.DataFrame({"firm_id": ["B"], "pd": [0.0005], "grade": ["1"]})
+    req = pd.DataFrame({"firm_id": ["B"], "amount": [1e7], "term_months": [6],
+                        "product": ["trade_finance"], "collateral_type": ["deposit"]})
+    q = price_loans(req, firms).iloc[0]
+    cost = (q["ftp_bp"] + q["operating_cost_bp"]) / (1 - cfg.pricing.vat_and_surcharges)
+    assert q["rate"] * 1e4 >= cost - 1e-6 and bool(q["cost_floor_applied"])
+    assert not q["below_cost"] and q["raroc"] > 0
+    # The waterfall adds up to the floor, the tax included.
+    parts = sum(float(q[c]) for c in decisions.COMPONENTS[:-1])
+    assert parts == pytest.approx(q["floor_rate"] * 1e4)
+    assert q["tax_bp"] == pytest.approx(q["floor_rate"] * 1e4 * cfg.pricing.vat_and_surcharges)
+    with caplog.at_level("WARNING"):
+        e = price_loans(req.assign(pricing_exception="CRO approval 2026-07"), firms).iloc[0]
+    assert bool(e["below_cost"]) and e["exception"] == "CRO approval 2026-07"
+    assert "CRO approval 2026-07" in caplog.text
+
+
+def test_exposure_includes_arrears_of_running_amortising_loans() -> None:
+    from creditpersona.decisions.value import add_exposure_columns
+
+    book = pd.DataFrame({"amount": [1200.0], "product": ["equipment"], "term_months": [12],
+                         "elapsed_days": [182.625], "remaining_days": [182.625],
+                         "unpaid_due": [300.0], "collateral_type": ["none"],
+                         "guarantee_type": ["none"]})
+    assert add_exposure_columns(book, load_decisions())["outstanding"].iloc[0] == 900.0
+
+
+def test_refinancing_loans_are_special_mention_while_observed() -> None:
+    cfg = load_decisions().classification
+    book = pd.DataFrame({"loan_id": list("abcd"), "firm_id": list("ABCD"), "dpd": 0,
+                         "purpose": ["refinancing", "refinancing", "refinancing", "working"],
+                         "elapsed_days": [30, 364, 400, 30],
+                         "instalment_months": [1, 1, 12, 1]})
+    tiers = classify_loans(book, cfg)["tier"].tolist()
+    # c: yearly instalments → two periods = 24 months of observation.
+    assert tiers == ["special_mention", "special_mention", "special_mention", "normal"]
+
+
+def _profile_row(**values: object) -> pd.DataFrame:
+    """One firm with every feature the rules read missing (never fires), but ``values``."""
+    blank = {r.feature: np.nan for r in load_warning_rules().rules}
+    return pd.DataFrame([{"firm_id": "X", **blank, **values}])
+
+
+@pytest.mark.parametrize("flag", ["flag_management_departure", "flag_control_change",
+                                  "flag_guarantee_risk", "flag_audit_qualified",
+                                  "flag_abnormal_operation"])
+def test_direct_text_triggers_put_a_firm_on_the_watch_list(flag: str) -> None:
+    out = evaluate_warnings(_profile_row(**{flag: True, "text_risk_score": 0.0}), {},
+                            load_warning_rules())
+    assert bool(out.firms["on_watch"].iloc[0]), flag
+
+
+def test_dscr_bands_guarantees_on_net_assets_receivables_and_refinancing() -> None:
+    rules = load_warning_rules()
+    ids = {r.id for r in rules.rules}
+    assert "weak_debt_service" not in ids
+
+    def hits(**values: object) -> set[str]:
+        h = evaluate_warnings(_profile_row(**values), {}, rules).hits.iloc[0]
+        return set(h[h].index)
+
+    assert hits(dscr=1.2) == {"dscr_below_target"}
+    assert hits(dscr=1.05) == {"dscr_lockup"}
+    assert hits(dscr=0.8) == {"dscr_below_one"}
+    assert hits(dscr=1.5) == set()
+    # Guarantees of 60 % of net assets but 10 % of total assets: heavy.
+    assert hits(guarantees_to_equity=0.6, guarantees_to_assets=0.1) == {"guarantee_heavy"}
+    assert hits(receivable_days_change=45.0) == {"receivables_swelling"}
+    assert hits(refinancing_loans_12m=1) == {"refinancing"}

@@ -91,3 +91,15 @@ def test_miit_size_class(code: str, x: float, y_wan: float, z_wan: float, expect
 
 def test_missing_indicator_gives_none() -> None:
     assert size_class.classify(["C38"], [np.nan], [1e9], [1e9]).tolist() == [None]
+
+
+def test_a_division_code_uses_its_section_rule_and_finance_is_outside_miit() -> None:
+    from creditpersona.domain.size_class import OUTSIDE_MIIT, classify
+
+    # K70 (division only) is sized like real-estate development (Y and Z), not by staff:
+    # 2 staff, revenue 50 m yuan (5,000 万), assets 80 m yuan (8,000 万) -> medium.
+    assert classify(["K70", "K7010"], [2, 2], [5e7, 5e7], [8e7, 8e7]).tolist() == [
+        "medium", "medium"]
+    # A bank branch-sized finance firm is outside the MIIT standard, not "micro" or "large".
+    assert classify(["J66", "J6620"], [5, 5000], [1e6, 1e10], [1e7, 1e11]).tolist() == [
+        OUTSIDE_MIIT, OUTSIDE_MIIT]

@@ -82,8 +82,9 @@ def test_predicted_default_rate_per_grade_within_jeffreys_bounds(
     p = dev.sample["pd_champion"].to_numpy()
     table = validation.jeffreys_by_grade(dev.scale.assign(p), y, p, dev.scale.names[:-1])
     assert len(table) >= 6, table
-    # 95 % intervals: with ten grades one may miss by chance; none may miss at 99.9 %.
-    assert (~table["within"]).sum() <= 1, table
+    # One-sided at 95 %: each grade is flagged by chance with probability 5 %, so with ten
+    # grades two may be (about 9 % of the time); none may be at 99.9 %.
+    assert (~table["within"]).sum() <= 2, table
     strict = validation.jeffreys_by_grade(dev.scale.assign(p), y, p, dev.scale.names[:-1],
                                           level=0.999)
     assert strict["within"].all(), strict

@@ -174,8 +174,8 @@ def test_explain_top_is_validated(scorecard: ScorecardPD, top: object,
 def test_data_errors_name_the_column(scorecard: ScorecardPD,
                                      firms: tuple[pd.DataFrame, np.ndarray]) -> None:
     X, y = firms
-    with pytest.raises(SchemaError, match="column 'sector' is not numeric"):
-        ScorecardPD().fit(X.assign(sector="manufacturing"), y)
+    with pytest.raises(SchemaError, match="column 'founded' holds dates"):
+        ScorecardPD().fit(X.assign(founded=pd.Timestamp("2020-01-01")), y)
     with pytest.raises(SchemaError, match="y must hold 1 \\(default\\) and 0"):
         ScorecardPD().fit(X, np.where(y == 1, "bad", "good"))
     with pytest.raises(SchemaError, match="y holds only the class 0"):
@@ -410,10 +410,14 @@ def test_read_parquet_with_boolean_label(tmp_path: Path) -> None:
     assert table["flag"].tolist() == [1.0, 0.0, 1.0]
 
 
-def test_non_numeric_feature_is_a_clear_error(tmp_path: Path) -> None:
+def test_text_feature_is_categorical_and_a_typo_in_numbers_an_error(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("a,sector,y\n1,C13,0\n2,F51,1\n", encoding="utf-8")
-    with pytest.raises(SchemaError, match="column 'sector' is not numeric: 'C13' at row 1"):
+    assert str(read_table(path, label="y")["sector"].dtype) == "category"
+    rows = "".join(f"{i},C13,{i % 2}\n" for i in range(30))
+    path.write_text("a,sector,y\n" + rows + "1O,F51,1\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match="column 'a' is numbers except 1 values such as "
+                                          "'1O' at row 31"):
         read_table(path, label="y")
 
 
@@ -422,7 +426,8 @@ def test_label_errors(tmp_path: Path) -> None:
     path.write_text("a,y\n1,0\n2,2\n", encoding="utf-8")
     with pytest.raises(SchemaError, match="no label column 'default'; the columns are a, y"):
         read_table(path, label="default")
-    with pytest.raises(SchemaError, match="label column 'y' is not binary: value '2' at row 2"):
+    with pytest.raises(SchemaError, match="label column 'y' holds '0' \\(1 rows\\) and '2' "
+                                          "\\(1 rows\\), not 0/1.*--positive 2 or --positive 0"):
         read_table(path, label="y")
     path.write_text("a,y\n1,0\n2,\n", encoding="utf-8")
     with pytest.raises(SchemaError, match="label column 'y' is empty in 1 rows"):

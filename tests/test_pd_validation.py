@@ -81,6 +81,14 @@ def test_jeffreys_matches_the_beta_posterior() -> None:
     assert bool(t.loc["1", "within"]) and not bool(t.loc["2", "within"])
 
 
+def test_jeffreys_is_one_sided() -> None:
+    """An overstated PD (0 defaults among 400 at PD 2 %) passes; the regulatory test only
+    asks whether the default rate is higher than the PD."""
+    t = validation.jeffreys_by_grade(["1"] * 400, [0] * 400, [0.02] * 400, ["1"])
+    assert bool(t["within"].iloc[0])
+    assert t["low"].iloc[0] == pytest.approx(stats.beta.ppf(0.05, 0.5, 400.5))
+
+
 def test_psi_conventions() -> None:
     rng = np.random.default_rng(1)
     base = rng.normal(size=20000)
@@ -121,13 +129,19 @@ def test_registry_versions_and_refuses_altered_bytes(tmp_path: pytest.TempPathFa
 
     from creditpersona import StoreError
     from creditpersona.models import registry
+    from creditpersona.models.calibration import LogitCalibration
     from creditpersona.store.store import Store
 
-    x = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]})
-    model = LogisticRegression().fit(x, [0, 0, 1, 1])
+    x = pd.DataFrame({"a": np.linspace(0.02, 0.98, 400)})
+    y = (np.random.default_rng(0).uniform(size=400) < x["a"]).astype(int).to_numpy()
+    model = LogitCalibration(degree=1).fit(x["a"].to_numpy(), y)
     with Store(tmp_path / "r.duckdb") as store:  # type: ignore[operator]
         with pytest.raises(StoreError, match="no model registered yet"):
             registry.load(store, "pd")
+        # Only trusted types are stored (nothing that would need a pickle to come back).
+        with pytest.raises(TypeError, match="not a trusted artefact type"):
+            registry.register(store, LogisticRegression().fit(x, y), name="pd", kind="logit",
+                              training=x, features=["a"], params={}, metrics={})
         first = registry.register(store, model, name="pd", kind="logit", training=x,
                                   features=["a"], params={"C": 1.0}, metrics={"auc": 1.0})
         second = registry.register(store, model, name="pd", kind="logit", training=x,
@@ -136,7 +150,8 @@ def test_registry_versions_and_refuses_altered_bytes(tmp_path: pytest.TempPathFa
         assert first.training_data_sha256 == registry.frame_sha256(x)
         loaded, record = registry.load(store, "pd")
         assert record.version == 2 and record.metrics == {"auc": 1.0}
-        assert loaded.predict_proba(x).shape == (4, 2)  # type: ignore[attr-defined]
+        assert np.array_equal(loaded.transform(x["a"]),  # type: ignore[attr-defined]
+                              model.transform(x["a"]))
         store.con.raw_sql("UPDATE model_registry SET artefact = artefact || '\\x00'::BLOB "
                           "WHERE version = 1")
         with pytest.raises(StoreError, match="fails its SHA-256 check"):

@@ -167,3 +167,55 @@ def test_spark_gives_the_same_profile(bank: tuple[Path, Path], profile: pd.DataF
         spark = compute_profile(store, AS_OF, engine="spark").frame
     pd.testing.assert_frame_equal(spark.reset_index(drop=True), profile.reset_index(drop=True),
                                   check_dtype=False, rtol=1e-9)
+
+
+def test_altman_z_is_scored_on_the_emerging_market_zones() -> None:
+    """One form with its own zones: distress < 4.35, safe > 5.85 (constant 3.25 included)."""
+    cfg = load_scoring()
+    altman = next(f for f in cfg.dimensions["financial"].features if f.name == "altman_z")
+    # Negative working capital (−5 % of assets), 10 % equity, 1 % EBIT / assets: distress.
+    z = 3.25 + 6.56 * -0.05 + 3.26 * 0.10 + 6.72 * 0.01 + 1.05 * (0.10 / 0.90)
+    assert z < 4.35
+    scores = altman.sub_score(pd.Series([z, 4.35, 5.85, 9.0])).tolist()
+    assert scores[0] < 25 and scores[1] == pytest.approx(25) and scores[2] == pytest.approx(75)
+    assert scores[3] == 100
+
+
+def test_features_of_the_rules_a_credit_officer_reads(bank: tuple[Path, Path],
+                                                      profile: pd.DataFrame) -> None:
+    """DSCR without interest add-back, guarantees on net assets, receivable days on the
+    year, refinancing loans of the last year, Altman Z'' with its constant."""
+    import duckdb
+
+    con = duckdb.connect(str(bank[1]), read_only=True)
+    st_ = con.execute(
+        "select * from financial_statements where period_type = 'annual' and "
+        f"published_on <= DATE '{AS_OF}' order by firm_id, period_end desc").df()
+    loans = con.execute("select firm_id, purpose, start_date from loans").df()
+    con.close()
+    latest = st_.groupby("firm_id").nth(0).set_index("firm_id")
+    prior = st_.groupby("firm_id").nth(1).set_index("firm_id")
+    p = profile.set_index("firm_id")
+    ids = latest.index.intersection(prior.index)[:50]
+    s, q = latest.loc[ids], prior.loc[ids]
+    service = s["interest_expense"] + s["long_term_debt"] / 5
+    dscr = (s["operating_cash_flow"] / service).clip(upper=99).where(service > 0, 99.0)
+    np.testing.assert_allclose(p.loc[ids, "dscr"], dscr, rtol=1e-9)
+    change = 360 * s["receivables"] / s["revenue"] - 360 * q["receivables"] / q["revenue"]
+    np.testing.assert_allclose(p.loc[ids, "receivable_days_change"], change, rtol=1e-9)
+    ta = s["total_assets"]
+    z = (3.25 + 6.56 * (s["current_assets"] - s["current_liabilities"]) / ta
+         + 3.26 * s["equity"] / ta + 6.72 * (s["operating_profit"] + s["interest_expense"]) / ta
+         + 1.05 * s["equity"] / s["total_liabilities"])
+    np.testing.assert_allclose(p.loc[ids, "altman_z"], z, rtol=1e-9)
+    g = p["guarantees_given"]
+    ok = (g > 0) & (p["net_assets"] > 0)
+    assert ok.any()
+    np.testing.assert_allclose(p.loc[ok, "guarantees_to_equity"],
+                               (g[ok] / p.loc[ok, "net_assets"]).clip(upper=99), rtol=1e-9)
+    start = pd.to_datetime(loans["start_date"]).dt.date
+    recent = loans[(loans["purpose"] == "refinancing") & (start <= AS_OF)
+                   & (start > AS_OF - dt.timedelta(days=365))]
+    counts = recent.groupby("firm_id").size()
+    assert len(counts) > 0
+    np.testing.assert_array_equal(p.loc[counts.index, "refinancing_loans_12m"], counts)

@@ -41,6 +41,7 @@ from creditpersona.decisions.strategy import persona_strategies
 from creditpersona.errors import ConfigurationError, InsufficientDataError, StoreError
 from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
 from creditpersona.marketing.stage import MarketingResult, marketing_stage
+from creditpersona.models import artefacts, rating
 from creditpersona.models import development as devmod
 from creditpersona.personas.store import PersonaResult, persona_stage
 from creditpersona.profile.build import compute_profile, load_profile, save_profile
@@ -49,10 +50,18 @@ from creditpersona.rules.items import Label, load_items
 from creditpersona.rules.mining import RuleSet
 from creditpersona.rules.store import rules_stage
 from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
+from creditpersona.safeio import private_dir, write_text
 from creditpersona.store.store import Store
+from creditpersona.store.summary import firm_names
 from creditpersona.text.package import register_packaged as register_text_model
 
 Frame = pd.DataFrame
+Names = pd.Series
+
+
+def _no_names() -> Names:
+    return pd.Series(dtype=object)
+
 #: The stages in the order they run.
 STAGES = ("inputs", "profile", "pd_models", "personas", "rules", "decisions", "marketing",
           "review")
@@ -64,6 +73,7 @@ _REQUIRED = ("firms", "financial_statements", "bureau_reports", "loans", "repaym
 MAX_DATA_GAP_DAYS = 92
 
 
+@artefacts.trusted("cycle_pd_stage")
 @dataclass
 class PDStage:
     """The PD stage: the models in force, the graded firms and the validation tables.
@@ -78,6 +88,7 @@ class PDStage:
     fitted: bool
 
 
+@artefacts.trusted("cycle_input_check")
 @dataclass
 class InputCheck:
     """The input checks of a run: what the store holds and its lineage."""
@@ -106,6 +117,8 @@ class CycleResult:
     resumed: tuple[str, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    #: Firm name by firm id (the report shows it next to the code).
+    names: Names = field(default_factory=_no_names)
 
     @property
     def model_versions(self) -> dict[str, Any]:
@@ -204,7 +217,7 @@ def run_cycle(
     if unknown:
         raise ConfigurationError(f"refit: {', '.join(unknown)} is not one of "
                                  f"{', '.join(REFITS)}; pass --refit pd and/or --refit personas.")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     t = time.perf_counter()
     inputs = check_inputs(store, as_of, engine, refits)
     ledger = RunLedger.start(store, as_of, inputs.lineage, restart=restart)
@@ -249,9 +262,8 @@ def run_cycle(
                                                               "pd" in refits))
     scores = pd_stage.scores
     files["pd_validation"] = out_dir / "pd-validation.json"
-    files["pd_validation"].write_text(
-        json.dumps(devmod.to_json(pd_stage.tables), indent=2, default=str, ensure_ascii=False),
-        encoding="utf-8")
+    write_text(files["pd_validation"], json.dumps(devmod.to_json(pd_stage.tables), indent=2,
+                                                  default=str, ensure_ascii=False))
 
     personas, strategies = stage("personas", lambda: _personas(
         store, as_of, profile, scores, "personas" in refits))
@@ -275,7 +287,7 @@ def run_cycle(
                          personas=personas, strategies=strategies, rules=ruleset,
                          decisions=decisions, marketing=marketing, review=reviewed,
                          run_id=ledger.run_id, resumed=tuple(resumed), seconds=seconds,
-                         files=files)
+                         files=files, names=firm_names(store))
     ledger.complete(result.model_versions)
     return result
 
@@ -308,7 +320,8 @@ def load_cycle(store: Store, as_of: dt.date) -> CycleResult:
         review=values["review"], run_id=str(row["run_id"]),
         resumed=tuple(stage_rows.loc[stage_rows["status"] == "resumed", "stage"]),
         seconds=dict(zip(stage_rows["stage"], stage_rows["seconds"].astype(float),
-                         strict=True)))
+                         strict=True)),
+        names=firm_names(store))
 
 
 def _profile(store: Store, as_of: dt.date, engine: str) -> str:
@@ -326,6 +339,9 @@ def _pd_models(store: Store, as_of: dt.date, profile: pd.DataFrame, refit: bool)
         models = devmod.in_force(store, as_of)
         assert models is not None, "develop registers the models for as_of"
     scores = devmod.apply(models, profile, devmod.in_default(store, as_of))
+    # The grade is the rating of the rating philosophy (models/rating.yaml); ``pd`` stays
+    # point in time (pricing, capital, early warning) and ``grade_pit`` keeps its grade.
+    scores = rating.grade_scores(store, as_of, scores, models.scale, models.summary)
     devmod.save_scores(store, as_of, scores)
     return PDStage(models, scores, devmod.validation_tables(models, scores),
                    fitted=models.fitted_for == as_of)
@@ -341,13 +357,19 @@ def _personas(store: Store, as_of: dt.date, profile: pd.DataFrame, scores: pd.Da
 
 def _rules(store: Store, as_of: dt.date, profile: pd.DataFrame,
            assigned: pd.DataFrame) -> RuleSet:
+    # Personas a policy rule assigns (in default: more than 90 days past due) are definitions,
+    # not found segments: "firms in default are in default" is no finding. Their firms stay
+    # in the portfolio scope, without a persona item or a scope of their own.
+    found = assigned[assigned["source"] != "rule"] if "source" in assigned else assigned
     vocabulary = load_items()
-    names = assigned.drop_duplicates("persona_id").set_index("persona_id")
+    names = found.drop_duplicates("persona_id").set_index("persona_id")
     vocabulary = vocabulary.model_copy(update={"personas": {
         **vocabulary.personas,
-        **{pid: Label(zh=row["name_zh"], en=row["name_en"]) for pid, row in names.iterrows()},
+        # Names read inside a sentence ("firms that are stable manufacturers").
+        **{pid: Label(zh=row["name_zh"], en=row["name_en"][:1].lower() + row["name_en"][1:])
+           for pid, row in names.iterrows()},
     }})
-    return rules_stage(store, as_of, profile, assigned["persona_id"], vocabulary=vocabulary)
+    return rules_stage(store, as_of, profile, found["persona_id"], vocabulary=vocabulary)
 
 
 def offer_values(pairs: pd.DataFrame, profile: pd.DataFrame, scores: pd.DataFrame,

@@ -3,19 +3,28 @@
 Every ``creditpersona run`` is recorded in the store:
 
 - ``cycle_runs``: one row per run: as-of date, status (``running``, ``failed``,
-  ``completed``), the stage that failed and its error, and the lineage: the input loads
+  ``completed``, or ``abandoned``: a run whose process ended without closing it, killed
+  say, is marked so by the next run on the store), the stage that failed and its error,
+  and the lineage: the input loads
   (``load_log``: file, SHA-256, rows) with their digest, the SHA-256 of every packaged
   configuration file, the package version, the engine, the re-fits asked for, and the
   model versions used;
 - ``cycle_stages``: one row per stage of a run: ``done`` (computed) or ``resumed`` (taken
   from an earlier run's checkpoint), seconds, and the checkpoint with its SHA-256.
 
-A checkpoint is the pickled result of a stage, written to ``<store>.runs/<as-of>/`` beside
-the store. It is loaded only when its SHA-256 equals the one the ledger recorded, so a file
-altered or swapped after the run is never unpickled (the same rule as the model registry).
-A failed run is resumed by the next run of the same date with the same lineage fingerprint
-(inputs, configuration, package version, engine, re-fits): the stages it finished are
-loaded, the rest computed.
+A checkpoint is the result of a stage as data that cannot run code: a folder
+``<store>.runs/<as-of>/<stage>/`` beside the store holding ``state.json`` (the result
+encoded by :mod:`creditpersona.models.artefacts`, rebuilt only through its allow-list of
+trusted types) and one Parquet file per DataFrame, whose SHA-256 ``state.json`` lists. The
+ledger keeps the SHA-256 of ``state.json``: a checkpoint is loaded only when every digest
+matches, so a file altered or swapped after the run is never used. Files are written
+atomically (``creditpersona.safeio``), never through a planted symlink, in owner-only
+folders. A ``.pkl`` checkpoint of an earlier version is never read (a pickle runs code when
+loaded): the stage is computed again, and the report asks to run the date again.
+
+A failed (or abandoned) run is resumed by the next run of the same date with the same
+lineage fingerprint (inputs, configuration, package version, engine, re-fits): the stages
+it finished are loaded, the rest computed.
 """
 
 from __future__ import annotations
@@ -23,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import pickle
 import uuid
 from dataclasses import dataclass, field
 from importlib import resources
@@ -34,11 +42,15 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 
-from creditpersona import __version__
+from creditpersona import __version__, safeio
 from creditpersona.errors import StoreError
+from creditpersona.models import artefacts
 from creditpersona.store.store import LOAD_LOG, Store
 
 RUNS = "cycle_runs"
+#: ``format`` of a checkpoint's ``state.json``.
+CHECKPOINT_FORMAT = "creditpersona-checkpoint/1"
+CHECKPOINT_STATE = "state.json"
 STAGES_TABLE = "cycle_stages"
 _RUNS_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("as_of", pa.date32()), ("started_at", pa.timestamp("us")),
@@ -84,6 +96,7 @@ def input_loads(store: Store) -> pd.DataFrame:
     return log.select(*keep).order_by("load_id").to_pandas()
 
 
+@artefacts.trusted("run_lineage")
 @dataclass(frozen=True)
 class Lineage:
     """What a run depends on: inputs, configuration, code version, engine, re-fits."""
@@ -146,8 +159,17 @@ class RunLedger:
     @classmethod
     def start(cls, store: Store, as_of: dt.date, lin: Lineage, *,
               restart: bool = False) -> RunLedger:
-        """Open a run of ``as_of``; unless ``restart``, resume the last failed run like it."""
+        """Open a run of ``as_of``; unless ``restart``, resume the last failed run like it.
+
+        Runs the ledger still shows ``running`` are marked ``abandoned`` first: the store
+        is open for writing by one process at a time, so a run still ``running`` when
+        another starts belongs to a process that ended without closing it (killed, or
+        the machine stopped). An abandoned run of the same lineage is resumed like a
+        failed one.
+        """
         _ensure(store)
+        run_id = uuid.uuid4().hex[:12]
+        _abandon_running(store, run_id)
         resumable: dict[str, tuple[str, str]] = {}
         previous = None
         if not restart:
@@ -162,7 +184,7 @@ class RunLedger:
                                  & st.status.isin(["done", "resumed"])).to_pandas()
                 resumable = {r.stage: (r.checkpoint, r.checkpoint_sha256)
                              for r in rows.itertuples()}
-        ledger = cls(store, as_of, lin, uuid.uuid4().hex[:12], previous, resumable)
+        ledger = cls(store, as_of, lin, run_id, previous, resumable)
         row = {"run_id": ledger.run_id, "as_of": as_of, "started_at": _now(),
                "finished_at": None, "status": "running", "failed_stage": None, "error": None,
                "fingerprint": lin.fingerprint, "inputs_sha256": lin.inputs_sha256,
@@ -174,30 +196,32 @@ class RunLedger:
         return ledger
 
     def resumable(self, stage: str) -> bool:
-        """Whether ``stage`` finished in the failed run this one resumes, with its file intact."""
+        """Whether ``stage`` finished in the run this one resumes, its files all intact.
+
+        A checkpoint that fails a digest, or a ``.pkl`` of an earlier version, is not
+        resumable: the stage is computed again.
+        """
         hit = self._resumable.get(stage)
         if hit is None:
             return False
-        path = Path(hit[0])
-        return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == hit[1]
+        try:
+            _verified_files(hit[0], hit[1], stage)
+        except StoreError:
+            return False
+        return True
 
     def load(self, stage: str) -> Any:
-        """The checkpoint of ``stage`` from the resumed run (digest checked), recorded."""
+        """The checkpoint of ``stage`` from the resumed run (digests checked), recorded."""
         path_text, sha = self._resumable[stage]
-        value = _unpickle(path_text, sha, stage)
+        value = read_checkpoint(path_text, sha, stage)
         self._record(stage, "resumed", 0.0, path_text, sha)
         return value
 
     def done(self, stage: str, value: Any, seconds: float) -> None:
         """Record a computed stage and keep its result as a checkpoint."""
-        folder = checkpoint_dir(self.store, self.as_of)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{stage}.pkl"
-        blob = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(blob)
-        tmp.replace(path)
-        self._record(stage, "done", seconds, str(path), hashlib.sha256(blob).hexdigest())
+        path, sha = write_checkpoint(checkpoint_dir(self.store, self.as_of) / stage, stage,
+                                     value)
+        self._record(stage, "done", seconds, str(path), sha)
 
     def _record(self, stage: str, status: str, seconds: float, path: str | None,
                 sha: str | None) -> None:
@@ -245,8 +269,58 @@ def stages(store: Store, run_id: str) -> pd.DataFrame:
     return t.filter(t.run_id == run_id).order_by(t.started_at).to_pandas()
 
 
-def _unpickle(path_text: str, sha: str, stage: str) -> Any:
+def _abandon_running(store: Store, by: str) -> None:
+    """Mark every run still ``running`` as ``abandoned`` (see :meth:`RunLedger.start`)."""
+    note = (f"abandoned: its process ended without closing the run (killed?); marked by run "
+            f"{by}").replace("'", "''")
+    store.con.raw_sql(
+        f"UPDATE {RUNS} SET status = 'abandoned', error = '{note}', "
+        f"finished_at = TIMESTAMP '{_now().isoformat(sep=' ')}' WHERE status = 'running'")
+
+
+def write_checkpoint(folder: Path, stage: str, value: Any) -> tuple[Path, str]:
+    """Keep ``value`` in ``folder`` as ``state.json`` and Parquet files.
+
+    Returns
+    -------
+    (pathlib.Path, str)
+        The path of ``state.json`` and its SHA-256 (what the ledger records).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` holds an object of a type that is not trusted
+        (:func:`creditpersona.models.artefacts.trusted`).
+    """
+    for parent in (folder.parent.parent, folder.parent, folder):
+        safeio.private_dir(parent)
+    with artefacts.collecting_frames() as frames:
+        node = artefacts.encode(value)
+    files = []
+    for i, frame in enumerate(frames):
+        data = artefacts.frame_to_parquet(frame)
+        digest = hashlib.sha256(data).hexdigest()
+        name = f"frame-{i}-{digest[:16]}.parquet"
+        safeio.write_bytes(folder / name, data)
+        files.append({"file": name, "sha256": digest})
+    state = json.dumps({"format": CHECKPOINT_FORMAT, "stage": stage, "frames": files,
+                        "value": node}, ensure_ascii=False, allow_nan=False,
+                       separators=(",", ":")).encode("utf-8")
+    path = safeio.write_bytes(folder / CHECKPOINT_STATE, state)
+    keep = {f["file"] for f in files}
+    for old in folder.glob("frame-*.parquet"):  # the frames of an earlier run of the stage
+        if old.name not in keep and not old.is_symlink():
+            old.unlink(missing_ok=True)
+    return path, hashlib.sha256(state).hexdigest()
+
+
+def _verified_files(path_text: str, sha: str, stage: str) -> tuple[dict[str, Any], list[bytes]]:
+    """The decoded ``state.json`` of a checkpoint and its frames' bytes, every digest checked."""
     path = Path(path_text)
+    if path.suffix == ".pkl":
+        raise StoreError(f"{path}: the checkpoint of {stage} is a pickle written by an earlier "
+                         "version; a pickle can run code when loaded, so it is never read. "
+                         "Run the date again (creditpersona run --as-of DATE --restart).")
     if not path.is_file():
         raise StoreError(f"{path}: the checkpoint of {stage} is gone; run the date again "
                          "(creditpersona run --as-of DATE) to rebuild it.")
@@ -254,7 +328,53 @@ def _unpickle(path_text: str, sha: str, stage: str) -> Any:
     if hashlib.sha256(blob).hexdigest() != sha:
         raise StoreError(f"{path}: the checkpoint of {stage} fails its SHA-256 check (it was "
                          "changed after the run); run the date again to rebuild it.")
-    return pickle.loads(blob)  # noqa: S301 - our own checkpoint, digest verified above
+    try:
+        payload = json.loads(blob.decode("utf-8"))
+        ok = (isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT
+              and isinstance(payload.get("frames"), list))
+    except (UnicodeDecodeError, ValueError):
+        ok = False
+    if not ok:
+        raise StoreError(f"{path}: the checkpoint of {stage} is not a {CHECKPOINT_FORMAT} "
+                         "file; run the date again to rebuild it.")
+    frames = []
+    for entry in payload["frames"]:
+        name = str(entry.get("file", "")) if isinstance(entry, dict) else ""
+        frame_path = path.parent / name
+        if "/" in name or not name.endswith(".parquet") or not frame_path.is_file():
+            raise StoreError(f"{frame_path}: a table of the checkpoint of {stage} is gone; run "
+                             "the date again to rebuild it.")
+        data = frame_path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+            raise StoreError(f"{frame_path}: a table of the checkpoint of {stage} fails its "
+                             "SHA-256 check; run the date again to rebuild it.")
+        frames.append(data)
+    return payload, frames
+
+
+def read_checkpoint(path_text: str, sha: str, stage: str) -> Any:
+    """The stage result a checkpoint holds, digests checked, rebuilt from trusted types only.
+
+    Raises
+    ------
+    StoreError
+        If the checkpoint is gone, altered, a pickle, or not of trusted types.
+    """
+    import creditpersona.pipeline  # noqa: F401 - puts every stage's result types on the allow-list
+
+    payload, blobs = _verified_files(path_text, sha, stage)
+    cache: dict[int, pd.DataFrame] = {}
+
+    def frame(i: int) -> pd.DataFrame:
+        if i not in cache:
+            cache[i] = artefacts.frame_from_parquet(blobs[i])
+        return cache[i].copy()
+
+    try:
+        with artefacts.reading_frames(frame):
+            return artefacts.decode(payload.get("value"))
+    except artefacts.ArtefactError as exc:
+        raise StoreError(f"{path_text}: the checkpoint of {stage}: {exc}") from None
 
 
 def completed(store: Store, as_of: dt.date) -> tuple[pd.Series, Lineage, dict[str, Any]]:
@@ -274,8 +394,8 @@ def completed(store: Store, as_of: dt.date) -> tuple[pd.Series, Lineage, dict[st
     values = {}
     for r in stages(store, str(row["run_id"])).itertuples():
         if r.status in ("done", "resumed") and isinstance(r.checkpoint, str):
-            values[str(r.stage)] = _unpickle(r.checkpoint, str(r.checkpoint_sha256),
-                                             str(r.stage))
+            values[str(r.stage)] = read_checkpoint(r.checkpoint, str(r.checkpoint_sha256),
+                                                   str(r.stage))
     lin = Lineage(json.loads(row["inputs"]), str(row["inputs_sha256"]),
                   json.loads(row["configs"]), str(row["engine"]),
                   tuple(x for x in str(row["refit"] or "").split(",") if x),

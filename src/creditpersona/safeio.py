@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -157,9 +157,14 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv(frame: pd.DataFrame, path: str | Path, *, encoding: str = "utf-8-sig") -> Path:
-    """Export ``frame`` as CSV for spreadsheets: cells neutralised, written atomically."""
+    """Export ``frame`` as CSV for spreadsheets: cells neutralised, written atomically.
+
+    Lines end in CRLF, as Excel writes them, which also makes the writer quote a cell holding
+    a bare carriage return instead of letting it split the row.
+    """
     safe = neutralise_frame(frame)
-    return replace_from(path, lambda tmp: safe.to_csv(tmp, index=False, encoding=encoding))
+    return replace_from(path, lambda tmp: safe.to_csv(tmp, index=False, encoding=encoding,
+                                                      lineterminator="\r\n"))
 
 
 def excel_writer_options() -> dict[str, Any]:
@@ -167,6 +172,34 @@ def excel_writer_options() -> dict[str, Any]:
     string a string: no formulas, no URLs, no numbers parsed out of text."""
     return {"options": {"strings_to_formulas": False, "strings_to_urls": False,
                         "strings_to_numbers": False}}
+
+
+def to_excel(path: str | Path, sheets: Mapping[str, pd.DataFrame], *,
+             format_sheet: Callable[[Any, str, pd.DataFrame], None] | None = None) -> Path:
+    """Export ``sheets`` (sheet name → frame) as one .xlsx workbook, written atomically.
+
+    Text cells are neutralised and the xlsxwriter options of :func:`excel_writer_options`
+    keep every string a string; numbers stay numbers. ``format_sheet(writer, name, frame)``
+    may set column widths and the like.
+
+    Examples
+    --------
+    >>> import tempfile, openpyxl
+    >>> p = Path(tempfile.mkdtemp()) / "a.xlsx"
+    >>> _ = to_excel(p, {"s": pd.DataFrame({"a": ["=1+1"], "n": [-3]})})
+    >>> [c.value for c in openpyxl.load_workbook(p)["s"][2]]
+    ["'=1+1", -3]
+    """
+    def write(tmp: Path) -> None:
+        with pd.ExcelWriter(tmp, engine="xlsxwriter",
+                            engine_kwargs=excel_writer_options()) as writer:
+            for name, frame in sheets.items():
+                safe = neutralise_frame(frame)
+                safe.to_excel(writer, sheet_name=name, index=False)
+                if format_sheet is not None:
+                    format_sheet(writer, name, safe)
+
+    return replace_from(path, write)
 
 
 def others_can_write(path: str | Path) -> bool:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
@@ -26,6 +26,7 @@ from creditpersona.cli.common import (
     err_console,
     fail,
     parse_date,
+    require_files,
 )
 from creditpersona.cli.decisions import decisions_app
 from creditpersona.cli.marketing import campaign_app
@@ -36,6 +37,8 @@ from creditpersona.cli.text import text_app
 from creditpersona.errors import CreditPersonaError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from creditpersona.pipeline import CycleResult
     from creditpersona.store.store import Store
 
@@ -59,6 +62,8 @@ DEMO_AS_OF = dt.date(2026, 6, 30)
 
 
 def _frame(df: pd.DataFrame, title: str, index: bool = False) -> RichTable:
+    import pandas as pd
+
     table = RichTable(title=title, title_justify="left", show_lines=False)
     if index:
         table.add_column(str(df.index.name or ""), justify="left")
@@ -72,6 +77,8 @@ def _frame(df: pd.DataFrame, title: str, index: bool = False) -> RichTable:
 
 
 def _cell(v: object) -> str:
+    import pandas as pd
+
     if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NaT:
         return ""
     if isinstance(v, float):
@@ -113,6 +120,8 @@ def generate(
     With --quarters the bank evolves over several review quarters; with --shock-industry
     and --shock-from one industry goes into a downturn from a given quarter.
     """
+    import pandas as pd
+
     from creditpersona.synth import Shock, generate_bank
 
     if (shock_industry is None) != (shock_from is None):
@@ -157,19 +166,25 @@ def ingest(
         "--fail-on-quarantine", help="Exit 3 if any row was quarantined.")] = False,
 ) -> None:
     """Validate files against the data contract and load them; bad rows go to quarantine."""
+    require_files(*paths)
+    import pandas as pd
+
     from creditpersona.store.ingest import ingest as run_ingest
     from creditpersona.store.ingest import plan
     from creditpersona.store.store import Store
 
-    planned = plan(paths, table)
     results = []
-    with Store(store) as st, _progress() as progress:
-        task = progress.add_task("ingesting", total=len(planned))
-        for path, name in planned:
-            progress.update(task, description=f"{name} ← {path.name}")
-            results.extend(run_ingest(st, [path], table=name, encoding=encoding))
-            progress.advance(task)
-        where = st.path
+    try:
+        planned = plan(paths, table)
+        with Store(store) as st, _progress() as progress:
+            task = progress.add_task("ingesting", total=len(planned))
+            for path, name in planned:
+                progress.update(task, description=f"{name} ← {path.name}")
+                results.extend(run_ingest(st, [path], table=name, encoding=encoding))
+                progress.advance(task)
+            where = st.path
+    except CreditPersonaError as exc:
+        raise fail(exc) from None
     df = pd.DataFrame([{
         "table": r.table, "file": r.path.name, "load": r.load_id, "read": r.rows_read,
         "loaded": r.rows_loaded, "quarantined": r.rows_quarantined,
@@ -203,6 +218,7 @@ def quarantine(
         "--csv", help="Write every quarantined row (with its raw values) to this CSV.")] = None,
 ) -> None:
     """Show quarantined rows and what to fix, or export them all."""
+    from creditpersona.safeio import to_csv
     from creditpersona.store.store import QUARANTINE, Store
 
     with Store(store, read_only=True) as st:
@@ -211,7 +227,7 @@ def quarantine(
             q = q.filter(q.table_name == table)
         q = q.order_by(["load_id", "row_number"])
         if csv_out is not None:
-            q.to_pandas().to_csv(csv_out, index=False, encoding="utf-8-sig")
+            to_csv(q.to_pandas(), csv_out)
             console.print(f"Wrote {csv_out}")
             return
         df = q.limit(limit).select("load_id", "table_name", "row_number", "rule",
@@ -225,12 +241,13 @@ def contract(
 ) -> None:
     """Print the data contract as Markdown (the source of docs/data-contract.md)."""
     from creditpersona.contract.docs import render_markdown
+    from creditpersona.safeio import write_text
 
     text = render_markdown()
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_text(out, text, mode=0o644)
         console.print(f"Wrote {out}")
 
 
@@ -257,6 +274,8 @@ def _cycle(st: Store, as_of: dt.date, out_dir: Path, engine: str,
 
 
 def _print_cycle(result: CycleResult) -> None:
+    import pandas as pd
+
     metrics = result.pd.models.metrics
     rows = pd.DataFrame([{"model": k, "AUC": m["auc"], "Gini": m["gini"], "KS": m["ks"],
                           "Brier": m["brier"], "samples": m["n"], "defaults": m["defaults"]}
@@ -295,6 +314,8 @@ def _grade_key(grade: str) -> float:
 
 
 def _print_profile(frame: pd.DataFrame, as_of: dt.date) -> None:
+    import pandas as pd
+
     from creditpersona.profile.scoring import DIMENSIONS, load_scoring
 
     cfg = load_scoring()
@@ -316,9 +337,9 @@ def profile(
     engine: EngineOption = "duckdb",
 ) -> None:
     """Profile every firm as of a date (客户画像) and keep it in the store."""
+    date = parse_date(as_of)  # a mistyped date is answered before the heavy imports
     from creditpersona.store.store import Store
 
-    date = parse_date(as_of)
     with Store(store) as st, _progress() as progress:
         progress.add_task(f"profiling as of {date} on {engine}", total=None)
         frame = _profile(st, date, engine)
@@ -338,6 +359,8 @@ def report(
     A completed `creditpersona run` of the date is rebuilt from its checkpoints (nothing is
     computed again); a date that was only profiled gets the data and profile sections.
     """
+    import pandas as pd
+
     from creditpersona.pipeline import load_cycle
     from creditpersona.profile.build import load_profile
     from creditpersona.report.cycle import cycle_sections
@@ -419,6 +442,8 @@ def runs(
     """The run ledger: every cycle run with its status, lineage and models (运行记录)."""
     import json
 
+    import pandas as pd
+
     from creditpersona.runs import runs as ledger_runs
     from creditpersona.runs import stages
     from creditpersona.store.store import Store
@@ -445,7 +470,8 @@ def runs(
             rows = stages(st, latest)[["stage", "status", "seconds", "checkpoint_sha256"]]
             rows["checkpoint_sha256"] = rows["checkpoint_sha256"].fillna("").str[:12]
             console.print(_frame(rows, f"Stages of run {latest}"))
-            errors = table.loc[table["status"] == "failed", ["run_id", "error"]]
+            errors = table.loc[table["status"].isin(["failed", "abandoned"]),
+                               ["run_id", "error"]]
             for r in errors.itertuples():
                 console.print(f"[red]{r.run_id}[/]: {r.error}")
 
@@ -471,14 +497,20 @@ def demo(
     The store is OUT/creditpersona.duckdb and the report (of the last quarter, with the
     quarter-over-quarter review) OUT/report.html.
     """
+    import pandas as pd
+
     from creditpersona.report.cycle import cycle_sections
     from creditpersona.report.html import render_report
+    from creditpersona.safeio import private_dir
     from creditpersona.store.ingest import ingest as run_ingest
     from creditpersona.store.ingest import plan
     from creditpersona.store.store import Store
     from creditpersona.store.summary import portfolio_summary
     from creditpersona.synth import generate_bank
 
+    # The demo's folder holds a store and customer-like data: the user's alone (a store in
+    # a folder others can write is refused, see creditpersona.store.store.check_private).
+    private_dir(out)
     data_dir, store_path = out / "data", out / "creditpersona.duckdb"
     shutil.rmtree(data_dir, ignore_errors=True)
     store_path.unlink(missing_ok=True)
@@ -531,8 +563,30 @@ def demo(
     console.print(f"Report: {report_path}")
 
 
+#: Deprecations raised inside third-party libraries by their own calls, which a user of the
+#: command line can do nothing about: (message regex, module regex of the caller). Ibis 12
+#: calls DuckDB's ``fetch_arrow_table`` and reads pandas' ``future.infer_string`` option.
+THIRD_PARTY_DEPRECATIONS = (
+    (r"fetch_arrow_table\(\) is deprecated", r"ibis\."),
+    (r"The 'future\.infer_string' option is deprecated", r"ibis\."),
+)
+
+
+def quiet_third_party_warnings() -> None:
+    """Silence the known third-party deprecations (and only those) for this process.
+
+    Python hides deprecation warnings outside ``__main__`` by default; these filters keep
+    them hidden when a library or ``PYTHONWARNINGS`` turns them on, while every other
+    warning, the package's own included, still shows.
+    """
+    for message, module in THIRD_PARTY_DEPRECATIONS:
+        warnings.filterwarnings("ignore", message=message, category=DeprecationWarning,
+                                module=module)
+
+
 def main() -> None:
     """Console-script entry point: errors a user can fix exit with code 2 and a message."""
+    quiet_third_party_warnings()
     try:
         app()
     except CreditPersonaError as exc:

@@ -31,6 +31,19 @@ def parse_date(value: str) -> dt.date:
         raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD.") from None
 
 
+def require_files(*paths: Path) -> None:
+    """Exit with code 2 if a path given on the command line does not exist.
+
+    Checked before a command imports its heavy modules, so a mistyped path is answered at
+    once (the readers check again, with the file's line and field, once they run). A glob
+    pattern (``incoming/*.csv``) is left to the command, which says what it matched.
+    """
+    for path in paths:
+        if not path.exists() and not any(c in str(path) for c in "*?["):
+            raise fail(FileNotFoundError(f"{path}: no such file or directory; check the "
+                                         "path (relative paths start at the current folder)."))
+
+
 def fail(exc: Exception) -> typer.Exit:
     """Print an error a user can fix (never re-wrapped) and return the exit to raise."""
     err_console.print(Text("error: ", style="red") + Text(str(exc)), soft_wrap=True)

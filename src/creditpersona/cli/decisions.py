@@ -9,9 +9,8 @@ bad configuration) exit with code 2 and a message saying what to do.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich import box
 from rich.table import Table
@@ -22,12 +21,10 @@ from creditpersona.cli.common import (
     fail,
     parse_date,
 )
-from creditpersona.decisions.config import TIERS, TIERS_ZH, load_decisions
-from creditpersona.decisions.limits import CONSTRAINTS_ZH
-from creditpersona.decisions.pricing import COMPONENTS
-from creditpersona.decisions.stage import firm_limit, monitor_portfolio, price_request
 from creditpersona.errors import CreditPersonaError
-from creditpersona.store.store import Store
+
+if TYPE_CHECKING:
+    from creditpersona.store.store import Store
 
 #: Reasons per firm shown on screen (the files carry them all).
 REASONS_SHOWN = 3
@@ -55,11 +52,14 @@ _LABELS = {
     "capital_charge_bp": ("资本成本 hurdle×K", "capital charge"),
     "target_margin_bp": ("目标利润", "target margin"),
     "fee_credit_bp": ("中间业务收入抵减", "fee income credit"),
+    "tax_bp": ("增值税及附加 6.72%", "VAT and surcharges on interest"),
     "strategy_bp": ("客群策略调整", "persona strategy"),
 }
 
 
 def _open(store: Path | None) -> Store:
+    from creditpersona.store.store import Store
+
     try:
         return Store(store, read_only=True)
     except CreditPersonaError as exc:
@@ -70,29 +70,40 @@ def _open(store: Path | None) -> Store:
 def price(
     as_of: AsOfOption,
     firm: FirmOption,
-    amount: Annotated[float, typer.Option("--amount", help="Amount requested (yuan).")],
-    term_months: Annotated[int, typer.Option("--term-months", min=1, max=360,
-                                             help="Term in months.")],
+    amount: Annotated[float | None, typer.Option(
+        "--amount", help="Amount requested (yuan; default: the cycle's indicative quote, "
+        "the firm's recommended limit or 1,000,000 without one).")] = None,
+    term_months: Annotated[int | None, typer.Option(
+        "--term-months", min=1, max=360,
+        help="Term in months (default: the product's term).")] = None,
     product: Annotated[str | None, typer.Option(
         "--product", help="Product (default: the persona's main product).")] = None,
     collateral: Annotated[str | None, typer.Option(
         "--collateral", help="Collateral type (default: the product's usual one).")] = None,
     pd_value: PdOption = None,
     persona: PersonaOption = None,
+    exception: Annotated[str | None, typer.Option(
+        "--exception", help="A pricing exception (who approved it, why): allows a rate "
+        "below FTP + operating cost; it is logged and shown.")] = None,
     config: ConfigOption = None,
     store: StoreOption = None,
 ) -> None:
     """Recommended rate for a requested loan: LPR + spread, with every component."""
+    from creditpersona.decisions.config import load_decisions
+    from creditpersona.decisions.pricing import COMPONENTS
+    from creditpersona.decisions.stage import price_request
+
     day = parse_date(as_of)
     try:
         cfg = load_decisions(config)
         with _open(store) as st:
             row = price_request(st, day, firm, amount, term_months, product=product,
                                 collateral_type=collateral, pd_value=pd_value,
-                                persona=persona, config=cfg).iloc[0]
+                                persona=persona, exception=exception, config=cfg).iloc[0]
     except CreditPersonaError as exc:
         raise fail(exc) from None
-    table = Table(title=(f"{firm} · {row['product']} {amount:,.0f} yuan · {term_months} "
+    table = Table(title=(f"{firm} · {row['product']} {row['amount']:,.0f} yuan · "
+                         f"{row['term_months']} "
                          f"months · PD {row['pd']:.2%} (grade {row['grade']}) · persona "
                          f"{row['persona_policy']} · LGD {row['lgd']:.0%}"),
                   title_justify="left", box=box.SIMPLE_HEAD)
@@ -106,6 +117,12 @@ def price(
     console.print(f"LPR {row['lpr_tenor']} {row['lpr']:.2%} + spread {row['spread_bp']:+.0f} bp "
                   f"= {row['rate']:.2%};  RAROC {row['raroc']:.1%} (hurdle "
                   f"{row['hurdle_rate']:.0%})")
+    if row["cost_floor_applied"]:
+        console.print(f"[yellow]raised to the cost floor {row['cost_floor_rate']:.2%} (FTP + "
+                      "operating cost + tax): give --exception to quote below it.[/yellow]")
+    if row["below_cost"]:
+        console.print(f"[red]below the cost floor {row['cost_floor_rate']:.2%} by exception: "
+                      f"{row['exception']}[/red]")
     if row["declined"]:
         console.print("[red]declined: the firm is in default (grade D) — no new credit.[/red]")
     if row["floor_above_max"]:
@@ -128,6 +145,12 @@ def limit(
     store: StoreOption = None,
 ) -> None:
     """Recommended credit limit with every constraint and the binding one."""
+    import pandas as pd
+
+    from creditpersona.decisions.config import load_decisions
+    from creditpersona.decisions.limits import CONSTRAINTS_ZH
+    from creditpersona.decisions.stage import firm_limit
+
     day = parse_date(as_of)
     try:
         cfg = load_decisions(config)
@@ -142,9 +165,11 @@ def limit(
     table.add_column("yuan / ×", justify="right")
     for label, key in (("营运资金量 working-capital need", "wc_need"),
                        ("− own working capital 自有营运资金", "own_working_capital"),
+                       ("= total working-capital line 流动资金贷款总需求", "wc_line"),
                        ("− short-term borrowings 现有短期借款", "existing_short_term_debt"),
-                       ("= working-capital capacity 流贷测算额度", "wc_capacity"),
-                       ("CFADS 可用于偿债的现金流", "cfads"),
+                       ("= new lending supported 新增流贷测算额度", "wc_capacity"),
+                       ("our exposure now 本行现有授信余额", "our_exposure"),
+                       ("CFADS (operating cash flow) 可用于偿债的现金流", "cfads"),
                        ("existing debt service 现有还本付息", "existing_service"),
                        ("DSCR capacity 偿债备付率测算额度", "dscr_capacity"),
                        ("capacity used 采用的测算额度", "capacity"),
@@ -158,7 +183,9 @@ def limit(
         shown = ("" if pd.isna(v) else "none 无" if v == float("inf")
                  else f"{v:.2f}" if "multiplier" in key else f"{v:,.0f}")
         table.add_row(label, shown)
-    table.add_row("= recommended limit 建议额度", f"{row['recommended_limit']:,.0f}", style="bold")
+    table.add_row("= recommended limit (our total line) 建议授信总额",
+                  f"{row['recommended_limit']:,.0f}", style="bold")
+    table.add_row("  of which new lending 其中新增额度", f"{row['new_lending']:,.0f}")
     console.print(table)
     console.print(f"binding constraint 约束条件: {row['binding']} "
                   f"({CONSTRAINTS_ZH.get(row['binding'], '')})")
@@ -175,6 +202,10 @@ def monitor(
     store: StoreOption = None,
 ) -> None:
     """Five-tier classification, early warnings and the watch-list (bilingual reasons)."""
+    from creditpersona.decisions.config import TIERS, TIERS_ZH, load_decisions
+    from creditpersona.decisions.stage import monitor_portfolio
+    from creditpersona.safeio import to_csv, to_excel
+
     day = parse_date(as_of)
     try:
         cfg = load_decisions(config)
@@ -207,13 +238,9 @@ def monitor(
         console.print(f"change rules skipped (no earlier profile stored): "
                       f"{', '.join(result.skipped_rules)}")
     if csv is not None:
-        csv.parent.mkdir(parents=True, exist_ok=True)
-        w.to_csv(csv, index=False, encoding="utf-8-sig")
+        to_csv(w, csv)
         console.print(f"watch-list written to {csv}")
     if excel is not None:
-        excel.parent.mkdir(parents=True, exist_ok=True)
-        with pd.ExcelWriter(excel, engine="xlsxwriter") as xl:
-            w.to_excel(xl, sheet_name="watchlist", index=False)
-            result.classification.to_excel(xl, sheet_name="classification", index=False)
-            result.plans.to_excel(xl, sheet_name="plans", index=False)
+        to_excel(excel, {"watchlist": w, "classification": result.classification,
+                         "plans": result.plans})
         console.print(f"watch-list, classification and plans written to {excel}")

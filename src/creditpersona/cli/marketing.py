@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich import box
 from rich.table import Table
@@ -22,6 +21,7 @@ from creditpersona.cli.common import (
     console,
     fail,
     parse_date,
+    require_files,
 )
 from creditpersona.errors import CreditPersonaError
 
@@ -44,7 +44,11 @@ def evaluate_command(
     data: Annotated[Path, typer.Option(
         "--data", help="CSV (separator detected: , ; tab |), .csv.gz or Parquet file.")],
     label: Annotated[str, typer.Option(
-        "--label", help="The response column: yes/no, 1/0 or true/false.")],
+        "--label", help="The response column: yes/no, 1/0 or true/false, or any two values "
+                        "with --positive.")],
+    positive: Annotated[str | None, typer.Option(
+        "--positive", help="The label value that marks a response, e.g. Y or subscribed.")
+    ] = None,
     treatment: Annotated[str | None, typer.Option(
         "--treatment", help="Treatment flag column; adds the uplift learners.")] = None,
     drop: Annotated[list[str] | None, typer.Option(
@@ -56,7 +60,9 @@ def evaluate_command(
         "--json", help="Write the per-fold numbers and the summary to this JSON file.")] = None,
 ) -> None:
     """Cross-validate the response (and uplift) models on any table: AUC, Qini, uplift@k."""
+    require_files(data)
     from creditpersona.marketing.evaluate import evaluate_table, read_campaign_table
+    from creditpersona.safeio import write_text
 
     try:
         table = read_campaign_table(data)
@@ -64,15 +70,18 @@ def evaluate_command(
             def progress(fold: int, model: str, row: dict[str, float]) -> None:
                 status.update(f"fold {fold}/{cv} {model}")
 
-            result = evaluate_table(table, label, treatment=treatment, drop=tuple(drop or ()),
-                                    cv=cv, seed=seed, on_fold=progress)
+            result = evaluate_table(table, label, treatment=treatment, positive=positive,
+                                    drop=tuple(drop or ()), cv=cv, seed=seed, on_fold=progress)
     except CreditPersonaError as exc:
         raise fail(exc) from None
+    import numpy as np
+
     summary = result.summary()
     out = Table(
         title=(f"{data}: {result.rows:,} rows, {result.features} features "
                f"({len(result.categorical)} categorical), {result.positives:,} positives "
-               f"('{label}'); {cv}-fold stratified CV, seed {seed}"),
+               f"('{label}'{'' if positive is None else ' = ' + repr(positive)}); {cv}-fold "
+               f"stratified CV, seed {seed}"),
         title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
         caption=f"mean ± sample standard deviation over the folds; k = {result.k:.0%}",
         caption_justify="left")
@@ -91,10 +100,11 @@ def evaluate_command(
                     cell(model, "uplift_at_k"), cell(model, "ratio_to_random", ".2f"),
                     cell(model, "fit_seconds", ".1f"))
     console.print(out)
+    for note in result.notes():
+        console.print(Text("note: ", style="yellow") + Text(note))
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"data": str(data), **result.to_dict()}, indent=2,
-                                       ensure_ascii=False) + "\n", encoding="utf-8")
+        write_text(json_out, json.dumps({"data": str(data), **result.to_dict()}, indent=2,
+                                        ensure_ascii=False) + "\n")
         console.print(f"per-fold numbers written to {json_out}")
 
 

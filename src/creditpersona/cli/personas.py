@@ -11,10 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
 from rich import box
 from rich.table import Table
@@ -22,6 +20,9 @@ from rich.text import Text
 
 from creditpersona.cli.common import StoreOption, console, fail
 from creditpersona.errors import CreditPersonaError, SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 personas_app = typer.Typer(
     help="Customer personas 客户性格分类: fit, assign, describe.",
@@ -45,6 +46,8 @@ def _group() -> None:
 
 def _run(store_path: Path | None, as_of: dt.date, policy: Path | None,
          refit: bool, json_out: Path | None) -> None:
+    import pandas as pd
+
     from creditpersona.personas.store import persona_stage
     from creditpersona.profile.build import load_profile
     from creditpersona.store.store import Store
@@ -173,19 +176,24 @@ def result_payload(result: Any) -> dict[str, Any]:
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    import numpy as np
+
     clean = df.astype(object).where(df.notna(), None)
     return [{str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
             for row in clean.to_dict(orient="records")]
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n",
-                    encoding="utf-8")
+    from creditpersona.safeio import write_text
+
+    write_text(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
     console.print(f"written to {path}")
 
 
 def _frame_table(df: pd.DataFrame, title: str, index: bool = False) -> Table:
+    import numpy as np
+    import pandas as pd
+
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     if index:
         table.add_column(str(df.index.name or ""))

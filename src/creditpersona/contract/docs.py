@@ -24,7 +24,15 @@ social credit code (统一社会信用代码, GB 32100-2015), called `firm_id` e
 ## How files are read
 - One file feeds one table and is named after it (`firms.csv`, `transactions.parquet`,
   `loans.xlsx`), or `creditpersona ingest --table NAME FILE` says which table it feeds.
-- CSV in UTF-8 (with or without BOM) or GBK/GB18030 (detected), Parquet, Excel (first sheet).
+- CSV in UTF-8 (with or without BOM) or GBK/GB18030, Parquet, Excel (first sheet). The
+  encoding is decided line by line: a line that is valid UTF-8 is read as UTF-8, any other as
+  GB18030, so a file mixing both is read without mojibake; a line valid in neither is
+  quarantined (`undecodable`). `--encoding` forces one encoding.
+- CSV fields are separated by `,` `;` tab or `|` (detected from the first lines); a value that
+  holds the separator, a quote or a line break is quoted (`"`), a quote inside it doubled.
+  A row with more or fewer fields than the header is quarantined (`ragged_row`); a quote that
+  is never closed, a header naming a column twice, a damaged Parquet or Excel file and an
+  empty folder reject the load (exit code 2) with the file, the line and what to do.
 - Text is trimmed; an empty value is missing. Dates: `YYYY-MM-DD` or `YYYY/MM/DD`. Numbers may
   use `,` as a thousands separator. Booleans: `true/false`, `1/0`, `yes/no`, `是/否`.
 - Columns the contract does not name are ignored; a missing contract column rejects the file.

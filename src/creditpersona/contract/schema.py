@@ -21,6 +21,10 @@ BALANCE_SHEET_ABS_TOLERANCE = 1000.0
 RULES: dict[str, str] = {
     "required": "a required value is empty",
     "unparseable": "a value cannot be read as the field's type",
+    "non_finite": "a number is infinite or not a number (`inf`, `-inf`, `nan`, `1e309`)",
+    "not_whole": "an integer field holds a fraction (3.7 employees); it is not rounded",
+    "control_character": "text holds NUL or another control character (tab and line breaks "
+                         "are allowed)",
     "range": "a number is outside its allowed range",
     "choice": "a value is not one of the allowed codes",
     "uscc": "a unified social credit code is malformed or its check character is wrong",
@@ -32,6 +36,10 @@ RULES: dict[str, str] = {
     "date_order": "dates are in an impossible order",
     "unknown_reference": "the row refers to a firm or loan the store does not hold",
     "duplicate_key": "another row with the same key was read first or is already loaded",
+    "ragged_row": "a CSV row has more or fewer fields than the header (or an Excel row has "
+                  "values beyond the header); the row is kept as text",
+    "undecodable": "a CSV row holds bytes that are neither UTF-8 nor GB18030/GBK; the row is "
+                   "kept as text",
 }
 
 Check = Literal["uscc", "industry", "region"]

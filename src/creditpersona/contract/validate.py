@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from creditpersona.contract.readers import RejectedRow
 from creditpersona.contract.schema import (
     BALANCE_SHEET_ABS_TOLERANCE,
     BALANCE_SHEET_TOLERANCE,
@@ -35,6 +36,10 @@ ROW = "_row"
 FIRST_ROW = "_first_row"
 EXISTING_LOAD = "_existing_load"
 RAW_PREFIX = "_raw_"
+#: NUL and the other C0 control characters and DEL; tab and line breaks are allowed in text.
+CONTROL_CHARACTERS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+#: Every character a message shows escaped (control characters, tab and line breaks too).
+CONTROL_CHARACTERS_ALL = r"[\x00-\x1f\x7f]"
 TRUE_WORDS = ("true", "t", "1", "yes", "y", "是")
 FALSE_WORDS = ("false", "f", "0", "no", "n", "否")
 _ARROW_FAMILY: dict[str, Callable[[pa.DataType], bool]] = {
@@ -58,13 +63,13 @@ class Check:
     detail: str = ""
 
 
-def conform(data: pa.Table, table: Table) -> pa.Table:
+def conform(data: pa.Table, table: Table, source: str | None = None) -> pa.Table:
     """Keep the contract's columns and make each either text or a type of its own family.
 
     A Parquet column typed as the contract expects is kept as it is; any other type becomes
     text, so that the validator can say which values do not parse rather than failing. Text
     is trimmed and an empty value becomes missing.
-    Columns the contract does not name are ignored.
+    Columns the contract does not name are ignored. ``source`` names the file in messages.
 
     Raises
     ------
@@ -77,7 +82,8 @@ def conform(data: pa.Table, table: Table) -> pa.Table:
     missing = [f.name for f in table.fields if f.name not in present]
     if missing:
         raise SchemaError(
-            f"{table.name}: the file lacks the column(s) {', '.join(missing)}; the contract "
+            f"{source or table.name}: the file lacks the column(s) {', '.join(missing)} of "
+            f"table {table.name}; the contract "
             f"(docs/data-contract.md) requires {', '.join(table.field_names)}. Rename or add "
             "the columns and ingest again."
         )
@@ -159,8 +165,26 @@ def parse(raw: ir.Table, table: Table) -> tuple[ir.Table, tuple[Check, ...]]:
         text, value = raw[f.name], values[f.name]
         if f.required:
             add("required", f.name, text.isnull())
-        if f.dtype != "string":
+        if f.dtype in ("int", "float"):
+            # Read every number as a double too: DuckDB reads 'inf', 'nan' and '1e309' as
+            # doubles and rounds 3.7 to 4 when it casts to an integer, so both are caught
+            # here and the value is left empty rather than loaded wrong.
+            number = value if f.dtype == "float" else _parse(text, Field(f.name, "float", "", ""))
+            finite = ~(number.isinf() | number.isnan())
+            non_finite = number.notnull() & ~finite
+            odd = non_finite
+            add("non_finite", f.name, non_finite)
+            if f.dtype == "int":
+                not_whole = number.notnull() & finite & (
+                    ibis.ifelse(finite, number % 1, 0.0) != 0)
+                add("not_whole", f.name, not_whole)
+                odd = odd | not_whole
+            add("unparseable", f.name, text.notnull() & value.isnull() & ~_flag(odd), f.dtype)
+            values[f.name] = ibis.ifelse(_flag(odd), ibis.null(_IBIS_TYPE[f.dtype]), value)
+        elif f.dtype != "string":
             add("unparseable", f.name, text.notnull() & value.isnull(), f.dtype)
+        else:
+            add("control_character", f.name, text.re_search(CONTROL_CHARACTERS))
     for f in table.fields:
         value = values[f.name]
         if f.check == "uscc":
@@ -254,84 +278,39 @@ def cross_row_checks(
     return tuple(checks), sets
 
 
-def raw_text(data: pa.Table, table: Table, rows: Sequence[int], first_row: int) -> pd.DataFrame:
-    """The raw text of some rows of a conformed batch, as ``_raw_<field>`` columns.
+def raw_text(data: pa.Table, table: Table, rows: np.ndarray) -> pa.Table:
+    """The raw text of some rows of a conformed batch: ``_row`` and ``_raw_<field>`` columns.
 
     Parameters
     ----------
     data : pyarrow.Table
-        A conformed batch whose first row is number ``first_row``.
+        A conformed batch with its ``_row`` column in file order.
     table : Table
         The contract table.
-    rows : sequence of int
-        Row numbers within the batch.
-    first_row : int
-        The row number of the batch's first row.
+    rows : numpy.ndarray
+        Row numbers (``_row`` values) of rows in the batch.
     """
-    index = pa.array(np.asarray(rows, dtype=np.int64) - first_row)
+    rows = np.asarray(rows, dtype=np.int64)
+    index = pa.array(np.searchsorted(data.column(ROW).to_numpy(), rows))
     taken = data.select(list(table.field_names)).take(index)
-    out = pd.DataFrame({ROW: np.asarray(rows, dtype=np.int64)})
+    columns = {ROW: pa.array(rows)}
     for name in table.field_names:
         column = taken.column(name)
-        text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
-        out[RAW_PREFIX + name] = text.to_pylist()
-    return out
+        columns[RAW_PREFIX + name] = (column if pa.types.is_string(column.type)
+                                      else pc.cast(column, pa.string()))
+    return pa.table(columns)
 
 
-def collect_violations(
-    parsed: ir.Table,
-    local: Sequence[Check],
-    sets: dict[str, ir.Table],
-    local_raw: pd.DataFrame,
-    table: Table,
-) -> pd.DataFrame:
-    """Run the cross-row checks and return the bad rows with every flag and their raw text.
-
-    Parameters
-    ----------
-    parsed : ibis.Table
-        The materialised output of :func:`parse` for the whole file.
-    local : sequence of Check
-        The row-local checks.
-    sets : dict of str to ibis.Table
-        The cross-row checks of :func:`cross_row_checks`.
-    local_raw : pandas.DataFrame
-        Raw text (:func:`raw_text`) of the rows that break a row-local check. Rows that only
-        break a cross-row check parsed cleanly, so their text is their parsed value.
-    table : Table
-        The contract table.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per bad input row, in file order: the columns of ``parsed``, a boolean column
-        per cross-row check, ``_first_row``, ``_existing_load`` and ``_raw_<field>``.
-    """
-    bad = parsed.filter(any_flag(parsed, local)).to_pandas().merge(local_raw, on=ROW)
-    found = {column: rows.to_pandas() for column, rows in sets.items()}
-    flagged: set[int] = set().union(*(set(df[ROW]) for df in found.values()))
-    extra = flagged - set(bad[ROW])
-    if extra:
-        wanted = ibis.memtable(pd.DataFrame({ROW: sorted(extra)}, dtype="int64"))
-        rows = parsed.semi_join(wanted, ROW)
-        more = rows.mutate(
-            **{RAW_PREFIX + n: rows[n].cast("string") for n in table.field_names}
-        ).to_pandas()
-        bad = pd.concat([bad, more], ignore_index=True) if len(bad) else more
-    for column, rows_found in found.items():
-        bad[column] = bad[ROW].isin(rows_found[ROW])
-    details = pd.concat([df for df in found.values() if FIRST_ROW in df.columns])
-    bad = bad.merge(details.drop_duplicates(ROW), how="left", on=ROW)
-    return bad.sort_values(ROW, ignore_index=True)
+def raw_schema(table: Table) -> ibis.Schema:
+    """The schema of :func:`raw_text` tables."""
+    return ibis.schema({ROW: "int64", **{RAW_PREFIX + n: "string" for n in table.field_names}})
 
 
-def good_rows(parsed: ir.Table, local: Sequence[Check], bad: pd.DataFrame) -> ir.Table:
-    """The rows to load: no row-local flag and not among ``bad``."""
+def good_rows(parsed: ir.Table, local: Sequence[Check], flagged: Sequence[ir.Table]) -> ir.Table:
+    """The rows to load: no row-local flag and in none of the cross-row sets ``flagged``."""
     good = parsed.filter(~any_flag(parsed, local))
-    cross_only = bad.loc[~bad[[c.column for c in local]].any(axis=1), ROW]
-    if len(cross_only):
-        drop = ibis.memtable(pd.DataFrame({ROW: cross_only.to_numpy()}, dtype="int64"))
-        good = good.anti_join(drop, ROW)
+    for rows in flagged:
+        good = good.anti_join(rows, ROW)
     return good
 
 
@@ -350,108 +329,233 @@ QUARANTINE_COLUMNS = (
 )
 
 
-def _fmt(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "empty"
-    return repr(value) if isinstance(value, str) else f"{value}"
+def _lit(text: str) -> str:
+    """A SQL string literal (for the contract's own words, never for data)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
-def _message(check: Check, row: pd.Series, table: Table) -> str:
-    """One problem of one row, phrased for the person who must fix it."""
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_QUOTE = _lit("'")
+#: SQL: ``x`` with every control character written as ``\\xNN``.
+_ESCAPED = ("list_aggregate(list_transform(string_split({x}, ''), lambda c: CASE WHEN ord(c) < 32 "
+            "OR ord(c) = 127 THEN " + _lit("\\x") + " || lower(lpad(hex(ord(c)), 2, '0')) ELSE c "
+            "END), 'string_agg', '')")
+
+
+def _shown(x: str) -> str:
+    """SQL: a value as a message quotes it — in quotes, backslashes, quotes and control
+    characters escaped, ``empty`` for a missing value."""
+    plain = f"replace(replace({x}, {_lit(chr(92))}, {_lit(chr(92) * 2)}), {_QUOTE}, " \
+            f"{_lit(chr(92) + chr(39))})"
+    escaped = _ESCAPED.format(x=plain)
+    return (f"CASE WHEN {x} IS NULL THEN 'empty' ELSE {_QUOTE} || CASE WHEN "
+            f"regexp_matches({x}, {_lit(CONTROL_CHARACTERS_ALL)}) THEN {escaped} ELSE {plain} "
+            f"END || {_QUOTE} END")
+
+
+def _uscc_check_character(x: str) -> str:
+    """SQL: the GB 32100 check character of the first 17 characters of ``x``."""
+    alphabet = _lit(uscc.ALPHABET)
+    total = " + ".join(f"(strpos({alphabet}, substr({x}, {i + 1}, 1)) - 1) * {w}"
+                       for i, w in enumerate(uscc.WEIGHTS))
+    return f"substr({alphabet}, ((31 - ({total}) % 31) % 31) + 1, 1)"
+
+
+def _message_sql(check: Check, table: Table) -> str:
+    """SQL: one problem of a row breaking ``check``, phrased for the person who must fix it."""
     name = check.field
-    raw = row.get(RAW_PREFIX + name)
-    shown = _fmt(raw)
+    raw = _q(RAW_PREFIX + name)
+    shown = _shown(raw)
+
+    def says(before: str, after: str) -> str:
+        return f"{_lit(before)} || {shown} || {_lit(after)}"
+
     if check.rule == "required":
-        return f"{name} is empty but required; fill it in the source and ingest the file again"
+        return _lit(f"{name} is empty but required; fill it in the source and ingest the file "
+                    "again")
     if check.rule == "unparseable":
         expected = {"date": "a date YYYY-MM-DD", "int": "a whole number",
                     "float": "a number", "bool": "true or false"}[check.detail]
-        return f"{name} = {shown} is not {expected}; correct the value in the source"
+        return says(f"{name} = ", f" is not {expected}; correct the value in the source")
+    if check.rule == "non_finite":
+        return says(f"{name} = ", " is not a finite number (infinity or not-a-number); write "
+                    "the real amount, or leave it empty if the field is optional")
+    if check.rule == "not_whole":
+        return says(f"{name} = ", " is not a whole number but the field counts whole units; "
+                    "correct the value in the source")
+    if check.rule == "control_character":
+        return says(f"{name} = ", " holds a control character (NUL or another invisible code, "
+                    "shown escaped); remove it in the source")
     if check.rule == "uscc":
-        code = str(raw).strip()
-        body_ok = len(code) == 18 and all(ch in uscc.ALPHABET for ch in code)
-        why = (f"its check character should be {uscc.check_character(code[:17])!r}"
-               if body_ok else "it is not 18 characters of the GB 32100 alphabet")
-        return f"{name} = {shown} is not a valid unified social credit code ({why}); " \
-               "check the code against the business registry"
+        code = f"trim({raw})"
+        expected = _uscc_check_character(code)
+        why = (f"CASE WHEN regexp_full_match({code}, '[0-9A-HJ-NP-RTUWXY]{{18}}') THEN "
+               f"{_lit('its check character should be ')} || {_QUOTE} || {expected} || {_QUOTE} "
+               f"ELSE {_lit('it is not 18 characters of the GB 32100 alphabet')} END")
+        return (f"{_lit(f'{name} = ')} || {shown} || "
+                f"{_lit(' is not a valid unified social credit code (')} || {why} || "
+                f"{_lit('); check the code against the business registry')}")
     if check.rule == "industry":
-        return f"{name} = {shown} is not a GB/T 4754-2017 code; use the section letter and " \
-               "division, e.g. C38 or C3811"
+        return says(f"{name} = ", " is not a GB/T 4754-2017 code; use the section letter and "
+                    "division, e.g. C38 or C3811")
     if check.rule == "region":
-        return f"{name} = {shown} is not a GB/T 2260 region code; use six digits, e.g. 310115"
+        return says(f"{name} = ", " is not a GB/T 2260 region code; use six digits, e.g. 310115")
     if check.rule == "choice":
         allowed = ", ".join(table.field(name).choices or ())
-        return f"{name} = {shown} is not one of {allowed}; map it to a contract code"
+        return says(f"{name} = ", f" is not one of {allowed}; map it to a contract code")
     if check.rule == "range":
         bound = check.detail.replace("min", "below the minimum").replace("max", "above the maximum")
-        return f"{name} = {shown} is {bound}; fix the source or drop the row"
+        return says(f"{name} = ", f" is {bound}; fix the source or drop the row")
     if check.rule in ("date_order", "window_order", "component_exceeds_total"):
         rule = table.cross_rules[int(check.detail)]
         a, b = rule.fields
-        return f"{a} = {_fmt(row.get(RAW_PREFIX + a))} but {b} = " \
-               f"{_fmt(row.get(RAW_PREFIX + b))}: {rule.text}; correct the source"
+        return (f"{_lit(f'{a} = ')} || {_shown(_q(RAW_PREFIX + a))} || {_lit(f' but {b} = ')} "
+                f"|| {_shown(_q(RAW_PREFIX + b))} || {_lit(f': {rule.text}; correct the source')}")
     if check.rule == "balance_sheet":
-        ta, tl, eq = (float(row[n]) for n in table.cross_rules[int(check.detail)].fields)
-        gap = ta - tl - eq
-        return (f"total_assets {ta:,.2f} ≠ total_liabilities {tl:,.2f} + equity {eq:,.2f} "
-                f"(off by {gap:,.2f}, {abs(gap) / max(abs(ta), 1):.1%}; tolerance "
-                f"{BALANCE_SHEET_TOLERANCE:.1%}); correct the statement")
+        ta, tl, eq = (_q(n) for n in table.cross_rules[int(check.detail)].fields)
+        gap = f"({ta} - {tl} - {eq})"
+        money = _lit("{:,.2f}")
+        return (f"'total_assets ' || format({money}, {ta}) || ' ≠ total_liabilities ' || "
+                f"format({money}, {tl}) || ' + equity ' || format({money}, {eq}) || "
+                f"' (off by ' || format({money}, {gap}) || ', ' || format({_lit('{:.1f}%')}, "
+                f"abs({gap}) / greatest(abs({ta}), 1) * 100) || "
+                f"{_lit(f'; tolerance {BALANCE_SHEET_TOLERANCE:.1%}); correct the statement')}")
     if check.rule == "unknown_reference":
         parent = table.field(name).references or ""
-        return f"{name} = {shown} is not in {parent}; load that record first or correct " \
-               "the reference"
+        return says(f"{name} = ", f" is not in {parent}; load that record first or correct the "
+                    "reference")
     if check.rule == "duplicate_key":
-        if pd.notna(row.get(EXISTING_LOAD)):
-            return f"this key is already loaded (load {int(row[EXISTING_LOAD])}); correct the " \
-                   "key, or remove the row if it is a resend"
-        return f"row {int(row[FIRST_ROW])} of this file has the same key and was read first; " \
-               "remove the duplicate or correct its key"
+        loaded = _lit("this key is already loaded (load ")
+        resend = _lit("); correct the key, or remove the row if it is a resend")
+        first = _lit(" of this file has the same key and was read first; remove the duplicate "
+                     "or correct its key")
+        return (f"CASE WHEN {EXISTING_LOAD} IS NOT NULL THEN {loaded} || {EXISTING_LOAD} || "
+                f"{resend} ELSE 'row ' || {FIRST_ROW} || {first} END")
     raise AssertionError(f"no message for rule {check.rule!r}")
 
 
-def describe_violations(
-    bad: pd.DataFrame, checks: Sequence[Check], table: Table, source: str, fmt: str
-) -> pd.DataFrame:
-    """Quarantine records, one per bad row, with every problem of the row in its message.
+def quarantine_sql(
+    table: Table,
+    local: Sequence[Check],
+    cross: Sequence[Check],
+    parsed: str,
+    raw: str,
+    sets: dict[str, str],
+    fmt: str,
+) -> str:
+    """One ``INSERT … SELECT`` that writes every bad row's quarantine record inside DuckDB.
+
+    The message of a row lists every problem it has, in check order. Built as column
+    expressions, a million records cost the engine seconds and little memory, where a loop
+    over rows took minutes and gigabytes.
 
     Parameters
     ----------
-    bad : pandas.DataFrame
-        The flagged rows of :func:`checked`.
-    checks : sequence of Check
-        As returned by :func:`checked`.
     table : Table
         The contract table.
-    source : str
-        The source file, as it should appear in the quarantine.
+    local, cross : sequence of Check
+        The row-local checks (flag columns of ``parsed``) and the cross-row checks.
+    parsed : str
+        The table of :func:`parse` output for the whole file.
+    raw : str
+        The table of :func:`raw_text` rows: every row breaking a row-local check.
+    sets : dict of str to str
+        For each cross-row check column, the table of the ``_row`` it flags (for duplicates
+        also ``_first_row`` and ``_existing_load``).
     fmt : str
-        The reader format (``csv``, ``parquet``, ``excel``); CSV and Excel rows get a line.
+        The reader format; CSV and Excel rows get a line.
 
     Returns
     -------
-    pandas.DataFrame
-        Columns :data:`QUARANTINE_COLUMNS`, in file order.
+    str
+        SQL with two parameters: ``$1`` the load id, ``$2`` the source file as it should
+        appear in the quarantine.
     """
-    records = []
-    for _, row in bad.sort_values(ROW).iterrows():
-        failed = [c for c in checks if bool(row[c.column])]
-        key = "; ".join(f"{k}={row.get(RAW_PREFIX + k)}" for k in table.key)
-        number = int(row[ROW])
-        where = f"line {number + 1}" if fmt in ("csv", "excel") else f"row {number}"
-        problems = "; ".join(_message(c, row, table) for c in failed)
-        raw = {f.name: row.get(RAW_PREFIX + f.name) for f in table.fields}
-        records.append({
-            "table_name": table.name,
-            "source_file": source,
-            "row_number": number,
-            "line": number + 1 if fmt in ("csv", "excel") else None,
-            "row_key": key,
-            "rule": failed[0].rule,
-            "rules": ",".join(dict.fromkeys(c.rule for c in failed)),
-            "field": failed[0].field,
-            "message": f"{table.name} row {key} ({source} {where}): {problems}.",
-            "raw_json": json.dumps(
-                {k: (None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
-                 for k, v in raw.items()}, ensure_ascii=False),
-        })
-    return pd.DataFrame.from_records(records, columns=list(QUARANTINE_COLUMNS))
+    joins, marks, cross_flags = [], [], []
+    extra = [f"NULL::BIGINT AS {FIRST_ROW}", f"NULL::BIGINT AS {EXISTING_LOAD}"]
+    for i, check in enumerate(cross):
+        alias = f"s{i}"
+        if check.rule == "duplicate_key":
+            joins.append(f"LEFT JOIN (SELECT {ROW}, min({FIRST_ROW}) AS {FIRST_ROW}, "
+                         f"min({EXISTING_LOAD}) AS {EXISTING_LOAD} FROM {_q(sets[check.column])}"
+                         f" GROUP BY {ROW}) {alias} ON {alias}.{ROW} = p.{ROW}")
+            extra = [f"{alias}.{FIRST_ROW}", f"{alias}.{EXISTING_LOAD}"]
+        else:
+            joins.append(f"LEFT JOIN (SELECT DISTINCT {ROW} FROM {_q(sets[check.column])}) "
+                         f"{alias} ON {alias}.{ROW} = p.{ROW}")
+        marks.append(f"{alias}.{ROW} IS NOT NULL")
+        cross_flags.append(f"{alias}.{ROW} IS NOT NULL AS {_q(check.column)}")
+    raws = [f"CASE WHEN r.{ROW} IS NOT NULL THEN r.{_q(RAW_PREFIX + n)} ELSE "
+            f"CAST(p.{_q(n)} AS VARCHAR) END AS {_q(RAW_PREFIX + n)}" for n in table.field_names]
+    wanted = " OR ".join([*(f"p.{_q(c.column)}" for c in local), *marks]) or "false"
+    wide = (f"SELECT p.*, {', '.join([*raws, *cross_flags, *extra])} FROM {_q(parsed)} p "
+            f"LEFT JOIN {_q(raw)} r ON r.{ROW} = p.{ROW} {' '.join(joins)} WHERE {wanted}")
+
+    checks = [*local, *cross]
+    flag = [_q(c.column) for c in checks]
+    pairs = list(zip(flag, checks, strict=True))
+    problems = ", ".join(f"CASE WHEN {f} THEN {_message_sql(c, table)} END" for f, c in pairs)
+    first_rule = " ".join(f"WHEN {f} THEN {_lit(c.rule)}" for f, c in pairs)
+    first_field = " ".join(f"WHEN {f} THEN {_lit(c.field)}" for f, c in pairs)
+    rules = []
+    for i, c in enumerate(checks):
+        earlier = [flag[j] for j in range(i) if checks[j].rule == c.rule]
+        unseen = f" AND NOT ({' OR '.join(earlier)})" if earlier else ""
+        rules.append(f"CASE WHEN {flag[i]}{unseen} THEN {_lit(c.rule)} END")
+    key = " || '; ' || ".join(f"{_lit(k + '=')} || coalesce({_q(RAW_PREFIX + k)}, '')"
+                              for k in table.key)
+    lined = fmt in ("csv", "excel")
+    line = f"{ROW} + 1" if lined else "NULL::BIGINT"
+    where = f"'line ' || ({ROW} + 1)" if lined else f"'row ' || {ROW}"
+    raw_json = ", ".join(f"{_lit(n)}: {_q(RAW_PREFIX + n)}" for n in table.field_names)
+    return f"""
+        INSERT INTO quarantine (load_id, {', '.join(QUARANTINE_COLUMNS)})
+        SELECT $1::BIGINT, {_lit(table.name)}, $2::VARCHAR, {ROW}, {line}, {key},
+               CASE {first_rule} END, concat_ws(',', {', '.join(rules)}),
+               CASE {first_field} END,
+               {_lit(table.name + ' row ')} || {key} || ' (' || $2::VARCHAR || ' ' || {where}
+                   || '): ' || concat_ws('; ', {problems}) || '.',
+               to_json({{{raw_json}}})::VARCHAR
+        FROM ({wide}) AS bad
+    """
+
+
+def describe_rejected(
+    rejected: Sequence[RejectedRow], table: Table, source: str, fmt: str
+) -> pd.DataFrame:
+    """Quarantine records for rows the reader set aside (wrong number of fields, bytes in no
+    known encoding), with their line and the row's text.
+
+    Examples
+    --------
+    >>> from creditpersona.contract.readers import RejectedRow
+    >>> from creditpersona.contract.schema import FIRMS
+    >>> q = describe_rejected([RejectedRow(7, 8, "ragged_row", "has 12 fields but the header "
+    ...                        "has 11", "a,b")], FIRMS, "firms.csv", "csv")
+    >>> print(q.loc[0, "message"])  # doctest: +NORMALIZE_WHITESPACE
+    firms row 7 (firms.csv line 8): the row has 12 fields but the header has 11; split it into
+    the header's 11 fields (quote a value that holds the separator) and ingest the file again.
+    """
+    advice = {
+        "ragged_row": f"split it into the header's {len(table.fields)} fields (quote a value "
+                      "that holds the separator) and ingest the file again",
+        "undecodable": "save the file in one encoding, UTF-8 (or GBK throughout), and ingest "
+                       "it again (without --encoding, or with the file's own)",
+    }
+    where = "line" if fmt in ("csv", "excel") else "row"
+    return pd.DataFrame.from_records([{
+        "table_name": table.name,
+        "source_file": source,
+        "row_number": r.row,
+        "line": r.line,
+        "row_key": "",
+        "rule": r.rule,
+        "rules": r.rule,
+        "field": "",
+        "message": f"{table.name} row {r.row} ({source} {where} {r.line}): the row {r.reason}; "
+                   f"{advice[r.rule]}.",
+        "raw_json": json.dumps({"text": r.text}, ensure_ascii=False),
+    } for r in rejected], columns=list(QUARANTINE_COLUMNS))

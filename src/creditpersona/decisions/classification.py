@@ -6,8 +6,11 @@ thresholds are configuration). The last three tiers are non-performing (NPL).
 
 Same-bank contagion: if more than 10 % of a debtor's claims at the bank (by outstanding
 balance; by count when no balance is known) are non-performing, all its claims there are at
-least substandard. Qualitative triggers are not applied (DOMAIN.md marks them unverified);
-the early-warning rules cover them as warnings instead.
+least substandard. Restructured loans and refinancing a borrower in difficulty (借新还旧, loan
+purpose ``refinancing``) are at least 关注 during their observation period: at least two
+repayment periods and at least one year from the loan's start (DOMAIN.md §4; configurable).
+Other qualitative triggers are not applied (DOMAIN.md marks them unverified); the
+early-warning rules cover them as warnings instead.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from creditpersona.decisions.config import (
 from creditpersona.decisions.value import require_columns
 
 SUBSTANDARD = TIERS.index("substandard")
+SPECIAL_MENTION = TIERS.index("special_mention")
 
 
 def tier_of_dpd(dpd: npt.ArrayLike, config: ClassificationConfig | None = None
@@ -50,13 +54,16 @@ def classify_loans(book: pd.DataFrame, config: ClassificationConfig | None = Non
     Parameters
     ----------
     book : pandas.DataFrame
-        ``loan_id``, ``firm_id``, ``dpd``; optional ``outstanding`` (claims weight).
+        ``loan_id``, ``firm_id``, ``dpd``; optional ``outstanding`` (claims weight) and
+        ``purpose`` with ``elapsed_days`` (and ``instalment_months``) for the observation
+        period of restructured and refinancing loans.
     config : ClassificationConfig, optional
 
     Returns
     -------
     pandas.DataFrame
-        ``loan_id``, ``firm_id``, ``dpd``, ``outstanding``, ``tier_by_dpd``, ``npl_share``
+        ``loan_id``, ``firm_id``, ``dpd``, ``outstanding``, ``tier_by_dpd``,
+        ``observation`` (a restructured or refinancing loan under observation), ``npl_share``
         (the firm's non-performing share by the days-past-due floors), ``contagion``
         (raised by contagion), ``tier`` and ``tier_zh``.
 
@@ -68,6 +75,13 @@ def classify_loans(book: pd.DataFrame, config: ClassificationConfig | None = Non
     ...                      "dpd": [120, 0, 5, 0], "outstanding": [2.0, 5.0, 3.0, 1.0]})
     >>> classify_loans(book)["tier"].tolist()
     ['substandard', 'substandard', 'substandard', 'normal']
+
+    A refinancing loan (借新还旧) paid on time is 关注 in its first year, normal after it:
+
+    >>> refi = pd.DataFrame({"loan_id": ["5", "6"], "firm_id": ["C", "D"], "dpd": [0, 0],
+    ...                      "purpose": ["refinancing"] * 2, "elapsed_days": [200, 400]})
+    >>> classify_loans(refi)["tier"].tolist()
+    ['special_mention', 'normal']
     """
     cfg = config or load_decisions().classification
     require_columns(book, ["loan_id", "firm_id", "dpd"], "the loan book")
@@ -77,6 +91,15 @@ def classify_loans(book: pd.DataFrame, config: ClassificationConfig | None = Non
     out["outstanding"] = weight
     by_dpd = tier_of_dpd(out["dpd"], cfg)
     out["tier_by_dpd"] = np.array(TIERS, dtype=object)[by_dpd]
+    observed = np.zeros(len(out), dtype=bool)
+    if {"purpose", "elapsed_days"} <= set(book.columns):
+        period = (book["instalment_months"].to_numpy(dtype=float)
+                  if "instalment_months" in book.columns else np.ones(len(book)))
+        months = np.maximum(cfg.observation_months, cfg.observation_periods * period)
+        observed = (book["purpose"].isin(cfg.restructured_purposes).to_numpy()
+                    & (book["elapsed_days"].to_numpy(dtype=float) <= months * 365.25 / 12))
+    out["observation"] = observed
+    by_dpd = np.where(observed, np.maximum(by_dpd, SPECIAL_MENTION), by_dpd)
     npl = by_dpd >= SUBSTANDARD
     w = np.maximum(np.nan_to_num(weight), 0.0)
     grouped = pd.DataFrame({"firm_id": out["firm_id"], "w": w, "nw": w * npl,

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from creditpersona.config import load_yaml_config
 from creditpersona.contract.schema import COLLATERAL, GUARANTEE, PRODUCTS
@@ -69,6 +70,24 @@ class CapitalConfig(BaseModel):
         if self.sme_upper <= self.sme_lower:
             raise ValueError("sme_upper must exceed sme_lower")
         return self
+
+
+class PricingConfig(BaseModel):
+    """Cost-plus pricing settings: tax on interest, capital held, maturity, the cost floor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vat_and_surcharges: float = Field(ge=0, lt=0.5)
+    capital_ratio: float = Field(gt=0, le=0.5)
+    capital_buffers: float = Field(ge=0, le=0.2)
+    maturity: Literal["effective", "foundation"]
+    foundation_maturity_years: float = Field(gt=0)
+    cost_floor: bool
+
+    @property
+    def capital_per_rwa(self) -> float:
+        """Capital held per unit of risk-weighted assets (the total ratio requirement)."""
+        return self.capital_ratio + self.capital_buffers
 
 
 class LgdConfig(BaseModel):
@@ -161,6 +180,9 @@ class ClassificationConfig(BaseModel):
     doubtful_after_days: int
     loss_after_days: int
     contagion_share: float = Field(gt=0, lt=1)
+    restructured_purposes: list[str]
+    observation_months: int = Field(ge=0)
+    observation_periods: int = Field(ge=0)
 
     @model_validator(mode="after")
     def _increasing(self) -> ClassificationConfig:
@@ -186,6 +208,7 @@ class DecisionsConfig(BaseModel):
     hurdle_rate: float = Field(gt=0, lt=1)
     target_margin_bp: float
     capital: CapitalConfig
+    pricing: PricingConfig
     lgd: LgdConfig
     products: dict[str, Product]
     relationship_cost_yuan: dict[str, float]

@@ -4,18 +4,25 @@ DOMAIN.md §6. Per firm, from its latest annual statement published by the as-of
 
 - **working capital** (CBRC 2010): 营运资金量 = revenue × (1 − sales margin) × (1 + growth)
   / turnover, turnover = 360 / (inventory + receivable − payable + prepayment − advance-receipt
-  days); the new loan capacity is that need less own working capital, existing short-term
-  borrowings (every lender's) and working capital from other channels;
+  days), each balance averaged with the prior annual statement's when there is one. The
+  need less own working capital is the firm's **total working-capital line** (all lenders,
+  ``wc_line``); less its existing short-term borrowings it is the **new lending** the need
+  supports (新增额度, ``wc_capacity``). Our bank's line is the total line less the *other*
+  banks' short-term loans, so a renewal of what we already lend is not sized at zero;
 - **project / term finance**: yearly debt service may reach CFADS / min DSCR (1.3× by
   default) less the existing service; the capacity is the loan that service repays over the
-  term at the loan's rate (an annuity);
+  term at the loan's rate (an annuity), plus what we already lend. CFADS is the operating
+  cash flow as reported: on Chinese statements interest paid is a financing cash flow, so
+  operating cash flow is already before interest and nothing is added back;
 - the capacity is scaled by the grade and persona multipliers, then capped by the
-  single-borrower concentration limit (share of the bank's net capital, less what the firm
-  already owes us), the leverage cap (total bank debt ≤ a multiple of revenue) and the
-  product's maximum amount.
+  single-borrower concentration limit (share of the bank's net capital), the leverage cap
+  (total bank debt ≤ a multiple of revenue, other banks' debt counted) and the product's
+  maximum amount.
 
-The recommended limit is the smallest of these, never negative, and ``binding`` names the
-constraint that set it.
+The recommended limit is our bank's total line to the firm (授信总额), the smallest of
+these, never negative; ``new_lending`` is what it adds to what we lend now, and ``binding``
+names the constraint that set it. A firm without a statement gets ``insufficient_data``
+whatever the sizing.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ CONSTRAINTS_ZH = {"no_new_credit": "违约客户不新增授信", "insufficient_
                   "dscr": "偿债备付率测算", "single_borrower_cap": "单一客户集中度",
                   "leverage_cap": "负债/收入上限", "product_cap": "产品额度上限"}
 
+#: Balances whose turnover days use the average of the two latest statements.
+BALANCE_COLUMNS = ("receivables", "inventory", "prepayments", "payables", "advance_receipts")
 STATEMENT_COLUMNS = ("revenue", "cost_of_sales", "net_profit", "interest_expense",
                      "current_assets", "current_liabilities", "receivables", "inventory",
                      "prepayments", "payables", "advance_receipts", "short_term_debt",
@@ -124,7 +133,9 @@ def statement_inputs(tables: Tables, as_of: dt.date) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``firm_id``, ``period_end``, the :data:`STATEMENT_COLUMNS` and ``prev_revenue``.
+        ``firm_id``, ``period_end``, the :data:`STATEMENT_COLUMNS`, ``prev_revenue`` and the
+        prior statement's balances ``prev_<line>`` of :data:`BALANCE_COLUMNS` (NaN when
+        there is no prior statement).
     """
     day = ibis.literal(as_of, type="date")
     st = tables["financial_statements"]
@@ -132,8 +143,11 @@ def statement_inputs(tables: Tables, as_of: dt.date) -> pd.DataFrame:
     ranked = annual.mutate(
         _rank=ibis.row_number().over(group_by="firm_id", order_by=ibis.desc("period_end")))
     cur = ranked.filter(ranked._rank == 0).select("firm_id", "period_end", *STATEMENT_COLUMNS)
-    prev = ranked.filter(ranked._rank == 1).select("firm_id", prev_revenue="revenue")
-    joined = cur.left_join(prev, "firm_id").select(*cur.columns, "prev_revenue")
+    prev = ranked.filter(ranked._rank == 1).select(
+        "firm_id", prev_revenue="revenue",
+        **{f"prev_{c}": c for c in BALANCE_COLUMNS})
+    joined = cur.left_join(prev, "firm_id").select(
+        *cur.columns, "prev_revenue", *(f"prev_{c}" for c in BALANCE_COLUMNS))
     return joined.to_pandas().sort_values("firm_id", ignore_index=True)
 
 
@@ -172,9 +186,13 @@ def recommend_limits(
     -------
     pandas.DataFrame
         One row per firm: ``product``, ``sizing`` (``working_capital_need`` or ``dscr``),
-        ``wc_need``, ``wc_capacity``, ``dscr_capacity``, ``capacity``, ``grade_multiplier``,
-        ``persona_multiplier``, ``adjusted_capacity``, ``single_borrower_cap``,
-        ``leverage_cap``, ``product_cap``, ``recommended_limit``, ``binding``, ``binding_zh``.
+        ``wc_need``, ``own_working_capital``, ``wc_line`` (total working-capital line, all
+        lenders), ``existing_short_term_debt``, ``wc_capacity`` (new lending the need
+        supports, all lenders), ``our_exposure``, ``cfads``, ``existing_service``,
+        ``dscr_capacity``, ``capacity`` (our line before multipliers),
+        ``grade_multiplier``, ``persona_multiplier``, ``adjusted_capacity``,
+        ``single_borrower_cap``, ``leverage_cap``, ``product_cap``, ``recommended_limit``
+        (our total line), ``new_lending``, ``binding``, ``binding_zh``.
 
     Examples
     --------
@@ -190,6 +208,19 @@ def recommend_limits(
     [22467500.0, 4467500.0, 3819713.0]
     >>> lim["binding"].tolist()  # grade 5 × 0.95, unclassified persona × 0.9; D: none
     ['working_capital_need', 'no_new_credit']
+
+    If the 10 m of short-term debt is ours, the line covers its renewal (new lending 0):
+
+    >>> ours = recommend_limits(firms, st, product="working_capital",
+    ...                         our_exposure=pd.Series({"A": 1e7}))
+    >>> ours[["wc_line", "recommended_limit", "new_lending"]].round(0).values.tolist()[0]
+    [14467500.0, 12369713.0, 2369713.0]
+
+    Without a statement a project-finance limit is ``insufficient_data``, not a DSCR of 0:
+
+    >>> recommend_limits(firms.iloc[:1].assign(firm_id="C"), st, product="project_finance"
+    ...                  )["binding"].tolist()
+    ['insufficient_data']
     """
     cfg = config or load_decisions()
     lc = cfg.limits
@@ -217,6 +248,15 @@ def recommend_limits(
     def col(name: str) -> Floats:
         return s[name].to_numpy(dtype=float)
 
+    def avg(name: str) -> Floats:
+        """The balance averaged with the prior statement's where it exists."""
+        now = col(name)
+        prior = f"prev_{name}"
+        if prior not in s.columns:
+            return now
+        before = s[prior].to_numpy(dtype=float)
+        return np.where(np.isfinite(before), (now + before) / 2.0, now)
+
     revenue, cos = col("revenue"), col("cost_of_sales")
     with np.errstate(divide="ignore", invalid="ignore"):
         margin = np.where(revenue > 0, col("net_profit") / revenue, np.nan)
@@ -225,31 +265,46 @@ def recommend_limits(
         per_cos = np.where(cos > 0, 360.0 / cos, np.nan)
     growth = np.clip(np.nan_to_num(growth), *lc.growth_bounds)
     need = working_capital_need(
-        revenue, margin, growth, col("inventory") * per_cos, col("receivables") * per_rev,
-        col("payables") * per_cos, col("prepayments") * per_cos,
-        col("advance_receipts") * per_rev)
+        revenue, margin, growth, avg("inventory") * per_cos, avg("receivables") * per_rev,
+        avg("payables") * per_cos, avg("prepayments") * per_cos,
+        avg("advance_receipts") * per_rev)
+    ours = (np.nan_to_num(our_exposure.reindex(ids).to_numpy(dtype=float))
+            if our_exposure is not None else np.zeros(n))
     own = np.maximum(col("current_assets") - col("current_liabilities"), 0.0)
-    wc_cap = working_capital_limit(need, own, col("short_term_debt"))
-    cfads = col("operating_cash_flow") + col("interest_expense")
+    short = col("short_term_debt")
+    # The total working-capital line the need supports (all lenders), the new lending over
+    # what the firm already borrows short term (新增额度), and our share of the line: the
+    # line less the other banks' short-term loans (what we lend now is part of our line, so
+    # a renewal is not sized at zero).
+    wc_line = working_capital_limit(need, own, 0.0)
+    wc_cap = working_capital_limit(need, own, short)
+    others_short = np.maximum(np.nan_to_num(short) - ours, 0.0)
+    wc_ours = working_capital_limit(wc_line, 0.0, others_short)
+    # On Chinese statements interest paid is a financing cash flow: operating cash flow is
+    # already before interest and is the cash available for debt service as it stands.
+    cfads = col("operating_cash_flow")
     service = col("interest_expense") + col("long_term_debt") / lc.existing_debt_years
     dscr_cap = dscr_capacity(cfads, service, loan_rate, term, lc.min_dscr)
     by_dscr = prod.isin(["project_finance", "green", "equipment"]).to_numpy()
-    capacity = np.where(by_dscr, dscr_cap, wc_cap)
-    no_data = ~np.isfinite(capacity)
+    # DSCR capacity is new lending after every existing service: our line adds what we lend.
+    capacity = np.where(by_dscr, dscr_cap + ours, np.where(np.isnan(need), np.nan, wc_ours))
+    no_statement = s["revenue"].isna().to_numpy()
+    no_data = no_statement | ~np.isfinite(capacity)
 
     grade = firms["grade"].astype(str).to_numpy()
     g_mult = lookup(grade, lc.grade_multipliers, 0.0).astype(float)
     p_mult = cfg.persona_values(persona, "limit_multiplier").astype(float)
     adjusted = np.nan_to_num(capacity) * g_mult * p_mult
 
-    ours = (np.nan_to_num(our_exposure.reindex(ids).to_numpy(dtype=float))
-            if our_exposure is not None else np.zeros(n))
-    single = np.maximum(lc.single_borrower_share * lc.bank_net_capital_yuan - ours, 0.0)
+    # Caps on our total line: the single-borrower concentration limit, and the firm's
+    # total bank debt within max_debt_to_revenue × revenue (other banks' debt counted).
+    single = np.full(n, lc.single_borrower_share * lc.bank_net_capital_yuan)
     debt = (np.nan_to_num(bank_debt.reindex(ids).to_numpy(dtype=float))
             if bank_debt is not None
             else np.nan_to_num(col("short_term_debt") + col("long_term_debt")))
-    leverage = np.where(revenue > 0, np.maximum(lc.max_debt_to_revenue * revenue - debt, 0.0),
-                        0.0)
+    others = np.maximum(debt - ours, 0.0)
+    leverage = np.where(revenue > 0,
+                        np.maximum(lc.max_debt_to_revenue * revenue - others, 0.0), 0.0)
     leverage = np.nan_to_num(leverage)
     prod_max = pd.Series(cfg.product_values(prod, "max_amount_yuan")).astype(float).to_numpy()
     prod_cap = np.where(np.isnan(prod_max), np.inf, prod_max)
@@ -267,10 +322,12 @@ def recommend_limits(
     return pd.DataFrame({
         "firm_id": ids, "persona_policy": persona, "grade": grade, "product": prod.to_numpy(),
         "sizing": sizing, "wc_need": need, "own_working_capital": own,
-        "existing_short_term_debt": col("short_term_debt"), "wc_capacity": wc_cap,
+        "wc_line": wc_line, "existing_short_term_debt": short, "wc_capacity": wc_cap,
+        "our_exposure": ours,
         "cfads": cfads, "existing_service": service, "dscr_capacity": dscr_cap,
         "capacity": capacity, "grade_multiplier": g_mult, "persona_multiplier": p_mult,
         "adjusted_capacity": adjusted, "single_borrower_cap": single, "leverage_cap": leverage,
-        "product_cap": prod_cap, "recommended_limit": limit, "binding": binding,
+        "product_cap": prod_cap, "recommended_limit": limit,
+        "new_lending": np.maximum(limit - ours, 0.0), "binding": binding,
         "binding_zh": lookup(binding, CONSTRAINTS_ZH, ""),
     })

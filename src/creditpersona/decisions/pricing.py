@@ -3,31 +3,44 @@
 For a requested loan (amount, term, product, collateral) of a firm with a PD and a persona,
 every component is a yearly rate on the exposure, shown in basis points:
 
-    floor = FTP(term) + operating cost + expected loss (PD·LGD)
-            + hurdle × K(PD, LGD, M, revenue) + target margin − fees
-    rate  = floor + persona strategy adjustment
+    capital C = K(PD, LGD, M, revenue) × 12.5 × total capital ratio requirement
+    pre-tax   = FTP(term) + operating cost + expected loss (PD·LGD) + hurdle × C
+                + target margin − fees
+    floor     = pre-tax / (1 − t)      (t: VAT and surcharges on interest income; the
+                                        ``tax_bp`` component is floor × t)
+    rate  = max(floor + persona strategy adjustment, cost floor)
     spread = rate − LPR(tenor), kept within the configured spread bounds
 
-RAROC at the offered rate = (rate + fees − FTP − operating cost − EL) / K: at the floor with
-no target margin it equals the hurdle exactly; a strategic discount (or a spread capped at
-the upper bound) pushes it below, and ``below_hurdle`` says so. A loan whose floor exceeds
-the upper spread bound cannot earn the hurdle at any allowed price (``floor_above_max``);
-a firm in default (grade ``D``) is not priced for new credit (``declined``).
+M is the loan's effective maturity (an amortising loan's is about half its term), C the
+capital the bank must hold at its total capital ratio requirement (10.5 % by default), not
+the 8 % minimum. The cost floor is FTP + operating cost grossed up for the tax: no quote goes
+below it unless the request carries an explicit ``pricing_exception``, which is logged and
+kept in ``exception`` (``below_cost`` then says the rate is under it).
+
+RAROC at the offered rate = (rate·(1 − t) + fees − FTP − operating cost − EL) / C: at the
+floor with no target margin it equals the hurdle exactly; a strategic discount (or a spread
+capped at the upper bound) pushes it below, and ``below_hurdle`` says so. A loan whose floor
+exceeds the upper spread bound cannot earn the hurdle at any allowed price
+(``floor_above_max``); a firm in default (grade ``D``) is not priced for new credit
+(``declined``).
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
-from creditpersona.decisions.capital import irb_capital
+from creditpersona.decisions.capital import effective_maturity, irb_capital
 from creditpersona.decisions.config import DecisionsConfig, load_decisions
 from creditpersona.decisions.value import require_columns
 from creditpersona.errors import SchemaError
 
 #: The pricing components in the order of the waterfall (bp per year).
 COMPONENTS = ("ftp_bp", "operating_cost_bp", "expected_loss_bp", "capital_charge_bp",
-              "target_margin_bp", "fee_credit_bp", "strategy_bp")
+              "target_margin_bp", "fee_credit_bp", "tax_bp", "strategy_bp")
+_log = logging.getLogger(__name__)
 
 
 def price_loans(
@@ -39,8 +52,9 @@ def price_loans(
     ----------
     requests : pandas.DataFrame
         ``firm_id``, ``amount`` (yuan), ``term_months``; optional ``product`` (default: the
-        persona's main product) and ``collateral_type``/``guarantee_type`` (default: the
-        product's usual collateral, no guarantee).
+        persona's main product), ``collateral_type``/``guarantee_type`` (default: the
+        product's usual collateral, no guarantee) and ``pricing_exception`` (a reason that
+        allows a rate below the cost floor; logged).
     firms : pandas.DataFrame
         ``firm_id``, ``pd``, ``grade``; optional ``persona`` (unknown → ``default``) and
         ``revenue`` (SME capital adjustment). One row per firm.
@@ -50,8 +64,10 @@ def price_loans(
     -------
     pandas.DataFrame
         One row per request, in order: the request, ``persona_policy``, ``lgd``,
-        ``capital_k``, the components of :data:`COMPONENTS`, ``floor_rate``, ``lpr_tenor``,
-        ``lpr``, ``spread_bp`` (recommended), ``rate``, ``raroc``, ``hurdle_rate``,
+        ``maturity_years`` (effective), ``capital_k`` (capital held per unit), the
+        components of :data:`COMPONENTS`, ``floor_rate``, ``cost_floor_rate``,
+        ``lpr_tenor``, ``lpr``, ``spread_bp`` (recommended), ``rate``,
+        ``cost_floor_applied``, ``below_cost``, ``exception``, ``raroc``, ``hurdle_rate``,
         ``below_hurdle``, ``floor_above_max``, ``declined``.
 
     Raises
@@ -67,12 +83,24 @@ def price_loans(
     >>> req = pd.DataFrame({"firm_id": ["A"], "amount": [1e7], "term_months": [12],
     ...                     "product": ["working_capital"], "collateral_type": ["none"]})
     >>> p = price_loans(req, firms).iloc[0]
-    >>> [round(float(p[c]), 1) for c in COMPONENTS]  # FTP, opex, EL, capital, margin, fee, persona
-    [200.0, 40.0, 40.0, 62.5, 0.0, -10.0, -15.0]
+    >>> [round(float(p[c]), 1) for c in COMPONENTS]  # FTP, opex, EL, capital, margin, fee,
+    ... # tax, persona
+    [200.0, 40.0, 40.0, 82.1, 0.0, -10.0, 25.4, -15.0]
     >>> round(float(p.floor_rate) * 1e4, 1), round(float(p.spread_bp), 1)
-    (332.5, 17.5)
+    (377.4, 62.4)
     >>> bool(p.below_hurdle), round(float(p.raroc), 4)  # the -15 bp discount costs RAROC
-    (True, 0.0912)
+    (True, 0.0995)
+
+    A deposit-secured trade-finance loan at PD 0.05 % is not quoted under FTP + operating
+    cost (grossed up for the tax) unless an exception is given, and then it is flagged:
+
+    >>> low = pd.DataFrame({"firm_id": ["B"], "pd": [0.0005], "grade": ["1"]})
+    >>> req = pd.DataFrame({"firm_id": ["B", "B"], "amount": [1e7, 1e7], "term_months": [6, 6],
+    ...                     "product": ["trade_finance"] * 2, "collateral_type": ["deposit"] * 2,
+    ...                     "pricing_exception": [None, "strategic client, approved by CRO"]})
+    >>> q = price_loans(req, low)
+    >>> (q["rate"] >= q["cost_floor_rate"] - 1e-12).tolist(), q["below_cost"].tolist()
+    ([True, False], [False, True])
     """
     cfg = config or load_decisions()
     require_columns(requests, ["firm_id", "amount", "term_months"], "the loan requests")
@@ -109,10 +137,18 @@ def price_loans(
     out["persona_policy"] = persona
     lgd = cfg.lgd_of(out["collateral_type"], out["guarantee_type"])
     revenue = fr["revenue"].to_numpy(dtype=float) if "revenue" in fr.columns else None
-    k = irb_capital(p, lgd, term / 12.0, revenue, config=cfg.capital)["capital"].to_numpy()
+    pc = cfg.pricing
+    amortising = pd.Series(cfg.product_values(out["product"], "amortising")).fillna(False)
+    maturity = effective_maturity(term, amortising.to_numpy(dtype=bool), pc.maturity,
+                                  pc.foundation_maturity_years)
+    k_basel = irb_capital(p, lgd, maturity, revenue, config=cfg.capital)["capital"].to_numpy()
+    # K is capital at the 8 % minimum (12.5·K = RWA); the bank holds its total requirement.
+    k = k_basel * 12.5 * pc.capital_per_rwa
+    tax = pc.vat_and_surcharges
     out["pd"] = p
     out["grade"] = fr["grade"].astype(object).to_numpy()
     out["lgd"] = lgd
+    out["maturity_years"] = maturity
     out["capital_k"] = k
     out["ftp_bp"] = cfg.ftp(term) * 1e4
     out["operating_cost_bp"] = cfg.product_values(out["product"], "operating_cost_bp").astype(
@@ -122,29 +158,48 @@ def price_loans(
     out["target_margin_bp"] = float(cfg.target_margin_bp)
     fee = cfg.product_values(out["product"], "fee_bp").astype(float)
     out["fee_credit_bp"] = -fee
+    pre_tax = out[list(COMPONENTS[:6])].sum(axis=1).to_numpy()
+    floor_bp = pre_tax / (1.0 - tax)
+    out["tax_bp"] = floor_bp * tax
     out["strategy_bp"] = cfg.persona_values(persona, "spread_adjustment_bp").astype(float)
-    floor_bp = out[list(COMPONENTS[:-1])].sum(axis=1).to_numpy()
     out["floor_rate"] = floor_bp / 1e4
+    cost_bp = (out["ftp_bp"].to_numpy() + out["operating_cost_bp"].to_numpy()) / (1.0 - tax)
+    out["cost_floor_rate"] = cost_bp / 1e4
     out["lpr_tenor"] = cfg.lpr_tenor(term)
     lpr = cfg.lpr_rate(term)
     out["lpr"] = lpr
     lo, hi = cfg.spread_bounds_bp
     wanted = floor_bp + out["strategy_bp"].to_numpy() - lpr * 1e4
     spread = np.clip(wanted, lo, hi)
+    exception = (out["pricing_exception"].fillna("").astype(str).str.strip().to_numpy()
+                 if "pricing_exception" in out.columns else np.full(len(out), ""))
+    under = lpr * 1e4 + spread < cost_bp - 1e-9
+    lifted = under & (exception == "") & pc.cost_floor
+    spread = np.where(lifted, np.minimum(cost_bp - lpr * 1e4, hi), spread)
     out["spread_bp"] = spread
     out["rate"] = lpr + spread / 1e4
-    earned = out["rate"].to_numpy() + (fee - out["ftp_bp"].to_numpy()
-                                       - out["operating_cost_bp"].to_numpy()
-                                       - out["expected_loss_bp"].to_numpy()) / 1e4
+    out["cost_floor_applied"] = lifted
+    out["below_cost"] = out["rate"].to_numpy() * 1e4 < cost_bp - 1e-9
+    out["exception"] = np.where(out["below_cost"].to_numpy(), exception, "").astype(object)
+    for row in np.flatnonzero(out["below_cost"].to_numpy() & (exception != "")).tolist():
+        _log.warning("pricing exception for firm_id=%s (%s): rate %.4f%% below the cost floor "
+                     "%.4f%%: %s", out["firm_id"].iloc[row], out["product"].iloc[row],
+                     out["rate"].iloc[row] * 100, cost_bp[row] / 100, exception[row])
+    earned = out["rate"].to_numpy() * (1.0 - tax) + (
+        fee - out["ftp_bp"].to_numpy() - out["operating_cost_bp"].to_numpy()
+        - out["expected_loss_bp"].to_numpy()) / 1e4
     out["raroc"] = np.where(k > 0, earned / np.where(k > 0, k, 1.0), np.nan)
     out["hurdle_rate"] = cfg.hurdle_rate
     out["below_hurdle"] = ~(out["raroc"].to_numpy() >= cfg.hurdle_rate - 1e-9)
     out["floor_above_max"] = floor_bp - lpr * 1e4 > hi
     out["declined"] = (out["grade"].to_numpy() == "D") | (p >= 1.0)
+    if "pricing_exception" in out.columns:
+        out = out.drop(columns="pricing_exception")
     return out
 
 
-def raroc_at(rate: np.ndarray, priced: pd.DataFrame) -> np.ndarray:
+def raroc_at(rate: np.ndarray, priced: pd.DataFrame,
+             config: DecisionsConfig | None = None) -> np.ndarray:
     """RAROC of priced loans at another rate (e.g. a flat spread), same components.
 
     Examples
@@ -155,8 +210,9 @@ def raroc_at(rate: np.ndarray, priced: pd.DataFrame) -> np.ndarray:
     >>> round(float(raroc_at(p["floor_rate"].to_numpy() , p)[0]), 4)  # the floor earns the hurdle
     0.12
     """
+    tax = (config or load_decisions()).pricing.vat_and_surcharges
     k = priced["capital_k"].to_numpy(dtype=float)
-    earned = np.asarray(rate, dtype=float) + (
+    earned = np.asarray(rate, dtype=float) * (1.0 - tax) + (
         -priced["fee_credit_bp"].to_numpy() - priced["ftp_bp"].to_numpy()
         - priced["operating_cost_bp"].to_numpy() - priced["expected_loss_bp"].to_numpy()
     ) / 1e4

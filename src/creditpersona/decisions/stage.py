@@ -34,6 +34,7 @@ from creditpersona.decisions.warning import (
     monitoring_plans,
 )
 from creditpersona.errors import StoreError
+from creditpersona.models import artefacts
 from creditpersona.profile.build import load_profile
 from creditpersona.store.store import Store
 
@@ -47,6 +48,7 @@ TABLE_NAMES = {"value": "decision_value", "pricing": "decision_pricing",
                "plans": "decision_plans"}
 
 
+@artefacts.trusted("decision_result")
 @dataclass(frozen=True)
 class DecisionResult:
     """Every decision table of one as-of date (one row per firm unless said otherwise).
@@ -261,8 +263,31 @@ PD_SCORES = "pd_scores"
 PERSONAS = "personas"
 
 
-def stored_scores(store: Store, as_of: dt.date) -> pd.DataFrame:
-    """PD scores of ``as_of`` from ``pd_scores`` (with ``persona`` where a persona table has it).
+def stored_strategies(store: Store, as_of: dt.date, profile: pd.DataFrame) -> pd.Series:
+    """The credit strategy (persona-policy code) of every firm, as the cycle derives it.
+
+    The cycle stores each firm's persona (``personas``: ``persona_id``) and maps every
+    persona to a strategy with :func:`~creditpersona.decisions.strategy.persona_strategies`
+    on the profile of the date; this does the same, so a single-firm decision on the command
+    line uses the policy the cycle used. Empty when no persona is stored for the date.
+    """
+    from creditpersona.decisions.strategy import persona_strategies
+    from creditpersona.personas.store import load_assignments
+
+    assigned = load_assignments(store, as_of)
+    if assigned.empty or "as_of" in assigned.columns and not (
+            pd.to_datetime(assigned["as_of"]).dt.date == as_of).all():
+        return pd.Series(dtype=object)
+    persona = assigned.drop_duplicates("firm_id").set_index("firm_id")["persona_id"]
+    base = profile.drop(columns=["as_of", "run_id", "engine"], errors="ignore")
+    strategies = persona_strategies(base, persona).set_index("persona")["strategy"]
+    return persona.map(strategies).fillna("default").astype(object)
+
+
+def stored_scores(store: Store, as_of: dt.date,
+                  profile: pd.DataFrame | None = None) -> pd.DataFrame:
+    """PD scores of ``as_of`` from ``pd_scores``, with ``persona`` (the firm's strategy,
+    :func:`stored_strategies`) when personas are stored for the date and ``profile`` given.
 
     Returns an empty frame when no scores are stored for the date.
     """
@@ -273,12 +298,10 @@ def stored_scores(store: Store, as_of: dt.date) -> pd.DataFrame:
     if "as_of" in t.columns:
         t = t.filter(t.as_of == ibis.literal(as_of, type="date"))
     scores = t.select("firm_id", "pd", "grade").to_pandas()
-    if PERSONAS in tables and {"firm_id", "persona"} <= set(store.table(PERSONAS).columns):
-        p = store.table(PERSONAS)
-        if "as_of" in p.columns:
-            p = p.filter(p.as_of == ibis.literal(as_of, type="date"))
-        personas = p.select("firm_id", "persona").to_pandas().drop_duplicates("firm_id")
-        scores = scores.merge(personas, on="firm_id", how="left")
+    if profile is not None and PERSONAS in tables:
+        strategy = stored_strategies(store, as_of, profile)
+        if len(strategy):
+            scores["persona"] = scores["firm_id"].map(strategy).fillna("default")
     return scores
 
 
@@ -313,7 +336,7 @@ def firm_inputs(
         row["grade"] = load_master_scale().assign([pd_value])[0]
         row["persona"] = persona
         return row
-    scores = stored_scores(store, as_of)
+    scores = stored_scores(store, as_of, profile)
     hit = scores[scores["firm_id"] == firm_id]
     if hit.empty:
         raise SchemaError(f"no PD score for firm_id={firm_id} on {as_of} (table {PD_SCORES}); "
@@ -326,17 +349,36 @@ def firm_inputs(
 
 
 def price_request(
-    store: Store, as_of: dt.date, firm_id: str, amount: float, term_months: int, *,
+    store: Store, as_of: dt.date, firm_id: str, amount: float | None = None,
+    term_months: int | None = None, *,
     product: str | None = None, collateral_type: str | None = None,
     pd_value: float | None = None, persona: str | None = None,
-    config: DecisionsConfig | None = None,
+    exception: str | None = None, config: DecisionsConfig | None = None,
 ) -> pd.DataFrame:
-    """Price one requested loan of a stored firm (one row of :func:`price_loans`)."""
+    """Price one requested loan of a stored firm (one row of :func:`price_loans`).
+
+    ``exception`` is a pricing exception (a reason, logged) that allows a rate below the
+    cost floor.
+
+    Without ``amount`` the loan is the cycle's indicative quote: the firm's recommended
+    limit in the product (:func:`firm_limit`), or :data:`REFERENCE_AMOUNT` when it has none,
+    over the product's term; so with the stored scores and personas the result equals the
+    cycle's ``decision_pricing`` row of the firm.
+    """
     cfg = config or load_decisions()
     firm = firm_inputs(store, as_of, firm_id, pd_value=pd_value, persona=persona)
+    if amount is None or product is None:
+        lim = recommend_limits_for(store, as_of, firm, firm_id, product=product, config=cfg)
+        product = product or str(lim["product"].iloc[0])
+        if amount is None:
+            limit = float(lim["recommended_limit"].iloc[0])
+            amount = limit if limit > 0 else REFERENCE_AMOUNT
+    if term_months is None:
+        term_months = int(cfg.products[product].term_months)
     request = pd.DataFrame({"firm_id": [firm_id], "amount": [amount],
                             "term_months": [term_months], "product": [product],
-                            "collateral_type": [collateral_type]})
+                            "collateral_type": [collateral_type],
+                            "pricing_exception": [exception]})
     return price_loans(request, firm, cfg)
 
 
@@ -345,9 +387,20 @@ def firm_limit(
     pd_value: float | None = None, persona: str | None = None,
     config: DecisionsConfig | None = None,
 ) -> pd.DataFrame:
-    """The recommended limit of one stored firm (one row of :func:`recommend_limits`)."""
+    """The recommended limit of one stored firm (one row of :func:`recommend_limits`).
+
+    With the stored scores and personas it equals the cycle's ``decision_limits`` row.
+    """
     cfg = config or load_decisions()
     firm = firm_inputs(store, as_of, firm_id, pd_value=pd_value, persona=persona)
+    return recommend_limits_for(store, as_of, firm, firm_id, product=product, config=cfg)
+
+
+def recommend_limits_for(store: Store, as_of: dt.date, firm: pd.DataFrame, firm_id: str, *,
+                         product: str | None = None,
+                         config: DecisionsConfig | None = None) -> pd.DataFrame:
+    """:func:`recommend_limits` of one firm row (:func:`firm_inputs`), read as the cycle."""
+    cfg = config or load_decisions()
     st = store.table("financial_statements")
     loans = store.table("loans")
     tables = {"financial_statements": st.filter(st.firm_id == firm_id),
@@ -363,6 +416,7 @@ def firm_limit(
                             bank_debt=debt)
 
 
+@artefacts.trusted("monitor_result")
 @dataclass(frozen=True)
 class MonitorResult:
     """Monitoring of the book on one date: watch-list, classification and plans."""
@@ -397,7 +451,7 @@ def monitor_portfolio(
     if profile.empty:
         raise SchemaError(f"no profile stored for {as_of}; run `creditpersona profile "
                           f"--as-of {as_of}` first.")
-    scores = stored_scores(store, as_of)
+    scores = stored_scores(store, as_of, profile)
     persona = (profile["firm_id"].map(scores.drop_duplicates("firm_id")
                                       .set_index("firm_id")["persona"])
                if "persona" in scores.columns else None)

@@ -92,8 +92,9 @@ def exposures(tables: Tables, as_of: dt.date, config: DecisionsConfig | None = N
     pandas.DataFrame
         The loan's contract fields and ``dpd`` (days the oldest unpaid instalment is past
         due; 0 if none), ``unpaid_due`` (amount due and unpaid), ``active`` (not yet
-        matured), ``outstanding`` (scheduled principal outstanding plus, for a matured
-        loan, what is still unpaid), ``lgd`` and ``maturity_years`` (remaining).
+        matured), ``outstanding`` (exposure at default: scheduled principal outstanding plus
+        the amounts due and unpaid; for a matured loan what is still unpaid), ``lgd`` and
+        ``maturity_years`` (remaining).
     """
     cfg = config or load_decisions()
     day = ibis.literal(as_of, type="date")
@@ -132,6 +133,12 @@ def add_exposure_columns(book: pd.DataFrame, config: DecisionsConfig) -> pd.Data
     ...                   "collateral_type": ["none", "deposit"], "guarantee_type": "none"})
     >>> add_exposure_columns(b, load_decisions())[["outstanding", "lgd"]].values.tolist()
     [[600.0, 0.4], [1200.0, 0.05]]
+
+    Two monthly instalments of 100 in arrears stay in the exposure of the amortising loan:
+
+    >>> add_exposure_columns(b.assign(unpaid_due=[200.0, 0.0]), load_decisions())[
+    ...     "outstanding"].tolist()
+    [800.0, 1200.0]
     """
     out = book.copy()
     amortising = pd.Series(config.product_values(out["product"], "amortising")).fillna(False)
@@ -141,8 +148,11 @@ def add_exposure_columns(book: pd.DataFrame, config: DecisionsConfig) -> pd.Data
     scheduled = np.where(amortising.to_numpy(dtype=bool), amount * left, amount)
     active = out["remaining_days"].to_numpy(dtype=float) > 0
     out["active"] = active
-    # A matured loan is owed what is still unpaid; a running one its scheduled principal.
-    out["outstanding"] = np.where(active, scheduled, out["unpaid_due"].to_numpy(dtype=float))
+    # Exposure at default: a running loan owes its scheduled principal plus the instalments
+    # due and unpaid (arrears, which an amortising loan's schedule has already written
+    # down); a matured one what is still unpaid.
+    unpaid = out["unpaid_due"].to_numpy(dtype=float)
+    out["outstanding"] = np.where(active, scheduled + unpaid, unpaid)
     out["lgd"] = config.lgd_of(out["collateral_type"], out["guarantee_type"])
     out["maturity_years"] = np.maximum(out["remaining_days"].to_numpy(dtype=float), 0) / 365.25
     return out

@@ -43,6 +43,7 @@ class Rule(BaseModel):
     lookback_quarters: int = Field(default=1, ge=1, le=8)
     op: Op
     threshold: float | None = None
+    at_least: float | None = None
     personas: list[str] | None = None
     zh: str
     en: str
@@ -231,6 +232,8 @@ def evaluate_warnings(
         else:
             x = now
         hit = (x == 1.0) if r.op == "true" else _compare(x, r.op, float(r.threshold or 0.0))
+        if r.at_least is not None:  # a band: the rule below takes the lower values
+            hit = hit & _compare(x, ">=", r.at_least)
         hit = hit & ~np.isnan(x)
         if r.personas is not None:
             hit = hit & np.isin(code_index, [persona_index.get(c, -2) for c in r.personas])

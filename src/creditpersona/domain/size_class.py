@@ -15,7 +15,11 @@ import numpy.typing as npt
 import pandas as pd
 
 SIZE_CLASSES = ("large", "medium", "small", "micro")
-SIZE_LABELS_ZH = {"large": "大型", "medium": "中型", "small": "小型", "micro": "微型"}
+#: Size class of a finance (section J) firm: the MIIT standard does not cover finance
+#: (financial firms are sized under the PBOC 2015 《金融业企业划型标准规定》, by assets).
+OUTSIDE_MIIT = "outside_miit"
+SIZE_LABELS_ZH = {"large": "大型", "medium": "中型", "small": "小型", "micro": "微型",
+                  OUTSIDE_MIIT: "不适用工信部标准(金融业)"}
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,13 @@ def miit_group(industry_code: str) -> str:
 
     Examples
     --------
+    A division-level code uses its section's rule (``K70``: real-estate development, the
+    MIIT row for the section); finance (``J``) is outside the MIIT standard:
+
     >>> miit_group("C38"), miit_group("F52"), miit_group("K7010"), miit_group("P83")
     ('industry', 'retail', 'real_estate_development', 'other')
+    >>> miit_group("K70"), miit_group("K7020"), miit_group("J66")
+    ('real_estate_development', 'property_management', 'finance')
     """
     letter, div = industry_code[:1], industry_code[1:3]
     if letter == "A":
@@ -70,8 +79,12 @@ def miit_group(industry_code: str) -> str:
         return "accommodation_catering"
     if letter == "I":
         return "software_it" if div == "65" else "telecom_internet"
+    if letter == "J":
+        return "finance"
     if letter == "K":
         group = industry_code[1:4]
+        if len(group) < 3:  # division only (K70): the section's rule
+            return "real_estate_development"
         return {"701": "real_estate_development", "702": "property_management"}.get(
             group, "other"
         )
@@ -100,8 +113,8 @@ def classify(
     Returns
     -------
     numpy.ndarray of str
-        One of :data:`SIZE_CLASSES` per firm; a firm with a missing indicator that its
-        group needs is ``None``.
+        One of :data:`SIZE_CLASSES` per firm, :data:`OUTSIDE_MIIT` for a finance (J) firm;
+        a firm with a missing indicator that its group needs is ``None``.
 
     Examples
     --------
@@ -119,6 +132,7 @@ def classify(
     }
     groups = codes.map(miit_group).to_numpy()
     out = np.full(codes.shape[0], None, dtype=object)
+    out[groups == "finance"] = OUTSIDE_MIIT
     for name, th in THRESHOLDS.items():
         mask = groups == name
         if not mask.any():

@@ -33,6 +33,7 @@ from creditpersona.marketing.uplift import (
     qini_coefficient,
     qini_curve,
 )
+from creditpersona.models import artefacts
 
 POLICIES = ("uplift", "propensity", "rules", "random")
 BUDGETS = (0.1, 0.2, 0.3, 0.5)
@@ -40,6 +41,7 @@ BUDGETS = (0.1, 0.2, 0.3, 0.5)
 TRAIN_ARM_RESPONSES = 4
 
 
+@artefacts.trusted("marketing_backtest")
 @dataclass(frozen=True)
 class BacktestResult:
     """Targeting policies compared on held-back campaigns.

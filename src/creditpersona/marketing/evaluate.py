@@ -10,8 +10,6 @@ share against random targeting for both uplift learners.
 
 from __future__ import annotations
 
-import gzip
-import io
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +20,6 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-from creditpersona.contract.dialect import detect_separator
 from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.marketing.propensity import PropensityModel, ranking_auc
 from creditpersona.marketing.uplift import (
@@ -31,21 +28,14 @@ from creditpersona.marketing.uplift import (
     qini_coefficient,
     uplift_at_k,
 )
-from creditpersona.models.evaluate import binary_label
+from creditpersona.models.evaluate import (
+    binary_label,
+    describe_preparation,
+    prepare_features,
+    read_delimited,
+)
 
 MISSING_TEXT = ("", "?", "NA", "N/A", "nan", "NaN", "null", "NULL")
-
-
-def _open_text(path: Path) -> str:
-    raw = path.read_bytes()
-    if path.suffix.lower() == ".gz":
-        raw = gzip.decompress(raw)
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise SchemaError(f"{path}: neither UTF-8 nor GB18030 text; save the file as UTF-8.")
 
 
 def read_campaign_table(path: str | Path) -> pd.DataFrame:
@@ -78,10 +68,7 @@ def read_campaign_table(path: str | Path) -> pd.DataFrame:
         if name.endswith((".parquet", ".pq")):
             raw = pd.read_parquet(path)
         elif name.endswith((".csv", ".txt", ".csv.gz", ".txt.gz")):
-            text = _open_text(path)
-            sep = detect_separator(text[:20000])
-            raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                              skipinitialspace=True)
+            raw = read_delimited(path)
         else:
             raise SchemaError(f"{path}: cannot read files ending in {path.suffix!r}; use "
                               ".csv, .txt, .csv.gz or .parquet.")
@@ -120,6 +107,12 @@ class CampaignEvaluation:
     dropped : tuple of str
     categorical : tuple of str
         Columns used as categoricals.
+    infinities : dict
+        Column → infinite values treated as missing.
+    identifiers : tuple of str
+        Text columns left out as identifiers.
+    positive : str or None
+        The label value named as the event, if one was.
     folds : pandas.DataFrame
         One row per model and fold: ``model, fold`` and ``auc`` (propensity) or ``qini,
         uplift_at_k, incremental_at_k, ratio_to_random`` (uplift), ``fit_seconds``.
@@ -138,6 +131,16 @@ class CampaignEvaluation:
     categorical: tuple[str, ...]
     k: float
     folds: pd.DataFrame = field(repr=False)
+    infinities: dict[str, int] = field(default_factory=dict)
+    identifiers: tuple[str, ...] = ()
+    positive: str | None = None
+
+    def notes(self) -> list[str]:
+        """What was done to the table before fitting, as sentences for the output."""
+        from creditpersona.models.evaluate import Features
+
+        return describe_preparation(Features(pd.DataFrame(), self.infinities,
+                                             self.identifiers, self.categorical))
 
     def summary(self) -> pd.DataFrame:
         """Per model: mean and sample standard deviation of every metric over the folds."""
@@ -158,6 +161,8 @@ class CampaignEvaluation:
             "features": self.features, "positives": self.positives, "cv": self.cv,
             "seed": self.seed, "dropped": list(self.dropped),
             "categorical": list(self.categorical), "k": self.k,
+            "positive": self.positive, "infinities": dict(self.infinities),
+            "identifiers": list(self.identifiers),
             "sd": "sample standard deviation over folds (n-1)",
             "models": {
                 str(model): {
@@ -175,6 +180,7 @@ def evaluate_table(
     label: str,
     *,
     treatment: str | None = None,
+    positive: str | None = None,
     drop: Sequence[str] = (),
     cv: int = 5,
     seed: int = 0,
@@ -190,13 +196,17 @@ def evaluate_table(
         Features, the label and optionally the treatment (as :func:`read_campaign_table`
         returns).
     label : str
-        The response: 1/0, true/false or yes/no.
+        The response: 1/0, true/false or yes/no, or two values and ``positive``.
     treatment : str, optional
         The treatment flag (1/0, true/false, yes/no). With it, the propensity model is fitted
         and scored on the treated rows (P(respond | contacted)) and the uplift learners on
         all rows; folds are stratified on label × treatment.
+    positive : str, optional
+        The label value that marks a response (e.g. ``Y`` or ``subscribed``).
     drop : sequence of str
-        Columns left out (e.g. ``duration``, known only after the call).
+        Columns left out (e.g. ``duration``, known only after the call). Infinite values
+        are counted and treated as missing; identifier-like text columns are left out (see
+        :func:`creditpersona.models.evaluate.prepare_features`).
     cv, seed : int
         Folds (≥ 2) and the seed of the folds and the models.
     k : float
@@ -240,7 +250,7 @@ def evaluate_table(
     if unknown:
         raise SchemaError(f"cannot drop {unknown}: no such columns; the columns are "
                           f"{_shorten(names)}.")
-    y = binary_label(data[label], label)
+    y = binary_label(data[label], label, positive=positive)
     t = (binary_label(data[treatment], treatment).astype(bool) if treatment is not None
          else None)
     X = data.drop(columns=[label, *([treatment] if treatment else []), *drop]).reset_index(
@@ -248,8 +258,8 @@ def evaluate_table(
     if X.shape[1] == 0:
         raise SchemaError("no feature columns are left after dropping the label, the "
                           "treatment and --drop columns.")
-    categorical = tuple(c for c in X.columns if not (pd.api.types.is_numeric_dtype(X[c])
-                                                     or pd.api.types.is_bool_dtype(X[c])))
+    prepared = prepare_features(X)
+    X, categorical = prepared.frame, prepared.categorical
     strata = y * 2 + t if t is not None else y
     smallest = int(np.bincount(strata).min()) if np.unique(strata).size > 1 else 0
     if smallest < cv:
@@ -284,7 +294,8 @@ def evaluate_table(
             if on_fold is not None:
                 on_fold(fold, name, row)
     return CampaignEvaluation(label, treatment, int(y.size), X.shape[1], int(y.sum()), cv, seed,
-                              tuple(drop), categorical, k, pd.DataFrame(records))
+                              tuple(drop), categorical, k, pd.DataFrame(records),
+                              prepared.infinities, prepared.identifiers, positive)
 
 
 def _shorten(names: list[str], limit: int = 12) -> str:

@@ -8,13 +8,17 @@ there are more than ``MAX_SHEETS``).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from creditpersona.errors import SchemaError
+from creditpersona.models import artefacts
+from creditpersona.safeio import private_dir, to_csv, to_excel, write_text
 
 #: (column, 中文, English) of a campaign list, in order.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -35,6 +39,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 MAX_SHEETS = 200
 
 
+@artefacts.trusted("campaign_list_files")
 @dataclass(frozen=True)
 class CampaignListFiles:
     """Where the lists were written."""
@@ -76,13 +81,96 @@ def list_frame(offers: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_.-]", "_", name) or "unassigned"
+#: Names Windows keeps for devices: a file called ``CON.csv`` cannot be opened there.
+_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                      *(f"LPT{i}" for i in range(1, 10))})
+#: The record of the files a run wrote into a list folder, so the next run removes exactly
+#: those (and never a file someone else put there).
+MANIFEST = ".campaign_lists.json"
+BOOK = "campaign_lists.xlsx"
+SUMMARY_SHEET = "汇总 Summary"
+ALL_SHEET = "全部 All"
+
+
+def _unique(base: str, taken: set[str], limit: int | None = None) -> str:
+    """``base`` or ``base~2``, ``base~3``…: the first not in ``taken`` (compared without case,
+    as Excel and the file systems of Windows and macOS compare), cut to ``limit`` chars."""
+    k = 1
+    while True:
+        suffix = "" if k == 1 else f"~{k}"
+        name = (base[: limit - len(suffix)] if limit else base) + suffix
+        if name.casefold() not in taken:
+            taken.add(name.casefold())
+            return name
+        k += 1
+
+
+def file_names(rm_ids: list[str]) -> list[str]:
+    """A distinct, portable CSV file name per RM id, in the order given.
+
+    Characters other than letters (any script), digits, ``_ . -`` become ``_``; ids that map
+    to the same name (``RM 0001`` and ``RM_0001``, or ``rm1`` and ``RM1`` on a file system that
+    ignores case) get ``~2``, ``~3``… so no list overwrites another.
+
+    Examples
+    --------
+    >>> file_names(["RM 0001", "RM_0001", "张三", "..", "con"])
+    ['RM_0001.csv', 'RM_0001~2.csv', '张三.csv', 'unassigned.csv', '_con.csv']
+    """
+    taken: set[str] = set()
+    names = []
+    for rm in rm_ids:
+        base = re.sub(r"[^\w.-]", "_", rm).strip(".") or "unassigned"
+        if base.upper() in _DEVICES:
+            base = "_" + base
+        names.append(_unique(base, taken) + ".csv")
+    return names
+
+
+def sheet_names(rm_ids: list[str], reserved: tuple[str, ...] = (SUMMARY_SHEET, ALL_SHEET)
+                ) -> list[str]:
+    """A distinct Excel sheet name per RM id: at most 31 characters, none of ``[]:*?/\\``,
+    unique without case and apart from ``reserved``.
+
+    Examples
+    --------
+    >>> sheet_names(["RM 0001", "RM:0001", "x" * 40, "x" * 40 + "y"])
+    ['RM 0001', 'RM_0001', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx', 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxx~2']
+    """
+    taken = {r.casefold() for r in reserved} | {"history"}
+    names = []
+    for rm in rm_ids:
+        base = re.sub(r"[\[\]:*?/\\]", "_", rm).strip("'") or "unassigned"
+        names.append(_unique(base, taken, limit=31))
+    return names
+
+
+def _previous(out: Path) -> set[str]:
+    """File names the last run recorded in ``out``'s manifest: plain names of lists only, so
+    an edited manifest cannot make a rerun delete anything else."""
+    try:
+        names = json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {n for n in names if isinstance(n, str) and n == Path(n).name
+            and not n.startswith(".") and n.lower().endswith((".csv", ".xlsx"))}
+
+
+def _record(out: Path, names: set[str]) -> None:
+    write_text(out / MANIFEST, json.dumps({"files": sorted(names)}, ensure_ascii=False,
+                                          indent=1) + "\n")
 
 
 def write_campaign_lists(offers: pd.DataFrame, out_dir: str | Path, *, csv: bool = True,
                          excel: bool = True) -> CampaignListFiles:
     """Write one CSV per RM and one Excel workbook into ``out_dir``.
+
+    The folder is created owner-only; every file is written atomically and never through a
+    symbolic link planted at its name; cells a spreadsheet would run as a formula are
+    neutralised. RM ids that map to the same file or sheet name get distinct ones, so every
+    offer is in exactly one list. The lists an earlier run wrote into ``out_dir`` (as its
+    manifest ``.campaign_lists.json`` records) and this run does not rewrite are removed;
+    other files in the folder are left alone.
 
     Examples
     --------
@@ -93,39 +181,41 @@ def write_campaign_lists(offers: pd.DataFrame, out_dir: str | Path, *, csv: bool
     >>> [p.name for p in files.csv_files], files.excel.name
     (['RM1.csv', 'RM2.csv'], 'campaign_lists.xlsx')
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = private_dir(out_dir)
     table = list_frame(offers)
     rm_col = headers()[0]
+    table[rm_col] = table[rm_col].astype(object).where(table[rm_col].notna(), "unassigned")
+    groups = list(table.groupby(rm_col, sort=True))
+    rm_ids = [str(rm) for rm, _ in groups]
+    previous = _previous(out)
+    planned = ({*file_names(rm_ids)} if csv else set()) | ({BOOK} if excel else set())
+    _record(out, previous | planned)
     written: list[Path] = []
-    groups = list(table.groupby(rm_col, sort=True, dropna=False))
     if csv:
-        for rm, part in groups:
-            path = out / f"{_safe(str(rm))}.csv"
-            part.to_csv(path, index=False, encoding="utf-8-sig")
-            written.append(path)
+        for name, (_, part) in zip(file_names(rm_ids), groups, strict=True):
+            written.append(to_csv(part, out / name))
     book = None
     if excel:
-        book = out / "campaign_lists.xlsx"
-        summary = table.groupby(rm_col, dropna=False).agg(
+        summary = table.groupby(rm_col).agg(
             offers=(headers()[1], "size"),
             expected_value=(headers()[10], "sum")).reset_index()
         summary.columns = [rm_col, "推荐数 Offers", "预期价值合计(元) Expected value (yuan)"]
-        with pd.ExcelWriter(book, engine="xlsxwriter") as writer:
-            summary.to_excel(writer, sheet_name="汇总 Summary", index=False)
-            _widths(writer, "汇总 Summary", summary)
-            if len(groups) <= MAX_SHEETS:
-                for rm, part in groups:
-                    name = _safe(str(rm))[:31]
-                    part.to_excel(writer, sheet_name=name, index=False)
-                    _widths(writer, name, part)
-            else:
-                table.to_excel(writer, sheet_name="全部 All", index=False)
-                _widths(writer, "全部 All", table)
+        sheets = {SUMMARY_SHEET: summary}
+        if len(groups) <= MAX_SHEETS:
+            sheets |= {name: part for name, (_, part)
+                       in zip(sheet_names(rm_ids), groups, strict=True)}
+        else:
+            sheets[ALL_SHEET] = table
+        book = to_excel(out / BOOK, sheets, format_sheet=_widths)
+    for stale in previous - planned:
+        path = out / stale
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+    _record(out, planned)
     return CampaignListFiles(tuple(written), book)
 
 
-def _widths(writer: pd.ExcelWriter, sheet: str, frame: pd.DataFrame) -> None:
+def _widths(writer: Any, sheet: str, frame: pd.DataFrame) -> None:
     ws = writer.sheets[sheet]
     for i, col in enumerate(frame.columns):
         longest = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200)])

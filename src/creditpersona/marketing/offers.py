@@ -60,6 +60,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.marketing.catalogue import Catalogue, load_catalogue
 from creditpersona.marketing.routing import ChannelConfig, load_channels
+from creditpersona.models import artefacts
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -157,6 +158,7 @@ class OfferProblem:
         return out
 
 
+@artefacts.trusted("offer_plan")
 @dataclass(frozen=True)
 class OfferPlan:
     """A solved plan.

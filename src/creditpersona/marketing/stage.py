@@ -54,6 +54,7 @@ from creditpersona.marketing.uplift import (
     qini_curve,
     uplift_at_k,
 )
+from creditpersona.models import artefacts
 from creditpersona.store.store import Store
 
 OFFERS = "offers"
@@ -66,6 +67,7 @@ MIN_ARM_RESPONSES = 8
 ValueInput = pd.DataFrame | Callable[[pd.DataFrame], pd.DataFrame]
 
 
+@artefacts.trusted("marketing_result")
 @dataclass(frozen=True)
 class MarketingResult:
     """Everything the marketing stage produced for one as-of date.

@@ -3,7 +3,13 @@
 A PD estimator follows scikit-learn's contract: ``__init__`` only stores keyword parameters,
 ``fit(X, y)`` validates them, learns attributes ending in ``_`` and returns ``self``, and
 every prediction first checks that the estimator is fitted. ``X`` is a pandas DataFrame of
-numeric features (missing values as NaN); ``y`` holds 1 for a default and 0 otherwise.
+numeric features (missing values as NaN) and categorical ones (text, pandas ``category``);
+``y`` holds 1 for a default and 0 otherwise.
+
+A categorical feature reaches an estimator's numeric core as the index of its value among the
+categories seen in ``fit`` (``categories_``, sorted); a missing value, or one that ``fit``
+never saw, is NaN. The scorecard bins these codes as optbinning's categorical variables and
+LightGBM splits them as categories, so the codes' order means nothing to either.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class PDEstimator(BaseEstimator):
     feature_names_in_: npt.NDArray[np.object_]
     n_features_in_: int
     classes_: Ints
+    categories_: dict[str, list[str]]
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
@@ -63,7 +70,10 @@ class PDEstimator(BaseEstimator):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise SchemaError(f"X has duplicated column names {duplicated}; rename them.")
-        values = _numeric_matrix(X, names)
+        self.categories_ = {
+            name: sorted(X.iloc[:, j].dropna().astype("string").unique().tolist())
+            for j, name in enumerate(names) if is_categorical(X.iloc[:, j])}
+        values = _feature_matrix(X, names, self.categories_)
         labels = _binary_target(y, len(X))
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
@@ -87,7 +97,12 @@ class PDEstimator(BaseEstimator):
                 f"fitted columns (feature_names_in_)."
             )
         frame = X.set_axis(columns, axis=1)[names]
-        return _numeric_matrix(frame, names)
+        return _feature_matrix(frame, names, getattr(self, "categories_", {}))
+
+    def _categorical_columns(self) -> list[int]:
+        """Positions (in ``feature_names_in_``) of the categorical features."""
+        names = list(self.feature_names_in_)
+        return [names.index(n) for n in getattr(self, "categories_", {})]
 
     def _require_fitted(self) -> None:
         if not hasattr(self, "feature_names_in_"):
@@ -250,17 +265,45 @@ def require_both_classes(target: Ints, folds: int, purpose: str) -> None:
                           f"{purpose} needs at least {folds} of each.")
 
 
-def _numeric_matrix(X: pd.DataFrame, names: list[str]) -> Floats:
-    for name, dtype in zip(names, X.dtypes, strict=True):
-        if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
+def is_categorical(column: pd.Series) -> bool:
+    """Whether the PD models take ``column`` as a categorical feature: text, pandas
+    ``category`` or Python objects (numbers and booleans are numeric).
+
+    Examples
+    --------
+    >>> is_categorical(pd.Series(["C13", "F51"])), is_categorical(pd.Series([1.5, None]))
+    (True, False)
+    """
+    dtype = column.dtype
+    return not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+                or pd.api.types.is_datetime64_any_dtype(dtype))
+
+
+def _feature_matrix(X: pd.DataFrame, names: list[str],
+                    categories: Mapping[str, list[str]]) -> Floats:
+    """``X`` as floats: categorical columns as the index of their value in ``categories``
+    (NaN if missing or unseen), the others as numbers."""
+    out = np.empty((len(X), len(names)), dtype=np.float64)
+    for j, name in enumerate(names):
+        column = X.iloc[:, j]
+        if name in categories:
+            text = column.astype("string")
+            codes = pd.Index(categories[name], dtype="string").get_indexer(pd.Index(text))
+            codes[text.isna().to_numpy()] = -1
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+            continue
+        if is_categorical(column):
             raise SchemaError(
-                f"column {name!r} is not numeric (dtype {dtype}); the PD models take numeric "
-                "features only: encode it as numbers or drop it."
-            )
-    try:
-        return X.to_numpy(dtype=np.float64, na_value=np.nan)
-    except (TypeError, ValueError) as exc:
-        raise SchemaError(f"X cannot be read as numbers: {exc}") from exc
+                f"column {name!r} holds {column.dtype} values but was numeric when the model "
+                "was fitted; pass the columns as they were in fit.")
+        if pd.api.types.is_datetime64_any_dtype(column.dtype):
+            raise SchemaError(f"column {name!r} holds dates; the PD models take numbers and "
+                              "categories: turn it into a number (e.g. days since) or drop it.")
+        try:
+            out[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError) as exc:
+            raise SchemaError(f"column {name!r} cannot be read as numbers: {exc}") from exc
+    return out
 
 
 def _binary_target(y: object, n_rows: int) -> Ints:

@@ -43,6 +43,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
 from creditpersona.errors import parameter_error
+from creditpersona.models import artefacts
 from creditpersona.models.base import (
     Floats,
     Ints,
@@ -58,6 +59,7 @@ OWNER = "BoostedPD"
 CALIBRATIONS = ("sigmoid", "isotonic")
 
 
+@artefacts.trusted("pd_lightgbm")
 class BoostedPD(PDEstimator):
     """LightGBM challenger: cross-fitted, early-stopped, bagged and calibrated.
 
@@ -179,7 +181,9 @@ class BoostedPD(PDEstimator):
         Parameters
         ----------
         X : pandas.DataFrame
-            Numeric features; NaN is a missing value (LightGBM learns where it goes).
+            Numeric and categorical features; NaN is a missing value (LightGBM learns where
+            it goes). Categorical features (text or pandas ``category``) are split as
+            categories; a category ``fit`` never saw is scored as missing.
         y : array-like
             1 for a default, 0 otherwise.
 
@@ -210,7 +214,10 @@ class BoostedPD(PDEstimator):
         folds = list(StratifiedKFold(n_splits=p["cv"], shuffle=True, random_state=p["seed"])
                      .split(values, target))
         # LightGBM rejects some characters in feature names; the booster sees positions.
-        data = lgb.Dataset(values, label=target, feature_name=_positional(values.shape[1]))
+        # Categorical features arrive as category codes (PDEstimator) and are split as
+        # categories, as LightGBM does with a pandas ``category`` column.
+        data = lgb.Dataset(values, label=target, feature_name=_positional(values.shape[1]),
+                           categorical_feature=self._categorical_columns() or "auto")
         result = lgb.cv(params, data, num_boost_round=p["max_rounds"], folds=folds,
                         return_cvbooster=True,
                         callbacks=[lgb.early_stopping(p["early_stopping_rounds"],

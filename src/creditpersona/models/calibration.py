@@ -22,6 +22,7 @@ from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 
 from creditpersona.errors import SchemaError, parameter_error
+from creditpersona.models import artefacts
 from creditpersona.models.base import Floats, Ints, PDEstimator
 
 _EPS = 1e-7
@@ -29,6 +30,7 @@ _EPS = 1e-7
 _TAIL = 0.001
 
 
+@artefacts.trusted("logit_calibration")
 class LogitCalibration:
     """Monotone polynomial-in-log-odds calibration of PDs.
 
@@ -121,6 +123,7 @@ def _powers(z: Floats, degree: int) -> Floats:
     return np.column_stack([z**k for k in range(1, degree + 1)])
 
 
+@artefacts.trusted("calibrated_pd")
 class CalibratedPD:
     """A fitted PD estimator followed by its :class:`LogitCalibration`.
 

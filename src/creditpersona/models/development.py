@@ -22,7 +22,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from creditpersona.contract.schema import TABLES
 from creditpersona.errors import InsufficientDataError, StoreError
-from creditpersona.models import registry, validation
+from creditpersona.models import artefacts, registry, validation
 from creditpersona.models.base import PDEstimator
 from creditpersona.models.boosting import BoostedPD
 from creditpersona.models.calibration import CalibratedPD, LogitCalibration
@@ -224,6 +224,7 @@ def develop(
 VALIDATION_NAME = "pd_validation"
 
 
+@artefacts.trusted("pd_models_in_force")
 @dataclass
 class ModelsInForce:
     """The PD models in force on a date, loaded from the registry.
@@ -401,11 +402,20 @@ PD_SCORES = "pd_scores"
 
 
 def save_scores(store: Store, as_of: dt.date, applied: pd.DataFrame) -> None:
-    """Keep the graded firms of an as-of date in ``pd_scores`` (that date's rows replaced)."""
+    """Keep the graded firms of an as-of date in ``pd_scores`` (that date's rows replaced).
+
+    Columns the stored table lacks (scores stored by an older version) are added to it.
+    """
     import pyarrow as pa
 
     data = pa.Table.from_pandas(applied.assign(as_of=as_of), preserve_index=False)
     if PD_SCORES not in store.con.list_tables():
         store.con.create_table(PD_SCORES, data.slice(0, 0))
+    stored = set(store.table(PD_SCORES).columns)
+    for name, kind in zip(data.schema.names, data.schema.types, strict=True):
+        if name not in stored:  # scores of an older version: add the new columns (NULL)
+            sql_type = {"string": "VARCHAR", "large_string": "VARCHAR", "double": "DOUBLE",
+                        "int64": "BIGINT", "bool": "BOOLEAN"}.get(str(kind), "VARCHAR")
+            store.con.raw_sql(f'ALTER TABLE {PD_SCORES} ADD COLUMN "{name}" {sql_type}')
     store.con.raw_sql(f"DELETE FROM {PD_SCORES} WHERE as_of = DATE '{as_of.isoformat()}'")
     store.con.insert(PD_SCORES, data)

@@ -14,6 +14,7 @@ import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from creditpersona.config import load_yaml_config
+from creditpersona.models import artefacts
 
 
 class Grade(BaseModel):
@@ -23,6 +24,7 @@ class Grade(BaseModel):
     upper_pd: float = Field(gt=0, le=1)
 
 
+@artefacts.trusted("master_scale")
 class MasterScale(BaseModel):
     """The master scale."""
 

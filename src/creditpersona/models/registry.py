@@ -2,8 +2,12 @@
 
 An artefact is stored in the store itself (a BLOB in ``model_registry``) with the SHA-256 of
 its bytes, the hash of the training data, the features, the parameters and the metrics.
-Models are only ever loaded from there, after the digest is checked: never from a file path a
-user could point at a crafted pickle.
+Models are only ever loaded from there, after the digest is checked: never from a file path.
+
+The bytes are JSON (:mod:`creditpersona.models.artefacts`): a model is rebuilt from its
+fitted numbers through a closed allow-list of trusted types, so nothing stored can run code
+when loaded, even if someone rewrote the BLOB and its digest together. A store written by
+an earlier version (pickle BLOBs) is refused, never unpickled: re-fit its models.
 
 Every version carries the as-of date it was fitted for. ``load(..., as_of=D)`` returns the
 model *in force* on ``D``: the latest version fitted for a date on or before ``D``. So a
@@ -18,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import pickle
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +33,7 @@ import pyarrow as pa
 
 from creditpersona import __version__
 from creditpersona.errors import StoreError
+from creditpersona.models import artefacts
 from creditpersona.store.store import Store
 
 REGISTRY = "model_registry"
@@ -42,6 +46,7 @@ _SCHEMA = pa.schema([
 ])
 
 
+@artefacts.trusted("model_record")
 @dataclass(frozen=True)
 class ModelRecord:
     """A registered model without its bytes."""
@@ -96,7 +101,7 @@ def register(
     if version is None:
         top = reg.filter(reg.name == name).version.max().execute()
         version = 1 if top is None or pd.isna(top) else int(top) + 1
-    blob = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    blob = artefacts.dumps(model)
     record = ModelRecord(uuid.uuid4().hex[:12], name, version, kind,
                          dt.datetime.now().replace(microsecond=0), frame_sha256(training),
                          list(features), params, metrics, as_of)
@@ -171,7 +176,8 @@ def load(store: Store, name: str, version: int | None = None, *,
     Raises
     ------
     StoreError
-        If no such model is registered or its bytes do not match their digest.
+        If no such model is registered or its bytes do not match their digest, or are not
+        a JSON artefact of a trusted type (a pickle of an earlier version, say).
     """
     if REGISTRY not in store.con.list_tables():
         raise StoreError(f"{store.path}: no model registered yet; run `creditpersona run` first.")
@@ -188,7 +194,7 @@ def load(store: Store, name: str, version: int | None = None, *,
     if hashlib.sha256(blob).hexdigest() != r["artefact_sha256"]:
         raise StoreError(f"{store.path}: model {name!r} v{r['version']} fails its SHA-256 check; "
                          "it was altered after registration and will not be loaded.")
-    model = pickle.loads(blob)  # noqa: S301 - bytes from our own store, digest verified above
+    model = artefacts.loads(blob, what=f"{store.path}: model {name!r} v{r['version']}")
     return model, _record(r)
 
 

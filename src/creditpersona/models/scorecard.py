@@ -6,7 +6,10 @@ numeric table; nothing is specific to one data set):
 1. **Binning.** optbinning's ``BinningProcess`` bins every feature with a monotonic event
    rate (``monotonic_trend="auto_asc_desc"``: ascending or descending, whichever fits). Each
    feature also has a *special* bin (±inf — a ratio over a zero denominator — and the
-   ``special_codes``) and a *missing* bin (NaN).
+   ``special_codes``) and a *missing* bin (NaN). A categorical feature (text or pandas
+   ``category``) is binned by optbinning as a categorical variable: categories are ordered
+   by default rate and grouped into bins; a category never seen in training falls in the
+   missing bin.
 2. **Weight of evidence.** WoE = ln(share of non-defaults in the bin / share of defaults),
    so a higher WoE is safer. Counts are smoothed with half a default's worth of prior at the
    training default rate (the bin gets 0.5 defaults and 0.5·N/D non-defaults added, N and D
@@ -44,6 +47,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from optbinning import BinningProcess
 from scipy.optimize import minimize
@@ -52,6 +56,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
 from creditpersona.errors import SchemaError, parameter_error
+from creditpersona.models import artefacts
 from creditpersona.models.base import (
     Floats,
     Ints,
@@ -71,6 +76,7 @@ C_GRID = tuple(float(c) for c in np.logspace(-3, 1, 9))
 WORST_BIN = "worst bin (empty in training)"
 
 
+@artefacts.trusted("pd_scorecard")
 class ScorecardPD(PDEstimator):
     """Points scorecard: monotonic optimal binning, WoE logistic regression, PDO scaling.
 
@@ -105,13 +111,23 @@ class ScorecardPD(PDEstimator):
         Seed of the inner cross-validation folds (None means 0).
     n_jobs : int, optional
         Processes for the binning (optbinning's ``n_jobs``).
+    cat_cutoff : float or None, default 0.01
+        Categories of a categorical feature holding less than this share of the training
+        rows are binned together (optbinning's ``cat_cutoff``), so that a category seen a
+        handful of times does not get a bin, and a WoE, of its own; None keeps them apart.
 
     Attributes
     ----------
     feature_names_in_ : numpy.ndarray
         The columns of ``X`` at fit.
     binning_process_ : optbinning.BinningProcess or None
-        The fitted binning (None if no feature had two distinct regular values).
+        The fitted binning (None if no feature had two distinct regular values, and in a
+        scorecard loaded from the registry: see :meth:`to_state`).
+    categories_ : dict
+        Categorical feature → the categories seen in ``fit`` (sorted).
+    category_bins_ : dict
+        Categorical feature → the regular bin of each of its ``categories_`` (NaN: none,
+        scored as missing).
     bins_ : pandas.DataFrame
         Every bin of every feature: ``feature, bin, lower, upper, count, defaults,
         default_rate, woe, woe_source`` (``"data"``, or ``"worst bin (empty in training)"``).
@@ -168,6 +184,7 @@ class ScorecardPD(PDEstimator):
         labels: Mapping[str, tuple[str, str]] | None = None,
         random_state: int | None = 0,
         n_jobs: int | None = None,
+        cat_cutoff: float | None = 0.01,
     ) -> None:
         self.pdo = pdo
         self.base_score = base_score
@@ -182,6 +199,7 @@ class ScorecardPD(PDEstimator):
         self.labels = labels
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.cat_cutoff = cat_cutoff
 
     # -- fit -----------------------------------------------------------------------------
     def _validated(self) -> dict[str, Any]:
@@ -197,6 +215,8 @@ class ScorecardPD(PDEstimator):
         if self.monotonic_trend not in TRENDS:
             raise parameter_error("monotonic_trend", OWNER, f"one of {', '.join(TRENDS)}",
                                   self.monotonic_trend)
+        out["cat_cutoff"] = None if self.cat_cutoff is None else check_float(
+            self.cat_cutoff, "cat_cutoff", OWNER, 0.0, 0.5, low_open=True)
         out["C"] = None if self.C is None else check_float(self.C, "C", OWNER, 0.0,
                                                             low_open=True)
         if not isinstance(self.sign_constrained, bool):
@@ -243,13 +263,14 @@ class ScorecardPD(PDEstimator):
         codes = np.concatenate([p["special_codes"], [np.inf, -np.inf]])
         self.special_codes_ = codes
         splits_of = self._fit_splits(values, target, names, p)
+        values = self._grouped(values)
         events, total = int(target.sum()), int(target.size)
         tables, ivs = [], {}
         self.splits_: dict[str, Floats] = {}
         woe_of: dict[str, Floats] = {}
         for j, name in enumerate(names):
             splits = splits_of[name]
-            index = _bin_index(values[:, j], splits, codes)
+            index = _bin_index(values[:, j], splits, self._specials(name))
             n_bins = splits.size + 3
             count = np.bincount(index, minlength=n_bins).astype(np.float64)
             bad = np.bincount(index, weights=target, minlength=n_bins).astype(np.float64)
@@ -258,10 +279,14 @@ class ScorecardPD(PDEstimator):
             ivs[name] = float(np.sum((good_share - bad / events) * woe))
             self.splits_[name] = splits
             woe_of[name] = woe
+            categorical = name in self.category_bins_
             tables.append(pd.DataFrame({
-                "feature": name, "bin": _bin_labels(splits),
-                "lower": np.r_[-np.inf, splits, np.nan, np.nan],
-                "upper": np.r_[splits, np.inf, np.nan, np.nan],
+                "feature": name,
+                "bin": (self._category_labels(name) if categorical else _bin_labels(splits)),
+                "lower": (np.full(n_bins, np.nan) if categorical
+                          else np.r_[-np.inf, splits, np.nan, np.nan]),
+                "upper": (np.full(n_bins, np.nan) if categorical
+                          else np.r_[splits, np.inf, np.nan, np.nan]),
                 "count": count.astype(np.int64), "defaults": bad.astype(np.int64),
                 "default_rate": np.divide(bad, count, out=np.full(n_bins, np.nan),
                                           where=count > 0),
@@ -278,7 +303,7 @@ class ScorecardPD(PDEstimator):
 
         columns = [names.index(n) for n in selected]
         woe_matrix = np.column_stack([
-            woe_of[n][_bin_index(values[:, j], self.splits_[n], codes)]
+            woe_of[n][_bin_index(values[:, j], self.splits_[n], self._specials(n))]
             for n, j in zip(selected, columns, strict=True)
         ])
         c = p["C"] if p["C"] is not None else _choose_c(
@@ -307,36 +332,105 @@ class ScorecardPD(PDEstimator):
         constant) has nothing to split: it gets one regular bin without calling optbinning.
         """
         splits = {n: np.empty(0, dtype=np.float64) for n in names}
+        categories = self.categories_
+        self.category_bins_: dict[str, Floats] = {
+            n: np.zeros(len(c), dtype=np.float64) for n, c in categories.items()}
         regular = ~np.isnan(values) & ~np.isin(values, self.special_codes_)
+        for n in categories:  # a category code is never a special code
+            regular[:, names.index(n)] = ~np.isnan(values[:, names.index(n)])
         binnable = [n for j, n in enumerate(names)
                     if np.unique(values[regular[:, j], j]).size >= 2]
         self.binning_process_ = None
         if not binnable:
             return splits
+        fit_params: dict[str, dict[str, Any]] = {
+            n: {"cat_cutoff": p["cat_cutoff"]} if n in categories
+            else {"monotonic_trend": self.monotonic_trend} for n in binnable}
         process = BinningProcess(
             binnable, max_n_prebins=p["max_n_prebins"],
+            categorical_variables=[n for n in binnable if n in categories] or None,
             special_codes=list(self.special_codes_),
-            binning_fit_params={n: {"monotonic_trend": self.monotonic_trend} for n in binnable},
+            binning_fit_params=fit_params,
             n_jobs=self.n_jobs,
         )
-        columns = [names.index(n) for n in binnable]
+        frame = pd.DataFrame({n: (_category_text(values[:, names.index(n)], categories[n])
+                                  if n in categories else values[:, names.index(n)])
+                              for n in binnable})
         with warnings.catch_warnings():
             # optbinning's deprecation notices about pandas internals are not the user's.
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            process.fit(pd.DataFrame(values[:, columns], columns=binnable), target)
+            process.fit(frame, target)
         self.binning_process_ = process
         for n in binnable:
-            splits[n] = np.asarray(process.get_binned_variable(n).splits, dtype=np.float64)
+            found = process.get_binned_variable(n).splits
+            if n not in categories:
+                splits[n] = np.asarray(found, dtype=np.float64)
+                continue
+            # Each category's bin becomes its code, so the numeric bins below apply as they are.
+            position = {c: i for i, c in enumerate(categories[n])}
+            bins = np.full(len(categories[n]), np.nan)
+            for k, group in enumerate(found):
+                bins[[position[str(c)] for c in group]] = k
+            self.category_bins_[n] = bins
+            splits[n] = np.arange(len(found) - 1, dtype=np.float64) + 0.5
         return splits
+
+    def _grouped(self, values: Floats) -> Floats:
+        """``values`` with every categorical code replaced by its category's bin."""
+        if not self.category_bins_:
+            return values
+        out = values.copy()
+        names = list(self.feature_names_in_)
+        for n, bins in self.category_bins_.items():
+            j = names.index(n)
+            known = ~np.isnan(out[:, j])
+            out[known, j] = bins[out[known, j].astype(np.int64)]
+        return out
+
+    def _specials(self, name: str) -> Floats:
+        """The special codes of a feature (none for a categorical one: its codes are bins)."""
+        if name in self.category_bins_:
+            return np.empty(0, dtype=np.float64)
+        return self.special_codes_
+
+    def _category_labels(self, name: str, width: int = 60) -> list[str]:
+        """Bin labels of a categorical feature: its categories, e.g. ``{C13, F51}``."""
+        bins = self.category_bins_[name]
+        cats = self.categories_[name]
+        n_regular = self.splits_[name].size + 1 if name in self.splits_ else int(
+            np.nanmax(bins, initial=0)) + 1
+        labels = []
+        for k in range(n_regular):
+            text = ", ".join(c for c, b in zip(cats, bins, strict=True) if b == k)
+            labels.append("{" + (text if len(text) <= width else text[:width - 1] + "…") + "}")
+        return [*labels, "Special", "Missing"]
+
+    # -- storage -------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """The fitted scorecard as JSON values (:mod:`~creditpersona.models.artefacts`).
+
+        The splits, bins, coefficients and points are kept; optbinning's
+        ``binning_process_`` is not (it is not needed to score, and it is an object graph
+        that only a pickle could keep), so a loaded scorecard has ``binning_process_`` None.
+        """
+        return artefacts.attrs_state(self, exclude=("binning_process_",))
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ScorecardPD:
+        """The scorecard :meth:`to_state` described."""
+        model = artefacts.attrs_from_state(cls, state)
+        model.binning_process_ = None
+        return model
 
     # -- predictions ---------------------------------------------------------------------
     def _bin_points(self, values: Floats) -> Floats:
         # Column-major: each feature's points are written and read as one contiguous run.
         out = np.empty((values.shape[0], len(self.selected_features_)), dtype=np.float64,
                        order="F")
+        values = self._grouped(values)
         for k, (name, j) in enumerate(zip(self.selected_features_, self._columns, strict=True)):
-            index = _bin_index(values[:, j], self.splits_[name], self.special_codes_)
+            index = _bin_index(values[:, j], self.splits_[name], self._specials(name))
             out[:, k] = self._point_tables[k][index]
         return out
 
@@ -386,6 +480,14 @@ class ScorecardPD(PDEstimator):
         pandas.DataFrame
         """
         return super().explain(X, top)
+
+
+def _category_text(codes: Floats, categories: list[str]) -> npt.NDArray[np.object_]:
+    """Category codes back as their text (None where missing), for optbinning."""
+    out = np.full(codes.size, None, dtype=object)
+    known = ~np.isnan(codes)
+    out[known] = np.asarray(categories, dtype=object)[codes[known].astype(np.int64)]
+    return out
 
 
 def _bin_index(x: Floats, splits: Floats, special_codes: Floats) -> Ints:

@@ -106,11 +106,24 @@ def hosmer_lemeshow(y: Array, p: Array, groups: int = 10) -> tuple[float, float]
 def jeffreys_by_grade(
     grades: Array, y: Array, p: Array, grade_order: list[str], level: float = 0.95
 ) -> pd.DataFrame:
-    """Jeffreys test per grade: observed defaults against the grade's mean PD.
+    """Jeffreys test per grade, one-sided: is the default rate higher than the grade's PD?
 
-    The posterior of the default rate is Beta(D + ½, N − D + ½); ``p_value`` is its CDF at the
-    mean PD (small: the PD understates the risk), and ``low`` / ``high`` the equal-tailed
-    ``level`` interval. ``within`` says whether the mean PD lies inside it.
+    The posterior of the default rate is Beta(D + ½, N − D + ½) (DOMAIN.md §8). The
+    regulatory question is one-sided (an understated PD needs capital, an overstated one
+    does not): ``p_value`` is the posterior CDF at the mean PD, the probability that the
+    default rate does not exceed it, and the grade fails (``within`` false) when it is below
+    ``1 − level``, i.e. when the mean PD lies under ``low``, the one-sided lower bound.
+    ``high`` is the matching upper bound, shown for reference only.
+
+    Examples
+    --------
+    Two defaults among 100 firms at PD 0.5 % fail; at PD 5 % they pass even though the PD is
+    well above the observed 2 % (an overestimate is not a failure of the one-sided test):
+
+    >>> t = jeffreys_by_grade(["a"] * 100 + ["b"] * 100, [1, 1] + [0] * 98 + [1, 1] + [0] * 98,
+    ...                       [0.005] * 100 + [0.05] * 100, ["a", "b"])
+    >>> t["within"].tolist()
+    [False, True]
     """
     yy, pp = _xy(y, p)
     df = pd.DataFrame({"grade": np.asarray(grades, dtype=object), "y": yy, "p": pp})
@@ -122,11 +135,12 @@ def jeffreys_by_grade(
             continue
         a, b = d + 0.5, n - d + 0.5
         mean_pd = float(sub["p"].mean())
-        low, high = stats.beta.ppf([(1 - level) / 2, (1 + level) / 2], a, b)
+        low, high = stats.beta.ppf([1 - level, level], a, b)
+        p_value = float(stats.beta.cdf(mean_pd, a, b))
         rows.append({"grade": g, "firms": n, "defaults": d, "observed_dr": d / n,
-                     "mean_pd": mean_pd, "p_value": float(stats.beta.cdf(mean_pd, a, b)),
+                     "mean_pd": mean_pd, "p_value": p_value,
                      "low": float(low), "high": float(high),
-                     "within": bool(low <= mean_pd <= high)})
+                     "within": bool(p_value >= 1 - level)})
     return pd.DataFrame(rows)
 
 

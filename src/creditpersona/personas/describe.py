@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
 from creditpersona.domain.industry import SECTION_BY_LETTER
+from creditpersona.models import artefacts
 from creditpersona.personas.policy import PersonaModel, PersonaPolicy
 from creditpersona.personas.segment import SCORE_COLUMNS, add_derived_features
 
@@ -25,6 +26,7 @@ READABLE = {"log_revenue": "revenue", "log_employees": "employees",
 _MAX_TREE_ROWS = 200_000
 
 
+@artefacts.trusted("persona_surrogate_rules")
 @dataclass(frozen=True)
 class SurrogateRules:
     """A depth-limited decision tree that imitates the model's assignment.
@@ -52,6 +54,7 @@ class SurrogateRules:
     tree: DecisionTreeClassifier
 
 
+@artefacts.trusted("persona_cards")
 @dataclass(frozen=True)
 class PersonaCards:
     """Everything that describes the personas.

@@ -19,10 +19,12 @@ import pandas as pd
 from scipy.stats import chi2_contingency
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
 
+from creditpersona.models import artefacts
 from creditpersona.personas.describe import SurrogateRules, observed_default
 from creditpersona.personas.policy import PersonaModel
 
 
+@artefacts.trusted("persona_rate_test")
 @dataclass(frozen=True)
 class RateTest:
     """A rate by persona and the chi-square test that it does not depend on the persona.
@@ -43,6 +45,7 @@ class RateTest:
     p_value: float
 
 
+@artefacts.trusted("persona_evaluation")
 @dataclass(frozen=True)
 class PersonaEvaluation:
     """The evaluation system's results; every field is data, rendering is elsewhere."""

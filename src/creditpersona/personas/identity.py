@@ -17,9 +17,11 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
+from creditpersona.models import artefacts
 from creditpersona.personas.segment import PersonaSegmenter
 
 
+@artefacts.trusted("persona_identity_match")
 @dataclass(frozen=True)
 class IdentityMatch:
     """How the new personas map onto the old ones.

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from creditpersona.config import load_yaml_config
 from creditpersona.errors import ConfigurationError, SchemaError
+from creditpersona.models import artefacts
 from creditpersona.personas.identity import IdentityMatch, match_personas
 from creditpersona.personas.segment import PersonaSegmenter
 
@@ -174,6 +175,7 @@ class RulePersona(_Strict):
         return " AND ".join(parts)
 
 
+@artefacts.trusted("persona_policy")
 class PersonaPolicy(_Strict):
     """The whole persona policy, versioned."""
 
@@ -269,6 +271,7 @@ def merge_map(policy: PersonaPolicy) -> dict[str, str]:
 SOURCES = ("rule", "frozen", "model")
 
 
+@artefacts.trusted("persona_model")
 @dataclass
 class PersonaModel:
     """The personas in force: a fitted segmenter, persona ids and the policy applied.

@@ -39,6 +39,7 @@ from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
 from creditpersona.errors import SchemaError, parameter_error
+from creditpersona.models import artefacts
 from creditpersona.models.base import NotFittedError
 
 Floats = npt.NDArray[np.float64]
@@ -92,6 +93,7 @@ def add_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@artefacts.trusted("persona_mixture")
 @dataclass
 class _Mixture:
     """Parameters of a fitted mixture (persona ``j`` is row ``j``)."""
@@ -208,6 +210,7 @@ def _n_parameters(mix: _Mixture) -> int:
     return 2 * k * d + sum(k * (lt.shape[1] - 1) for lt in mix.log_theta) + k - 1
 
 
+@artefacts.trusted("persona_segmenter")
 class PersonaSegmenter(BaseEstimator):
     """Segment firms into personas and assign new firms.
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from creditpersona.errors import SchemaError, StoreError
-from creditpersona.models import registry
+from creditpersona.models import artefacts, registry
 from creditpersona.personas.describe import PersonaCards, describe_personas
 from creditpersona.personas.evaluation import PersonaEvaluation, evaluate_personas
 from creditpersona.personas.identity import IdentityMatch
@@ -38,6 +38,7 @@ _COLUMNS = ["firm_id", "as_of", "persona_id", "name_zh", "name_en", "source", "c
             "confidence", "model_version", "run_id"]
 
 
+@artefacts.trusted("persona_result")
 @dataclass(frozen=True)
 class PersonaResult:
     """One run of the persona stage.

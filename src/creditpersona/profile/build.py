@@ -109,6 +109,12 @@ def build_profile(
     return pd.concat([features, scores], axis=1)
 
 
+#: Tables a profile reads; each must hold rows (a missing one would leave whole columns
+#: without a type).
+PROFILE_TABLES = ("firms", "financial_statements", "bureau_reports", "transactions", "loans",
+                  "repayments", "documents")
+
+
 def compute_profile(
     store: Store,
     as_of: dt.date,
@@ -116,9 +122,16 @@ def compute_profile(
     engine: Engine = "duckdb",
     config: ScoringConfig | None = None,
 ) -> ProfileRun:
-    """Profile the store's firms as of a date on the chosen engine."""
+    """Profile the store's firms as of a date on the chosen engine.
+
+    Raises
+    ------
+    InsufficientDataError
+        If a table of :data:`PROFILE_TABLES` holds no rows (the message says what to load).
+    """
     if engine not in ("duckdb", "spark"):
         raise parameter_error("engine", "compute_profile", "'duckdb' or 'spark'", engine)
+    store.require_rows(PROFILE_TABLES, f"the profile as of {as_of}")
     if engine == "spark":
         with spark_tables(store) as tables:
             frame = build_profile(tables, as_of, config=config)

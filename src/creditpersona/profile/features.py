@@ -26,6 +26,9 @@ import ibis.expr.types as ir
 
 CAP = 99.0
 RUNWAY_CAP_MONTHS = 36.0
+#: Years over which long-term debt runs off in the yearly debt service of `dscr` (the
+#: limit engine's `limits.existing_debt_years` in decisions.yaml).
+DEBT_RUNOFF_YEARS = 5.0
 FLOW_WINDOW_DAYS = 365
 TREND_WINDOW_DAYS = 90
 
@@ -55,10 +58,12 @@ def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
     prev = ranked.filter(ranked._rank == 1).select(
         "firm_id", prev_revenue="revenue", prev_net_profit="net_profit",
         prev_total_assets="total_assets", prev_total_liabilities="total_liabilities",
+        prev_receivables="receivables",
     )
     s = cur.left_join(prev, "firm_id").select(
         *[c for c in cur.columns if c != "_rank"],
         "prev_revenue", "prev_net_profit", "prev_total_assets", "prev_total_liabilities",
+        "prev_receivables",
     )
     debt = s.short_term_debt + s.long_term_debt
     ebit = s.operating_profit + s.interest_expense
@@ -68,6 +73,10 @@ def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
     prev_debt_to_assets = _div(s.prev_total_liabilities, s.prev_total_assets)
     revenue_growth = _div(s.revenue, s.prev_revenue) - 1.0
     receivable_days = 360.0 * _div(s.receivables, s.revenue)
+    prev_receivable_days = 360.0 * _div(s.prev_receivables, s.prev_revenue)
+    # Debt service of a year: interest plus long-term debt running off over
+    # DEBT_RUNOFF_YEARS (short-term borrowings roll over), as the limit engine assumes.
+    service = s.interest_expense + s.long_term_debt / DEBT_RUNOFF_YEARS
     inventory_days = 360.0 * _div(s.inventory, s.cost_of_sales)
     payable_days = 360.0 * _div(s.payables, s.cost_of_sales)
     prepayment_days = 360.0 * _div(s.prepayments, s.cost_of_sales)
@@ -95,19 +104,27 @@ def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
         interest_coverage=ibis.ifelse(
             s.interest_expense > 0, _div(ebit, s.interest_expense).clip(upper=CAP), CAP
         ),
-        dscr_proxy=_div(s.operating_cash_flow + s.interest_expense,
+        # Operating cash flow is before interest on Chinese statements (interest paid is a
+        # financing cash flow): nothing is added back.
+        dscr_proxy=_div(s.operating_cash_flow,
                         s.interest_expense + s.short_term_debt).clip(upper=CAP),
+        dscr=ibis.ifelse(service > 0, _div(s.operating_cash_flow, service).clip(upper=CAP),
+                         CAP),
+        net_assets=s.equity,
         gross_margin=_div(s.revenue - s.cost_of_sales, s.revenue),
         net_margin=_div(s.net_profit, s.revenue),
         roa=_div(s.net_profit, s.total_assets),
         roe=ibis.ifelse(s.equity > 0, _div(s.net_profit, s.equity), ibis.null("float64")),
         receivable_days=receivable_days,
+        receivable_days_change=receivable_days - prev_receivable_days,
         inventory_days=inventory_days,
         payable_days=payable_days,
         revenue_growth=revenue_growth,
         profit_growth=_div(s.net_profit - s.prev_net_profit, s.prev_net_profit.abs()),
-        # Altman Z''-type composite (emerging-market form); retained earnings are not in the
-        # contract, so X2 uses equity / total assets.
+        # Altman Z'' in the emerging-market form (constant 3.25; zones: distress < 4.35,
+        # safe > 5.85, scored that way in scoring.yaml). Retained earnings are not in the
+        # contract, so X2 uses total equity / total assets (paid-in capital included, which
+        # flatters young, well-capitalised firms).
         altman_z=3.25 + 6.56 * _div(working_capital, s.total_assets)
         + 3.26 * _div(s.equity, s.total_assets) + 6.72 * _div(ebit, s.total_assets)
         + 1.05 * _div(s.equity, s.total_liabilities),
@@ -167,12 +184,22 @@ def repayment_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
 
 
 def exposure_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
-    """Our active loans on the as-of date."""
+    """Our active loans on the as-of date, and refinancing loans (借新还旧) of the last year."""
     loans = t["loans"]
     active = loans.filter((loans.start_date <= as_of) & (loans.maturity_date > as_of))
-    return active.group_by("firm_id").agg(
+    counts = active.group_by("firm_id").agg(
         active_loans=active.count(), active_loan_amount=active.amount.sum()
     )
+    recent = loans.filter((loans.start_date <= as_of)
+                          & (loans.start_date > as_of - ibis.interval(days=FLOW_WINDOW_DAYS))
+                          & (loans.purpose == "refinancing"))
+    refi = recent.group_by("firm_id").agg(refinancing_loans_12m=recent.count())
+    everyone = loans.filter(loans.start_date <= as_of).select("firm_id").distinct()
+    out = everyone.left_join(counts, "firm_id").select(
+        "firm_id", "active_loans", "active_loan_amount")
+    out = out.left_join(refi, "firm_id").select(
+        *out.columns, refinancing_loans_12m=refi.refinancing_loans_12m.fill_null(0))
+    return out.filter(out.active_loans.notnull() | (out.refinancing_loans_12m > 0))
 
 
 def flow_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
@@ -267,4 +294,10 @@ def profile_features(t: Tables, as_of: dt.date) -> ir.Table:
         ),
         debt_to_revenue=_div(out.bureau_outstanding, out.revenue).clip(upper=CAP),
         guarantees_to_assets=_div(out.guarantees_given, out.total_assets).clip(upper=CAP),
+        guarantees_to_equity=ibis.cases(
+            (out.guarantees_given.isnull(), ibis.null("float64")),
+            (out.guarantees_given <= 0, 0.0),
+            (out.net_assets > 0, _div(out.guarantees_given, out.net_assets).clip(upper=CAP)),
+            else_=CAP,
+        ),
     )

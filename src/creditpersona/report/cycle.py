@@ -21,11 +21,11 @@ def cycle_sections(result: CycleResult) -> tuple[str, ...]:
     personas and their strategies, rules, decisions, text risk, marketing, and the run's lineage."""
     return (
         review_section(result.review),
-        pd_section(result.pd.tables, result.pd.scores),
+        pd_section(result.pd.tables, result.pd.scores, result.names),
         personas_section(result.personas),
         strategy_section(result.strategies),
         rules_section(result.rules),
-        decisions_section(result.decisions),
+        decisions_section(result.decisions, result.names),
         text_section(result.profile),
         marketing_section(result.marketing),
         lineage_section(result),

@@ -18,7 +18,7 @@ from creditpersona.report.html import _figure, _table
 _LABELS = {"ftp_bp": "FTP 资金成本", "operating_cost_bp": "运营成本 opex",
            "expected_loss_bp": "预期损失 EL", "capital_charge_bp": "资本成本 capital",
            "target_margin_bp": "目标利润 margin", "fee_credit_bp": "中收抵减 fees",
-           "strategy_bp": "客群策略 persona"}
+           "tax_bp": "增值税及附加 VAT", "strategy_bp": "客群策略 persona"}
 WATCH_ROWS = 30
 
 
@@ -30,8 +30,9 @@ def _representative(pricing: pd.DataFrame) -> pd.DataFrame:
         "persona_policy")
 
 
-def decisions_section(result: DecisionResult) -> str:
-    """Pricing waterfall per persona, limits and binding constraints, watch-list, five tiers."""
+def decisions_section(result: DecisionResult, names: pd.Series | None = None) -> str:
+    """Pricing waterfall per persona, limits and binding constraints, watch-list, five tiers
+    (``names``: firm name by id, shown next to the code)."""
     parts = [f"<h2>授信决策 Credit decisions — as of {result.as_of}</h2>",
              "<p class='note'>Parameters: decisions/decisions.yaml and warning_rules.yaml. "
              "Prices are indicative quotes of the recommended limit (or a reference amount) "
@@ -64,10 +65,12 @@ def decisions_section(result: DecisionResult) -> str:
             firms=("firm_id", "size"), total_limit=("recommended_limit", "sum")).reset_index()
         parts += ["<h3>授信额度 Limits — binding constraints 约束条件</h3>", _table(binding)]
         top = lim.nlargest(10, "recommended_limit")[
-            ["firm_id", "persona_policy", "grade", "product", "sizing", "capacity",
-             "grade_multiplier", "persona_multiplier", "adjusted_capacity",
-             "single_borrower_cap", "leverage_cap", "recommended_limit", "binding"]]
-        parts += ["<h4>Ten largest limits and their breakdown 额度最大的十家</h4>", _table(top)]
+            [c for c in ("firm_id", "persona_policy", "grade", "product", "sizing", "wc_line",
+                         "capacity", "grade_multiplier", "persona_multiplier",
+                         "adjusted_capacity", "single_borrower_cap", "leverage_cap",
+                         "recommended_limit", "new_lending", "binding") if c in lim.columns]]
+        parts += ["<h4>Ten largest limits and their breakdown 额度最大的十家</h4>",
+                  _table(top, names=names)]
     counts = result.classification["tier"].value_counts().reindex(list(TIERS), fill_value=0)
     fig = go.Figure(go.Bar(x=[f"{z} {t}" for t, z in zip(TIERS, TIERS_ZH, strict=True)],
                            y=counts.tolist()))
@@ -78,5 +81,5 @@ def decisions_section(result: DecisionResult) -> str:
     if len(w):
         cols = [c for c in ("firm_id", "level", "points", "tier", "pd", "grade", "reasons_zh",
                             "reasons_en") if c in w.columns]
-        parts.append(_table(w.head(WATCH_ROWS)[cols]))
+        parts.append(_table(w.head(WATCH_ROWS)[cols], names=names))
     return "\n".join(parts)

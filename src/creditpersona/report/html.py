@@ -18,6 +18,7 @@ from plotly.offline import get_plotlyjs
 
 from creditpersona.domain import size_class
 from creditpersona.profile.scoring import DIMENSIONS, load_scoring
+from creditpersona.safeio import write_text
 from creditpersona.store.summary import PortfolioSummary
 
 _CSS = """
@@ -27,13 +28,36 @@ h1{font-size:1.6rem}h2{border-bottom:2px solid #1f4e79;padding-bottom:.2rem;marg
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
 td:first-child,th:first-child{text-align:left}.note{color:#555;font-size:.9rem}
+.scroll{overflow-x:auto;max-width:100%}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
 """
 
 
-def _table(df: pd.DataFrame, index: bool = False) -> str:
-    return df.to_html(index=index, border=0, float_format=lambda v: f"{v:,.2f}",
-                      na_rep="", escape=True)
+def _table(df: pd.DataFrame, index: bool = False, names: pd.Series | None = None) -> str:
+    """A table that scrolls sideways when wide; with ``names`` (by firm id) the firm's
+    name follows its code."""
+    df = with_names(df, names)
+    return ("<div class='scroll'>" + df.to_html(
+        index=index, border=0, float_format=lambda v: f"{v:,.2f}", na_rep="", escape=True)
+        + "</div>")
+
+
+def with_names(df: pd.DataFrame, names: pd.Series | None) -> pd.DataFrame:
+    """``df`` with a ``name 名称`` column after its ``firm_id`` (or ``firm``) column.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"firm_id": ["a"], "pd": [0.1]})
+    >>> with_names(df, pd.Series({"a": "甲公司"})).columns.tolist()
+    ['firm_id', 'name 名称', 'pd']
+    """
+    key = next((c for c in ("firm_id", "firm") if c in df.columns), None)
+    if names is None or key is None or not len(names) or "name 名称" in df.columns:
+        return df
+    out = df.copy()
+    out.insert(list(out.columns).index(key) + 1, "name 名称",
+               out[key].astype(str).map(names).fillna("").to_numpy())
+    return out
 
 
 def _figure(fig: go.Figure) -> str:
@@ -58,7 +82,7 @@ def data_section(summary: PortfolioSummary) -> str:
     return "\n".join(parts)
 
 
-def profile_section(profile: pd.DataFrame) -> str:
+def profile_section(profile: pd.DataFrame, names: pd.Series | None = None) -> str:
     """Distributions of the five dimension scores, overall, by industry and by size."""
     if profile.empty:
         return "<h2>客户画像 Customer profile</h2><p>No profile stored yet.</p>"
@@ -76,7 +100,8 @@ def profile_section(profile: pd.DataFrame) -> str:
     parts.append(_figure(fig))
     sections = profile["industry_section"].fillna("?")
     sizes = profile["size_class"].fillna("unknown")
-    size_order = [s for s in (*size_class.SIZE_CLASSES, "unknown") if (sizes == s).any()]
+    size_order = [s for s in (*size_class.SIZE_CLASSES, size_class.OUTSIDE_MIIT, "unknown")
+                  if (sizes == s).any()]
     charts = []
     for d in DIMENSIONS:
         by_ind = go.Figure(go.Box(x=sections, y=profile[f"{d}_score"], boxpoints=False))
@@ -94,7 +119,7 @@ def profile_section(profile: pd.DataFrame) -> str:
     worst = profile.nsmallest(10, "credit_score")[
         ["firm_id", "industry_section", "size_class", "credit_score", "summary_zh",
          "summary_en"]]
-    parts += ["<h3>Ten weakest credit records 信用记录最弱的十家</h3>", _table(worst)]
+    parts += ["<h3>Ten weakest credit records 信用记录最弱的十家</h3>", _table(worst, names=names)]
     return "\n".join(parts)
 
 
@@ -108,22 +133,21 @@ def render_report(
 ) -> Path:
     """Write the report and return its path; ``sections`` are further rendered sections."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     body = "\n".join([
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>Generated {dt.datetime.now():%Y-%m-%d %H:%M} by creditpersona.</p>",
         data_section(summary),
-        profile_section(profile),
+        profile_section(profile, summary.firm_names),
         *sections,
     ])
     page = (f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
             f"<script>{get_plotlyjs()}</script></head><body>{body}</body></html>")
-    out.write_text(page, encoding="utf-8")
-    return out
+    return write_text(out, page)
 
 
-def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
+def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame,
+               firm_names: pd.Series | None = None) -> str:
     """Default-probability models: discrimination, calibration, stability, grades, reasons.
 
     ``tables`` is what :func:`creditpersona.models.development.validation_tables` returns;
@@ -171,7 +195,8 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
         go.Scatter(x=j["grade"], y=j["mean_pd"], mode="markers", name="mean PD 预测",
                    marker={"symbol": "diamond", "size": 10}),
     ])
-    jf.update_layout(title="Jeffreys test per grade 分级校准 (bars: 95 % interval)",
+    jf.update_layout(title="Jeffreys test per grade 分级校准 (one-sided: a grade fails when its "
+                           "mean PD is under the 95 % lower bound)",
                      yaxis_type="log", xaxis={"type": "category", "title": "grade"},
                      yaxis_title="default rate")
     g: pd.DataFrame = tables["grades"]
@@ -183,8 +208,10 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
                  + "</div></div>")
     failing = j.loc[~j["within"], "grade"].tolist()
     parts.append(f"<p class='note'>Jeffreys test: {len(j) - len(failing)} of {len(j)} grades "
-                 "have their mean PD inside the 95 % interval of the observed default rate"
-                 + (f"; outside: {', '.join(map(str, failing))}." if failing else ".")
+                 "pass the one-sided test (default rate not significantly above the mean PD, "
+                 "95 %)"
+                 + (f"; PD understated in: {', '.join(map(str, failing))}." if failing
+                    else ".")
                  + " PSI below 0.10 is stable, 0.10–0.25 worth investigating, above 0.25 a "
                    "significant shift.</p>")
     iv: pd.DataFrame = tables["iv"].head(25)
@@ -202,7 +229,9 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
                      xaxis_title="firms")
     parts.append("<div class='grid'><div>" + _figure(ivf) + "</div><div>" + _figure(rf)
                  + "</div></div>")
-    worst = scores.sort_values("pd", ascending=False).head(10)
+    # Performing firms only: the defaulted ones are already known.
+    performing = scores[(scores["grade"].astype(str) != "D") & (scores["pd"] < 1.0)]
+    worst = performing.sort_values("pd", ascending=False).head(10)
     show = pd.DataFrame({
         "firm": worst["firm_id"], "PD": worst["pd"].map(lambda v: f"{v:.2%}"),
         "grade": worst["grade"], "challenger PD": worst["pd_challenger"].map(
@@ -214,5 +243,6 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
         "reasons": ["; ".join(str(r[f"reason_{k}_en"]) for k in (1, 2, 3)
                               if isinstance(r[f"reason_{k}_en"], str))
                     for _, r in worst.iterrows()]})
-    parts += ["<h3>Highest default probabilities 违约概率最高的客户</h3>", _table(show)]
+    parts += ["<h3>Highest default probabilities of performing firms 违约概率最高的正常客户</h3>",
+              _table(show, names=firm_names)]
     return "\n".join(parts)

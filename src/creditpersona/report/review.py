@@ -153,6 +153,28 @@ def _industry_heatmap(result: ReviewResult) -> str:
     return _figure(fig)
 
 
+def _stability(summary: pd.DataFrame) -> str:
+    """Rating stability of performing firms: the rating grade against the PIT grade."""
+    if "stay_share" not in summary.columns:
+        return ""
+    rows = []
+    labels = {"rating": "master-scale grade 评级 (rating philosophy)",
+              "pit": "point-in-time grade 时点评级 (PD alone)"}
+    for _, r in summary.iterrows():
+        if pd.isna(r["stay_share"]):
+            continue
+        rows.append(f"<tr><td>{_e(labels.get(str(r.get('basis', 'rating')), ''))}</td>"
+                    f"<td>{int(r['performing']):,}</td><td>{r['stay_share']:.1%}</td>"
+                    f"<td>{r['within_one_share']:.1%}</td></tr>")
+    if not rows:
+        return ""
+    return ("<p class='note'>Rating stability 评级稳定性 of the firms performing last quarter "
+            "(docs/rating.md; targets: at least 75 % keep their grade, 95 % move at most "
+            "one notch):</p><table><tr><th>grade</th><th>performing firms</th>"
+            "<th>same grade</th><th>within one notch</th></tr>" + "".join(rows)
+            + "</table>")
+
+
 def _downgrades(result: ReviewResult) -> str:
     b = result.downgrades_by_section
     if b.empty:
@@ -230,7 +252,7 @@ def _performance(result: ReviewResult) -> str:
                                 "arrayminus": (j["observed_dr"] - j["low"]).tolist()}),
             go.Scatter(x=j["grade"], y=j["mean_pd"], mode="markers", name="mean PD 预测",
                        marker={"symbol": "diamond", "size": 10})])
-        cal.update_layout(title="Calibration per grade, Jeffreys 95 % 分级校准",
+        cal.update_layout(title="Calibration per grade, Jeffreys one-sided 95 % 分级校准",
                           yaxis_type="log", xaxis={"type": "category", "title": "grade"},
                           yaxis_title="default rate")
         figures.append(_figure(cal))
@@ -331,6 +353,7 @@ def review_section(result: ReviewResult) -> str:
                          f"quarters: {s['upgrade_share']:.1%} upgraded, "
                          f"{s['stable_share']:.1%} unchanged, {s['downgrade_share']:.1%} "
                          f"downgraded (mean move {s['mean_notches']:+.2f} notches).</p>")
+            parts.append(_stability(result.rating_summary))
         figs = []
         if len(result.persona_migration):
             figs.append(_heatmap(result.persona_migration, result.persona_migration_rates,

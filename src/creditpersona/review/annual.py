@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from creditpersona.models import artefacts
 from creditpersona.personas.identity import IdentityMatch
 from creditpersona.personas.policy import PersonaModel, fit_personas
 from creditpersona.review.config import PersonaReviewConfig
@@ -37,6 +38,7 @@ def months_later(day: dt.date, months: int) -> dt.date:
     return (ts + pd.DateOffset(months=months)).date()
 
 
+@artefacts.trusted("annual_review")
 @dataclass(frozen=True)
 class AnnualReview:
     """The outcome of an annual review of the persona model.

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from creditpersona.config import load_yaml_config
+from creditpersona.models import artefacts
 
 
 class _Strict(BaseModel):
@@ -77,6 +78,7 @@ class QuarterConfig(_Strict):
         return self
 
 
+@artefacts.trusted("review_config")
 class ReviewConfig(_Strict):
     """Every threshold of the quarterly review.
 

@@ -134,16 +134,36 @@ def rating_changes(previous: pd.Series, current: pd.Series, order: Sequence[str]
     return out
 
 
-def change_summary(changes: pd.DataFrame) -> dict[str, float]:
-    """Firms, upgrade / stable / downgrade shares and mean notches of :func:`rating_changes`."""
+def change_summary(changes: pd.DataFrame, default_grade: str = "D") -> dict[str, float]:
+    """Firms, upgrade / stable / downgrade shares and mean notches of :func:`rating_changes`,
+    and the stability of the performing firms.
+
+    ``stay_share`` and ``within_one_share`` count the firms *performing* in the earlier
+    quarter (not in ``default_grade``) that keep their grade, or move at most one notch (a
+    move into default counts as its notches).
+
+    Examples
+    --------
+    >>> ch = pd.DataFrame({"from_state": ["1", "2", "3", "D"], "to_state": ["1", "4", "4", "D"],
+    ...                    "notches": [0, 2, 1, 0]})
+    >>> s = change_summary(ch)
+    >>> s["stable_share"], round(s["stay_share"], 3), round(s["within_one_share"], 3)
+    (0.5, 0.333, 0.667)
+    """
     n = len(changes)
     if n == 0:
         return {"firms": 0, "upgrade_share": np.nan, "stable_share": np.nan,
-                "downgrade_share": np.nan, "mean_notches": np.nan}
+                "downgrade_share": np.nan, "mean_notches": np.nan, "performing": 0,
+                "stay_share": np.nan, "within_one_share": np.nan}
     d = changes["notches"].to_numpy()
+    performing = (changes["from_state"].astype(str) != default_grade).to_numpy() \
+        if "from_state" in changes.columns else np.ones(n, dtype=bool)
+    p = d[performing]
     return {"firms": n, "upgrade_share": float((d < 0).mean()),
             "stable_share": float((d == 0).mean()), "downgrade_share": float((d > 0).mean()),
-            "mean_notches": float(d.mean())}
+            "mean_notches": float(d.mean()), "performing": int(performing.sum()),
+            "stay_share": float((p == 0).mean()) if len(p) else np.nan,
+            "within_one_share": float((np.abs(p) <= 1).mean()) if len(p) else np.nan}
 
 
 def changes_by_segment(changes: pd.DataFrame, segment: pd.Series) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from creditpersona.contract.schema import TABLES
 from creditpersona.domain.industry import SECTION_BY_LETTER
 from creditpersona.errors import CreditPersonaError, InsufficientDataError, StoreError
-from creditpersona.models import registry
+from creditpersona.models import artefacts, registry
 from creditpersona.models.development import FEATURES
 from creditpersona.models.master_scale import load_master_scale
 from creditpersona.models.target import labels
@@ -98,6 +98,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
+@artefacts.trusted("review_result")
 @dataclass(frozen=True)
 class ReviewResult:
     """One quarterly review.
@@ -127,8 +128,11 @@ class ReviewResult:
     rating_migration, rating_migration_rates : pandas.DataFrame
         The same for master-scale grades, best first and the default grade last.
     rating_summary : pandas.DataFrame
-        One row: ``firms`` graded in both quarters, ``upgrade_share``, ``stable_share``,
-        ``downgrade_share``, ``mean_notches``.
+        First row (``basis`` ``rating``) the master-scale grade, second row (``basis``
+        ``pit``, when stored) the point-in-time grade: ``firms`` graded in both quarters,
+        ``upgrade_share``, ``stable_share``, ``downgrade_share``, ``mean_notches``, and the
+        stability of the firms performing in the earlier quarter (``performing``,
+        ``stay_share``, ``within_one_share``; docs/rating.md).
     downgrades_by_section : pandas.DataFrame
         Per section and division: firms, upgrades, stable, downgrades and their shares,
         worst first.
@@ -227,7 +231,8 @@ def _scores(store: Store, as_of: dt.date | None) -> pd.DataFrame | None:
     if as_of is None or PD_SCORES not in store.con.list_tables():
         return None
     t = store.table(PD_SCORES)
-    columns = [c for c in ("firm_id", "pd", "pd_challenger", "grade") if c in t.columns]
+    columns = [c for c in ("firm_id", "pd", "pd_challenger", "grade", "grade_pit")
+               if c in t.columns]
     frame = t.filter(t.as_of == _day(as_of)).select(*columns).to_pandas()
     return None if frame.empty else frame.drop_duplicates("firm_id").reset_index(drop=True)
 
@@ -249,7 +254,7 @@ def _in_force(store: Store, name: str, as_of: dt.date
 
 class _Records:
     """Registry records of the models in force on given dates (:func:`registry.record`:
-    the PD models' records are all the review needs of them, no model is un-pickled)."""
+    the PD models' records are all the review needs of them, so no model is loaded)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -519,7 +524,8 @@ def _migrations(q: _Quarters, as_of: dt.date, previous: dt.date | None,
                 order: list[str]) -> _Migrations:
     empty = Migration(pd.DataFrame(), pd.DataFrame())
     out = _Migrations(
-        empty, empty, pd.DataFrame([change_summary(pd.DataFrame({"notches": []}))]),
+        empty, empty,
+        pd.DataFrame([{"basis": "rating", **change_summary(pd.DataFrame({"notches": []}))}]),
         pd.DataFrame(columns=["segment", "name_zh", "name_en", "firms", "upgrades", "stable",
                               "downgrades", "upgrade_share", "stable_share",
                               "downgrade_share", "mean_notches"]),
@@ -538,7 +544,12 @@ def _migrations(q: _Quarters, as_of: dt.date, previous: dt.date | None,
     before, after = _by_firm(prev_scores, "grade"), _by_firm(cur_scores, "grade")
     out.rating = migration_matrix(before, after, order=order)
     changes = rating_changes(before, after, order)
-    out.summary = pd.DataFrame([change_summary(changes)])
+    rows = [{"basis": "rating", **change_summary(changes, order[-1])}]
+    if "grade_pit" in prev_scores.columns and "grade_pit" in cur_scores.columns:
+        pit = rating_changes(_by_firm(prev_scores, "grade_pit"),
+                             _by_firm(cur_scores, "grade_pit"), order)
+        rows.append({"basis": "pit", **change_summary(pit, order[-1])})
+    out.summary = pd.DataFrame(rows)
     levels = [_by_firm(cur_scores, level).combine_first(_by_firm(prev_scores, level))
               for level in (SECTION, DIVISION)]
     by_section = pd.concat([changes_by_segment(changes, level) for level in levels],

@@ -1,7 +1,9 @@
 """Behaviour items per firm (one-hot basket) for association rules, built as Ibis expressions.
 
 The item vocabulary lives in ``items.yaml`` (validated here): every item is one yes/no fact
-about a firm on the as-of date with its Chinese and English label and its thresholds. Items
+about a firm on the as-of date with its Chinese and English label and its thresholds; the
+same file declares the item families (by code prefix), the questions the rules answer and
+the pairs of items that are true by definition (used by :mod:`~creditpersona.rules.mining`). Items
 come from the contract tables through the query engine — industry from ``firms``, loans held
 and their terms from ``loans``, repayment patterns and instalment spacing from
 ``repayments``, seasonal flow patterns and customer concentration from ``transactions``,
@@ -36,6 +38,7 @@ from creditpersona.store.store import Store
 
 __all__ = [
     "ItemVocabulary",
+    "Question",
     "behaviour_items",
     "load_items",
     "persona_item",
@@ -60,7 +63,6 @@ class _Item(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     code: str = Field(pattern=_CODE)
-    group: str
     zh: str = Field(min_length=1)
     en: str = Field(min_length=1)
 
@@ -240,14 +242,36 @@ Item = Annotated[
 ]
 
 
-class Group(BaseModel):
-    """A family of items; ``consequent: false`` keeps its items on the left of a rule."""
+class Family(BaseModel):
+    """A family of items: the items whose code starts with one of ``prefixes``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    zh: str
-    en: str
-    consequent: bool = True
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    prefixes: tuple[str, ...] = Field(min_length=1)
+
+
+class Question(BaseModel):
+    """A question the rules answer: which families may follow, which may not lead."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+    consequents: tuple[str, ...] = Field(min_length=1)
+    exclude: tuple[str, ...] = ()
+    max_rules: int = Field(ge=1)
+
+
+class Definitional(BaseModel):
+    """Items (or families) on the left and on the right never form a rule together."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    left: tuple[str, ...] = Field(min_length=1)
+    right: tuple[str, ...] = Field(min_length=1)
+    why: str = Field(min_length=1)
 
 
 class Label(BaseModel):
@@ -270,15 +294,17 @@ class Lookback(BaseModel):
 
 
 class MiningDefaults(BaseModel):
-    """Default thresholds of :func:`creditpersona.rules.mining.mine_rules`."""
+    """Default search and test settings of :func:`creditpersona.rules.mining.mine_rules`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_support: float = Field(gt=0, le=1)
-    min_confidence: float = Field(gt=0, le=1)
-    min_lift: float = Field(ge=0)
-    max_len: int = Field(ge=2)
     min_count: int = Field(ge=1)
+    max_len: int = Field(ge=2)
+    correction: Literal["bh", "holm"]
+    alpha: float = Field(gt=0, lt=1)
+    max_overlap: float = Field(gt=0, le=1)
+    shuffle_seed: int = Field(ge=0)
 
 
 class ItemVocabulary(BaseModel):
@@ -289,7 +315,9 @@ class ItemVocabulary(BaseModel):
     version: int
     lookback_months: Lookback
     mining: MiningDefaults
-    groups: dict[str, Group]
+    families: dict[str, Family]
+    questions: dict[str, Question] = Field(min_length=1)
+    definitional: tuple[Definitional, ...] = ()
     personas: dict[str, Label] = Field(default_factory=dict)
     items: tuple[Item, ...] = Field(min_length=1)
 
@@ -303,19 +331,70 @@ class ItemVocabulary(BaseModel):
         if clash:
             raise ValueError(f"item codes {', '.join(clash)}: '{PERSONA_PREFIX}' is reserved for "
                              "persona items")
-        unknown = sorted({i.group for i in self.items} - set(self.groups))
-        if unknown:
-            raise ValueError(f"items use undeclared groups {', '.join(unknown)}")
-        if "persona" not in self.groups:
-            raise ValueError("the groups must declare 'persona'")
+        prefixes = [p for f in self.families.values() for p in f.prefixes]
+        shared = sorted({p for p in prefixes if prefixes.count(p) > 1})
+        if shared:
+            raise ValueError(f"family prefixes {', '.join(shared)} appear more than once")
+        persona = self.families.get("persona")
+        if persona is None or persona.prefixes != (PERSONA_PREFIX,):
+            raise ValueError(f"the families must declare persona with prefixes "
+                             f"[{PERSONA_PREFIX}]")
+        orphans = [c for c in codes if self.family_of(c) is None]
+        if orphans:
+            raise ValueError(f"items {', '.join(orphans)} match no family prefix; add a prefix "
+                             "to a family")
+        for name, q in self.questions.items():
+            unknown = sorted(set(q.consequents + q.exclude) - set(self.families))
+            if unknown:
+                raise ValueError(f"question {name} names unknown families {', '.join(unknown)}")
+        for pair in self.definitional:
+            unknown = sorted(set(pair.left + pair.right) - set(self.families) - set(codes))
+            if unknown:
+                raise ValueError(f"definitional pair ({pair.why}) names {', '.join(unknown)}, "
+                                 "neither an item code nor a family")
         return self
+
+    def family_of(self, code: str) -> str | None:
+        """The family of an item code: the one with the longest matching prefix.
+
+        Examples
+        --------
+        >>> vocab = load_items()
+        >>> vocab.family_of("repay_late_q1"), vocab.family_of("persona_P3")
+        ('repayment', 'persona')
+        """
+        best, length = None, 0
+        for name, fam in self.families.items():
+            for p in fam.prefixes:
+                if code.startswith(p) and len(p) > length:
+                    best, length = name, len(p)
+        return best
+
+    def definitional_with(self, code: str, others: Sequence[str]) -> set[str]:
+        """The items of ``others`` that ``code`` is paired with by definition (either way).
+
+        Examples
+        --------
+        >>> sorted(load_items().definitional_with(
+        ...     "product_tech_rnd", ["purpose_rnd", "purpose_construction", "long_tenor"]))
+        ['long_tenor', 'purpose_rnd']
+        """
+        def side(entries: tuple[str, ...], item: str) -> bool:
+            return item in entries or self.family_of(item) in entries
+
+        out = set()
+        for pair in self.definitional:
+            for a, b in ((pair.left, pair.right), (pair.right, pair.left)):
+                if side(a, code):
+                    out |= {o for o in others if side(b, o)}
+        return out
 
     def of_kind(self, kind: str) -> list[Item]:
         """The items of one kind, in vocabulary order."""
         return [i for i in self.items if i.kind == kind]
 
     def labels(self, personas: Sequence[str] = ()) -> pd.DataFrame:
-        """Every item with its group, labels and whether it may be a rule's consequent.
+        """Every item with its family and labels.
 
         Parameters
         ----------
@@ -325,23 +404,22 @@ class ItemVocabulary(BaseModel):
         Returns
         -------
         pandas.DataFrame
-            Indexed by item code: ``group``, ``zh``, ``en``, ``consequent``.
+            Indexed by item code: ``family``, ``zh``, ``en``.
 
         Examples
         --------
         >>> labels = load_items().labels(["growth_tech"])
         >>> labels.loc["repay_early", ["zh", "en"]].tolist()
         ['提前还款', 'repay early']
-        >>> labels.loc["persona_growth_tech", "zh"], bool(labels.loc["persona_growth_tech",
-        ...                                                          "consequent"])
-        ('为成长型科技企业', False)
+        >>> labels.loc["persona_growth_tech", ["family", "zh"]].tolist()
+        ['persona', '属于“成长型科技企业”类']
         """
-        rows = [{"code": i.code, "group": i.group, "zh": i.zh, "en": i.en,
-                 "consequent": self.groups[i.group].consequent} for i in self.items]
+        rows = [{"code": i.code, "family": self.family_of(i.code), "zh": i.zh, "en": i.en}
+                for i in self.items]
         for name in personas:
             zh, en = self.persona_names(name)
-            rows.append({"code": persona_item(name), "group": "persona", "zh": f"为{zh}",
-                         "en": f"are {en}", "consequent": self.groups["persona"].consequent})
+            rows.append({"code": persona_item(name), "family": "persona", "zh": f"属于“{zh}”类",
+                         "en": f"are {en}"})
         return pd.DataFrame(rows).set_index("code")
 
     def persona_names(self, name: str) -> tuple[str, str]:
@@ -361,8 +439,8 @@ def load_items(path: str | Path | None = None) -> ItemVocabulary:
     Examples
     --------
     >>> vocab = load_items()
-    >>> vocab.mining.max_len, len(vocab.of_kind("repayment"))
-    (4, 4)
+    >>> vocab.mining.max_len, len(vocab.of_kind("repayment")), list(vocab.questions)
+    (3, 4, ['repayment', 'uptake', 'response'])
     """
     return load_yaml_config(ItemVocabulary, "creditpersona.rules", "items.yaml", path,
                             "item vocabulary")

@@ -1,11 +1,15 @@
 """Keep association rules in the store, one set per as-of date, and the pipeline stage.
 
-Rules live in the store's ``association_rules`` table: mining a date again replaces that
-date's rows, other dates stay (as profiles do).
+Rules live in the store's ``association_rules`` table, one row per rule of the answer (the
+columns of :data:`~creditpersona.rules.mining.RULE_COLUMNS`, then ``as_of``, ``run_id``,
+``params`` — settings, hypotheses tested and shuffle control as JSON — and ``scopes``, the
+per-scope counts as JSON). Mining a date again replaces that date's rows, other dates stay
+(as profiles do).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -16,20 +20,21 @@ import pyarrow as pa
 
 from creditpersona.errors import StoreError
 from creditpersona.rules.items import ItemVocabulary, behaviour_items, load_items
-from creditpersona.rules.mining import RULE_COLUMNS, RuleSet, mine_rules
+from creditpersona.rules.mining import RULE_COLUMNS, RuleSet, mine_rules, shuffle_control
 from creditpersona.store.store import Store
 
 __all__ = ["RULES_TABLE", "load_rules", "rules_stage", "save_rules"]
 
 RULES_TABLE = "association_rules"
 _SCHEMA = pa.schema([
-    ("scope", pa.string()), ("antecedents", pa.list_(pa.string())),
-    ("consequents", pa.list_(pa.string())), ("antecedent_support", pa.float64()),
-    ("consequent_support", pa.float64()), ("support", pa.float64()),
-    ("confidence", pa.float64()), ("lift", pa.float64()), ("conviction", pa.float64()),
-    ("firms", pa.int64()), ("count", pa.int64()), ("sentence_zh", pa.string()),
+    ("scope", pa.string()), ("question", pa.string()), ("rank", pa.int64()),
+    ("antecedents", pa.list_(pa.string())), ("consequent", pa.string()),
+    ("firms", pa.int64()), ("antecedent_count", pa.int64()), ("consequent_count", pa.int64()),
+    ("count", pa.int64()), ("support", pa.float64()), ("confidence", pa.float64()),
+    ("others_rate", pa.float64()), ("lift", pa.float64()), ("leverage", pa.float64()),
+    ("p_value", pa.float64()), ("q_value", pa.float64()), ("sentence_zh", pa.string()),
     ("sentence_en", pa.string()), ("as_of", pa.date32()), ("run_id", pa.string()),
-    ("params", pa.string()),
+    ("params", pa.string()), ("scopes", pa.string()),
 ])
 
 
@@ -60,8 +65,8 @@ def save_rules(store: Store, ruleset: RuleSet, as_of: dt.date | None = None) -> 
     run_id = uuid.uuid4().hex[:12]
     frame = ruleset.rules.assign(
         antecedents=ruleset.rules["antecedents"].map(list),
-        consequents=ruleset.rules["consequents"].map(list),
-        as_of=date, run_id=run_id, params=json.dumps(ruleset.params, sort_keys=True))
+        as_of=date, run_id=run_id, params=json.dumps(ruleset.params, sort_keys=True),
+        scopes=ruleset.scopes.to_json(orient="records"))
     data = pa.Table.from_pandas(frame, schema=_SCHEMA, preserve_index=False)
     if RULES_TABLE not in store.con.list_tables():
         store.con.create_table(RULES_TABLE, data.slice(0, 0))
@@ -89,12 +94,14 @@ def load_rules(store: Store, as_of: dt.date | None = None) -> RuleSet:
     if frame.empty:
         return empty
     params = json.loads(frame["params"].iloc[0])
+    scopes = pd.DataFrame(json.loads(frame["scopes"].iloc[0]))
     frame["antecedents"] = [tuple(a) for a in frame["antecedents"]]
-    frame["consequents"] = [tuple(c) for c in frame["consequents"]]
-    frame = frame.sort_values(["lift", "support"], ascending=False, kind="stable")
-    portfolio_first = frame["scope"].ne("portfolio").to_numpy().argsort(kind="stable")
-    frame = frame.iloc[portfolio_first].reset_index(drop=True)
-    return RuleSet(frame[list(RULE_COLUMNS)], params, as_of=date)
+    # Back in the order mine_rules gives: question, scope (portfolio first), rank.
+    questions = {q: k for k, q in enumerate(dict.fromkeys(scopes.get("question", [])))}
+    scope_order = {s: k for k, s in enumerate(dict.fromkeys(scopes.get("scope", [])))}
+    frame = frame.assign(_q=frame["question"].map(questions), _s=frame["scope"].map(
+        scope_order)).sort_values(["_q", "_s", "rank"], kind="stable").reset_index(drop=True)
+    return RuleSet(frame[list(RULE_COLUMNS)], params, scopes, as_of=date)
 
 
 def rules_stage(
@@ -105,11 +112,11 @@ def rules_stage(
     *,
     vocabulary: ItemVocabulary | None = None,
     min_support: float | None = None,
-    min_confidence: float | None = None,
-    min_lift: float | None = None,
     max_len: int | None = None,
+    alpha: float | None = None,
+    control: bool = True,
 ) -> RuleSet:
-    """The pipeline stage: behaviour items, rules (portfolio and per persona), stored.
+    """The pipeline stage: behaviour items, tested rules per question and scope, stored.
 
     Parameters
     ----------
@@ -122,9 +129,12 @@ def rules_stage(
         Persona name per firm; adds persona items and one scope per persona.
     vocabulary : ItemVocabulary, optional
         Default: the packaged ``items.yaml``, whose ``mining`` section also gives the
-        thresholds not passed here.
-    min_support, min_confidence, min_lift, max_len : optional
-        Mining thresholds.
+        settings not passed here.
+    min_support, max_len, alpha : optional
+        Search and test settings (:func:`~creditpersona.rules.mining.mine_rules`).
+    control : bool, default True
+        Also run the shuffle control (repayment outcomes permuted across firms) and record
+        it in ``params["shuffle_control"]``; it mines the shuffled basket once more.
 
     Returns
     -------
@@ -132,7 +142,12 @@ def rules_stage(
     """
     vocab = vocabulary or load_items()
     basket = behaviour_items(store, as_of, profile, personas, vocabulary=vocab)
-    ruleset = mine_rules(basket, min_support, min_confidence, min_lift, max_len,
-                         by=personas, vocabulary=vocab, as_of=as_of)
+    ruleset = mine_rules(basket, personas, vocabulary=vocab, as_of=as_of,
+                         min_support=min_support, max_len=max_len, alpha=alpha)
+    if control:
+        figure = shuffle_control(basket, personas, real=ruleset, vocabulary=vocab,
+                                 min_support=min_support, max_len=max_len, alpha=alpha)
+        ruleset = dataclasses.replace(
+            ruleset, params={**ruleset.params, "shuffle_control": figure})
     save_rules(store, ruleset, as_of)
     return ruleset

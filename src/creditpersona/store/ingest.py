@@ -9,7 +9,9 @@ changes nothing.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import glob
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from pathlib import Path
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow.compute as pc
 
 from creditpersona import __version__
 from creditpersona.contract import readers, schema, validate
@@ -56,19 +59,28 @@ def plan(paths: Iterable[str | Path], table: str | None = None) -> list[tuple[Pa
     left alone. A file named explicitly must be named after its table, or ``table`` must say
     which table it feeds.
 
+    A path that does not exist but holds ``*``, ``?`` or ``[`` is a pattern (for callers
+    that pass it unexpanded).
+
     Raises
     ------
     SchemaError
-        If a path does not exist or a file's table cannot be told.
+        If a path does not exist, a folder or pattern holds nothing to load, or a file's
+        table cannot be told.
     """
     found: list[tuple[Path, str]] = []
     for item in paths:
         p = Path(item)
         if p.is_dir():
-            for child in sorted(p.iterdir()):
-                if (child.is_file() and child.suffix.lower() in readers.FORMATS
-                        and child.stem.lower() in schema.TABLES_BY_NAME):
-                    found.append((child, child.stem.lower()))
+            inside = [(child, child.stem.lower()) for child in sorted(p.iterdir())
+                      if child.is_file() and child.suffix.lower() in readers.FORMATS
+                      and child.stem.lower() in schema.TABLES_BY_NAME]
+            if not inside:
+                raise SchemaError(
+                    f"{p}: the folder holds no file to load; it needs files named after "
+                    f"contract tables ({', '.join(t + '.csv' for t in list(_ORDER)[:2])}, …) "
+                    f"ending in {', '.join(sorted(readers.FORMATS))}.")
+            found.extend(inside)
         elif p.is_file():
             name = table or p.stem.lower()
             if name not in schema.TABLES_BY_NAME:
@@ -78,6 +90,11 @@ def plan(paths: Iterable[str | Path], table: str | None = None) -> list[tuple[Pa
                     f"{', '.join(schema.TABLES_BY_NAME)}."
                 )
             found.append((p, name))
+        elif glob.has_magic(str(p)):
+            matches = sorted(Path(m) for m in glob.glob(str(p)))
+            if not matches:
+                raise SchemaError(f"{p}: the pattern matches no file; check the path.")
+            found.extend(plan(matches, table))
         else:
             raise SchemaError(f"{p}: no such file or directory.")
     return sorted(found, key=lambda pair: (_ORDER[pair[1]], str(pair[0])))
@@ -114,6 +131,12 @@ def ingest_file(
         raise parameter_error("batch_rows", "ingest_file", "a positive integer", batch_rows)
     p = Path(path)
     contract = schema.table(table or p.stem.lower())
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise parameter_error("encoding", "ingest", "an encoding Python knows, such as "
+                                  "utf-8, gbk or gb18030", encoding) from None
     started = dt.datetime.now()
     clock = time.perf_counter()
     sha = readers.sha256_of(p)
@@ -121,13 +144,21 @@ def ingest_file(
     if earlier is not None:
         return LoadResult(contract.name, p, earlier, 0, 0, 0, 0.0, skipped=True)
     fmt = readers.file_format(p)
-    if encoding is not None or fmt != "csv":
-        return _load(store, p, contract, fmt, encoding, sha, started, clock, batch_rows)
     try:
-        return _load(store, p, contract, fmt, "utf-8", sha, started, clock, batch_rows)
-    except readers.NotUTF8Error:
-        # GB18030 is a superset of GBK and GB2312, the encodings of most bank exports.
-        return _load(store, p, contract, fmt, "gb18030", sha, started, clock, batch_rows)
+        return _load(store, p, contract, fmt, encoding, sha, started, clock, batch_rows)
+    except readers.RereadNeeded:
+        pass
+    # Not all UTF-8: a file all in GBK/GB18030 (most bank exports) is still read fast.
+    if encoding is None and readers.single_encoding(p) == "gb18030":
+        try:
+            return _load(store, p, contract, fmt, "gb18030", sha, started, clock, batch_rows)
+        except readers.RereadNeeded:
+            pass
+    # Lines in different encodings, a row with the wrong number of fields or a quote that
+    # may not close: read it again line by line, each line in the encoding it is valid in,
+    # setting aside the rows that cannot be read.
+    return _load(store, p, contract, fmt, encoding, sha, started, clock, batch_rows,
+                 careful=True)
 
 
 def _load(
@@ -140,24 +171,31 @@ def _load(
     started: dt.datetime,
     clock: float,
     batch_rows: int,
+    *,
+    careful: bool = False,
 ) -> LoadResult:
     con = store.con
     load_id = store.next_load_id()
     tmp = f"_parsed_{contract.name}_{load_id}"
+    raw = f"_raw_{contract.name}_{load_id}"
+    set_names: dict[str, str] = {}
     # No transaction around the load: DuckDB keeps a transaction's inserts in memory, which
     # at twenty million rows costs gigabytes. The load-log row, written last, commits the
     # load instead; rows of a load without one are removed here on failure and by the store
     # when it is next opened.
     try:
         # Each piece of the file is parsed and flagged in one pass (DuckDB scans the Arrow
-        # data in place) and appended to a typed temporary table; the cross-row checks and
-        # the load then read that table.
+        # data in place) and appended to a typed temporary table; the raw text of its flagged
+        # rows goes to another, for the messages. The cross-row checks, the load and the
+        # quarantine then read those tables.
         rows_read = 0
         local: tuple[validate.Check, ...] = ()
-        raw_parts = []
         parsed: ir.Table | None = None
-        for piece in readers.iter_batches(p, fmt, encoding, batch_rows):
-            data = validate.conform(piece, contract)
+        notes = readers.ReadNotes()
+        con.create_table(raw, schema=validate.raw_schema(contract), temp=True, overwrite=True)
+        for piece in readers.iter_batches(p, fmt, encoding, batch_rows, notes,
+                                          careful=careful):
+            data = validate.conform(piece, contract, str(p))
             del piece
             source = ibis.memtable(data)
             expr, local = validate.parse(source, contract)
@@ -168,12 +206,15 @@ def _load(
             # Ibis registers a memtable as a DuckDB view over the Arrow data and never drops
             # it; without this every piece of the file would stay in memory.
             con.drop_view(source.get_name(), force=True)
-            first = rows_read + 1
             rows_read += data.num_rows
-            in_piece = parsed[validate.ROW].between(first, rows_read)
-            bad_here = (parsed.filter(in_piece & validate.any_flag(parsed, local))
-                        [validate.ROW].to_pandas())
-            raw_parts.append(validate.raw_text(data, contract, bad_here.tolist(), first))
+            if data.num_rows:
+                numbers = data.column(validate.ROW)
+                in_piece = parsed[validate.ROW].between(
+                    pc.min(numbers).as_py(), pc.max(numbers).as_py())
+                bad_here = (parsed.filter(in_piece & validate.any_flag(parsed, local))
+                            [validate.ROW].to_pyarrow().to_numpy())
+                if len(bad_here):
+                    con.insert(raw, validate.raw_text(data, contract, bad_here))
             del data
         assert parsed is not None, "iter_batches yields at least one piece"
         parents = {
@@ -183,25 +224,31 @@ def _load(
         cross, sets = validate.cross_row_checks(
             parsed, contract, parents, store.table(contract.name), len(local)
         )
-        bad = validate.collect_violations(parsed, local, sets, pd.concat(raw_parts), contract)
-        good = validate.good_rows(parsed, local, bad).select(
-            *contract.field_names, load_id=ibis.literal(load_id, "int64")
-        )
+        for column, rows in sets.items():
+            set_names[column] = f"_set_{contract.name}_{load_id}_{column}"
+            con.create_table(set_names[column], rows, temp=True, overwrite=True)
+        good = validate.good_rows(
+            parsed, local, [con.table(name) for name in set_names.values()]
+        ).select(*contract.field_names, load_id=ibis.literal(load_id, "int64"))
         con.insert(contract.name, good)
-        quarantined = validate.describe_violations(
-            bad, (*local, *cross), contract, str(p), fmt
-        )
-        if len(quarantined):
-            con.insert(QUARANTINE, quarantined.assign(load_id=load_id)[
-                ["load_id", *validate.QUARANTINE_COLUMNS]
-            ].astype({"line": "Int64"}))
-        rows_loaded = rows_read - len(quarantined)
+        con.con.execute(
+            validate.quarantine_sql(contract, local, cross, tmp, raw, set_names, fmt),
+            [load_id, str(p)])
+        rejected = validate.describe_rejected(notes.rejected, contract, str(p), fmt)
+        if len(rejected):
+            con.insert(QUARANTINE, rejected.assign(load_id=load_id)[
+                ["load_id", *validate.QUARANTINE_COLUMNS]].astype({"line": "Int64"}))
+        rows_read += len(rejected)
+        q = store.table(QUARANTINE)
+        quarantined = int(q.filter(q.load_id == load_id).count().execute())
+        rows_loaded = rows_read - quarantined
         seconds = time.perf_counter() - clock
         log = pd.DataFrame([{
             "load_id": load_id, "table_name": contract.name, "source_file": str(p),
-            "sha256": sha, "format": fmt, "encoding": encoding if fmt == "csv" else None,
+            "sha256": sha, "format": fmt,
+            "encoding": ("+".join(notes.encodings) or "utf-8") if fmt == "csv" else None,
             "rows_read": rows_read, "rows_loaded": rows_loaded,
-            "rows_quarantined": len(quarantined), "started_at": started, "seconds": seconds,
+            "rows_quarantined": quarantined, "started_at": started, "seconds": seconds,
             "status": "loaded", "version": __version__,
         }])[list(LOAD_LOG_SCHEMA.names)]
         con.insert(LOAD_LOG, log)
@@ -209,9 +256,9 @@ def _load(
         store.discard_unfinished_loads()
         raise
     finally:
-        con.drop_table(tmp, force=True)
-    return LoadResult(contract.name, p, load_id, rows_read, rows_loaded, len(quarantined),
-                      seconds)
+        for name in (tmp, raw, *set_names.values()):
+            con.drop_table(name, force=True)
+    return LoadResult(contract.name, p, load_id, rows_read, rows_loaded, quarantined, seconds)
 
 
 def ingest(

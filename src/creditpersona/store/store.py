@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from types import TracebackType
 
@@ -17,7 +18,8 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from creditpersona.contract.schema import TABLES, Table
-from creditpersona.errors import StoreError
+from creditpersona.errors import InsufficientDataError, StoreError
+from creditpersona.safeio import others_can_write, private_dir
 
 ENV_VAR = "CREDITPERSONA_STORE"
 MEMORY_ENV_VAR = "CREDITPERSONA_MEMORY_LIMIT"
@@ -57,6 +59,45 @@ def resolve_path(path: str | Path | None = None) -> Path:
     return Path(env) if env else DEFAULT_PATH
 
 
+def check_private(path: Path) -> None:
+    """Refuse a store other users could swap or feed; create a missing folder owner-only.
+
+    Whoever can write the store's folder can replace the store file or put a
+    ``<store>.wal`` beside it, which DuckDB replays silently on the next open; whoever can
+    write the file or its WAL can change what the models and the ledger say. So the folder,
+    the file and its WAL must be writable by their owner only. A store path that is a
+    symbolic link is refused too: the file would live in a folder these checks do not see,
+    and the link itself can be swapped to another store.
+
+    Raises
+    ------
+    StoreError
+        If ``path`` is a symbolic link, or its folder, the file or ``<path>.wal`` is
+        writable by the group or by others (the message gives the ``chmod`` to fix it).
+    """
+    if path.is_symlink():
+        raise StoreError(f"{path}: is a symbolic link (to {os.path.realpath(path)}); a store "
+                         "is opened only at its real path, in a folder only you can write. "
+                         "Pass the real path instead.")
+    folder = path.parent
+    if not folder.exists():
+        private_dir(folder)
+    elif others_can_write(folder):
+        raise StoreError(f"{folder}: the folder of the store {path.name} is writable by other "
+                         f"users (mode {stat.S_IMODE(folder.stat().st_mode):o}); anyone who "
+                         "can write it can swap the store or plant a .wal that DuckDB "
+                         f"replays. Fix it with: chmod go-w {folder} (or keep the store in a "
+                         "folder only you can write).")
+    for file in (path, path.with_name(path.name + ".wal")):
+        if file.is_symlink():
+            raise StoreError(f"{file}: is a symbolic link; remove it (a store and its "
+                             "write-ahead log are never read through a link).")
+        if file.exists() and others_can_write(file):
+            raise StoreError(f"{file}: is writable by other users (mode "
+                             f"{stat.S_IMODE(file.stat().st_mode):o}); anyone could change "
+                             f"what the store holds. Fix it with: chmod go-w {file}")
+
+
 def contract_schema(table: Table) -> ibis.Schema:
     """The store schema of a contract table: its fields and ``load_id``."""
     return ibis.schema(
@@ -87,12 +128,16 @@ class Store:
         memory = str(self.path) == ":memory:"
         if read_only and not memory and not self.path.exists():
             raise StoreError(f"{self.path}: no store here; run `creditpersona ingest` first.")
+        created = False
         if not memory:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            check_private(self.path)
+            created = not self.path.exists()
         try:
             self.con = ibis.duckdb.connect(str(self.path), read_only=read_only)
         except Exception as exc:  # duckdb raises its own IOException types
             raise StoreError(f"{self.path}: cannot open the store ({exc}).") from exc
+        if created and self.path.exists():
+            os.chmod(self.path, 0o600)
         # Bound DuckDB's own memory (it spills to disk past the limit) so that a twenty-
         # million-row load fits a small machine; insertion order is not part of the contract.
         limit = os.environ.get(MEMORY_ENV_VAR, DEFAULT_MEMORY_LIMIT)
@@ -135,6 +180,24 @@ class Store:
     def table(self, name: str) -> ir.Table:
         """An Ibis table of the store."""
         return self.con.table(name)
+
+    def require_rows(self, tables: tuple[str, ...], purpose: str) -> None:
+        """Check that each of ``tables`` holds rows before a stage reads them.
+
+        Raises
+        ------
+        InsufficientDataError
+            Naming the tables that are missing or empty and the files to load.
+        """
+        existing = set(self.con.list_tables())
+        empty = [t for t in tables
+                 if t not in existing or int(self.table(t).count().execute()) == 0]
+        if empty:
+            files = " ".join(f"{t}.csv" for t in empty)
+            raise InsufficientDataError(
+                f"{self.path}: {purpose} needs rows in the table(s) {', '.join(empty)}, which "
+                f"the store does not hold: load them (creditpersona ingest {files} --store "
+                f"{self.path}, or a folder holding them) and run it again.")
 
     def next_load_id(self) -> int:
         """The id the next load will get."""

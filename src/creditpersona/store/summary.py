@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ibis
 import pandas as pd
@@ -19,6 +19,8 @@ class PortfolioSummary:
     quarantine_by_rule: pd.DataFrame  # per table: rows, and rows by rule as text
     firms_by_section_size: pd.DataFrame
     loans_by_product: pd.DataFrame
+    #: Firm name by firm id (tables of firms show the name next to the code).
+    firm_names: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
 
 
 def latest_size_class(store: Store) -> pd.DataFrame:
@@ -57,7 +59,8 @@ def portfolio_summary(store: Store) -> PortfolioSummary:
     sizes = latest_size_class(store)
     sizes["size_class"] = sizes["size_class"].fillna("unknown")
     grid = pd.crosstab(sizes["section"].fillna("?"), sizes["size_class"])
-    order = [c for c in (*size_class.SIZE_CLASSES, "unknown") if c in grid.columns]
+    order = [c for c in (*size_class.SIZE_CLASSES, size_class.OUTSIDE_MIIT, "unknown")
+             if c in grid.columns]
     grid = grid[order]
     grid.index = [
         f"{s} {industry.SECTION_BY_LETTER[s].zh}" if s in industry.SECTION_BY_LETTER else s
@@ -68,4 +71,12 @@ def portfolio_summary(store: Store) -> PortfolioSummary:
                   .agg(loans=loans.count(), amount_yuan=loans.amount.sum(),
                        mean_spread_bp=loans.spread_bp.mean())
                   .order_by("product").to_pandas())
-    return PortfolioSummary(store.status(), by_rule, grid, by_product)
+    return PortfolioSummary(store.status(), by_rule, grid, by_product, firm_names(store))
+
+
+def firm_names(store: Store) -> pd.Series:
+    """Firm name by firm id, from the ``firms`` table (empty without it)."""
+    if "firms" not in store.con.list_tables():
+        return pd.Series(dtype=object)
+    frame = store.table("firms").select("firm_id", "name").to_pandas()
+    return frame.drop_duplicates("firm_id").set_index("firm_id")["name"]

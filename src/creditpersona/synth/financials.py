@@ -134,7 +134,10 @@ def simulate(rng: np.random.Generator, pop: Population) -> Financials:
     net = operating - tax
     d_revenue = np.diff(revenue, axis=1, prepend=revenue[:, :1])
     strain = np.maximum(r - 1.0, 0.0) * 0.05 * revenue
-    ocf = net + depreciation - 0.15 * d_revenue - strain + rng.normal(0, 0.04, (n, nq)) * revenue
+    # Chinese cash-flow statements put interest paid under financing activities: operating
+    # cash flow is before interest (net profit + interest + D&A − working-capital build).
+    ocf = (net + interest + depreciation - 0.15 * d_revenue - strain
+           + rng.normal(0, 0.04, (n, nq)) * revenue)
     lumpy = np.where(p[:, None] == INDEX["asset_heavy_project"], rng.gamma(0.6, 1 / 0.6, (n, nq)),
                      rng.lognormal(-0.125, 0.5, (n, nq)))
     capex = np.maximum(annual * shares, pop.registered_capital[:, None] * 0.05) * table(

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from creditpersona.errors import ConfigurationError
+from creditpersona.models import artefacts
 from creditpersona.text.attribution import AttributionModel, flat_pair_features, pair_features
 from creditpersona.text.features import prepare, vocabulary
 from creditpersona.text.model import TextRiskModel
@@ -51,6 +52,7 @@ def document_events(texts: Sequence[object]) -> list[list[str]]:
     return out
 
 
+@artefacts.trusted("text_risk_package")
 @dataclass
 class TextRiskPackage:
     """Text-risk model, attribution model and where they come from."""
