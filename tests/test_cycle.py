@@ -104,11 +104,16 @@ def test_the_cycle_writes_every_stage_for_the_date(stores: Stores) -> None:
     with Store(stores.clean, read_only=True) as st:
         ledger = runs(st)
         assert list(ledger["status"]) == ["completed", "completed"]
-        # Quarter 2 used the models developed for quarter 1: nothing was re-fitted.
+        # Quarter 2 used the models developed for quarter 1: nothing was re-fitted. The
+        # packaged text-risk model is fitted once on public text, for no date, and is
+        # registered once.
         reg = registry.records(st)
-        assert set(reg["as_of"]) == {Q1}
+        assert set(reg.loc[reg["name"] != "text_risk", "as_of"]) == {Q1}
+        text = reg[reg["name"] == "text_risk"]
+        assert len(text) == 1 and text["as_of"].isna().all()
         latest = ledger.iloc[0]
         assert '"pd_champion": {"version": 1' in latest["models"]
+        assert '"text_risk": {"version": 1' in latest["models"]
         assert len(latest["inputs_sha256"]) == 64 and "models/master_scale.yaml" in \
             latest["configs"]
         assert list(stages(st, latest["run_id"])["stage"]) == list(pipeline.STAGES)

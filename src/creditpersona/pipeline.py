@@ -41,7 +41,7 @@ from creditpersona.decisions.strategy import persona_strategies
 from creditpersona.errors import ConfigurationError, InsufficientDataError, StoreError
 from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
 from creditpersona.marketing.stage import MarketingResult, marketing_stage
-from creditpersona.models import artefacts, rating
+from creditpersona.models import artefacts, rating, registry
 from creditpersona.models import development as devmod
 from creditpersona.personas.store import PersonaResult, persona_stage
 from creditpersona.profile.build import compute_profile, load_profile, save_profile
@@ -53,6 +53,7 @@ from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
 from creditpersona.safeio import private_dir, write_text
 from creditpersona.store.store import Store
 from creditpersona.store.summary import firm_names
+from creditpersona.text.package import REGISTRY_NAME as TEXT_MODEL_NAME
 from creditpersona.text.package import register_packaged as register_text_model
 
 Frame = pd.DataFrame
@@ -288,8 +289,17 @@ def run_cycle(
                          decisions=decisions, marketing=marketing, review=reviewed,
                          run_id=ledger.run_id, resumed=tuple(resumed), seconds=seconds,
                          files=files, names=firm_names(store))
-    ledger.complete(result.model_versions)
+    ledger.complete({**result.model_versions, **_text_model_version(store)})
     return result
+
+
+def _text_model_version(store: Store) -> dict[str, Any]:
+    """The packaged text-risk model the profile scored documents with, for the ledger."""
+    record = registry.record(store, TEXT_MODEL_NAME)
+    if record is None:
+        return {}
+    return {TEXT_MODEL_NAME: {"version": record.version, "fitted_for": None,
+                              "package_sha256": record.params.get("package_sha256")}}
 
 
 def load_cycle(store: Store, as_of: dt.date) -> CycleResult:

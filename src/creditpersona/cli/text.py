@@ -16,7 +16,6 @@ from rich.table import Table
 
 from creditpersona.cli.common import console, fail
 from creditpersona.errors import CreditPersonaError
-from creditpersona.safeio import to_csv
 
 text_app = typer.Typer(
     help="Chinese text risk: score documents, evaluate the packaged model.",
@@ -45,6 +44,7 @@ def score_command(
                          "negative about that firm.")] = None,
 ) -> None:
     """Risk (0–1), risk events (Chinese and English) and driving words per row."""
+    from creditpersona.safeio import replace_from, to_csv
     from creditpersona.text.evaluate import read_texts
     from creditpersona.text.package import load_packaged
 
@@ -56,9 +56,8 @@ def score_command(
                                  frame[entity].tolist() if entity else None)
         if id_col:
             scored.insert(0, id_col, frame[id_col].to_numpy())
-        out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix.lower() in (".parquet", ".pq"):
-            scored.to_parquet(out, index=False)
+            replace_from(out, lambda tmp: scored.to_parquet(tmp, index=False))
         else:
             to_csv(scored, out)
     except CreditPersonaError as exc:
@@ -107,7 +106,7 @@ def evaluate_command(
     console.print(table)
     if json_out is not None:
         payload = {"data": str(data), **result}
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
+        from creditpersona.safeio import write_text
+
+        write_text(json_out, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         console.print(f"per-fold numbers written to {json_out}")
