@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from creditpersona import artefacts
 from creditpersona.errors import StoreError
-from creditpersona.models import artefacts, registry
+from creditpersona.models import registry
 from creditpersona.runs import Lineage, RunLedger, read_checkpoint, runs, write_checkpoint
 from creditpersona.store.store import Store
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from creditpersona import artefacts
 from creditpersona.decisions.config import load_decisions
 from creditpersona.decisions.pricing import price_loans
 from creditpersona.decisions.stage import DecisionResult, decision_stage
@@ -41,8 +42,8 @@ from creditpersona.decisions.strategy import persona_strategies
 from creditpersona.errors import ConfigurationError, InsufficientDataError, StoreError
 from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
 from creditpersona.marketing.stage import MarketingResult, marketing_stage
-from creditpersona.models import artefacts, rating, registry
 from creditpersona.models import development as devmod
+from creditpersona.models import rating, registry
 from creditpersona.personas.store import PersonaResult, persona_stage
 from creditpersona.profile.build import compute_profile, load_profile, save_profile
 from creditpersona.review import ReviewResult, review_stage

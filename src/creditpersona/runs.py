@@ -14,7 +14,7 @@ Every ``creditpersona run`` is recorded in the store:
 
 A checkpoint is the result of a stage as data that cannot run code: a folder
 ``<store>.runs/<as-of>/<stage>/`` beside the store holding ``state.json`` (the result
-encoded by :mod:`creditpersona.models.artefacts`, rebuilt only through its allow-list of
+encoded by :mod:`creditpersona.artefacts`, rebuilt only through its allow-list of
 trusted types) and one Parquet file per DataFrame, whose SHA-256 ``state.json`` lists. The
 ledger keeps the SHA-256 of ``state.json``: a checkpoint is loaded only when every digest
 matches, so a file altered or swapped after the run is never used. Files are written
@@ -42,9 +42,8 @@ import ibis
 import pandas as pd
 import pyarrow as pa
 
-from creditpersona import __version__, safeio
+from creditpersona import __version__, artefacts, safeio
 from creditpersona.errors import StoreError
-from creditpersona.models import artefacts
 from creditpersona.store.store import LOAD_LOG, Store
 
 RUNS = "cycle_runs"
@@ -290,7 +289,7 @@ def write_checkpoint(folder: Path, stage: str, value: Any) -> tuple[Path, str]:
     ------
     TypeError
         If ``value`` holds an object of a type that is not trusted
-        (:func:`creditpersona.models.artefacts.trusted`).
+        (:func:`creditpersona.artefacts.trusted`).
     """
     for parent in (folder.parent.parent, folder.parent, folder):
         safeio.private_dir(parent)

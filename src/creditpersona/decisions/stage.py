@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from creditpersona import artefacts
 from creditpersona.contract.schema import TABLES
 from creditpersona.decisions.classification import classify_firms, classify_loans
 from creditpersona.decisions.config import DecisionsConfig, load_decisions
@@ -34,7 +35,6 @@ from creditpersona.decisions.warning import (
     monitoring_plans,
 )
 from creditpersona.errors import StoreError
-from creditpersona.models import artefacts
 from creditpersona.profile.build import load_profile
 from creditpersona.store.store import Store
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from creditpersona import artefacts
 from creditpersona.errors import InsufficientDataError, SchemaError, parameter_error
 from creditpersona.marketing.propensity import PropensityModel, feature_columns, ranking_auc
 from creditpersona.marketing.uplift import (
@@ -33,7 +34,6 @@ from creditpersona.marketing.uplift import (
     qini_coefficient,
     qini_curve,
 )
-from creditpersona.models import artefacts
 
 POLICIES = ("uplift", "propensity", "rules", "random")
 BUDGETS = (0.1, 0.2, 0.3, 0.5)

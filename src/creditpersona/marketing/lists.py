@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from creditpersona import artefacts
 from creditpersona.errors import SchemaError
-from creditpersona.models import artefacts
 from creditpersona.safeio import private_dir, to_csv, to_excel, write_text
 
 #: (column, 中文, English) of a campaign list, in order.

@@ -57,10 +57,10 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from creditpersona import artefacts
 from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.marketing.catalogue import Catalogue, load_catalogue
 from creditpersona.marketing.routing import ChannelConfig, load_channels
-from creditpersona.models import artefacts
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]

@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.model_selection import StratifiedGroupKFold
 
+from creditpersona import artefacts
 from creditpersona.contract.schema import PRODUCT_LABELS_ZH
 from creditpersona.errors import InsufficientDataError, SchemaError
 from creditpersona.marketing.backtest import BacktestResult, backtest
@@ -54,7 +55,6 @@ from creditpersona.marketing.uplift import (
     qini_curve,
     uplift_at_k,
 )
-from creditpersona.models import artefacts
 from creditpersona.store.store import Store
 
 OFFERS = "offers"

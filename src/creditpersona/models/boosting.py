@@ -42,8 +42,8 @@ from scipy.special import expit, log_expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
+from creditpersona import artefacts
 from creditpersona.errors import parameter_error
-from creditpersona.models import artefacts
 from creditpersona.models.base import (
     Floats,
     Ints,

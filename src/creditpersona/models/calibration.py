@@ -21,8 +21,8 @@ import pandas as pd
 from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 
+from creditpersona import artefacts
 from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.models import artefacts
 from creditpersona.models.base import Floats, Ints, PDEstimator
 
 _EPS = 1e-7

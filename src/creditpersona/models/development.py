@@ -20,9 +20,10 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedGroupKFold
 
+from creditpersona import artefacts
 from creditpersona.contract.schema import TABLES
 from creditpersona.errors import InsufficientDataError, StoreError
-from creditpersona.models import artefacts, registry, validation
+from creditpersona.models import registry, validation
 from creditpersona.models.base import PDEstimator
 from creditpersona.models.boosting import BoostedPD
 from creditpersona.models.calibration import CalibratedPD, LogitCalibration

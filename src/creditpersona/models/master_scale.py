@@ -13,8 +13,8 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
+from creditpersona import artefacts
 from creditpersona.config import load_yaml_config
-from creditpersona.models import artefacts
 
 
 class Grade(BaseModel):

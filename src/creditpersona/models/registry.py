@@ -4,7 +4,7 @@ An artefact is stored in the store itself (a BLOB in ``model_registry``) with th
 its bytes, the hash of the training data, the features, the parameters and the metrics.
 Models are only ever loaded from there, after the digest is checked: never from a file path.
 
-The bytes are JSON (:mod:`creditpersona.models.artefacts`): a model is rebuilt from its
+The bytes are JSON (:mod:`creditpersona.artefacts`): a model is rebuilt from its
 fitted numbers through a closed allow-list of trusted types, so nothing stored can run code
 when loaded, even if someone rewrote the BLOB and its digest together. A store written by
 an earlier version (pickle BLOBs) is refused, never unpickled: re-fit its models.
@@ -31,9 +31,8 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
-from creditpersona import __version__
+from creditpersona import __version__, artefacts
 from creditpersona.errors import StoreError
-from creditpersona.models import artefacts
 from creditpersona.store.store import Store
 
 REGISTRY = "model_registry"

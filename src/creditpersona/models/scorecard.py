@@ -55,8 +55,8 @@ from scipy.special import expit, log_expit
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
+from creditpersona import artefacts
 from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.models import artefacts
 from creditpersona.models.base import (
     Floats,
     Ints,
@@ -408,7 +408,7 @@ class ScorecardPD(PDEstimator):
 
     # -- storage -------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        """The fitted scorecard as JSON values (:mod:`~creditpersona.models.artefacts`).
+        """The fitted scorecard as JSON values (:mod:`~creditpersona.artefacts`).
 
         The splits, bins, coefficients and points are kept; optbinning's
         ``binning_process_`` is not (it is not needed to score, and it is an object graph

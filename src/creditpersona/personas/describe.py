@@ -15,8 +15,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 
+from creditpersona import artefacts
 from creditpersona.domain.industry import SECTION_BY_LETTER
-from creditpersona.models import artefacts
 from creditpersona.personas.policy import PersonaModel, PersonaPolicy
 from creditpersona.personas.segment import SCORE_COLUMNS, add_derived_features
 

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.stats import chi2_contingency
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
 
-from creditpersona.models import artefacts
+from creditpersona import artefacts
 from creditpersona.personas.describe import SurrogateRules, observed_default
 from creditpersona.personas.policy import PersonaModel
 

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
-from creditpersona.models import artefacts
+from creditpersona import artefacts
 from creditpersona.personas.segment import PersonaSegmenter
 
 

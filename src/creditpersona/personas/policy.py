@@ -19,9 +19,9 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from creditpersona import artefacts
 from creditpersona.config import load_yaml_config
 from creditpersona.errors import ConfigurationError, SchemaError
-from creditpersona.models import artefacts
 from creditpersona.personas.identity import IdentityMatch, match_personas
 from creditpersona.personas.segment import PersonaSegmenter
 

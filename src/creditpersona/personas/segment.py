@@ -38,8 +38,8 @@ from sklearn.preprocessing import QuantileTransformer
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
+from creditpersona import artefacts
 from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.models import artefacts
 from creditpersona.models.base import NotFittedError
 
 Floats = npt.NDArray[np.float64]

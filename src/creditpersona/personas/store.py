@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from creditpersona import artefacts
 from creditpersona.errors import SchemaError, StoreError
-from creditpersona.models import artefacts, registry
+from creditpersona.models import registry
 from creditpersona.personas.describe import PersonaCards, describe_personas
 from creditpersona.personas.evaluation import PersonaEvaluation, evaluate_personas
 from creditpersona.personas.identity import IdentityMatch

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from creditpersona.models import artefacts
+from creditpersona import artefacts
 from creditpersona.personas.identity import IdentityMatch
 from creditpersona.personas.policy import PersonaModel, fit_personas
 from creditpersona.review.config import PersonaReviewConfig

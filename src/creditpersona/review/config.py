@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from creditpersona import artefacts
 from creditpersona.config import load_yaml_config
-from creditpersona.models import artefacts
 
 
 class _Strict(BaseModel):

@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from creditpersona import artefacts
 from creditpersona.contract.schema import TABLES
 from creditpersona.domain.industry import SECTION_BY_LETTER
 from creditpersona.errors import CreditPersonaError, InsufficientDataError, StoreError
-from creditpersona.models import artefacts, registry
+from creditpersona.models import registry
 from creditpersona.models.development import FEATURES
 from creditpersona.models.master_scale import load_master_scale
 from creditpersona.models.target import labels

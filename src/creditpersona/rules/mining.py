@@ -56,8 +56,8 @@ with warnings.catch_warnings():
     # command line; the block restores the filters as they were.
     from mlxtend.frequent_patterns import fpgrowth
 
+from creditpersona import artefacts
 from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.models import artefacts
 from creditpersona.rules.items import PERSONA_PREFIX, ItemVocabulary, load_items
 from creditpersona.rules.significance import benjamini_hochberg, fisher_greater, holm
 

@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from creditpersona import artefacts
 from creditpersona.errors import ConfigurationError
-from creditpersona.models import artefacts
 from creditpersona.text.attribution import AttributionModel, flat_pair_features, pair_features
 from creditpersona.text.features import prepare, vocabulary
 from creditpersona.text.model import TextRiskModel

@@ -11,7 +11,7 @@ arrays). Anything else in the bytes is refused with a :class:`~creditpersona.err
 
 Registering a model of your own (say a text model) takes a decorator in its own module::
 
-    from creditpersona.models import artefacts
+    from creditpersona import artefacts
 
     @artefacts.trusted("text_model")          # a name unique in the package
     class TextModel:
@@ -365,7 +365,7 @@ def encode(value: Any) -> Any:
         return {"$t": "foreign", "type": foreign, "state": _foreign_to_state(foreign, value)}
     raise TypeError(f"cannot store a {type(value).__module__}.{type(value).__qualname__}: "
                     "it is not a trusted artefact type; decorate its class with "
-                    "@creditpersona.models.artefacts.trusted(NAME).")
+                    "@creditpersona.artefacts.trusted(NAME).")
 
 
 def decode(node: Any) -> Any:
@@ -698,7 +698,7 @@ def loads(data: bytes, *, what: str = "artefact") -> Any:
     >>> loads(b"\\x80\\x04K\\x01.")
     Traceback (most recent call last):
     ...
-    creditpersona.models.artefacts.ArtefactError: artefact: is a Python pickle (written by \
+    creditpersona.artefacts.ArtefactError: artefact: is a Python pickle (written by \
 an earlier creditpersona, or planted); a pickle can run code when loaded, so it is refused. \
 Re-fit the models with this version on a new store (creditpersona ingest, then creditpersona \
 run).
