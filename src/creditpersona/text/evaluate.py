@@ -28,7 +28,6 @@ from creditpersona.contract.readers import (
     read_parquet,
 )
 from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.models.evaluate import binary_label
 from creditpersona.text.attribution import AttributionModel, flat_pair_features
 from creditpersona.text.model import TextRiskModel
 from creditpersona.text.package import TextRiskPackage, load_packaged
@@ -59,16 +58,6 @@ def read_texts(path: str | Path, columns: list[str]) -> pd.DataFrame:
         raise SchemaError(f"{path}: no column {', '.join(map(repr, missing))}; the columns "
                           f"are {', '.join(map(str, frame.columns[:20]))}.")
     return frame
-
-
-def _labels(values: pd.Series, name: str, positive: str | None) -> npt.NDArray[np.int64]:
-    if positive is None:
-        return binary_label(values, name)
-    y = (values.astype(str).str.strip() == str(positive).strip()).to_numpy().astype(np.int64)
-    if y.min() == y.max():
-        raise SchemaError(f"label column {name!r}: with --positive {positive!r} only one "
-                          "class occurs; check the value.")
-    return y
 
 
 def _metrics(y: npt.NDArray[np.int64], p: npt.NDArray[np.float64],
@@ -127,7 +116,10 @@ def evaluate_text(
                               f"{', '.join(map(str, frame.columns[:20]))}.")
     pkg = package or load_packaged()
     texts = frame[text].fillna("").astype(str).to_numpy(dtype=object)
-    y = _labels(frame[label], label, positive)
+    # One label reader for every evaluation command (`pd`, `campaign`, `text evaluate`).
+    from creditpersona.models.evaluate import binary_label
+
+    y = binary_label(frame[label], label, positive=positive)
     if len(y) < 2 * cv:
         raise SchemaError(f"{len(y)} rows are too few for {cv}-fold cross-validation.")
     if entity:
