@@ -15,7 +15,7 @@ import json
 import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -30,7 +30,7 @@ from creditpersona.text.attribution import AttributionModel, flat_pair_features,
 from creditpersona.text.features import prepare, prepare_many, vocabulary
 from creditpersona.text.model import TextRiskModel
 
-__all__ = ["PACKAGE_FORMAT", "TextRiskPackage", "document_events", "load_packaged"]
+__all__ = ["PACKAGE_FORMAT", "PendingScores", "TextRiskPackage", "document_events", "load_packaged"]
 
 PACKAGE_FORMAT = "creditpersona.text_package/1"
 PACKAGED_FILE = "data/text_risk_model.json"
@@ -102,6 +102,21 @@ class TextRiskPackage:
         >>> bool(p[0] > 0.5 > p[1])
         True
         """
+        pending = self.score_async(texts, jobs)
+        try:
+            return pending.result()
+        finally:
+            pending.close()
+
+    def score_async(self, texts: Sequence[object], jobs: int | None = None) -> PendingScores:
+        """:meth:`score`, started in the worker processes while the caller goes on; in one
+        process the texts are scored when the result is asked for.
+
+        Raises
+        ------
+        ConfigurationError
+            If ``jobs`` is not a positive integer.
+        """
         texts = list(texts)
         if jobs is None:
             jobs = 1 if len(texts) < PARALLEL_MIN_TEXTS else min(2, _usable_cpus())
@@ -110,14 +125,13 @@ class TextRiskPackage:
         size = max(1, min(BATCH, -(-len(texts) // jobs)))
         batches = [texts[lo:lo + size] for lo in range(0, len(texts), size)]
         if jobs == 1 or len(batches) < 2:
-            parts = [self.text.score(b) for b in batches]
-        else:
-            state = json.dumps(self.text.to_state(), ensure_ascii=False)
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(min(jobs, len(batches)), mp_context=ctx,
-                                     initializer=_start_worker, initargs=(state,)) as pool:
-                parts = list(pool.map(_worker_score, batches))
-        return np.concatenate(parts) if parts else np.zeros(0)
+            return PendingScores(self.text, batches, None)
+        state = json.dumps(self.text.to_state(), ensure_ascii=False)
+        pool = ProcessPoolExecutor(min(jobs, len(batches)),
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(state,))
+        return PendingScores(self.text, [], pool,
+                             [pool.submit(_worker_score, b) for b in batches])
 
     def attribute(self, texts: Sequence[object],
                   entities: Sequence[Sequence[str]]) -> npt.NDArray[np.float64]:
@@ -206,6 +220,32 @@ class TextRiskPackage:
         for name in sorted(files):
             digest.update(f"{name}\t{files[name]}\n".encode())
         return digest.hexdigest()
+
+
+class PendingScores:
+    """Scores on their way (see :meth:`TextRiskPackage.score_async`)."""
+
+    def __init__(self, model: TextRiskModel, batches: list[list[object]],
+                 pool: ProcessPoolExecutor | None, futures: list[Future[Any]] | None = None
+                 ) -> None:
+        self._model = model
+        self._batches = batches
+        self._pool = pool
+        self._futures = futures or []
+
+    def result(self) -> npt.NDArray[np.float64]:
+        """The risk probability per text, waiting for the workers if needed."""
+        if self._pool is None:
+            parts = [self._model.score(b) for b in self._batches]
+        else:
+            parts = [f.result() for f in self._futures]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def close(self) -> None:
+        """Stop the worker processes (pending batches are cancelled)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 #: Most texts scored in one batch (a batch of ~150-character texts takes ~0.5 GB at most).
