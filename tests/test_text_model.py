@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from creditpersona.cli.app import app
 from creditpersona.errors import ConfigurationError
+from creditpersona.profile.text import text_signals
 from creditpersona.text.attribution import AttributionModel, named_firms, short_names
 from creditpersona.text.evaluate import evaluate_text
 from creditpersona.text.features import prepare, prepare_many, strip_boilerplate, vocabulary
@@ -306,3 +307,10 @@ def test_worker_processes_give_the_same_scores(pkg: TextRiskPackage,
     np.testing.assert_array_equal(pkg.score(texts, jobs=2), pkg.score(texts, jobs=1))
     with pytest.raises(ConfigurationError, match="jobs"):
         pkg.score(texts, jobs=0)
+    docs = pd.DataFrame({"firm_id": ["A", "A", "B"], "doc_date": ["2026-06-01"] * 3,
+                         "text": ["公司被列为失信被执行人。", "经核查，未发现涉及诉讼。",
+                                  "公司中标。"]})
+    day = pd.Timestamp("2026-06-30").date()
+    pd.testing.assert_frame_equal(text_signals(docs, day, jobs=2), text_signals(docs, day, jobs=1))
+    with pytest.raises(ConfigurationError, match="jobs"):
+        text_signals(docs, day, jobs=0)

@@ -406,6 +406,7 @@ def text_signals(
     scorer: TextRiskPackage | None = None,
     firm_names: Mapping[str, str] | None = None,
     risk_floor: float = RISK_FLOOR,
+    jobs: int | None = None,
 ) -> pd.DataFrame:
     """Recency-weighted risk and positive events per firm in its documents up to ``as_of``.
 
@@ -432,6 +433,10 @@ def text_signals(
         not counted for it.
     risk_floor : float, default 0.65
         A model probability below it adds nothing to a document's risk.
+    jobs : int, optional
+        Processes scoring the texts with the model (see
+        :meth:`creditpersona.text.package.TextRiskPackage.score`): default one below
+        100,000 distinct texts, else up to 2 while the lexicon is matched in this process.
 
     Returns
     -------
@@ -528,7 +533,7 @@ def text_signals(
     # The model scores the distinct texts (in worker processes for many texts) while the
     # lexicon is matched here.
     pkg = scorer if scorer is not None else _packaged()
-    pending = pkg.score_async(list(texts))
+    pending = pkg.score_async(list(texts), jobs)
     try:
         m_text, m_event, m_affirmed, m_negated = _text_mentions(pd.Series(texts), m)
         p_text = pending.result()

@@ -88,7 +88,9 @@ class TextRiskPackage:
         rebuilding the model from its JSON state (only texts, that state and probabilities
         cross between processes). Default: one process below :data:`PARALLEL_MIN_TEXTS`
         texts, else as many as the CPUs this process may use, at most 2. The result does
-        not depend on ``jobs``.
+        not depend on ``jobs``. Workers are started with Python's ``spawn`` method: a script
+        that scores that many texts must guard its entry point with
+        ``if __name__ == "__main__":``, or pass ``jobs=1``.
 
         Raises
         ------
