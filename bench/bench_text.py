@@ -16,8 +16,9 @@ measured in the same run:
    (2021) dictionary as a plain word count, ``(neg − pos) / (neg + pos + 1)``.
 3. Entity attribution on the BDCI (item, company) pairs, 5 folds grouped by item: packaged
    and retrained.
-4. Speed: documents of about 150 characters scored per second by the packaged model, and the
-   ratio to the lexicon scorer in the same run; peak memory (max RSS).
+4. Speed: documents of about 150 characters scored per second by the packaged model in one
+   process and in two, and the ratio to the lexicon scorer in the same run (one process);
+   the 1-minute load average before (the machine may be shared); peak memory (max RSS).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import sys
 import time
@@ -107,7 +109,9 @@ def cross_genre() -> dict[str, dict[str, float]]:
 
 
 def speed(n_docs: int, seed: int = 0) -> dict[str, float]:
-    """Score ``n_docs`` distinct documents of ~150 characters cut from the BDCI texts."""
+    """Score ``n_docs`` distinct documents of ~150 characters cut from the BDCI texts: the
+    packaged model in one process and in two worker processes (``TextRiskPackage.score``'s
+    ``jobs``), the lexicon scorer in one process."""
     bt, _ = text_data.bdci_news()
     rng = np.random.default_rng(seed)
     pool = [t for t in bt if len(t) >= 190]
@@ -115,21 +119,30 @@ def speed(n_docs: int, seed: int = 0) -> dict[str, float]:
     start = rng.integers(0, 40, n_docs)
     docs = [f"{pool[i][s:s + 150]}{k}" for k, (i, s) in enumerate(zip(pick, start, strict=True))]
     chars = sum(len(d) for d in docs) / len(docs)
+    load = os.getloadavg()[0]
     pkg = load_packaged()
     pkg.score(docs[:100])
-    t0 = time.perf_counter()
-    for lo in range(0, n_docs, 50_000):
-        pkg.score(docs[lo:lo + 50_000])
-    model_s = time.perf_counter() - t0
+    out: dict[str, float] = {"docs": n_docs, "mean_chars": chars,
+                             "load_average_1min_before": load}
+    scores = {}
+    for jobs in (1, 2):
+        t0 = time.perf_counter()
+        scores[jobs] = pkg.score(docs, jobs=jobs)
+        secs = time.perf_counter() - t0
+        out[f"model_seconds_{jobs}_process"] = secs
+        out[f"model_docs_per_second_{jobs}_process"] = n_docs / secs
+        out[f"extrapolated_1m_docs_seconds_{jobs}_process"] = secs * 1_000_000 / n_docs
+    out["max_abs_difference_1_vs_2_processes"] = float(np.abs(scores[1] - scores[2]).max())
     m = _matcher(load_lexicon())
     t0 = time.perf_counter()
     for lo in range(0, n_docs, 50_000):
         _text_mentions(pd.Series(docs[lo:lo + 50_000]), m)
     lexicon_s = time.perf_counter() - t0
-    return {"docs": n_docs, "mean_chars": chars, "model_seconds": model_s,
-            "model_docs_per_second": n_docs / model_s,
-            "lexicon_seconds": lexicon_s, "model_over_lexicon_time": model_s / lexicon_s,
-            "extrapolated_1m_docs_seconds_one_core": model_s * 1_000_000 / n_docs}
+    out["lexicon_seconds"] = lexicon_s
+    out["lexicon_docs_per_second"] = n_docs / lexicon_s
+    out["model_over_lexicon_time_1_process"] = out["model_seconds_1_process"] / lexicon_s
+    out["model_over_lexicon_time_2_processes"] = out["model_seconds_2_process"] / lexicon_s
+    return out
 
 
 def main() -> None:

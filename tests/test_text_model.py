@@ -18,10 +18,11 @@ from typer.testing import CliRunner
 
 from creditpersona.cli.app import app
 from creditpersona.errors import ConfigurationError
+from creditpersona.profile.text import text_signals
 from creditpersona.text.attribution import AttributionModel, named_firms, short_names
 from creditpersona.text.evaluate import evaluate_text
-from creditpersona.text.features import prepare, strip_boilerplate, vocabulary
-from creditpersona.text.model import TextRiskConfig, TextRiskModel
+from creditpersona.text.features import prepare, prepare_many, strip_boilerplate, vocabulary
+from creditpersona.text.model import TextRiskConfig, TextRiskModel, _ngram_view
 from creditpersona.text.package import TextRiskPackage, document_events, load_packaged
 
 DATA = Path(__file__).parent / "data"
@@ -249,3 +250,67 @@ def test_packaged_model_is_registered_once(tmp_path: Path, pkg: TextRiskPackage)
     files = pkg.training["files"]
     manifest = pd.DataFrame({"file": sorted(files), "sha256": [files[k] for k in sorted(files)]})
     assert first.training_data_sha256 == registry.frame_sha256(manifest)
+
+
+# ----- vectorised scoring ------------------------------------------------------------------
+#: Texts where a batch pass could differ from one text at a time: whitespace runs (n-grams
+#: read them as one space), digits, full-width forms, combining marks and a final sigma at
+#: a text's edge, a lone surrogate, a missing text, negation and retraction cues.
+EDGE_TEXTS = ["  公司\t\t被起诉 \n\n 停产  ", "Σ公司ΣΣ", "１２３ 公司\u3000\u3000亏损", None, 3.5,
+              "\ud800坏账", "é\u0301", "\u0301开头", "未 诉讼", "不诉讼已撤诉", "",
+              "经核查，未发现涉及诉讼；网传停产消息不实。", "风险提示：投资有风险。公司违约。",
+              "苏州恒瑞精密机械有限公司和无锡鼎信化工有限公司均被冻结"]
+
+
+def test_scores_equal_the_frozen_reference(pkg: TextRiskPackage) -> None:
+    ref = json.loads((DATA / "text_risk_reference.json").read_text(encoding="utf-8"))
+    assert ref["package_sha256"] == pkg.sha256, (
+        "the packaged model changed: regenerate tests/data/text_risk_reference.json with "
+        "bench/text_reference.py from the code before the change")
+    texts = ref["texts"]
+    np.testing.assert_allclose(pkg.score(texts), ref["risk"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(pkg.text.decision(texts), ref["decision"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(vocabulary().features([prepare(t) for t in texts]),
+                               ref["vocabulary_features"], rtol=0, atol=1e-12)
+    assert document_events(texts) == ref["events"]
+
+
+def test_batch_pass_equals_one_text_at_a_time(pkg: TextRiskPackage, news: pd.DataFrame) -> None:
+    texts = news["text"].tolist()[:120] + EDGE_TEXTS
+    prepared = prepare_many(texts)
+    assert prepared == [prepare(t) for t in texts]
+    voc = vocabulary()
+    np.testing.assert_array_equal(voc.features(prepared), voc._loop_features(prepared))
+    views = [_ngram_view(p[0], pkg.text.config) for p in prepared]
+    fast = pkg.text._counts(views)
+    slow = pkg.text._vectorizer().transform(views)
+    assert (fast != slow).nnz == 0 and fast.shape == slow.shape
+    one_by_one = np.concatenate([pkg.score([t]) for t in texts])
+    np.testing.assert_allclose(pkg.score(texts), one_by_one, rtol=0, atol=1e-12)
+    # a text holding the batch separator: every step falls back to one text at a time
+    with_sep = [*texts[:5], "公司\x00停产"]
+    assert prepare_many(with_sep) == [prepare(t) for t in with_sep]
+    np.testing.assert_allclose(pkg.score(with_sep)[:5], pkg.score(texts[:5]), rtol=0,
+                               atol=1e-12)
+    found = voc.batch_matches([p[0] for p in prepared])
+    assert found is not None
+    for i in (0, 12, len(texts) - 3):
+        got = [(int(s), int(e), bool(n)) for d, s, e, n in zip(
+            found["doc"], found["start"], found["end"], found["negated"], strict=True)
+            if d == i]
+        assert got == [(m.start, m.end, m.negated) for m in voc.matches(prepared[i][0])]
+
+
+def test_worker_processes_give_the_same_scores(pkg: TextRiskPackage,
+                                               news: pd.DataFrame) -> None:
+    texts = news["text"].tolist()[:40]
+    np.testing.assert_array_equal(pkg.score(texts, jobs=2), pkg.score(texts, jobs=1))
+    with pytest.raises(ConfigurationError, match="jobs"):
+        pkg.score(texts, jobs=0)
+    docs = pd.DataFrame({"firm_id": ["A", "A", "B"], "doc_date": ["2026-06-01"] * 3,
+                         "text": ["公司被列为失信被执行人。", "经核查，未发现涉及诉讼。",
+                                  "公司中标。"]})
+    day = pd.Timestamp("2026-06-30").date()
+    pd.testing.assert_frame_equal(text_signals(docs, day, jobs=2), text_signals(docs, day, jobs=1))
+    with pytest.raises(ConfigurationError, match="jobs"):
+        text_signals(docs, day, jobs=0)

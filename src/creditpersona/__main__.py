@@ -2,4 +2,7 @@
 
 from creditpersona.cli.app import main
 
-main()
+# The guard matters: large text batches are scored in spawned worker processes, which import
+# the main module again and must not start the command line a second time.
+if __name__ == "__main__":
+    main()

@@ -406,6 +406,7 @@ def text_signals(
     scorer: TextRiskPackage | None = None,
     firm_names: Mapping[str, str] | None = None,
     risk_floor: float = RISK_FLOOR,
+    jobs: int | None = None,
 ) -> pd.DataFrame:
     """Recency-weighted risk and positive events per firm in its documents up to ``as_of``.
 
@@ -432,6 +433,10 @@ def text_signals(
         not counted for it.
     risk_floor : float, default 0.65
         A model probability below it adds nothing to a document's risk.
+    jobs : int, optional
+        Processes scoring the texts with the model (see
+        :meth:`creditpersona.text.package.TextRiskPackage.score`): default one below
+        100,000 distinct texts, else up to 2 while the lexicon is matched in this process.
 
     Returns
     -------
@@ -525,7 +530,15 @@ def text_signals(
     n_firms = len(firms)
     weight = np.power(0.5, age / float(half_life_days))
 
-    m_text, m_event, m_affirmed, m_negated = _text_mentions(pd.Series(texts), m)
+    # The model scores the distinct texts (in worker processes for many texts) while the
+    # lexicon is matched here.
+    pkg = scorer if scorer is not None else _packaged()
+    pending = pkg.score_async(list(texts), jobs)
+    try:
+        m_text, m_event, m_affirmed, m_negated = _text_mentions(pd.Series(texts), m)
+        p_text = pending.result()
+    finally:
+        pending.close()
     # Expand mentions per distinct text into mentions per document; the extra last slot
     # stands for documents without text.
     n_per_text = np.bincount(m_text, minlength=len(texts) + 1)
@@ -536,8 +549,6 @@ def text_signals(
     row = first + np.arange(doc.size) - np.repeat(np.cumsum(reps) - reps, reps)
 
     # Document risk from the model, on distinct texts; attribution where other firms are named.
-    pkg = scorer if scorer is not None else _packaged()
-    p_text = pkg.score(list(texts)) if len(texts) else np.zeros(0)
     doc_p = np.where(text_code >= 0, p_text[np.maximum(text_code, 0)] if len(texts) else 0.0,
                      0.0)
     elsewhere = np.zeros(len(docs), dtype=bool)

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -31,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from creditpersona.errors import ConfigurationError
 from creditpersona.profile.text import Lexicon, load_lexicon
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "load_dictionary",
     "normalise",
     "prepare",
+    "prepare_many",
     "strip_boilerplate",
     "vocabulary",
 ]
@@ -62,6 +65,23 @@ _AFTER_CUES = ("不实", "不属实", "失实", "谣言", "已澄清", "已撤�
                "已结清", "已还清", "已偿还", "已归还", "已化解", "已和解", "已复工", "恢复正常",
                "已移出", "已整改完毕", "履行完毕")
 _AFTER_REACH = 10
+_BEFORE_REACH = 20
+#: Joins the documents of a batch: NFKC and lower case leave it alone and never combine it
+#: with a neighbour, no pattern of the vocabulary or the cues holds it, and it ends clauses.
+SEPARATOR = "\x00"
+_NONZERO = re.compile("[1-9]+")
+_BOILERPLATE_RE = re.compile("|".join(re.escape(b) for b in BOILERPLATE))
+_MARK_CODES = np.asarray(sorted({ord(c) for c in _CLAUSE_MARKS} | {0}), dtype=np.uint32)
+
+
+def _zeros(m: re.Match[str]) -> str:
+    return "0" * (m.end() - m.start())
+
+
+def joinable(texts: list[str]) -> str | None:
+    """The texts joined by :data:`SEPARATOR`, or None when a text holds the separator."""
+    joined = SEPARATOR.join(texts)
+    return joined if joined.count(SEPARATOR) == max(len(texts) - 1, 0) else None
 
 
 def normalise(text: str) -> str:
@@ -106,6 +126,36 @@ def prepare(text: object) -> tuple[str, int]:
     if not isinstance(text, str):
         return "", 0
     return strip_boilerplate(normalise(text))
+
+
+def prepare_many(texts: Sequence[object]) -> list[tuple[str, int]]:
+    """:func:`prepare` of each text, computed on the whole batch at once.
+
+    The texts are joined by :data:`SEPARATOR` and normalised in one call; only the texts
+    that hold a boilerplate opening are split into sentences. The result is the same as
+    ``[prepare(t) for t in texts]``, which is what it falls back to when a text holds the
+    separator.
+
+    Examples
+    --------
+    >>> prepare_many(["ＡＢＣ公司２０２４年亏损", None, "公司被冻结。风险提示：投资有风险。"])
+    [('abc公司0000年亏损', 0), ('', 0), ('公司被冻结。', 1)]
+    """
+    strs = [t if isinstance(t, str) else "" for t in texts]
+    joined = joinable(strs)
+    if joined is None:
+        return [prepare(t) for t in texts]
+    normed = unicodedata.normalize("NFKC", joined).lower()
+    normed = _NONZERO.sub(_zeros, normed)
+    parts = normed.split(SEPARATOR)
+    out = [(p, 0) for p in parts]
+    if _BOILERPLATE_RE.search(normed) is not None:
+        starts = np.cumsum([0] + [len(p) + 1 for p in parts[:-1]])
+        hits = {int(i) for i in np.searchsorted(
+            starts, [m.start() for m in _BOILERPLATE_RE.finditer(normed)], side="right") - 1}
+        for i in hits:
+            out[i] = strip_boilerplate(parts[i])
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -163,10 +213,22 @@ class Vocabulary:
         for t in self.lexicon.protected:
             entries.setdefault(normalise(t), [-1, -1])
         self.negation_before = tuple(normalise(c) for c in self.lexicon.negation.before)
+        self._before_single = np.asarray(
+            sorted({ord(c) for c in self.negation_before if len(c) == 1}), dtype=np.uint32)
+        self._before_cues = _cue_automaton(c for c in self.negation_before if len(c) > 1)
+        self._after_cues = _cue_automaton(_AFTER_CUES)
         self.automaton = ahocorasick.Automaton()
         for term, (ev, dk) in entries.items():
             self.automaton.add_word(term, (term, ev, dk))
         self.automaton.make_automaton()
+        # The same automaton with (length, event + 1, list + 1) packed in one integer, for
+        # the batch pass (ints come out of the C iterator without Python tuples).
+        if len(self.events) >= 255 or len(DICTIONARY_LISTS) >= 255:
+            raise ConfigurationError("lexicon: at most 254 events are supported.")
+        self._packed = ahocorasick.Automaton()
+        for term, (ev, dk) in entries.items():
+            self._packed.add_word(term, (len(term) << 16) | ((ev + 1) << 8) | (dk + 1))
+        self._packed.make_automaton()
         digest = hashlib.sha256()
         for term in sorted(entries):
             digest.update(f"{term}\t{entries[term][0]}\t{entries[term][1]}\n".encode())
@@ -214,8 +276,55 @@ class Vocabulary:
                              self._negated(text, start, end + 1)))
         return out
 
+    def batch_matches(self, texts: list[str]) -> dict[str, npt.NDArray[np.int64]] | None:
+        """The matches of prepared texts in one pass over the joined batch.
+
+        Returns arrays ``doc``, ``start``, ``end`` (within the document), ``event`` and
+        ``dictionary`` (-1 for none) and ``negated`` (0/1), one entry per match, the same
+        as :meth:`matches` of each text; None when a text holds :data:`SEPARATOR`.
+        """
+        joined = joinable(texts)
+        if joined is None:
+            return None
+        found = np.asarray(list(self._packed.iter_long(joined)), dtype=np.int64).reshape(-1, 2)
+        code = found[:, 1]
+        evs = (code >> 8 & 0xFF) - 1
+        dks = (code & 0xFF) - 1
+        keep = (evs >= 0) | (dks >= 0)
+        found, code, evs, dks = found[keep], code[keep], evs[keep], dks[keep]
+        stop = found[:, 0] + 1
+        start = stop - (code >> 16)
+        doc_start = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]], dtype=np.int64)
+        doc = np.searchsorted(doc_start, start, side="right") - 1
+        negated = self._batch_negated(joined, start, stop)
+        return {"doc": doc, "start": start - doc_start[doc], "end": stop - doc_start[doc],
+                "event": evs, "dictionary": dks,
+                "negated": negated.astype(np.int64)}
+
+    def _batch_negated(self, joined: str, start: npt.NDArray[np.int64],
+                       stop: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """:meth:`_negated` of every match of the joined batch at once."""
+        if start.size == 0:
+            return np.zeros(0, dtype=bool)
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        # clause marks, with the text's edges as marks before and after it
+        marks = np.r_[-1, np.flatnonzero(np.isin(codes, _MARK_CODES)), codes.size]
+        prev = marks[np.searchsorted(marks, start, side="left") - 1]
+        lo = np.maximum(start - _BEFORE_REACH, prev + 1)
+        hi = np.minimum(stop + _AFTER_REACH, marks[np.searchsorted(marks, stop, side="left")])
+        single = (lo < start) & np.isin(codes[np.maximum(start - 1, 0)], self._before_single)
+        return (single | _cue_within(self._before_cues, joined, lo, start)
+                | _cue_within(self._after_cues, joined, stop, hi))
+
     def features(self, prepared: list[tuple[str, int]]) -> npt.NDArray[np.float64]:
         """The vocabulary features of prepared texts, one row each (``feature_names``)."""
+        batch = self.batch_matches([p[0] for p in prepared])
+        if batch is not None:
+            return self._batch_features(prepared, batch)
+        return self._loop_features(prepared)
+
+    def _loop_features(self, prepared: list[tuple[str, int]]) -> npt.NDArray[np.float64]:
+        """:meth:`features` one text at a time (texts holding the separator)."""
         n_ev = len(self.events)
         n_dk = len(DICTIONARY_LISTS)
         out = np.zeros((len(prepared), n_ev + n_dk + 2))
@@ -235,6 +344,24 @@ class Vocabulary:
                     row[n_ev + dk] += 1
         return np.log1p(out)
 
+    def _batch_features(self, prepared: list[tuple[str, int]],
+                        batch: dict[str, npt.NDArray[np.int64]]) -> npt.NDArray[np.float64]:
+        n_ev = len(self.events)
+        n_dk = len(DICTIONARY_LISTS)
+        width = n_ev + n_dk + 2
+        out = np.zeros((len(prepared), width))
+        out[:, -1] = [p[1] for p in prepared]
+        doc, ev, dk = batch["doc"], batch["event"], batch["dictionary"]
+        neg = batch["negated"].astype(bool)
+        risky = ((ev >= 0) & self.risk[np.maximum(ev, 0)]) | (dk == 0) | (dk == 1)
+        flat = out.reshape(-1)
+        np.add.at(flat, doc[neg & risky] * width + width - 2, 1.0)
+        a = ~neg & (ev >= 0)
+        np.add.at(flat, doc[a] * width + ev[a], 1.0)
+        a = ~neg & (dk >= 0)
+        np.add.at(flat, doc[a] * width + n_ev + dk[a], 1.0)
+        return np.log1p(out)
+
     def _raw(self, text: str) -> list[tuple[int, int, int, bool]]:
         out = []
         for end, (term, ev, dk) in self.automaton.iter_long(text):
@@ -242,6 +369,30 @@ class Vocabulary:
                 continue
             out.append((end, ev, dk, self._negated(text, end + 1 - len(term), end + 1)))
         return out
+
+
+def _cue_automaton(cues: Iterable[str]) -> ahocorasick.Automaton | None:
+    automaton = ahocorasick.Automaton()
+    for c in cues:
+        automaton.add_word(c, len(c))
+    if len(automaton) == 0:
+        return None
+    automaton.make_automaton()
+    return automaton
+
+
+def _cue_within(automaton: ahocorasick.Automaton | None, joined: str,
+                lo: npt.NDArray[np.int64], hi: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Whether some occurrence of a cue lies wholly in ``[lo, hi)``, per window."""
+    if automaton is None:
+        return np.zeros(lo.size, dtype=bool)
+    found = [(end + 1 - n, end + 1) for end, n in automaton.iter(joined)]
+    if not found:
+        return np.zeros(lo.size, dtype=bool)
+    occ = np.asarray(sorted(found), dtype=np.int64)
+    # smallest end among the occurrences starting at or after each one
+    least_end = np.r_[np.minimum.accumulate(occ[::-1, 1])[::-1], np.iinfo(np.int64).max]
+    return np.asarray(least_end[np.searchsorted(occ[:, 0], lo, side="left")] <= hi)
 
 
 @functools.lru_cache(maxsize=1)

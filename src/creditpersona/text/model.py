@@ -32,7 +32,7 @@ from scipy import optimize
 from sklearn.feature_extraction.text import CountVectorizer
 
 from creditpersona.errors import ConfigurationError, parameter_error
-from creditpersona.text.features import Vocabulary, prepare, vocabulary
+from creditpersona.text.features import Vocabulary, joinable, prepare_many, vocabulary
 
 __all__ = ["STATE_FORMAT", "TextRiskConfig", "TextRiskModel"]
 
@@ -112,6 +112,93 @@ def _ngram_view(text: str, cfg: TextRiskConfig) -> str:
     return _NAME.sub("某公司", text) if cfg.mask_names else text
 
 
+#: CountVectorizer's whitespace normalisation before it reads character n-grams.
+_WHITE_SPACES = re.compile(r"\s\s+")
+_BITS = 21  # a code point fits in 21 bits; three of them in an int64
+
+
+def _ngram_keys(ngrams: Sequence[str]) -> npt.NDArray[np.int64]:
+    """Each n-gram (1 to 3 characters) as one integer: its code points, 21 bits each."""
+    keys = np.zeros(len(ngrams), dtype=np.int64)
+    for i, g in enumerate(ngrams):
+        k = 0
+        for c in g:
+            k = (k << _BITS) | ord(c)
+        keys[i] = k
+    return keys
+
+
+class _NgramCounter:
+    """Counts of fixed character n-grams (1 to 3 characters) in many texts, vectorised.
+
+    The same matrix as ``CountVectorizer(analyzer="char", vocabulary=...)`` (runs of
+    whitespace read as one space, no n-gram across texts), computed with numpy on the code
+    points of the joined texts instead of a Python loop over n-grams.
+    """
+
+    def __init__(self, ngrams: Sequence[str], ngram_min: int, ngram_max: int) -> None:
+        keys = _ngram_keys(ngrams)
+        self.order = np.argsort(keys, kind="stable")
+        self.keys = keys[self.order]
+        self.n_features = len(ngrams)
+        self.lengths = range(ngram_min, ngram_max + 1)
+        self.unigrams = np.full(0x110000, -1, dtype=np.int64)
+        one = keys < (1 << _BITS)
+        self.unigrams[keys[one]] = np.flatnonzero(one)
+        self.unigrams[0] = -1
+
+    def transform(self, views: list[str]) -> sp.csr_matrix | None:
+        """The count matrix, or None when a text holds the separator."""
+        joined = joinable(views)
+        if joined is None:
+            return None
+        joined = _WHITE_SPACES.sub(" ", joined)
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"),
+                              dtype=np.uint32).astype(np.int64)
+        sep = codes == 0
+        doc_of = np.cumsum(sep)
+        rows: list[npt.NDArray[np.int64]] = []
+        cols: list[npt.NDArray[np.int64]] = []
+        for n in self.lengths:
+            m = codes.size - n + 1
+            if m <= 0:
+                continue
+            if n == 1:  # a table indexed by code point
+                col = self.unigrams[codes]
+                hit = np.flatnonzero(col >= 0)
+                rows.append(doc_of[hit])
+                cols.append(col[hit])
+                continue
+            key = codes[:m].copy()
+            bad = sep[:m].copy()
+            for k in range(1, n):
+                key = (key << _BITS) | codes[k:k + m]
+                bad |= sep[k:k + m]
+            pos = np.searchsorted(self.keys, key)
+            pos[pos == self.keys.size] = 0
+            hit = np.flatnonzero((self.keys[pos] == key) & ~bad)
+            rows.append(doc_of[hit])
+            cols.append(self.order[pos[hit]])
+        row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+        col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+        counts = sp.csr_matrix((np.ones(row.size), (row, col)),
+                               shape=(len(views), self.n_features))
+        counts.sum_duplicates()
+        counts.sort_indices()
+        return counts
+
+
+def _ngram_views(texts: list[str], cfg: TextRiskConfig) -> list[str]:
+    """:func:`_ngram_view` of each text, in one regex pass over the joined batch (a company
+    name never spans the separator)."""
+    if not cfg.mask_names:
+        return texts
+    joined = joinable(texts)
+    if joined is None:
+        return [_ngram_view(t, cfg) for t in texts]
+    return _NAME.sub("某公司", joined).split("\x00")
+
+
 def _analyzer(cfg: TextRiskConfig) -> CountVectorizer:
     return CountVectorizer(analyzer="char", ngram_range=(cfg.ngram_min, cfg.ngram_max),
                            lowercase=False, dtype=np.float64)
@@ -166,7 +253,7 @@ class TextRiskModel:
                                      "classes; check the label column.")
         y = y.astype(np.int64)
         voc = vocabulary()
-        prepared = [prepare(t) for t in texts]
+        prepared = prepare_many(texts)
         counts_vec = _analyzer(cfg)
         counts_vec.set_params(min_df=min(cfg.min_df, len(texts)))
         counts = counts_vec.fit_transform([_ngram_view(p[0], cfg) for p in prepared]).tocsr()
@@ -201,6 +288,14 @@ class TextRiskModel:
             self._vec = vec
         return vec
 
+    def _counts(self, views: list[str]) -> sp.csr_matrix:
+        counter = getattr(self, "_counter", None)
+        if counter is None and self.config.ngram_max <= 3:
+            counter = _NgramCounter(self.ngrams, self.config.ngram_min, self.config.ngram_max)
+            self._counter = counter
+        counts = counter.transform(views) if counter is not None else None
+        return counts if counts is not None else self._vectorizer().transform(views).tocsr()
+
     def design(self, texts: Sequence[object]) -> tuple[sp.csr_matrix, list[tuple[str, int]]]:
         """The model's feature rows of ``texts`` and the prepared texts."""
         voc = vocabulary()
@@ -208,9 +303,8 @@ class TextRiskModel:
             raise ConfigurationError(
                 "text-risk model: it was fitted with another vocabulary (lexicon or "
                 "dictionary changed since); fit it again (bench/train_text_model.py).")
-        prepared = [prepare(t) for t in texts]
-        counts = self._vectorizer().transform(
-            [_ngram_view(p[0], self.config) for p in prepared]).tocsr()
+        prepared = prepare_many(texts)
+        counts = self._counts(_ngram_views([p[0] for p in prepared], self.config))
         return _design(counts, self.idf, voc.features(prepared),
                        self.config.vocabulary_weight), prepared
 

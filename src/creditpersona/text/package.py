@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -22,12 +25,12 @@ import numpy.typing as npt
 import pandas as pd
 
 from creditpersona import artefacts
-from creditpersona.errors import ConfigurationError
+from creditpersona.errors import ConfigurationError, parameter_error
 from creditpersona.text.attribution import AttributionModel, flat_pair_features, pair_features
-from creditpersona.text.features import prepare, vocabulary
+from creditpersona.text.features import prepare, prepare_many, vocabulary
 from creditpersona.text.model import TextRiskModel
 
-__all__ = ["PACKAGE_FORMAT", "TextRiskPackage", "document_events", "load_packaged"]
+__all__ = ["PACKAGE_FORMAT", "PendingScores", "TextRiskPackage", "document_events", "load_packaged"]
 
 PACKAGE_FORMAT = "creditpersona.text_package/1"
 PACKAGED_FILE = "data/text_risk_model.json"
@@ -42,6 +45,16 @@ def document_events(texts: Sequence[object]) -> list[list[str]]:
     [['dishonest_debtor', 'equity_freeze'], [], []]
     """
     voc = vocabulary()
+    prepared = [p[0] for p in prepare_many(texts)]
+    batch = voc.batch_matches(prepared)
+    if batch is not None:
+        ev = batch["event"]
+        keep = (batch["negated"] == 0) & (ev >= 0) & voc.risk[np.maximum(ev, 0)]
+        cells = np.unique(batch["doc"][keep] * len(voc.events) + ev[keep])
+        rows: list[list[str]] = [[] for _ in prepared]
+        for cell in cells.tolist():  # sorted: by document, then lexicon order
+            rows[cell // len(voc.events)].append(voc.events[cell % len(voc.events)])
+        return rows
     order = {c: i for i, c in enumerate(voc.events)}
     out: list[list[str]] = []
     for t in texts:
@@ -66,9 +79,61 @@ class TextRiskPackage:
         """Probability from which a document counts as a risk document."""
         return self.text.config.threshold
 
-    def score(self, texts: Sequence[object]) -> npt.NDArray[np.float64]:
-        """Risk probability per text."""
-        return self.text.score(texts)
+    def score(self, texts: Sequence[object], jobs: int | None = None
+              ) -> npt.NDArray[np.float64]:
+        """Risk probability per text.
+
+        Texts are scored in batches of at most :data:`BATCH` (bounded memory). With
+        ``jobs`` above 1 the batches are shared among that many worker processes, each
+        rebuilding the model from its JSON state (only texts, that state and probabilities
+        cross between processes). Default: one process below :data:`PARALLEL_MIN_TEXTS`
+        texts, else as many as the CPUs this process may use, at most 2. The result does
+        not depend on ``jobs``. Workers are started with Python's ``spawn`` method: a script
+        that scores that many texts must guard its entry point with
+        ``if __name__ == "__main__":``, or pass ``jobs=1``.
+
+        Raises
+        ------
+        ConfigurationError
+            If ``jobs`` is not a positive integer.
+
+        Examples
+        --------
+        >>> pkg = load_packaged()
+        >>> p = pkg.score(["公司被列为失信被执行人，股权被司法冻结。", "公司中标重点项目。"])
+        >>> bool(p[0] > 0.5 > p[1])
+        True
+        """
+        pending = self.score_async(texts, jobs)
+        try:
+            return pending.result()
+        finally:
+            pending.close()
+
+    def score_async(self, texts: Sequence[object], jobs: int | None = None) -> PendingScores:
+        """:meth:`score`, started in the worker processes while the caller goes on; in one
+        process the texts are scored when the result is asked for.
+
+        Raises
+        ------
+        ConfigurationError
+            If ``jobs`` is not a positive integer.
+        """
+        texts = list(texts)
+        if jobs is None:
+            jobs = 1 if len(texts) < PARALLEL_MIN_TEXTS else min(2, _usable_cpus())
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise parameter_error("jobs", "TextRiskPackage.score", "a positive integer", jobs)
+        size = max(1, min(BATCH, -(-len(texts) // jobs)))
+        batches = [texts[lo:lo + size] for lo in range(0, len(texts), size)]
+        if jobs == 1 or len(batches) < 2:
+            return PendingScores(self.text, batches, None)
+        state = json.dumps(self.text.to_state(), ensure_ascii=False)
+        pool = ProcessPoolExecutor(min(jobs, len(batches)),
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(state,))
+        return PendingScores(self.text, [], pool,
+                             [pool.submit(_worker_score, b) for b in batches])
 
     def attribute(self, texts: Sequence[object],
                   entities: Sequence[Sequence[str]]) -> npt.NDArray[np.float64]:
@@ -157,6 +222,55 @@ class TextRiskPackage:
         for name in sorted(files):
             digest.update(f"{name}\t{files[name]}\n".encode())
         return digest.hexdigest()
+
+
+class PendingScores:
+    """Scores on their way (see :meth:`TextRiskPackage.score_async`)."""
+
+    def __init__(self, model: TextRiskModel, batches: list[list[object]],
+                 pool: ProcessPoolExecutor | None, futures: list[Future[Any]] | None = None
+                 ) -> None:
+        self._model = model
+        self._batches = batches
+        self._pool = pool
+        self._futures = futures or []
+
+    def result(self) -> npt.NDArray[np.float64]:
+        """The risk probability per text, waiting for the workers if needed."""
+        if self._pool is None:
+            parts = [self._model.score(b) for b in self._batches]
+        else:
+            parts = [f.result() for f in self._futures]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def close(self) -> None:
+        """Stop the worker processes (pending batches are cancelled)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+#: Most texts scored in one batch (a batch of ~150-character texts takes ~0.5 GB at most).
+BATCH = 50_000
+#: From this many texts :meth:`TextRiskPackage.score` uses worker processes by default.
+PARALLEL_MIN_TEXTS = 100_000
+_WORKER: list[TextRiskModel] = []
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _start_worker(state: str) -> None:
+    """Worker process: the text model from its JSON state (no code is loaded)."""
+    _WORKER[:] = [TextRiskModel.from_state(json.loads(state))]
+
+
+def _worker_score(texts: list[object]) -> npt.NDArray[np.float64]:
+    return _WORKER[0].score(texts)
 
 
 _CACHE: list[TextRiskPackage] = []
