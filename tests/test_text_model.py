@@ -230,9 +230,11 @@ def test_report_section_highlights_the_top_risk_document() -> None:
         "text": ["A公司被法院列为失信被执行人，实际控制人失联，员工被拖欠工资<三个月>。",
                  "A公司召开年度经营工作会议。", "B公司获得发明专利授权。"]})
     profile = text_signals(docs, day)
-    html_ = text_section(profile)
+    html_ = text_section(profile, names=pd.Series({"A": "甲贸易有限公司"}))
     assert "<mark>" in html_ and "&lt;三个月&gt;" in html_  # highlighted, and escaped
-    assert "<td>2026-06-30</td>" in html_
+    assert "<td class='text'>2026-06-30</td>" in html_
+    assert "甲贸易有限公司" in html_  # the firm's name beside its code
+    assert "失信被执行人" in html_ and "dishonest" in html_.lower()  # events in zh and en
     assert "A公司召开" not in html_ and "B公司" not in html_  # only the top risk document
 
 

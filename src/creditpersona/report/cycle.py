@@ -26,7 +26,7 @@ def cycle_sections(result: CycleResult) -> tuple[str, ...]:
         strategy_section(result.strategies),
         rules_section(result.rules),
         decisions_section(result.decisions, result.names),
-        text_section(result.profile),
+        text_section(result.profile, names=result.names),
         marketing_section(result.marketing),
         lineage_section(result),
     )

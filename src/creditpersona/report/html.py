@@ -27,7 +27,7 @@ margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
 h1{font-size:1.6rem}h2{border-bottom:2px solid #1f4e79;padding-bottom:.2rem;margin-top:2.5rem}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
-td:first-child,th:first-child{text-align:left}.note{color:#555;font-size:.9rem}
+td:first-child,th:first-child,td.text{text-align:left}.note{color:#555;font-size:.9rem}
 .scroll{overflow-x:auto;max-width:100%}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:1rem}
 """

@@ -12,7 +12,7 @@ import html
 
 import pandas as pd
 
-from creditpersona.text.features import normalise
+from creditpersona.text.features import normalise, vocabulary
 from creditpersona.text.package import TextRiskPackage, document_events, load_packaged
 
 #: Firms shown.
@@ -60,8 +60,10 @@ def _day(value: object) -> str:
     return "" if pd.isna(stamp) else str(stamp.date())
 
 
-def text_section(profile: pd.DataFrame, package: TextRiskPackage | None = None) -> str:
-    """The firms with the highest ``text_risk_score`` and their top risk document."""
+def text_section(profile: pd.DataFrame, package: TextRiskPackage | None = None,
+                 names: pd.Series | None = None) -> str:
+    """The firms with the highest ``text_risk_score`` and their top risk document, with the
+    firm's name (``names`` by firm id) and the events in Chinese and English."""
     parts = ["<h2>文本风险 Text risk — news, court, registry and visit notes</h2>"]
     need = {"firm_id", "text_risk_score", "text_top_document"}
     if not need <= set(profile.columns):
@@ -78,20 +80,25 @@ def text_section(profile: pd.DataFrame, package: TextRiskPackage | None = None) 
         "Highlighted: the words that raised the document's score most.</p>")
     if shown.empty:
         return "\n".join(parts)
+    labels = {e.code: e for e in vocabulary().lexicon.events}
     rows = []
     for _, r in shown.iterrows():
         doc = str(r["text_top_document"])
         words = [w for w, _ in pkg.text.drivers(doc, 6)]
         events = document_events([doc])[0]
+        named = "" if names is None else str(names.get(r["firm_id"], ""))
         rows.append(
-            "<tr>" + "".join(f"<td>{c}</td>" for c in (
-                html.escape(str(r["firm_id"])), f"{float(r['text_risk_score']):.0f}",
+            "<tr>" + "".join(f"<td class='text'>{c}</td>" for c in (
+                html.escape(str(r["firm_id"])), html.escape(named),
+                f"{float(r['text_risk_score']):.0f}",
                 html.escape(_day(r.get("text_top_document_date"))),
                 f"{float(r.get('text_top_document_risk', float('nan'))):.2f}",
-                html.escape(", ".join(events)), highlight(doc, words))) + "</tr>")
+                "<br>".join(html.escape(f"{labels[c].zh} {labels[c].en}") for c in events),
+                highlight(doc, words))) + "</tr>")
     parts.append(
-        "<table class='dataframe'><thead><tr><th>firm_id</th><th>text risk score 文本风险分</th>"
-        "<th>date 日期</th><th>document risk 文档风险</th><th>events 事件</th>"
+        "<table class='dataframe'><thead><tr><th>firm_id</th><th>name 名称</th>"
+        "<th>text risk score 文本风险分</th><th>date 日期</th><th>document risk 文档风险</th>"
+        "<th>events 事件</th>"
         "<th>top risk document 最高风险文本</th></tr></thead><tbody>" + "".join(rows)
         + "</tbody></table>")
     return "\n".join(parts)
