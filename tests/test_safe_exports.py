@@ -165,3 +165,17 @@ def test_quarantine_export_is_written_safely(tmp_path: Path) -> None:
     assert len(rows) == 2 and rows[1]["row_key"] == "firm_id==1+1"
     assert json.loads(rows[1]["raw_json"])["firm_id"] == "=1+1"
     assert not [c for row in rows for c in row.values() if c.startswith(FORMULA_PREFIXES)]
+
+
+def test_generate_writes_owner_only_and_never_through_a_planted_link(tmp_path: Path) -> None:
+    from creditpersona.synth.generator import generate_bank
+
+    out = tmp_path / "bank"
+    out.mkdir(mode=0o700)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not yours", encoding="utf-8")
+    (out / "firms.csv").symlink_to(victim)
+    generate_bank(out, 60, seed=3)
+    assert victim.read_text(encoding="utf-8") == "not yours"
+    assert not (out / "firms.csv").is_symlink() and (out / "firms.csv").stat().st_size > 0
+    assert stat.S_IMODE((out / "truth").stat().st_mode) == 0o700

@@ -91,6 +91,30 @@ def atomic_path(path: str | Path, *, mode: int = 0o600) -> Iterator[Path]:
         raise
 
 
+def unlinked_target(path: str | Path) -> Path:
+    """``path`` ready for a streaming writer that opens it itself: a symlink planted there is
+    removed (replaced, never followed), a folder refused.
+
+    For writers too large to stage in a temporary file (the synthetic bank's tables); put
+    them in a :func:`private_dir` so nobody else can plant a link after this check.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> (d / "target.txt").write_text("keep")
+    4
+    >>> (d / "out.csv").symlink_to(d / "target.txt")
+    >>> p = unlinked_target(d / "out.csv"); p.exists(), (d / "target.txt").read_text()
+    (False, 'keep')
+    """
+    target = Path(path)
+    _check_target(target)
+    if target.is_symlink():
+        target.unlink()
+    return target
+
+
 def write_bytes(path: str | Path, data: bytes, *, mode: int = 0o600) -> Path:
     """Write ``data`` to ``path`` atomically, never through a planted symlink.
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 from creditpersona.contract.schema import PRODUCTS, TABLES_BY_NAME
 from creditpersona.domain.size_class import classify
 from creditpersona.errors import parameter_error
+from creditpersona.safeio import private_dir, write_text
 from creditpersona.synth import bureau, campaigns, documents, financials, lending, transactions
 from creditpersona.synth.errors_injection import RECORD_COLUMNS, Injector
 from creditpersona.synth.personas import PERSONAS
@@ -207,8 +208,7 @@ def generate_bank(
                               int(quarters))
     pop = build_population(rng("population"), int(n_firms), timeline, shock)
     out = Path(out_dir)
-    truth_dir = out / "truth"
-    truth_dir.mkdir(parents=True, exist_ok=True)
+    truth_dir = private_dir(private_dir(out) / "truth")
     fin = financials.simulate(rng("financials"), pop)
     injector = (Injector(rng("injection"), float(inject_errors), pop.firm_id, timeline.years)
                 if inject_errors > 0 else None)
@@ -281,8 +281,7 @@ def _write_review_truths(truth_dir: Path, pop: Population,
             "from_date": str(pop.shock_start), "size": float(shock.size),
             "firms": int(pop.shocked.sum()),
         }
-        path = truth_dir / "shock.json"
-        path.write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
+        path = write_text(truth_dir / "shock.json", json.dumps(facts, indent=2) + "\n")
         paths["shock"] = path
     return paths
 

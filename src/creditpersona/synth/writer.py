@@ -20,6 +20,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from creditpersona.contract.schema import DType, Table
+from creditpersona.safeio import unlinked_target
 
 if TYPE_CHECKING:
     from creditpersona.synth.errors_injection import Injector
@@ -161,14 +162,14 @@ class TableSink:
     def __init__(self, table: Table, path: Path, fmt: Format,
                  injector: Injector | None = None) -> None:
         self.table = table
-        self.path = path
+        self.path = unlinked_target(path)
         self.fmt = fmt
         self.injector = injector
         self.rows = 0
         self._stream: pa.NativeFile | None = None
         self._parquet: pq.ParquetWriter | None = None
         if fmt == "csv":
-            self._stream = pa.OSFile(str(path), "wb")
+            self._stream = pa.OSFile(str(self.path), "wb")
             self._stream.write((",".join(table.field_names) + "\n").encode("utf-8"))
 
     def write(self, columns: Mapping[str, object], last: bool = True) -> None:
@@ -220,7 +221,7 @@ def write_csv_table(path: Path, table: pa.Table) -> Path:
     arrays = [table.column(name).combine_chunks() for name in table.column_names]
     arrays = [money_decimal(a) if pa.types.is_floating(a.type) and not name.startswith("true_pd")
               else a for name, a in zip(table.column_names, arrays, strict=True)]
-    with pa.OSFile(str(path), "wb") as stream:
+    with pa.OSFile(str(unlinked_target(path)), "wb") as stream:
         stream.write((",".join(table.column_names) + "\n").encode("utf-8"))
         write_csv_rows(stream, pa.Table.from_arrays(arrays, names=table.column_names))
     return path
