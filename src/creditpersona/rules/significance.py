@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import hypergeom
+from scipy.stats import false_discovery_control, hypergeom
 
 from creditpersona.errors import parameter_error
 
@@ -105,11 +105,11 @@ def benjamini_hochberg(p: npt.ArrayLike, m: int | None = None) -> np.ndarray:
     """
     p = np.asarray(p, dtype=np.float64)
     m = _family_size(p, m, "benjamini_hochberg")
-    order = np.argsort(p, kind="stable")
-    steps = m * p[order] / np.arange(1, len(p) + 1)
-    adjusted = np.empty_like(p)
-    adjusted[order] = np.minimum(1.0, np.minimum.accumulate(steps[::-1])[::-1])
-    return adjusted
+    if len(p) == 0:
+        return p.copy()
+    # SciPy's own BH; the untested hypotheses join the family as p = 1.
+    family = np.concatenate([p, np.ones(m - len(p))])
+    return np.asarray(false_discovery_control(family, method="bh")[:len(p)], dtype=np.float64)
 
 
 def holm(p: npt.ArrayLike, m: int | None = None) -> np.ndarray:
