@@ -33,6 +33,7 @@ from creditpersona.models.evaluate import (
     describe_preparation,
     prepare_features,
     read_delimited,
+    with_clean_names,
 )
 
 MISSING_TEXT = ("", "?", "NA", "N/A", "nan", "NaN", "null", "NULL")
@@ -76,12 +77,8 @@ def read_campaign_table(path: str | Path) -> pd.DataFrame:
         raise
     except Exception as exc:  # parser errors of pandas and pyarrow alike
         raise SchemaError(f"{path}: cannot read the table ({exc}).") from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
-    names = list(raw.columns)
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise SchemaError(f"{path}: duplicated column names {duplicated}; rename them.")
-    return pd.DataFrame({c: _typed(raw[c]) for c in names})
+    raw = with_clean_names(raw, path)
+    return pd.DataFrame({c: _typed(raw[c]) for c in raw.columns})
 
 
 def _typed(col: pd.Series) -> pd.Series:
@@ -137,10 +134,7 @@ class CampaignEvaluation:
 
     def notes(self) -> list[str]:
         """What was done to the table before fitting, as sentences for the output."""
-        from creditpersona.models.evaluate import Features
-
-        return describe_preparation(Features(pd.DataFrame(), self.infinities,
-                                             self.identifiers, self.categorical))
+        return describe_preparation(self.infinities, self.categorical, self.identifiers)
 
     def summary(self) -> pd.DataFrame:
         """Per model: mean and sample standard deviation of every metric over the folds."""

@@ -28,7 +28,12 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
 
 from creditpersona.contract.dialect import detect_separator
-from creditpersona.contract.readers import ROW_COLUMN, open_quote, read_parquet
+from creditpersona.contract.readers import (
+    ROW_COLUMN,
+    check_unique_names,
+    open_quote,
+    read_parquet,
+)
 from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.models.base import Floats, Ints, PDEstimator, check_int, is_categorical
 from creditpersona.models.boosting import BoostedPD
@@ -97,11 +102,14 @@ def read_delimited(path: str | Path) -> pd.DataFrame:
                             keep_default_na=False, skipinitialspace=True)
     except (ValueError, csv.Error) as exc:  # pandas' ParserError is a ValueError
         raise SchemaError(f"{path}: cannot read the table ({exc}).") from exc
+    return with_clean_names(frame, path)
+
+
+def with_clean_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """``frame`` with its column names as trimmed text, refusing a name given twice
+    (:func:`creditpersona.contract.readers.check_unique_names`, as for contract files)."""
     frame.columns = [str(c).strip() for c in frame.columns]
-    names = list(frame.columns)
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise SchemaError(f"{path}: duplicated column names {duplicated}; rename them.")
+    check_unique_names(path, list(frame.columns), "header")
     return frame
 
 
@@ -501,28 +509,30 @@ def prepare_features(X: pd.DataFrame) -> Features:
                     tuple(categorical))
 
 
-def describe_preparation(features: Features) -> list[str]:
-    """Sentences for the output on what :func:`prepare_features` did (nothing: empty).
+def describe_preparation(infinities: dict[str, int], categorical: tuple[str, ...] = (),
+                         identifiers: tuple[str, ...] = ()) -> list[str]:
+    """Sentences for the output on what :func:`prepare_features` did (nothing: empty), from
+    what an evaluation result keeps of it.
 
     Examples
     --------
-    >>> describe_preparation(prepare_features(pd.DataFrame({"a": [1.0, np.inf]})))
+    >>> f = prepare_features(pd.DataFrame({"a": [1.0, np.inf]}))
+    >>> describe_preparation(f.infinities, f.categorical, f.identifiers)
     ['1 infinite value (a: 1) treated as missing.']
     """
     notes = []
-    if features.infinities:
-        total = sum(features.infinities.values())
-        listed = ", ".join(f"{k}: {v:,}" for k, v in sorted(features.infinities.items(),
+    if infinities:
+        total = sum(infinities.values())
+        listed = ", ".join(f"{k}: {v:,}" for k, v in sorted(infinities.items(),
                                                             key=lambda kv: -kv[1])[:8])
         notes.append(f"{total:,} infinite value{'s' if total > 1 else ''} ({listed}) treated "
                      "as missing.")
-    if features.categorical:
-        notes.append(f"{len(features.categorical)} categorical column"
-                     f"{'s' if len(features.categorical) > 1 else ''}: "
-                     f"{_shorten(list(features.categorical))}.")
-    if features.identifiers:
+    if categorical:
+        notes.append(f"{len(categorical)} categorical column"
+                     f"{'s' if len(categorical) > 1 else ''}: {_shorten(list(categorical))}.")
+    if identifiers:
         notes.append(f"left out as identifiers (more distinct values than half the rows): "
-                     f"{_shorten(list(features.identifiers))}; --drop them to silence this.")
+                     f"{_shorten(list(identifiers))}; --drop them to silence this.")
     return notes
 
 
@@ -568,8 +578,7 @@ class EvaluationResult:
 
     def notes(self) -> list[str]:
         """What was done to the table before fitting, as sentences for the output."""
-        return describe_preparation(Features(pd.DataFrame(), self.infinities,
-                                             self.identifiers, self.categorical))
+        return describe_preparation(self.infinities, self.categorical, self.identifiers)
 
     def summary(self) -> pd.DataFrame:
         """Per model: mean and standard deviation (n−1) of AUC, KS and Brier over the folds,
