@@ -38,13 +38,18 @@ def test_every_public_name_exists() -> None:
 def test_catalogue_covers_the_contract_products_and_validates(tmp_path: Path) -> None:
     cat = load_catalogue()
     assert set(cat.codes) == set(PRODUCTS)
-    text = (Path(mk.__file__).parent / "products.yaml").read_text(encoding="utf-8")
+    text = (Path(mk.__file__).parents[1] / "catalogue.yaml").read_text(encoding="utf-8")
     bad = tmp_path / "bad.yaml"
     bad.write_text(text.replace("  green:\n", "  blue_loan:\n", 1), encoding="utf-8")
     with pytest.raises(ConfigurationError, match="blue_loan.*not in the data contract"):
-        load_catalogue(bad)
+        load_catalogue(products=bad)
     bad.write_text(text.replace('max_grade: "7"', 'max_grade: "AAA"', 1), encoding="utf-8")
-    with pytest.raises(ConfigurationError, match="unknown grade 'AAA'"):
+    with pytest.raises(ConfigurationError, match=r"bad.yaml: .*products\.project_finance\."
+                                                 r"eligibility\.max_grade: unknown grade 'AAA'"):
+        load_catalogue(products=bad)
+    appetite = (Path(mk.__file__).parent / "marketing.yaml").read_text(encoding="utf-8")
+    bad.write_text(appetite.replace("served_by: [green]", "served_by: [blue_loan]"), "utf-8")
+    with pytest.raises(ConfigurationError, match=r"bad.yaml: .*green_transition.*blue_loan"):
         load_catalogue(bad)
 
 

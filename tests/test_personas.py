@@ -202,7 +202,7 @@ def test_frozen_persona_keeps_its_firms_across_a_refit(fitted) -> None:  # type:
      "k_max \\(4\\) must be at least k_min \\(6\\)"),
     ("version: 1\nsegmentation: {features: [a], k_mn: 3}\n", "k_mn"),
     ("version: 1\nsegmentation: {features: [a]}\nrules: [{id: x, zh: 甲, en: A, "
-     "any: [{feature: current_dpd, op: '=>', value: 90}]}]\n", "rules.0.any.0.op"),
+     "any: [{feature: current_dpd, op: '=>', value: 90}]}]\n", r"rules\[x\]\.any\[0\]\.op"),
     ("version: 1\nsegmentation: {features: [a]}\nmerges: [{into: P1, members: [P1]}]\n",
      "cannot be merged into itself"),
     ("version: 1\nsegmentation: {features: [a]}\nrules: [{id: x, zh: 甲, en: A}]\n",

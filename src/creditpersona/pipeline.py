@@ -31,16 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from creditpersona import artefacts
-from creditpersona.decisions.config import load_decisions
-from creditpersona.decisions.pricing import price_loans
+from creditpersona.decisions.offers import offer_values
 from creditpersona.decisions.stage import DecisionResult, decision_stage
 from creditpersona.decisions.strategy import persona_strategies
 from creditpersona.errors import ConfigurationError, InsufficientDataError, StoreError
-from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
 from creditpersona.marketing.stage import MarketingResult, marketing_stage
 from creditpersona.models import development as devmod
 from creditpersona.models import rating, registry
@@ -281,7 +278,7 @@ def run_cycle(
 
     marketing: MarketingResult = stage("marketing", lambda: marketing_stage(
         store, as_of, profile, graded, assigned["name_zh"],
-        lambda pairs: offer_values(pairs, profile, graded, decisions.limits),
+        lambda pairs: offer_values(pairs, profile, graded, decisions.limits, as_of=as_of),
         out_dir))
 
     reviewed: ReviewResult = stage("review", lambda: review_stage(store, as_of))
@@ -381,40 +378,3 @@ def _rules(store: Store, as_of: dt.date, profile: pd.DataFrame,
            for pid, row in names.iterrows()},
     }})
     return rules_stage(store, as_of, profile, found["persona_id"], vocabulary=vocabulary)
-
-
-def offer_values(pairs: pd.DataFrame, profile: pd.DataFrame, scores: pd.DataFrame,
-                 limits: pd.DataFrame) -> pd.DataFrame:
-    """Value, rate and limit of every firm × product offer, from the pricing engine.
-
-    The amount is the catalogue's sizing of the product, capped by the firm's risk caps
-    from the limit engine (single-borrower and leverage caps). The pricing engine quotes
-    it (LPR + spread) with the firm's PD and grade; the value of an accepted offer is its
-    risk-adjusted return over the term, RAROC × capital × amount × years (interest over
-    funding, operating cost and expected loss). Offers the engine declines, or that
-    cannot reach the hurdle within the spread bounds, are worth nothing.
-    """
-    catalogue, config = load_catalogue(), load_decisions()
-    firms = profile[["firm_id", "revenue", "total_assets"]].merge(scores, on="firm_id")
-    columns = ["firm_id", "pd", "grade", "revenue"] + (
-        ["persona"] if "persona" in firms.columns else [])
-    caps = limits.set_index("firm_id")[["single_borrower_cap", "leverage_cap"]].min(axis=1)
-    parts = []
-    for product, group in pairs.groupby("product", sort=False):
-        basis = firms.set_index("firm_id").reindex(group["firm_id"]).reset_index()
-        amount = fallback_limit(catalogue, basis, str(product))
-        cap = caps.reindex(group["firm_id"]).to_numpy(dtype=float)
-        amount = np.where(np.isfinite(cap) & (cap > 0), np.minimum(amount, cap), amount)
-        term = config.products[str(product)].term_months
-        parts.append(pd.DataFrame({"firm_id": group["firm_id"].to_numpy(),
-                                   "product": product, "amount": amount,
-                                   "term_months": term}))
-    requests = pd.concat(parts, ignore_index=True)
-    requests = requests[requests["amount"] > 0].reset_index(drop=True)
-    quoted = price_loans(requests, firms[columns], config)
-    worth = ~(quoted["declined"] | quoted["floor_above_max"]).to_numpy(dtype=bool)
-    value = (quoted["raroc"] * quoted["capital_k"] * quoted["amount"]
-             * quoted["term_months"] / 12).to_numpy(dtype=float)
-    return pd.DataFrame({"firm_id": quoted["firm_id"], "product": quoted["product"],
-                         "value": np.where(worth, value, 0.0),
-                         "rate": quoted["rate"] * 100, "limit": quoted["amount"]})

@@ -23,6 +23,7 @@ from creditpersona.decisions.limits import (
     working_capital_limit,
     working_capital_need,
 )
+from creditpersona.decisions.offers import offer_values
 from creditpersona.decisions.pricing import COMPONENTS, price_loans, raroc_at
 from creditpersona.decisions.stage import (
     DecisionResult,
@@ -64,6 +65,7 @@ __all__ = [
     "maturity_slope",
     "price_at_origination",
     "price_loans",
+    "offer_values",
     "pricing_backtest",
     "raroc_at",
     "recommend_limits",

@@ -1,12 +1,16 @@
-"""Credit-decision parameters: LPR, FTP, hurdle, capital, LGD, products, persona policy, limits.
+"""Credit-decision parameters: FTP, hurdle, capital, LGD, persona policy, limits.
 
-Everything lives in ``decisions.yaml`` (versioned, validated here by pydantic); the decision
-functions take a :class:`DecisionsConfig` and read no constant of their own. Lookups that the
-hot path needs (FTP by term, LGD by collateral, persona policy by code) are vectorised here.
+The bank's parameters live in ``decisions.yaml`` (versioned, validated here by pydantic);
+the products come from the one product catalogue (:mod:`creditpersona.catalogue`) and the
+LPR from the one LPR table (:mod:`creditpersona.domain.lpr`), both attached to the
+:class:`DecisionsConfig`. The decision functions take that config and read no constant of
+their own. Lookups that the hot path needs (FTP by term, LGD by collateral, persona policy by
+code) are vectorised here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -14,10 +18,12 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from creditpersona.config import load_yaml_config
-from creditpersona.contract.schema import COLLATERAL, GUARANTEE, PRODUCTS
+from creditpersona.catalogue import Product, ProductCatalogue, load_products
+from creditpersona.config import StrictModel, load_yaml_config
+from creditpersona.contract.schema import COLLATERAL, GUARANTEE
+from creditpersona.domain.lpr import LprTable, load_lpr
 
 DEFAULT_PERSONA = "default"
 TIERS = ("normal", "special_mention", "substandard", "doubtful", "loss")
@@ -52,7 +58,7 @@ def lookup(keys: pd.Series | npt.ArrayLike, table: Mapping[str, object],
     return column[codes]
 
 
-class CapitalConfig(BaseModel):
+class CapitalConfig(StrictModel):
     """Basel IRB corporate formula settings (DOMAIN.md §5)."""
 
     pd_floor: float = Field(ge=0, lt=0.01)
@@ -72,10 +78,8 @@ class CapitalConfig(BaseModel):
         return self
 
 
-class PricingConfig(BaseModel):
+class PricingConfig(StrictModel):
     """Cost-plus pricing settings: tax on interest, capital held, maturity, the cost floor."""
-
-    model_config = ConfigDict(extra="forbid")
 
     vat_and_surcharges: float = Field(ge=0, lt=0.5)
     capital_ratio: float = Field(gt=0, le=0.5)
@@ -90,7 +94,7 @@ class PricingConfig(BaseModel):
         return self.capital_ratio + self.capital_buffers
 
 
-class LgdConfig(BaseModel):
+class LgdConfig(StrictModel):
     """LGD by collateral type, lowered by a guarantee."""
 
     by_collateral: dict[str, float]
@@ -116,27 +120,7 @@ class LgdConfig(BaseModel):
         return self
 
 
-class Product(BaseModel):
-    """One product of the catalogue."""
-
-    zh: str
-    en: str
-    term_months: int = Field(ge=1, le=360)
-    amortising: bool
-    fee_bp: float = Field(ge=0)
-    operating_cost_bp: float = Field(ge=0)
-    default_collateral: str
-    max_amount_yuan: float | None = Field(default=None, gt=0)
-
-    @field_validator("default_collateral")
-    @classmethod
-    def _collateral(cls, v: str) -> str:
-        if v not in COLLATERAL:
-            raise ValueError(f"default_collateral {v!r} is not one of {', '.join(COLLATERAL)}")
-        return v
-
-
-class PersonaPolicy(BaseModel):
+class PersonaPolicy(StrictModel):
     """Pricing, limit and monitoring policy for one persona."""
 
     zh: str
@@ -152,7 +136,7 @@ class PersonaPolicy(BaseModel):
     watch_actions_en: str
 
 
-class LimitsConfig(BaseModel):
+class LimitsConfig(StrictModel):
     """Credit-limit parameters (DOMAIN.md §6)."""
 
     growth_bounds: tuple[float, float]
@@ -172,7 +156,7 @@ class LimitsConfig(BaseModel):
         return v
 
 
-class ClassificationConfig(BaseModel):
+class ClassificationConfig(StrictModel):
     """Days-past-due floors of the five tiers and the same-bank contagion share."""
 
     special_mention_after_days: int = Field(ge=0)
@@ -198,19 +182,16 @@ class ClassificationConfig(BaseModel):
                          self.doubtful_after_days, self.loss_after_days], dtype=float)
 
 
-class DecisionsConfig(BaseModel):
+class DecisionsConfig(StrictModel):
     """Every credit-decision parameter, versioned."""
 
     version: int
-    lpr: dict[str, float]
-    lpr_5y_after_months: int = Field(ge=1)
     ftp_curve: list[tuple[float, float]]
     hurdle_rate: float = Field(gt=0, lt=1)
     target_margin_bp: float
     capital: CapitalConfig
     pricing: PricingConfig
     lgd: LgdConfig
-    products: dict[str, Product]
     relationship_cost_yuan: dict[str, float]
     deposit_days_of_inflow: float = Field(ge=0, le=365)
     deposit_margin: float = Field(ge=-0.05, le=0.05)
@@ -220,15 +201,9 @@ class DecisionsConfig(BaseModel):
     personas: dict[str, PersonaPolicy]
     limits: LimitsConfig
     classification: ClassificationConfig
-
-    @field_validator("lpr")
-    @classmethod
-    def _lpr(cls, v: dict[str, float]) -> dict[str, float]:
-        if set(v) != {"1Y", "5Y"}:
-            raise ValueError("lpr needs exactly the tenors 1Y and 5Y")
-        if not all(0 < x < 0.2 for x in v.values()):
-            raise ValueError("LPR values are decimals per year in (0, 0.2), e.g. 0.03")
-        return v
+    #: Not in ``decisions.yaml``: the one product catalogue and the one LPR table.
+    catalogue: ProductCatalogue = Field(default_factory=load_products)
+    lpr_table: LprTable = Field(default_factory=load_lpr)
 
     @field_validator("ftp_curve")
     @classmethod
@@ -242,10 +217,6 @@ class DecisionsConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> DecisionsConfig:
-        unknown = set(self.products) - set(PRODUCTS)
-        if unknown:
-            raise ValueError(f"unknown products {sorted(unknown)}; the contract has "
-                             f"{', '.join(PRODUCTS)}")
         if DEFAULT_PERSONA not in self.personas:
             raise ValueError(f"personas needs a {DEFAULT_PERSONA!r} entry for unknown personas")
         lo, hi = self.strategy_bounds_bp
@@ -256,7 +227,7 @@ class DecisionsConfig(BaseModel):
                     f"outside strategy_bounds_bp [{lo:g}, {hi:g}]")
             if p.main_product not in self.products:
                 raise ValueError(f"persona {code!r}: main_product {p.main_product!r} is not "
-                                 "in products")
+                                 "in the product catalogue")
         for a, b in (self.spread_bounds_bp, self.strategy_bounds_bp, self.projection_growth,
                      self.limits.growth_bounds):
             if b < a:
@@ -265,6 +236,16 @@ class DecisionsConfig(BaseModel):
         if missing:
             raise ValueError(f"limits.grade_multipliers lacks grades {sorted(missing)}")
         return self
+
+    @property
+    def products(self) -> dict[str, Product]:
+        """The product catalogue's products, in catalogue order."""
+        return self.catalogue.products
+
+    @property
+    def lpr(self) -> dict[str, float]:
+        """The latest LPR fixing by tenor (``{"1Y": 0.03, "5Y": 0.035}``)."""
+        return self.lpr_table.latest.rates()
 
     # Vectorised lookups ----------------------------------------------------------------
 
@@ -281,13 +262,18 @@ class DecisionsConfig(BaseModel):
 
     def lpr_tenor(self, term_months: npt.ArrayLike) -> npt.NDArray[np.object_]:
         """The LPR tenor a loan of this term is quoted on: ``1Y`` or ``5Y``."""
-        t = np.asarray(term_months, dtype=float)
-        return np.where(t > self.lpr_5y_after_months, "5Y", "1Y").astype(object)
+        return self.lpr_table.tenor(term_months)
 
-    def lpr_rate(self, term_months: npt.ArrayLike) -> Floats:
-        """The LPR a loan of this term is quoted on."""
-        t = np.asarray(term_months, dtype=float)
-        return np.where(t > self.lpr_5y_after_months, self.lpr["5Y"], self.lpr["1Y"])
+    def lpr_rate(self, term_months: npt.ArrayLike, on: dt.date | None = None) -> Floats:
+        """The LPR a loan of this term is quoted on, in force on ``on`` (default: latest).
+
+        Examples
+        --------
+        >>> cfg = load_decisions()
+        >>> cfg.lpr_rate([12, 120]).tolist(), cfg.lpr_rate([12], dt.date(2024, 12, 31)).tolist()
+        ([0.03, 0.035], [0.031])
+        """
+        return self.lpr_table.rate_for_term(term_months, on)
 
     def lgd_of(self, collateral: pd.Series, guarantee: pd.Series | None = None) -> Floats:
         """LGD per loan from collateral (and guarantee) type; unknown types count as none.
@@ -326,6 +312,10 @@ class DecisionsConfig(BaseModel):
 def load_decisions(path: str | Path | None = None) -> DecisionsConfig:
     """Read and validate the decision parameters (default: the packaged ``decisions.yaml``).
 
+    The product catalogue and the LPR table are the packaged ones
+    (:func:`~creditpersona.catalogue.load_products`, :func:`~creditpersona.domain.lpr.load_lpr`);
+    to use others, ``model_copy(update={"catalogue": …, "lpr_table": …})``.
+
     Raises
     ------
     ConfigurationError
@@ -338,4 +328,4 @@ def load_decisions(path: str | Path | None = None) -> DecisionsConfig:
     (0.03, 0.12, 'tech_rnd')
     """
     return load_yaml_config(DecisionsConfig, "creditpersona.decisions", "decisions.yaml", path,
-                            "decision configuration")
+                            "decision configuration", owner="load_decisions")

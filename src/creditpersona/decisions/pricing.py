@@ -27,6 +27,7 @@ exceeds the upper spread bound cannot earn the hurdle at any allowed price
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import numpy as np
@@ -44,7 +45,8 @@ _log = logging.getLogger(__name__)
 
 
 def price_loans(
-    requests: pd.DataFrame, firms: pd.DataFrame, config: DecisionsConfig | None = None
+    requests: pd.DataFrame, firms: pd.DataFrame, config: DecisionsConfig | None = None,
+    *, as_of: dt.date | None = None,
 ) -> pd.DataFrame:
     """Price requested loans: recommended rate with every component.
 
@@ -59,6 +61,8 @@ def price_loans(
         ``firm_id``, ``pd``, ``grade``; optional ``persona`` (unknown → ``default``) and
         ``revenue`` (SME capital adjustment). One row per firm.
     config : DecisionsConfig, optional
+    as_of : datetime.date, optional
+        The date whose LPR the quote is on (default: the latest fixing of the LPR table).
 
     Returns
     -------
@@ -103,6 +107,35 @@ def price_loans(
     ([True, False], [False, True])
     """
     cfg = config or load_decisions()
+    out, fr = _requests(requests, firms, cfg)
+    p = fr["pd"].to_numpy(dtype=float)
+    term = out["term_months"].to_numpy(dtype=float)
+    floor_bp = _components(out, fr, cfg)
+    out["floor_rate"] = floor_bp / 1e4
+    tax = cfg.pricing.vat_and_surcharges
+    cost_bp = (out["ftp_bp"].to_numpy() + out["operating_cost_bp"].to_numpy()) / (1.0 - tax)
+    out["cost_floor_rate"] = cost_bp / 1e4
+    out["lpr_tenor"] = cfg.lpr_tenor(term)
+    lpr = cfg.lpr_rate(term, as_of)
+    out["lpr"] = lpr
+    _quote(out, floor_bp, cost_bp, lpr, cfg)
+    k = out["capital_k"].to_numpy()
+    earned = out["rate"].to_numpy() * (1.0 - tax) + (
+        -out["fee_credit_bp"].to_numpy() - out["ftp_bp"].to_numpy()
+        - out["operating_cost_bp"].to_numpy() - out["expected_loss_bp"].to_numpy()) / 1e4
+    out["raroc"] = np.where(k > 0, earned / np.where(k > 0, k, 1.0), np.nan)
+    out["hurdle_rate"] = cfg.hurdle_rate
+    out["below_hurdle"] = ~(out["raroc"].to_numpy() >= cfg.hurdle_rate - 1e-9)
+    out["floor_above_max"] = floor_bp - lpr * 1e4 > cfg.spread_bounds_bp[1]
+    out["declined"] = (out["grade"].to_numpy() == "D") | (p >= 1.0)
+    if "pricing_exception" in out.columns:
+        out = out.drop(columns="pricing_exception")
+    return out
+
+
+def _requests(requests: pd.DataFrame, firms: pd.DataFrame,
+              cfg: DecisionsConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The checked requests with product and collateral filled, and their firms' rows."""
     require_columns(requests, ["firm_id", "amount", "term_months"], "the loan requests")
     require_columns(firms, ["firm_id", "pd", "grade"], "the firms frame (PD scores)")
     f = firms.drop_duplicates("firm_id").reset_index(drop=True)
@@ -120,7 +153,6 @@ def price_loans(
         raise SchemaError(f"loan requests row firm_id={fid.iloc[i]}: amount {amount[i]!r} and "
                           f"term_months {term[i]!r} must be positive; fix the request.")
     fr = f.take(pos).reset_index(drop=True)
-    p = fr["pd"].to_numpy(dtype=float)
     persona = cfg.persona_code(fr["persona"] if "persona" in fr.columns else None, len(out))
     if "product" not in out.columns:
         out["product"] = cfg.persona_values(persona, "main_product")
@@ -135,6 +167,13 @@ def price_loans(
     if "guarantee_type" not in out.columns:
         out["guarantee_type"] = "none"
     out["persona_policy"] = persona
+    return out, fr
+
+
+def _components(out: pd.DataFrame, fr: pd.DataFrame, cfg: DecisionsConfig) -> np.ndarray:
+    """Add LGD, maturity, capital and the waterfall components (bp); return the floor (bp)."""
+    p = fr["pd"].to_numpy(dtype=float)
+    term = out["term_months"].to_numpy(dtype=float)
     lgd = cfg.lgd_of(out["collateral_type"], out["guarantee_type"])
     revenue = fr["revenue"].to_numpy(dtype=float) if "revenue" in fr.columns else None
     pc = cfg.pricing
@@ -144,7 +183,6 @@ def price_loans(
     k_basel = irb_capital(p, lgd, maturity, revenue, config=cfg.capital)["capital"].to_numpy()
     # K is capital at the 8 % minimum (12.5·K = RWA); the bank holds its total requirement.
     k = k_basel * 12.5 * pc.capital_per_rwa
-    tax = pc.vat_and_surcharges
     out["pd"] = p
     out["grade"] = fr["grade"].astype(object).to_numpy()
     out["lgd"] = lgd
@@ -156,25 +194,25 @@ def price_loans(
     out["expected_loss_bp"] = np.clip(p, 0.0, 1.0) * lgd * 1e4
     out["capital_charge_bp"] = cfg.hurdle_rate * k * 1e4
     out["target_margin_bp"] = float(cfg.target_margin_bp)
-    fee = cfg.product_values(out["product"], "fee_bp").astype(float)
-    out["fee_credit_bp"] = -fee
+    out["fee_credit_bp"] = -cfg.product_values(out["product"], "fee_bp").astype(float)
     pre_tax = out[list(COMPONENTS[:6])].sum(axis=1).to_numpy()
-    floor_bp = pre_tax / (1.0 - tax)
-    out["tax_bp"] = floor_bp * tax
-    out["strategy_bp"] = cfg.persona_values(persona, "spread_adjustment_bp").astype(float)
-    out["floor_rate"] = floor_bp / 1e4
-    cost_bp = (out["ftp_bp"].to_numpy() + out["operating_cost_bp"].to_numpy()) / (1.0 - tax)
-    out["cost_floor_rate"] = cost_bp / 1e4
-    out["lpr_tenor"] = cfg.lpr_tenor(term)
-    lpr = cfg.lpr_rate(term)
-    out["lpr"] = lpr
+    floor_bp = pre_tax / (1.0 - pc.vat_and_surcharges)
+    out["tax_bp"] = floor_bp * pc.vat_and_surcharges
+    out["strategy_bp"] = cfg.persona_values(out["persona_policy"].to_numpy(dtype=object),
+                                            "spread_adjustment_bp").astype(float)
+    return np.asarray(floor_bp, dtype=float)
+
+
+def _quote(out: pd.DataFrame, floor_bp: np.ndarray, cost_bp: np.ndarray, lpr: np.ndarray,
+           cfg: DecisionsConfig) -> None:
+    """Add the spread within bounds, lifted to the cost floor unless an exception is given."""
     lo, hi = cfg.spread_bounds_bp
     wanted = floor_bp + out["strategy_bp"].to_numpy() - lpr * 1e4
     spread = np.clip(wanted, lo, hi)
     exception = (out["pricing_exception"].fillna("").astype(str).str.strip().to_numpy()
                  if "pricing_exception" in out.columns else np.full(len(out), ""))
     under = lpr * 1e4 + spread < cost_bp - 1e-9
-    lifted = under & (exception == "") & pc.cost_floor
+    lifted = under & (exception == "") & cfg.pricing.cost_floor
     spread = np.where(lifted, np.minimum(cost_bp - lpr * 1e4, hi), spread)
     out["spread_bp"] = spread
     out["rate"] = lpr + spread / 1e4
@@ -185,17 +223,6 @@ def price_loans(
         _log.warning("pricing exception for firm_id=%s (%s): rate %.4f%% below the cost floor "
                      "%.4f%%: %s", out["firm_id"].iloc[row], out["product"].iloc[row],
                      out["rate"].iloc[row] * 100, cost_bp[row] / 100, exception[row])
-    earned = out["rate"].to_numpy() * (1.0 - tax) + (
-        fee - out["ftp_bp"].to_numpy() - out["operating_cost_bp"].to_numpy()
-        - out["expected_loss_bp"].to_numpy()) / 1e4
-    out["raroc"] = np.where(k > 0, earned / np.where(k > 0, k, 1.0), np.nan)
-    out["hurdle_rate"] = cfg.hurdle_rate
-    out["below_hurdle"] = ~(out["raroc"].to_numpy() >= cfg.hurdle_rate - 1e-9)
-    out["floor_above_max"] = floor_bp - lpr * 1e4 > hi
-    out["declined"] = (out["grade"].to_numpy() == "D") | (p >= 1.0)
-    if "pricing_exception" in out.columns:
-        out = out.drop(columns="pricing_exception")
-    return out
 
 
 def raroc_at(rate: np.ndarray, priced: pd.DataFrame,

@@ -21,9 +21,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
-from creditpersona.config import load_yaml_config
+from creditpersona.config import StrictModel, load_yaml_config
 from creditpersona.decisions.config import DEFAULT_PERSONA, DecisionsConfig, lookup
 from creditpersona.decisions.value import require_columns
 from creditpersona.errors import SchemaError
@@ -32,7 +32,7 @@ Severity = Literal["low", "medium", "high"]
 Op = Literal[">", ">=", "<", "<=", "==", "true"]
 
 
-class Rule(BaseModel):
+class Rule(StrictModel):
     """One early-warning rule."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -59,7 +59,7 @@ class Rule(BaseModel):
         return self
 
 
-class WarningRules(BaseModel):
+class WarningRules(StrictModel):
     """The rule set, versioned."""
 
     version: int

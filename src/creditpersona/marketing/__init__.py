@@ -1,7 +1,8 @@
 """Precision marketing (精准营销): catalogue, propensity and uplift models, next-best offer.
 
-The product catalogue and risk appetite (``products.yaml``) and the channels and routing
-(``channels.yaml``) are versioned configuration. Models learn from the campaign history with
+The risk appetite and needs (``marketing.yaml``, with the one product catalogue
+``catalogue.yaml``) and the channels and routing (``channels.yaml``) are versioned
+configuration. Models learn from the campaign history with
 point-in-time features; the next-best-offer planner solves one campaign as an optimisation
 problem (exact MILP, or Lagrangian relaxation with a certified gap for large portfolios);
 :func:`marketing_stage` runs the whole stage for the pipeline.
@@ -12,10 +13,8 @@ from __future__ import annotations
 from creditpersona.marketing.backtest import BacktestResult, backtest
 from creditpersona.marketing.catalogue import (
     Catalogue,
+    MarketingConfig,
     eligibility,
-    fallback_limit,
-    fallback_rate,
-    fallback_value,
     load_catalogue,
 )
 from creditpersona.marketing.evaluate import (
@@ -55,6 +54,7 @@ __all__ = [
     "Catalogue",
     "ChannelConfig",
     "ClassTransformationUplift",
+    "MarketingConfig",
     "MarketingResult",
     "OfferPlan",
     "OfferProblem",
@@ -66,9 +66,6 @@ __all__ = [
     "campaign_history",
     "eligibility",
     "evaluate_table",
-    "fallback_limit",
-    "fallback_rate",
-    "fallback_value",
     "incremental_at_k",
     "load_catalogue",
     "load_channels",

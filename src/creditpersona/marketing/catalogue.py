@@ -1,11 +1,12 @@
-"""The product catalogue (产品目录) and the risk appetite of precision marketing.
+"""The catalogue of precision marketing: the products, the risk appetite and the needs.
 
-Both live in the versioned ``products.yaml`` (validated here). A product has eligibility
-rules (industry prefixes, size classes, personas, worst grade, largest PD), a fallback
-limit rule and fallback pricing that stand in for the limit and pricing engines when the
-caller gives no suggested limit, rate or value. The risk appetite caps one campaign plan:
-a bank-wide grade and PD floor, and the limits offered per industry section, per product and
-per group of grades.
+The products (names, tenor, offer size, eligibility: industry prefixes, size classes,
+personas, worst grade, largest PD) come from the one product catalogue
+(:mod:`creditpersona.catalogue`), whose grades are checked here against the master scale;
+the risk appetite and the needs live in the versioned ``marketing.yaml``. The risk appetite
+caps one campaign plan: a bank-wide grade and PD floor, and the limits offered per industry
+section, per product and per group of grades. Offers are valued and priced by the pricing
+engine (:func:`creditpersona.decisions.offers.offer_values`), never here.
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from creditpersona.config import load_yaml_config
-from creditpersona.contract.schema import PRODUCTS
-from creditpersona.domain.size_class import SIZE_CLASSES
-from creditpersona.errors import SchemaError
+from creditpersona.catalogue import Product, ProductCatalogue, load_products
+from creditpersona.config import StrictModel, load_yaml_config, validate_config
+from creditpersona.errors import ConfigurationError, SchemaError
 from creditpersona.models.master_scale import load_master_scale
 
 Bools = npt.NDArray[np.bool_]
@@ -32,67 +32,7 @@ GRADES: tuple[str, ...] = tuple(load_master_scale().names)
 DEFAULT_DPD = 90
 
 
-class Eligibility(BaseModel):
-    """Who may be offered a product; an omitted condition does not restrict."""
-
-    industries: list[str] | None = None
-    exclude_industries: list[str] = Field(default_factory=list)
-    size_classes: list[str] | None = None
-    personas: list[str] | None = None
-    max_grade: str | None = None
-    max_pd: float | None = Field(default=None, gt=0, le=1)
-
-    @field_validator("size_classes")
-    @classmethod
-    def _sizes(cls, v: list[str] | None) -> list[str] | None:
-        unknown = sorted(set(v or ()) - set(SIZE_CLASSES))
-        if unknown:
-            raise ValueError(f"unknown size classes {unknown}; use {list(SIZE_CLASSES)}")
-        return v
-
-    @field_validator("max_grade")
-    @classmethod
-    def _grade(cls, v: str | None) -> str | None:
-        if v is not None and v not in GRADES:
-            raise ValueError(f"unknown grade {v!r}; the master scale has {list(GRADES)}")
-        return v
-
-
-class LimitRule(BaseModel):
-    """Fallback suggested limit: ``share × basis`` clipped to ``[min, max]`` yuan."""
-
-    basis: Literal["revenue", "total_assets"]
-    share: float = Field(gt=0, le=5)
-    min: float = Field(ge=0)
-    max: float = Field(gt=0)
-
-    @model_validator(mode="after")
-    def _order(self) -> LimitRule:
-        if self.min > self.max:
-            raise ValueError("limit min must not exceed max")
-        return self
-
-
-class Pricing(BaseModel):
-    """Fallback pricing and value of an offer."""
-
-    spread_bp: float = Field(ge=-300, le=2000)
-    net_margin: float = Field(gt=0, lt=1)
-    lgd: float = Field(ge=0, le=1)
-    term_years: float = Field(gt=0, le=30)
-
-
-class Product(BaseModel):
-    """One product of the catalogue."""
-
-    zh: str
-    en: str
-    eligibility: Eligibility = Field(default_factory=Eligibility)
-    limit: LimitRule
-    pricing: Pricing
-
-
-class GradeCap(BaseModel):
+class GradeCap(StrictModel):
     """The listed grades together take at most ``share`` of the exposure budget."""
 
     grades: list[str]
@@ -108,13 +48,14 @@ class GradeCap(BaseModel):
         return v
 
 
-class RiskAppetite(BaseModel):
+class RiskAppetite(StrictModel):
     """Caps on one campaign plan, in yuan of limits offered."""
 
     max_grade: str = GRADES[-2]
     max_pd: float = Field(default=1.0, gt=0, le=1)
     unrated: Literal["allow", "deny"] = "allow"
     unrated_pd: float = Field(default=0.03, gt=0, le=1)
+    """PD the pricing engine assumes for a firm without one."""
     exposure_budget: float = Field(gt=0)
     section_share: float = Field(default=1.0, gt=0, le=1)
     product_share: float = Field(default=1.0, gt=0, le=1)
@@ -133,7 +74,7 @@ class RiskAppetite(BaseModel):
 Operator = Literal[">=", "<=", ">", "<", "==", "in", "prefix"]
 
 
-class Condition(BaseModel):
+class Condition(StrictModel):
     """``feature op value``; a missing feature value fails the condition."""
 
     feature: str
@@ -174,7 +115,7 @@ class Condition(BaseModel):
 
 
 
-class Need(BaseModel):
+class Need(StrictModel):
     """A need signalled by behaviour and the products that meet it."""
 
     zh: str
@@ -194,21 +135,24 @@ class Need(BaseModel):
         return out
 
 
-class Catalogue(BaseModel):
-    """The whole catalogue: products, risk appetite and needs, versioned."""
+class MarketingConfig(StrictModel):
+    """``marketing.yaml``: the risk appetite and the needs, versioned."""
 
     version: int
-    lpr_1y_pct: float = Field(gt=0, lt=20)
+    risk_appetite: RiskAppetite
+    needs: dict[str, Need] = Field(default_factory=dict)
+
+
+class Catalogue(StrictModel):
+    """What precision marketing works with: the products, risk appetite and needs."""
+
+    version: int
     products: dict[str, Product] = Field(min_length=1)
     risk_appetite: RiskAppetite
     needs: dict[str, Need] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known_products(self) -> Catalogue:
-        unknown = sorted(set(self.products) - set(PRODUCTS))
-        if unknown:
-            raise ValueError(f"products {unknown} are not in the data contract's PRODUCTS "
-                             f"{list(PRODUCTS)}; add them to the contract first")
         for name, need in self.needs.items():
             bad = sorted(set(need.served_by) - set(self.products))
             if bad:
@@ -224,13 +168,22 @@ class Catalogue(BaseModel):
         return list(self.products)
 
 
-def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """Read and validate a catalogue (default: the packaged ``products.yaml``).
+def load_catalogue(path: str | Path | None = None,
+                   products: ProductCatalogue | str | Path | None = None) -> Catalogue:
+    """Read and validate the marketing configuration with the product catalogue.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The risk appetite and needs (default: the packaged ``marketing.yaml``).
+    products : ProductCatalogue or path, optional
+        The product catalogue (default: the packaged ``catalogue.yaml``).
 
     Raises
     ------
     ConfigurationError
-        With the file and the offending entry when the catalogue is invalid.
+        With the file and the path of the offending entry when either file is invalid, or
+        a product's ``max_grade`` is not a grade of the master scale.
 
     Examples
     --------
@@ -238,8 +191,23 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     >>> cat.products["green"].zh, "tech_rnd" in cat.codes
     ('绿色贷款', True)
     """
-    return load_yaml_config(Catalogue, "creditpersona.marketing", "products.yaml", path,
-                            "product catalogue")
+    catalogue = products if isinstance(products, ProductCatalogue) else load_products(products)
+    for code, product in catalogue.products.items():
+        grade = product.eligibility.max_grade
+        if grade is not None and grade not in GRADES:
+            where = str(products) if isinstance(products, str | Path) else \
+                "creditpersona/catalogue.yaml"
+            raise ConfigurationError(
+                f"{where}: invalid product catalogue; fix these entries: "
+                f"products.{code}.eligibility.max_grade: unknown grade {grade!r}; the master "
+                f"scale has {list(GRADES)}")
+    config = load_yaml_config(MarketingConfig, "creditpersona.marketing", "marketing.yaml", path,
+                              "marketing configuration", owner="load_catalogue")
+    where = str(path) if path is not None else "creditpersona/marketing/marketing.yaml"
+    return validate_config(Catalogue, {
+        "version": config.version, "products": catalogue.products,
+        "risk_appetite": config.risk_appetite, "needs": config.needs,
+    }, where, "marketing configuration")
 
 
 def grade_rank(grades: pd.Series | np.ndarray) -> np.ndarray:
@@ -334,49 +302,3 @@ def _starts_with_any(codes: pd.Series, prefixes: list[str]) -> Bools:
     for prefix in prefixes:
         hit |= codes.str.startswith(prefix).to_numpy(dtype=bool, na_value=False)
     return hit
-
-
-def fallback_limit(catalogue: Catalogue, firms: pd.DataFrame, product: str) -> np.ndarray:
-    """The catalogue's suggested limit (yuan) of ``product`` for every firm.
-
-    A firm without the basis (no statement) gets the product's minimum.
-
-    Examples
-    --------
-    >>> firms = pd.DataFrame({"revenue": [1e8, np.nan], "total_assets": [2e8, 1e6]})
-    >>> fallback_limit(load_catalogue(), firms, "working_capital").tolist()
-    [12000000.0, 200000.0]
-    """
-    rule = catalogue.products[product].limit
-    basis = (pd.to_numeric(firms[rule.basis], errors="coerce").to_numpy(dtype=float,
-             na_value=np.nan) if rule.basis in firms.columns else np.full(len(firms), np.nan))
-    raw = np.where(np.isfinite(basis) & (basis > 0), rule.share * basis, rule.min)
-    return np.round(np.clip(raw, rule.min, rule.max) / 1e4) * 1e4
-
-
-def fallback_value(catalogue: Catalogue, limit: np.ndarray, pd_: np.ndarray,
-                   product: str) -> np.ndarray:
-    """Value (yuan) of an accepted offer when no pricing engine gives one.
-
-    ``limit × term_years × (net_margin − PD × lgd)``; a missing PD counts as the risk
-    appetite's ``unrated_pd``.
-
-    Examples
-    --------
-    >>> fallback_value(load_catalogue(), np.array([1e6]), np.array([0.01]), "working_capital")
-    array([10500.])
-    """
-    p = catalogue.products[product].pricing
-    risk = np.where(np.isnan(pd_), catalogue.risk_appetite.unrated_pd, pd_)
-    return np.asarray(limit * p.term_years * (p.net_margin - risk * p.lgd), dtype=float)
-
-
-def fallback_rate(catalogue: Catalogue, product: str) -> float:
-    """The suggested rate (percent a year) of ``product``: 1-year LPR + its spread.
-
-    Examples
-    --------
-    >>> fallback_rate(load_catalogue(), "working_capital")
-    3.8
-    """
-    return round(catalogue.lpr_1y_pct + catalogue.products[product].pricing.spread_bp / 100, 4)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
-from creditpersona.config import load_yaml_config
+from creditpersona.config import StrictModel, load_yaml_config
 from creditpersona.contract.schema import CAMPAIGN_CHANNELS
 from creditpersona.domain.size_class import SIZE_CLASSES
 from creditpersona.errors import SchemaError
@@ -22,7 +22,7 @@ from creditpersona.errors import SchemaError
 JOURNEYS = ("guided_onboarding", "dedicated", "standard")
 
 
-class Channel(BaseModel):
+class Channel(StrictModel):
     """One contact channel."""
 
     zh: str
@@ -32,7 +32,7 @@ class Channel(BaseModel):
     capacity_share: float | None = Field(default=None, gt=0, le=1)
 
 
-class Journey(BaseModel):
+class Journey(StrictModel):
     """A customer journey and its channel per size class."""
 
     zh: str
@@ -40,7 +40,7 @@ class Journey(BaseModel):
     channels: dict[str, str]
 
 
-class ChannelConfig(BaseModel):
+class ChannelConfig(StrictModel):
     """Channels, capacities and routing rules, versioned."""
 
     version: int

@@ -9,14 +9,13 @@ the backtest and builds the product-innovation view.
 
 Inputs the other stages provide are optional: PD and grade per firm (``scores``), personas,
 and the value, suggested rate and limit of each firm × product pair (``value``, a frame or a
-callable, e.g. from the pricing and limit engines). Without them the catalogue's fallback
-limit, rate and value are used and the offers say so in ``value_source``.
+callable, e.g. from the pricing and limit engines). Pairs without them are priced by the
+same pricing engine (catalogue offer size, no risk caps) and say so in ``value_source``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -30,14 +29,7 @@ from creditpersona import artefacts
 from creditpersona.contract.schema import PRODUCT_LABELS_ZH
 from creditpersona.errors import InsufficientDataError, SchemaError
 from creditpersona.marketing.backtest import BacktestResult, backtest
-from creditpersona.marketing.catalogue import (
-    Catalogue,
-    eligibility,
-    fallback_limit,
-    fallback_rate,
-    fallback_value,
-    load_catalogue,
-)
+from creditpersona.marketing.catalogue import Catalogue, eligibility, load_catalogue
 from creditpersona.marketing.lists import CampaignListFiles, write_campaign_lists
 from creditpersona.marketing.needs import need_signals, products_held, unmet_needs
 from creditpersona.marketing.offers import OfferPlan, build_problem, plan_offers, solve
@@ -55,6 +47,7 @@ from creditpersona.marketing.uplift import (
     qini_curve,
     uplift_at_k,
 )
+from creditpersona.marketing.values import ValueInput, offer_inputs
 from creditpersona.store.store import Store
 
 OFFERS = "offers"
@@ -64,7 +57,6 @@ MIN_RESPONSES = 20
 #: their training part (80 % of the history stratified by arm and response, or the firms not
 #: held back) must leave the learners' four inner folds at least one response each.
 MIN_ARM_RESPONSES = 8
-ValueInput = pd.DataFrame | Callable[[pd.DataFrame], pd.DataFrame]
 
 
 @artefacts.trusted("marketing_result")
@@ -135,44 +127,6 @@ def _firm_frame(store: Store, profile: pd.DataFrame, scores: pd.DataFrame | None
             s[keep], on="firm_id", how="left")
     if personas is not None:
         out["persona"] = personas.reindex(out["firm_id"]).to_numpy()
-    return out
-
-
-def _values(pairs: pd.DataFrame, firms: pd.DataFrame, value: ValueInput | None,
-            cat: Catalogue) -> pd.DataFrame:
-    """value, suggested_rate, suggested_limit and value_source per pair."""
-    out = pd.DataFrame({"value": np.nan, "suggested_rate": np.nan, "suggested_limit": np.nan},
-                       index=pairs.index)
-    given = None
-    if value is not None:
-        given = value(pairs[["firm_id", "product"]]) if callable(value) else value
-        if not {"firm_id", "product", "value"} <= set(given.columns):
-            raise SchemaError("value must have the columns firm_id, product and value (yuan; "
-                              "optionally rate and limit).")
-        g = given.assign(firm_id=given["firm_id"].astype(str)).drop_duplicates(
-            ["firm_id", "product"]).set_index(["firm_id", "product"])
-        key = pd.MultiIndex.from_frame(pairs[["firm_id", "product"]])
-        out["value"] = g["value"].reindex(key).to_numpy(dtype=float)
-        if "rate" in g.columns:
-            out["suggested_rate"] = g["rate"].reindex(key).to_numpy(dtype=float)
-        if "limit" in g.columns:
-            out["suggested_limit"] = g["limit"].reindex(key).to_numpy(dtype=float)
-    source = np.where(out["value"].notna(), "input", "catalogue fallback").astype(object)
-    f = firms.set_index("firm_id").reindex(pairs["firm_id"]).reset_index(drop=True)
-    pd_ = pd.to_numeric(f["pd"], errors="coerce").to_numpy(dtype=float) if "pd" in f.columns \
-        else np.full(len(pairs), np.nan)
-    products = pairs["product"].to_numpy()
-    for product in np.unique(products):
-        m = products == product
-        limit = fallback_limit(cat, f[m], product)
-        need_limit = out["suggested_limit"].isna().to_numpy() & m
-        out.loc[need_limit, "suggested_limit"] = limit[need_limit[m]]
-        need_rate = out["suggested_rate"].isna().to_numpy() & m
-        out.loc[need_rate, "suggested_rate"] = fallback_rate(cat, product)
-        need_value = out["value"].isna().to_numpy() & m
-        lim = out.loc[m, "suggested_limit"].to_numpy(dtype=float)
-        out.loc[need_value, "value"] = fallback_value(cat, lim, pd_[m], product)[need_value[m]]
-    out["value_source"] = source
     return out
 
 
@@ -279,7 +233,7 @@ def marketing_stage(
     firms = _firm_frame(store, profile, scores, personas)
     if scores is None:
         notes.append("no PD scores given: eligibility and risk appetite use no PD or grade; "
-                     "fallback values assume the risk appetite's unrated_pd.")
+                     "offers are priced with the risk appetite's unrated_pd.")
     hist = history if history is not None else campaign_history(store, before=as_of,
                                                                 catalogue=cat)
     held = products_held(store, as_of)
@@ -327,7 +281,7 @@ def marketing_stage(
             hist["treated"].astype(bool).to_numpy())
         uplift_score = uplift_model.predict_uplift(pd.concat([pairs[["product"]], feats],
                                                              axis=1)[cols])
-    vals = _values(pairs, firms, value, cat)
+    vals = offer_inputs(pairs, firms, value, cat)
     f = firms.set_index("firm_id")
     r = routes.reindex(pairs["firm_id"])
     candidates = pd.DataFrame({

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from creditpersona import artefacts
-from creditpersona.config import load_yaml_config
+from creditpersona.config import StrictModel, load_yaml_config
 
 
-class Grade(BaseModel):
+class Grade(StrictModel):
     """One grade and the largest PD it holds."""
 
     name: str
@@ -25,7 +25,7 @@ class Grade(BaseModel):
 
 
 @artefacts.trusted("master_scale")
-class MasterScale(BaseModel):
+class MasterScale(StrictModel):
     """The master scale."""
 
     version: int

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from creditpersona.config import load_yaml_config
+from creditpersona.config import StrictModel, load_yaml_config
 
 NEUTRAL = 50.0
 DIMENSIONS = ("scale", "financial", "credit", "urgency", "willingness")
 
 
-class FeatureScore(BaseModel):
+class FeatureScore(StrictModel):
     """How one feature turns into a 0–100 sub-score."""
 
     name: str
@@ -54,7 +54,7 @@ class FeatureScore(BaseModel):
         return pd.Series(np.where(values.isna(), np.nan, out), index=x.index)
 
 
-class Dimension(BaseModel):
+class Dimension(StrictModel):
     """One of the five profile dimensions."""
 
     zh: str
@@ -69,7 +69,7 @@ class Dimension(BaseModel):
         return self
 
 
-class ScoringConfig(BaseModel):
+class ScoringConfig(StrictModel):
     """The whole scoring construction, versioned."""
 
     version: int

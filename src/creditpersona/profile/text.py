@@ -35,7 +35,6 @@ import logging
 import math
 import re
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,10 +42,10 @@ import jieba
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from creditpersona.errors import ConfigurationError, SchemaError, parameter_error
+from creditpersona.config import load_yaml_config
+from creditpersona.errors import SchemaError, parameter_error
 
 if TYPE_CHECKING:
     from creditpersona.text.package import TextRiskPackage
@@ -210,48 +209,8 @@ def load_lexicon(path: str | Path | None = None) -> Lexicon:
     >>> "失信被执行人" in lex.event("dishonest_debtor").terms
     True
     """
-    if path is None:
-        where = "creditpersona/profile/lexicon.yaml"
-        text = resources.files("creditpersona.profile").joinpath("lexicon.yaml").read_text(
-            encoding="utf-8")
-    else:
-        where = str(path)
-        if not Path(path).is_file():
-            raise parameter_error("path", "load_lexicon", "an existing YAML file", str(path))
-        text = Path(path).read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{where}: not valid YAML: {exc}") from exc
-    try:
-        return Lexicon.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = _location(err["loc"], data)
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            if loc and not isinstance(err.get("input"), dict | list | tuple):
-                msg = f"{msg} (got {err['input']!r})"
-            problems.append(f"{loc}: {msg}" if loc else msg)
-        raise ConfigurationError(
-            f"{where}: invalid lexicon; fix these entries: " + "; ".join(problems)
-        ) from exc
-
-
-def _location(loc: tuple[int | str, ...], data: object) -> str:
-    """A readable path to an entry, naming events by code: ``events[lawsuit].severity``."""
-    parts: list[str] = []
-    node = data
-    for key in loc:
-        code = node[key].get("code") if (
-            isinstance(node, list) and isinstance(key, int) and key < len(node)
-            and isinstance(node[key], dict)) else None
-        parts.append(f"[{code}]" if code else f"[{key}]" if isinstance(key, int) else f".{key}")
-        try:
-            node = node[key]  # type: ignore[index]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    return "".join(parts).lstrip(".")
+    return load_yaml_config(Lexicon, "creditpersona.profile", "lexicon.yaml", path, "lexicon",
+                            owner="load_lexicon")
 
 
 # ----- tokenisation and mention finding ---------------------------------------------------

@@ -4,7 +4,9 @@ Organic loans follow each firm's true needs and persona (see :data:`PRODUCT_TERM
 persona ``affinity``); campaign responders add loans of the campaign's product. Repayment
 behaviour per instalment depends on the persona, the product, the purpose, the season and
 the firm's latent risk at the due date; a defaulting firm stops paying 90 days before its
-default date. Only instalments due on or before the end date are written.
+default date. Only instalments due on or before the end date are written. Rates float on the
+one LPR table (:mod:`creditpersona.domain.lpr`): an instalment's interest is at the LPR in
+force on its due date plus the loan's spread.
 
 With an industry shock, loans and instalments are drawn as in the bank without it; loans
 the shock prevents (starting after the shock start, within 30 days of the firm's new stop
@@ -17,9 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from creditpersona.contract.schema import COLLATERAL, GUARANTEE, PRODUCTS, PURPOSES
+from creditpersona.domain.lpr import load_lpr
 from creditpersona.synth.campaigns import typical_amount
 from creditpersona.synth.financials import Columns
-from creditpersona.synth.personas import INDEX, LPR_PERCENT, table
+from creditpersona.synth.personas import INDEX, table
 from creditpersona.synth.population import Population, choose, sigmoid
 from creditpersona.synth.timeline import add_months
 
@@ -147,7 +150,7 @@ def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Colum
     n_terms = np.array([len(PRODUCT_TERMS[p]) for p in PRODUCTS])
     term = terms[product, (rng.random(m) * n_terms[product]).astype(np.int64)]
     maturity = add_months(start, term)
-    lpr_tenor = np.where(term <= 60, "1Y", "5Y").astype(object)
+    lpr_tenor = load_lpr().tenor(term)
     size_adj = np.array([-30.0, 0.0, 30.0, 60.0])[pop.size_target[firm]]
     base = np.array([BASE_SPREAD_BP[p] for p in PRODUCTS])[product]
     spread = np.clip(np.round(base + 70.0 * risk + size_adj + rng.normal(0, 20, m)), -150, 800)
@@ -209,14 +212,14 @@ def repayments(rng: np.random.Generator, pop: Population, loan: Columns) -> Colu
     keep = due <= tl.end
     li, k, due = li[keep], k[keep], due[keep]
 
-    lpr = np.where(loan["lpr_tenor"] == "1Y", LPR_PERCENT["1Y"], LPR_PERCENT["5Y"])
-    rate = (lpr + loan["spread_bp"] / 100.0) / 100.0
+    # Floating rate: each instalment's interest is at the LPR in force on its due date.
+    rate = load_lpr().rate(loan["lpr_tenor"][li], due) + loan["spread_bp"][li] / 1e4
     amount = loan["amount"][li]
     n_total = n_inst[li]
     bullet = np.isin(np.asarray(PRODUCTS)[product[li]], BULLET)
     outstanding = np.where(bullet, amount, amount * (1.0 - (k - 1) / n_total))
     principal = np.where(bullet, np.where(k == n_total, amount, 0.0), amount / n_total)
-    interest = outstanding * rate[li] * period[li] / 12.0
+    interest = outstanding * rate * period[li] / 12.0
     amount_due = np.round(principal + interest, 2)
 
     firm = loan["firm"][li]

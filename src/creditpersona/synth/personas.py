@@ -16,9 +16,6 @@ import numpy.typing as npt
 
 from creditpersona.contract.schema import PRODUCTS
 
-#: Loan Prime Rate in percent per tenor (DOMAIN.md §5, in force since 2025-05-20).
-LPR_PERCENT: dict[str, float] = {"1Y": 3.00, "5Y": 3.50}
-
 #: Intercept of the quarterly default hazard ``sigmoid(HAZARD_INTERCEPT + offset + slope·r)``.
 HAZARD_INTERCEPT = -6.0
 #: Slope of the quarterly default hazard on the latent risk ``r``.
