@@ -23,6 +23,19 @@ capped at the upper bound) pushes it below, and ``below_hurdle`` says so. A loan
 exceeds the upper spread bound cannot earn the hurdle at any allowed price
 (``floor_above_max``); a firm in default (grade ``D``) is not priced for new credit
 (``declined``).
+
+A deposit-secured trade-finance loan at PD 0.05 % is not quoted under FTP + operating
+cost (grossed up for the tax) unless an exception is given, and then it is flagged:
+
+>>> import pandas as pd
+>>> low = pd.DataFrame({"firm_id": ["B"], "pd": [0.0005], "grade": ["1"]})
+>>> req = pd.DataFrame({"firm_id": ["B", "B"], "amount": [1e7, 1e7], "term_months": [6, 6],
+...                     "product": ["trade_finance"] * 2, "collateral_type": ["deposit"] * 2,
+...                     "pricing_exception": [None, "strategic client, approved by CRO"]})
+>>> from creditpersona.decisions.pricing import price_loans
+>>> q = price_loans(req, low)
+>>> (q["rate"] >= q["cost_floor_rate"] - 1e-12).tolist(), q["below_cost"].tolist()
+([True, False], [False, True])
 """
 
 from __future__ import annotations
@@ -94,17 +107,6 @@ def price_loans(
     (377.4, 62.4)
     >>> bool(p.below_hurdle), round(float(p.raroc), 4)  # the -15 bp discount costs RAROC
     (True, 0.0995)
-
-    A deposit-secured trade-finance loan at PD 0.05 % is not quoted under FTP + operating
-    cost (grossed up for the tax) unless an exception is given, and then it is flagged:
-
-    >>> low = pd.DataFrame({"firm_id": ["B"], "pd": [0.0005], "grade": ["1"]})
-    >>> req = pd.DataFrame({"firm_id": ["B", "B"], "amount": [1e7, 1e7], "term_months": [6, 6],
-    ...                     "product": ["trade_finance"] * 2, "collateral_type": ["deposit"] * 2,
-    ...                     "pricing_exception": [None, "strategic client, approved by CRO"]})
-    >>> q = price_loans(req, low)
-    >>> (q["rate"] >= q["cost_floor_rate"] - 1e-12).tolist(), q["below_cost"].tolist()
-    ([True, False], [False, True])
     """
     cfg = config or load_decisions()
     out, fr = _requests(requests, firms, cfg)
@@ -112,18 +114,15 @@ def price_loans(
     term = out["term_months"].to_numpy(dtype=float)
     floor_bp = _components(out, fr, cfg)
     out["floor_rate"] = floor_bp / 1e4
-    tax = cfg.pricing.vat_and_surcharges
-    cost_bp = (out["ftp_bp"].to_numpy() + out["operating_cost_bp"].to_numpy()) / (1.0 - tax)
+    # The cost floor: FTP + operating cost grossed up for the tax on interest.
+    cost_bp = (out["ftp_bp"].to_numpy() + out["operating_cost_bp"].to_numpy()) / (
+        1.0 - cfg.pricing.vat_and_surcharges)
     out["cost_floor_rate"] = cost_bp / 1e4
     out["lpr_tenor"] = cfg.lpr_tenor(term)
     lpr = cfg.lpr_rate(term, as_of)
     out["lpr"] = lpr
     _quote(out, floor_bp, cost_bp, lpr, cfg)
-    k = out["capital_k"].to_numpy()
-    earned = out["rate"].to_numpy() * (1.0 - tax) + (
-        -out["fee_credit_bp"].to_numpy() - out["ftp_bp"].to_numpy()
-        - out["operating_cost_bp"].to_numpy() - out["expected_loss_bp"].to_numpy()) / 1e4
-    out["raroc"] = np.where(k > 0, earned / np.where(k > 0, k, 1.0), np.nan)
+    out["raroc"] = raroc_at(out["rate"].to_numpy(), out, cfg)
     out["hurdle_rate"] = cfg.hurdle_rate
     out["below_hurdle"] = ~(out["raroc"].to_numpy() >= cfg.hurdle_rate - 1e-9)
     out["floor_above_max"] = floor_bp - lpr * 1e4 > cfg.spread_bounds_bp[1]

@@ -159,7 +159,8 @@ def add_exposure_columns(book: pd.DataFrame, config: DecisionsConfig) -> pd.Data
 
 
 def customer_value(
-    firms: pd.DataFrame, book: pd.DataFrame, config: DecisionsConfig | None = None
+    firms: pd.DataFrame, book: pd.DataFrame, config: DecisionsConfig | None = None,
+    *, as_of: dt.date | None = None,
 ) -> pd.DataFrame:
     """Yearly contribution, expected loss, capital, RAROC and 3-year value per firm.
 
@@ -173,6 +174,8 @@ def customer_value(
         Loans from :func:`exposures` (or any frame with ``firm_id, outstanding, lgd,
         maturity_years, term_months, product, lpr_tenor, spread_bp``).
     config : DecisionsConfig, optional
+    as_of : datetime.date, optional
+        The date whose LPR the loans earn (floating rates; default: the latest fixing).
 
     Returns
     -------
@@ -211,30 +214,23 @@ def customer_value(
     revenue = firms["revenue"].to_numpy(dtype=float) if "revenue" in firms.columns else None
 
     where = index.get_indexer(pd.Index(book["firm_id"]))
-    b = book[where >= 0]
     pos = where[where >= 0]
-    bal = b["outstanding"].to_numpy(dtype=float)
-    rate = np.where((b["lpr_tenor"] == "5Y").to_numpy(dtype=bool), cfg.lpr["5Y"],
-                    cfg.lpr["1Y"]) + b["spread_bp"].to_numpy(dtype=float) / 1e4
-    lgd = b["lgd"].to_numpy(dtype=float)
-    p = pd_all[pos]
-    rev = None if revenue is None else revenue[pos]
-    k = irb_capital(p, lgd, np.maximum(b["maturity_years"].to_numpy(dtype=float), 0.0), rev,
-                    config=cfg.capital)["capital"].to_numpy()
-    fee = np.nan_to_num(cfg.product_values(b["product"], "fee_bp").astype(float))
-    opex = np.nan_to_num(cfg.product_values(b["product"], "operating_cost_bp").astype(float))
+    loans = _loan_contribution(book[where >= 0], pd_all[pos],
+                               None if revenue is None else revenue[pos], cfg, as_of)
 
     def per_firm(values: np.ndarray) -> np.ndarray:
         return np.bincount(pos, weights=values, minlength=n)
 
     out = pd.DataFrame({"firm_id": firms["firm_id"].to_numpy()})
-    out["balance"] = per_firm(bal)
-    out["interest_margin"] = per_firm(
-        bal * (rate - cfg.ftp(b["term_months"].to_numpy(dtype=float))))
-    out["fees"] = per_firm(bal * fee / 1e4)
-    out["expected_loss"] = per_firm(bal * lgd * np.minimum(p, 1.0))
-    out["capital"] = per_firm(bal * k)
-    loan_cost = per_firm(bal * opex / 1e4)
+    for column in ("balance", "interest_margin", "fees", "expected_loss", "capital"):
+        out[column] = per_firm(loans[column])
+    _returns(out, firms, per_firm(loans["operating_cost"]), cfg)
+    return _projection(out, firms, pd_all, cfg)
+
+
+def _returns(out: pd.DataFrame, firms: pd.DataFrame, loan_cost: np.ndarray,
+             cfg: DecisionsConfig) -> None:
+    """Add deposits, operating cost, contribution, RAROC and economic profit per firm."""
     inflow = (firms["inflow_12m"].to_numpy(dtype=float) if "inflow_12m" in firms.columns
               else np.zeros(len(firms)))
     out["deposit_balance"] = np.nan_to_num(inflow) * cfg.deposit_days_of_inflow / 365.0
@@ -254,6 +250,28 @@ def customer_value(
     out["raroc"] = np.where(cap > 0, out["risk_adjusted_return"] / np.where(cap > 0, cap, 1.0),
                             np.nan)
     out["economic_profit"] = out["risk_adjusted_return"] - cfg.hurdle_rate * cap
+
+
+def _loan_contribution(b: pd.DataFrame, p: np.ndarray, rev: np.ndarray | None,
+                       cfg: DecisionsConfig, as_of: dt.date | None) -> dict[str, np.ndarray]:
+    """Per loan: balance, interest margin, fees, expected loss, capital, operating cost."""
+    bal = b["outstanding"].to_numpy(dtype=float)
+    tenor = np.where((b["lpr_tenor"] == "5Y").to_numpy(dtype=bool), "5Y", "1Y")
+    rate = cfg.lpr_table.rate(tenor, as_of) + b["spread_bp"].to_numpy(dtype=float) / 1e4
+    lgd = b["lgd"].to_numpy(dtype=float)
+    k = irb_capital(p, lgd, np.maximum(b["maturity_years"].to_numpy(dtype=float), 0.0), rev,
+                    config=cfg.capital)["capital"].to_numpy()
+    fee = np.nan_to_num(cfg.product_values(b["product"], "fee_bp").astype(float))
+    opex = np.nan_to_num(cfg.product_values(b["product"], "operating_cost_bp").astype(float))
+    return {"balance": bal,
+            "interest_margin": bal * (rate - cfg.ftp(b["term_months"].to_numpy(dtype=float))),
+            "fees": bal * fee / 1e4, "expected_loss": bal * lgd * np.minimum(p, 1.0),
+            "capital": bal * k, "operating_cost": bal * opex / 1e4}
+
+
+def _projection(out: pd.DataFrame, firms: pd.DataFrame, pd_all: np.ndarray,
+                cfg: DecisionsConfig) -> pd.DataFrame:
+    """Add the 3-year value: economic profit grown and survived, discounted at the hurdle."""
     growth = (firms["revenue_growth"].to_numpy(dtype=float) if "revenue_growth" in firms.columns
               else np.zeros(len(firms)))
     g = np.clip(np.nan_to_num(growth), *cfg.projection_growth)
