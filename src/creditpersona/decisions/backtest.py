@@ -50,6 +50,8 @@ def price_at_origination(
 ) -> pd.DataFrame:
     """Price each loan with the PD and persona of the last quarter end on or before its start.
 
+    The quote is on the LPR in force on the loan's start date.
+
     Parameters
     ----------
     loans : pandas.DataFrame
@@ -86,7 +88,9 @@ def price_at_origination(
         "product": at["product"], "collateral_type": at["collateral_type"],
         "guarantee_type": at["guarantee_type"],
     })
-    priced = price_loans(requests, firms, cfg)
+    # Each loan is quoted on the LPR in force on its start date.
+    priced = price_loans(requests, firms, cfg,
+                         as_of=at["start"].to_numpy().astype("datetime64[D]"))
     priced = priced.rename(columns={"firm_id": "loan_id"})
     for c in ("firm_id", "spread_bp", "lpr_tenor", "start_date", "maturity_date"):
         priced[f"loan_{c}"] = at[c].to_numpy()
@@ -127,6 +131,26 @@ def pricing_backtest(
     """
     cfg = config or load_decisions()
     p = priced
+    run = _loan_runs(p, default_dates, end_date, cfg)
+    amount = p["amount"].to_numpy(dtype=float)
+    aware_spread = p["spread_bp"].to_numpy(dtype=float)
+    aware_ok = ~(p["floor_above_max"].to_numpy(dtype=bool) | p["declined"].to_numpy(dtype=bool))
+    flat = float(np.average(aware_spread[aware_ok], weights=amount[aware_ok]))
+    market = p["loan_spread_bp"].to_numpy(dtype=float)
+    lo, hi = cfg.spread_bounds_bp
+    cost_plus = np.clip(aware_spread - p["strategy_bp"].to_numpy(dtype=float), lo, hi)
+    rows = []
+    for name, spread, eligible in (("persona_aware", aware_spread, aware_ok),
+                                   ("cost_plus_only", cost_plus, aware_ok),
+                                   ("flat", np.full(len(p), flat), np.ones(len(p), bool))):
+        booked = eligible & (spread <= market + tolerance_bp) if acceptance else eligible
+        rows.append({"policy": name, **_outcome(p, run, spread, booked)})
+    return pd.DataFrame(rows).set_index("policy")
+
+
+def _loan_runs(p: pd.DataFrame, default_dates: pd.Series, end_date: dt.date,
+               cfg: DecisionsConfig) -> dict[str, np.ndarray]:
+    """Per loan: whether it defaulted, exposure-years and the share owed at default."""
     start = pd.to_datetime(p["loan_start_date"])
     maturity = pd.to_datetime(p["loan_maturity_date"])
     end = pd.Timestamp(end_date)
@@ -140,42 +164,34 @@ def pricing_backtest(
         False).to_numpy(dtype=bool)
     frac_run = np.clip(years / term_years, 0.0, 1.0)
     avg_balance = np.where(amortising, 1.0 - frac_run / 2.0, 1.0)
-    at_default = np.where(amortising, 1.0 - frac_run, 1.0)
-    amount = p["amount"].to_numpy(dtype=float)
-    exposure_years = amount * avg_balance * years
-    lgd = p["lgd"].to_numpy(dtype=float)
-    pd_ = p["pd"].to_numpy(dtype=float)
-    costs = (p["ftp_bp"] + p["operating_cost_bp"] + p["fee_credit_bp"]).to_numpy() / 1e4
+    return {"defaulted": defaulted, "at_default": np.where(amortising, 1.0 - frac_run, 1.0),
+            "exposure_years": p["amount"].to_numpy(dtype=float) * avg_balance * years}
 
-    aware_spread = p["spread_bp"].to_numpy(dtype=float)
-    aware_ok = ~(p["floor_above_max"].to_numpy(dtype=bool) | p["declined"].to_numpy(dtype=bool))
-    flat = float(np.average(aware_spread[aware_ok], weights=amount[aware_ok]))
-    market = p["loan_spread_bp"].to_numpy(dtype=float)
-    lo, hi = cfg.spread_bounds_bp
-    cost_plus = np.clip(aware_spread - p["strategy_bp"].to_numpy(dtype=float), lo, hi)
-    rows = []
-    for name, spread, eligible in (("persona_aware", aware_spread, aware_ok),
-                                   ("cost_plus_only", cost_plus, aware_ok),
-                                   ("flat", np.full(len(p), flat), np.ones(len(p), bool))):
-        booked = eligible & (spread <= market + tolerance_bp) if acceptance else eligible
-        rate = p["lpr"].to_numpy(dtype=float) + spread / 1e4
-        income = ((rate - costs) * exposure_years)[booked].sum()
-        el = (pd_ * lgd * exposure_years)[booked].sum()
-        loss = (lgd * amount * at_default * defaulted)[booked].sum()
-        cap = (p["capital_k"].to_numpy() * exposure_years)[booked].sum()
-        ey = exposure_years[booked].sum()
-        rows.append({
-            "policy": name, "spread_bp": float(np.average(spread[booked], weights=amount[booked]))
-            if booked.any() else np.nan,
-            "loans": int(booked.sum()), "volume": float(amount[booked].sum()),
-            "defaults": int((defaulted & booked).sum()), "exposure_years": float(ey),
-            "expected_loss": float(el), "el_rate": float(el / ey) if ey else np.nan,
-            "realised_loss": float(loss), "loss_rate": float(loss / ey) if ey else np.nan,
-            "income": float(income), "capital_years": float(cap),
-            "raroc_expected": float((income - el) / cap) if cap else np.nan,
-            "raroc_realised": float((income - loss) / cap) if cap else np.nan,
-        })
-    return pd.DataFrame(rows).set_index("policy")
+
+def _outcome(p: pd.DataFrame, run: dict[str, np.ndarray], spread: np.ndarray,
+             booked: np.ndarray) -> dict[str, float]:
+    """Volume, losses, income and RAROC of the loans one policy books."""
+    amount = p["amount"].to_numpy(dtype=float)
+    exposure_years, defaulted = run["exposure_years"], run["defaulted"]
+    lgd = p["lgd"].to_numpy(dtype=float)
+    costs = (p["ftp_bp"] + p["operating_cost_bp"] + p["fee_credit_bp"]).to_numpy() / 1e4
+    rate = p["lpr"].to_numpy(dtype=float) + spread / 1e4
+    income = ((rate - costs) * exposure_years)[booked].sum()
+    el = (p["pd"].to_numpy(dtype=float) * lgd * exposure_years)[booked].sum()
+    loss = (lgd * amount * run["at_default"] * defaulted)[booked].sum()
+    cap = (p["capital_k"].to_numpy() * exposure_years)[booked].sum()
+    ey = exposure_years[booked].sum()
+    return {
+        "spread_bp": float(np.average(spread[booked], weights=amount[booked]))
+        if booked.any() else np.nan,
+        "loans": int(booked.sum()), "volume": float(amount[booked].sum()),
+        "defaults": int((defaulted & booked).sum()), "exposure_years": float(ey),
+        "expected_loss": float(el), "el_rate": float(el / ey) if ey else np.nan,
+        "realised_loss": float(loss), "loss_rate": float(loss / ey) if ey else np.nan,
+        "income": float(income), "capital_years": float(cap),
+        "raroc_expected": float((income - el) / cap) if cap else np.nan,
+        "raroc_realised": float((income - loss) / cap) if cap else np.nan,
+    }
 
 
 def warning_backtest(

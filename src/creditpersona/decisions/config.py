@@ -264,8 +264,11 @@ class DecisionsConfig(StrictModel):
         """The LPR tenor a loan of this term is quoted on: ``1Y`` or ``5Y``."""
         return self.lpr_table.tenor(term_months)
 
-    def lpr_rate(self, term_months: npt.ArrayLike, on: dt.date | None = None) -> Floats:
+    def lpr_rate(self, term_months: npt.ArrayLike,
+                 on: dt.date | npt.ArrayLike | None = None) -> Floats:
         """The LPR a loan of this term is quoted on, in force on ``on`` (default: latest).
+
+        ``on`` is one date or one per loan.
 
         Examples
         --------

@@ -44,6 +44,7 @@ import datetime as dt
 import logging
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from creditpersona.decisions.capital import effective_maturity, irb_capital
@@ -59,7 +60,7 @@ _log = logging.getLogger(__name__)
 
 def price_loans(
     requests: pd.DataFrame, firms: pd.DataFrame, config: DecisionsConfig | None = None,
-    *, as_of: dt.date | None = None,
+    *, as_of: dt.date | npt.ArrayLike | None = None,
 ) -> pd.DataFrame:
     """Price requested loans: recommended rate with every component.
 
@@ -74,8 +75,9 @@ def price_loans(
         ``firm_id``, ``pd``, ``grade``; optional ``persona`` (unknown → ``default``) and
         ``revenue`` (SME capital adjustment). One row per firm.
     config : DecisionsConfig, optional
-    as_of : datetime.date, optional
-        The date whose LPR the quote is on (default: the latest fixing of the LPR table).
+    as_of : datetime.date or array of dates, optional
+        The date whose LPR the quote is on, or one per request (default: the latest fixing
+        of the LPR table).
 
     Returns
     -------

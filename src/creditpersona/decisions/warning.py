@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -197,6 +197,36 @@ def evaluate_warnings(
         persona = current["persona"]
     codes = (pd.Series(persona).astype(object).fillna(DEFAULT_PERSONA).to_numpy()
              if persona is not None else np.full(n, DEFAULT_PERSONA, dtype=object))
+    hits, values, skipped = _rule_hits(rs, current, previous, ids, codes)
+    applied = [r for r in rs.rules if r.id in hits]
+    matrix = (np.column_stack([hits[r.id] for r in applied]) if applied
+              else np.zeros((n, 0), dtype=bool))
+    points_per_rule = np.array([rs.severity_points[r.severity] for r in applied], dtype=float)
+    points = matrix.astype(float) @ points_per_rule if applied else np.zeros(n)
+    level = np.where(points >= rs.red_points, "red",
+                     np.where(points >= rs.watch_points, "amber", "none")).astype(object)
+    reasons_zh, reasons_en = _reasons(applied, matrix, values, points_per_rule,
+                                      np.flatnonzero(points >= rs.watch_points))
+    # The top rule: the first of the most severe rules hit (rules in file order).
+    weighted = np.where(matrix, points_per_rule, 0.0) if applied else np.zeros((n, 1))
+    rule_ids = np.array([r.id for r in applied] or [""], dtype=object)
+    top = np.where(points > 0, rule_ids[weighted.argmax(axis=1)], "")
+    firms = pd.DataFrame({
+        "firm_id": ids, "persona_policy": codes, "n_hits": matrix.sum(axis=1),
+        "points": points, "level": level, "on_watch": points >= rs.watch_points,
+        "top_rule": top, "categories": _categories(applied, matrix), "reasons_zh": reasons_zh,
+        "reasons_en": reasons_en,
+    })
+    hit_frame = pd.DataFrame(matrix, columns=[r.id for r in applied],
+                             index=pd.Index(ids, name="firm_id"))
+    return WarningResult(hit_frame, firms, skipped)
+
+
+def _rule_hits(rs: WarningRules, current: pd.DataFrame,
+               previous: Mapping[int, pd.DataFrame] | None, ids: npt.NDArray[Any],
+               codes: npt.NDArray[Any]) -> tuple[dict[str, npt.NDArray[np.bool_]],
+                                                 dict[str, npt.NDArray[np.float64]], list[str]]:
+    """Which firms each rule hits, the value it compared, and the change rules skipped."""
     # Only the features the change rules compare travel from the earlier profiles.
     compared = sorted({r.feature for r in rs.rules if r.kind != "level"})
     earlier = {}
@@ -209,17 +239,14 @@ def evaluate_warnings(
         c for r in rs.rules for c in (r.personas or [])))}
     code_index = lookup(codes, persona_index, -1).astype(np.int64)
     cache: dict[str, npt.NDArray[np.float64]] = {}
-
-    def numeric(name: str) -> npt.NDArray[np.float64]:
-        if name not in cache:
-            cache[name] = pd.to_numeric(current[name], errors="coerce").to_numpy(dtype=float)
-        return cache[name]
-
     hits: dict[str, npt.NDArray[np.bool_]] = {}
     values: dict[str, npt.NDArray[np.float64]] = {}
     skipped: list[str] = []
     for r in rs.rules:
-        now = numeric(r.feature)
+        if r.feature not in cache:
+            cache[r.feature] = pd.to_numeric(current[r.feature], errors="coerce").to_numpy(
+                dtype=float)
+        now = cache[r.feature]
         if r.kind != "level":
             before_frame = earlier.get(r.lookback_quarters)
             if before_frame is None or r.feature not in before_frame.columns:
@@ -239,17 +266,17 @@ def evaluate_warnings(
             hit = hit & np.isin(code_index, [persona_index.get(c, -2) for c in r.personas])
         hits[r.id] = hit
         values[r.id] = x
+    return hits, values, skipped
 
-    applied = [r for r in rs.rules if r.id in hits]
-    matrix = (np.column_stack([hits[r.id] for r in applied]) if applied
-              else np.zeros((n, 0), dtype=bool))
-    points_per_rule = np.array([rs.severity_points[r.severity] for r in applied], dtype=float)
-    points = matrix.astype(float) @ points_per_rule if applied else np.zeros(n)
-    level = np.where(points >= rs.red_points, "red",
-                     np.where(points >= rs.watch_points, "amber", "none")).astype(object)
-    # Reasons for the firms on the watch-list, most severe rule first (a firm below the
-    # watch threshold keeps its hits in ``hits`` but no text: text is the costly part).
-    watched = np.flatnonzero(points >= rs.watch_points)
+
+def _reasons(applied: list[Rule], matrix: npt.NDArray[np.bool_],
+             values: dict[str, npt.NDArray[np.float64]], points_per_rule: npt.NDArray[Any],
+             watched: npt.NDArray[np.intp]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """Reasons (zh, en) of the firms on the watch-list, most severe rule first.
+
+    A firm below the watch threshold keeps its hits but no text: text is the costly part.
+    """
+    n = len(matrix)
     sub = matrix[watched]
     zh = np.full(len(watched), "", dtype=object)
     en = np.full(len(watched), "", dtype=object)
@@ -271,29 +298,21 @@ def evaluate_warnings(
     reasons_zh = np.full(n, "", dtype=object)
     reasons_en = np.full(n, "", dtype=object)
     reasons_zh[watched], reasons_en[watched] = zh, en
-    # The top rule: the first of the most severe rules hit (rules in file order).
-    weighted = np.where(matrix, points_per_rule, 0.0) if applied else np.zeros((n, 1))
-    rule_ids = np.array([r.id for r in applied] or [""], dtype=object)
-    top = np.where(points > 0, rule_ids[weighted.argmax(axis=1)], "")
-    # Categories hit, as a bit mask per firm; the few distinct masks are spelled out once.
+    return reasons_zh, reasons_en
+
+
+def _categories(applied: list[Rule], matrix: npt.NDArray[np.bool_]) -> npt.NDArray[Any]:
+    """The categories each firm hits, comma-separated."""
+    # A bit mask per firm; the few distinct masks are spelled out once.
     categories = list(dict.fromkeys(r.category for r in applied))
-    mask = np.zeros(n, dtype=np.int64)
+    mask = np.zeros(len(matrix), dtype=np.int64)
     for bit, category in enumerate(categories):
         in_cat = matrix[:, [j for j, r in enumerate(applied) if r.category == category]]
         mask |= in_cat.any(axis=1).astype(np.int64) << bit
     distinct, back = np.unique(mask, return_inverse=True)
     spelled = np.array([",".join(c for b, c in enumerate(categories) if m >> b & 1)
                         for m in distinct], dtype=object)
-    cats = spelled[back.ravel()]
-    firms = pd.DataFrame({
-        "firm_id": ids, "persona_policy": codes, "n_hits": matrix.sum(axis=1),
-        "points": points, "level": level, "on_watch": points >= rs.watch_points,
-        "top_rule": top, "categories": cats, "reasons_zh": reasons_zh,
-        "reasons_en": reasons_en,
-    })
-    hit_frame = pd.DataFrame(matrix, columns=[r.id for r in applied],
-                             index=pd.Index(ids, name="firm_id"))
-    return WarningResult(hit_frame, firms, skipped)
+    return np.asarray(spelled[back.ravel()])
 
 
 
