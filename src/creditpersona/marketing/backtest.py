@@ -121,6 +121,29 @@ def backtest(
     if history.empty or history["campaign_id"].nunique() < 2:
         raise SchemaError("campaign_contacts: the backtest needs at least two campaigns "
                           "(one to learn from, one to hold back).")
+    train_ids, test_ids, train, test = _split(history, holdout, test_share, seed)
+    scores = _scores(history, train, test, seed, n_jobs)
+    y = test["responded"].astype(int).to_numpy()
+    t = test["treated"].astype(bool).to_numpy()
+    amount = test["amount_taken"].fillna(0).to_numpy(dtype=float)
+    rows = []
+    for b in budgets:
+        for policy in POLICIES:
+            rows.append({"policy": policy, "budget": b,
+                         **_pick_metrics(y, t, amount, scores.get(policy), b)})
+    gains, qinis = _curves(y, t, scores)
+    metrics = {
+        "rows": float(len(test)),
+        "propensity_auc": ranking_auc(y[t], scores["propensity"][t]),
+        "uplift_qini": qini_coefficient(y, t, scores["uplift"]),
+    }
+    how = holdout if isinstance(holdout, str) else "campaigns"
+    return BacktestResult(how, train_ids, test_ids, pd.DataFrame(rows), gains, qinis, metrics)
+
+
+def _split(history: pd.DataFrame, holdout: str | Sequence[str], test_share: float,
+           seed: int) -> tuple[tuple[str, ...], tuple[str, ...], pd.DataFrame, pd.DataFrame]:
+    """Training and held-back campaign ids and rows (see :func:`backtest`'s ``holdout``)."""
     starts = history.groupby("campaign_id")["contact_date"].min().sort_values()
     if isinstance(holdout, str) and holdout == "firms":
         if not 0 < test_share < 1:
@@ -129,27 +152,29 @@ def backtest(
         rng = np.random.default_rng(seed)
         held = set(firms[rng.random(firms.size) < test_share])
         is_test = history["firm_id"].astype(str).isin(held).to_numpy()
-        train_ids = test_ids = tuple(str(c) for c in starts.index)
-        train = history[~is_test]
-        test = history[is_test].reset_index(drop=True)
+        ids = tuple(str(c) for c in starts.index)
+        return ids, ids, history[~is_test], history[is_test].reset_index(drop=True)
+    if isinstance(holdout, str) and holdout == "last":
+        test_ids: tuple[str, ...] = (str(starts.index[-1]),)
     else:
-        if isinstance(holdout, str) and holdout == "last":
-            test_ids = (str(starts.index[-1]),)
-        else:
-            test_ids = tuple(str(h) for h in ([holdout] if isinstance(holdout, str)
-                                              else holdout))
-            unknown = sorted(set(test_ids) - set(starts.index))
-            if unknown:
-                raise SchemaError(f"campaign_contacts has no campaigns {unknown}; the "
-                                  f"campaigns are {list(starts.index)}.")
-        first_test = min(starts[list(test_ids)])
-        train_ids = tuple(str(c) for c in starts.index if starts[c] < first_test
-                          and c not in test_ids)
-        if not train_ids:
-            raise SchemaError(f"no campaign started before the held-back {list(test_ids)}; "
-                              "hold back a later campaign.")
-        train = history[history["campaign_id"].isin(train_ids)]
-        test = history[history["campaign_id"].isin(test_ids)].reset_index(drop=True)
+        test_ids = tuple(str(h) for h in ([holdout] if isinstance(holdout, str) else holdout))
+        unknown = sorted(set(test_ids) - set(starts.index))
+        if unknown:
+            raise SchemaError(f"campaign_contacts has no campaigns {unknown}; the "
+                              f"campaigns are {list(starts.index)}.")
+    first_test = min(starts[list(test_ids)])
+    train_ids = tuple(str(c) for c in starts.index if starts[c] < first_test
+                      and c not in test_ids)
+    if not train_ids:
+        raise SchemaError(f"no campaign started before the held-back {list(test_ids)}; "
+                          "hold back a later campaign.")
+    return (train_ids, test_ids, history[history["campaign_id"].isin(train_ids)],
+            history[history["campaign_id"].isin(test_ids)].reset_index(drop=True))
+
+
+def _scores(history: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, seed: int,
+            n_jobs: int) -> dict[str, np.ndarray]:
+    """Fit the learners on ``train``; each policy's score of the ``test`` rows."""
     feats = feature_columns(history, pooled=True)
     params = {"random_state": seed, "n_jobs": n_jobs}
     y_tr = train["responded"].astype(int).to_numpy()
@@ -162,19 +187,17 @@ def backtest(
             f"{TRAIN_ARM_RESPONSES}: hold back fewer firms or load more campaign history.")
     uplift = TwoModelUplift(params=params).fit(train[feats], y_tr, t_tr)
     propensity = PropensityModel(**params).fit(train.loc[t_tr, feats], y_tr[t_tr])
-    y = test["responded"].astype(int).to_numpy()
-    t = test["treated"].astype(bool).to_numpy()
-    amount = test["amount_taken"].fillna(0).to_numpy(dtype=float)
-    scores = {
+    return {
         "uplift": uplift.predict_uplift(test[feats]),
         "propensity": propensity.predict_proba(test[feats])[:, 1],
         "rules": rule_score(test, seed),
     }
-    rows, gains, qinis = [], [], []
-    for b in budgets:
-        for policy in POLICIES:
-            rows.append({"policy": policy, "budget": b,
-                         **_pick_metrics(y, t, amount, scores.get(policy), b)})
+
+
+def _curves(y: np.ndarray, t: np.ndarray,
+            scores: dict[str, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cumulative gains and Qini curves of every policy and of random targeting."""
+    gains, qinis = [], []
     shares = np.linspace(0, 1, 21)
     for policy, s in scores.items():
         order = np.argsort(-s, kind="stable")
@@ -189,15 +212,7 @@ def backtest(
     q_all = qini_curve(y, t, np.zeros(len(y)), points=20)
     qinis.append(pd.DataFrame({"policy": "random", "share": q_all["share"],
                                "incremental": q_all["random"]}))
-    metrics = {
-        "rows": float(len(test)),
-        "propensity_auc": ranking_auc(y[t], scores["propensity"][t]),
-        "uplift_qini": qini_coefficient(y, t, scores["uplift"]),
-    }
-    how = holdout if isinstance(holdout, str) else "campaigns"
-    return BacktestResult(how, train_ids, test_ids, pd.DataFrame(rows),
-                          pd.concat(gains, ignore_index=True),
-                          pd.concat(qinis, ignore_index=True), metrics)
+    return pd.concat(gains, ignore_index=True), pd.concat(qinis, ignore_index=True)
 
 
 def _pick_metrics(y: np.ndarray, t: np.ndarray, amount: np.ndarray, score: np.ndarray | None,

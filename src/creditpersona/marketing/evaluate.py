@@ -29,6 +29,7 @@ from creditpersona.marketing.uplift import (
     uplift_at_k,
 )
 from creditpersona.models.evaluate import (
+    Features,
     binary_label,
     describe_preparation,
     prepare_features,
@@ -230,6 +231,37 @@ def evaluate_table(
     >>> r.folds["model"].unique().tolist(), bool(r.summary().loc["propensity", "auc_mean"] > 0.7)
     (['propensity'], True)
     """
+    _check(data, label, treatment, drop, cv, seed, k)
+    y = binary_label(data[label], label, positive=positive)
+    t = (binary_label(data[treatment], treatment).astype(bool) if treatment is not None
+         else None)
+    prepared = _features(data, label, treatment, drop)
+    X, categorical = prepared.frame, prepared.categorical
+    strata = y * 2 + t if t is not None else y
+    smallest = int(np.bincount(strata).min()) if np.unique(strata).size > 1 else 0
+    if smallest < cv:
+        raise parameter_error("cv", "evaluate_table",
+                              f"at most the rows of the rarest class ({smallest})", cv)
+    records = _cross_validate(X, y, t, strata, cv, seed, k, n_jobs, on_fold)
+    return CampaignEvaluation(label, treatment, int(y.size), X.shape[1], int(y.sum()), cv, seed,
+                              tuple(drop), categorical, k, pd.DataFrame(records),
+                              prepared.infinities, prepared.identifiers, positive)
+
+
+def _features(data: pd.DataFrame, label: str, treatment: str | None,
+              drop: Sequence[str]) -> Features:
+    """The feature columns: all but the label, the treatment and ``drop``, prepared."""
+    X = data.drop(columns=[label, *([treatment] if treatment else []), *drop]).reset_index(
+        drop=True)
+    if X.shape[1] == 0:
+        raise SchemaError("no feature columns are left after dropping the label, the "
+                          "treatment and --drop columns.")
+    return prepare_features(X)
+
+
+def _check(data: pd.DataFrame, label: str, treatment: str | None, drop: Sequence[str],
+           cv: int, seed: int, k: float) -> None:
+    """The parameter and column checks of :func:`evaluate_table`."""
     if not isinstance(cv, int) or isinstance(cv, bool) or cv < 2:
         raise parameter_error("cv", "evaluate_table", "an int ≥ 2", cv)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**31:
@@ -244,21 +276,13 @@ def evaluate_table(
     if unknown:
         raise SchemaError(f"cannot drop {unknown}: no such columns; the columns are "
                           f"{_shorten(names)}.")
-    y = binary_label(data[label], label, positive=positive)
-    t = (binary_label(data[treatment], treatment).astype(bool) if treatment is not None
-         else None)
-    X = data.drop(columns=[label, *([treatment] if treatment else []), *drop]).reset_index(
-        drop=True)
-    if X.shape[1] == 0:
-        raise SchemaError("no feature columns are left after dropping the label, the "
-                          "treatment and --drop columns.")
-    prepared = prepare_features(X)
-    X, categorical = prepared.frame, prepared.categorical
-    strata = y * 2 + t if t is not None else y
-    smallest = int(np.bincount(strata).min()) if np.unique(strata).size > 1 else 0
-    if smallest < cv:
-        raise parameter_error("cv", "evaluate_table",
-                              f"at most the rows of the rarest class ({smallest})", cv)
+
+
+def _cross_validate(X: pd.DataFrame, y: np.ndarray, t: np.ndarray | None, strata: np.ndarray,
+                    cv: int, seed: int, k: float, n_jobs: int,
+                    on_fold: Callable[[int, str, dict[str, float]], None] | None,
+                    ) -> list[dict[str, Any]]:
+    """One record per fold and model: the propensity model, then every uplift learner."""
     params = {"random_state": seed, "n_jobs": n_jobs}
     records = []
     splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
@@ -287,9 +311,7 @@ def evaluate_table(
             records.append({"model": name, "fold": fold, **row})
             if on_fold is not None:
                 on_fold(fold, name, row)
-    return CampaignEvaluation(label, treatment, int(y.size), X.shape[1], int(y.sum()), cv, seed,
-                              tuple(drop), categorical, k, pd.DataFrame(records),
-                              prepared.infinities, prepared.identifiers, positive)
+    return records
 
 
 def _shorten(names: list[str], limit: int = 12) -> str:

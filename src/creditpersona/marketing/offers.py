@@ -59,7 +59,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from creditpersona import artefacts
 from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.marketing.catalogue import Catalogue, load_catalogue
+from creditpersona.marketing.catalogue import Catalogue, RiskAppetite, load_catalogue
 from creditpersona.marketing.routing import ChannelConfig, load_channels
 
 Floats = npt.NDArray[np.float64]
@@ -244,7 +244,21 @@ def build_problem(
     products = tuple(p for p in cat.codes if p in set(present))
     products = products + tuple(sorted(set(present) - set(products)))
     prod_codes = pd.Index(products).get_indexer(pd.Index(candidates["product"].astype(str)))
-    n, m = len(firm_ids), len(products)
+    value, limit = _value_and_limit(candidates, firm_codes, prod_codes, len(firm_ids),
+                                    len(products))
+    _, first_row = np.unique(firm_codes, return_index=True)
+    per_firm_columns = [c for c in ("channel", "uses_rm", "rm_id", "industry_section", "grade")
+                        if c in candidates.columns]
+    first = candidates.iloc[first_row][per_firm_columns].reset_index(drop=True)
+    families = [*_contact_families(first, chn, rm_cap, channel_capacity),
+                *_appetite_families(first, ra, budget, products)]
+    return OfferProblem(np.asarray(firm_ids, dtype=object), products, value, limit,
+                        tuple(families))
+
+
+def _value_and_limit(candidates: pd.DataFrame, firm_codes: Ints, prod_codes: Ints, n: int,
+                     m: int) -> tuple[Floats, Floats]:
+    """Dense firm × product expected value (−inf: never offered) and limit matrices."""
     key = firm_codes.astype(np.int64) * m + prod_codes
     uniq, first_seen, counts = np.unique(key, return_index=True, return_counts=True)
     if (counts > 1).any():
@@ -260,16 +274,16 @@ def build_problem(
     if "limit" in candidates.columns:
         lim = pd.to_numeric(candidates["limit"], errors="coerce").fillna(0).to_numpy(float)
         limit[firm_codes, prod_codes] = np.maximum(lim, 0)
-    _, first_row = np.unique(firm_codes, return_index=True)
-    per_firm_columns = [c for c in ("channel", "uses_rm", "rm_id", "industry_section", "grade")
-                        if c in candidates.columns]
-    first = candidates.iloc[first_row][per_firm_columns].reset_index(drop=True)
+    return value, limit
 
-    def per_firm(col: str, default: object) -> pd.Series:
-        return first[col] if col in first.columns else pd.Series(default, index=first.index)
 
+def _contact_families(first: pd.DataFrame, chn: ChannelConfig, rm_cap: int,
+                      channel_capacity: Mapping[str, float] | None) -> list[Family]:
+    """Contact capacity: contacts per relationship manager and per channel."""
+    n = len(first)
     families: list[Family] = []
-    channel = per_firm("channel", None).astype(object)
+    channel = (first["channel"] if "channel" in first.columns
+               else pd.Series(None, index=first.index)).astype(object)
     if "uses_rm" in first.columns:
         uses_rm = first["uses_rm"].fillna(True).to_numpy(dtype=float)
     else:
@@ -290,6 +304,13 @@ def build_problem(
                 caps.append(float(np.ceil(share * n)) if share is not None else np.inf)
         families.append(Family("channel", codes.astype(np.int64), np.array(caps),
                                tuple(str(c) for c in labels), "firm", np.ones(n)))
+    return families
+
+
+def _appetite_families(first: pd.DataFrame, ra: RiskAppetite, budget: float,
+                       products: tuple[str, ...]) -> list[Family]:
+    """Risk appetite: limits offered per industry section, per product, per grade group."""
+    families: list[Family] = []
     if "industry_section" in first.columns:
         section = first["industry_section"].fillna("?").astype(str)
         codes, labels = pd.factorize(section)
@@ -297,7 +318,7 @@ def build_problem(
                                np.array([ra.section_caps.get(s, ra.section_share * budget)
                                          for s in labels]),
                                tuple(labels), "limit"))
-    families.append(Family("product", np.arange(m, dtype=np.int64),
+    families.append(Family("product", np.arange(len(products), dtype=np.int64),
                            np.array([ra.product_caps.get(p, ra.product_share * budget)
                                      for p in products]), products,
                            "limit", by_product=True))
@@ -307,8 +328,7 @@ def build_problem(
             inside = np.isin(grade.astype(str), gc.grades) & pd.notna(grade)
             families.append(Family(f"grade_cap_{k + 1}", np.where(inside, 0, -1).astype(
                 np.int64), np.array([gc.share * budget]), ("+".join(gc.grades),), "limit"))
-    return OfferProblem(np.asarray(firm_ids, dtype=object), products, value, limit,
-                        tuple(families))
+    return families
 
 
 # -- allocation (feasible plans by score) -------------------------------------------------
@@ -421,48 +441,11 @@ def _solve_milp(problem: OfferProblem, time_limit: float) -> tuple[Ints, float, 
 # -- Lagrangian relaxation ----------------------------------------------------------------
 def _solve_lagrangian(problem: OfferProblem, max_iter: int, tol: float,
                       heuristic_every: int) -> tuple[Ints, float, float, int]:
-    n, m = problem.shape
     value = problem.value
     rm = next((f for f in problem.families if f.name == "rm"), None)
     dual = [f for f in problem.families if f is not rm and np.isfinite(f.caps).any()]
     lam = [np.zeros(f.caps.size) for f in dual]
     finite_caps = [np.where(np.isfinite(f.caps) & (f.caps > 0), f.caps, np.inf) for f in dual]
-
-    def penalised(lams: list[Floats]) -> Floats:
-        firm_term = np.zeros(n)
-        firm_limit = np.zeros(n)
-        prod_limit = np.zeros(m)
-        for fam, lk, cap in zip(dual, lams, finite_caps, strict=True):
-            price = np.where(np.isfinite(cap), lk / np.where(np.isfinite(cap), cap, 1), 0.0)
-            if fam.by_product:
-                prod_limit += np.where(fam.groups >= 0, price[np.maximum(fam.groups, 0)], 0)
-            else:
-                p = np.where(fam.groups >= 0, price[np.maximum(fam.groups, 0)], 0.0)
-                if fam.weight == "limit":
-                    firm_limit += p
-                else:
-                    assert fam.firm_weight is not None
-                    firm_term += p * fam.firm_weight
-        return value - firm_term[:, None] - problem.limit * (firm_limit[:, None]
-                                                             + prod_limit[None, :])
-
-    def relaxed(adj: Floats) -> tuple[Ints, float]:
-        best = adj.argmax(axis=1)
-        gain = adj[np.arange(n), best]
-        take = np.isfinite(gain) & (gain > 0)
-        if rm is not None:
-            assert rm.firm_weight is not None
-            counted = take & (rm.firm_weight > 0)
-            idx = np.flatnonzero(counted)
-            order = idx[np.lexsort((-gain[idx], rm.groups[idx]))]
-            grp = rm.groups[order]
-            starts = np.r_[0, np.flatnonzero(grp[1:] != grp[:-1]) + 1]
-            rank = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
-            drop = order[rank >= rm.caps[grp]]
-            take[drop] = False
-        choice = np.where(take, best, -1)
-        return choice, float(gain[take].sum())
-
     best_choice = allocate(problem, value)
     best_obj = problem.objective(best_choice)
     best_bound = np.inf
@@ -470,8 +453,8 @@ def _solve_lagrangian(problem: OfferProblem, max_iter: int, tol: float,
     stall = 0
     it = 0
     for it in range(1, max_iter + 1):
-        adj = penalised(lam)
-        choice, relaxed_value = relaxed(adj)
+        adj = _penalised(problem, dual, lam, finite_caps)
+        choice, relaxed_value = _relaxed(adj, rm)
         bound = relaxed_value + float(sum(lk[np.isfinite(cap)].sum()
                                           for lk, cap in zip(lam, finite_caps, strict=True)))
         if not np.isfinite(best_bound) or bound < best_bound - 1e-9 * abs(best_bound):
@@ -487,25 +470,74 @@ def _solve_lagrangian(problem: OfferProblem, max_iter: int, tol: float,
                 best_choice, best_obj = cand, obj
         if best_bound - best_obj <= tol * max(abs(best_bound), 1e-9) or theta < 1e-4:
             break
-        grads = []
-        rows = np.flatnonzero(choice >= 0)
-        cols = choice[rows]
-        for fam, cap in zip(dual, finite_caps, strict=True):
-            g = fam.pair_groups(rows, cols)
-            w = fam.pair_weights(rows, cols, problem.limit)
-            keep = g >= 0
-            use = np.bincount(g[keep], weights=w[keep], minlength=fam.caps.size)
-            grads.append(np.where(np.isfinite(cap), use / np.where(np.isfinite(cap), cap, 1)
-                                  - 1.0, 0.0))
+        grads = _subgradients(problem, dual, finite_caps, choice)
         norm = float(sum((gk ** 2).sum() for gk in grads))
         if norm <= 0:
             break
         step = theta * max(bound - best_obj, 1e-9 * max(abs(bound), 1.0)) / norm
         lam = [np.maximum(0.0, lk + step * gk) for lk, gk in zip(lam, grads, strict=True)]
-    cand = allocate(problem, penalised(lam))
+    cand = allocate(problem, _penalised(problem, dual, lam, finite_caps))
     if problem.objective(cand) > best_obj:
         best_choice, best_obj = cand, problem.objective(cand)
     return best_choice, best_obj, best_bound, it
+
+
+def _penalised(problem: OfferProblem, dual: list[Family], lams: list[Floats],
+               finite_caps: list[Floats]) -> Floats:
+    """Pair values less the multipliers' prices of the capacity each pair uses."""
+    n, m = problem.shape
+    firm_term = np.zeros(n)
+    firm_limit = np.zeros(n)
+    prod_limit = np.zeros(m)
+    for fam, lk, cap in zip(dual, lams, finite_caps, strict=True):
+        price = np.where(np.isfinite(cap), lk / np.where(np.isfinite(cap), cap, 1), 0.0)
+        if fam.by_product:
+            prod_limit += np.where(fam.groups >= 0, price[np.maximum(fam.groups, 0)], 0)
+        else:
+            p = np.where(fam.groups >= 0, price[np.maximum(fam.groups, 0)], 0.0)
+            if fam.weight == "limit":
+                firm_limit += p
+            else:
+                assert fam.firm_weight is not None
+                firm_term += p * fam.firm_weight
+    return problem.value - firm_term[:, None] - problem.limit * (firm_limit[:, None]
+                                                                 + prod_limit[None, :])
+
+
+def _relaxed(adj: Floats, rm: Family | None) -> tuple[Ints, float]:
+    """The relaxed problem: each firm's best positive pair, within the RM capacities."""
+    n = adj.shape[0]
+    best = adj.argmax(axis=1)
+    gain = adj[np.arange(n), best]
+    take = np.isfinite(gain) & (gain > 0)
+    if rm is not None:
+        assert rm.firm_weight is not None
+        counted = take & (rm.firm_weight > 0)
+        idx = np.flatnonzero(counted)
+        order = idx[np.lexsort((-gain[idx], rm.groups[idx]))]
+        grp = rm.groups[order]
+        starts = np.r_[0, np.flatnonzero(grp[1:] != grp[:-1]) + 1]
+        rank = np.arange(order.size) - np.repeat(starts, np.diff(np.r_[starts, order.size]))
+        drop = order[rank >= rm.caps[grp]]
+        take[drop] = False
+    choice = np.where(take, best, -1)
+    return choice, float(gain[take].sum())
+
+
+def _subgradients(problem: OfferProblem, dual: list[Family], finite_caps: list[Floats],
+                  choice: Ints) -> list[Floats]:
+    """Capacity used over capacity, less one, per dualised constraint."""
+    grads = []
+    rows = np.flatnonzero(choice >= 0)
+    cols = choice[rows]
+    for fam, cap in zip(dual, finite_caps, strict=True):
+        g = fam.pair_groups(rows, cols)
+        w = fam.pair_weights(rows, cols, problem.limit)
+        keep = g >= 0
+        use = np.bincount(g[keep], weights=w[keep], minlength=fam.caps.size)
+        grads.append(np.where(np.isfinite(cap), use / np.where(np.isfinite(cap), cap, 1)
+                              - 1.0, 0.0))
+    return grads
 
 
 # -- the public planner ---------------------------------------------------------------------

@@ -65,19 +65,34 @@ def simulate(rng: np.random.Generator, pop: Population) -> Financials:
         Unrounded firm × quarter matrices.
     """
     tl = pop.timeline
-    n, nq = pop.n, tl.quarter_ends.size
-    p = pop.persona
-    r = pop.risk
-    shares = tl.quarter_shares()[p]  # n × nq, sums to 1 per calendar year
-
     last_fy = int(tl.fiscal_years[-1])
     anchor = np.datetime64(f"{last_fy}-07-01", "D")
     t = ((tl.quarter_ends - anchor).astype(np.int64) / 365.25)[None, :]
+    growth = np.maximum(pop.growth, -0.5)[:, None]
+    # The random draws are made in one fixed order (income, balance sheet, flows): the
+    # same seed gives the same bank.
+    lines = _income(rng, pop, t, growth, last_fy)
+    lines.update(_balance_sheet(rng, pop, t, growth))
+    lines.update(_flows(rng, pop, lines))
+    order = ("revenue", "cost_of_sales", "operating_profit", "net_profit", "interest_expense",
+             "depreciation_amortisation", "total_assets", "current_assets", "cash",
+             "receivables", "inventory", "prepayments", "total_liabilities",
+             "current_liabilities", "short_term_debt", "long_term_debt", "payables",
+             "advance_receipts", "operating_cash_flow", "capex", "opex")
+    return Financials({k: lines[k] for k in order})
+
+
+def _income(rng: np.random.Generator, pop: Population, t: Floats, growth: Floats,
+            last_fy: int) -> dict[str, Floats]:
+    """Revenue, cost of sales and operating expenses (and the annual level, ``_annual``)."""
+    tl = pop.timeline
+    n, nq = pop.n, tl.quarter_ends.size
+    p, r = pop.persona, pop.risk
+    shares = tl.quarter_shares()[p]  # n × nq, sums to 1 per calendar year
     in_last_fy = tl.quarter_ends.astype("datetime64[Y]").astype(np.int64) + 1970 == last_fy
     # The anchor is the firm's normal level, so a downturn lowers revenue instead of being
     # absorbed by it (and revenue before the downturn stays as it was).
     r_anchor = pop.calm_risk[:, in_last_fy].mean(axis=1, keepdims=True)
-    growth = np.maximum(pop.growth, -0.5)[:, None]
     annual = pop.revenue_anchor[:, None] * (1.0 + growth) ** t
     after_default = ~np.isnat(pop.default_date)[:, None] & (
         tl.quarter_ends[None, :] > pop.default_date[:, None]
@@ -93,7 +108,15 @@ def simulate(rng: np.random.Generator, pop: Population) -> Financials:
     opex = revenue * opex_ratio * 0.7 + fixed
     startup_cost = pop.registered_capital[:, None] * 0.03 * np.ones((1, nq))
     opex = np.where(pop.zero_revenue[:, None], startup_cost, opex)
+    return {"revenue": revenue, "cost_of_sales": cost, "opex": opex,
+            "_annual_shares": annual * shares}
 
+
+def _balance_sheet(rng: np.random.Generator, pop: Population, t: Floats,
+                   growth: Floats) -> dict[str, Floats]:
+    """Assets, liabilities and their parts, and depreciation."""
+    n, nq = pop.n, pop.timeline.quarter_ends.size
+    p, r = pop.persona, pop.risk
     asset_growth = (0.6 * growth + 0.02)
     assets = pop.assets_anchor[:, None] * (1.0 + asset_growth) ** t * rng.normal(
         1.0, 0.02, (n, nq)).clip(0.9, 1.1)
@@ -112,11 +135,7 @@ def simulate(rng: np.random.Generator, pop: Population) -> Financials:
     fr_adv = np.clip(_firm(rng, table("advance_share")[p], 0.03), 0.0, 0.4) * np.ones((1, nq))
     total = fr_std + fr_pay + fr_adv
     scale = np.where(total > 0.95, 0.95 / total, 1.0)
-    std = current_liab * fr_std * scale
-    payables = current_liab * fr_pay * scale
-    advances = current_liab * fr_adv * scale
     ltd_share = np.clip(_firm(rng, table("ltd_share")[p], 0.08), 0.0, 0.95)
-    ltd = (liabilities - current_liab) * ltd_share
 
     current_assets = assets * ca_share
     mix = table("ca_mix")[p][:, :, None] * rng.lognormal(0, 0.15, (n, 4, 1))
@@ -126,10 +145,26 @@ def simulate(rng: np.random.Generator, pop: Population) -> Financials:
     mix_total = mix.sum(axis=1, keepdims=True)
     mix = np.where(mix_total > 0.95, mix * 0.95 / mix_total, mix)
     cash, receivables, inventory, prepayments = (current_assets * mix[:, k] for k in range(4))
+    return {
+        "depreciation_amortisation": depreciation, "total_assets": assets,
+        "current_assets": current_assets, "cash": cash, "receivables": receivables,
+        "inventory": inventory, "prepayments": prepayments, "total_liabilities": liabilities,
+        "current_liabilities": current_liab, "short_term_debt": current_liab * fr_std * scale,
+        "long_term_debt": (liabilities - current_liab) * ltd_share,
+        "payables": current_liab * fr_pay * scale,
+        "advance_receipts": current_liab * fr_adv * scale,
+    }
 
+
+def _flows(rng: np.random.Generator, pop: Population,
+           lines: dict[str, Floats]) -> dict[str, Floats]:
+    """Interest, profit, tax, operating cash flow and capital expenditure."""
+    n, nq = pop.n, pop.timeline.quarter_ends.size
+    p, r = pop.persona, pop.risk
+    revenue, depreciation = lines["revenue"], lines["depreciation_amortisation"]
     rate = 0.045 + 0.006 * np.maximum(r, 0.0)
-    interest = (std + ltd) * rate / 4.0
-    operating = revenue - cost - opex - depreciation - interest
+    interest = (lines["short_term_debt"] + lines["long_term_debt"]) * rate / 4.0
+    operating = revenue - lines["cost_of_sales"] - lines["opex"] - depreciation - interest
     tax = table("tax_rate")[p][:, None] * np.maximum(operating, 0.0)
     net = operating - tax
     d_revenue = np.diff(revenue, axis=1, prepend=revenue[:, :1])
@@ -140,21 +175,11 @@ def simulate(rng: np.random.Generator, pop: Population) -> Financials:
            + rng.normal(0, 0.04, (n, nq)) * revenue)
     lumpy = np.where(p[:, None] == INDEX["asset_heavy_project"], rng.gamma(0.6, 1 / 0.6, (n, nq)),
                      rng.lognormal(-0.125, 0.5, (n, nq)))
-    capex = np.maximum(annual * shares, pop.registered_capital[:, None] * 0.05) * table(
-        "capex_ratio")[p][:, None] * lumpy
+    capex = np.maximum(lines.pop("_annual_shares"), pop.registered_capital[:, None] * 0.05
+                       ) * table("capex_ratio")[p][:, None] * lumpy
     capex = np.where(pop.persona[:, None] == _DISTRESSED, capex * np.exp(-0.3 * r), capex)
-
-    lines = {
-        "revenue": revenue, "cost_of_sales": cost, "operating_profit": operating,
-        "net_profit": net, "interest_expense": interest, "depreciation_amortisation": depreciation,
-        "total_assets": assets, "current_assets": current_assets, "cash": cash,
-        "receivables": receivables, "inventory": inventory, "prepayments": prepayments,
-        "total_liabilities": liabilities, "current_liabilities": current_liab,
-        "short_term_debt": std, "long_term_debt": ltd, "payables": payables,
-        "advance_receipts": advances, "operating_cash_flow": ocf, "capex": capex,
-        "opex": opex,
-    }
-    return Financials(lines)
+    return {"operating_profit": operating, "net_profit": net, "interest_expense": interest,
+            "operating_cash_flow": ocf, "capex": capex}
 
 
 def _rounded_rows(values: dict[str, Floats]) -> Columns:

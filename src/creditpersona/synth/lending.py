@@ -15,6 +15,8 @@ date) are marked not ``booked`` and left out with their instalments.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -96,6 +98,31 @@ def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Colum
         by start date, with ``loan_id`` assigned in that order, and ``booked`` (false for
         the loans an industry shock prevents: write only the booked ones).
     """
+    # The random draws are made in one fixed order (organic loans, campaign loans, terms):
+    # the same seed gives the same bank.
+    firm, product, start, amount, booked = _organic_and_campaign(rng, pop, campaign)
+    terms = _terms(rng, pop, firm, product, start)
+    order = np.lexsort((firm, start))
+    m = firm.size
+    width_id = max(8, len(str(m)))
+    out: Columns = {
+        "loan_id": np.char.add("L", np.char.zfill(np.arange(1, m + 1).astype(str), width_id)),
+        "firm": firm[order], "product": np.asarray(PRODUCTS, dtype=object)[product[order]],
+        "purpose": np.asarray(PURPOSES, dtype=object)[terms["purpose"][order]],
+        "amount": amount[order], "lpr_tenor": terms["lpr_tenor"][order],
+        "spread_bp": terms["spread"][order].astype(float),
+        "term_months": terms["term"][order].astype(np.int64), "start_date": start[order],
+        "maturity_date": terms["maturity"][order],
+        "collateral_type": terms["collateral"][order],
+        "guarantee_type": terms["guarantee"][order], "product_index": product[order],
+        "booked": booked[order],
+    }
+    return out
+
+
+def _organic_and_campaign(rng: np.random.Generator, pop: Population, campaign: Columns
+                          ) -> tuple[npt.NDArray[Any], ...]:
+    """Firm, product index, start, amount and ``booked`` of organic and campaign loans."""
     tl = pop.timeline
     n = pop.n
     count = rng.poisson(table("loans_per_firm")[pop.persona])
@@ -137,20 +164,22 @@ def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Colum
         start[ok] < _last_start(stop[firm[ok]], tl.end),
         np.isnat(stop[cf]) | (camp_start[camp_ok] < stop[cf] - np.timedelta64(20, "D")),
     ]) | pop.before_shock(np.concatenate([start[ok], camp_start[camp_ok]]))
-    firm = np.concatenate([firm[ok], camp_firm[camp_ok]])
-    product = np.concatenate([product[ok], camp_product[camp_ok]]).astype(np.int64)
-    start = np.concatenate([start[ok], camp_start[camp_ok]])
-    amount = np.concatenate([amount[ok], camp_amount[camp_ok]])
+    return (np.concatenate([firm[ok], camp_firm[camp_ok]]),
+            np.concatenate([product[ok], camp_product[camp_ok]]).astype(np.int64),
+            np.concatenate([start[ok], camp_start[camp_ok]]),
+            np.concatenate([amount[ok], camp_amount[camp_ok]]), booked)
+
+
+def _terms(rng: np.random.Generator, pop: Population, firm: npt.NDArray[Any],
+           product: npt.NDArray[np.int64], start: npt.NDArray[np.datetime64]) -> Columns:
+    """Term, maturity, LPR tenor, spread, collateral, guarantee and purpose of each loan."""
     m = firm.size
     persona = pop.persona[firm]
-    q_start = np.clip(tl.quarter_index(start), 0, tl.quarter_ends.size - 1)
+    q_start = np.clip(pop.timeline.quarter_index(start), 0, pop.timeline.quarter_ends.size - 1)
     risk = pop.risk[firm, q_start]
-
     terms = np.array([PRODUCT_TERMS[p] + (0,) * (5 - len(PRODUCT_TERMS[p])) for p in PRODUCTS])
     n_terms = np.array([len(PRODUCT_TERMS[p]) for p in PRODUCTS])
     term = terms[product, (rng.random(m) * n_terms[product]).astype(np.int64)]
-    maturity = add_months(start, term)
-    lpr_tenor = load_lpr().tenor(term)
     size_adj = np.array([-30.0, 0.0, 30.0, 60.0])[pop.size_target[firm]]
     base = np.array([BASE_SPREAD_BP[p] for p in PRODUCTS])[product]
     spread = np.clip(np.round(base + 70.0 * risk + size_adj + rng.normal(0, 20, m)), -150, 800)
@@ -163,20 +192,9 @@ def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Colum
     p_refi = np.where(distressed & _SHORT_TERM[product], 0.55,
                       0.5 * sigmoid(2.0 * (risk - 2.0)) * _SHORT_TERM[product])
     purpose = np.where(rng.random(m) < p_refi, PURPOSES.index("refinancing"), purpose)
-
-    order = np.lexsort((firm, start))
-    width_id = max(8, len(str(m)))
-    out: Columns = {
-        "loan_id": np.char.add("L", np.char.zfill(np.arange(1, m + 1).astype(str), width_id)),
-        "firm": firm[order], "product": np.asarray(PRODUCTS, dtype=object)[product[order]],
-        "purpose": np.asarray(PURPOSES, dtype=object)[purpose[order]], "amount": amount[order],
-        "lpr_tenor": lpr_tenor[order], "spread_bp": spread[order].astype(float),
-        "term_months": term[order].astype(np.int64), "start_date": start[order],
-        "maturity_date": maturity[order], "collateral_type": collateral[order],
-        "guarantee_type": guarantee[order], "product_index": product[order],
-        "booked": booked[order],
-    }
-    return out
+    return {"term": term, "maturity": add_months(start, term),
+            "lpr_tenor": load_lpr().tenor(term), "spread": spread, "collateral": collateral,
+            "guarantee": guarantee, "purpose": purpose}
 
 
 def _last_start(stop: npt.NDArray[np.datetime64],
