@@ -15,6 +15,7 @@ before the shock is the same with or without it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -274,29 +275,58 @@ def build_population(rng: np.random.Generator, n: int, timeline: Timeline,
     ConfigurationError
         If no firm's industry code starts with ``shock.industry``.
     """
+    # The random draws are made in one fixed order (the helpers below, in turn): the same
+    # seed gives the same bank.
     shares = table("share")
     persona = rng.choice(len(PERSONAS), size=n, p=shares / shares.sum()).astype(np.int64)
     size = choose(rng, table("size_mix")[persona])
+    industry, region, city, firm_id = _place(rng, persona)
+    scale = _scale(rng, industry, persona, size, timeline.end)
+    registry = _registry(rng, persona, size, city, industry, scale["founded"], timeline.end)
+    growth = rng.normal(table("growth_mean")[persona], table("growth_sd")[persona])
+    concentrated = rng.random(n) < table("concentrated_share")[persona]
+    quarterly = (rng.random(n) < table("quarterly_filer_share")[persona]) & (size < 3)
+    paths = _risk_and_defaults(rng, persona, size, timeline, industry, shock)
+    needs = _needs(rng, persona, size, industry, concentrated)
+    return Population(
+        timeline=timeline, persona=persona, firm_id=firm_id, name=registry["name"],
+        industry_code=industry, region_code=region, city=city, founded_on=scale["founded"],
+        employees=scale["employees"].astype(np.int64), registered_capital=scale["capital"],
+        ownership=registry["ownership"], listed=registry["listed"],
+        relationship_start=registry["relationship"],
+        rm_id=registry["rm_id"].astype(object), size_target=size,
+        revenue_anchor=scale["revenue"], assets_anchor=scale["assets"], growth=growth,
+        concentrated=concentrated, zero_revenue=scale["zero_revenue"],
+        no_statements=scale["no_statements"], quarterly_filer=quarterly, needs=needs, **paths,
+    )
 
+
+def _place(rng: np.random.Generator, persona: npt.NDArray[np.int64]
+           ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
+    """Industry by persona, district (coastal ones twice as likely), city and USCC."""
+    n = persona.size
     industry = np.empty(n, dtype=object)
     for i, p in enumerate(PERSONAS):
         mask = persona == i
         codes = np.array([c for c, _ in p.industries], dtype=object)
         w = np.array([w for _, w in p.industries])
         industry[mask] = codes[rng.choice(codes.size, size=int(mask.sum()), p=w / w.sum())]
-
     districts = np.array(list(DISTRICTS), dtype=str)
     dw = np.where(np.isin(districts.astype("<U2"), _COASTAL), 2.0, 1.0)
     district_city = np.array([DISTRICTS[d] for d in districts], dtype=object)
     where = rng.choice(districts.size, size=n, p=dw / dw.sum())
     region, city = districts[where], district_city[where]
-    firm_id = unique_codes(rng, region)
+    return industry, region, city, unique_codes(rng, region)
 
+
+def _scale(rng: np.random.Generator, industry: npt.NDArray[Any],
+           persona: npt.NDArray[np.int64], size: npt.NDArray[np.int64],
+           end: np.datetime64) -> dict[str, npt.NDArray[Any]]:
+    """Employees, revenue, assets, age and registered capital (start-ups without revenue)."""
+    n = persona.size
     employees, revenue, assets = _size_anchors(rng, industry, persona, size)
     zero_revenue = rng.random(n) < ZERO_REVENUE_SHARE
     no_statements = rng.random(n) < NO_STATEMENT_SHARE
-
-    end = timeline.end
     lo, hi = table("age_years")[persona].T
     age_days = rng.uniform(lo, hi) * 365.25
     age_days = np.where(zero_revenue, rng.uniform(300, 720, n), age_days)
@@ -304,14 +334,22 @@ def build_population(rng: np.random.Generator, n: int, timeline: Timeline,
     capital = np.maximum(np.round(assets * rng.uniform(0.05, 0.4, n) / 1e5) * 1e5, 1e5)
     capital = np.where(zero_revenue, np.round(rng.uniform(1e5, 5e6, n) / 1e5) * 1e5, capital)
     assets = np.where(zero_revenue, capital * rng.uniform(0.5, 1.5, n), assets)
-    revenue = np.where(zero_revenue, 0.0, revenue)
-    employees = np.where(zero_revenue, rng.integers(3, 15, n), employees)
+    return {"employees": np.where(zero_revenue, rng.integers(3, 15, n), employees),
+            "revenue": np.where(zero_revenue, 0.0, revenue), "assets": assets,
+            "zero_revenue": zero_revenue, "no_statements": no_statements,
+            "founded": founded, "capital": capital}
 
+
+def _registry(rng: np.random.Generator, persona: npt.NDArray[np.int64],
+              size: npt.NDArray[np.int64], city: npt.NDArray[Any], industry: npt.NDArray[Any],
+              founded: npt.NDArray[np.datetime64], end: np.datetime64
+              ) -> dict[str, npt.NDArray[Any]]:
+    """Ownership, listing, name, start of the relationship with the bank and the RM."""
+    n = persona.size
     ownership = np.asarray(OWNERSHIP, dtype=object)[choose(rng, OWNERSHIP_MIX[persona])]
     listed = rng.random(n) < np.array([0.35, 0.05, 0.003, 0.0])[size]
     joint_stock = listed | ((size == 0) & (rng.random(n) < 0.4))
     name = names.firm_names(rng, city, industry, joint_stock)
-
     room = np.maximum((end - np.timedelta64(30, "D") - founded).astype(np.int64), 0)
     gap = np.minimum(rng.exponential(7 * 365.25, n), room).astype(np.int64)
     relationship = end - np.timedelta64(30, "D") - gap.astype("timedelta64[D]")
@@ -319,11 +357,15 @@ def build_population(rng: np.random.Generator, n: int, timeline: Timeline,
     n_rm = max(1, -(-n // FIRMS_PER_RM))
     width = max(4, len(str(n_rm)))
     rm_id = np.char.add("RM", np.char.zfill(rng.integers(1, n_rm + 1, n).astype(str), width))
+    return {"ownership": ownership, "listed": listed, "name": name,
+            "relationship": relationship, "rm_id": rm_id}
 
-    growth = rng.normal(table("growth_mean")[persona], table("growth_sd")[persona])
-    concentrated = rng.random(n) < table("concentrated_share")[persona]
-    quarterly = (rng.random(n) < table("quarterly_filer_share")[persona]) & (size < 3)
 
+def _risk_and_defaults(rng: np.random.Generator, persona: npt.NDArray[np.int64],
+                       size: npt.NDArray[np.int64], timeline: Timeline,
+                       industry: npt.NDArray[Any], shock: Shock | None) -> dict[str, Any]:
+    """Latent risk paths, hazards and default dates, with and without the shock."""
+    n = persona.size
     risk, hazard = _risk_paths(rng, persona, size, timeline)
     patience = np.asarray(rng.exponential(1.0, n))
     knots, cum, default_date = _default_times(patience, hazard, timeline)
@@ -339,20 +381,9 @@ def build_population(rng: np.random.Generator, n: int, timeline: Timeline,
         risk = calm_risk + shift * (grid >= q)[None, :]
         hazard = _hazard(persona, calm_risk + shift * (grid > q)[None, :])
         knots, cum, default_date = _default_times(patience, hazard, timeline)
-    needs = _needs(rng, persona, size, industry, concentrated)
-
-    return Population(
-        timeline=timeline, persona=persona, firm_id=firm_id, name=name,
-        industry_code=industry, region_code=region, city=city, founded_on=founded,
-        employees=employees.astype(np.int64), registered_capital=capital,
-        ownership=ownership, listed=listed, relationship_start=relationship,
-        rm_id=rm_id.astype(object), size_target=size, revenue_anchor=revenue,
-        assets_anchor=assets, growth=growth, concentrated=concentrated,
-        zero_revenue=zero_revenue, no_statements=no_statements, quarterly_filer=quarterly,
-        risk=risk, hazard=hazard, knots=knots, cum_hazard=cum, default_date=default_date,
-        needs=needs, calm_risk=calm_risk, calm_default_date=calm_default, shocked=shocked,
-        shock_start=shock_start,
-    )
+    return {"risk": risk, "hazard": hazard, "knots": knots, "cum_hazard": cum,
+            "default_date": default_date, "calm_risk": calm_risk,
+            "calm_default_date": calm_default, "shocked": shocked, "shock_start": shock_start}
 
 
 def _in_industry(industry: npt.NDArray[np.object_], prefix: str) -> Bools:

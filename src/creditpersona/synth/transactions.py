@@ -188,11 +188,31 @@ def chunks(
     dict
         Contract columns of one chunk (``firm_id`` and text columns as Arrow arrays).
     """
-    tl = pop.timeline
     bounds = chunk_bounds(pop, per_firm_year)
     setup, *child = seed.spawn(len(bounds) + 1)
-    pools = _pools(np.random.default_rng(setup), pop)
-    mu = expected_rows(pop, per_firm_year)
+    ctx = _context(np.random.default_rng(setup), pop, per_firm_year)
+    next_id = 1
+    for c, (a, b) in enumerate(bounds):
+        out, kept = _chunk(np.random.default_rng(child[c]), pop, fin, ctx, a, b, next_id)
+        next_id += kept.size
+        yield out if kept.all() else {k: _rows(v, kept) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every chunk shares: pools, expected rows and the activity calendar."""
+
+    pools: _Pools
+    mu: npt.NDArray[np.float64]
+    hist_days: npt.NDArray[np.datetime64]
+    cdf: npt.NDArray[np.float64]
+    day_quarter: npt.NDArray[np.int64]
+    firm_ids: pa.Array
+
+
+def _context(rng: np.random.Generator, pop: Population, per_firm_year: float) -> _Context:
+    tl = pop.timeline
+    pools = _pools(rng, pop)
     hist_days = np.arange(tl.history_start, tl.end + 1)
     grid = tl.grid_days()
     first_hist = int((tl.history_start - grid[0]).astype(np.int64))
@@ -200,87 +220,109 @@ def chunks(
     cdf = np.cumsum(act, axis=1)
     cdf = np.concatenate([np.zeros((cdf.shape[0], 1)), cdf / cdf[:, -1:]], axis=1)
     day_quarter = np.clip(tl.quarter_index(hist_days), 0, tl.quarter_ends.size - 1)
-    nq = tl.quarter_ends.size
-    firm_ids = pa.array(pop.firm_id.tolist(), pa.string())
-    next_id = 1
-    for c, (a, b) in enumerate(bounds):
-        rng = np.random.default_rng(child[c])
-        rows = slice(a, b)
-        nf = b - a
-        count = rng.poisson(mu[rows])
-        local = np.repeat(np.arange(nf), count)
-        firm = local + a
-        m = local.size
-        persona = pop.persona[firm]
+    return _Context(pools, expected_rows(pop, per_firm_year), hist_days, cdf, day_quarter,
+                    pa.array(pop.firm_id.tolist(), pa.string()))
 
-        lo = np.maximum(pop.relationship_start[rows], tl.history_start)
-        hi = _last_day(pop.calm_default_date[rows], tl.end)
-        lo_i = np.clip((lo - tl.history_start).astype(np.int64), 0, hist_days.size - 1)
-        hi_i = np.clip((hi - tl.history_start).astype(np.int64), 0, hist_days.size - 1)
-        day = np.empty(m, dtype=np.int64)
-        for i in range(len(PERSONAS)):
-            sel = persona == i
-            f_lo, f_hi = cdf[i, lo_i[local[sel]]], cdf[i, hi_i[local[sel]] + 1]
-            u = f_lo + rng.random(int(sel.sum())) * (f_hi - f_lo)
-            day[sel] = np.searchsorted(cdf[i], u, side="right") - 1
-        day = np.clip(day, lo_i[local], hi_i[local])
-        ftype = choose_grouped(rng, FLOW_MIX, persona)
-        ftype = np.where(pop.zero_revenue[firm] & (ftype == 0), 6, ftype)
-        # Sort once, by firm, date and flow type; every later draw is made in file order.
-        order = np.argsort((local * hist_days.size + day) * 8 + ftype, kind="stable")
-        local, day, ftype = local[order], day[order], ftype[order]
-        firm = local + a
-        persona = pop.persona[firm]
 
-        q = day_quarter[day]
-        kept = hist_days[day] <= _last_day(pop.default_date[firm], tl.end)
-        flows = _quarter_flows(fin, rows, pop)
-        key = (local * len(FLOW_TYPES) + ftype) * nq + q
-        top = ftype == 0
-        conc = pop.concentrated[firm]
-        noise = rng.lognormal(0.0, table("amount_sigma")[persona], m) * np.where(
-            top & conc, 2.0, 1.0)
-        weight = np.where(kept, noise, 0.0)
-        group_total = np.bincount(key, weights=weight, minlength=nf * len(FLOW_TYPES) * nq)
-        # A kept row's group total is at least its own weight; a dropped row gets share 0.
-        share = weight / np.maximum(group_total[key], noise)
-        amount = flows[local, ftype, q] * share * rng.normal(1.0, 0.05, m).clip(0.8, 1.2)
-        amount = np.round(np.maximum(amount, 10.0) * _SIGN[ftype], 2)
+def _chunk(rng: np.random.Generator, pop: Population, fin: Financials, ctx: _Context, a: int,
+           b: int, next_id: int) -> tuple[dict[str, object], npt.NDArray[np.bool_]]:
+    """The rows of firms ``a`` to ``b`` and which of them are kept (before any default)."""
+    # The random draws are made in one fixed order: the same seed gives the same bank.
+    local, day, ftype = _days_and_types(rng, pop, ctx, a, b)
+    firm = local + a
+    m = local.size
+    kept = ctx.hist_days[day] <= _last_day(pop.default_date[firm], pop.timeline.end)
+    amount = _amounts(rng, pop, fin, ctx, a, b, local, day, ftype, kept)
+    counterparty = _counterparties(rng, pop, ctx.pools, firm, ftype)
+    pools = ctx.pools
+    persona = pop.persona[firm]
+    s_idx = pools.summary_start[ftype] + (rng.random(m) * pools.summary_count[ftype]).astype(
+        np.int64)
+    receipt = pools.receipt_start[persona] + (
+        rng.random(m) * pools.receipt_count[persona]).astype(np.int64)
+    s_idx = np.where(ftype == 0, receipt, s_idx)
+    channel = choose_grouped(rng, CHANNEL_MIX, pop.size_target[firm])
+    out: dict[str, object] = {
+        "txn_id": _txn_ids(next_id, m),
+        "firm_id": ctx.firm_ids.take(pa.array(firm)),
+        "txn_date": ctx.hist_days[day],
+        "amount": amount,
+        "counterparty": counterparty,
+        "channel": _CHANNELS.take(pa.array(channel)),
+        "summary": pools.summaries.take(pa.array(s_idx)),
+    }
+    return out, kept
 
-        # Counterparties: recurring customers and suppliers per firm, a few dominant ones.
-        offset_c = (firm * 7919) % pools.n_pool
-        offset_s = (firm * 104729 + 17) % pools.n_pool
-        n_cust = 8 + (firm % 33)
-        top_share = np.where(conc, 0.75, 0.15)
-        j = np.where(rng.random(m) < top_share, rng.integers(0, 3, m),
-                     3 + (rng.random(m) * (n_cust - 3)).astype(np.int64))
-        cp = np.where(ftype == 1, (offset_s + j * 31) % pools.n_pool,
-                      (offset_c + j * 37) % pools.n_pool)
-        n = pop.n
-        cp = np.where(ftype == 3, pools.n_pool + firm, cp)
-        cp = np.where(ftype == 4, pools.n_pool + n + firm, cp)
-        cp = np.where(ftype == 5, pools.n_pool + 2 * n + firm, cp)
-        # Payroll goes to the staff accounts: no single counterparty.
-        counterparty = _mask(pools.counterparties.take(pa.array(cp)), ftype == 2)
 
-        s_idx = pools.summary_start[ftype] + (rng.random(m) * pools.summary_count[ftype]).astype(
-            np.int64)
-        receipt = pools.receipt_start[persona] + (
-            rng.random(m) * pools.receipt_count[persona]).astype(np.int64)
-        s_idx = np.where(ftype == 0, receipt, s_idx)
-        channel = choose_grouped(rng, CHANNEL_MIX, pop.size_target[firm])
+def _days_and_types(rng: np.random.Generator, pop: Population, ctx: _Context, a: int, b: int
+                    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64],
+                               npt.NDArray[np.int64]]:
+    """Firm (local index), day and flow type of every row, sorted in file order."""
+    tl = pop.timeline
+    rows = slice(a, b)
+    count = rng.poisson(ctx.mu[rows])
+    local = np.repeat(np.arange(b - a), count)
+    firm = local + a
+    persona = pop.persona[firm]
+    size = ctx.hist_days.size
+    lo = np.maximum(pop.relationship_start[rows], tl.history_start)
+    hi = _last_day(pop.calm_default_date[rows], tl.end)
+    lo_i = np.clip((lo - tl.history_start).astype(np.int64), 0, size - 1)
+    hi_i = np.clip((hi - tl.history_start).astype(np.int64), 0, size - 1)
+    day = np.empty(local.size, dtype=np.int64)
+    for i in range(len(PERSONAS)):
+        sel = persona == i
+        f_lo, f_hi = ctx.cdf[i, lo_i[local[sel]]], ctx.cdf[i, hi_i[local[sel]] + 1]
+        u = f_lo + rng.random(int(sel.sum())) * (f_hi - f_lo)
+        day[sel] = np.searchsorted(ctx.cdf[i], u, side="right") - 1
+    day = np.clip(day, lo_i[local], hi_i[local])
+    ftype = choose_grouped(rng, FLOW_MIX, persona)
+    ftype = np.where(pop.zero_revenue[firm] & (ftype == 0), 6, ftype)
+    # Sort once, by firm, date and flow type; every later draw is made in file order.
+    order = np.argsort((local * size + day) * 8 + ftype, kind="stable")
+    return local[order], day[order], ftype[order]
 
-        out: dict[str, object] = {
-            "txn_id": _txn_ids(next_id, m),
-            "firm_id": firm_ids.take(pa.array(firm)),
-            "txn_date": hist_days[day],
-            "amount": amount,
-            "counterparty": counterparty,
-            "channel": _CHANNELS.take(pa.array(channel)),
-            "summary": pools.summaries.take(pa.array(s_idx)),
-        }
-        next_id += m
-        yield out if kept.all() else {k: _rows(v, kept) for k, v in out.items()}
+
+def _amounts(rng: np.random.Generator, pop: Population, fin: Financials, ctx: _Context, a: int,
+             b: int, local: npt.NDArray[np.int64], day: npt.NDArray[np.int64],
+             ftype: npt.NDArray[np.int64], kept: npt.NDArray[np.bool_]
+             ) -> npt.NDArray[np.float64]:
+    """Signed amounts: each quarter's flow of a type shared among its kept rows."""
+    firm = local + a
+    persona = pop.persona[firm]
+    m, nq = local.size, pop.timeline.quarter_ends.size
+    q = ctx.day_quarter[day]
+    flows = _quarter_flows(fin, slice(a, b), pop)
+    key = (local * len(FLOW_TYPES) + ftype) * nq + q
+    top = ftype == 0
+    conc = pop.concentrated[firm]
+    noise = rng.lognormal(0.0, table("amount_sigma")[persona], m) * np.where(
+        top & conc, 2.0, 1.0)
+    weight = np.where(kept, noise, 0.0)
+    group_total = np.bincount(key, weights=weight, minlength=(b - a) * len(FLOW_TYPES) * nq)
+    # A kept row's group total is at least its own weight; a dropped row gets share 0.
+    share = weight / np.maximum(group_total[key], noise)
+    amount = flows[local, ftype, q] * share * rng.normal(1.0, 0.05, m).clip(0.8, 1.2)
+    return np.asarray(np.round(np.maximum(amount, 10.0) * _SIGN[ftype], 2))
+
+
+def _counterparties(rng: np.random.Generator, pop: Population, pools: _Pools,
+                    firm: npt.NDArray[np.int64], ftype: npt.NDArray[np.int64]) -> pa.Array:
+    """Recurring customers and suppliers per firm, a few dominant ones; none for payroll."""
+    m, n = firm.size, pop.n
+    offset_c = (firm * 7919) % pools.n_pool
+    offset_s = (firm * 104729 + 17) % pools.n_pool
+    n_cust = 8 + (firm % 33)
+    top_share = np.where(pop.concentrated[firm], 0.75, 0.15)
+    j = np.where(rng.random(m) < top_share, rng.integers(0, 3, m),
+                 3 + (rng.random(m) * (n_cust - 3)).astype(np.int64))
+    cp = np.where(ftype == 1, (offset_s + j * 31) % pools.n_pool,
+                  (offset_c + j * 37) % pools.n_pool)
+    cp = np.where(ftype == 3, pools.n_pool + firm, cp)
+    cp = np.where(ftype == 4, pools.n_pool + n + firm, cp)
+    cp = np.where(ftype == 5, pools.n_pool + 2 * n + firm, cp)
+    # Payroll goes to the staff accounts: no single counterparty.
+    return _mask(pools.counterparties.take(pa.array(cp)), ftype == 2)
 
 
 def _rows(values: object, keep: npt.NDArray[np.bool_]) -> object:
