@@ -437,6 +437,30 @@ def _message_sql(check: Check, table: Table) -> str:
     raise AssertionError(f"no message for rule {check.rule!r}")
 
 
+def _bad_rows_sql(table: Table, local: Sequence[Check], cross: Sequence[Check], parsed: str,
+                  raw: str, sets: dict[str, str]) -> str:
+    """The bad rows of ``parsed``: their raw text, cross-row flags and duplicate origins."""
+    joins, marks, cross_flags = [], [], []
+    extra = [f"NULL::BIGINT AS {FIRST_ROW}", f"NULL::BIGINT AS {EXISTING_LOAD}"]
+    for i, check in enumerate(cross):
+        alias = f"s{i}"
+        if check.rule == "duplicate_key":
+            joins.append(f"LEFT JOIN (SELECT {ROW}, min({FIRST_ROW}) AS {FIRST_ROW}, "
+                         f"min({EXISTING_LOAD}) AS {EXISTING_LOAD} FROM {_q(sets[check.column])}"
+                         f" GROUP BY {ROW}) {alias} ON {alias}.{ROW} = p.{ROW}")
+            extra = [f"{alias}.{FIRST_ROW}", f"{alias}.{EXISTING_LOAD}"]
+        else:
+            joins.append(f"LEFT JOIN (SELECT DISTINCT {ROW} FROM {_q(sets[check.column])}) "
+                         f"{alias} ON {alias}.{ROW} = p.{ROW}")
+        marks.append(f"{alias}.{ROW} IS NOT NULL")
+        cross_flags.append(f"{alias}.{ROW} IS NOT NULL AS {_q(check.column)}")
+    raws = [f"CASE WHEN r.{ROW} IS NOT NULL THEN r.{_q(RAW_PREFIX + n)} ELSE "
+            f"CAST(p.{_q(n)} AS VARCHAR) END AS {_q(RAW_PREFIX + n)}" for n in table.field_names]
+    wanted = " OR ".join([*(f"p.{_q(c.column)}" for c in local), *marks]) or "false"
+    return (f"SELECT p.*, {', '.join([*raws, *cross_flags, *extra])} FROM {_q(parsed)} p "
+            f"LEFT JOIN {_q(raw)} r ON r.{ROW} = p.{ROW} {' '.join(joins)} WHERE {wanted}")
+
+
 def quarantine_sql(
     table: Table,
     local: Sequence[Check],
@@ -474,26 +498,7 @@ def quarantine_sql(
         SQL with two parameters: ``$1`` the load id, ``$2`` the source file as it should
         appear in the quarantine.
     """
-    joins, marks, cross_flags = [], [], []
-    extra = [f"NULL::BIGINT AS {FIRST_ROW}", f"NULL::BIGINT AS {EXISTING_LOAD}"]
-    for i, check in enumerate(cross):
-        alias = f"s{i}"
-        if check.rule == "duplicate_key":
-            joins.append(f"LEFT JOIN (SELECT {ROW}, min({FIRST_ROW}) AS {FIRST_ROW}, "
-                         f"min({EXISTING_LOAD}) AS {EXISTING_LOAD} FROM {_q(sets[check.column])}"
-                         f" GROUP BY {ROW}) {alias} ON {alias}.{ROW} = p.{ROW}")
-            extra = [f"{alias}.{FIRST_ROW}", f"{alias}.{EXISTING_LOAD}"]
-        else:
-            joins.append(f"LEFT JOIN (SELECT DISTINCT {ROW} FROM {_q(sets[check.column])}) "
-                         f"{alias} ON {alias}.{ROW} = p.{ROW}")
-        marks.append(f"{alias}.{ROW} IS NOT NULL")
-        cross_flags.append(f"{alias}.{ROW} IS NOT NULL AS {_q(check.column)}")
-    raws = [f"CASE WHEN r.{ROW} IS NOT NULL THEN r.{_q(RAW_PREFIX + n)} ELSE "
-            f"CAST(p.{_q(n)} AS VARCHAR) END AS {_q(RAW_PREFIX + n)}" for n in table.field_names]
-    wanted = " OR ".join([*(f"p.{_q(c.column)}" for c in local), *marks]) or "false"
-    wide = (f"SELECT p.*, {', '.join([*raws, *cross_flags, *extra])} FROM {_q(parsed)} p "
-            f"LEFT JOIN {_q(raw)} r ON r.{ROW} = p.{ROW} {' '.join(joins)} WHERE {wanted}")
-
+    wide = _bad_rows_sql(table, local, cross, parsed, raw, sets)
     checks = [*local, *cross]
     flag = [_q(c.column) for c in checks]
     pairs = list(zip(flag, checks, strict=True))

@@ -304,39 +304,14 @@ def describe_personas(
     feats = [f for f in feats if f in frame.columns]
     model_rows = assignment["source"].to_numpy() != "rule"
     dist = distinguishing_features(frame[model_rows], persona[model_rows], feats)
-    sec_col = "industry_section" if "industry_section" in frame.columns else None
-    if sec_col:
-        share = pd.crosstab(persona, frame[sec_col].fillna("?"), normalize="index")
-        sections = pd.DataFrame({"section": share.idxmax(axis=1), "share": share.max(axis=1)})
-    else:
-        sections = pd.DataFrame(columns=["section", "share"])
+    sections = _top_sections(persona, frame)
     rules = {r.id: r for r in policy.rules}
     model_ids = [p for p in ids if p not in rules]
     generated = _names(dist, sections, policy, model_ids)
-    n = len(frame)
     cards = []
     for pid in ids:
-        mine = (persona == pid).to_numpy()
-        row: dict[str, object] = {"persona_id": pid, "firms": int(mine.sum()),
-                                  "share": float(mine.mean()) if n else 0.0}
-        for s in SCORE_COLUMNS:
-            row[s] = float(pd.to_numeric(frame.loc[mine, s], errors="coerce").mean()) \
-                if s in frame.columns else float("nan")
-        row["default_rate"] = float(defaulted[mine].mean())
-        row["mean_pd"] = float(pd_scores[mine].mean()) if pd_scores is not None else np.nan
-        row["top_section"] = str(sections.loc[pid, "section"]) if pid in sections.index else ""
-        row["median_revenue"] = float(pd.to_numeric(frame.loc[mine, "revenue"],
-                                                    errors="coerce").median()) \
-            if "revenue" in frame.columns else float("nan")
-        top = dist[dist["persona_id"] == pid].head(4)
-        row["distinguishing_zh"] = "；".join(
-            f"{policy.naming.label(f).zh} {_fmt(f, m)}（其余 {_fmt(f, r)}）"
-            for f, m, r in zip(top["feature"], top["persona_median"], top["rest_median"],
-                               strict=True))
-        row["distinguishing_en"] = "; ".join(
-            f"{policy.naming.label(f).en} {_fmt(f, m)} (rest {_fmt(f, r)})"
-            for f, m, r in zip(top["feature"], top["persona_median"], top["rest_median"],
-                               strict=True))
+        row = _card_facts(pid, (persona == pid).to_numpy(), frame, defaulted, pd_scores,
+                          sections, dist, policy)
         if pid in rules:
             r = rules[pid]
             row.update(source="rule", name_zh=r.zh, name_en=r.en,
@@ -349,13 +324,7 @@ def describe_personas(
             row["description_zh"], row["description_en"] = _description(row, policy)
         if pid in model.cards:
             row.update(model.cards[pid])
-        if pid in policy.renames:
-            rename = policy.renames[pid]
-            row.update(name_zh=rename.zh, name_en=rename.en)
-            if rename.description_zh:
-                row["description_zh"] = rename.description_zh
-            if rename.description_en:
-                row["description_en"] = rename.description_en
+        _apply_rename(row, policy, pid)
         cards.append(row)
     table = pd.DataFrame(cards).set_index("persona_id")
     first = ["name_zh", "name_en", "source", "firms", "share"]
@@ -369,6 +338,53 @@ def describe_personas(
         surrogate = surrogate_rules(frame[model_rows], persona[model_rows], seg.features_,
                                     list(seg.categories_), policy, seg.random_state)
     return PersonaCards(table, dist, products, surrogate)
+
+
+def _top_sections(persona: pd.Series, frame: pd.DataFrame) -> pd.DataFrame:
+    """The most common industry section of each persona and its share."""
+    if "industry_section" not in frame.columns:
+        return pd.DataFrame(columns=["section", "share"])
+    share = pd.crosstab(persona, frame["industry_section"].fillna("?"), normalize="index")
+    return pd.DataFrame({"section": share.idxmax(axis=1), "share": share.max(axis=1)})
+
+
+def _card_facts(pid: str, mine: np.ndarray, frame: pd.DataFrame, defaulted: pd.Series,
+                pd_scores: pd.Series | None, sections: pd.DataFrame, dist: pd.DataFrame,
+                policy: PersonaPolicy) -> dict[str, object]:
+    """Size, scores, default rate, PD, top section and distinguishing features of a persona."""
+    n = len(frame)
+    row: dict[str, object] = {"persona_id": pid, "firms": int(mine.sum()),
+                              "share": float(mine.mean()) if n else 0.0}
+    for s in SCORE_COLUMNS:
+        row[s] = float(pd.to_numeric(frame.loc[mine, s], errors="coerce").mean()) \
+            if s in frame.columns else float("nan")
+    row["default_rate"] = float(defaulted[mine].mean())
+    row["mean_pd"] = float(pd_scores[mine].mean()) if pd_scores is not None else np.nan
+    row["top_section"] = str(sections.loc[pid, "section"]) if pid in sections.index else ""
+    row["median_revenue"] = float(pd.to_numeric(frame.loc[mine, "revenue"],
+                                                errors="coerce").median()) \
+        if "revenue" in frame.columns else float("nan")
+    top = dist[dist["persona_id"] == pid].head(4)
+    row["distinguishing_zh"] = "；".join(
+        f"{policy.naming.label(f).zh} {_fmt(f, m)}（其余 {_fmt(f, r)}）"
+        for f, m, r in zip(top["feature"], top["persona_median"], top["rest_median"],
+                           strict=True))
+    row["distinguishing_en"] = "; ".join(
+        f"{policy.naming.label(f).en} {_fmt(f, m)} (rest {_fmt(f, r)})"
+        for f, m, r in zip(top["feature"], top["persona_median"], top["rest_median"],
+                           strict=True))
+    return row
+
+
+def _apply_rename(row: dict[str, object], policy: PersonaPolicy, pid: str) -> None:
+    """The policy's own name (and description) of a persona, when it gives one."""
+    if pid in policy.renames:
+        rename = policy.renames[pid]
+        row.update(name_zh=rename.zh, name_en=rename.en)
+        if rename.description_zh:
+            row["description_zh"] = rename.description_zh
+        if rename.description_en:
+            row["description_en"] = rename.description_en
 
 
 def observed_default(frame: pd.DataFrame) -> pd.Series:

@@ -22,6 +22,7 @@ from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhou
 from creditpersona import artefacts
 from creditpersona.personas.describe import SurrogateRules, observed_default
 from creditpersona.personas.policy import PersonaModel
+from creditpersona.personas.segment import PersonaSegmenter
 
 
 @artefacts.trusted("persona_rate_test")
@@ -123,6 +124,63 @@ def assignment_agreement(previous: pd.Series, current: pd.Series) -> dict[str, f
             "ari": float(adjusted_rand_score(a, b))}
 
 
+def _separation(sub: pd.DataFrame, labels: np.ndarray, seg: PersonaSegmenter,
+                sample_size: int) -> tuple[float, float]:
+    """Silhouette and Calinski–Harabasz on a sample of the model-assigned firms."""
+    sil = ch = float("nan")
+    if len(np.unique(labels)) > 1:
+        rng = np.random.default_rng(seg.random_state)
+        rows = np.sort(rng.choice(len(sub), min(sample_size, len(sub)), replace=False))
+        embedded = seg.embed(sub.iloc[rows])
+        if len(np.unique(labels[rows])) > 1:
+            sil = float(silhouette_score(embedded, labels[rows]))
+            ch = float(calinski_harabasz_score(embedded, labels[rows]))
+    return sil, ch
+
+
+def _response_test(persona: pd.Series, frame: pd.DataFrame,
+                   contacts: pd.DataFrame | None) -> RateTest | None:
+    """Campaign response rate by persona (treated contacts only), tested for differences."""
+    if contacts is None or not len(contacts) or "firm_id" not in frame.columns:
+        return None
+    c = contacts
+    if "treated" in c.columns:
+        c = c[c["treated"].astype(bool)]
+    by_firm = pd.Series(persona.to_numpy(), index=frame["firm_id"].astype(str).to_numpy())
+    by_firm = by_firm[~by_firm.index.duplicated()]
+    who = by_firm.reindex(c["firm_id"].astype(str).to_numpy())
+    keep = who.notna().to_numpy()
+    if not keep.any():
+        return None
+    return rate_test(pd.Series(who.to_numpy()[keep]),
+                     pd.Series(c["responded"].astype(bool).to_numpy()[keep]))
+
+
+def _persona_values(persona: pd.Series, frame: pd.DataFrame,
+                    value: pd.DataFrame | None) -> pd.DataFrame:
+    """Firms, income, exposure and expected loss per persona."""
+    values = pd.DataFrame(index=sorted(persona.unique()))
+    values.index.name = "persona_id"
+    values["firms"] = persona.value_counts()
+    if value is None:
+        return values
+    v = value.reindex(frame.index)
+    grouped = v.groupby(persona.to_numpy())
+    if "revenue" in v.columns:
+        values["revenue"] = grouped["revenue"].sum()
+        values["revenue_per_firm"] = values["revenue"] / values["firms"]
+    if "exposure" in v.columns:
+        values["exposure"] = grouped["exposure"].sum()
+    if {"pd", "lgd", "exposure"} <= set(v.columns):
+        el = (v["pd"] * v["lgd"] * v["exposure"]).groupby(persona.to_numpy()).sum()
+        values["expected_loss"] = el
+        if "exposure" in values.columns:
+            values["el_rate"] = values["expected_loss"] / values["exposure"].replace(0, np.nan)
+        if "revenue" in values.columns:
+            values["revenue_less_el"] = values["revenue"] - values["expected_loss"]
+    return values
+
+
 def evaluate_personas(
     frame: pd.DataFrame,
     assignment: pd.DataFrame,
@@ -164,48 +222,12 @@ def evaluate_personas(
     persona = assignment["persona_id"].astype(str)
     model_rows = (assignment["source"] == "model").to_numpy()
     seg = model.segmenter
-    sub = frame[model_rows]
-    labels = assignment["cluster"].to_numpy()[model_rows]
-    sil = ch = float("nan")
-    if len(np.unique(labels)) > 1:
-        rng = np.random.default_rng(seg.random_state)
-        rows = np.sort(rng.choice(len(sub), min(sample_size, len(sub)), replace=False))
-        embedded = seg.embed(sub.iloc[rows])
-        if len(np.unique(labels[rows])) > 1:
-            sil = float(silhouette_score(embedded, labels[rows]))
-            ch = float(calinski_harabasz_score(embedded, labels[rows]))
+    sil, ch = _separation(frame[model_rows], assignment["cluster"].to_numpy()[model_rows],
+                          seg, sample_size)
     default = rate_test(persona, defaulted if defaulted is not None
                         else observed_default(frame))
-    response = None
-    if contacts is not None and len(contacts) and "firm_id" in frame.columns:
-        c = contacts
-        if "treated" in c.columns:
-            c = c[c["treated"].astype(bool)]
-        by_firm = pd.Series(persona.to_numpy(), index=frame["firm_id"].astype(str).to_numpy())
-        by_firm = by_firm[~by_firm.index.duplicated()]
-        who = by_firm.reindex(c["firm_id"].astype(str).to_numpy())
-        keep = who.notna().to_numpy()
-        if keep.any():
-            response = rate_test(pd.Series(who.to_numpy()[keep]),
-                                 pd.Series(c["responded"].astype(bool).to_numpy()[keep]))
-    values = pd.DataFrame(index=sorted(persona.unique()))
-    values.index.name = "persona_id"
-    values["firms"] = persona.value_counts()
-    if value is not None:
-        v = value.reindex(frame.index)
-        grouped = v.groupby(persona.to_numpy())
-        if "revenue" in v.columns:
-            values["revenue"] = grouped["revenue"].sum()
-            values["revenue_per_firm"] = values["revenue"] / values["firms"]
-        if "exposure" in v.columns:
-            values["exposure"] = grouped["exposure"].sum()
-        if {"pd", "lgd", "exposure"} <= set(v.columns):
-            el = (v["pd"] * v["lgd"] * v["exposure"]).groupby(persona.to_numpy()).sum()
-            values["expected_loss"] = el
-            if "exposure" in values.columns:
-                values["el_rate"] = values["expected_loss"] / values["exposure"].replace(0, np.nan)
-            if "revenue" in values.columns:
-                values["revenue_less_el"] = values["revenue"] - values["expected_loss"]
+    response = _response_test(persona, frame, contacts)
+    values = _persona_values(persona, frame, value)
     agreement = {}
     if previous is not None and "firm_id" in frame.columns:
         current = pd.Series(persona.to_numpy(), index=frame["firm_id"].astype(str).to_numpy())

@@ -58,7 +58,7 @@ with warnings.catch_warnings():
 
 from creditpersona import artefacts
 from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.rules.items import PERSONA_PREFIX, ItemVocabulary, load_items
+from creditpersona.rules.items_vocabulary import PERSONA_PREFIX, ItemVocabulary, load_items
 from creditpersona.rules.significance import benjamini_hochberg, fisher_greater, holm
 
 __all__ = ["PORTFOLIO", "RULE_COLUMNS", "RuleSet", "mine_rules", "shuffle_control"]
@@ -453,6 +453,8 @@ def mine_rules(
     >>> r.sentence_zh
     '全部客户中，有借新还旧贷款的企业（30家）有67%逾期还款，其他企业为10%（提升度1.7）'
     """
+    # Over 80 lines only through its docstring (parameters and a worked example); the
+    # steps are the helpers below.
     vocab = vocabulary or load_items()
     m = vocab.mining
     s = _Settings(
@@ -463,19 +465,47 @@ def mine_rules(
         alpha=m.alpha if alpha is None else alpha,
         max_overlap=m.max_overlap if max_overlap is None else max_overlap)
     _check(basket, s, by, vocab)
-
     personas = sorted({str(c)[len(PERSONA_PREFIX):] for c in basket.columns
                        if str(c).startswith(PERSONA_PREFIX)}
                       | (set(by.dropna().astype(str)) if by is not None else set()))
-    labels = vocab.labels(personas)
     x = basket.rename(columns=str)
-    forbidden = _forbidden(vocab, list(x.columns))
+    scopes = _scopes(x, by)
+    rules, stat, tested = _tested(scopes, _forbidden(vocab, list(x.columns)), s)
+    rules = _ordered(rules, vocab, scopes)
+    significant = rules.groupby(["scope", "question"]).size()
+    if cap:
+        keep = _answer(rules, dict(scopes), vocab, s.max_overlap)
+        rules = rules[keep]
+        rules["rank"] = rules.groupby(["_q", "_s"]).cumcount() + 1
+    kept = rules.groupby(["scope", "question"]).size()
+    key = pd.MultiIndex.from_frame(stat[["scope", "question"]])
+    stat["significant"] = significant.reindex(key, fill_value=0).to_numpy()
+    stat["rules"] = kept.reindex(key, fill_value=0).to_numpy()
+    rules["sentence_zh"], rules["sentence_en"] = _sentences(rules, vocab.labels(personas), vocab)
+    for column in ("firms", "antecedent_count", "consequent_count", "count", "rank"):
+        rules[column] = rules[column].astype("int64")
+    params: dict[str, Any] = {
+        **dataclasses.asdict(s), "cap": cap, "tested": tested,
+        "test": "fisher_exact_productive"}
+    return RuleSet(rules[list(RULE_COLUMNS)].reset_index(drop=True), params,
+                   stat[list(_SCOPE_COLUMNS)], as_of)
+
+
+def _scopes(x: pd.DataFrame, by: pd.Series | None) -> list[tuple[str, pd.DataFrame]]:
+    """The portfolio, then each named scope on its own (without persona items)."""
     scopes: list[tuple[str, pd.DataFrame]] = [(PORTFOLIO, x)]
     if by is not None:
         names = by.reindex(x.index)
         within = x[[c for c in x.columns if not c.startswith(PERSONA_PREFIX)]]
         scopes += [(str(sc), within[(names == sc).to_numpy()])
                    for sc in sorted(names.dropna().unique(), key=str)]
+    return scopes
+
+
+def _tested(scopes: list[tuple[str, pd.DataFrame]], forbidden: dict[str, dict[str, frozenset[str]]],
+            s: _Settings) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The rules significant after the correction over every rule tested, the per-scope
+    counts, and the number tested."""
     parts, stats = [], []
     for scope, xs in scopes:
         cand, st = _scope_candidates(xs, forbidden, s)
@@ -489,12 +519,17 @@ def mine_rules(
         rules = pd.concat(parts, ignore_index=True)
         adjust = holm if s.correction == "holm" else benjamini_hochberg
         rules["q_value"] = adjust(rules["p_value"].to_numpy(), tested)
-        rules = _metrics(rules[rules["q_value"] <= s.alpha])
-    else:
-        rules = _metrics(pd.DataFrame({c: pd.Series(dtype="float64") for c in (
-            "firms", "antecedent_count", "consequent_count", "count", "p_value", "q_value")})
-            .assign(scope=pd.Series(dtype=object), question=pd.Series(dtype=object),
-                    antecedents=pd.Series(dtype=object), consequent=pd.Series(dtype=object)))
+        return _metrics(rules[rules["q_value"] <= s.alpha]), stat, tested
+    return _metrics(pd.DataFrame({c: pd.Series(dtype="float64") for c in (
+        "firms", "antecedent_count", "consequent_count", "count", "p_value", "q_value")})
+        .assign(scope=pd.Series(dtype=object), question=pd.Series(dtype=object),
+                antecedents=pd.Series(dtype=object), consequent=pd.Series(dtype=object))
+    ), stat, tested
+
+
+def _ordered(rules: pd.DataFrame, vocab: ItemVocabulary,
+             scopes: list[tuple[str, pd.DataFrame]]) -> pd.DataFrame:
+    """Rules by question, scope and leverage, with their rank in each (question, scope)."""
     order_q = {q: k for k, q in enumerate(vocab.questions)}
     order_s = {sc: k for k, (sc, _) in enumerate(scopes)}
     # Equal leverage (two antecedents holding the same firms) falls back to the p-value,
@@ -505,23 +540,7 @@ def mine_rules(
     rules = rules.sort_values(["_q", "_s", "leverage", "p_value", "_k"],
                               ascending=[True, True, False, True, True], kind="stable")
     rules["rank"] = rules.groupby(["_q", "_s"]).cumcount() + 1
-    significant = rules.groupby(["scope", "question"]).size()
-    if cap:
-        keep = _answer(rules, dict(scopes), vocab, s.max_overlap)
-        rules = rules[keep]
-        rules["rank"] = rules.groupby(["_q", "_s"]).cumcount() + 1
-    kept = rules.groupby(["scope", "question"]).size()
-    key = pd.MultiIndex.from_frame(stat[["scope", "question"]])
-    stat["significant"] = significant.reindex(key, fill_value=0).to_numpy()
-    stat["rules"] = kept.reindex(key, fill_value=0).to_numpy()
-    rules["sentence_zh"], rules["sentence_en"] = _sentences(rules, labels, vocab)
-    for column in ("firms", "antecedent_count", "consequent_count", "count", "rank"):
-        rules[column] = rules[column].astype("int64")
-    params: dict[str, Any] = {
-        **dataclasses.asdict(s), "cap": cap, "tested": tested,
-        "test": "fisher_exact_productive"}
-    return RuleSet(rules[list(RULE_COLUMNS)].reset_index(drop=True), params,
-                   stat[list(_SCOPE_COLUMNS)], as_of)
+    return rules
 
 
 def shuffle_control(

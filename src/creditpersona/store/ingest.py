@@ -184,39 +184,9 @@ def _load(
     # load instead; rows of a load without one are removed here on failure and by the store
     # when it is next opened.
     try:
-        # Each piece of the file is parsed and flagged in one pass (DuckDB scans the Arrow
-        # data in place) and appended to a typed temporary table; the raw text of its flagged
-        # rows goes to another, for the messages. The cross-row checks, the load and the
-        # quarantine then read those tables.
-        rows_read = 0
-        local: tuple[validate.Check, ...] = ()
-        parsed: ir.Table | None = None
         notes = readers.ReadNotes()
-        con.create_table(raw, schema=validate.raw_schema(contract), temp=True, overwrite=True)
-        for piece in readers.iter_batches(p, fmt, encoding, batch_rows, notes,
-                                          careful=careful):
-            data = validate.conform(piece, contract, str(p))
-            del piece
-            source = ibis.memtable(data)
-            expr, local = validate.parse(source, contract)
-            if parsed is None:
-                parsed = con.create_table(tmp, expr, temp=True, overwrite=True)
-            else:
-                con.insert(tmp, expr)
-            # Ibis registers a memtable as a DuckDB view over the Arrow data and never drops
-            # it; without this every piece of the file would stay in memory.
-            con.drop_view(source.get_name(), force=True)
-            rows_read += data.num_rows
-            if data.num_rows:
-                numbers = data.column(validate.ROW)
-                in_piece = parsed[validate.ROW].between(
-                    pc.min(numbers).as_py(), pc.max(numbers).as_py())
-                bad_here = (parsed.filter(in_piece & validate.any_flag(parsed, local))
-                            [validate.ROW].to_pyarrow().to_numpy())
-                if len(bad_here):
-                    con.insert(raw, validate.raw_text(data, contract, bad_here))
-            del data
-        assert parsed is not None, "iter_batches yields at least one piece"
+        parsed, local, rows_read = _parse_pieces(store, p, contract, fmt, encoding,
+                                                 batch_rows, notes, careful, tmp, raw)
         parents = {
             f.references: store.table(f.references.split(".")[0])
             for f in contract.fields if f.references
@@ -259,6 +229,48 @@ def _load(
         for name in (tmp, raw, *set_names.values()):
             con.drop_table(name, force=True)
     return LoadResult(contract.name, p, load_id, rows_read, rows_loaded, quarantined, seconds)
+
+
+def _parse_pieces(store: Store, p: Path, contract: schema.Table, fmt: str,
+                  encoding: str | None, batch_rows: int, notes: readers.ReadNotes,
+                  careful: bool, tmp: str, raw: str
+                  ) -> tuple[ir.Table, tuple[validate.Check, ...], int]:
+    """Parse and flag the file piece by piece into the temporary tables ``tmp`` and ``raw``.
+
+    Each piece is parsed and flagged in one pass (DuckDB scans the Arrow data in place) and
+    appended to a typed temporary table; the raw text of its flagged rows goes to another,
+    for the messages. The cross-row checks, the load and the quarantine then read those
+    tables. Returns the parsed table, the row-local checks and the rows read.
+    """
+    con = store.con
+    rows_read = 0
+    local: tuple[validate.Check, ...] = ()
+    parsed: ir.Table | None = None
+    con.create_table(raw, schema=validate.raw_schema(contract), temp=True, overwrite=True)
+    for piece in readers.iter_batches(p, fmt, encoding, batch_rows, notes, careful=careful):
+        data = validate.conform(piece, contract, str(p))
+        del piece
+        source = ibis.memtable(data)
+        expr, local = validate.parse(source, contract)
+        if parsed is None:
+            parsed = con.create_table(tmp, expr, temp=True, overwrite=True)
+        else:
+            con.insert(tmp, expr)
+        # Ibis registers a memtable as a DuckDB view over the Arrow data and never drops
+        # it; without this every piece of the file would stay in memory.
+        con.drop_view(source.get_name(), force=True)
+        rows_read += data.num_rows
+        if data.num_rows:
+            numbers = data.column(validate.ROW)
+            in_piece = parsed[validate.ROW].between(
+                pc.min(numbers).as_py(), pc.max(numbers).as_py())
+            bad_here = (parsed.filter(in_piece & validate.any_flag(parsed, local))
+                        [validate.ROW].to_pyarrow().to_numpy())
+            if len(bad_here):
+                con.insert(raw, validate.raw_text(data, contract, bad_here))
+        del data
+    assert parsed is not None, "iter_batches yields at least one piece"
+    return parsed, local, rows_read
 
 
 def ingest(
