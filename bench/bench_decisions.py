@@ -255,7 +255,7 @@ def stage_baseline(work: Path, sample: int) -> dict[str, float]:
         k = capital(p, lgd, prod.term_months / 12)
         floor = (ftp(prod.term_months) + prod.operating_cost_bp / 1e4 + min(p, 1.0) * lgd
                  + cfg.hurdle_rate * k - prod.fee_bp / 1e4)
-        lpr = cfg.lpr["5Y"] if prod.term_months > cfg.lpr_5y_after_months else cfg.lpr["1Y"]
+        lpr = cfg.lpr[prod.lpr_tenor]
         spread = min(max((floor - lpr) * 1e4 + policy.spread_adjustment_bp,
                          cfg.spread_bounds_bp[0]), cfg.spread_bounds_bp[1])
         # warnings

@@ -209,7 +209,8 @@ def marketing_stage(
     out_dir : Path
         Where the campaign lists go (``out_dir/campaign_lists/``).
     catalogue, channels : optional
-        Default the packaged ``products.yaml`` and ``channels.yaml``.
+        Default the packaged ``marketing.yaml`` (with ``catalogue.yaml``) and
+        ``channels.yaml``.
     method : str
         Planner method (:func:`~creditpersona.marketing.offers.plan_offers`).
     seed, n_jobs : int
