@@ -49,6 +49,7 @@ from creditpersona.rules.mining import RuleSet
 from creditpersona.rules.store import rules_stage
 from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
 from creditpersona.safeio import private_dir, write_text
+from creditpersona.store import results
 from creditpersona.store.store import Store
 from creditpersona.store.summary import firm_names
 from creditpersona.text.package import REGISTRY_NAME as TEXT_MODEL_NAME
@@ -68,6 +69,8 @@ STAGES = ("inputs", "profile", "pd_models", "personas", "rules", "decisions", "m
 REFITS = ("pd", "personas")
 #: Contract tables the cycle cannot run without.
 _REQUIRED = ("firms", "financial_statements", "bureau_reports", "loans", "repayments")
+#: Contract tables the cycle reads when the store holds them.
+_OPTIONAL = ("transactions", "documents", "campaign_contacts")
 #: Largest gap, in days, between the store's latest dated record and the as-of date.
 MAX_DATA_GAP_DAYS = 92
 
@@ -141,14 +144,14 @@ def check_inputs(store: Store, as_of: dt.date, engine: str,
     InsufficientDataError
         If a required table is missing or empty, or the data end long before ``as_of``.
     """
-    tables = set(store.con.list_tables())
+    tables = {t for t in (*_REQUIRED, *_OPTIONAL, "quarantine") if results.has_table(store, t)}
     missing = [t for t in _REQUIRED if t not in tables]
     if missing:
         raise InsufficientDataError(
             f"{store.path}: the cycle needs the tables {', '.join(missing)}, which the store "
             "does not hold: ingest them (creditpersona ingest FILES).")
     rows = {t: int(store.table(t).count().execute()) for t in sorted(tables)
-            if t in _REQUIRED or t in ("transactions", "documents", "campaign_contacts")}
+            if t in _REQUIRED or t in _OPTIONAL}
     empty = [t for t in _REQUIRED if rows[t] == 0]
     if empty:
         raise InsufficientDataError(f"{store.path}: the tables {', '.join(empty)} are empty: "

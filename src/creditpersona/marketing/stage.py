@@ -22,7 +22,6 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from sklearn.model_selection import StratifiedGroupKFold
 
 from creditpersona import artefacts
@@ -48,9 +47,10 @@ from creditpersona.marketing.uplift import (
     uplift_at_k,
 )
 from creditpersona.marketing.values import ValueInput, offer_inputs
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
-OFFERS = "offers"
+OFFERS = results.OFFERS
 #: Fewest contacted responses (and non-responses) the models need; below, a need-based prior.
 MIN_RESPONSES = 20
 #: Fewest responses in each arm (treated, control) for the uplift model and the backtest:
@@ -327,7 +327,7 @@ def marketing_stage(
                      "p_accept", "uplift", "value", "contact_cost", "expected_value",
                      "suggested_rate", "suggested_limit", "value_source", "propensity_model",
                      "industry_section", "reason_zh", "method"]]
-    if not store.read_only:
+    if results.should_save(store):
         save_offers(store, offers, as_of)
     else:
         notes.append("store opened read-only: offers not saved to the store.")
@@ -353,23 +353,9 @@ def marketing_stage(
 
 def save_offers(store: Store, offers: pd.DataFrame, as_of: dt.date) -> None:
     """Keep the offers in the store's ``offers`` table, replacing the rows of ``as_of``."""
-    frame = offers.assign(as_of=as_of).copy()
-    for c in frame.columns:
-        if c != "as_of" and (frame[c].dtype == object or str(frame[c].dtype).startswith("str")):
-            frame[c] = frame[c].astype("string")
-    data = pa.Table.from_pandas(frame, preserve_index=False)
-    if OFFERS not in store.con.list_tables():
-        store.con.create_table(OFFERS, data.slice(0, 0))
-    store.con.raw_sql(f"DELETE FROM {OFFERS} WHERE as_of = DATE '{as_of.isoformat()}'")
-    store.con.insert(OFFERS, data)
+    results.replace_date(store, OFFERS, as_of, offers)
 
 
 def load_offers(store: Store, as_of: dt.date | None = None) -> pd.DataFrame:
     """The stored offers of an as-of date (default: the latest); empty if none."""
-    import ibis
-
-    if OFFERS not in store.con.list_tables():
-        return pd.DataFrame()
-    t = store.table(OFFERS)
-    date = as_of or t.as_of.max().execute()
-    return t.filter(t.as_of == ibis.literal(date, type="date")).to_pandas()
+    return results.read(store, OFFERS, as_of)

@@ -16,7 +16,6 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from creditpersona import artefacts
 from creditpersona.errors import SchemaError, StoreError
@@ -25,9 +24,10 @@ from creditpersona.personas.describe import PersonaCards, describe_personas
 from creditpersona.personas.evaluation import PersonaEvaluation, evaluate_personas
 from creditpersona.personas.identity import IdentityMatch
 from creditpersona.personas.policy import PersonaModel, PersonaPolicy, fit_personas, load_policy
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
-PERSONAS = "personas"
+PERSONAS = results.PERSONAS
 MODEL_NAME = "personas"
 #: Loan prime rates by tenor (PBoC LPR, 1Y 3.00 %, 5Y 3.50 %) for the interest income of a
 #: loan priced at LPR + spread; pass the rates in force to ``persona_stage``.
@@ -35,8 +35,7 @@ DEFAULT_LPR = {"1Y": 0.030, "5Y": 0.035}
 #: Loss given default used for expected loss when nothing better is known (Basel foundation
 #: IRB, senior unsecured claims on corporates).
 DEFAULT_LGD = 0.45
-_COLUMNS = ["firm_id", "as_of", "persona_id", "name_zh", "name_en", "source", "cluster",
-            "confidence", "model_version", "run_id"]
+_COLUMNS = results.TABLES[PERSONAS].columns
 
 
 @artefacts.trusted("persona_result")
@@ -77,18 +76,7 @@ def save_assignments(store: Store, as_of: dt.date, assignment: pd.DataFrame,
     """Store an assignment, replacing any earlier rows with the same as-of date."""
     frame = assignment.assign(as_of=as_of, model_version=int(model_version),
                               run_id=run_id or uuid.uuid4().hex[:12])[_COLUMNS]
-    frame = frame.astype({"firm_id": "string", "persona_id": "string", "name_zh": "string",
-                          "name_en": "string", "source": "string", "cluster": "int64",
-                          "confidence": "float64", "model_version": "int64",
-                          "run_id": "string"})
-    data = pa.Table.from_pandas(frame, preserve_index=False)
-    if PERSONAS not in store.con.list_tables():
-        store.con.create_table(PERSONAS, data.slice(0, 0))
-    if list(store.table(PERSONAS).columns) != data.column_names:
-        raise StoreError(f"{store.path}: table {PERSONAS} has other columns (another version); "
-                         f"export it and drop it (DROP TABLE {PERSONAS}) before assigning.")
-    store.con.raw_sql(f"DELETE FROM {PERSONAS} WHERE as_of = DATE '{as_of.isoformat()}'")
-    store.con.insert(PERSONAS, data)
+    results.replace_date(store, PERSONAS, as_of, frame)
 
 
 def load_assignments(store: Store, as_of: dt.date | None = None, *,
@@ -98,17 +86,12 @@ def load_assignments(store: Store, as_of: dt.date | None = None, *,
     With ``before=True``, the latest assignment strictly before ``as_of`` (for
     quarter-to-quarter comparison). Empty if there is none.
     """
-    if PERSONAS not in store.con.list_tables():
-        return pd.DataFrame(columns=_COLUMNS)
-    t = store.table(PERSONAS)
     if before and as_of is not None:
-        t = t.filter(t.as_of < ibis.literal(as_of, type="date"))
-        date = t.as_of.max().execute()
-    else:
-        date = as_of or t.as_of.max().execute()
-    if date is None or pd.isna(date):
-        return pd.DataFrame(columns=_COLUMNS)
-    return t.filter(t.as_of == ibis.literal(date, type="date")).to_pandas()
+        date = results.latest(store, PERSONAS, before=as_of)
+        if date is None:
+            return results.empty(PERSONAS)
+        return results.read(store, PERSONAS, date)
+    return results.read(store, PERSONAS, as_of)
 
 
 def register_model(store: Store, model: PersonaModel, training: pd.DataFrame,
@@ -164,7 +147,7 @@ def _loan_inputs(store: Store, as_of: dt.date, firms: pd.Series,
     annual interest income at LPR + spread on the principal.
     """
     index = pd.Index(firms.astype(str).to_numpy(), name="firm_id")
-    if "loans" not in store.con.list_tables():
+    if not results.has_table(store, "loans"):
         return pd.DataFrame(index=index), pd.DataFrame(index=index)
     loans = store.table("loans")
     day = ibis.literal(as_of, type="date")
@@ -183,7 +166,7 @@ def _loan_inputs(store: Store, as_of: dt.date, firms: pd.Series,
 
 
 def _contacts(store: Store, as_of: dt.date) -> pd.DataFrame | None:
-    if "campaign_contacts" not in store.con.list_tables():
+    if not results.has_table(store, "campaign_contacts"):
         return None
     c = store.table("campaign_contacts")
     c = c.filter(c.contact_date <= ibis.literal(as_of, type="date"))

@@ -62,12 +62,13 @@ from creditpersona.review.migration import (
 )
 from creditpersona.review.performance import COLUMNS as PERFORMANCE_COLUMNS
 from creditpersona.review.performance import MODELS, matured_performance
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
-REVIEW_DRIFT = "review_drift"
-REVIEW_MIGRATION = "review_migration"
-REVIEW_PERFORMANCE = "review_performance"
-REVIEW_TRIGGERS = "review_triggers"
+REVIEW_DRIFT = results.REVIEW_DRIFT
+REVIEW_MIGRATION = results.REVIEW_MIGRATION
+REVIEW_PERFORMANCE = results.REVIEW_PERFORMANCE
+REVIEW_TRIGGERS = results.REVIEW_TRIGGERS
 SECTION = "industry_section"
 #: GB/T 4754 division (大类, e.g. ``F51``): a downturn often hits one division of a section.
 DIVISION = "industry_division"
@@ -75,28 +76,9 @@ DIVISION = "industry_division"
 _DRIFT_COLUMNS = ["segment", "comparison", "reference_as_of", "variable", "kind", "models",
                   "psi", "band", "noise_bound", "beyond_noise", "drifted", "bins",
                   "firms_reference", "firms_current", "missing_reference", "missing_current"]
-_S, _D, _F, _I, _B = pa.string(), pa.date32(), pa.float64(), pa.int64(), pa.bool_()
-SCHEMAS: dict[str, pa.Schema] = {
-    REVIEW_DRIFT: pa.schema([
-        ("as_of", _D), ("segment", _S), ("comparison", _S), ("reference_as_of", _D),
-        ("variable", _S), ("kind", _S), ("models", _S), ("psi", _F), ("band", _S),
-        ("noise_bound", _F), ("beyond_noise", _B), ("drifted", _B), ("bins", _I),
-        ("firms_reference", _I), ("firms_current", _I), ("missing_reference", _F),
-        ("missing_current", _F)]),
-    REVIEW_MIGRATION: pa.schema([
-        ("as_of", _D), ("previous_as_of", _D), ("kind", _S), ("segment", _S),
-        ("from_state", _S), ("to_state", _S), ("firms", _I)]),
-    REVIEW_PERFORMANCE: pa.schema([
-        ("as_of", _D), ("cohort_as_of", _D), ("model", _S), ("model_version", _I),
-        ("firms", _I), ("defaults", _I), ("judged", _B), ("auc", _F), ("auc_low", _F),
-        ("auc_high", _F), ("gini", _F), ("dev_auc", _F), ("dev_auc_low", _F),
-        ("dev_auc_high", _F), ("auc_change", _F), ("mean_pd", _F), ("observed_dr", _F),
-        ("calibration_ratio", _F), ("binomial_p", _F), ("brier", _F), ("dev_brier", _F)]),
-    REVIEW_TRIGGERS: pa.schema([
-        ("as_of", _D), ("trigger", _S), ("target", _S), ("fired", _B), ("evaluated", _B),
-        ("value", _F), ("threshold", _F), ("recommendation_zh", _S), ("recommendation_en", _S),
-        ("evidence", _S), ("command", _S), ("model_version", _I)]),
-}
+#: The declared schemas of the review tables (:data:`creditpersona.store.results.TABLES`).
+SCHEMAS: dict[str, pa.Schema] = {name: results.TABLES[name].schema for name in (
+    REVIEW_DRIFT, REVIEW_MIGRATION, REVIEW_PERFORMANCE, REVIEW_TRIGGERS)}
 
 
 @artefacts.trusted("review_result")
@@ -206,22 +188,19 @@ def _day(d: dt.date) -> ibis.Scalar:
 
 
 def _dates_of(store: Store, name: str) -> set[dt.date]:
-    if name not in store.con.list_tables():
-        return set()
-    t = store.table(name)
-    days = t.select("as_of").distinct().to_pandas()["as_of"]
-    return {pd.Timestamp(d).date() for d in days if not pd.isna(d)}
+    return set(results.dates(store, name))
 
 
 def _profile(store: Store, as_of: dt.date | None, wanted: list[str]) -> pd.DataFrame | None:
     """The stored profile of a date: only the columns the review reads, derived ones added."""
-    if as_of is None or PROFILES not in store.con.list_tables():
+    if as_of is None:
         return None
-    t = store.table(PROFILES)
-    columns = [c for c in dict.fromkeys(wanted) if c in t.columns]
-    frame = t.filter(t.as_of == _day(as_of)).select(*columns).to_pandas()
+    declared = results.TABLES[PROFILES].columns
+    frame = results.read(store, PROFILES, as_of, columns=[c for c in dict.fromkeys(wanted)
+                                                           if c in declared])
     if frame.empty:
         return None
+    frame = results.without_empty_optional(PROFILES, frame)
     frame = frame.drop_duplicates("firm_id").reset_index(drop=True)
     if "industry_code" in frame.columns:
         frame[DIVISION] = frame["industry_code"].astype("string").str[:3]
@@ -229,13 +208,14 @@ def _profile(store: Store, as_of: dt.date | None, wanted: list[str]) -> pd.DataF
 
 
 def _scores(store: Store, as_of: dt.date | None) -> pd.DataFrame | None:
-    if as_of is None or PD_SCORES not in store.con.list_tables():
+    if as_of is None:
         return None
-    t = store.table(PD_SCORES)
-    columns = [c for c in ("firm_id", "pd", "pd_challenger", "grade", "grade_pit")
-               if c in t.columns]
-    frame = t.filter(t.as_of == _day(as_of)).select(*columns).to_pandas()
-    return None if frame.empty else frame.drop_duplicates("firm_id").reset_index(drop=True)
+    frame = results.read(store, PD_SCORES, as_of,
+                         columns=["firm_id", "pd", "pd_challenger", "grade", "grade_pit"])
+    if frame.empty:
+        return None
+    frame = results.without_empty_optional(PD_SCORES, frame)
+    return frame.drop_duplicates("firm_id").reset_index(drop=True)
 
 
 def _assignments(store: Store, as_of: dt.date | None) -> pd.DataFrame | None:
@@ -289,7 +269,7 @@ def _config(config: ReviewConfig | str | Path | None) -> ReviewConfig:
 
 def _last_confirmed(store: Store, as_of: dt.date, version: int) -> dt.date | None:
     """The latest earlier review on which the annual review confirmed persona model ``version``."""
-    if REVIEW_TRIGGERS not in store.con.list_tables():
+    if not results.has_table(store, REVIEW_TRIGGERS):
         return None
     t = store.table(REVIEW_TRIGGERS)
     hit = t.filter((t.trigger == "persona_annual_review") & t.evaluated & ~t.fired
@@ -779,36 +759,6 @@ def review_stage(
 # -- storing -----------------------------------------------------------------------------
 
 
-def _arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
-    arrays = []
-    for f in schema:
-        col = frame[f.name]
-        if pa.types.is_date(f.type):
-            arrays.append(pa.array([None if pd.isna(v) else pd.Timestamp(v).date() for v in col],
-                                   type=f.type))
-        elif pa.types.is_string(f.type):
-            arrays.append(pa.array(col.astype("string"), type=f.type, from_pandas=True))
-        elif pa.types.is_boolean(f.type):
-            arrays.append(pa.array(col.astype(bool), type=f.type))
-        else:
-            values = pd.to_numeric(col, errors="coerce")
-            arrays.append(pa.array(values, type=f.type, from_pandas=True))
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _save(store: Store, name: str, frame: pd.DataFrame, as_of: dt.date) -> None:
-    schema = SCHEMAS[name]
-    data = _arrow(frame.assign(as_of=as_of), schema)
-    if name not in store.con.list_tables():
-        store.con.create_table(name, schema.empty_table())
-    if list(store.table(name).columns) != schema.names:
-        raise StoreError(f"{store.path}: table {name} has other columns (another version); "
-                         f"export it and drop it (DROP TABLE {name}) before reviewing again.")
-    store.con.raw_sql(f"DELETE FROM {name} WHERE as_of = DATE '{as_of.isoformat()}'")
-    if data.num_rows:
-        store.con.insert(name, data)
-
-
 def save_review(store: Store, result: ReviewResult) -> None:
     """Store the review tables of ``result.as_of``, replacing that date's earlier rows.
 
@@ -818,10 +768,12 @@ def save_review(store: Store, result: ReviewResult) -> None:
         If a stored review table has other columns (another version).
     """
     d = result.as_of
-    _save(store, REVIEW_DRIFT, result.drift, d)
-    _save(store, REVIEW_MIGRATION, result.migration.assign(previous_as_of=result.previous), d)
-    _save(store, REVIEW_PERFORMANCE, result.performance.assign(cohort_as_of=result.cohort), d)
-    _save(store, REVIEW_TRIGGERS, result.triggers, d)
+    results.replace_date(store, REVIEW_DRIFT, d, result.drift)
+    results.replace_date(store, REVIEW_MIGRATION, d,
+                         result.migration.assign(previous_as_of=result.previous))
+    results.replace_date(store, REVIEW_PERFORMANCE, d,
+                         result.performance.assign(cohort_as_of=result.cohort))
+    results.replace_date(store, REVIEW_TRIGGERS, d, result.triggers)
 
 
 def load_review_table(store: Store, name: str, as_of: dt.date | None = None) -> pd.DataFrame:
@@ -831,13 +783,7 @@ def load_review_table(store: Store, name: str, as_of: dt.date | None = None) -> 
     if table not in SCHEMAS:
         raise StoreError(f"no review table {name!r}; choose one of "
                          f"{', '.join(sorted(SCHEMAS))}.")
-    if table not in store.con.list_tables():
-        return pd.DataFrame(columns=SCHEMAS[table].names)
-    t = store.table(table)
-    date = as_of or t.as_of.max().execute()
-    if date is None or pd.isna(date):
-        return pd.DataFrame(columns=SCHEMAS[table].names)
-    return t.filter(t.as_of == _day(pd.Timestamp(date).date())).to_pandas()
+    return results.read(store, table, as_of)
 
 
 def load_triggers(store: Store, as_of: dt.date | None = None) -> pd.DataFrame:
