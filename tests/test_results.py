@@ -25,14 +25,20 @@ NOT_RESULTS = {"firms", "financial_statements", "bureau_reports", "transactions"
 
 
 @pytest.fixture(scope="module")
-def cycle_store(synthetic_bank, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cycle(synthetic_bank, tmp_path_factory: pytest.TempPathFactory
+          ) -> tuple[Path, pipeline.CycleResult]:
     """A copy of the session's small bank after one cycle (as of its profile date)."""
     work = tmp_path_factory.mktemp("results")
     path = work / "bank.duckdb"
     shutil.copy(synthetic_bank.store_path, path)
     with Store(path) as st:
-        pipeline.run_cycle(st, synthetic_bank.as_of, work / "out")
-    return path
+        result = pipeline.run_cycle(st, synthetic_bank.as_of, work / "out")
+    return path, result
+
+
+@pytest.fixture(scope="module")
+def cycle_store(cycle: tuple[Path, pipeline.CycleResult]) -> Path:
+    return cycle[0]
 
 
 def test_every_table_the_cycle_writes_is_declared_and_stored_as_declared(
@@ -165,3 +171,29 @@ def test_the_architecture_page_lists_every_declared_table() -> None:
     assert page[page.index(start) + len(start):page.index(end)] == results.markdown()
     for name in results.TABLES:
         assert f"| `{name}` —" in page, name
+
+
+def test_persona_channel_routing_is_applied_in_the_cycle(
+        cycle: tuple[Path, pipeline.CycleResult]) -> None:
+    """channels.yaml routes the standard journey by persona strategy (growth_tech → online
+    banking, …): the cycle hands marketing the strategy codes, not the persona names."""
+    from creditpersona.marketing.routing import load_channels
+
+    result = cycle[1]
+    channels = load_channels()
+    by_strategy = channels.persona_channels
+    strategy = result.personas.assignment.set_index("firm_id")["persona_id"].map(
+        result.strategies.set_index("persona")["strategy"])
+    offers = result.marketing.offers
+    standard = offers[offers["journey"] == "standard"]
+    wanted = standard["firm_id"].map(strategy).map(by_strategy)
+    routed = wanted.notna().to_numpy()
+    assert routed.sum() >= 10, "too few offers of routed personas to show the routing"
+    assert (standard.loc[routed, "channel"] == wanted[routed]).all()
+    # The check can fail: without persona routing, some of these firms would have been
+    # contacted on their size class's channel, which differs from their persona's.
+    size = result.profile.set_index("firm_id")["size_class"]
+    size = size.where(size.isin(list(channels.journeys["standard"].channels)), "micro")
+    by_size = standard.loc[routed, "firm_id"].map(size).map(
+        channels.journeys["standard"].channels)
+    assert (by_size != wanted[routed]).sum() >= 5

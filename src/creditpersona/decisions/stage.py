@@ -150,6 +150,30 @@ def decision_stage(
     tables = {t.name: store.table(t.name) for t in TABLES}
 
     book = exposures(tables, as_of, cfg)
+    value = _value(firms, book, cfg)
+    limits = _limits(firms, book, statement_inputs(tables, as_of), cfg)
+
+    pricing = price_loans(_quote_requests(limits, cfg), firms, cfg)
+    loans = classify_loans(book, cfg.classification)
+    classification = classify_firms(loans)
+    if previous is None:
+        wanted = previous_quarter_ends(as_of, rs.lookbacks())
+        previous = {q: load_profile(store, d) for q, d in wanted.items()}
+        previous = {q: p for q, p in previous.items() if len(p)}
+    warn = evaluate_warnings(profile, previous, rs,
+                             persona=profile["firm_id"].map(persona_map))
+    watch = _watchlist(warn.watchlist, s, classification)
+    plans = monitoring_plans(warn.firms, as_of, cfg, rs)
+    result = DecisionResult(as_of, value, pricing, limits, classification, loans, watch,
+                            plans, warn.skipped)
+    if results.should_save(store, save):
+        save_decisions(store, result)
+    return result
+
+
+def _value(firms: pd.DataFrame, book: pd.DataFrame, cfg: DecisionsConfig) -> pd.DataFrame:
+    """Customer value, with the contribution predicted for prospects when enough customers
+    teach the model."""
     value = customer_value(firms, book, cfg)
     customers = value["customer"].to_numpy()
     value["predicted_contribution"] = np.nan
@@ -158,18 +182,24 @@ def decision_stage(
                                          value.loc[customers, "revenue_contribution"])
         value["predicted_contribution"] = model.predict(firms)
     value.insert(1, "persona_policy", cfg.persona_code(firms["persona"], len(firms)))
+    return value
 
-    statements = statement_inputs(tables, as_of)
+
+def _limits(firms: pd.DataFrame, book: pd.DataFrame, statements: pd.DataFrame,
+            cfg: DecisionsConfig) -> pd.DataFrame:
+    """Recommended limits: bank debt from the bureau, else from the statements."""
     our = book.groupby("firm_id")["outstanding"].sum()
     st_debt = statements.set_index("firm_id")[["short_term_debt", "long_term_debt"]].sum(axis=1)
     bureau = (firms.set_index("firm_id")["bureau_outstanding"]
               if "bureau_outstanding" in firms.columns else pd.Series(dtype=float))
     bank_debt = bureau.reindex(firms["firm_id"]).fillna(st_debt.reindex(firms["firm_id"]))
-    limits = recommend_limits(firms, statements, cfg, our_exposure=our, bank_debt=bank_debt)
+    return recommend_limits(firms, statements, cfg, our_exposure=our, bank_debt=bank_debt)
 
-    # An indicative quote per firm not in default: the recommended limit in the persona's
-    # main product (per-unit components do not depend on the amount; a firm without a
-    # limit is quoted on a reference amount so that its price is still known).
+
+def _quote_requests(limits: pd.DataFrame, cfg: DecisionsConfig) -> pd.DataFrame:
+    """An indicative quote per firm not in default: the recommended limit in the persona's
+    main product (per-unit components do not depend on the amount; a firm without a limit
+    is quoted on a reference amount so that its price is still known)."""
     quoted = limits["binding"].to_numpy() != "no_new_credit"
     has_limit = limits["recommended_limit"].to_numpy() > 0
     requests = pd.DataFrame({
@@ -178,28 +208,17 @@ def decision_stage(
         "amount_basis": np.where(has_limit, "limit", "reference"),
     })[quoted].reset_index(drop=True)
     requests["term_months"] = cfg.product_values(requests["product"], "term_months")
-    pricing = price_loans(requests, firms, cfg)
+    return requests
 
-    loans = classify_loans(book, cfg.classification)
-    classification = classify_firms(loans)
 
-    wanted = previous_quarter_ends(as_of, rs.lookbacks())
-    if previous is None:
-        previous = {q: load_profile(store, d) for q, d in wanted.items()}
-        previous = {q: p for q, p in previous.items() if len(p)}
-    warn = evaluate_warnings(profile, previous, rs,
-                             persona=profile["firm_id"].map(persona_map))
+def _watchlist(watchlist: pd.DataFrame, scores: pd.DataFrame,
+               classification: pd.DataFrame) -> pd.DataFrame:
+    """The watch-list with each firm's PD, grade, five-tier class and outstanding."""
     tiers = classification.set_index("firm_id")
-    watch = warn.watchlist.merge(s, on="firm_id", how="left")
+    watch = watchlist.merge(scores, on="firm_id", how="left")
     watch["tier"] = watch["firm_id"].map(tiers["tier"]).fillna("no_loan")
     watch["outstanding"] = watch["firm_id"].map(tiers["outstanding"]).fillna(0.0)
-
-    plans = monitoring_plans(warn.firms, as_of, cfg, rs)
-    result = DecisionResult(as_of, value, pricing, limits, classification, loans, watch,
-                            plans, warn.skipped)
-    if results.should_save(store, save):
-        save_decisions(store, result)
-    return result
+    return watch
 
 
 def save_decisions(store: Store, result: DecisionResult) -> None:

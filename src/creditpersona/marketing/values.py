@@ -32,8 +32,8 @@ def offer_inputs(pairs: pd.DataFrame, firms: pd.DataFrame, value: ValueInput | N
     pairs : pandas.DataFrame
         ``firm_id, product``.
     firms : pandas.DataFrame
-        One row per firm: ``firm_id`` and, when present, ``pd``, ``grade``, ``persona``,
-        ``revenue``, ``total_assets``.
+        One row per firm: ``firm_id`` and, when present, ``pd``, ``grade``, ``revenue``,
+        ``total_assets``.
     value : pandas.DataFrame or callable, optional
         ``firm_id, product, value`` and optionally ``rate`` and ``limit``.
     cat : Catalogue
@@ -81,7 +81,11 @@ def _fill(out: pd.DataFrame, given: pd.DataFrame, key: pd.MultiIndex) -> None:
 
 
 def _priced(pairs: pd.DataFrame, firms: pd.DataFrame, cat: Catalogue) -> pd.DataFrame:
-    """Price the pairs with the pricing engine (no risk caps: no limit engine here)."""
+    """Price the pairs with the pricing engine (no risk caps: no limit engine here).
+
+    The default persona policy applies: the frame's ``persona`` holds names for the lists,
+    not the strategy codes the pricing engine reads.
+    """
     f = firms.drop_duplicates("firm_id")
     pd_ = (pd.to_numeric(f["pd"], errors="coerce") if "pd" in f.columns
            else pd.Series(np.nan, index=f.index))
@@ -89,8 +93,6 @@ def _priced(pairs: pd.DataFrame, firms: pd.DataFrame, cat: Catalogue) -> pd.Data
                            "pd": pd_.fillna(cat.risk_appetite.unrated_pd).to_numpy(dtype=float),
                            "grade": (f["grade"].to_numpy(dtype=object) if "grade" in f.columns
                                      else np.full(len(f), None, dtype=object))})
-    if "persona" in f.columns:
-        scores["persona"] = f["persona"].to_numpy(dtype=object)
     profile = pd.DataFrame({"firm_id": f["firm_id"].to_numpy()})
     for c in ("revenue", "total_assets"):
         profile[c] = (pd.to_numeric(f[c], errors="coerce").to_numpy(dtype=float)

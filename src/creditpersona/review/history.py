@@ -35,7 +35,8 @@ class History:
         classification) and ``watchlist_firms``; with personas, ``persona_firms`` and
         ``persona_model_version``.
     personas : pandas.DataFrame
-        ``as_of``, ``persona_id``, ``name_zh``, ``name_en``, ``firms``, ``share``.
+        ``as_of``, ``persona_id``, ``persona_name_zh``, ``persona_name_en``, ``firms``,
+        ``share``.
     grades : pandas.DataFrame
         ``as_of``, ``grade``, ``firms``, ``share``.
     """
@@ -55,8 +56,8 @@ def portfolio_history(store: Store, as_of: dt.date, default_grade: str = "D") ->
     """Persona shares, PD, grades and classification of every stored date up to ``as_of``."""
     summary = pd.DataFrame(columns=["as_of"])
     grades = pd.DataFrame(columns=["as_of", "grade", "firms", "share"])
-    personas = pd.DataFrame(columns=["as_of", "persona_id", "name_zh", "name_en", "firms",
-                                     "share"])
+    personas = pd.DataFrame(columns=["as_of", "persona_id", "persona_name_zh",
+                                     "persona_name_en", "firms", "share"])
     s = results.until(store, PD_SCORES, as_of)
     if s is not None:
         summary = _dates(s.group_by("as_of").agg(
@@ -69,7 +70,8 @@ def portfolio_history(store: Store, as_of: dt.date, default_grade: str = "D") ->
     p = results.until(store, PERSONAS, as_of)
     if p is not None:
         per = _dates(p.group_by(["as_of", "persona_id"]).agg(
-            name_zh=p.name_zh.max(), name_en=p.name_en.max(), firms=p.count()).to_pandas())
+            persona_name_zh=p.persona_name_zh.max(), persona_name_en=p.persona_name_en.max(),
+            firms=p.count()).to_pandas())
         if len(per):
             per["share"] = per["firms"] / per.groupby("as_of")["firms"].transform("sum")
             personas = per

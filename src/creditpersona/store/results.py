@@ -193,7 +193,7 @@ TABLES: dict[str, ResultTable] = {t.name: t for t in (
                    *(f"reason_{k}_{p}" for k in (1, 2, 3)
                      for p in ("feature", "zh", "en", "contribution"))})),
     ResultTable(PERSONAS, "personas", "personas.store.save_assignments", _FIRM_DATE, _schema(
-        "firm_id:s as_of:d persona_id:s name_zh:s name_en:s source:s cluster:i "
+        "firm_id:s as_of:d persona_id:s persona_name_zh:s persona_name_en:s source:s cluster:i "
         "confidence:f model_version:i run_id:s"),
         "one firm's persona 客户画像分群",
         ("review.stage", "review.history", "decisions.stage (stored_strategies)",
@@ -509,17 +509,34 @@ def query(store: Store, name: str, as_of: dt.date | None = None, *,
     (:func:`read` returns rows).
     """
     spec = table(name)
+    if firms is not None and "firm_id" not in spec.columns:
+        raise StoreError(f"table {name} has no firm_id; read it without firms=.")
     day = as_of if as_of is not None else latest(store, name)
     if day is None or not has_table(store, name):
         return None
     t = store.table(name)
     t = t.filter(t.as_of == _day(day))
     if firms is not None:
-        if "firm_id" not in spec.columns:
-            raise StoreError(f"table {name} has no firm_id; read it without firms=.")
         # An IN list of literals (no memtable: Ibis never drops the view behind one).
         t = t.filter(t.firm_id.isin(sorted({str(f) for f in firms})))
     return t
+
+
+def as_stored(store: Store, name: str, as_of: dt.date,
+              frame: pd.DataFrame | pa.Table) -> pd.DataFrame:
+    """``frame`` exactly as :func:`read` returns it once stored, without reading it back.
+
+    The frame goes through the one conversion (:func:`conform`) and the store's own engine,
+    so a stage that has just written a date hands the next stage the same data a later
+    run would read from the table.
+    """
+    data = conform(name, (frame.to_pandas() if isinstance(frame, pa.Table) else frame)
+                   .assign(as_of=as_of))
+    rows = ibis.memtable(data)
+    try:
+        return store.con.execute(rows)
+    finally:  # Ibis never drops the view behind a memtable
+        store.con.drop_view(rows.get_name(), force=True)
 
 
 def without_empty_optional(name: str, frame: pd.DataFrame) -> pd.DataFrame:
