@@ -712,20 +712,17 @@ def evaluate(
     seed = int(check_param(seed, "seed", "evaluate", Int(0, 2**31 - 1)))
     X, y, prepared = _evaluation_inputs(data, label, positive, drop)
     defaults = int(y.sum())
-    rarer = min(defaults, y.size - defaults)
-    if rarer < folds_n:
+    if (rarer := min(defaults, y.size - defaults)) < folds_n:
         raise parameter_error("cv", "evaluate", f"at most the rows of the rarer class ({rarer})",
                               cv)
     models = dict(estimators) if estimators is not None else default_estimators(seed)
     workers = int(check_param(n_jobs, "n_jobs", "evaluate", Int(1))) if n_jobs is not None \
         else (os.cpu_count() or 1)
-    frame = _cross_validate(models, X, y, folds_n, seed, workers, on_fold)
-    return EvaluationResult(label=label, rows=int(y.size), features=X.shape[1],
-                            defaults=defaults, cv=folds_n, seed=seed,
-                            folds=frame, dropped=tuple(drop),
-                            categorical=prepared.categorical,
-                            infinities=prepared.infinities,
-                            identifiers=prepared.identifiers, positive=positive)
+    return EvaluationResult(
+        label=label, rows=int(y.size), features=X.shape[1], defaults=defaults, cv=folds_n,
+        seed=seed, folds=_cross_validate(models, X, y, folds_n, seed, workers, on_fold),
+        dropped=tuple(drop), categorical=prepared.categorical,
+        infinities=prepared.infinities, identifiers=prepared.identifiers, positive=positive)
 
 
 def _evaluation_inputs(data: object, label: str, positive: str | None,
