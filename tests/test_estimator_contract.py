@@ -87,7 +87,7 @@ def _campaign(n: int = 2000) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(SEED)
     X = pd.DataFrame({"x": rng.random(n)})
     t = rng.random(n) < 0.6
-    y = (rng.random(n) < 0.1 + 0.3 * t * (X["x"] > 0.5)).astype(int).to_numpy()
+    y = np.asarray(rng.random(n) < 0.1 + 0.3 * t * (X["x"] > 0.5), dtype=np.int64)
     return X, y, t
 
 
@@ -128,7 +128,7 @@ CASES = {
 }
 
 #: (estimator, bad parameters, the whole message expected).
-BAD_PARAMETERS = [
+BAD_PARAMETERS: list[tuple[str, dict[str, Any], str]] = [
     ("scorecard", {"pdo": 0},
      r"The 'pdo' parameter of ScorecardPD must be a float > 0\. Got 0 instead\."),
     ("scorecard", {"cv": True},

@@ -300,7 +300,7 @@ def marketing_stage(
     propensity_metrics = pd.DataFrame(columns=["model", "contacted", "responses", "oof_auc"])
     if min(responses, len(contacted) - responses) >= MIN_RESPONSES:
         model = ProductPropensity(params={"random_state": seed, "n_jobs": n_jobs}).fit(
-            contacted[feature_columns(contacted, pooled=True)],
+            contacted[["product", *feature_columns(contacted)]],
             contacted["responded"].astype(int).to_numpy())
         scored = model.predict_accept(pd.concat([pairs[["product"]], feats], axis=1))
         p_accept = scored["p_accept"].to_numpy()
