@@ -120,14 +120,16 @@ class CycledBank:
     work: Path
 
     def copy(self, source: Path, name: str) -> Path:
-        """A private copy of ``source`` (with its checkpoints) named ``name`` in ``work``."""
+        """A private copy of ``source`` (with its checkpoints): ``<name>.duckdb`` in a new
+        owner-only folder of ``work``, so that tests of any module may use the same name."""
         import shutil
+        import tempfile
 
-        target = self.work / f"{name}.duckdb"
+        target = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.work)) / f"{name}.duckdb"
         shutil.copy(source, target)
         runs_dir = source.parent / f"{source.name}.runs"
         if runs_dir.exists():
-            shutil.copytree(runs_dir, self.work / f"{target.name}.runs", dirs_exist_ok=True)
+            shutil.copytree(runs_dir, target.parent / f"{target.name}.runs")
         return target
 
 
