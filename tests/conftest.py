@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -29,7 +30,7 @@ GOOD_FIRMS = [
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     s = Store(tmp_path / "test.duckdb")
     yield s
     s.close()
@@ -82,3 +83,81 @@ def synthetic_bank(tmp_path_factory: pytest.TempPathFactory) -> SyntheticBank:
         run = compute_profile(st, as_of)
         save_profile(st, run)
     return SyntheticBank(gen.out_dir, root / "bank.duckdb", as_of, run.frame)
+
+
+# ---- the cycled bank: a small bank run through two quarter ends (session-scoped) --------
+# Owned by the estimator-contract/test-speed work; append other fixtures after this block.
+CYCLE_Q1, CYCLE_Q2 = dt.date(2026, 3, 31), dt.date(2026, 6, 30)
+
+
+@dataclasses.dataclass(frozen=True)
+class CycledBank:
+    """A small bank and copies of its store at each step of two quarterly cycles.
+
+    The cycle (``pipeline.run_cycle``) costs minutes, so it runs once per test session and
+    every test that needs a store with results starts from a copy: treat ``after_q1`` and
+    ``clean`` as read-only and call :meth:`copy` (store file and its ``.runs`` checkpoints)
+    before writing.
+
+    Attributes
+    ----------
+    data_dir : Path
+        The generated source files (and ``truth/``).
+    after_q1 : Path
+        The store after the first cycle (2026-03-31: PD models developed, personas fitted).
+    clean : Path
+        The store after both cycles (2026-03-31 then 2026-06-30, models of Q1 in force).
+    out_dir : Path
+        Where both cycles wrote their files.
+    work : Path
+        A session folder for copies.
+    """
+
+    data_dir: Path
+    after_q1: Path
+    clean: Path
+    out_dir: Path
+    work: Path
+
+    def copy(self, source: Path, name: str) -> Path:
+        """A private copy of ``source`` (with its checkpoints): ``<name>.duckdb`` in a new
+        owner-only folder of ``work``, so that tests of any module may use the same name."""
+        import shutil
+        import tempfile
+
+        target = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.work)) / f"{name}.duckdb"
+        shutil.copy(source, target)
+        runs_dir = source.parent / f"{source.name}.runs"
+        if runs_dir.exists():
+            shutil.copytree(runs_dir, target.parent / f"{target.name}.runs")
+        return target
+
+
+@pytest.fixture(scope="session")
+def cycled_bank(tmp_path_factory: pytest.TempPathFactory) -> CycledBank:
+    """400 firms, seed 11, four years to 2026-06-30 (Parquet), run for Q1 and Q2 of 2026.
+
+    400 firms is the smallest size at which the first cycle still develops the PD models
+    (the development needs 10 defaults per fold) with room to spare; it was 600 firms, and
+    the cycle's time grows with the firms (marketing and profile) while its checks do not.
+    """
+    import shutil
+
+    from creditpersona import pipeline
+    from creditpersona.store.ingest import ingest
+    from creditpersona.synth import generate_bank
+
+    root = tmp_path_factory.mktemp("cycled_bank")
+    gen = generate_bank(root / "data", 400, 11, years=4, txn_per_firm_year=30, fmt="parquet")
+    after_q1, clean = root / "after_q1.duckdb", root / "clean.duckdb"
+    with Store(after_q1) as st:
+        ingest(st, [gen.out_dir])
+        pipeline.run_cycle(st, CYCLE_Q1, root / "out")
+    shutil.copy(after_q1, clean)
+    if (root / "after_q1.duckdb.runs").exists():
+        shutil.copytree(root / "after_q1.duckdb.runs", root / "clean.duckdb.runs")
+    with Store(clean) as st:
+        pipeline.run_cycle(st, CYCLE_Q2, root / "out")
+    work = root / "work"
+    work.mkdir()
+    return CycledBank(gen.out_dir, after_q1, clean, root / "out", work)

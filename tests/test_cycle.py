@@ -1,21 +1,20 @@
 """The quarterly cycle: idempotent per quarter, resumable after a failure, governed models.
 
-One small bank (600 firms, four years) is run for two quarter ends; copies of its store
-at each step let every test start from a known state. The comparisons cover every table
+One small bank (400 firms, four years; the session's ``cycled_bank`` of conftest.py) is run
+for two quarter ends; copies of its store at each step let every test start from a known
+state. The comparisons cover every table
 the cycle writes for a date, except run ids and timestamps.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CYCLE_Q1, CYCLE_Q2, CycledBank
 
 from creditpersona import pipeline
 from creditpersona.errors import ConfigurationError
@@ -23,11 +22,9 @@ from creditpersona.models import registry
 from creditpersona.personas.store import load_assignments
 from creditpersona.profile.build import load_profile
 from creditpersona.runs import runs, stages
-from creditpersona.store.ingest import ingest
 from creditpersona.store.store import Store
-from creditpersona.synth import generate_bank
 
-Q1, Q2 = dt.date(2026, 3, 31), dt.date(2026, 6, 30)
+Q1, Q2 = CYCLE_Q1, CYCLE_Q2
 #: Columns that differ between two runs by design (ids and clocks).
 VOLATILE = {"run_id", "created_at", "started_at", "generated_at", "model_id"}
 #: Tables that are not results of a date (inputs, ledger, registry).
@@ -36,39 +33,10 @@ NOT_RESULTS = {"firms", "financial_statements", "bureau_reports", "transactions"
                "model_registry", "cycle_runs", "cycle_stages"}
 
 
-@dataclass(frozen=True)
-class Stores:
-    """Store files at each step: ingested only, after Q1, after Q1 and Q2."""
-
-    base: Path
-    after_q1: Path
-    clean: Path
-    work: Path
-
-    def copy(self, source: Path, name: str) -> Path:
-        target = self.work / f"{name}.duckdb"
-        shutil.copy(source, target)
-        runs_dir = source.parent / f"{source.name}.runs"
-        if runs_dir.exists():
-            shutil.copytree(runs_dir, self.work / f"{target.name}.runs", dirs_exist_ok=True)
-        return target
-
-
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
-    work = tmp_path_factory.mktemp("cycle")
-    gen = generate_bank(work / "data", 600, 11, years=4, txn_per_firm_year=30, fmt="parquet")
-    base = work / "base.duckdb"
-    with Store(base) as st:
-        ingest(st, [gen.out_dir])
-    after_q1, clean = work / "after_q1.duckdb", work / "clean.duckdb"
-    shutil.copy(base, after_q1)
-    with Store(after_q1) as st:
-        pipeline.run_cycle(st, Q1, work / "out")
-    shutil.copy(after_q1, clean)
-    with Store(clean) as st:
-        pipeline.run_cycle(st, Q2, work / "out")
-    yield Stores(base, after_q1, clean, work)
+def stores(cycled_bank: CycledBank) -> CycledBank:
+    """The session's cycled bank (conftest.py): stores after Q1 and after Q1 and Q2."""
+    return cycled_bank
 
 
 def snapshot(path: Path, as_of: dt.date) -> dict[str, pd.DataFrame]:
@@ -96,7 +64,7 @@ def assert_same(left: dict[str, pd.DataFrame], right: dict[str, pd.DataFrame]) -
                                       obj=name)
 
 
-def test_the_cycle_writes_every_stage_for_the_date(stores: Stores) -> None:
+def test_the_cycle_writes_every_stage_for_the_date(stores: CycledBank) -> None:
     tables = snapshot(stores.clean, Q2)
     for name in ("profiles", "pd_scores", "personas", "association_rules", "decision_pricing",
                  "offers", "review_triggers", "review_migration", "review_drift"):
@@ -125,7 +93,7 @@ def test_the_cycle_writes_every_stage_for_the_date(stores: Stores) -> None:
             zip(again.pd.scores["firm_id"], again.pd.scores["pd"], strict=True))
 
 
-def test_running_a_quarter_again_gives_the_same_results(stores: Stores) -> None:
+def test_running_a_quarter_again_gives_the_same_results(stores: CycledBank) -> None:
     again = stores.copy(stores.clean, "again")
     with Store(again) as st:
         result = pipeline.run_cycle(st, Q2, stores.work / "out-again")
@@ -141,7 +109,7 @@ def test_running_a_quarter_again_gives_the_same_results(stores: Stores) -> None:
 
 
 def test_a_failure_mid_stage_then_a_rerun_equals_a_clean_run(
-        stores: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
+        stores: CycledBank, monkeypatch: pytest.MonkeyPatch) -> None:
     from creditpersona.decisions import stage as decision_stage
 
     broken = stores.copy(stores.after_q1, "broken")
@@ -201,7 +169,7 @@ def test_only_a_failed_run_with_the_same_lineage_is_resumed(tmp_path: Path) -> N
         assert not RunLedger.start(st, Q2, lin).resumable("profile")
 
 
-def test_a_refit_keeps_persona_ids_and_replaces_itself(stores: Stores) -> None:
+def test_a_refit_keeps_persona_ids_and_replaces_itself(stores: CycledBank) -> None:
     store = stores.copy(stores.clean, "refit")
     with Store(store) as st:
         profiles = {d: load_profile(st, d).drop(columns=["as_of", "run_id", "engine"])

@@ -20,8 +20,8 @@ from creditpersona.cli.marketing import campaign_app
 from creditpersona.contract.schema import PRODUCTS
 from creditpersona.errors import ConfigurationError, SchemaError
 from creditpersona.marketing.catalogue import eligibility, load_catalogue
+from creditpersona.marketing.history import feature_columns, quarter_end_before
 from creditpersona.marketing.offers import build_problem, solve
-from creditpersona.marketing.propensity import feature_columns, quarter_end_before
 from creditpersona.models.base import NotFittedError
 from creditpersona.store.store import Store
 

@@ -199,7 +199,7 @@ def test_points_scaling_reference_values(scorecard: ScorecardPD,
     assert scorecard.factor_ == pytest.approx(28.8539, abs=1e-4)
     assert scorecard.offset_ == pytest.approx(487.1229, abs=1e-4)
     X, _ = firms
-    score = scorecard.score(X)
+    score = scorecard.points(X)
     pd_ = scorecard.predict_pd(X)
     odds = (1 - pd_) / pd_
     # 600 points <-> 50:1, and every 20 points double the odds.
@@ -212,7 +212,7 @@ def test_other_scaling_and_doubling(firms: tuple[pd.DataFrame, np.ndarray]) -> N
     assert sc.factor_ == pytest.approx(40 / math.log(2))
     assert sc.offset_ == pytest.approx(500 - 40 / math.log(2) * math.log(20))
     # Hand calculation: 500 points <-> 20:1 (PD 1/21), 540 points <-> 40:1 (PD 1/41).
-    score, pd_ = sc.score(X), sc.predict_pd(X)
+    score, pd_ = sc.points(X), sc.predict_pd(X)
     assert np.allclose((1 - pd_) / pd_, 20 * 2 ** ((score - 500) / 40), rtol=1e-9)
     # The scaling moves the points, never the ranking or the PDs.
     assert np.allclose(pd_, ScorecardPD().fit(X, y).predict_pd(X))
@@ -238,7 +238,7 @@ def test_score_is_the_sum_of_the_points_table(scorecard: ScorecardPD,
         row = X.iloc[[i]]
         total = sum(_points_of(scorecard, f, row[f].iloc[0])
                     for f in scorecard.selected_features_)
-        assert scorecard.score(row)[0] == pytest.approx(total)
+        assert scorecard.points(row)[0] == pytest.approx(total)
 
 
 def test_scorecard_drops_uninformative_features(scorecard: ScorecardPD) -> None:
@@ -259,7 +259,7 @@ def test_missing_values_get_their_own_bin_and_evidence(
     rate = y[X["roa"].isna().to_numpy()].mean()
     assert missing["default_rate"] == pytest.approx(rate)
     firm = pd.DataFrame({"leverage": [0.5], "roa": [0.05], "noise": [0.0]})
-    change = scorecard.score(firm.assign(roa=np.nan))[0] - scorecard.score(firm)[0]
+    change = scorecard.points(firm.assign(roa=np.nan))[0] - scorecard.points(firm)[0]
     assert change == pytest.approx(_points_of(scorecard, "roa", np.nan)
                                    - _points_of(scorecard, "roa", 0.05))
     assert change < 0
@@ -276,8 +276,8 @@ def test_a_bin_empty_in_training_gets_the_worst_evidence(
     # A leverage never seen in training (missing, inf) scores like the worst leverage.
     worst = X.iloc[[0]].assign(leverage=0.999)
     for unseen in (np.nan, np.inf):
-        assert scorecard.score(X.iloc[[0]].assign(leverage=unseen))[0] == pytest.approx(
-            scorecard.score(worst)[0])
+        assert scorecard.points(X.iloc[[0]].assign(leverage=unseen))[0] == pytest.approx(
+            scorecard.points(worst)[0])
 
 
 def test_special_codes_have_their_own_bin(firms: tuple[pd.DataFrame, np.ndarray]) -> None:

@@ -160,7 +160,7 @@ def backtest_command(
 ) -> None:
     """Model targeting against rules only and random, on held-back campaign history."""
     from creditpersona.marketing.backtest import backtest
-    from creditpersona.marketing.propensity import campaign_history
+    from creditpersona.marketing.history import campaign_history
     from creditpersona.store.store import Store
 
     if holdout not in ("firms", "last"):

@@ -22,6 +22,7 @@ from creditpersona.marketing.evaluate import (
     evaluate_table,
     read_campaign_table,
 )
+from creditpersona.marketing.history import campaign_history, marketing_features
 from creditpersona.marketing.lists import CampaignListFiles, write_campaign_lists
 from creditpersona.marketing.needs import (
     need_signals,
@@ -30,12 +31,7 @@ from creditpersona.marketing.needs import (
     unmet_needs,
 )
 from creditpersona.marketing.offers import OfferPlan, OfferProblem, build_problem, plan_offers
-from creditpersona.marketing.propensity import (
-    ProductPropensity,
-    PropensityModel,
-    campaign_history,
-    marketing_features,
-)
+from creditpersona.marketing.propensity import ProductPropensity, PropensityModel
 from creditpersona.marketing.routing import ChannelConfig, load_channels, route
 from creditpersona.marketing.stage import MarketingResult, load_offers, marketing_stage
 from creditpersona.marketing.uplift import (

@@ -8,7 +8,7 @@ firms actually did:
 - ``uplift``: the two-model uplift learner (rank by P(respond | contacted) − P(respond | not));
 - ``propensity``: the response model (rank by P(respond | contacted));
 - ``rules``: rules only — the number of signalled needs the product serves, then peer
-  adoption (:func:`~creditpersona.marketing.propensity.peer_share`); no model;
+  adoption (:func:`~creditpersona.marketing.history.peer_share`); no model;
 - ``random``: the expectation of a random pick (the campaign's averages).
 
 Per policy and budget: the response rate of the contacted firms picked (treated rows), the
@@ -27,7 +27,8 @@ import pandas as pd
 
 from creditpersona import artefacts
 from creditpersona.errors import InsufficientDataError, SchemaError, parameter_error
-from creditpersona.marketing.propensity import PropensityModel, feature_columns, ranking_auc
+from creditpersona.marketing.history import feature_columns
+from creditpersona.marketing.propensity import PropensityModel, ranking_auc
 from creditpersona.marketing.uplift import (
     TwoModelUplift,
     incremental_at_k,
@@ -96,7 +97,7 @@ def backtest(
     Parameters
     ----------
     history : pandas.DataFrame
-        From :func:`~creditpersona.marketing.propensity.campaign_history`.
+        From :func:`~creditpersona.marketing.history.campaign_history`.
     holdout : "firms", "last" or sequence of str
         ``"firms"``: hold back every contact of a random ``test_share`` of the firms (all
         campaigns; the models never see those firms). ``"last"``: the last campaign (by

@@ -17,18 +17,15 @@ it is built, with defaults that work without tuning to a data set:
 Trees of at most 15 leaves with at least 50 rows, learning rate 0.05, 80 % row and column
 subsampling.
 
-:func:`campaign_history` builds the point-in-time training table from the store's campaign
-contacts: every campaign is joined to the profile as of the last quarter end before its first
-contact (assignment) date, so nothing after the contact leaks into the features.
-:class:`ProductPropensity` fits one model per product on the contacted (treated) rows, and a
-pooled model on all products for products with too little history.
+:class:`ProductPropensity` fits one model per product on the contacted (treated) rows of a
+campaign history (:mod:`creditpersona.marketing.history`), and a pooled model on all products
+for products with too little history.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -40,21 +37,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.marketing.catalogue import Catalogue, load_catalogue
-from creditpersona.marketing.needs import need_signals, product_need, products_held
+from creditpersona.errors import SchemaError
 from creditpersona.models.base import NotFittedError
-from creditpersona.store import results
-from creditpersona.store.store import Store
+from creditpersona.models.params import Check, Constraint, Int, OrNone, Real, validate_params
 
 Floats = npt.NDArray[np.float64]
 OWNER = "PropensityModel"
-
-#: Profile columns that are identifiers, dates or rendered text, never features.
-NOT_FEATURES = ("firm_id", "as_of", "run_id", "engine", "statement_period_end",
-                "region_code", "industry_code", "summary_zh", "summary_en", "text_top_event")
-#: Profile text columns used as categoricals.
-CATEGORICAL_PROFILE = ("industry_section", "industry_division", "size_class", "ownership_type")
 
 
 # -- the estimator -------------------------------------------------------------------------
@@ -119,28 +107,18 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        checks: list[tuple[str, bool, str]] = [
-            ("learning_rate", _is_num(self.learning_rate) and 0 < self.learning_rate <= 1,
-             "a float in (0, 1]"),
-            ("num_leaves", _is_int(self.num_leaves) and self.num_leaves >= 2, "an int ≥ 2"),
-            ("min_child_samples", _is_int(self.min_child_samples) and self.min_child_samples >= 1,
-             "an int ≥ 1"),
-            ("subsample", _is_num(self.subsample) and 0 < self.subsample <= 1,
-             "a float in (0, 1]"),
-            ("colsample", _is_num(self.colsample) and 0 < self.colsample <= 1,
-             "a float in (0, 1]"),
-            ("cv", _is_int(self.cv) and self.cv >= 2, "an int ≥ 2"),
-            ("early_stopping_rounds", _is_int(self.early_stopping_rounds)
-             and self.early_stopping_rounds >= 1, "an int ≥ 1"),
-            ("max_rounds", _is_int(self.max_rounds) and self.max_rounds >= 1, "an int ≥ 1"),
-            ("n_jobs", _is_int(self.n_jobs) and self.n_jobs >= 1, "an int ≥ 1"),
-            ("random_state", _is_int(self.random_state) and 0 <= self.random_state < 2**31,
-             "an int in [0, 2**31)"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise parameter_error(name, OWNER, expected, getattr(self, name))
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "learning_rate": Real(0, 1, low_open=True),
+        "num_leaves": Int(2),
+        "min_child_samples": Int(1),
+        "subsample": Real(0, 1, low_open=True),
+        "colsample": Real(0, 1, low_open=True),
+        "cv": Int(2),
+        "early_stopping_rounds": Int(1),
+        "max_rounds": Int(1),
+        "n_jobs": Int(1),
+        "random_state": Int(0, 2**31 - 1),
+    }
 
     def fit(self, X: pd.DataFrame, y: npt.ArrayLike,
             sample_weight: npt.ArrayLike | None = None) -> PropensityModel:
@@ -154,14 +132,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
             If ``X`` is not a DataFrame, ``y`` is not 0/1 of the same length, or a class has
             fewer rows than ``cv``.
         """
-        self._check_params()
-        if not isinstance(X, pd.DataFrame) or X.shape[1] == 0:
-            raise SchemaError(f"{OWNER}.fit needs X as a pandas DataFrame with at least one "
-                              "column.")
-        labels = np.asarray(y)
-        if labels.shape != (len(X),) or not np.isin(labels, (0, 1)).all():
-            raise SchemaError(f"{OWNER}.fit needs y as {len(X)} values of 0 or 1.")
-        labels = labels.astype(np.int64)
+        validate_params(self)
+        labels = _binary_labels(X, y, OWNER)
         smaller = int(min(labels.sum(), labels.size - labels.sum()))
         if smaller < self.cv:
             raise SchemaError(f"{OWNER}.fit needs at least cv={self.cv} rows of each class; "
@@ -268,201 +240,41 @@ def _platt(score: Floats, y: npt.NDArray[np.int64], w: Floats) -> tuple[float, f
     return float(res.x[0]), float(res.x[1])
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+def _binary_labels(X: object, y: npt.ArrayLike, owner: str) -> npt.NDArray[np.int64]:
+    """``y`` as 0/1 integers, after checking ``X`` is a DataFrame with a column and ``y``
+    holds one 0 or 1 per row."""
+    if not isinstance(X, pd.DataFrame) or X.shape[1] == 0:
+        raise SchemaError(f"{owner}.fit needs X as a pandas DataFrame with at least one "
+                          "column.")
+    labels = np.asarray(y)
+    if labels.shape != (len(X),) or not np.isin(labels, (0, 1)).all():
+        raise SchemaError(f"{owner}.fit needs y as {len(X)} values of 0 or 1.")
+    return labels.astype(np.int64)
 
 
-def _is_num(v: object) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+def is_model_params(value: object) -> bool:
+    """Whether ``value`` maps parameter names of :class:`PropensityModel` to values.
+
+    Examples
+    --------
+    >>> is_model_params({"random_state": 3}), is_model_params({"trees": 3})
+    (True, False)
+    """
+    names = PropensityModel._parameter_constraints
+    return isinstance(value, Mapping) and all(k in names for k in value)
+
+
+#: ``params``: settings passed to every :class:`PropensityModel` (each is checked when fitted).
+MODEL_PARAMS = OrNone(Check(is_model_params, "a mapping of PropensityModel parameters ("
+                            + ", ".join(PropensityModel._parameter_constraints) + ")"))
 
 
 def _is_numeric(s: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
 
 
-# -- point-in-time campaign history -------------------------------------------------------
-def quarter_end_before(day: dt.date) -> dt.date:
-    """The last quarter end strictly before ``day``.
-
-    Examples
-    --------
-    >>> quarter_end_before(dt.date(2024, 3, 12)), quarter_end_before(dt.date(2024, 4, 1))
-    (datetime.date(2023, 12, 31), datetime.date(2024, 3, 31))
-    """
-    quarter_start = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-    return quarter_start - dt.timedelta(days=1)
-
-
-def marketing_features(
-    pairs: pd.DataFrame,
-    profile: pd.DataFrame,
-    held: pd.DataFrame,
-    catalogue: Catalogue | None = None,
-) -> pd.DataFrame:
-    """Features of firm × product rows: the firm's profile and its need for the product.
-
-    Parameters
-    ----------
-    pairs : pandas.DataFrame
-        ``firm_id`` and ``product`` per row.
-    profile : pandas.DataFrame
-        One row per firm (a stored or computed profile).
-    held : pandas.DataFrame
-        Products held per firm (:func:`~creditpersona.marketing.needs.products_held`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Same rows as ``pairs``: every numeric profile feature, the categorical
-        ``industry_section``, ``industry_division``, ``size_class``, ``ownership_type``, and
-        per row ``product_need`` (signalled needs the product serves), ``holds_product``,
-        ``products_held`` and ``peer_share`` (see :func:`peer_share`).
-    """
-    cat = catalogue or load_catalogue()
-    prof = profile.drop_duplicates("firm_id").copy()
-    prof["firm_id"] = prof["firm_id"].astype(str)
-    if "industry_code" in prof.columns:
-        prof["industry_division"] = prof["industry_code"].astype("string").str[:3]
-    keep = [c for c in prof.columns if c not in NOT_FEATURES
-            and (c in CATEGORICAL_PROFILE or _is_numeric(prof[c]))]
-    prof = prof.set_index("firm_id")
-    firm = pairs["firm_id"].astype(str).to_numpy()
-    product = pairs["product"].astype(str).to_numpy()
-    out = prof[keep].reindex(firm).reset_index(drop=True)
-    for c in keep:
-        if c not in CATEGORICAL_PROFILE:
-            out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
-    need = product_need(need_signals(profile, cat), cat)
-    codes = {p: i for i, p in enumerate(need.columns)}
-    need_matrix = need.reindex(firm).to_numpy(dtype=float)
-    col = np.array([codes.get(p, -1) for p in product])
-    rows = np.arange(len(firm))
-    held_matrix = held.reindex(firm, fill_value=False).to_numpy(dtype=bool)
-    held_cols = {p: i for i, p in enumerate(held.columns)}
-    hcol = np.array([held_cols.get(p, -1) for p in product])
-    extra = pd.DataFrame({
-        "product_need": np.where(col >= 0, need_matrix[rows, np.maximum(col, 0)], np.nan),
-        "holds_product": np.where(hcol >= 0, held_matrix[rows, np.maximum(hcol, 0)],
-                                  False).astype(float),
-        "products_held": held_matrix.sum(axis=1).astype(float),
-        "peer_share": peer_share(prof, held).reindex(
-            pd.MultiIndex.from_arrays([firm, product])).to_numpy(dtype=float),
-    })
-    out = pd.concat([out, extra], axis=1)
-    out.index = pairs.index
-    return out
-
-
-def peer_share(profile: pd.DataFrame, held: pd.DataFrame, smoothing: float = 10.0) -> pd.Series:
-    """How common each product is among a firm's industry peers (look-alike adoption).
-
-    The share of the firms of the firm's GB/T 4754 division that hold the product, shrunk
-    towards the section's share with ``smoothing`` pseudo-firms. A firm counts itself.
-
-    Parameters
-    ----------
-    profile : pandas.DataFrame
-        Index ``firm_id`` with ``industry_division`` and ``industry_section``.
-    held : pandas.DataFrame
-        Products held per firm.
-
-    Returns
-    -------
-    pandas.Series
-        Indexed by (firm_id, product).
-    """
-    firms = profile.index
-    h = held.reindex(index=firms, fill_value=False).astype(float)
-    division = profile["industry_division"].fillna("?").astype(str).to_numpy()
-    section = profile["industry_section"].fillna("?").astype(str).to_numpy()
-    by_sec = h.groupby(section).transform("mean")
-    div_sum = h.groupby(division).transform("sum")
-    div_n = pd.Series(division).map(pd.Series(division).value_counts()).to_numpy()[:, None]
-    share = (div_sum.to_numpy() + smoothing * by_sec.to_numpy()) / (div_n + smoothing)
-    out = cast(pd.Series, pd.DataFrame(share, index=firms, columns=h.columns).stack())
-    out.index.names = ["firm_id", "product"]
-    return out
-
-
-ProfileSource = Callable[[dt.date], pd.DataFrame]
-
-
-def stored_or_computed_profile(store: Store) -> ProfileSource:
-    """A function giving the profile as of a date: the stored one if the store has that date,
-    else computed on the fly (and not stored)."""
-    from creditpersona.profile.build import PROFILES, compute_profile, load_profile
-
-    def source(as_of: dt.date) -> pd.DataFrame:
-        if results.exists(store, PROFILES, as_of):
-            return load_profile(store, as_of)
-        return compute_profile(store, as_of).frame
-
-    return source
-
-
-def campaign_history(
-    store: Store,
-    *,
-    before: dt.date | None = None,
-    profile_source: ProfileSource | None = None,
-    catalogue: Catalogue | None = None,
-) -> pd.DataFrame:
-    """Every campaign contact with point-in-time features.
-
-    Each campaign is joined to the profile as of the last quarter end before its first
-    contact (or assignment) date and to the products each firm held on that date.
-
-    Parameters
-    ----------
-    store : Store
-    before : datetime.date, optional
-        Only campaigns whose last contact is on or before this date (default: all).
-    profile_source : callable, optional
-        ``as_of → profile``; default :func:`stored_or_computed_profile`.
-    catalogue : Catalogue, optional
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``campaign_id, firm_id, product, channel, contact_date, treated, responded,
-        amount_taken, snapshot`` and the columns of :func:`marketing_features`.
-    """
-    cat = catalogue or load_catalogue()
-    contacts = store.table("campaign_contacts").drop("load_id").to_pandas()
-    if contacts.empty:
-        return contacts
-    contacts["contact_date"] = pd.to_datetime(contacts["contact_date"]).dt.date
-    span = contacts.groupby("campaign_id")["contact_date"].agg(["min", "max"])
-    if before is not None:
-        span = span[span["max"] <= before]
-    source = profile_source or stored_or_computed_profile(store)
-    parts = []
-    for campaign_id, row in span.sort_values("min").iterrows():
-        snapshot = quarter_end_before(row["min"])
-        part = contacts[contacts["campaign_id"] == campaign_id].reset_index(drop=True)
-        profile = source(snapshot)
-        held = products_held(store, snapshot)
-        feats = marketing_features(part[["firm_id", "product"]], profile, held, cat)
-        part["snapshot"] = snapshot
-        parts.append(pd.concat([part, feats], axis=1))
-    out = pd.concat(parts, ignore_index=True)
-    out["treated"] = out["treated"].astype(bool)
-    out["responded"] = out["responded"].astype(bool)
-    return out
-
-
-HISTORY_COLUMNS = ("campaign_id", "firm_id", "product", "channel", "contact_date", "treated",
-                   "responded", "amount_taken", "snapshot", "load_id")
-
-
-def feature_columns(frame: pd.DataFrame, pooled: bool = False) -> list[str]:
-    """The feature columns of a :func:`campaign_history` or :func:`marketing_features` frame."""
-    return [c for c in frame.columns if c not in HISTORY_COLUMNS
-            and (pooled or c != "product")]
-
-
 # -- one model per product -----------------------------------------------------------------
-class ProductPropensity(BaseEstimator):
+class ProductPropensity(ClassifierMixin, BaseEstimator):
     """P(accept | offered) per product: one :class:`PropensityModel` per product with enough
     contacted rows, and a pooled model over all products for the others.
 
@@ -477,69 +289,121 @@ class ProductPropensity(BaseEstimator):
 
     Attributes
     ----------
+    features_ : list of str
+        The feature columns (every column of ``X`` but ``product``).
     models_ : dict
         Product → fitted model; ``"_pooled"`` is the pooled one.
     metrics_ : pandas.DataFrame
         Per model: contacted rows, responses, the out-of-fold AUC, the pooled model's
         out-of-fold AUC on the same rows and whether the product model is used.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"product": rng.choice(["loan", "card"], 1200),
+    ...                   "x": rng.normal(size=1200)})
+    >>> sign = np.where(X["product"] == "loan", 2.0, -2.0)  # the products' responders differ
+    >>> y = (rng.random(1200) < expit(sign * X["x"] - 1)).astype(int)
+    >>> model = ProductPropensity(min_responses=100).fit(X, y)
+    >>> sorted(model.models_), model.predict_proba(X.head(2)).shape
+    (['_pooled', 'card', 'loan'], (2, 2))
     """
 
     POOLED = "_pooled"
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "min_responses": Int(4),
+        "params": MODEL_PARAMS,
+    }
 
     def __init__(self, *, min_responses: int = 30,
                  params: Mapping[str, Any] | None = None) -> None:
         self.min_responses = min_responses
         self.params = params
 
-    def fit(self, history: pd.DataFrame) -> ProductPropensity:
-        """Fit on a :func:`campaign_history` frame (its contacted rows)."""
-        if not _is_int(self.min_responses) or self.min_responses < 4:
-            raise parameter_error("min_responses", "ProductPropensity", "an int ≥ 4",
-                                  self.min_responses)
-        contacted = history[history["treated"].astype(bool)]
-        self.features_ = feature_columns(contacted)
+    def fit(self, X: pd.DataFrame, y: npt.ArrayLike) -> ProductPropensity:
+        """Fit on the contacted rows of a campaign history.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            ``product`` and the feature columns, one row per contact (e.g. the treated rows
+            of :func:`~creditpersona.marketing.history.campaign_history`, columns
+            ``feature_columns(history, pooled=True)``).
+        y : array-like
+            1 where the firm responded (took the product), else 0.
+
+        Returns
+        -------
+        ProductPropensity
+            ``self``.
+
+        Raises
+        ------
+        ConfigurationError
+            For an invalid parameter.
+        SchemaError
+            If ``X`` has no ``product`` column or ``y`` is not 0/1 per row.
+        """
+        validate_params(self)
+        y_all = _binary_labels(X, y, "ProductPropensity")
+        if "product" not in X.columns:
+            raise SchemaError("ProductPropensity.fit needs X with a 'product' column beside "
+                              "the features; got columns " f"{list(X.columns)[:10]}.")
+        self.features_ = [str(c) for c in X.columns if c != "product"]
+        self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.classes_ = np.array([0, 1])
         params = dict(self.params or {})
         self.models_: dict[str, PropensityModel] = {}
-        rows = []
-        y_all = contacted["responded"].astype(int).to_numpy()
-        self.models_[self.POOLED] = PropensityModel(**params).fit(
-            contacted[self.features_], y_all)
-        pooled = self.models_[self.POOLED]
-        rows.append({"model": self.POOLED, "contacted": len(contacted),
-                     "responses": int(y_all.sum()), "oof_auc": pooled.oof_auc_,
-                     "pooled_oof_auc": pooled.oof_auc_, "used": True})
-        products = contacted["product"].astype(str).to_numpy()
+        pooled = PropensityModel(**params).fit(X[self.features_], y_all)
+        self.models_[self.POOLED] = pooled
+        rows = [{"model": self.POOLED, "contacted": len(X), "responses": int(y_all.sum()),
+                 "oof_auc": pooled.oof_auc_, "pooled_oof_auc": pooled.oof_auc_,
+                 "used": True}]
+        products = X["product"].astype(str).to_numpy()
         for product in np.unique(products):
             mine = products == product
-            part = contacted[mine]
-            y = y_all[mine]
-            if min(y.sum(), y.size - y.sum()) < self.min_responses:
+            y_mine = y_all[mine]
+            if min(y_mine.sum(), y_mine.size - y_mine.sum()) < self.min_responses:
                 continue
-            model = PropensityModel(**params).fit(part[self.features_], y)
-            pooled_auc = ranking_auc(y, pooled.oof_score_[mine])
+            model = PropensityModel(**params).fit(X.loc[mine, self.features_], y_mine)
+            pooled_auc = ranking_auc(y_mine, pooled.oof_score_[mine])
             used = bool(model.oof_auc_ > pooled_auc)
             if used:
                 self.models_[product] = model
-            rows.append({"model": product, "contacted": len(part), "responses": int(y.sum()),
-                         "oof_auc": model.oof_auc_, "pooled_oof_auc": pooled_auc,
-                         "used": used})
+            rows.append({"model": product, "contacted": int(mine.sum()),
+                         "responses": int(y_mine.sum()), "oof_auc": model.oof_auc_,
+                         "pooled_oof_auc": pooled_auc, "used": used})
         self.metrics_ = pd.DataFrame(rows)
         return self
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_accept(self, X: pd.DataFrame) -> pd.DataFrame:
         """``p_accept`` and ``propensity_model`` (which model scored) for every row of a
         frame with ``product`` and the feature columns."""
         if not hasattr(self, "models_"):
-            raise NotFittedError("This ProductPropensity instance is not fitted yet.")
-        p = np.full(len(frame), np.nan)
-        source = np.full(len(frame), self.POOLED, dtype=object)
-        products = frame["product"].astype(str).to_numpy()
+            raise NotFittedError("This ProductPropensity instance is not fitted yet; call "
+                                 "fit(X, y) first.")
+        if not isinstance(X, pd.DataFrame) or "product" not in X.columns:
+            raise SchemaError("ProductPropensity needs X as a pandas DataFrame with a "
+                              "'product' column and the fitted features.")
+        p = np.full(len(X), np.nan)
+        source = np.full(len(X), self.POOLED, dtype=object)
+        products = X["product"].astype(str).to_numpy()
         for product in np.unique(products):
             mask = products == product
             name = product if product in self.models_ else self.POOLED
-            p[mask] = self.models_[name].predict_proba(frame.loc[mask, self.features_])[:, 1]
+            p[mask] = self.models_[name].predict_proba(X.loc[mask, self.features_])[:, 1]
             source[mask] = name
-        return pd.DataFrame({"p_accept": p, "propensity_model": source}, index=frame.index)
+        return pd.DataFrame({"p_accept": p, "propensity_model": source}, index=X.index)
+
+    def predict_proba(self, X: pd.DataFrame) -> Floats:
+        """Probabilities of no response (column 0) and response (column 1), n × 2."""
+        p = self.predict_accept(X)["p_accept"].to_numpy(dtype=np.float64)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> npt.NDArray[np.int64]:
+        """1 where the probability of a response is at least one half."""
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(np.int64)
 
 
 def ranking_auc(y: Sequence[int] | npt.ArrayLike, score: npt.ArrayLike) -> float:

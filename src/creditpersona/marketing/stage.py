@@ -30,15 +30,15 @@ from creditpersona.contract.schema import PRODUCT_LABELS_ZH
 from creditpersona.errors import InsufficientDataError, SchemaError
 from creditpersona.marketing.backtest import BacktestResult, backtest
 from creditpersona.marketing.catalogue import Catalogue, eligibility, load_catalogue
-from creditpersona.marketing.lists import CampaignListFiles, write_campaign_lists
-from creditpersona.marketing.needs import need_signals, products_held, unmet_needs
-from creditpersona.marketing.offers import OfferPlan, build_problem, plan_offers, solve
-from creditpersona.marketing.propensity import (
-    ProductPropensity,
+from creditpersona.marketing.history import (
     campaign_history,
     feature_columns,
     marketing_features,
 )
+from creditpersona.marketing.lists import CampaignListFiles, write_campaign_lists
+from creditpersona.marketing.needs import need_signals, products_held, unmet_needs
+from creditpersona.marketing.offers import OfferPlan, build_problem, plan_offers, solve
+from creditpersona.marketing.propensity import ProductPropensity
 from creditpersona.marketing.routing import ChannelConfig, load_channels, route
 from creditpersona.marketing.uplift import (
     TwoModelUplift,
@@ -224,7 +224,7 @@ def marketing_stage(
     run_backtest : bool
         Also backtest the targeting on held-back history.
     history : pandas.DataFrame, optional
-        A :func:`~creditpersona.marketing.propensity.campaign_history` frame already built
+        A :func:`~creditpersona.marketing.history.campaign_history` frame already built
         (it is built from the store otherwise).
     strategies : pandas.Series, optional
         Persona strategy code by ``firm_id`` (``decisions/strategy.yaml``), which routes the
@@ -359,8 +359,10 @@ def _propensity(hist: pd.DataFrame, c: _Candidates, seed: int, n_jobs: int,
     responses = int(contacted["responded"].sum()) if len(contacted) else 0
     metrics = pd.DataFrame(columns=["model", "contacted", "responses", "oof_auc"])
     if min(responses, len(contacted) - responses) >= MIN_RESPONSES:
-        model = ProductPropensity(params={"random_state": seed, "n_jobs": n_jobs}).fit(hist)
-        scored = model.predict(pd.concat([c.pairs[["product"]], c.features], axis=1))
+        model = ProductPropensity(params={"random_state": seed, "n_jobs": n_jobs}).fit(
+            contacted[["product", *feature_columns(contacted)]],
+            contacted["responded"].astype(int).to_numpy())
+        scored = model.predict_accept(pd.concat([c.pairs[["product"]], c.features], axis=1))
         p_accept = scored["p_accept"].to_numpy()
         source = scored["propensity_model"].to_numpy(dtype=object)
         metrics = model.metrics_

@@ -26,7 +26,7 @@ and responses among the top ``k`` rows and ``n_c(k), r_c(k)`` the control ones:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -34,8 +34,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.marketing.propensity import PropensityModel
+from creditpersona.marketing.propensity import MODEL_PARAMS, PropensityModel
 from creditpersona.models.base import NotFittedError
+from creditpersona.models.params import Constraint, validate_params
 
 Floats = npt.NDArray[np.float64]
 
@@ -158,11 +159,29 @@ def incremental_at_k(y: npt.ArrayLike, treatment: npt.ArrayLike, score: npt.Arra
 
 # -- learners ------------------------------------------------------------------------------
 class _UpliftBase(BaseEstimator):
+    """What both learners share: ``params``, input checks and :meth:`score`.
+
+    ``fit(X, y, treatment)`` and ``score(X, y, treatment)`` take the treatment flag as
+    metadata; to cross-validate (``cross_val_score(..., params={"treatment": t})``) enable
+    scikit-learn's metadata routing and request it:
+    ``learner.set_fit_request(treatment=True).set_score_request(treatment=True)``.
+    """
+
     params: Mapping[str, Any] | None
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {"params": MODEL_PARAMS}
+
+    def predict_uplift(self, X: pd.DataFrame) -> Floats:
+        raise NotImplementedError
+
+    def score(self, X: pd.DataFrame, y: npt.ArrayLike, treatment: npt.ArrayLike) -> float:
+        """The Qini coefficient of ranking ``X`` by predicted uplift (0 = random targeting;
+        higher is better), see :func:`qini_coefficient`."""
+        return qini_coefficient(y, treatment, self.predict_uplift(X))
 
     def _data(self, X: object, y: npt.ArrayLike,
               treatment: npt.ArrayLike) -> tuple[pd.DataFrame, npt.NDArray[np.int64],
                                                   npt.NDArray[np.bool_]]:
+        validate_params(self)
         if not isinstance(X, pd.DataFrame):
             raise SchemaError(f"{type(self).__name__}.fit needs X as a pandas DataFrame.")
         yy, tt, _ = _inputs(y, treatment)

@@ -19,11 +19,12 @@ from collections.abc import Mapping
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.utils import ClassifierTags, Tags
 
-from creditpersona.errors import CreditPersonaError, SchemaError, parameter_error
+from creditpersona.errors import CreditPersonaError, SchemaError
+from creditpersona.models.params import Int, check_param
 from creditpersona.models.reasons import reason_codes
 
 Floats = npt.NDArray[np.float64]
@@ -34,7 +35,7 @@ class NotFittedError(CreditPersonaError, _SklearnNotFittedError):
     """A prediction was asked of an estimator that has not been fitted."""
 
 
-class PDEstimator(BaseEstimator):
+class PDEstimator(ClassifierMixin, BaseEstimator):
     """Base class of the PD estimators: input checks, probabilities and reason codes.
 
     Subclasses implement ``fit``, ``_margin`` (the log-odds of default, or any score that
@@ -184,77 +185,9 @@ class PDEstimator(BaseEstimator):
             NaN). The unit of the contribution is the estimator's (see its documentation).
         """
         values = self._check_scoring_data(X)
-        if isinstance(top, bool) or not isinstance(top, int | np.integer) or not (
-                1 <= top <= self.n_features_in_):
-            raise parameter_error("top", type(self).__name__,
-                                  f"an int in [1, {self.n_features_in_}]", top)
+        check_param(top, "top", type(self).__name__, Int(1, self.n_features_in_))
         return reason_codes(self._contributions(values), list(self.feature_names_in_),
                             self._labels(), int(top), X.index)
-
-
-def check_labels(labels: object, owner: str) -> None:
-    """Validate the bilingual ``labels`` parameter: feature → (Chinese, English).
-
-    Labels of features that are not in ``X`` are allowed (one catalogue can serve many
-    models) and unused.
-
-    Examples
-    --------
-    >>> check_labels({"Attr1": ("总资产净利率", "Net profit / total assets")}, "ScorecardPD")
-    >>> check_labels({"Attr1": "ROA"}, "ScorecardPD")
-    Traceback (most recent call last):
-    ...
-    creditpersona.errors.ConfigurationError: The 'labels' parameter of ScorecardPD must be \
-a dict mapping feature names to (zh, en) pairs of strings. Got {'Attr1': 'ROA'} instead.
-    """
-    if labels is None:
-        return
-    ok = isinstance(labels, Mapping) and all(
-        isinstance(k, str) and isinstance(v, tuple | list) and len(v) == 2
-        and all(isinstance(s, str) for s in v)
-        for k, v in labels.items()
-    )
-    if not ok:
-        raise parameter_error("labels", owner,
-                              "a dict mapping feature names to (zh, en) pairs of strings", labels)
-
-
-def check_int(value: object, name: str, owner: str, low: int, high: int | None = None) -> int:
-    """``value`` as an int in [low, high], else the project's parameter error."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low or (
-            high is not None and value > high):
-        bound = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]"
-        raise parameter_error(name, owner, bound, value)
-    return int(value)
-
-
-def check_float(value: object, name: str, owner: str, low: float | None = None,
-                high: float | None = None, low_open: bool = False) -> float:
-    """``value`` as a finite float within the bounds, else the project's parameter error."""
-    good = (not isinstance(value, bool) and isinstance(value, int | float | np.number)
-            and bool(np.isfinite(float(value))))
-    if good:
-        v = float(value)  # type: ignore[arg-type]
-        if low is not None and (v < low or (low_open and v == low)):
-            good = False
-        if high is not None and v > high:
-            good = False
-    if not good:
-        if low is not None and high is not None:
-            expected = f"a float in {'(' if low_open else '['}{low:g}, {high:g}]"
-        elif low is not None:
-            expected = f"a float {'>' if low_open else '>='} {low:g}"
-        else:
-            expected = "a finite float"
-        raise parameter_error(name, owner, expected, value)
-    return float(value)  # type: ignore[arg-type]
-
-
-def random_seed(value: object, owner: str) -> int:
-    """The ``random_state`` parameter as a seed (an int >= 0; None means 0)."""
-    if value is None:
-        return 0
-    return check_int(value, "random_state", owner, 0, 2**31 - 1)
 
 
 def require_both_classes(target: Ints, folds: int, purpose: str) -> None:

@@ -32,7 +32,7 @@ calibrated log-odds of default (raw booster log-odds with the isotonic calibrato
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import lightgbm as lgb
 import numpy as np
@@ -44,19 +44,28 @@ from sklearn.model_selection import StratifiedKFold
 
 from creditpersona import artefacts
 from creditpersona.errors import parameter_error
-from creditpersona.models.base import (
-    Floats,
-    Ints,
-    PDEstimator,
-    check_float,
-    check_int,
-    check_labels,
-    random_seed,
-    require_both_classes,
+from creditpersona.models.base import Floats, Ints, PDEstimator, require_both_classes
+from creditpersona.models.params import (
+    LABELS,
+    SEED,
+    Check,
+    Constraint,
+    Int,
+    Options,
+    OrNone,
+    Real,
+    validate_params,
 )
 
-OWNER = "BoostedPD"
 CALIBRATIONS = ("sigmoid", "isotonic")
+MONOTONE = "a dict mapping feature names of X to +1 or -1"
+
+
+def _is_monotone_map(value: object) -> bool:
+    return isinstance(value, Mapping) and all(
+        isinstance(v, int | np.integer) and not isinstance(v, bool) and v in (-1, 1)
+        for v in value.values())
+
 
 
 @artefacts.trusted("pd_lightgbm")
@@ -142,38 +151,41 @@ class BoostedPD(PDEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
-    def _validated(self, names: Sequence[str]) -> dict[str, Any]:
-        if self.calibration not in CALIBRATIONS:
-            raise parameter_error("calibration", OWNER, "'sigmoid' or 'isotonic'",
-                                  self.calibration)
-        check_labels(self.labels, OWNER)
-        out: dict[str, Any] = {
-            "learning_rate": check_float(self.learning_rate, "learning_rate", OWNER, 0.0, 1.0,
-                                         low_open=True),
-            "num_leaves": check_int(self.num_leaves, "num_leaves", OWNER, 2, 131072),
-            "min_child_samples": check_int(self.min_child_samples, "min_child_samples",
-                                           OWNER, 1),
-            "max_rounds": check_int(self.max_rounds, "max_rounds", OWNER, 1),
-            "early_stopping_rounds": check_int(self.early_stopping_rounds,
-                                               "early_stopping_rounds", OWNER, 1),
-            "cv": check_int(self.cv, "cv", OWNER, 2),
-            "seed": random_seed(self.random_state, OWNER),
-            "threads": 0 if self.n_jobs is None else check_int(self.n_jobs, "n_jobs", OWNER, 1),
-        }
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "monotone_constraints": OrNone(Check(_is_monotone_map, MONOTONE)),
+        "calibration": Options(CALIBRATIONS),
+        "learning_rate": Real(0, 1, low_open=True),
+        "num_leaves": Int(2, 131072),
+        "min_child_samples": Int(1),
+        "max_rounds": Int(1),
+        "early_stopping_rounds": Int(1),
+        "cv": Int(2),
+        "labels": LABELS,
+        "random_state": SEED,
+        "n_jobs": OrNone(Int(1)),
+    }
+
+    def _settings(self, names: Sequence[str]) -> dict[str, Any]:
+        """The validated parameters as LightGBM and the folds take them.
+
+        The monotone constraints must name features of ``X``, so they are checked here,
+        after ``X``, rather than by :func:`~creditpersona.models.params.validate_params`.
+        """
         constraints = self.monotone_constraints or {}
-        expected = "a dict mapping feature names of X to +1 or -1"
-        if not isinstance(constraints, Mapping) or not all(
-                isinstance(v, int | np.integer) and not isinstance(v, bool) and v in (-1, 1)
-                for v in constraints.values()):
-            raise parameter_error("monotone_constraints", OWNER, expected,
-                                  self.monotone_constraints)
         unknown = sorted(str(k) for k in constraints if k not in set(names))
         if unknown:
-            raise parameter_error("monotone_constraints", OWNER,
-                                  f"{expected} (not features of X: {unknown})",
+            raise parameter_error("monotone_constraints", type(self).__name__,
+                                  f"{MONOTONE} (not features of X: {unknown})",
                                   self.monotone_constraints)
-        out["monotone"] = [int(constraints.get(n, 0)) for n in names]
-        return out
+        return {
+            "learning_rate": float(self.learning_rate), "num_leaves": int(self.num_leaves),
+            "min_child_samples": int(self.min_child_samples),
+            "max_rounds": int(self.max_rounds),
+            "early_stopping_rounds": int(self.early_stopping_rounds), "cv": int(self.cv),
+            "seed": 0 if self.random_state is None else int(self.random_state),
+            "threads": 0 if self.n_jobs is None else int(self.n_jobs),
+            "monotone": [int(constraints.get(n, 0)) for n in names],
+        }
 
     def fit(self, X: pd.DataFrame, y: Sequence[int] | Ints | pd.Series) -> BoostedPD:
         """Grow the cross-fitted boosters and calibrate them on their out-of-fold scores.
@@ -199,8 +211,9 @@ class BoostedPD(PDEstimator):
         SchemaError
             If ``X`` is not numeric or ``y`` not binary with ``cv`` rows of each class.
         """
+        validate_params(self)
         values, target = self._check_training_data(X, y)
-        p = self._validated(list(self.feature_names_in_))
+        p = self._settings(list(self.feature_names_in_))
         require_both_classes(target, p["cv"], "the cross-fitting (cv)")
 
         params = {

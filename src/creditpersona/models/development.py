@@ -171,6 +171,19 @@ def develop(
             f"PD development found {int(y.sum())} defaults among {len(y):,} firm-dates "
             f"({', '.join(d.isoformat() for d in as_of_dates)}); {folds} folds need at "
             f"least {MIN_DEFAULTS_PER_FOLD * folds}: load more firms or more history")
+    models, sample, metrics = _cross_fit(sample, x, y, folds, seed, n_jobs)
+    dev = Development(sample, metrics, models["champion"], models["challenger"],
+                      load_master_scale())
+    _register(store, dev, {"folds": folds, "seed": seed, "horizon_months": horizon_months,
+                           "as_of_dates": [d.isoformat() for d in as_of_dates]}, as_of)
+    return dev
+
+
+def _cross_fit(sample: pd.DataFrame, x: pd.DataFrame, y: np.ndarray, folds: int, seed: int,
+               n_jobs: int | None
+               ) -> tuple[dict[str, CalibratedPD], pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Both models fitted on everything and calibrated, the sample with their out-of-fold
+    PDs (``pd_champion``, ``pd_challenger``) and their out-of-fold metrics."""
     labels_ = feature_labels()
     makers = {
         "champion": lambda: ScorecardPD(labels=labels_, random_state=seed, n_jobs=1),
@@ -202,24 +215,27 @@ def develop(
     metrics = {name: _metrics(y, oof[name]) for name in oof}
     models = {name: CalibratedPD(final[name], LogitCalibration().fit(raw[name], y))
               for name in makers}
-    dev = Development(sample, metrics, models["champion"], models["challenger"],
-                      load_master_scale())
+    return models, sample, metrics
+
+
+def _register(store: Store, dev: Development, params: dict[str, Any],
+              as_of: dt.date | None) -> None:
+    """Register both models and the validation summary for ``as_of`` (``dev.records``)."""
+    training = dev.sample[[*FEATURES, "default"]]
     for name, kind in (("champion", "scorecard"), ("challenger", "lightgbm")):
+        model = dev.champion if name == "champion" else dev.challenger
         dev.records[name] = registry.register(
-            store, models[name], name=f"pd_{name}", kind=kind,
-            training=sample[[*FEATURES, "default"]], features=list(FEATURES),
-            params={"folds": folds, "seed": seed, "horizon_months": horizon_months,
-                    "as_of_dates": [d.isoformat() for d in as_of_dates],
-                    "calibration_degree": models[name].calibration.degree_},
-            metrics=metrics[name], as_of=as_of,
+            store, model, name=f"pd_{name}", kind=kind, training=training,
+            features=list(FEATURES),
+            params={**params, "calibration_degree": model.calibration.degree_},
+            metrics=dev.metrics[name], as_of=as_of,
         )
     dev.records["validation"] = registry.register(
         store, summarise(dev), name=VALIDATION_NAME, kind="validation_summary",
-        training=sample[[*FEATURES, "default"]], features=list(FEATURES),
-        params={"as_of_dates": [d.isoformat() for d in as_of_dates]},
+        training=training, features=list(FEATURES),
+        params={"as_of_dates": params["as_of_dates"]},
         metrics={"champion_version": dev.records["champion"].version,
                  "challenger_version": dev.records["challenger"].version}, as_of=as_of)
-    return dev
 
 
 #: Registry name of a development's validation summary (:func:`summarise`).

@@ -35,8 +35,9 @@ from creditpersona.contract.readers import (
     read_parquet,
 )
 from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.models.base import Floats, Ints, PDEstimator, check_int, is_categorical
+from creditpersona.models.base import Floats, Ints, PDEstimator, is_categorical
 from creditpersona.models.boosting import BoostedPD
+from creditpersona.models.params import Int, check_param
 from creditpersona.models.scorecard import ScorecardPD
 
 READERS = {".csv": "csv", ".txt": "csv", ".gz": "csv", ".parquet": "parquet",
@@ -273,36 +274,59 @@ def binary_label(values: pd.Series | np.ndarray, name: str = "label", *,
     per_key = [int(sum(c for c, kk in zip(counts, keys, strict=True) if kk == k))
                for k in distinct]
     listing = " and ".join(_quoted([spelled[k] for k in distinct], per_key).rsplit(", ", 1))
-    if positive is not None:
-        want = _text(positive).lower()
-        if want not in distinct:
-            raise SchemaError(f"{source}: --positive {positive!r} is not a value of label "
-                              f"column {name!r}, which holds {listing}.")
-        if len(distinct) > 2:
-            raise SchemaError(f"{source}: label column {name!r} holds {len(distinct)} values "
-                              f"({listing}); a binary label has two.")
-        mapped = np.array([int(k == want) for k in keys], dtype=np.int64)
-    else:
-        known = [k in _TRUE or k in _FALSE for k in keys]
-        if not all(known):
-            if len(distinct) == 2:
-                first_, second = (spelled[k] for k in distinct)
-                raise SchemaError(
-                    f"{source}: label column {name!r} holds {listing}, not 0/1, true/false or "
-                    f"yes/no; name the value that marks the event: --positive {second} or "
-                    f"--positive {first_}.")
-            odd = next(i for i, ok in enumerate(known) if not ok)
-            first = int(np.flatnonzero(codes == odd)[0])
-            raise SchemaError(
-                f"{source}: label column {name!r} is not binary: it holds {len(distinct)} "
-                f"values ({listing}; {texts[odd]!r} first at row {rows[first]}); expected "
-                "0/1, true/false or yes/no, or two values and --positive.")
-        mapped = np.array([int(k in _TRUE) for k in keys], dtype=np.int64)
+    where = _LabelColumn(name, source, listing, distinct, spelled)
+    mapped = (_coded_by_positive(keys, positive, where) if positive is not None
+              else _coded_as_binary(keys, texts, codes, rows, where))
     labels = mapped[codes]
     if labels.min() == labels.max():
         raise SchemaError(f"{source}: label column {name!r} holds only {listing}; evaluation "
                           "needs both classes (events and non-events).")
     return labels
+
+
+@dataclass(frozen=True)
+class _LabelColumn:
+    """What the messages of :func:`binary_label` say about the column."""
+
+    name: str
+    source: str
+    listing: str                # its values and counts, as the messages quote them
+    distinct: list[str]         # its values, lower case, sorted
+    spelled: dict[str, str]     # lower case → as first written
+
+
+def _coded_by_positive(keys: list[str], positive: str, where: _LabelColumn) -> Ints:
+    """1 for the distinct value equal to ``positive``, 0 for the other (by factor code)."""
+    want = _text(positive).lower()
+    if want not in where.distinct:
+        raise SchemaError(f"{where.source}: --positive {positive!r} is not a value of label "
+                          f"column {where.name!r}, which holds {where.listing}.")
+    if len(where.distinct) > 2:
+        raise SchemaError(f"{where.source}: label column {where.name!r} holds "
+                          f"{len(where.distinct)} values ({where.listing}); a binary label "
+                          "has two.")
+    return np.array([int(k == want) for k in keys], dtype=np.int64)
+
+
+def _coded_as_binary(keys: list[str], texts: list[str], codes: Ints, rows: np.ndarray,
+                     where: _LabelColumn) -> Ints:
+    """1 for true/yes/1, 0 for false/no/0 (by factor code), else an error naming a value."""
+    known = [k in _TRUE or k in _FALSE for k in keys]
+    if not all(known):
+        if len(where.distinct) == 2:
+            first_, second = (where.spelled[k] for k in where.distinct)
+            raise SchemaError(
+                f"{where.source}: label column {where.name!r} holds {where.listing}, not 0/1, "
+                f"true/false or yes/no; name the value that marks the event: --positive "
+                f"{second} or --positive {first_}.")
+        odd = next(i for i, ok in enumerate(known) if not ok)
+        first = int(np.flatnonzero(codes == odd)[0])
+        raise SchemaError(
+            f"{where.source}: label column {where.name!r} is not binary: it holds "
+            f"{len(where.distinct)} values ({where.listing}; {texts[odd]!r} first at row "
+            f"{rows[first]}); expected 0/1, true/false or yes/no, or two values and "
+            "--positive.")
+    return np.array([int(k in _TRUE) for k in keys], dtype=np.int64)
 
 
 def _feature(column: pd.Series, name: str, rows: np.ndarray, source: str) -> pd.Series:
@@ -684,8 +708,26 @@ def evaluate(
     >>> bool(result.summary().loc["scorecard", "auc_mean"] > 0.75)
     True
     """
-    folds_n = check_int(cv, "cv", "evaluate", 2)
-    seed = check_int(seed, "seed", "evaluate", 0, 2**31 - 1)
+    folds_n = int(check_param(cv, "cv", "evaluate", Int(2)))
+    seed = int(check_param(seed, "seed", "evaluate", Int(0, 2**31 - 1)))
+    X, y, prepared = _evaluation_inputs(data, label, positive, drop)
+    defaults = int(y.sum())
+    if (rarer := min(defaults, y.size - defaults)) < folds_n:
+        raise parameter_error("cv", "evaluate", f"at most the rows of the rarer class ({rarer})",
+                              cv)
+    models = dict(estimators) if estimators is not None else default_estimators(seed)
+    workers = int(check_param(n_jobs, "n_jobs", "evaluate", Int(1))) if n_jobs is not None \
+        else (os.cpu_count() or 1)
+    return EvaluationResult(
+        label=label, rows=int(y.size), features=X.shape[1], defaults=defaults, cv=folds_n,
+        seed=seed, folds=_cross_validate(models, X, y, folds_n, seed, workers, on_fold),
+        dropped=tuple(drop), categorical=prepared.categorical,
+        infinities=prepared.infinities, identifiers=prepared.identifiers, positive=positive)
+
+
+def _evaluation_inputs(data: object, label: str, positive: str | None,
+                       drop: Sequence[str]) -> tuple[pd.DataFrame, Ints, Features]:
+    """The features, the label and what preparing the features did, for :func:`evaluate`."""
     if not isinstance(data, pd.DataFrame):
         raise SchemaError(f"evaluate needs a pandas DataFrame; got {type(data).__name__}.")
     if label not in data.columns:
@@ -697,15 +739,14 @@ def evaluate(
                           f"{_shorten([str(c) for c in data.columns])}.")
     y = binary_label(data[label], label, positive=positive)
     prepared = prepare_features(data.drop(columns=[label, *drop]).reset_index(drop=True))
-    X = prepared.frame
-    defaults = int(y.sum())
-    rarer = min(defaults, y.size - defaults)
-    if rarer < folds_n:
-        raise parameter_error("cv", "evaluate", f"at most the rows of the rarer class ({rarer})",
-                              cv)
-    models = dict(estimators) if estimators is not None else default_estimators(seed)
-    workers = check_int(n_jobs, "n_jobs", "evaluate", 1) if n_jobs is not None else (
-        os.cpu_count() or 1)
+    return prepared.frame, y, prepared
+
+
+def _cross_validate(models: Mapping[str, PDEstimator], X: pd.DataFrame, y: Ints, folds_n: int,
+                    seed: int, workers: int,
+                    on_fold: Callable[[int, str, dict[str, float]], None] | None
+                    ) -> pd.DataFrame:
+    """One row per model and fold: its metrics, times and sizes (models in given order)."""
     jobs = [(fold, name, train, test)
             for fold, (train, test) in enumerate(_folds(X, y, folds_n, seed), start=1)
             for name in models]
@@ -724,12 +765,7 @@ def evaluate(
     frame = pd.DataFrame(records)
     frame = frame.sort_values(["model", "fold"], key=lambda s: s.map(
         {n: i for i, n in enumerate(models)}) if s.name == "model" else s, kind="stable")
-    return EvaluationResult(label=label, rows=int(y.size), features=X.shape[1],
-                            defaults=defaults, cv=folds_n, seed=seed,
-                            folds=frame.reset_index(drop=True), dropped=tuple(drop),
-                            categorical=prepared.categorical,
-                            infinities=prepared.infinities,
-                            identifiers=prepared.identifiers, positive=positive)
+    return frame.reset_index(drop=True)
 
 
 def _fit_and_score(estimator: PDEstimator, X: pd.DataFrame, y: Ints, train: Ints, test: Ints,

@@ -157,18 +157,7 @@ def rate(current: pd.DataFrame, previous: pd.DataFrame | None, scale: MasterScal
         central = float(np.mean(p[performing]))
         shift = config.anchor_weight * float(_logit(anchor) - _logit(central))
     score = z + shift
-    prev_score = np.full(len(p), np.nan)
-    prev_idx = np.full(len(p), -1, dtype=np.int64)
-    if previous is not None and len(previous):
-        prev = previous.drop_duplicates("firm_id").set_index(
-            previous.drop_duplicates("firm_id")["firm_id"].astype(str))
-        ids = current["firm_id"].astype(str)
-        rank = {name: i for i, name in enumerate(names)}
-        grades = prev["grade"].astype(str).map(rank).reindex(ids)
-        known = grades.notna().to_numpy()  # the default grade is not in `rank`: start afresh
-        prev_idx[known] = grades.to_numpy()[known].astype(np.int64)
-        prev_score[known] = prev["rating_score"].astype(float).reindex(ids).to_numpy()[known]
-        prev_idx[np.isnan(prev_score)] = -1
+    prev_score, prev_idx = _previous(current, previous, names)
     has_prev = prev_idx >= 0
     w = config.smoothing_weight
     score = np.where(has_prev, w * np.nan_to_num(prev_score) + (1 - w) * score, score)
@@ -195,6 +184,27 @@ def rate(current: pd.DataFrame, previous: pd.DataFrame | None, scale: MasterScal
         "rating_action": action.astype(object),
         "grade": grade.astype(object),
     })
+
+
+def _previous(current: pd.DataFrame, previous: pd.DataFrame | None,
+              names: npt.NDArray[np.object_]) -> tuple[npt.NDArray[np.float64],
+                                                      npt.NDArray[np.int64]]:
+    """The previous rating score and performing-grade index of every firm of ``current``
+    (NaN and -1 where it has none, or had the default grade: it is rated afresh)."""
+    prev_score = np.full(len(current), np.nan)
+    prev_idx = np.full(len(current), -1, dtype=np.int64)
+    if previous is None or not len(previous):
+        return prev_score, prev_idx
+    prev = previous.drop_duplicates("firm_id").set_index(
+        previous.drop_duplicates("firm_id")["firm_id"].astype(str))
+    ids = current["firm_id"].astype(str)
+    rank = {name: i for i, name in enumerate(names)}
+    grades = prev["grade"].astype(str).map(rank).reindex(ids)
+    known = grades.notna().to_numpy()  # the default grade is not in `rank`: start afresh
+    prev_idx[known] = grades.to_numpy()[known].astype(np.int64)
+    prev_score[known] = prev["rating_score"].astype(float).reindex(ids).to_numpy()[known]
+    prev_idx[np.isnan(prev_score)] = -1
+    return prev_score, prev_idx
 
 
 def previous_ratings(store: Store, as_of: dt.date, max_gap_days: int,

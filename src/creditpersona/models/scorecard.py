@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -56,24 +56,33 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 
 from creditpersona import artefacts
-from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.models.base import (
-    Floats,
-    Ints,
-    PDEstimator,
-    check_float,
-    check_int,
-    check_labels,
-    random_seed,
-    require_both_classes,
+from creditpersona.errors import SchemaError
+from creditpersona.models.base import Floats, Ints, PDEstimator, require_both_classes
+from creditpersona.models.params import (
+    LABELS,
+    SEED,
+    Bool,
+    Check,
+    Constraint,
+    Int,
+    Options,
+    OrNone,
+    Real,
+    validate_params,
 )
 
-OWNER = "ScorecardPD"
 TRENDS = ("auto_asc_desc", "auto", "auto_heuristic", "ascending", "descending", "peak",
           "valley", "convex", "concave")
 #: Inverse L2 penalty strengths tried by the inner cross-validation when ``C`` is None.
 C_GRID = tuple(float(c) for c in np.logspace(-3, 1, 9))
 WORST_BIN = "worst bin (empty in training)"
+
+
+def _is_codes(value: object) -> bool:
+    """Whether ``value`` is a list of special codes: numbers, none of them NaN."""
+    return not isinstance(value, str | bytes) and isinstance(value, Sequence) and all(
+        isinstance(c, int | float | np.number) and not isinstance(c, bool)
+        and not math.isnan(float(c)) for c in value)
 
 
 @artefacts.trusted("pd_scorecard")
@@ -162,7 +171,7 @@ class ScorecardPD(PDEstimator):
     >>> bool(sc.bins_.query("feature == 'roa' and bin == 'Missing'")["woe"].iloc[0] != 0)
     True
     >>> pd_ = sc.predict_pd(X)
-    >>> bool(np.allclose(pd_, 1 / (1 + 50 * 2 ** ((sc.score(X) - 600) / 20))))
+    >>> bool(np.allclose(pd_, 1 / (1 + 50 * 2 ** ((sc.points(X) - 600) / 20))))
     True
     >>> sc.explain(X.iloc[:1], top=1).columns.tolist()
     ['reason_1_feature', 'reason_1_zh', 'reason_1_en', 'reason_1_contribution']
@@ -201,38 +210,24 @@ class ScorecardPD(PDEstimator):
         self.n_jobs = n_jobs
         self.cat_cutoff = cat_cutoff
 
-    # -- fit -----------------------------------------------------------------------------
-    def _validated(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "pdo": check_float(self.pdo, "pdo", OWNER, 0.0, low_open=True),
-            "base_score": check_float(self.base_score, "base_score", OWNER),
-            "base_odds": check_float(self.base_odds, "base_odds", OWNER, 0.0, low_open=True),
-            "min_iv": check_float(self.min_iv, "min_iv", OWNER, 0.0),
-            "max_n_prebins": check_int(self.max_n_prebins, "max_n_prebins", OWNER, 2),
-            "cv": check_int(self.cv, "cv", OWNER, 2),
-            "seed": random_seed(self.random_state, OWNER),
-        }
-        if self.monotonic_trend not in TRENDS:
-            raise parameter_error("monotonic_trend", OWNER, f"one of {', '.join(TRENDS)}",
-                                  self.monotonic_trend)
-        out["cat_cutoff"] = None if self.cat_cutoff is None else check_float(
-            self.cat_cutoff, "cat_cutoff", OWNER, 0.0, 0.5, low_open=True)
-        out["C"] = None if self.C is None else check_float(self.C, "C", OWNER, 0.0,
-                                                            low_open=True)
-        if not isinstance(self.sign_constrained, bool):
-            raise parameter_error("sign_constrained", OWNER, "a bool", self.sign_constrained)
-        codes = [] if self.special_codes is None else self.special_codes
-        if isinstance(codes, str | bytes) or not isinstance(codes, Sequence) or not all(
-                isinstance(c, int | float | np.number) and not isinstance(c, bool)
-                and not math.isnan(float(c)) for c in codes):
-            raise parameter_error("special_codes", OWNER, "a list of numbers (not NaN)",
-                                  self.special_codes)
-        out["special_codes"] = np.array([float(c) for c in codes], dtype=np.float64)
-        if self.n_jobs is not None:
-            check_int(self.n_jobs, "n_jobs", OWNER, -1)
-        check_labels(self.labels, OWNER)
-        return out
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "pdo": Real(0, low_open=True),
+        "base_score": Real(),
+        "base_odds": Real(0, low_open=True),
+        "min_iv": Real(0),
+        "monotonic_trend": Options(TRENDS, f"one of {', '.join(TRENDS)}"),
+        "max_n_prebins": Int(2),
+        "special_codes": OrNone(Check(_is_codes, "a list of numbers (not NaN)")),
+        "C": OrNone(Real(0, low_open=True)),
+        "cv": Int(2),
+        "sign_constrained": Bool(),
+        "labels": LABELS,
+        "random_state": SEED,
+        "n_jobs": OrNone(Int(-1)),
+        "cat_cutoff": OrNone(Real(0, 0.5, low_open=True)),
+    }
 
+    # -- fit -----------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: Sequence[int] | Ints | pd.Series) -> ScorecardPD:
         """Bin, weigh the evidence, select, regress and scale.
 
@@ -255,15 +250,30 @@ class ScorecardPD(PDEstimator):
         SchemaError
             If ``X`` is not numeric, ``y`` not binary, or no feature reaches ``min_iv``.
         """
-        p = self._validated()
+        validate_params(self)
         values, target = self._check_training_data(X, y)
         names = [str(n) for n in self.feature_names_in_]
-        require_both_classes(target, p["cv"], "the inner cross-validation (cv)")
+        require_both_classes(target, int(self.cv), "the inner cross-validation (cv)")
 
-        codes = np.concatenate([p["special_codes"], [np.inf, -np.inf]])
-        self.special_codes_ = codes
-        splits_of = self._fit_splits(values, target, names, p)
+        self.special_codes_ = np.concatenate([
+            np.array([float(c) for c in self.special_codes or []], dtype=np.float64),
+            [np.inf, -np.inf]])
+        splits_of = self._fit_splits(values, target, names)
         values = self._grouped(values)
+        woe_of = self._weigh_evidence(values, target, names, splits_of)
+        selected = [n for n in names if self.iv_[n] >= self.min_iv]
+        if not selected:
+            best = self.iv_.sort_values(ascending=False).head(3).round(4).to_dict()
+            raise SchemaError(f"no feature reaches the information value min_iv="
+                              f"{self.min_iv:g} (best: {best}); lower min_iv or add features.")
+        self.selected_features_ = selected
+        self._regress_and_scale(values, target, names, woe_of)
+        return self
+
+    def _weigh_evidence(self, values: Floats, target: Ints, names: list[str],
+                        splits_of: dict[str, Floats]) -> dict[str, Floats]:
+        """Every feature's bins, counts and WoE (``bins_``, ``iv_``, ``splits_``); returns
+        the WoE of each feature's bins (regular, special, missing)."""
         events, total = int(target.sum()), int(target.size)
         tables, ivs = [], {}
         self.splits_: dict[str, Floats] = {}
@@ -294,27 +304,27 @@ class ScorecardPD(PDEstimator):
             }))
         self.bins_ = pd.concat(tables, ignore_index=True)
         self.iv_ = pd.Series(ivs, name="iv")
-        selected = [n for n in names if ivs[n] >= p["min_iv"]]
-        if not selected:
-            best = self.iv_.sort_values(ascending=False).head(3).round(4).to_dict()
-            raise SchemaError(f"no feature reaches the information value min_iv="
-                              f"{p['min_iv']:g} (best: {best}); lower min_iv or add features.")
-        self.selected_features_ = selected
+        return woe_of
 
+    def _regress_and_scale(self, values: Floats, target: Ints, names: list[str],
+                           woe_of: dict[str, Floats]) -> None:
+        """Regress default on the selected features' WoE and turn the fit into points."""
+        selected = self.selected_features_
         columns = [names.index(n) for n in selected]
         woe_matrix = np.column_stack([
             woe_of[n][_bin_index(values[:, j], self.splits_[n], self._specials(n))]
             for n, j in zip(selected, columns, strict=True)
         ])
-        c = p["C"] if p["C"] is not None else _choose_c(
-            woe_matrix, target, p["cv"], p["seed"], self.sign_constrained)
+        seed = 0 if self.random_state is None else int(self.random_state)
+        c = float(self.C) if self.C is not None else _choose_c(
+            woe_matrix, target, int(self.cv), seed, self.sign_constrained)
         intercept, coef = _fit_logit(woe_matrix, target, c, self.sign_constrained)
         self.C_ = c
         self.intercept_ = intercept
         self.coef_ = pd.Series(coef, index=selected, name="coef")
 
-        self.factor_ = p["pdo"] / math.log(2.0)
-        self.offset_ = p["base_score"] - self.factor_ * math.log(p["base_odds"])
+        self.factor_ = float(self.pdo) / math.log(2.0)
+        self.offset_ = float(self.base_score) - self.factor_ * math.log(float(self.base_odds))
         share = (self.offset_ - self.factor_ * intercept) / len(selected)
         self._columns = np.asarray(columns, dtype=np.int64)
         self._point_tables = [share - self.factor_ * b * woe_of[n]
@@ -322,10 +332,8 @@ class ScorecardPD(PDEstimator):
         points = self.bins_[self.bins_["feature"].isin(selected)][["feature", "bin", "woe"]]
         self.points_ = points.assign(
             points=np.concatenate(self._point_tables)).reset_index(drop=True)
-        return self
 
-    def _fit_splits(self, values: Floats, target: Ints, names: list[str],
-                    p: dict[str, Any]) -> dict[str, Floats]:
+    def _fit_splits(self, values: Floats, target: Ints, names: list[str]) -> dict[str, Floats]:
         """optbinning's optimal split points of every feature.
 
         A feature with fewer than two distinct regular values (all missing, all special, or
@@ -344,10 +352,10 @@ class ScorecardPD(PDEstimator):
         if not binnable:
             return splits
         fit_params: dict[str, dict[str, Any]] = {
-            n: {"cat_cutoff": p["cat_cutoff"]} if n in categories
+            n: {"cat_cutoff": self.cat_cutoff} if n in categories
             else {"monotonic_trend": self.monotonic_trend} for n in binnable}
         process = BinningProcess(
-            binnable, max_n_prebins=p["max_n_prebins"],
+            binnable, max_n_prebins=int(self.max_n_prebins),
             categorical_variables=[n for n in binnable if n in categories] or None,
             special_codes=list(self.special_codes_),
             binning_fit_params=fit_params,
@@ -447,8 +455,10 @@ class ScorecardPD(PDEstimator):
         lost[:, self._columns] = best - points
         return lost
 
-    def score(self, X: pd.DataFrame) -> Floats:
+    def points(self, X: pd.DataFrame) -> Floats:
         """The scorecard points of every row (higher = safer).
+
+        (``score(X, y)`` is scikit-learn's: the accuracy of :meth:`predict` on ``y``.)
 
         Parameters
         ----------

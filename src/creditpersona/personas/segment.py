@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import scipy.sparse as sp
 from scipy.special import logsumexp
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, silhouette_score
 from sklearn.model_selection import train_test_split
@@ -41,6 +41,14 @@ from threadpoolctl import threadpool_limits
 from creditpersona import artefacts
 from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.models.base import NotFittedError
+from creditpersona.models.params import (
+    Check,
+    Constraint,
+    Int,
+    OrNone,
+    Real,
+    validate_params,
+)
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -210,8 +218,19 @@ def _n_parameters(mix: _Mixture) -> int:
     return 2 * k * d + sum(k * (lt.shape[1] - 1) for lt in mix.log_theta) + k - 1
 
 
+def _is_feature_list(value: object) -> bool:
+    return (isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0
+            and all(isinstance(f, str) for f in value) and len(set(value)) == len(value))
+
+
+def _is_category_weights(value: object) -> bool:
+    return isinstance(value, Mapping) and all(
+        isinstance(w, int | float) and not isinstance(w, bool) and 0 <= w <= 10
+        for w in value.values())
+
+
 @artefacts.trusted("persona_segmenter")
-class PersonaSegmenter(BaseEstimator):
+class PersonaSegmenter(ClusterMixin, BaseEstimator):
     """Segment firms into personas and assign new firms.
 
     Parameters
@@ -313,46 +332,43 @@ class PersonaSegmenter(BaseEstimator):
         self.tol = tol
         self.random_state = random_state
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "features": OrNone(Check(_is_feature_list, "a non-empty list of distinct column names")),
+        "categories": OrNone(Check(_is_category_weights,
+                                   "a mapping of column name to a weight in [0, 10]")),
+        "k_min": Int(2),
+        "k_max": Int(2),
+        "n_personas": OrNone(Int(1)),
+        "n_bootstrap": Int(0),
+        "n_init": Int(1),
+        "surrogate_depth": OrNone(Int(1)),
+        "min_stability": Real(0, 1),
+        "min_fidelity": Real(0, 1),
+        "sample_size": Int(50),
+        "var_floor": Real(1e-6, 1),
+        "max_iter": Int(1),
+        "tol": Real(0, 1),
+        "random_state": Int(0),
+    }
+
     # -- parameters ------------------------------------------------------------------------
     def _validated(self) -> dict[str, Any]:
-        owner = type(self).__name__
-
-        def integer(name: str, low: int) -> int:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise parameter_error(name, owner, f"an integer ≥ {low}", value)
-            return int(value)
-
-        k_min, k_max = integer("k_min", 2), integer("k_max", 2)
-        if k_max < k_min:
-            raise parameter_error("k_max", owner, f"an integer ≥ k_min ({k_min})", k_max)
-        n_personas = None if self.n_personas is None else integer("n_personas", 1)
-        depth = None if self.surrogate_depth is None else integer("surrogate_depth", 1)
-        features = list(DEFAULT_FEATURES if self.features is None else self.features)
-        if not features or not all(isinstance(f, str) for f in features) \
-                or len(set(features)) != len(features):
-            raise parameter_error("features", owner, "a non-empty list of distinct column names",
-                                  self.features)
+        """The parameters, checked, with their defaults filled in."""
+        validate_params(self)
+        if self.k_max < self.k_min:
+            raise parameter_error("k_max", type(self).__name__,
+                                  f"an integer ≥ k_min ({self.k_min})", self.k_max)
         categories = dict(DEFAULT_CATEGORIES if self.categories is None else self.categories)
-        for name, w in categories.items():
-            if not isinstance(w, int | float) or isinstance(w, bool) or not 0 <= w <= 10:
-                raise parameter_error("categories", owner,
-                                      "a mapping of column name to a weight in [0, 10]",
-                                      {name: w})
-        for name, low, high in (("min_stability", 0.0, 1.0), ("min_fidelity", 0.0, 1.0),
-                                ("var_floor", 1e-6, 1.0),
-                                ("tol", 0.0, 1.0)):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or isinstance(value, bool) \
-                    or not low <= value <= high:
-                raise parameter_error(name, owner, f"a float in [{low:g}, {high:g}]", value)
         return {
-            "k_min": k_min, "k_max": k_max, "n_personas": n_personas, "features": features,
+            "k_min": int(self.k_min), "k_max": int(self.k_max),
+            "n_personas": None if self.n_personas is None else int(self.n_personas),
+            "features": list(DEFAULT_FEATURES if self.features is None else self.features),
             "categories": {c: float(w) for c, w in categories.items() if w > 0},
-            "n_bootstrap": integer("n_bootstrap", 0), "n_init": integer("n_init", 1),
-            "surrogate_depth": depth,
-            "sample_size": integer("sample_size", 50),
-            "max_iter": integer("max_iter", 1), "random_state": integer("random_state", 0),
+            "n_bootstrap": int(self.n_bootstrap), "n_init": int(self.n_init),
+            "surrogate_depth": (None if self.surrogate_depth is None
+                                else int(self.surrogate_depth)),
+            "sample_size": int(self.sample_size),
+            "max_iter": int(self.max_iter), "random_state": int(self.random_state),
             "min_stability": float(self.min_stability), "var_floor": float(self.var_floor),
             "min_fidelity": float(self.min_fidelity),
             "tol": float(self.tol),
@@ -547,3 +563,15 @@ class PersonaSegmenter(BaseEstimator):
     def fit_predict(self, X: pd.DataFrame, y: object = None) -> Ints:
         """Fit and return the training firms' personas."""
         return self.fit(X).labels_
+
+    def score(self, X: pd.DataFrame, y: object = None) -> float:
+        """Mean log-likelihood per firm under the mixture (higher fits better), as
+        scikit-learn's ``GaussianMixture.score``; ``y`` is ignored.
+
+        Only comparable between models fitted on the same features and categories.
+        """
+        self._require_fitted()
+        data = self._data(self._frame(X, self.features_, list(self.categories_), "score"))
+        with threadpool_limits(limits=1):
+            ll = data.log_joint(self.mixture_)
+        return float(logsumexp(ll, axis=1).mean())
