@@ -53,7 +53,7 @@ DICTIONARY_LISTS = ("formal_negative", "informal_negative", "formal_positive",
 
 _DIGITS = str.maketrans("0123456789", "0000000000")
 #: Sentences end at these marks; clauses (the reach of a negation) also at commas.
-_SENTENCE = re.compile(r"[。！？!?\n；;]")
+_SENTENCE = re.compile(r"[。！？!?\n]")
 _CLAUSE_MARKS = frozenset("。！？!?\n；;，,：:")
 #: A sentence opening with one of these is a standard warning or disclaimer.
 BOILERPLATE = ("风险提示", "特别提示", "重要提示", "投资有风险", "市场有风险", "免责声明",
