@@ -2,10 +2,14 @@
 and annual-report abstracts.
 
 Most firms get neutral news and routine visit notes. Risk events (lawsuits, 被执行人,
-失信被执行人, production halts, unpaid wages, frozen equity, environmental fines) are more
+失信被执行人, production halts, unpaid wages, frozen equity, environmental fines, a missing
+controller, illegal fund-raising, unpaid bills, bankruptcy) come in several wordings, are more
 frequent the higher a firm's latent risk and cluster in the months before a firm stops
-paying; some documents deny a risk (经核查，未发现……) and growing, healthy firms get
-positive news (patents, tenders won, expansions).
+paying. Documents that use risk words without a risk event of the firm are as varied: some
+deny a risk (经核查，未发现……; 涉诉情况：无), retract a rumour (网传……不实) or report a case
+resolved (已撤诉); neutral news, bond prospectuses and annual-report abstracts carry standard
+risk warnings (风险提示 …); some news reports another firm's scandal and names the firm only
+beside it. Growing, healthy firms get positive news (patents, tenders won, expansions).
 
 With an industry shock, the documents of the bank without it are drawn first; then, from
 the shock start on, risk news is added at the raised rate, positive news is thinned, and
@@ -57,7 +61,7 @@ RISK = (
     ("news", "{name}实际控制人近日联系不上，厂区大门紧锁，多家供应商上门讨要货款。"),
     ("news", "{name}因涉嫌非法吸收公众存款被{city}警方立案侦查，投资人无法提现。"),
     ("court", "{name}名下银行账户及厂房被法院查封，涉及金额{n}万元。"),
-    ("news", "{name}多名员工反映已{n}个月未领到工资，集体到劳动部门讨要说法。"),
+    ("news", "{name}多名员工反映已三个多月未领到工资，集体到劳动部门讨要说法。"),
     ("news", "{name}发行的商业承兑汇票到期未能兑付，持票人已向法院起诉。"),
     ("news", "{name}连续两年亏损，资不抵债，已向{city}中级人民法院申请破产重整。"),
 )
