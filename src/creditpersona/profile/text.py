@@ -232,14 +232,9 @@ class _Docs:
 
 
 def text_signals(
-    documents: pd.DataFrame,
-    as_of: dt.date,
-    *,
-    half_life_days: float = 180.0,
-    lexicon: Lexicon | None = None,
-    scorer: TextRiskPackage | None = None,
-    firm_names: Mapping[str, str] | None = None,
-    risk_floor: float = RISK_FLOOR,
+    documents: pd.DataFrame, as_of: dt.date, *, half_life_days: float = 180.0,
+    lexicon: Lexicon | None = None, scorer: TextRiskPackage | None = None,
+    firm_names: Mapping[str, str] | None = None, risk_floor: float = RISK_FLOOR,
     jobs: int | None = None,
 ) -> pd.DataFrame:
     """Recency-weighted risk and positive events per firm in its documents up to ``as_of``.
@@ -247,60 +242,49 @@ def text_signals(
     Parameters
     ----------
     documents : pandas.DataFrame
-        Rows of the ``documents`` contract table; needs ``firm_id``, ``doc_date`` and
-        ``text`` (``doc_id`` names rows in error messages). Rows dated after ``as_of`` are
-        ignored; a missing text counts as a document without mentions.
+        The ``documents`` contract table: ``firm_id``, ``doc_date``, ``text`` (``doc_id``
+        names rows in errors). Later rows are ignored; a missing text has no mentions.
     as_of : datetime.date
-        The profile date. A document's age is ``as_of − doc_date`` in days.
+        The profile date; a document's age is ``as_of − doc_date`` in days.
     half_life_days : float, default 180.0
         A mention's weight is ``0.5 ** (age_days / half_life_days)``.
     lexicon : Lexicon, optional
-        Default: the packaged lexicon (:func:`load_lexicon`).
+        Default: the packaged lexicon.
     scorer : TextRiskPackage, optional
-        The text-risk model giving each document its risk probability ``p``; default the
-        packaged one (:func:`creditpersona.text.package.load_packaged`).
+        Gives each document its risk probability ``p``; default the packaged model.
     firm_names : mapping of firm_id to registered name, optional
-        The known firms. A document whose text names another known firm (by its name or a
-        short form, see :func:`creditpersona.text.attribution.short_names`) is scored for
-        its own firm by the attribution model; when that says the text is not about the
-        firm (below the model's threshold, or 0.1 below another named firm), its events are
-        not counted for it.
+        Where a text also names another known firm (name or short form), the attribution
+        model decides whether it is about the document's firm; if not (below the threshold,
+        or 0.1 below another named firm) its events and risk do not count for the firm.
     risk_floor : float, default 0.65
         A model probability below it adds nothing to a document's risk.
     jobs : int, optional
-        Processes scoring the texts with the model (see
-        :meth:`creditpersona.text.package.TextRiskPackage.score`): default one below
-        100,000 distinct texts, else up to 2 while the lexicon is matched in this process.
+        Processes scoring the texts (:meth:`~creditpersona.text.package.TextRiskPackage.score`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per firm with documents up to ``as_of``, sorted by ``firm_id`` (left-join it
-        onto all firms); the columns are listed in the module docstring.
+        One row per firm with documents up to ``as_of``, sorted by ``firm_id``; the columns
+        are listed in the module docstring.
 
     Raises
     ------
-    ConfigurationError
-        If a parameter is invalid.
-    SchemaError
-        If a required column is missing or a ``doc_date`` is not a date.
+    ConfigurationError, SchemaError
+        If a parameter is invalid, a column is missing or a ``doc_date`` is not a date.
 
     Examples
     --------
-    ``explain`` below: A's 失信被执行人 is 29 days old (severity 0.9), its lawsuit 209 days
-    (0.4); B's document denies a lawsuit, C's is dated after ``as_of``.
+    A's 失信被执行人 is 29 days old, its lawsuit 209; B's document denies a lawsuit.
 
-    >>> docs = pd.DataFrame({
-    ...     "firm_id": ["A", "A", "B", "C"],
-    ...     "doc_date": [dt.date(2026, 6, 1), dt.date(2025, 12, 3), dt.date(2026, 6, 1),
-    ...                  dt.date(2026, 7, 1)],
-    ...     "text": ["甲公司被列为失信被执行人。", "甲公司因买卖合同纠纷被起诉。",
-    ...              "经核查，未发现乙公司涉及诉讼。", "丙公司停产。"]})
+    >>> docs = pd.DataFrame({"firm_id": ["A", "A", "B"], "doc_date": [
+    ...     dt.date(2026, 6, 1), dt.date(2025, 12, 3), dt.date(2026, 6, 1)], "text": [
+    ...     "甲公司被列为失信被执行人。", "甲公司因买卖合同纠纷被起诉。",
+    ...     "经核查，未发现乙公司涉及诉讼。"]})
     >>> s = text_signals(docs, dt.date(2026, 6, 30))
-    >>> s["firm_id"].tolist(), s["n_documents"].tolist(), s["text_top_event"].tolist()
-    (['A', 'B'], [2, 1], ['dishonest_debtor', None])
-    >>> s["flag_lawsuit"].tolist(), s["text_negated_mentions"].tolist()
-    ([True, False], [0, 1])
+    >>> s["text_top_event"].tolist(), s["flag_lawsuit"].tolist()
+    (['dishonest_debtor', None], [True, False])
+    >>> s["text_negated_mentions"].tolist()
+    [0, 1]
     >>> s["text_lexicon_score"].round(1).tolist()  # 100·(1−exp(−(0.9·0.5**(29/180)+…)))
     [62.6, 0.0]
     >>> bool(s["text_risk_score"].iloc[0] > 50), float(s["text_risk_score"].iloc[1])
@@ -309,38 +293,46 @@ def text_signals(
     _check(documents, as_of, half_life_days, lexicon, risk_floor)
     lex = lexicon if lexicon is not None else _default_lexicon()
     d = _Docs.read(documents, as_of, half_life_days)
-    # The model scores the distinct texts (in worker processes for many texts) while the
-    # lexicon is matched here.
     pkg = scorer if scorer is not None else _packaged()
-    pending = pkg.score_async(list(d.texts), jobs)
-    try:
-        m_text, m_event, m_affirmed, m_negated = _text_mentions(list(d.texts), _vocabulary(lex))
-        p_text = pending.result()
-    finally:
-        pending.close()
+    mentions, doc_p, elsewhere = _read_documents(d, lex, pkg, firm_names, jobs)
+    m_text, m_event, m_affirmed, m_negated = mentions
     doc, row = d.expand(m_text)
-    # Document risk from the model, on distinct texts; attribution where other firms are named.
-    doc_p = np.where(d.text_code >= 0,
-                     p_text[np.maximum(d.text_code, 0)] if len(d.texts) else 0.0, 0.0)
-    elsewhere = np.zeros(len(d.frame), dtype=bool)
-    if firm_names:
-        doc_p, elsewhere = _attributed(d.frame, d.texts, d.text_code, doc_p, pkg, firm_names)
-        doc_p[elsewhere] = 0.0  # a document about another firm adds no risk to this one
     ev = m_event[row]
     affirmed = m_affirmed[row].astype(bool) & ~elsewhere[doc]
     columns = _event_columns(d, lex, doc, ev, affirmed)
     columns["text_negated_mentions"] = np.bincount(
         d.firm_code[doc], weights=m_negated[row], minlength=len(d.firms)).astype(np.int64)
     doc_q = _document_risk(d, lex, doc, ev, affirmed, m_negated[row], doc_p, risk_floor)
-    columns["text_risk_score"] = _score(np.asarray(np.bincount(
-        d.firm_code, weights=-np.log1p(-np.minimum(doc_q, 0.999) * d.weight),
-        minlength=len(d.firms)), dtype=np.float64))
     columns.update(_document_columns(d, doc_q, elsewhere))
     order = ["firm_id", "n_documents", "n_documents_90d",
              *(f"text_{c}" for c in lex.codes), *(f"flag_{c}" for c in lex.codes),
              "text_negated_mentions", "text_risk_score", "text_positive_score",
              "text_top_event", "text_lexicon_score"]
     return pd.DataFrame({k: columns[k] for k in order + [c for c in columns if c not in order]})
+
+
+def _read_documents(d: _Docs, lex: Lexicon, pkg: TextRiskPackage,
+                    firm_names: Mapping[str, str] | None, jobs: int | None
+                    ) -> tuple[tuple[npt.NDArray[np.int64], ...], npt.NDArray[np.float64],
+                               npt.NDArray[np.bool_]]:
+    """The event mentions per distinct text (:func:`_text_mentions`), each document's model
+    probability for its firm, and whether the document is about another named firm (then
+    its probability is 0)."""
+    # The model scores the distinct texts (in worker processes for many texts) while the
+    # lexicon is matched here.
+    pending = pkg.score_async(list(d.texts), jobs)
+    try:
+        mentions = _text_mentions(list(d.texts), _vocabulary(lex))
+        p_text = pending.result()
+    finally:
+        pending.close()
+    doc_p = np.where(d.text_code >= 0,
+                     p_text[np.maximum(d.text_code, 0)] if len(d.texts) else 0.0, 0.0)
+    elsewhere = np.zeros(len(d.frame), dtype=bool)
+    if firm_names:
+        doc_p, elsewhere = _attributed(d.frame, d.texts, d.text_code, doc_p, pkg, firm_names)
+        doc_p[elsewhere] = 0.0  # a document about another firm adds no risk to this one
+    return mentions, doc_p, elsewhere
 
 
 def _event_columns(d: _Docs, lex: Lexicon, doc: npt.NDArray[np.int64],
@@ -396,8 +388,8 @@ def _document_risk(d: _Docs, lex: Lexicon, doc: npt.NDArray[np.int64],
 
 def _document_columns(d: _Docs, doc_q: npt.NDArray[np.float64],
                       elsewhere: npt.NDArray[np.bool_]) -> dict[str, Any]:
-    """Risk documents per firm and each firm's top risk document of the past year (largest
-    recency-weighted risk)."""
+    """``text_risk_score``, risk documents per firm and each firm's top risk document of the
+    past year (largest recency-weighted risk)."""
     n_firms = len(d.firms)
     in_year = d.age < FLAG_DAYS
     top_p = np.zeros(n_firms)
@@ -415,6 +407,9 @@ def _document_columns(d: _Docs, doc_q: npt.NDArray[np.float64],
         top_date[f] = [dt.date(1970, 1, 1) + dt.timedelta(days=int(x)) for x in days]
         top_risk[f] = doc_q[first]
     return {
+        "text_risk_score": _score(np.asarray(np.bincount(
+            d.firm_code, weights=-np.log1p(-np.minimum(doc_q, 0.999) * d.weight),
+            minlength=n_firms), dtype=np.float64)),
         "text_risk_documents": np.bincount(d.firm_code[in_year & (doc_q >= 0.5)],
                                            minlength=n_firms).astype(np.int64),
         "text_max_document_risk": top_p,
