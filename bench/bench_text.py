@@ -17,7 +17,8 @@ measured in the same run:
 3. Entity attribution on the BDCI (item, company) pairs, 5 folds grouped by item: packaged
    and retrained.
 4. Speed: documents of about 150 characters scored per second by the packaged model in one
-   process and in two, and the ratio to the lexicon scorer in the same run (one process);
+   process and in two, and the ratio to the lexicon scorer of before (jieba,
+   ``bench/text_lexicon_baseline.py``, 2025.1 lexicon) in the same run (one process);
    the 1-minute load average before (the machine may be shared); peak memory (max RSS).
 """
 
@@ -41,13 +42,10 @@ from sklearn.metrics import roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import text_data  # noqa: E402
+import text_lexicon_baseline  # noqa: E402
 
-from creditpersona.profile.text import (  # noqa: E402
-    _matcher,
-    _text_mentions,
-    load_lexicon,
-    text_signals,  # noqa: E402
-)
+from creditpersona.profile.lexicon import load_lexicon  # noqa: E402
+from creditpersona.profile.text import text_signals  # noqa: E402
 from creditpersona.text.evaluate import evaluate_text  # noqa: E402
 from creditpersona.text.features import DICTIONARY_LISTS, prepare, vocabulary  # noqa: E402
 from creditpersona.text.model import TextRiskModel  # noqa: E402
@@ -66,13 +64,16 @@ OLD_LEXICON = Path(__file__).resolve().parent / "data" / "lexicon_2025_1.yaml"
 
 
 def lexicon_score(texts: list[str], old: bool = False) -> np.ndarray:
-    """The lexicon scorer (``text_lexicon_score``), one text per firm: the packaged lexicon,
-    or with ``old`` the 2025.1 lexicon the issue measured."""
+    """A lexicon-only score per text. With ``old``: the scorer before issue 16 (jieba
+    tokens, no boilerplate removal, ``bench/text_lexicon_baseline.py``) with the 2025.1
+    lexicon the issue measured; else the profile's ``text_lexicon_score`` (the packaged
+    lexicon through the model's vocabulary), one text per firm."""
+    if old:
+        return text_lexicon_baseline.lexicon_scores(texts, load_lexicon(OLD_LEXICON))
     day = dt.date(2026, 6, 30)
     docs = pd.DataFrame({"firm_id": [f"F{i:07d}" for i in range(len(texts))],
                          "doc_date": day, "text": texts})
-    lex = load_lexicon(OLD_LEXICON) if old else None
-    out = text_signals(docs, day, lexicon=lex).set_index("firm_id")
+    out = text_signals(docs, day).set_index("firm_id")
     return out["text_lexicon_score"].reindex(docs["firm_id"]).to_numpy()
 
 
@@ -133,10 +134,10 @@ def speed(n_docs: int, seed: int = 0) -> dict[str, float]:
         out[f"model_docs_per_second_{jobs}_process"] = n_docs / secs
         out[f"extrapolated_1m_docs_seconds_{jobs}_process"] = secs * 1_000_000 / n_docs
     out["max_abs_difference_1_vs_2_processes"] = float(np.abs(scores[1] - scores[2]).max())
-    m = _matcher(load_lexicon())
+    m = text_lexicon_baseline.matcher(load_lexicon(OLD_LEXICON))
     t0 = time.perf_counter()
     for lo in range(0, n_docs, 50_000):
-        _text_mentions(pd.Series(docs[lo:lo + 50_000]), m)
+        text_lexicon_baseline.text_mentions(pd.Series(docs[lo:lo + 50_000]), m)
     lexicon_s = time.perf_counter() - t0
     out["lexicon_seconds"] = lexicon_s
     out["lexicon_docs_per_second"] = n_docs / lexicon_s

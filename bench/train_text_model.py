@@ -7,9 +7,10 @@ Run from the repository root (2 cores, about 6 minutes)::
 Training data (``../shared/data/text``, see its README):
 
 * BDCI 2019 negative financial news (4,999 items, MIT) with its 0/1 label;
-* CCKS 2019 financial events, one row per distinct text, adverse = every event type except
-  其他, 实控人股东变更 and 评级调整 (no licence: used for training only; the JSON keeps
-  character n-grams of at most three characters and the file's digest, no text);
+* only with ``--with-ccks``: CCKS 2019 financial events, one row per distinct text, adverse =
+  every event type except 其他, 实控人股东变更 and 评级调整 (no licence stated: the shipped
+  model is trained without it; with the flag the JSON keeps character n-grams of at most
+  three characters and the file's digest, no text);
 * for the attribution model, the BDCI (item, company) pairs. Its text-risk feature comes from
   text models that did not see the item (5 folds grouped by item), so that it learns how much
   an out-of-sample text score is worth.
@@ -46,9 +47,12 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "creditpersona" / "text" / P
 CONFIG = TextRiskConfig()
 
 
-def training_set() -> tuple[list[str], np.ndarray]:
-    """BDCI items and distinct CCKS texts, BDCI first; a text in both keeps its BDCI label."""
+def training_set(with_ccks: bool = False) -> tuple[list[str], np.ndarray]:
+    """BDCI items, and with ``with_ccks`` the distinct CCKS texts after them (a text in both
+    keeps its BDCI label)."""
     bt, by = text_data.bdci_news()
+    if not with_ccks:
+        return bt, by
     ct, cy = text_data.ccks_adverse()
     seen = set(bt)
     keep = [i for i, t in enumerate(ct) if t not in seen]
@@ -74,14 +78,19 @@ def fit_attribution(config: TextRiskConfig, texts: list[str], labels: np.ndarray
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--with-ccks", action="store_true",
+                        help="Also train on CCKS 2019 (no licence stated; not the shipped "
+                             "model).")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    texts, labels = training_set()
-    files = {name: text_data.sha256(name)
-             for name in (text_data.NEWS, text_data.ENTITIES, text_data.CCKS)}
+    texts, labels = training_set(args.with_ccks)
+    names = (text_data.NEWS, text_data.ENTITIES) + ((text_data.CCKS,) if args.with_ccks else ())
+    files = {name: text_data.sha256(name) for name in names}
     training = {"files": files, "n_texts": len(texts), "n_positive": int(labels.sum()),
-                "ccks_not_adverse": list(text_data.NOT_ADVERSE),
-                "script": "bench/train_text_model.py"}
+                "script": "bench/train_text_model.py"
+                          + (" --with-ccks" if args.with_ccks else "")}
+    if args.with_ccks:
+        training["ccks_not_adverse"] = list(text_data.NOT_ADVERSE)
     print(f"text model on {len(texts)} texts ({int(labels.sum())} risk)", flush=True)
     text = TextRiskModel.fit(texts, labels, CONFIG, training=training)
     attribution = fit_attribution(CONFIG, texts, labels)

@@ -399,3 +399,54 @@ def test_defaulters_have_higher_text_risk_on_the_synthetic_bank(
     rho = spearmanr(score, defaulted).statistic
     assert gap >= 8.0, f"seed {seed}: mean text_risk_score gap {gap:.1f}"
     assert rho >= 0.25, f"seed {seed}: Spearman {rho:.3f}"
+
+
+# ----- the model's vocabulary: boilerplate, negation along lists, weak events -----------------
+@pytest.mark.parametrize(("text", "code", "flagged"), [
+    ("走访该公司，涉诉情况：无；欠税情况：无。", "tax_arrears", False),
+    ("走访该公司，涉诉情况：无；欠税情况：无。", "lawsuit", False),
+    ("该企业无逾期、欠息及诉讼记录。", "lawsuit", False),
+    ("该企业无逾期，但被列为被执行人。", "enforcement_listing", True),
+    ("欠税情况：欠缴税款约二十万元。", "tax_arrears", True),
+])
+def test_negation_reaches_along_lists_and_form_answers(text: str, code: str,
+                                                       flagged: bool) -> None:
+    assert bool(one(text)[f"flag_{code}"]) is flagged
+
+
+def test_standard_warnings_are_not_events() -> None:
+    warning = one("该公司获得银行授信五百万元。风险提示：本文仅供参考，不构成投资建议；"
+                  "如企业发生逾期、违约或诉讼，授信可能被压降。")
+    assert not warning["flag_default_overdue"] and not warning["flag_lawsuit"]
+    assert warning["text_risk_score"] < 20
+    event = one("公司股东所持股权被司法冻结。风险提示：股市有风险，投资需谨慎。")
+    assert event["flag_equity_freeze"] and event["text_risk_score"] > 50
+
+
+def test_resignation_is_a_weak_event_apart_from_missing_managers() -> None:
+    resigned = one("公司董事长因个人原因辞职。")
+    assert resigned["flag_executive_change"] and not resigned["flag_management_departure"]
+    missing = one("公司实际控制人近日联系不上，厂区大门紧锁。")
+    assert missing["flag_management_departure"]
+    assert missing["text_lexicon_score"] > 2 * resigned["text_lexicon_score"]
+
+
+def test_synthetic_documents_hold_warnings_retractions_and_other_firms(tmp_path: Path) -> None:
+    generate_bank(tmp_path, 200, 3, txn_per_firm_year=1.0)
+    documents = pd.read_csv(tmp_path / "documents.csv", dtype=str, keep_default_na=False)
+    firms = pd.read_csv(tmp_path / "firms.csv", dtype=str, keep_default_na=False)
+    text = documents["text"]
+    assert text.str.contains("风险提示|重要提示").sum() >= 10
+    assert text.str.contains("不实|谣言|已撤诉").sum() >= 3
+    names = dict(zip(firms["firm_id"], firms["name"], strict=True))
+    about_other = [t for f, t in zip(documents["firm_id"], text, strict=True)
+                   if "业务往来" in t or "同园区" in t]
+    assert about_other
+    for f, t in zip(documents["firm_id"], text, strict=True):
+        if "业务往来" in t or "同园区" in t:
+            others = [n for k, n in names.items() if k != f and n in t]
+            assert others, t  # another firm of the bank is named beside the firm
+    # The scandal of the other firm does not count for the firm the document is filed under.
+    sel = documents[text.isin(about_other)]
+    out = text_signals(sel, AS_OF, firm_names=names)
+    assert (out["text_other_firm_documents"] > 0).mean() >= 0.5

@@ -1,53 +1,74 @@
 """Risk and positive events in a firm's Chinese documents, as point-in-time profile signals.
 
-Court notices, registry changes, news and relationship managers' visit notes are segmented
-with jieba; the words of a curated lexicon (``lexicon.yaml``: 失信被执行人, 股权冻结, 停产,
-拖欠工资 … and positive events such as 中标 or 专利授权) are found as whole tokens, and a
-mention is dropped when a negation cue scopes over it in the same clause (经核查，未发现……涉及
-诉讼; 网传停产消息不实). Each remaining mention counts once per document and event, weighted
-by its recency, ``0.5 ** (age_days / half_life_days)``.
+Court notices, registry changes, news and relationship managers' visit notes are read by the
+packaged text-risk model (:mod:`creditpersona.text`) and its vocabulary: each text is
+normalised, standard risk warnings (风险提示 …, :func:`creditpersona.text.features.prepare`)
+are removed, and the terms of the credit-risk lexicon (``lexicon.yaml``, see
+:mod:`creditpersona.profile.lexicon`: 失信被执行人, 股权冻结, 停产, 拖欠工资 … and positive
+events such as 中标 or 专利授权) are found in one Aho–Corasick pass
+(:class:`creditpersona.text.features.Vocabulary`, the same matches as the model's features
+and ``creditpersona text score``'s events). A mention is dropped when a negation cue scopes
+over it in the same clause (经核查，未发现……涉及诉讼; 网传停产消息不实). Each remaining
+mention counts once per document and event, weighted by its recency,
+``0.5 ** (age_days / half_life_days)``.
 
-Scores. ``text_risk_score`` joins the packaged text-risk model (:mod:`creditpersona.text`:
-character n-grams, this lexicon and a financial sentiment dictionary in one logistic
-regression trained on real Chinese financial news and event reports) and the lexicon's events.
-Each document gets a model probability ``p``; where its text also names other known firms, the
-attribution model gives the probability that it is about the document's own firm instead
-(and when that is below one half, the document's events do not count for the firm). Its risk
-is ``q = 1 − (1 − m) · exp(−Σ severity)``, with ``m = (p − 0.65) / 0.35`` clipped to [0, 1]
-(the model when confident; 0 for a document that only denies risk events) and the sum over
-the risk events it affirms: a single fresh
-失信被执行人 listing the model is unsure of is 59, as with the lexicon alone. With ``w`` the
-document's recency weight, ``text_risk_score = 100 · (1 − Π (1 − w · q))``: 0 without a
-risky document, strictly increasing in every document's risk, below 100.
+Scores. Each document gets the model's probability ``p``; where its text also names other
+known firms, the attribution model gives the probability that it is about the document's own
+firm instead (and when that says it is about another firm, its events do not count for the
+firm). Its risk is ``q = 1 − (1 − m) · exp(−Σ severity)``, with ``m = (p − 0.65) / 0.35``
+clipped to [0, 1] (the model when confident; 0 for a document that only denies risk events)
+and the sum over the risk events it affirms: a single fresh 失信被执行人 listing the model is
+unsure of is 59, as with the lexicon alone. With ``w`` the document's recency weight,
+``text_risk_score = 100 · (1 − Π (1 − w · q))``: 0 without a risky document, strictly
+increasing in every document's risk, below 100.
 
 The lexicon gives the events. With ``S`` the sum of ``severity × text_<code>`` over the risk
 events, ``text_lexicon_score = 100 · (1 − exp(−S))``; one fresh mention of an event of
 severity ``s`` scores ``100 · (1 − e^−s)``: 63 for 破产 (1.0), 59 for 失信被执行人 (0.9), 33
 for 诉讼 (0.4). ``text_positive_score`` is the same function over the positive events;
 positives never lower the risk score.
+
+Columns of :func:`text_signals`, one row per firm with documents up to ``as_of``:
+
+* ``firm_id``; ``n_documents`` and ``n_documents_90d`` (dated in the 90 days ending on
+  ``as_of``);
+* per event ``text_<code>`` (sum of the weights of the documents that mention it without
+  negation) and ``flag_<code>`` (such a document in the 365 days ending on ``as_of``);
+  ``text_negated_mentions`` (negated term mentions);
+* ``text_risk_score`` in [0, 100] (above; ``q`` at most 0.999), ``text_positive_score`` in
+  [0, 100] and ``text_lexicon_score``; ``text_top_event`` (the risk event with the largest
+  ``severity × text_<code>``, None if no risk event is mentioned);
+* ``text_risk_documents`` (documents of the past 365 days with ``q`` at least 0.5),
+  ``text_max_document_risk`` (their largest ``q``, 0 without documents) and
+  ``text_other_firm_documents`` (documents about another named firm, not counted);
+* ``text_top_document``, ``text_top_document_date`` and ``text_top_document_risk``: the
+  firm's risk document (``q`` at least 0.5) of the past year with the largest ``w · q``,
+  None / NaN without one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import logging
 import math
-import re
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import jieba
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from creditpersona.config import load_yaml_config
 from creditpersona.errors import SchemaError, parameter_error
+from creditpersona.profile.lexicon import (
+    Event,
+    Lexicon,
+    Negation,
+    default_lexicon,
+    load_lexicon,
+)
 
 if TYPE_CHECKING:
+    from creditpersona.text.features import Vocabulary
     from creditpersona.text.package import TextRiskPackage
 
 __all__ = [
@@ -67,263 +88,51 @@ FLAG_DAYS = 365
 ATTRIBUTION_MARGIN = 0.1
 #: Model probability below which the model adds nothing to a document's risk.
 RISK_FLOOR = 0.65
+#: Distinct texts matched at once (bounds the memory of the joined batch).
+_MATCH_BATCH = 50_000
 
-_CODE = r"^[a-z][a-z0-9_]*$"
-#: Runs of the characters jieba segments together; any other character ends a run, so the
-#: text on either side of it is segmented independently.
-_JIEBA_BLOCK: re.Pattern[str] = jieba.re_han_default
-
-
-def _clean_words(words: tuple[str, ...], what: str) -> tuple[str, ...]:
-    """Words stripped of surrounding blanks; empty or repeated words are errors."""
-    out = tuple(w.strip() for w in words)
-    if any(not w for w in out):
-        raise ValueError(f"{what} must not contain empty strings")
-    repeated = sorted({w for w in out if out.count(w) > 1})
-    if repeated:
-        raise ValueError(f"{what} list {', '.join(repeated)} more than once")
-    return out
+_default_lexicon = default_lexicon
 
 
-class Event(BaseModel):
-    """One risk or positive event of the lexicon."""
+# ----- mentions ---------------------------------------------------------------------------
+def _vocabulary(lexicon: Lexicon) -> Vocabulary:
+    """The model's vocabulary for the packaged lexicon, else one built for ``lexicon``."""
+    from creditpersona.text.features import Vocabulary, vocabulary
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    code: str = Field(pattern=_CODE)
-    zh: str = Field(min_length=1)
-    en: str = Field(min_length=1)
-    polarity: Literal["risk", "positive"]
-    severity: float = Field(ge=0.0, le=1.0)
-    terms: tuple[str, ...] = Field(min_length=1)
-
-    @field_validator("terms")
-    @classmethod
-    def _terms(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return _clean_words(v, "terms")
+    voc = vocabulary()
+    return voc if voc.lexicon == lexicon else Vocabulary(lexicon)
 
 
-class Negation(BaseModel):
-    """Negation cues and how far they reach within a clause."""
+def _text_mentions(texts: list[object], voc: Vocabulary) -> tuple[npt.NDArray[np.int64], ...]:
+    """Event mentions per text, sorted by text then event: text position, event, affirmed
+    (1 when mentioned at least once without negation), negated mentions.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    before: tuple[str, ...] = Field(min_length=1)
-    window_before: int = Field(ge=1)
-    after: tuple[str, ...] = ()
-    window_after: int = Field(default=0, ge=0)
-
-    @field_validator("before", "after")
-    @classmethod
-    def _cues(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return _clean_words(v, "negation cues")
-
-
-class Lexicon(BaseModel):
-    """The whole lexicon: events, negation cues, protected words and clause delimiters."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    version: str
-    events: tuple[Event, ...] = Field(min_length=1)
-    negation: Negation
-    protected: tuple[str, ...] = ()
-    delimiters: tuple[str, ...] = Field(min_length=1)
-
-    @field_validator("protected")
-    @classmethod
-    def _protected(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return _clean_words(v, "protected")
-
-    @field_validator("delimiters")
-    @classmethod
-    def _delimiters(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if any(d == "" for d in v):
-            raise ValueError("delimiters must not contain empty strings")
-        return v
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Lexicon:
-        codes = [e.code for e in self.events]
-        repeated = sorted({c for c in codes if codes.count(c) > 1})
-        if repeated:
-            raise ValueError(f"event codes must be unique; {', '.join(repeated)} repeated")
-        owner: dict[str, str] = {}
-        for e in self.events:
-            for t in e.terms:
-                if t in owner and owner[t] != e.code:
-                    raise ValueError(f"term {t!r} belongs to both {owner[t]!r} and {e.code!r}; "
-                                     "give it to one event")
-                owner[t] = e.code
-        roles = {"a negation cue": set(self.negation.before) | set(self.negation.after),
-                 "a protected word": set(self.protected), "a delimiter": set(self.delimiters)}
-        for role, words in roles.items():
-            clash = sorted(set(owner) & words)
-            if clash:
-                raise ValueError(f"term(s) {', '.join(clash)} also listed as {role}; "
-                                 "a word can have one role only")
-        return self
-
-    @property
-    def codes(self) -> tuple[str, ...]:
-        """Event codes in lexicon order."""
-        return tuple(e.code for e in self.events)
-
-    def event(self, code: str) -> Event:
-        """The event called ``code``.
-
-        Raises
-        ------
-        ConfigurationError
-            If the lexicon has no such event.
-        """
-        for e in self.events:
-            if e.code == code:
-                return e
-        raise parameter_error("code", "Lexicon.event", f"one of {', '.join(self.codes)}", code)
-
-
-def load_lexicon(path: str | Path | None = None) -> Lexicon:
-    """Read and validate a lexicon (default: the packaged ``lexicon.yaml``).
-
-    Parameters
-    ----------
-    path : str or Path, optional
-        A YAML file with the layout of the packaged lexicon.
-
-    Returns
-    -------
-    Lexicon
-
-    Raises
-    ------
-    ConfigurationError
-        If the file is missing or not YAML, or an entry is invalid; the message names the
-        file and each offending entry.
-
-    Examples
-    --------
-    >>> lex = load_lexicon()
-    >>> lex.event("dishonest_debtor").zh, lex.event("dishonest_debtor").severity
-    ('失信被执行人', 0.9)
-    >>> "失信被执行人" in lex.event("dishonest_debtor").terms
-    True
+    The texts are prepared as the model reads them (normalised, boilerplate removed) and
+    matched in batches with :meth:`~creditpersona.text.features.Vocabulary.batch_matches`.
     """
-    return load_yaml_config(Lexicon, "creditpersona.profile", "lexicon.yaml", path, "lexicon",
-                            owner="load_lexicon")
+    from creditpersona.text.features import prepare_many
 
-
-# ----- tokenisation and mention finding ---------------------------------------------------
-class _Matcher:
-    """A jieba tokenizer holding the lexicon's words, and the lookups of mention finding."""
-
-    def __init__(self, lexicon: Lexicon) -> None:
-        self.term_event = {t: i for i, e in enumerate(lexicon.events) for t in e.terms}
-        self.before = frozenset(lexicon.negation.before)
-        self.after = frozenset(lexicon.negation.after)
-        self.delimiters = frozenset(lexicon.delimiters)
-        self.window_before = lexicon.negation.window_before
-        self.window_after = lexicon.negation.window_after
-        # Delimiters made of characters that end a jieba block (punctuation, line breaks)
-        # can cut a text into clauses before tokenising; word delimiters (但是) cannot.
-        marks = sorted({c for d in self.delimiters if not _JIEBA_BLOCK.search(d) for c in d})
-        escaped = "".join("\\" + c if c in "\\]^-[" else c for c in marks)
-        self.clause_split = f"[{escaped}]" if marks else ""
-        # A superset test only (a term must occur as a substring to be a token): the order of
-        # the alternatives does not matter, sorting keeps the pattern deterministic.
-        terms = sorted(self.term_event, key=lambda t: (-len(t), t))
-        self.pattern = "|".join(re.escape(t) for t in terms)
-        self.tokenizer = jieba.Tokenizer()
-        log = logging.getLogger("jieba")
-        level = log.level
-        log.setLevel(logging.WARNING)  # jieba reports building its prefix dict at DEBUG
-        try:
-            self.tokenizer.initialize()
-        finally:
-            log.setLevel(level)
-        # jieba's default frequency for an added word is the least that keeps it whole on
-        # its own; single characters are left alone so that 未 or 无 are never cut out of
-        # 未来 or 无锡.
-        words = (set(self.term_event) | self.before | self.after | set(lexicon.protected)
-                 | self.delimiters)
-        for w in sorted(words):
-            if len(w) > 1:
-                self.tokenizer.add_word(w)
-
-    def tokens(self, text: str) -> list[str]:
-        """The jieba tokens of ``text`` (dictionary words only, no HMM guesses)."""
-        return list(self.tokenizer.lcut(text, HMM=False))
-
-    def mentions(self, tokens: list[str]) -> list[tuple[int, bool]]:
-        """``(event index, negated)`` for every lexicon term among ``tokens``."""
-        out: list[tuple[int, bool]] = []
-        clause_start = 0
-        n = len(tokens)
-        for i, tok in enumerate(tokens):
-            if tok in self.delimiters:
-                clause_start = i + 1
-                continue
-            ev = self.term_event.get(tok)
-            if ev is None:
-                continue
-            lo = max(clause_start, i - self.window_before)
-            negated = any(t in self.before for t in tokens[lo:i])
-            if not negated:
-                for t in tokens[i + 1: min(n, i + 1 + self.window_after)]:
-                    if t in self.delimiters:
-                        break
-                    if t in self.after:
-                        negated = True
-                        break
-            out.append((ev, negated))
-        return out
-
-
-@functools.lru_cache(maxsize=2)
-def _matcher(lexicon: Lexicon) -> _Matcher:
-    return _Matcher(lexicon)
-
-
-@functools.lru_cache(maxsize=1)
-def _default_lexicon() -> Lexicon:
-    return load_lexicon()
-
-
-def _text_mentions(texts: pd.Series, m: _Matcher) -> tuple[npt.NDArray[np.int64], ...]:
-    """Mentions per distinct text, sorted by text: text position, event, affirmed, negated.
-
-    ``affirmed`` is 1 when the text mentions the event at least once without negation;
-    ``negated`` counts its negated mentions. Negation never crosses a clause and jieba
-    segments the runs between punctuation marks independently, so texts are cut at their
-    punctuation delimiters and each distinct clause holding a lexicon term as a substring
-    (pre-selected by one Arrow regex) is tokenised once: texts repeat across documents and
-    clauses across texts.
-    """
-    arrow = pd.StringDtype("pyarrow")
-    s = texts.astype(arrow).reset_index(drop=True)
-    s = s[s.str.contains(m.pattern, regex=True).fillna(False).to_numpy(dtype=bool)]
-    if m.clause_split:
-        s = s.str.split(m.clause_split, regex=True).explode().astype(arrow)
-        s = s[s.str.contains(m.pattern, regex=True).fillna(False).to_numpy(dtype=bool)]
-    clause_code, clauses = pd.factorize(s)
-    c_clause: list[int] = []
-    c_event: list[int] = []
-    c_negated: list[bool] = []
-    for k, clause in enumerate(clauses.tolist()):
-        for ev, neg in m.mentions(m.tokens(clause)):
-            c_clause.append(k)
-            c_event.append(ev)
-            c_negated.append(neg)
-    found = pd.DataFrame({"clause": np.asarray(c_clause, dtype=np.int64),
-                          "event": np.asarray(c_event, dtype=np.int64),
-                          "negated": np.asarray(c_negated, dtype=bool)})
-    where = pd.DataFrame({"text": s.index.to_numpy(dtype=np.int64), "clause": clause_code})
-    per_text = where.merge(found, on="clause").assign(affirmed=lambda d: ~d["negated"])
-    agg = per_text.groupby(["text", "event"], sort=True)[["affirmed", "negated"]].sum()
-    return (agg.index.get_level_values("text").to_numpy(dtype=np.int64),
-            agg.index.get_level_values("event").to_numpy(dtype=np.int64),
-            (agg["affirmed"].to_numpy() > 0).astype(np.int64),
-            agg["negated"].to_numpy(dtype=np.int64))
+    n_ev = len(voc.events)
+    keys: list[npt.NDArray[np.int64]] = []
+    negs: list[npt.NDArray[np.int64]] = []
+    for lo in range(0, len(texts), _MATCH_BATCH):
+        prepared = [p[0] for p in prepare_many(texts[lo:lo + _MATCH_BATCH])]
+        batch = voc.batch_matches(prepared)
+        if batch is None:  # a text holds the batch separator: one text at a time
+            found = [(i, voc.events.index(m.event), int(m.negated))
+                     for i, t in enumerate(prepared) for m in voc.matches(t) if m.event]
+            arr = np.asarray(found, dtype=np.int64).reshape(-1, 3)
+            batch = {"doc": arr[:, 0], "event": arr[:, 1], "negated": arr[:, 2]}
+        hit = batch["event"] >= 0
+        keys.append((batch["doc"][hit] + lo) * n_ev + batch["event"][hit])
+        negs.append(batch["negated"][hit])
+    key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+    neg = np.concatenate(negs) if negs else np.zeros(0, dtype=np.int64)
+    cells, inv = np.unique(key, return_inverse=True)
+    negated = np.bincount(inv, weights=neg, minlength=cells.size)
+    total = np.bincount(inv, minlength=cells.size)
+    return (cells // n_ev, cells % n_ev, (total > negated).astype(np.int64),
+            negated.astype(np.int64))
 
 
 # ----- signals ------------------------------------------------------------------------------
@@ -352,107 +161,14 @@ def _doc_days(documents: pd.DataFrame) -> npt.NDArray[np.int64]:
     return parsed.to_numpy().astype("datetime64[D]").astype(np.int64)
 
 
+
 def _score(total: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return 100.0 * -np.expm1(-total)
 
 
-def text_signals(
-    documents: pd.DataFrame,
-    as_of: dt.date,
-    *,
-    half_life_days: float = 180.0,
-    lexicon: Lexicon | None = None,
-    scorer: TextRiskPackage | None = None,
-    firm_names: Mapping[str, str] | None = None,
-    risk_floor: float = RISK_FLOOR,
-    jobs: int | None = None,
-) -> pd.DataFrame:
-    """Recency-weighted risk and positive events per firm in its documents up to ``as_of``.
-
-    Parameters
-    ----------
-    documents : pandas.DataFrame
-        Rows of the ``documents`` contract table; needs ``firm_id``, ``doc_date`` and
-        ``text`` (``doc_id`` names rows in error messages). Rows dated after ``as_of`` are
-        ignored; a missing text counts as a document without mentions.
-    as_of : datetime.date
-        The profile date. A document's age is ``as_of − doc_date`` in days.
-    half_life_days : float, default 180.0
-        A mention's weight is ``0.5 ** (age_days / half_life_days)``.
-    lexicon : Lexicon, optional
-        Default: the packaged lexicon (:func:`load_lexicon`).
-    scorer : TextRiskPackage, optional
-        The text-risk model giving each document its risk probability ``p``; default the
-        packaged one (:func:`creditpersona.text.package.load_packaged`).
-    firm_names : mapping of firm_id to registered name, optional
-        The known firms. A document whose text names another known firm (by its name or a
-        short form, see :func:`creditpersona.text.attribution.short_names`) is scored for
-        its own firm by the attribution model; when that says the text is not about the
-        firm (below the model's threshold, or 0.1 below another named firm), its events are
-        not counted for it.
-    risk_floor : float, default 0.65
-        A model probability below it adds nothing to a document's risk.
-    jobs : int, optional
-        Processes scoring the texts with the model (see
-        :meth:`creditpersona.text.package.TextRiskPackage.score`): default one below
-        100,000 distinct texts, else up to 2 while the lexicon is matched in this process.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per firm with documents up to ``as_of``, sorted by ``firm_id`` (left-join it
-        onto all firms; firms without documents do not appear), with columns ``firm_id``;
-        ``n_documents`` and ``n_documents_90d`` (dated in the 90 days ending on ``as_of``);
-        per event ``text_<code>`` (sum of the weights of the documents that mention it
-        without negation) and ``flag_<code>`` (such a document in the 365 days ending on
-        ``as_of``); ``text_negated_mentions`` (negated term mentions);
-        ``text_risk_score`` in [0, 100]: ``100 · (1 − Π (1 − w · q))`` over the documents,
-        with ``w`` the recency weight and the document risk
-        ``q = 1 − (1 − m) · exp(−Σ severity)`` (``m = (p − risk_floor) / (1 − risk_floor)``
-        clipped to [0, 1], the sum over the risk events the document affirms; ``q`` at most
-        0.999): 0 without risky documents, strictly increasing in every document's risk;
-        ``text_positive_score`` in [0, 100] and ``text_lexicon_score``
-        (the lexicon-only risk score, see the module docstring); ``text_top_event`` (the
-        risk event with the largest ``severity × text_<code>``, None if no risk event is
-        mentioned); ``text_risk_documents`` (documents of the past 365 days with ``q`` at
-        least 0.5), ``text_max_document_risk`` (their largest ``q``, 0 without documents)
-        and ``text_other_firm_documents`` (documents about another named firm, not
-        counted); ``text_top_document``, ``text_top_document_date`` and
-        ``text_top_document_risk``: the firm's risk document (``q`` at least 0.5) of the
-        past year with the largest ``w · q``, None / NaN without one.
-
-    Raises
-    ------
-    ConfigurationError
-        If a parameter is invalid.
-    SchemaError
-        If a required column is missing or a ``doc_date`` is not a date.
-
-    Examples
-    --------
-    >>> docs = pd.DataFrame({
-    ...     "firm_id": ["A", "A", "B", "C"],
-    ...     "doc_date": [dt.date(2026, 6, 1), dt.date(2025, 12, 3), dt.date(2026, 6, 1),
-    ...                  dt.date(2026, 7, 1)],
-    ...     "text": ["甲公司被列为失信被执行人。", "甲公司因买卖合同纠纷被起诉。",
-    ...              "经核查，未发现乙公司涉及诉讼。", "丙公司停产。"]})
-    >>> s = text_signals(docs, dt.date(2026, 6, 30))
-    >>> s["firm_id"].tolist(), s["n_documents"].tolist(), s["text_top_event"].tolist()
-    (['A', 'B'], [2, 1], ['dishonest_debtor', None])
-    >>> s["flag_lawsuit"].tolist(), s["text_negated_mentions"].tolist()
-    ([True, False], [0, 1])
-
-    A's 失信被执行人 is 29 days old (severity 0.9), its lawsuit 209 days (0.4), so its lexicon
-    score is ``100 · (1 − exp(−(0.9 · 0.5 ** (29/180) + 0.4 · 0.5 ** (209/180))))``; C's
-    document is dated after ``as_of``. The model scores A's documents as risky, B's not:
-
-    >>> s["text_lexicon_score"].round(1).tolist()
-    [62.6, 0.0]
-    >>> bool(s["text_risk_score"].iloc[0] > 50), float(s["text_risk_score"].iloc[1])
-    (True, 0.0)
-    >>> s["text_risk_documents"].tolist()
-    [1, 0]
-    """
+def _check(documents: object, as_of: object, half_life_days: object, lexicon: object,
+           risk_floor: object) -> None:
+    """Refuse invalid :func:`text_signals` arguments with a clear message."""
     owner = "text_signals"
     if not isinstance(documents, pd.DataFrame):
         raise parameter_error("documents", owner, "a pandas DataFrame", type(documents).__name__)
@@ -471,121 +187,238 @@ def text_signals(
     if missing:
         raise SchemaError(f"documents has no column {', '.join(missing)}; {owner} needs "
                           f"{', '.join(_REQUIRED)}.")
+
+
+@dataclass
+class _Docs:
+    """The documents up to ``as_of`` and, per mention of each, its row in the mention arrays."""
+
+    frame: pd.DataFrame
+    as_of_day: int
+    age: npt.NDArray[np.int64]
+    weight: npt.NDArray[np.float64]
+    firm_code: npt.NDArray[np.int64]
+    firms: pd.Index
+    text_code: npt.NDArray[np.int64]
+    texts: pd.Index
+
+    @classmethod
+    def read(cls, documents: pd.DataFrame, as_of: dt.date, half_life_days: float) -> _Docs:
+        as_of_day = int(np.datetime64(dt.date(as_of.year, as_of.month, as_of.day), "D")
+                        .astype(np.int64))
+        no_firm = documents["firm_id"].isna().to_numpy()
+        if no_firm.any():
+            raise _bad_rows(documents, no_firm, "firm_id", "is missing")
+        age_all = as_of_day - _doc_days(documents)
+        keep = age_all >= 0
+        docs = documents.loc[keep]
+        age = age_all[keep]
+        firm_code, firms = pd.factorize(docs["firm_id"], sort=True)
+        text_code, texts = pd.factorize(docs["text"])
+        return cls(docs, as_of_day, age, np.power(0.5, age / float(half_life_days)),
+                   firm_code, firms, text_code, texts)
+
+    def expand(self, m_text: npt.NDArray[np.int64]
+               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Mentions per distinct text as mentions per document: ``(doc, row)`` per mention,
+        ``row`` indexing the per-text mention arrays (documents without text have none)."""
+        n_per_text = np.bincount(m_text, minlength=len(self.texts) + 1)
+        code = np.where(self.text_code >= 0, self.text_code, len(self.texts))
+        reps = n_per_text[code]
+        doc = np.repeat(np.arange(len(self.frame)), reps)
+        first = np.repeat((np.cumsum(n_per_text) - n_per_text)[code], reps)
+        row = first + np.arange(doc.size) - np.repeat(np.cumsum(reps) - reps, reps)
+        return doc, row
+
+
+def text_signals(
+    documents: pd.DataFrame, as_of: dt.date, *, half_life_days: float = 180.0,
+    lexicon: Lexicon | None = None, scorer: TextRiskPackage | None = None,
+    firm_names: Mapping[str, str] | None = None, risk_floor: float = RISK_FLOOR,
+    jobs: int | None = None,
+) -> pd.DataFrame:
+    """Recency-weighted risk and positive events per firm in its documents up to ``as_of``.
+
+    Parameters
+    ----------
+    documents : pandas.DataFrame
+        The ``documents`` contract table: ``firm_id``, ``doc_date``, ``text`` (``doc_id``
+        names rows in errors). Later rows are ignored; a missing text has no mentions.
+    as_of : datetime.date
+        The profile date; a document's age is ``as_of − doc_date`` in days.
+    half_life_days : float, default 180.0
+        A mention's weight is ``0.5 ** (age_days / half_life_days)``.
+    lexicon : Lexicon, optional
+        Default: the packaged lexicon.
+    scorer : TextRiskPackage, optional
+        Gives each document its risk probability ``p``; default the packaged model.
+    firm_names : mapping of firm_id to registered name, optional
+        Where a text also names another known firm (name or short form), the attribution
+        model decides whether it is about the document's firm; if not (below the threshold,
+        or 0.1 below another named firm) its events and risk do not count for the firm.
+    risk_floor : float, default 0.65
+        A model probability below it adds nothing to a document's risk.
+    jobs : int, optional
+        Processes scoring the texts (:meth:`~creditpersona.text.package.TextRiskPackage.score`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per firm with documents up to ``as_of``, sorted by ``firm_id``; the columns
+        are listed in the module docstring.
+
+    Raises
+    ------
+    ConfigurationError, SchemaError
+        If a parameter is invalid, a column is missing or a ``doc_date`` is not a date.
+
+    Examples
+    --------
+    A's 失信被执行人 is 29 days old, its lawsuit 209; B's document denies a lawsuit.
+
+    >>> docs = pd.DataFrame({"firm_id": ["A", "A", "B"], "doc_date": [
+    ...     dt.date(2026, 6, 1), dt.date(2025, 12, 3), dt.date(2026, 6, 1)], "text": [
+    ...     "甲公司被列为失信被执行人。", "甲公司因买卖合同纠纷被起诉。",
+    ...     "经核查，未发现乙公司涉及诉讼。"]})
+    >>> s = text_signals(docs, dt.date(2026, 6, 30))
+    >>> s["text_top_event"].tolist(), s["flag_lawsuit"].tolist()
+    (['dishonest_debtor', None], [True, False])
+    >>> s["text_negated_mentions"].tolist()
+    [0, 1]
+    >>> s["text_lexicon_score"].round(1).tolist()  # 100·(1−exp(−(0.9·0.5**(29/180)+…)))
+    [62.6, 0.0]
+    >>> bool(s["text_risk_score"].iloc[0] > 50), float(s["text_risk_score"].iloc[1])
+    (True, 0.0)
+    """
+    _check(documents, as_of, half_life_days, lexicon, risk_floor)
     lex = lexicon if lexicon is not None else _default_lexicon()
-    m = _matcher(lex)
-    n_events = len(lex.events)
+    d = _Docs.read(documents, as_of, half_life_days)
+    pkg = scorer if scorer is not None else _packaged()
+    mentions, doc_p, elsewhere = _read_documents(d, lex, pkg, firm_names, jobs)
+    m_text, m_event, m_affirmed, m_negated = mentions
+    doc, row = d.expand(m_text)
+    ev = m_event[row]
+    affirmed = m_affirmed[row].astype(bool) & ~elsewhere[doc]
+    columns = _event_columns(d, lex, doc, ev, affirmed)
+    columns["text_negated_mentions"] = np.bincount(
+        d.firm_code[doc], weights=m_negated[row], minlength=len(d.firms)).astype(np.int64)
+    doc_q = _document_risk(d, lex, doc, ev, affirmed, m_negated[row], doc_p, risk_floor)
+    columns.update(_document_columns(d, doc_q, elsewhere))
+    order = ["firm_id", "n_documents", "n_documents_90d",
+             *(f"text_{c}" for c in lex.codes), *(f"flag_{c}" for c in lex.codes),
+             "text_negated_mentions", "text_risk_score", "text_positive_score",
+             "text_top_event", "text_lexicon_score"]
+    return pd.DataFrame({k: columns[k] for k in order + [c for c in columns if c not in order]})
 
-    as_of_day = np.datetime64(dt.date(as_of.year, as_of.month, as_of.day), "D").astype(np.int64)
-    no_firm = documents["firm_id"].isna().to_numpy()
-    if no_firm.any():
-        raise _bad_rows(documents, no_firm, "firm_id", "is missing")
-    age_all = as_of_day - _doc_days(documents)
-    keep = age_all >= 0
-    docs = documents.loc[keep]
-    age = age_all[keep]
 
-    firm_code, firms = pd.factorize(docs["firm_id"], sort=True)
-    text_code, texts = pd.factorize(docs["text"])
-    n_firms = len(firms)
-    weight = np.power(0.5, age / float(half_life_days))
-
+def _read_documents(d: _Docs, lex: Lexicon, pkg: TextRiskPackage,
+                    firm_names: Mapping[str, str] | None, jobs: int | None
+                    ) -> tuple[tuple[npt.NDArray[np.int64], ...], npt.NDArray[np.float64],
+                               npt.NDArray[np.bool_]]:
+    """The event mentions per distinct text (:func:`_text_mentions`), each document's model
+    probability for its firm, and whether the document is about another named firm (then
+    its probability is 0)."""
     # The model scores the distinct texts (in worker processes for many texts) while the
     # lexicon is matched here.
-    pkg = scorer if scorer is not None else _packaged()
-    pending = pkg.score_async(list(texts), jobs)
+    pending = pkg.score_async(list(d.texts), jobs)
     try:
-        m_text, m_event, m_affirmed, m_negated = _text_mentions(pd.Series(texts), m)
+        mentions = _text_mentions(list(d.texts), _vocabulary(lex))
         p_text = pending.result()
     finally:
         pending.close()
-    # Expand mentions per distinct text into mentions per document; the extra last slot
-    # stands for documents without text.
-    n_per_text = np.bincount(m_text, minlength=len(texts) + 1)
-    code = np.where(text_code >= 0, text_code, len(texts))
-    reps = n_per_text[code]
-    doc = np.repeat(np.arange(len(docs)), reps)
-    first = np.repeat((np.cumsum(n_per_text) - n_per_text)[code], reps)
-    row = first + np.arange(doc.size) - np.repeat(np.cumsum(reps) - reps, reps)
-
-    # Document risk from the model, on distinct texts; attribution where other firms are named.
-    doc_p = np.where(text_code >= 0, p_text[np.maximum(text_code, 0)] if len(texts) else 0.0,
-                     0.0)
-    elsewhere = np.zeros(len(docs), dtype=bool)
+    doc_p = np.where(d.text_code >= 0,
+                     p_text[np.maximum(d.text_code, 0)] if len(d.texts) else 0.0, 0.0)
+    elsewhere = np.zeros(len(d.frame), dtype=bool)
     if firm_names:
-        doc_p, elsewhere = _attributed(docs, texts, text_code, doc_p, pkg, firm_names)
+        doc_p, elsewhere = _attributed(d.frame, d.texts, d.text_code, doc_p, pkg, firm_names)
+        doc_p[elsewhere] = 0.0  # a document about another firm adds no risk to this one
+    return mentions, doc_p, elsewhere
 
-    firm_of = firm_code[doc]
-    cell = firm_of * n_events + m_event[row]
-    affirmed = m_affirmed[row].astype(bool) & ~elsewhere[doc]
+
+def _event_columns(d: _Docs, lex: Lexicon, doc: npt.NDArray[np.int64],
+                   ev: npt.NDArray[np.int64], affirmed: npt.NDArray[np.bool_]
+                   ) -> dict[str, Any]:
+    """Document counts, ``text_<code>``, ``flag_<code>``, the positive and lexicon scores and
+    the top event per firm."""
+    n_firms, n_events = len(d.firms), len(lex.events)
+    cell = d.firm_code[doc] * n_events + ev
     size = n_firms * n_events
-    weights = np.bincount(cell[affirmed], weights=weight[doc][affirmed], minlength=size)
-    recent = affirmed & (age[doc] < FLAG_DAYS)
-    flags = np.bincount(cell[recent], minlength=size) > 0
+    weights = np.bincount(cell[affirmed], weights=d.weight[doc][affirmed], minlength=size)
+    recent = affirmed & (d.age[doc] < FLAG_DAYS)
+    flags = (np.bincount(cell[recent], minlength=size) > 0).reshape(n_firms, n_events)
     weights = weights.reshape(n_firms, n_events)
-    flags = flags.reshape(n_firms, n_events)
-
     severity = np.asarray([e.severity for e in lex.events])
     is_risk = np.asarray([e.polarity == "risk" for e in lex.events])
     contribution = weights * severity
     risk_part = np.where(is_risk, contribution, 0.0)
-    top = risk_part.argmax(axis=1)
     codes = np.asarray(lex.codes, dtype=object)
-    top_event = np.where(risk_part.max(axis=1) > 0, codes[top], None)
-
+    top_event = np.where(risk_part.max(axis=1) > 0, codes[risk_part.argmax(axis=1)], None)
     columns: dict[str, Any] = {
-        "firm_id": pd.Series(firms, copy=False),
-        "n_documents": np.bincount(firm_code, minlength=n_firms).astype(np.int64),
-        "n_documents_90d": np.bincount(firm_code[age < RECENT_DAYS],
+        "firm_id": pd.Series(d.firms, copy=False),
+        "n_documents": np.bincount(d.firm_code, minlength=n_firms).astype(np.int64),
+        "n_documents_90d": np.bincount(d.firm_code[d.age < RECENT_DAYS],
                                        minlength=n_firms).astype(np.int64),
     }
     columns.update({f"text_{c}": weights[:, j] for j, c in enumerate(lex.codes)})
     columns.update({f"flag_{c}": flags[:, j] for j, c in enumerate(lex.codes)})
-    columns["text_negated_mentions"] = np.bincount(
-        firm_of, weights=m_negated[row], minlength=n_firms).astype(np.int64)
-    # Document risk: the model's confident part and the lexicon's affirmed events together,
-    # q = 1 − (1 − m)·exp(−Σ severity), m = (p − floor) / (1 − floor) clipped to [0, 1].
-    severity_all = np.asarray([e.severity for e in lex.events])
-    is_risk_all = np.asarray([e.polarity == "risk" for e in lex.events])
-    risky = affirmed & is_risk_all[m_event[row]]
-    s_doc = np.bincount(doc[risky], weights=severity_all[m_event[row]][risky],
-                        minlength=len(docs))
-    m_part = np.clip((doc_p - risk_floor) / (1.0 - risk_floor), 0.0, 1.0)
-    # A document that only denies risk events (经核查，未发现……; 网传……不实) is not a risk
-    # document, whatever the model makes of its words.
-    denies = np.bincount(doc[m_negated[row] > 0], minlength=len(docs)) > 0
-    m_part[denies & (s_doc == 0)] = 0.0
-    doc_q = 1.0 - (1.0 - m_part) * np.exp(-s_doc)
-    r = np.minimum(doc_q, 0.999) * weight
-    columns["text_risk_score"] = _score(np.asarray(
-        np.bincount(firm_code, weights=-np.log1p(-r), minlength=n_firms), dtype=np.float64))
     columns["text_positive_score"] = _score(np.where(is_risk, 0.0, contribution).sum(axis=1))
     columns["text_top_event"] = pd.Series(top_event, dtype=object)
     columns["text_lexicon_score"] = _score(risk_part.sum(axis=1))
-    in_year = age < FLAG_DAYS
-    columns["text_risk_documents"] = np.bincount(
-        firm_code[in_year & (doc_q >= 0.5)], minlength=n_firms).astype(np.int64)
+    return columns
+
+
+def _document_risk(d: _Docs, lex: Lexicon, doc: npt.NDArray[np.int64],
+                   ev: npt.NDArray[np.int64], affirmed: npt.NDArray[np.bool_],
+                   negated: npt.NDArray[np.int64], doc_p: npt.NDArray[np.float64],
+                   risk_floor: float) -> npt.NDArray[np.float64]:
+    """Each document's risk: the model's confident part and the lexicon's affirmed events
+    together, ``q = 1 − (1 − m)·exp(−Σ severity)``, ``m = (p − floor) / (1 − floor)`` clipped
+    to [0, 1]."""
+    severity = np.asarray([e.severity for e in lex.events])
+    is_risk = np.asarray([e.polarity == "risk" for e in lex.events])
+    risky = affirmed & is_risk[ev]
+    s_doc = np.bincount(doc[risky], weights=severity[ev][risky], minlength=len(d.frame))
+    m_part = np.clip((doc_p - risk_floor) / (1.0 - risk_floor), 0.0, 1.0)
+    # A document that only denies risk events (经核查，未发现……; 网传……不实) is not a risk
+    # document, whatever the model makes of its words.
+    denies = np.bincount(doc[negated > 0], minlength=len(d.frame)) > 0
+    m_part[denies & (s_doc == 0)] = 0.0
+    return np.asarray(1.0 - (1.0 - m_part) * np.exp(-s_doc), dtype=np.float64)
+
+
+def _document_columns(d: _Docs, doc_q: npt.NDArray[np.float64],
+                      elsewhere: npt.NDArray[np.bool_]) -> dict[str, Any]:
+    """``text_risk_score``, risk documents per firm and each firm's top risk document of the
+    past year (largest recency-weighted risk)."""
+    n_firms = len(d.firms)
+    in_year = d.age < FLAG_DAYS
     top_p = np.zeros(n_firms)
-    np.maximum.at(top_p, firm_code[in_year], doc_q[in_year])
-    columns["text_max_document_risk"] = top_p
-    columns["text_other_firm_documents"] = np.bincount(
-        firm_code[elsewhere], minlength=n_firms).astype(np.int64)
-    # Each firm's top risk document of the past year (largest recency-weighted risk).
+    np.maximum.at(top_p, d.firm_code[in_year], doc_q[in_year])
     top_doc = np.full(n_firms, None, dtype=object)
     top_date = np.full(n_firms, None, dtype=object)
     top_risk = np.full(n_firms, np.nan)
     cand = np.flatnonzero(in_year & ~elsewhere & (doc_q >= 0.5))
     if cand.size:
-        order = cand[np.lexsort((-doc_q[cand] * weight[cand], firm_code[cand]))]
-        first = order[np.r_[True, firm_code[order][1:] != firm_code[order][:-1]]]
-        f = firm_code[first]
-        top_doc[f] = docs["text"].to_numpy(dtype=object)[first]
-        days = as_of_day - age[first]
-        top_date[f] = [dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in days]
+        order = cand[np.lexsort((-doc_q[cand] * d.weight[cand], d.firm_code[cand]))]
+        first = order[np.r_[True, d.firm_code[order][1:] != d.firm_code[order][:-1]]]
+        f = d.firm_code[first]
+        top_doc[f] = d.frame["text"].to_numpy(dtype=object)[first]
+        days = d.as_of_day - d.age[first]
+        top_date[f] = [dt.date(1970, 1, 1) + dt.timedelta(days=int(x)) for x in days]
         top_risk[f] = doc_q[first]
-    columns["text_top_document"] = pd.Series(top_doc, dtype=object)
-    columns["text_top_document_date"] = pd.to_datetime(pd.Series(top_date, dtype=object))
-    columns["text_top_document_risk"] = top_risk
-    return pd.DataFrame(columns)
+    return {
+        "text_risk_score": _score(np.asarray(np.bincount(
+            d.firm_code, weights=-np.log1p(-np.minimum(doc_q, 0.999) * d.weight),
+            minlength=n_firms), dtype=np.float64)),
+        "text_risk_documents": np.bincount(d.firm_code[in_year & (doc_q >= 0.5)],
+                                           minlength=n_firms).astype(np.int64),
+        "text_max_document_risk": top_p,
+        "text_other_firm_documents": np.bincount(d.firm_code[elsewhere],
+                                                 minlength=n_firms).astype(np.int64),
+        "text_top_document": pd.Series(top_doc, dtype=object),
+        "text_top_document_date": pd.to_datetime(pd.Series(top_date, dtype=object)),
+        "text_top_document_risk": top_risk,
+    }
 
 
 def _packaged() -> TextRiskPackage:
@@ -696,3 +529,4 @@ def _number(value: object) -> float:
     except (TypeError, ValueError):
         return 0.0
     return out if math.isfinite(out) else 0.0
+

@@ -2,10 +2,14 @@
 and annual-report abstracts.
 
 Most firms get neutral news and routine visit notes. Risk events (lawsuits, 被执行人,
-失信被执行人, production halts, unpaid wages, frozen equity, environmental fines) are more
+失信被执行人, production halts, unpaid wages, frozen equity, environmental fines, a missing
+controller, illegal fund-raising, unpaid bills, bankruptcy) come in several wordings, are more
 frequent the higher a firm's latent risk and cluster in the months before a firm stops
-paying; some documents deny a risk (经核查，未发现……) and growing, healthy firms get
-positive news (patents, tenders won, expansions).
+paying. Documents that use risk words without a risk event of the firm are as varied: some
+deny a risk (经核查，未发现……; 涉诉情况：无), retract a rumour (网传……不实) or report a case
+resolved (已撤诉); neutral news, bond prospectuses and annual-report abstracts carry standard
+risk warnings (风险提示 …); some news reports another firm's scandal and names the firm only
+beside it. Growing, healthy firms get positive news (patents, tenders won, expansions).
 
 With an industry shock, the documents of the bank without it are drawn first; then, from
 the shock start on, risk news is added at the raised rate, positive news is thinned, and
@@ -24,12 +28,20 @@ from creditpersona.synth.financials import Columns, Financials
 from creditpersona.synth.personas import INDEX
 from creditpersona.synth.population import Floats, Population, sigmoid
 
-#: Templates: (source, text with ``{name}`` and optionally ``{n}`` and ``{city}``).
+#: Templates: (source, text with ``{name}`` and optionally ``{n}``, ``{city}`` and
+#: ``{other}``, another firm of the bank). Some neutral documents carry standard risk
+#: warnings (风险提示 …) or risk words in a harmless sense: they report no event.
 NEUTRAL = (
     ("news", "{name}召开年度经营工作会议，部署下一阶段重点任务。"),
     ("news", "{name}参加{city}举办的产业对接洽谈会。"),
     ("news", "{name}与多家客户签订年度框架合作协议。"),
     ("news", "{name}组织开展安全生产月活动。"),
+    ("news", "{name}获得{city}农商银行授信{n}00万元。风险提示：本文仅供参考，不构成投资建议；"
+             "如企业发生逾期、违约或诉讼，授信可能被压降。"),
+    ("news", "{name}组织员工参加{city}法院举办的合同纠纷防范讲座。"),
+    ("news", "{name}开展消防演练，提升火灾等突发事件的应急处置能力。"),
+    ("registry", "{name}发布债券募集说明书。重要提示：如发行人出现停产、资金链断裂、债务违约等"
+                 "情形，投资者可能面临损失，敬请投资者注意投资风险。"),
 )
 POSITIVE = (
     ("news", "{name}获得发明专利授权{n}项，核心技术实现自主可控。"),
@@ -37,6 +49,7 @@ POSITIVE = (
     ("news", "{name}扩产项目开工建设，预计新增产能{n}%。"),
     ("news", "{name}入选{city}专精特新中小企业名单。"),
 )
+#: Risk events, each in several wordings (court and registry notices, news, RM notes).
 RISK = (
     ("court", "{name}因买卖合同纠纷被供应商起诉，涉案金额{n}万元。"),
     ("court", "{name}被{city}中级人民法院列为被执行人，执行标的{n}万元。"),
@@ -45,11 +58,26 @@ RISK = (
     ("news", "{name}拖欠员工工资约{n}万元，劳动监察部门已介入。"),
     ("registry", "{name}股东所持{n}%股权被司法冻结。"),
     ("registry", "{name}因废水超标排放被{city}生态环境局处以罚款{n}万元。"),
+    ("news", "{name}实际控制人近日联系不上，厂区大门紧锁，多家供应商上门讨要货款。"),
+    ("news", "{name}因涉嫌非法吸收公众存款被{city}警方立案侦查，投资人无法提现。"),
+    ("court", "{name}名下银行账户及厂房被法院查封，涉及金额{n}万元。"),
+    ("news", "{name}多名员工反映已三个多月未领到工资，集体到劳动部门讨要说法。"),
+    ("news", "{name}发行的商业承兑汇票到期未能兑付，持票人已向法院起诉。"),
+    ("news", "{name}连续两年亏损，资不抵债，已向{city}中级人民法院申请破产重整。"),
 )
+#: Documents that name risk events the firm does not have: denials, rumours retracted,
+#: resolved cases, and news of another firm's scandal that only mentions this one.
 NEGATED = (
     ("rm_note", "经核查，未发现{name}涉及诉讼或被执行记录。"),
     ("court", "经查询，{name}不存在失信被执行记录。"),
     ("news", "{name}澄清：网传停产消息不实，公司生产经营正常。"),
+    ("news", "网传{name}资金链断裂的消息不实，公司生产经营一切正常。"),
+    ("news", "{name}发布声明：关于公司老板跑路的传闻纯属谣言。"),
+    ("rm_note", "走访{name}，涉诉情况：无；欠税情况：无；企业无逾期、欠息记录。"),
+    ("court", "{name}与供应商的买卖合同纠纷原告已撤诉，相关股权冻结已解除。"),
+    ("news", "{other}因涉嫌非法集资被立案侦查，实际控制人已失联；{name}表示与其仅有少量业务往来，"
+             "经营正常。"),
+    ("news", "{other}被列为失信被执行人，多条生产线停产；同园区的{name}生产经营未受影响。"),
 )
 REGISTRY = (
     ("registry", "{name}注册资本变更为{n}万元。"),
@@ -65,6 +93,8 @@ RM_NOTES = (
     "走访{name}，在建项目进度约{n}%，回款依赖项目结算。",
     "走访{name}，经营者从业多年，店铺客流稳定。",
 )
+#: The standard warning closing an annual-report abstract (not an event).
+ANNUAL_REPORT_WARNING = "风险提示：公司可能面临市场竞争加剧、原材料价格波动及应收账款逾期等风险。"
 RM_STRESS = "走访{name}，企业资金紧张，存在拖欠供应商货款情况，建议压降授信。"
 
 
@@ -76,18 +106,30 @@ _POSITIVE_PART, _CLUSTER_PART = 1, 5
 
 
 def _fill(template: npt.NDArray[np.object_], name: npt.NDArray[np.object_],
-          number: npt.NDArray[np.int64], city: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
-    """Fill ``{name}``, ``{n}`` and ``{city}`` in each template, one pass per unique template."""
+          number: npt.NDArray[np.int64], city: npt.NDArray[np.object_],
+          other: npt.NDArray[np.object_] | None = None) -> npt.NDArray[np.object_]:
+    """Fill ``{name}``, ``{n}``, ``{city}`` and ``{other}`` (another firm's name, default
+    ``name``) in each template, one pass per unique template."""
+    other = name if other is None else other
     out = np.empty(template.size, dtype=object)
     for t in np.unique(template):
         sel = template == t
         values = {"{name}": name[sel], "{n}": number[sel].astype(str).astype(object),
-                  "{city}": city[sel]}
+                  "{city}": city[sel], "{other}": other[sel]}
         text = np.full(int(sel.sum()), "", dtype=object)
-        for piece in re.split(r"(\{name\}|\{n\}|\{city\})", str(t)):
+        for piece in re.split(r"(\{name\}|\{n\}|\{city\}|\{other\})", str(t)):
             text = text + values.get(piece, piece)
         out[sel] = text
     return out
+
+
+def _other_names(pop: Population, firm: npt.NDArray[np.int64],
+                 number: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+    """Another firm's name for each document (derived from the drawn number, so that naming
+    it takes no draws of its own)."""
+    other = (firm + 1 + number) % max(pop.n, 1)
+    other = np.where((other == firm) & (pop.n > 1), (other + 1) % max(pop.n, 1), other)
+    return np.asarray(pop.name[other], dtype=object)
 
 
 def _draw(rng: np.random.Generator, counts: npt.NDArray[np.int64],
@@ -148,7 +190,9 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials,
 
     def fill(firm: npt.NDArray[np.int64], templates: npt.NDArray[np.object_]
              ) -> npt.NDArray[np.object_]:
-        return _fill(templates, pop.name[firm], rng.integers(5, 100, firm.size), pop.city[firm])
+        number = rng.integers(5, 100, firm.size)
+        return _fill(templates, pop.name[firm], number, pop.city[firm],
+                     _other_names(pop, firm, number))
 
     def uniform_dates(firm: npt.NDArray[np.int64]) -> npt.NDArray[np.datetime64]:
         offset = (rng.random(firm.size) * span[firm]).astype(np.int64)
@@ -189,7 +233,8 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials,
         q_end = int(np.searchsorted(tl.quarter_ends, np.datetime64(f"{int(year)}-12-31", "D")))
         revenue = fin["revenue"][listed][:, max(q_end - 3, 0): q_end + 1].sum(axis=1)
         text = (pop.name[listed] + f"发布{int(year)}年年度报告，全年实现营业收入"
-                + np.round(revenue / 1e4).astype(np.int64).astype(str).astype(object) + "万元。")
+                + np.round(revenue / 1e4).astype(np.int64).astype(str).astype(object) + "万元。"
+                + ANNUAL_REPORT_WARNING)
         day = published - rng.integers(0, 30, listed.size).astype("timedelta64[D]")
         parts.append((listed, np.full(listed.size, "annual_report", dtype=object),
                       text.astype(object), day))
@@ -234,7 +279,9 @@ def _after_shock(rng: np.random.Generator, pop: Population, parts: list[_Part],
 
     def fill(firm: npt.NDArray[np.int64], templates: npt.NDArray[np.object_]
              ) -> npt.NDArray[np.object_]:
-        return _fill(templates, pop.name[firm], rng.integers(5, 100, firm.size), pop.city[firm])
+        number = rng.integers(5, 100, firm.size)
+        return _fill(templates, pop.name[firm], number, pop.city[firm],
+                     _other_names(pop, firm, number))
 
     firm, _, _, day = parts[_POSITIVE_PART]
     ratio = _positive_rate(growthy, last_risk) / _positive_rate(growthy, calm_last)

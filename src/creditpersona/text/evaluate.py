@@ -122,8 +122,9 @@ def evaluate_text(
     y = binary_label(frame[label], label, positive=positive)
     if len(y) < 2 * cv:
         raise SchemaError(f"{len(y)} rows are too few for {cv}-fold cross-validation.")
-    if entity:
-        ents = frame[entity].fillna("").astype(str).to_numpy(dtype=object)
+    ents = (frame[entity].fillna("").astype(str).to_numpy(dtype=object) if entity
+            else None)
+    if ents is not None:
         groups = pd.factorize(pd.Series(texts))[0]
         splits = list(GroupKFold(n_splits=cv).split(texts, y, groups))
     else:
@@ -132,23 +133,36 @@ def evaluate_text(
     for k, (tr, te) in enumerate(splits, start=1):
         for name in MODELS:
             t0 = time.perf_counter()
-            if entity:
-                if name == "packaged":
-                    p = pkg.attribute_rows(list(texts[te]), list(ents[te]))
-                else:
-                    p = _retrained_pairs(pkg, texts, ents, y, tr, te, seed)
-            elif name == "packaged":
-                p = pkg.score(list(texts[te]))
-            else:
-                model = TextRiskModel.fit(list(texts[tr]), y[tr], pkg.text.config)
-                p = model.score(list(texts[te]))
+            p = _fold_scores(name, pkg, texts, ents, y, tr, te, seed)
             row = {"model": name, "fold": k, **_metrics(y[te], p, pkg.threshold),
                    "seconds": time.perf_counter() - t0, "train_rows": len(tr),
                    "test_rows": len(te), "test_positives": int(y[te].sum())}
             rows.append(row)
             if on_fold is not None:
                 on_fold(k, name, row)
-    folds = pd.DataFrame(rows)
+    return {"text": text, "label": label, "entity": entity, "rows": len(y),
+            "positives": int(y.sum()), "cv": cv, "seed": seed,
+            "threshold": pkg.threshold, "sd": "sample standard deviation over folds (n-1)",
+            "models": _summaries(pd.DataFrame(rows))}
+
+
+def _fold_scores(name: str, pkg: TextRiskPackage, texts: npt.NDArray[np.object_],
+                 ents: npt.NDArray[np.object_] | None, y: npt.NDArray[np.int64],
+                 tr: npt.NDArray[np.int64], te: npt.NDArray[np.int64],
+                 seed: int) -> npt.NDArray[np.float64]:
+    """One model's scores of the test rows of a fold (pairs when ``ents`` is given)."""
+    if ents is not None:
+        if name == "packaged":
+            return np.asarray(pkg.attribute_rows(list(texts[te]), list(ents[te])))
+        return _retrained_pairs(pkg, texts, ents, y, tr, te, seed)
+    if name == "packaged":
+        return pkg.score(list(texts[te]))
+    model = TextRiskModel.fit(list(texts[tr]), y[tr], pkg.text.config)
+    return model.score(list(texts[te]))
+
+
+def _summaries(folds: pd.DataFrame) -> dict[str, Any]:
+    """``models.<name>``: mean and sample sd of each metric, and the folds' rows."""
     models: dict[str, Any] = {}
     for model_name, part in folds.groupby("model", sort=False):
         summary = {}
@@ -158,10 +172,7 @@ def evaluate_text(
         models[str(model_name)] = {"summary": summary, "folds": [
             {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items() if k != "model"}
             for r in part.to_dict(orient="records")]}
-    return {"text": text, "label": label, "entity": entity, "rows": len(y),
-            "positives": int(y.sum()), "cv": cv, "seed": seed,
-            "threshold": pkg.threshold, "sd": "sample standard deviation over folds (n-1)",
-            "models": models}
+    return models
 
 
 def _retrained_pairs(pkg: TextRiskPackage, texts: npt.NDArray[np.object_],

@@ -33,7 +33,7 @@ import numpy.typing as npt
 import yaml
 
 from creditpersona.errors import ConfigurationError
-from creditpersona.profile.text import Lexicon, load_lexicon
+from creditpersona.profile.lexicon import Lexicon, load_lexicon
 
 __all__ = [
     "DICTIONARY_LISTS",
@@ -53,7 +53,7 @@ DICTIONARY_LISTS = ("formal_negative", "informal_negative", "formal_positive",
 
 _DIGITS = str.maketrans("0123456789", "0000000000")
 #: Sentences end at these marks; clauses (the reach of a negation) also at commas.
-_SENTENCE = re.compile(r"[。！？!?\n；;]")
+_SENTENCE = re.compile(r"[。！？!?\n]")
 _CLAUSE_MARKS = frozenset("。！？!?\n；;，,：:")
 #: A sentence opening with one of these is a standard warning or disclaimer.
 BOILERPLATE = ("风险提示", "特别提示", "重要提示", "投资有风险", "市场有风险", "免责声明",
@@ -240,20 +240,6 @@ class Vocabulary:
             + tuple(f"dict:{n}" for n in DICTIONARY_LISTS)
             + ("negated_risk", "boilerplate"))
 
-    def _negated(self, text: str, start: int, end: int) -> bool:
-        lo = start
-        while lo > 0 and text[lo - 1] not in _CLAUSE_MARKS and start - lo < 20:
-            lo -= 1
-        before = text[lo:start]
-        if before and any(before.endswith(c) or (len(c) > 1 and c in before)
-                          for c in self.negation_before):
-            return True
-        hi = end
-        while hi < len(text) and text[hi] not in _CLAUSE_MARKS and hi - end < _AFTER_REACH:
-            hi += 1
-        after = text[end:hi]
-        return any(c in after for c in _AFTER_CUES)
-
     def matches(self, text: str) -> list[Match]:
         """The matches in a prepared text (see :func:`prepare`), left to right.
 
@@ -266,15 +252,14 @@ class Vocabulary:
         >>> [(m.term, m.event, m.negated) for m in v.matches("公司股权被司法冻结。") if m.event]
         [('司法冻结', 'equity_freeze', False)]
         """
-        out: list[Match] = []
-        for end, (term, ev, dk) in self.automaton.iter_long(text):
-            if ev < 0 and dk < 0:
-                continue
-            start = end + 1 - len(term)
-            out.append(Match(start, end + 1, term, self.events[ev] if ev >= 0 else None,
-                             DICTIONARY_LISTS[dk] if dk >= 0 else None,
-                             self._negated(text, start, end + 1)))
-        return out
+        found = [(end + 1 - len(term), end + 1, term, ev, dk)
+                 for end, (term, ev, dk) in self.automaton.iter_long(text)
+                 if ev >= 0 or dk >= 0]
+        negated = self._batch_negated(text, np.asarray([f[0] for f in found], dtype=np.int64),
+                                      np.asarray([f[1] for f in found], dtype=np.int64))
+        return [Match(start, stop, term, self.events[ev] if ev >= 0 else None,
+                      DICTIONARY_LISTS[dk] if dk >= 0 else None, bool(neg))
+                for (start, stop, term, ev, dk), neg in zip(found, negated, strict=True)]
 
     def batch_matches(self, texts: list[str]) -> dict[str, npt.NDArray[np.int64]] | None:
         """The matches of prepared texts in one pass over the joined batch.
@@ -303,7 +288,15 @@ class Vocabulary:
 
     def _batch_negated(self, joined: str, start: npt.NDArray[np.int64],
                        stop: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        """:meth:`_negated` of every match of the joined batch at once."""
+        """Whether each match ``[start, stop)`` of the joined texts is negated.
+
+        A match is negated when, in its clause, a negation cue of the lexicon stands right
+        before it (one character: 未, 无 …) or within 20 characters before it (several
+        characters: 未发现, 不存在 …), or a retraction cue follows within 10 characters
+        (不实, 已撤诉 …); when it is the label of a form field answered "none" (涉诉情况：无);
+        or when it follows a negated match joined to it by 、/和/及/或/与 (a negation reaches
+        along a list: 无逾期、欠息记录).
+        """
         if start.size == 0:
             return np.zeros(0, dtype=bool)
         codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
@@ -313,8 +306,18 @@ class Vocabulary:
         lo = np.maximum(start - _BEFORE_REACH, prev + 1)
         hi = np.minimum(stop + _AFTER_REACH, marks[np.searchsorted(marks, stop, side="left")])
         single = (lo < start) & np.isin(codes[np.maximum(start - 1, 0)], self._before_single)
-        return (single | _cue_within(self._before_cues, joined, lo, start)
-                | _cue_within(self._after_cues, joined, stop, hi))
+        negated = (single | _cue_within(self._before_cues, joined, lo, start)
+                   | _cue_within(self._after_cues, joined, stop, hi)
+                   | _denied_fields(joined, start, stop))
+        # A negation reaches along a list: 无逾期、欠息记录 denies both.
+        joiner = np.r_[False, (start[1:] - stop[:-1] == 1)
+                       & np.isin(codes[np.maximum(start[1:] - 1, 0)], _LIST_CODES)]
+        for _ in range(8):
+            more = negated | (joiner & np.r_[False, negated[:-1]])
+            if (more == negated).all():
+                break
+            negated = more
+        return np.asarray(negated, dtype=bool)
 
     def features(self, prepared: list[tuple[str, int]]) -> npt.NDArray[np.float64]:
         """The vocabulary features of prepared texts, one row each (``feature_names``)."""
@@ -363,12 +366,36 @@ class Vocabulary:
         return np.log1p(out)
 
     def _raw(self, text: str) -> list[tuple[int, int, int, bool]]:
-        out = []
-        for end, (term, ev, dk) in self.automaton.iter_long(text):
-            if ev < 0 and dk < 0:
-                continue
-            out.append((end, ev, dk, self._negated(text, end + 1 - len(term), end + 1)))
-        return out
+        return [(m.end - 1, self.events.index(m.event) if m.event is not None else -1,
+                 DICTIONARY_LISTS.index(m.dictionary) if m.dictionary is not None else -1,
+                 m.negated) for m in self.matches(text)]
+
+
+#: Characters joining the items of a list over which a negation reaches.
+_LIST_CODES = np.asarray([ord(c) for c in "、/和及或与"], dtype=np.uint32)
+#: A form field answered "none" (涉诉情况：无; 是否被执行：否): the field label is denied.
+_DENIED_ANSWER = re.compile(
+    r"[：:]\s*(?:无|否|暂无|没有|未发现|不存在)\s*(?=[。！？!?\n；;，,\x00]|$)")
+_LABEL_REACH = 16
+
+
+def _denied_fields(joined: str, start: npt.NDArray[np.int64],
+                   stop: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Whether each ``[start, stop)`` lies in the label of a field answered "none": the text
+    from the previous clause mark (at most 16 characters back) up to ``：无``."""
+    spans = []
+    for m in _DENIED_ANSWER.finditer(joined):
+        lo = m.start()
+        while (lo > 0 and m.start() - lo < _LABEL_REACH
+               and joined[lo - 1] not in _CLAUSE_MARKS and joined[lo - 1] != SEPARATOR):
+            lo -= 1
+        spans.append((lo, m.start()))
+    if not spans:
+        return np.zeros(start.size, dtype=bool)
+    lo_a = np.asarray([a for a, _ in spans], dtype=np.int64)
+    hi_a = np.asarray([b for _, b in spans], dtype=np.int64)
+    k = np.searchsorted(lo_a, start, side="right") - 1
+    return np.asarray((k >= 0) & (stop <= hi_a[np.maximum(k, 0)]))
 
 
 def _cue_automaton(cues: Iterable[str]) -> ahocorasick.Automaton | None:
