@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -111,6 +112,8 @@ class CycledBank:
         Where both cycles wrote their files.
     work : Path
         A session folder for copies.
+    q1, q2 : pipeline.CycleResult
+        What each cycle returned (frames the cycle computed, before storage).
     """
 
     data_dir: Path
@@ -118,6 +121,8 @@ class CycledBank:
     clean: Path
     out_dir: Path
     work: Path
+    q1: Any
+    q2: Any
 
     def copy(self, source: Path, name: str) -> Path:
         """A private copy of ``source`` (with its checkpoints): ``<name>.duckdb`` in a new
@@ -152,12 +157,12 @@ def cycled_bank(tmp_path_factory: pytest.TempPathFactory) -> CycledBank:
     after_q1, clean = root / "after_q1.duckdb", root / "clean.duckdb"
     with Store(after_q1) as st:
         ingest(st, [gen.out_dir])
-        pipeline.run_cycle(st, CYCLE_Q1, root / "out")
+        q1 = pipeline.run_cycle(st, CYCLE_Q1, root / "out")
     shutil.copy(after_q1, clean)
     if (root / "after_q1.duckdb.runs").exists():
         shutil.copytree(root / "after_q1.duckdb.runs", root / "clean.duckdb.runs")
     with Store(clean) as st:
-        pipeline.run_cycle(st, CYCLE_Q2, root / "out")
+        q2 = pipeline.run_cycle(st, CYCLE_Q2, root / "out")
     work = root / "work"
     work.mkdir()
-    return CycledBank(gen.out_dir, after_q1, clean, root / "out", work)
+    return CycledBank(gen.out_dir, after_q1, clean, root / "out", work, q1, q2)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
+from conftest import CYCLE_Q1, CycledBank
 
 from creditpersona import pipeline
 from creditpersona.errors import StoreError
@@ -25,15 +25,9 @@ NOT_RESULTS = {"firms", "financial_statements", "bureau_reports", "transactions"
 
 
 @pytest.fixture(scope="module")
-def cycle(synthetic_bank, tmp_path_factory: pytest.TempPathFactory
-          ) -> tuple[Path, pipeline.CycleResult]:
-    """A copy of the session's small bank after one cycle (as of its profile date)."""
-    work = tmp_path_factory.mktemp("results")
-    path = work / "bank.duckdb"
-    shutil.copy(synthetic_bank.store_path, path)
-    with Store(path) as st:
-        result = pipeline.run_cycle(st, synthetic_bank.as_of, work / "out")
-    return path, result
+def cycle(cycled_bank: CycledBank) -> tuple[Path, pipeline.CycleResult]:
+    """The session's cycled bank after its first cycle, and what that cycle returned."""
+    return cycled_bank.copy(cycled_bank.after_q1, "results"), cycled_bank.q1
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +36,7 @@ def cycle_store(cycle: tuple[Path, pipeline.CycleResult]) -> Path:
 
 
 def test_every_table_the_cycle_writes_is_declared_and_stored_as_declared(
-        cycle_store: Path, synthetic_bank) -> None:
+        cycle_store: Path) -> None:
     with Store(cycle_store, read_only=True) as st:
         written = set(st.con.list_tables()) - NOT_RESULTS
         assert written == set(results.TABLES), "undeclared or unwritten result tables"
@@ -51,15 +45,15 @@ def test_every_table_the_cycle_writes_is_declared_and_stored_as_declared(
             assert stored.equals(spec.schema), (name, stored, spec.schema)
             # One date, or none for a table with nothing to say on a first quarter
             # (review_drift compares with earlier quarters).
-            assert results.dates(st, name) in ([], [synthetic_bank.as_of]), name
+            assert results.dates(st, name) in ([], [CYCLE_Q1]), name
             assert set(spec.key) <= set(spec.columns) and spec.key[0] == "as_of", name
             # The declared key identifies a row.
             frame = results.read(st, name, columns=spec.key)
             assert not frame.duplicated().any(), name
         for name in ("profiles", "pd_scores", "personas", "association_rules",
                      "decision_value", "decision_pricing", "offers", "review_triggers"):
-            assert results.exists(st, name, synthetic_bank.as_of), name
-            assert results.latest(st, name) == synthetic_bank.as_of, name
+            assert results.exists(st, name, CYCLE_Q1), name
+            assert results.latest(st, name) == CYCLE_Q1, name
 
 
 def test_read_filters_firms_and_columns_in_the_database(cycle_store: Path) -> None:
