@@ -39,6 +39,44 @@ def _inquiry_rate(base: Floats, risk: Floats) -> Floats:
                       + BURST * sigmoid(BURST_SLOPE * (risk - BURST_RISK)))
 
 
+def _monthly(rng: np.random.Generator, pop: Population,
+             shock_rng: np.random.Generator | None
+             ) -> tuple[Floats, npt.NDArray[np.int64], npt.NDArray[np.int64],
+                        npt.NDArray[np.int64]]:
+    """Per firm and month: latent risk, days past due, and the cumulative counts of overdue
+    events and of inquiries (a leading zero column, so a window is a difference)."""
+    tl = pop.timeline
+    n = pop.n
+    months = tl.month_ends
+    m = months.size
+    q_of_month = np.clip(tl.quarter_index(months), 0, tl.quarter_ends.size - 1)
+    risk = pop.risk[:, q_of_month]  # n × m
+
+    stop = pop.stop_date
+    has_stop = ~np.isnat(stop)
+    since_stop = np.where(has_stop[:, None], (months[None, :] - stop[:, None]).astype(
+        "timedelta64[D]").astype(np.int64), -1)
+    stopped = has_stop[:, None] & (since_stop >= 0)
+    overdue = (rng.random((n, m)) < sigmoid(-4.6 + 1.1 * risk)) | stopped
+    dpd = np.where(stopped, since_stop + 1,
+                   np.where(overdue, rng.integers(1, 31, (n, m)) + np.where(
+                       risk > 1.5, rng.integers(0, 60, (n, m)), 0), 0))
+
+    base = np.array([0.8, 0.5, 0.3, 0.2])[pop.size_target][:, None]
+    # Poisson draws consume a number of random values that depends on the rate, so the
+    # stream is always driven by the calm rates.
+    lam = _inquiry_rate(base, pop.calm_risk[:, q_of_month])
+    inquiries = rng.poisson(lam)
+    if pop.has_shock:
+        inquiries = _after_shock(shock_rng, pop, inquiries, lam,
+                                 _inquiry_rate(base, risk), months)
+
+    zero = np.zeros((n, 1), np.int64)
+    c_overdue = np.concatenate([zero, np.cumsum(overdue, axis=1)], axis=1)
+    c_inq = np.concatenate([zero, np.cumsum(inquiries, axis=1)], axis=1)
+    return risk, np.asarray(dpd, dtype=np.int64), c_overdue, c_inq
+
+
 def reports(rng: np.random.Generator, pop: Population, fin: Financials,
             shock_rng: np.random.Generator | None = None) -> Columns:
     """The ``bureau_reports`` rows, one per firm and history quarter the firm existed.
@@ -62,32 +100,8 @@ def reports(rng: np.random.Generator, pop: Population, fin: Financials,
     tl = pop.timeline
     n = pop.n
     months = tl.month_ends
-    m = months.size
-    q_of_month = np.clip(tl.quarter_index(months), 0, tl.quarter_ends.size - 1)
-    risk = pop.risk[:, q_of_month]  # n × m
-
-    stop = pop.stop_date
-    has_stop = ~np.isnat(stop)
-    since_stop = np.where(has_stop[:, None], (months[None, :] - stop[:, None]).astype(
-        "timedelta64[D]").astype(np.int64), -1)
-    stopped = has_stop[:, None] & (since_stop >= 0)
-    overdue = (rng.random((n, m)) < sigmoid(-4.6 + 1.1 * risk)) | stopped
-    dpd = np.where(stopped, since_stop + 1,
-                   np.where(overdue, rng.integers(1, 31, (n, m)) + np.where(
-                       risk > 1.5, rng.integers(0, 60, (n, m)), 0), 0))
-
+    risk, dpd, c_overdue, c_inq = _monthly(rng, pop, shock_rng)
     size = pop.size_target
-    base = np.array([0.8, 0.5, 0.3, 0.2])[size][:, None]
-    # Poisson draws consume a number of random values that depends on the rate, so the
-    # stream is always driven by the calm rates.
-    lam = _inquiry_rate(base, pop.calm_risk[:, q_of_month])
-    inquiries = rng.poisson(lam)
-    if pop.has_shock:
-        inquiries = _after_shock(shock_rng, pop, inquiries, lam,
-                                 _inquiry_rate(base, risk), months)
-
-    c_overdue = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(overdue, axis=1)], axis=1)
-    c_inq = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(inquiries, axis=1)], axis=1)
 
     lenders_base = rng.poisson(np.array([7.0, 4.0, 2.0, 1.0])[size]) + 1
     guarantor = rng.random(n) < np.where(pop.persona == INDEX["leveraged_distressed"], 0.5, 0.25)
