@@ -421,3 +421,36 @@ def test_end_date_and_years_are_honoured(tmp_path: Path) -> None:
     assert set(annual["period_end"]) <= {"2024-12-31", "2023-12-31"}
     assert TABLES_BY_NAME["firms"].field_names == tuple(
         pd.read_csv(result.files["firms"], nrows=1).columns)
+
+
+def test_warning_signs_follow_the_latent_risk_not_the_drawn_default(tmp_path: Path) -> None:
+    """The inquiry burst and the risk news come from the latent risk, so they add nothing to
+    the true PD (before: inquiries alone ranked defaults at AUC 0.98 against 0.80 for the
+    true PD, because they burst in the months before the drawn default date)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    gen = generate_bank(tmp_path / "g", 2000, 3, quarters=1, fmt="parquet")
+    reports = pd.read_parquet(gen.files["bureau_reports"])
+    docs = pd.read_parquet(gen.files["documents"])
+    truth = pd.read_csv(gen.truth_files["firm_quarter_truth"], dtype={"firm_id": str})
+    truth = truth[~truth["in_default"].astype(bool) & truth["defaulted_within_12m"].notna()]
+    reports["report_date"] = pd.to_datetime(reports["report_date"])
+    docs["doc_date"] = pd.to_datetime(docs["doc_date"])
+    parts = []
+    for day, t in truth.groupby("as_of"):
+        d = pd.Timestamp(day)
+        r = reports[(reports["report_date"] <= d + pd.Timedelta(days=15))
+                    & (reports["report_date"] > d - pd.Timedelta(days=60))]
+        r = r.sort_values("report_date").groupby("firm_id").tail(1)
+        n_docs = docs[(docs["doc_date"] <= d) & (docs["doc_date"] > d - pd.Timedelta(days=180))
+                      ].groupby("firm_id").size().rename("docs_180d")
+        parts.append(t.merge(r[["firm_id", "inquiries_3m"]], on="firm_id")
+                     .merge(n_docs, left_on="firm_id", right_index=True, how="left"))
+    m = pd.concat(parts).fillna({"docs_180d": 0})
+    y = m["defaulted_within_12m"].astype(bool).astype(int).to_numpy()
+    logit = np.log(m["true_pd_12m"] / (1 - m["true_pd_12m"])).to_numpy()
+    x = np.column_stack([logit, np.log1p(m["inquiries_3m"]), np.log1p(m["docs_180d"])])
+    both = LogisticRegression().fit(x, y).predict_proba(x)[:, 1]
+    assert y.sum() > 200
+    assert roc_auc_score(y, both) - roc_auc_score(y, logit) < 0.01

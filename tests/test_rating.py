@@ -87,8 +87,11 @@ def test_a_shocked_segment_still_migrates_down() -> None:
     hit, rest = after[after["shocked"]], after[~after["shocked"]]
     down_hit = hit.groupby("firm_id")["d"].sum()
     down_rest = rest.groupby("firm_id")["d"].sum()
-    # Within two quarters most shocked firms are downgraded, several times the rest's share.
-    assert (down_hit > 0).mean() >= 0.5 and down_hit.mean() >= 0.6
+    # Within two quarters three quarters of the shocked firms are downgraded (83 %, +1.2
+    # notches on average), several times the rest's share. The heavier setting tuned on the
+    # generator whose warning signs leaked the default date (smoothing 0.6, hysteresis 1.5,
+    # override 4) downgraded only 57 % (+0.7): too slow once the PIT PD is steadier.
+    assert (down_hit > 0).mean() >= 0.75 and down_hit.mean() >= 1.0
     assert (down_hit > 0).mean() >= 3 * (down_rest > 0).mean()
 
 

@@ -191,3 +191,11 @@ def test_persona_channel_routing_is_applied_in_the_cycle(
     by_size = standard.loc[routed, "firm_id"].map(size).map(
         channels.journeys["standard"].channels)
     assert (by_size != wanted[routed]).sum() >= 5
+
+
+def test_declared_text_columns_follow_the_lexicon() -> None:
+    """The profile's ``text_<event>`` / ``flag_<event>`` columns are declared for exactly the
+    lexicon's events, so a new event cannot reach the store undeclared (or be dropped)."""
+    from creditpersona.profile.lexicon import default_lexicon
+
+    assert results._TEXT_EVENTS == tuple(e.code for e in default_lexicon().events)

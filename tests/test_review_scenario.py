@@ -48,7 +48,12 @@ def test_no_refit_trigger_before_the_downturn(reviews: dict[int, ReviewResult]) 
         fired = reviews[k].triggers.loc[reviews[k].triggers["fired"].astype(bool), "trigger"]
         assert fired.empty, (k, list(fired))
     assert reviews[1].previous is None  # the first quarter has nothing to compare with
-    # The annual review came due in quarter 5 and confirmed the personas.
+    # The annual review came due in quarter 5 and confirmed the personas (a challenger with
+    # 6 personas, identity-matched ARI 0.89). It fits its challenger with a free number of
+    # personas and recommends a re-fit whenever that number changes, so it depends on the
+    # draw: on another draw of the same generator (commit 1b8b35f) the challenger chose 8
+    # personas (2 unmatched, ARI 0.77) while persona shares (PSI 0.002), features (no CSI
+    # ≥ 0.25) and assignments (98 % kept) had not moved: the choice of k, not a drift.
     annual = reviews[5].triggers.set_index("trigger").loc["persona_annual_review"]
     assert bool(annual["evaluated"]) and not bool(annual["fired"])
 

@@ -134,16 +134,16 @@ def rate(current: pd.DataFrame, previous: pd.DataFrame | None, scale: MasterScal
     Examples
     --------
     A firm in grade 5 whose PIT PD creeps just past the grade's upper bound keeps grade 5;
-    one whose PIT PD jumps five grades is pulled to within three notches of it (override):
+    one whose PIT PD jumps five grades is pulled to within two notches of it (override):
 
     >>> from creditpersona.models.master_scale import load_master_scale
-    >>> now = pd.DataFrame({"firm_id": ["a", "b"], "pd": [0.016, 0.5],
+    >>> now = pd.DataFrame({"firm_id": ["a", "b"], "pd": [0.02, 0.5],
     ...                     "defaulted": [False, False]})
     >>> before = pd.DataFrame({"firm_id": ["a", "b"], "rating_score": [-4.3, -4.3],
     ...                        "grade": ["5", "5"]})
     >>> r = rate(now, before, load_master_scale(), load_rating(), 0.0125)
     >>> r[["grade_pit", "grade", "rating_action"]].to_numpy().tolist()
-    [['6', '5', 'kept'], ['10', '7', 'override_pit']]
+    [['6', '5', 'kept'], ['10', '8', 'override_pit']]
     """
     names = np.array([g.name for g in scale.grades], dtype=object)
     p = np.asarray(current["pd"], dtype=float)

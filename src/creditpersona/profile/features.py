@@ -43,12 +43,10 @@ def _days(later: ir.DateValue, earlier: ir.DateValue) -> ir.IntegerValue:
     return later.delta(earlier, unit="day")
 
 
-def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
-    """Financial health, growth, efficiency and appetite features of the latest annual statement.
-
-    The latest annual statement published by the as-of date, and the one before it for
-    growth and trends.
-    """
+def _latest_annuals(t: Tables, as_of: ir.DateScalar) -> ir.Table:
+    """The latest annual statement published by the as-of date, one row per firm, with the
+    revenue, net profit, assets, liabilities and receivables of the one before as
+    ``prev_*`` (null without an earlier statement)."""
     st = t["financial_statements"]
     annual = st.filter((st.period_type == "annual") & (st.published_on <= as_of))
     ranked = annual.mutate(
@@ -60,11 +58,38 @@ def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
         prev_total_assets="total_assets", prev_total_liabilities="total_liabilities",
         prev_receivables="receivables",
     )
-    s = cur.left_join(prev, "firm_id").select(
+    return cur.left_join(prev, "firm_id").select(
         *[c for c in cur.columns if c != "_rank"],
         "prev_revenue", "prev_net_profit", "prev_total_assets", "prev_total_liabilities",
         "prev_receivables",
     )
+
+
+def _wc_gap(s: ir.Table, revenue_growth: ir.FloatingValue, trade_days: ir.FloatingValue,
+            working_capital: ir.NumericValue) -> ir.FloatingValue:
+    """Working-capital need less own working capital and short-term debt.
+
+    ``trade_days`` are inventory + receivable − payable days; prepayments add to the cash
+    cycle and advance receipts shorten it. DOMAIN.md §6: 营运资金量 = revenue × (1 − sales
+    margin) × (1 + growth) / turnover, with turnover = 360 / cycle days; growth is last
+    year's, clipped to [-30 %, +50 %].
+    """
+    prepayment_days = 360.0 * _div(s.prepayments, s.cost_of_sales)
+    advance_days = 360.0 * _div(s.advance_receipts, s.revenue)
+    cycle_days = trade_days + prepayment_days - advance_days
+    growth = revenue_growth.fill_null(0.0).clip(lower=-0.3, upper=0.5)
+    wc_need = (s.revenue * (1.0 - _div(s.net_profit, s.revenue).fill_null(0.0))
+               * (1.0 + growth) * cycle_days.clip(lower=0.0) / 360.0)
+    return wc_need - working_capital.clip(lower=0.0) - s.short_term_debt
+
+
+def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
+    """Financial health, growth, efficiency and appetite features of the latest annual statement.
+
+    The latest annual statement published by the as-of date, and the one before it for
+    growth and trends.
+    """
+    s = _latest_annuals(t, as_of)
     debt = s.short_term_debt + s.long_term_debt
     ebit = s.operating_profit + s.interest_expense
     ebitda = ebit + s.depreciation_amortisation
@@ -79,15 +104,8 @@ def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
     service = s.interest_expense + s.long_term_debt / DEBT_RUNOFF_YEARS
     inventory_days = 360.0 * _div(s.inventory, s.cost_of_sales)
     payable_days = 360.0 * _div(s.payables, s.cost_of_sales)
-    prepayment_days = 360.0 * _div(s.prepayments, s.cost_of_sales)
-    advance_days = 360.0 * _div(s.advance_receipts, s.revenue)
-    cycle_days = inventory_days + receivable_days - payable_days + prepayment_days - advance_days
-    # DOMAIN.md §6: 营运资金量 = revenue × (1 − sales margin) × (1 + growth) / turnover, with
-    # turnover = 360 / cycle days; growth is last year's, clipped to [-30 %, +50 %].
-    growth = revenue_growth.fill_null(0.0).clip(lower=-0.3, upper=0.5)
-    wc_need = (s.revenue * (1.0 - _div(s.net_profit, s.revenue).fill_null(0.0))
-               * (1.0 + growth) * cycle_days.clip(lower=0.0) / 360.0)
-    wc_gap = wc_need - working_capital.clip(lower=0.0) - s.short_term_debt
+    wc_gap = _wc_gap(s, revenue_growth, inventory_days + receivable_days - payable_days,
+                     working_capital)
     return s.select(
         "firm_id",
         statement_period_end=s.period_end,

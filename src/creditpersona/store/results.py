@@ -127,7 +127,8 @@ REVIEW_TRIGGERS = "review_triggers"
 _TEXT_EVENTS = (
     "bankruptcy", "default_overdue", "dishonest_debtor", "enforcement_listing", "lawsuit",
     "equity_freeze", "asset_seizure", "production_halt", "wage_arrears", "layoffs",
-    "key_customer_loss", "management_departure", "control_change", "liquidity_stress",
+    "key_customer_loss", "management_departure", "executive_change", "control_change",
+    "liquidity_stress",
     "financial_deterioration", "guarantee_risk", "rating_downgrade", "tax_arrears",
     "environmental_penalty", "administrative_penalty", "abnormal_operation", "license_loss",
     "capital_reduction", "fraud", "audit_qualified", "safety_accident", "negative_media",

@@ -2,8 +2,10 @@
 
 Monthly overdue events, days past due and credit inquiries are simulated per firm and
 month from the latent risk; each report then counts them over its 1- to 24-month windows,
-so the windows are nested by construction. Inquiries burst in the months before a firm
-stops paying, and a defaulted firm shows 90+ days past due from its default date on.
+so the windows are nested by construction. Inquiries burst when the latent risk is high
+(they follow the risk that drives defaults, not the drawn default date, so they carry no
+more information than the true PD), and a defaulted firm shows 90+ days past due from its
+default date on.
 
 With an industry shock, inquiries before the shock start are those of the bank without it;
 from the shock start on, months whose inquiry rate the shock changed are drawn again from
@@ -20,21 +22,59 @@ from creditpersona.synth.personas import INDEX
 from creditpersona.synth.population import Floats, Population, sigmoid
 from creditpersona.synth.timeline import Days
 
+#: The inquiry burst: up to BURST more inquiries a month as the latent risk passes
+#: BURST_RISK (the risk at which the quarterly default hazard reaches a few per cent).
+BURST, BURST_SLOPE, BURST_RISK = 2.5, 3.0, 2.5
+
 
 def _window(cum: np.ndarray, rows: np.ndarray, end: int, k: int) -> np.ndarray:
     """Events in the ``k`` months up to month ``end`` from a per-row cumulative count."""
     return np.asarray(cum[rows, end + 1] - cum[rows, max(end + 1 - k, 0)])
 
 
-def _inquiry_rate(base: Floats, risk: Floats, stop: Days, months: Days) -> Floats:
-    """Expected credit inquiries per firm and month: more at high risk and before a stop."""
+def _inquiry_rate(base: Floats, risk: Floats) -> Floats:
+    """Expected credit inquiries per firm and month: more at high risk, bursting when the
+    latent risk is high (a firm shopping for credit), whatever the drawn default date."""
+    return np.asarray(base * (1.0 + 1.5 * sigmoid(2.0 * (risk - 1.5)))
+                      + BURST * sigmoid(BURST_SLOPE * (risk - BURST_RISK)))
+
+
+def _monthly(rng: np.random.Generator, pop: Population,
+             shock_rng: np.random.Generator | None
+             ) -> tuple[Floats, npt.NDArray[np.int64], npt.NDArray[np.int64],
+                        npt.NDArray[np.int64]]:
+    """Per firm and month: latent risk, days past due, and the cumulative counts of overdue
+    events and of inquiries (a leading zero column, so a window is a difference)."""
+    tl = pop.timeline
+    n = pop.n
+    months = tl.month_ends
+    m = months.size
+    q_of_month = np.clip(tl.quarter_index(months), 0, tl.quarter_ends.size - 1)
+    risk = pop.risk[:, q_of_month]  # n × m
+
+    stop = pop.stop_date
     has_stop = ~np.isnat(stop)
     since_stop = np.where(has_stop[:, None], (months[None, :] - stop[:, None]).astype(
         "timedelta64[D]").astype(np.int64), -1)
-    months_to_stop = np.where(has_stop[:, None], -since_stop / 30.4, np.inf)
-    burst = (months_to_stop >= -1) & (months_to_stop <= 9)
-    return np.asarray(base * (1.0 + 1.5 * sigmoid(2.0 * (risk - 1.5)))
-                      + np.where(burst, 2.5, 0.0))
+    stopped = has_stop[:, None] & (since_stop >= 0)
+    overdue = (rng.random((n, m)) < sigmoid(-4.6 + 1.1 * risk)) | stopped
+    dpd = np.where(stopped, since_stop + 1,
+                   np.where(overdue, rng.integers(1, 31, (n, m)) + np.where(
+                       risk > 1.5, rng.integers(0, 60, (n, m)), 0), 0))
+
+    base = np.array([0.8, 0.5, 0.3, 0.2])[pop.size_target][:, None]
+    # Poisson draws consume a number of random values that depends on the rate, so the
+    # stream is always driven by the calm rates.
+    lam = _inquiry_rate(base, pop.calm_risk[:, q_of_month])
+    inquiries = rng.poisson(lam)
+    if pop.has_shock:
+        inquiries = _after_shock(shock_rng, pop, inquiries, lam,
+                                 _inquiry_rate(base, risk), months)
+
+    zero = np.zeros((n, 1), np.int64)
+    c_overdue = np.concatenate([zero, np.cumsum(overdue, axis=1)], axis=1)
+    c_inq = np.concatenate([zero, np.cumsum(inquiries, axis=1)], axis=1)
+    return risk, np.asarray(dpd, dtype=np.int64), c_overdue, c_inq
 
 
 def reports(rng: np.random.Generator, pop: Population, fin: Financials,
@@ -60,32 +100,8 @@ def reports(rng: np.random.Generator, pop: Population, fin: Financials,
     tl = pop.timeline
     n = pop.n
     months = tl.month_ends
-    m = months.size
-    q_of_month = np.clip(tl.quarter_index(months), 0, tl.quarter_ends.size - 1)
-    risk = pop.risk[:, q_of_month]  # n × m
-
-    stop = pop.stop_date
-    has_stop = ~np.isnat(stop)
-    since_stop = np.where(has_stop[:, None], (months[None, :] - stop[:, None]).astype(
-        "timedelta64[D]").astype(np.int64), -1)
-    stopped = has_stop[:, None] & (since_stop >= 0)
-    overdue = (rng.random((n, m)) < sigmoid(-4.6 + 1.1 * risk)) | stopped
-    dpd = np.where(stopped, since_stop + 1,
-                   np.where(overdue, rng.integers(1, 31, (n, m)) + np.where(
-                       risk > 1.5, rng.integers(0, 60, (n, m)), 0), 0))
-
+    risk, dpd, c_overdue, c_inq = _monthly(rng, pop, shock_rng)
     size = pop.size_target
-    base = np.array([0.8, 0.5, 0.3, 0.2])[size][:, None]
-    # Poisson draws consume a number of random values that depends on the rate, so the
-    # stream is always driven by the calm rates.
-    lam = _inquiry_rate(base, pop.calm_risk[:, q_of_month], pop.calm_stop_date, months)
-    inquiries = rng.poisson(lam)
-    if pop.has_shock:
-        inquiries = _after_shock(shock_rng, pop, inquiries, lam,
-                                 _inquiry_rate(base, risk, stop, months), months)
-
-    c_overdue = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(overdue, axis=1)], axis=1)
-    c_inq = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(inquiries, axis=1)], axis=1)
 
     lenders_base = rng.poisson(np.array([7.0, 4.0, 2.0, 1.0])[size]) + 1
     guarantor = rng.random(n) < np.where(pop.persona == INDEX["leveraged_distressed"], 0.5, 0.25)

@@ -3,17 +3,19 @@ and annual-report abstracts.
 
 Most firms get neutral news and routine visit notes. Risk events (lawsuits, 被执行人,
 失信被执行人, production halts, unpaid wages, frozen equity, environmental fines, a missing
-controller, illegal fund-raising, unpaid bills, bankruptcy) come in several wordings, are more
-frequent the higher a firm's latent risk and cluster in the months before a firm stops
-paying. Documents that use risk words without a risk event of the firm are as varied: some
-deny a risk (经核查，未发现……; 涉诉情况：无), retract a rumour (网传……不实) or report a case
-resolved (已撤诉); neutral news, bond prospectuses and annual-report abstracts carry standard
-risk warnings (风险提示 …); some news reports another firm's scandal and names the firm only
-beside it. Growing, healthy firms get positive news (patents, tenders won, expansions).
+controller, illegal fund-raising, unpaid bills, bankruptcy) come in several wordings and are
+more frequent the higher a firm's latent risk; they cluster in the quarters when that risk is
+high (the risk that drives defaults, not the drawn default date: the news carries no more
+information than the true PD). Documents that use risk words without a risk event of the firm
+are as varied: some deny a risk (经核查，未发现……; 涉诉情况：无), retract a rumour (网传……不实)
+or report a case resolved (已撤诉); neutral news, bond prospectuses and annual-report abstracts
+carry standard risk warnings (风险提示 …); some news reports another firm's scandal and names
+the firm only beside it. Growing, healthy firms get positive news (patents, tenders won,
+expansions).
 
 With an industry shock, the documents of the bank without it are drawn first; then, from
 the shock start on, risk news is added at the raised rate, positive news is thinned, and
-the risk events clustered before a stop follow the shocked stop dates (see
+the distress news of the shocked industry follows its shocked risk (see
 :func:`_after_shock`). Documents dated before the shock start are unchanged.
 """
 
@@ -101,7 +103,7 @@ RM_STRESS = "走访{name}，企业资金紧张，存在拖欠供应商货款情�
 #: Firm index, source, text and date of a batch of documents.
 _Part = tuple[npt.NDArray[np.int64], npt.NDArray[np.object_], npt.NDArray[np.object_],
               npt.NDArray[np.datetime64]]
-#: Position in :func:`documents`' batches of the positive news and of the stop clusters.
+#: Position in :func:`documents`' batches of the positive news and of the distress news.
 _POSITIVE_PART, _CLUSTER_PART = 1, 5
 
 
@@ -132,6 +134,29 @@ def _other_names(pop: Population, firm: npt.NDArray[np.int64],
     return np.asarray(pop.name[other], dtype=object)
 
 
+#: Distress news: about DISTRESS_RATE risk events a quarter as the latent risk passes
+#: DISTRESS_RISK (where the quarterly default hazard reaches a few per cent).
+DISTRESS_RATE, DISTRESS_SLOPE, DISTRESS_RISK = 1.25, 3.0, 2.5
+
+
+def _distress(rng: np.random.Generator, risk: Floats, quarter_ends: npt.NDArray[np.datetime64],
+              lo: npt.NDArray[np.datetime64], end: np.datetime64
+              ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_],
+                         npt.NDArray[np.object_], npt.NDArray[np.datetime64]]:
+    """Distress news: per firm and grid quarter, Poisson in that quarter's latent risk.
+
+    Each event is dated on a uniform day of its quarter; quarters outside the firm's
+    history (before ``lo`` or after ``end``) get none. Returns firm, source, template, day.
+    """
+    start = quarter_ends - np.timedelta64(91, "D")
+    live = (quarter_ends[None, :] >= lo[:, None]) & (start[None, :] <= end)
+    lam = DISTRESS_RATE * sigmoid(DISTRESS_SLOPE * (risk - DISTRESS_RISK)) * live
+    cell, source, text = _draw(rng, rng.poisson(lam).ravel(), RISK)
+    firm, quarter = np.divmod(cell, quarter_ends.size)
+    day = quarter_ends[quarter] - rng.integers(0, 91, cell.size).astype("timedelta64[D]")
+    return firm, source, text, np.asarray(np.minimum(np.maximum(day, lo[firm]), end))
+
+
 def _draw(rng: np.random.Generator, counts: npt.NDArray[np.int64],
           templates: tuple[tuple[str, str], ...]) -> tuple[npt.NDArray[np.int64],
                                                             npt.NDArray[np.object_],
@@ -149,11 +174,6 @@ def _positive_rate(growthy: npt.NDArray[np.bool_], last_risk: Floats) -> Floats:
 
 def _risk_rate(last_risk: Floats) -> Floats:
     return np.asarray(0.05 + 0.8 * sigmoid(2.0 * (last_risk - 1.8)))
-
-
-def _stopping(stop: npt.NDArray[np.datetime64], end: np.datetime64) -> npt.NDArray[np.bool_]:
-    """Firms that stop paying by six months after the end date."""
-    return np.asarray(~np.isnat(stop) & (stop <= end + np.timedelta64(180, "D")))
 
 
 def documents(rng: np.random.Generator, pop: Population, fin: Financials,
@@ -182,8 +202,6 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials,
     end_q = int(np.clip(tl.quarter_index(np.array([tl.end]))[0], 0, None))
     last_risk = pop.calm_risk[:, end_q]
     size_factor = np.array([2.5, 1.6, 1.0, 0.6])[pop.size_target]
-    stop = pop.calm_stop_date
-    stopping = _stopping(stop, tl.end)
     growthy = (pop.persona == INDEX["growth_tech"]) | (pop.growth > 0.15)
 
     parts: list[_Part] = []
@@ -208,11 +226,10 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials,
         firm, source, text = _draw(rng, counts, templates)
         parts.append((firm, source, fill(firm, text), uniform_dates(firm)))
 
-    # Risk events concentrate in the six months before a firm stops paying.
-    firm, source, text = _draw(rng, np.where(stopping, rng.poisson(2.5, n), 0), RISK)
-    before = rng.integers(0, 181, firm.size).astype("timedelta64[D]")
-    day = np.minimum(stop[firm] + np.timedelta64(30, "D") - before, tl.end)
-    parts.append((firm, source, fill(firm, text), np.maximum(day, lo[firm])))
+    # Risk events concentrate in the quarters when a firm's latent risk is high (the risk
+    # that drives defaults, not the drawn default date).
+    firm, source, text, day = _distress(rng, pop.calm_risk, tl.quarter_ends, lo, tl.end)
+    parts.append((firm, source, fill(firm, text), day))
 
     # RM visit notes: the persona's note, or a stress note once the firm looks stressed.
     visits = rng.poisson(1.5, n)
@@ -263,9 +280,8 @@ def _after_shock(rng: np.random.Generator, pop: Population, parts: list[_Part],
     """The batches of the calm bank changed from the shock start on.
 
     Positive news dated after the start is thinned to the shocked rate; risk news is added
-    after the start at the rate the shock adds; for firms whose default the shock moved,
-    the risk events clustered before the calm stop date are dropped after the start and
-    drawn again around the shocked stop date (only those falling after the start are kept).
+    after the start at the rate the shock adds; the distress news of the shocked industry
+    dated after the start is dropped and drawn again from its shocked latent risk.
     """
     tl = pop.timeline
     start = pop.shock_start
@@ -295,14 +311,11 @@ def _after_shock(rng: np.random.Generator, pop: Population, parts: list[_Part],
     day = after[firm] + (rng.random(firm.size) * room[firm]).astype("timedelta64[D]")
     out.append((firm, source, fill(firm, text), day))
 
-    moved = pop.moved_by_shock
+    # Distress news of the shocked firms follows their shocked risk from the start on.
+    shocked = pop.shocked
     firm, _, _, day = parts[_CLUSTER_PART]
-    out[_CLUSTER_PART] = keep(parts[_CLUSTER_PART], pop.before_shock(day) | ~moved[firm])
-    stop = pop.stop_date
-    firm, source, text = _draw(
-        rng, np.where(moved & _stopping(stop, tl.end), rng.poisson(2.5, pop.n), 0), RISK)
-    before = rng.integers(0, 181, firm.size).astype("timedelta64[D]")
-    day = np.maximum(np.minimum(stop[firm] + np.timedelta64(30, "D") - before, tl.end), lo[firm])
-    late = ~pop.before_shock(day)
-    out.append(keep((firm, source, fill(firm, text), day), late))
+    out[_CLUSTER_PART] = keep(parts[_CLUSTER_PART], pop.before_shock(day) | ~shocked[firm])
+    firm, source, text, day = _distress(rng, np.where(shocked[:, None], pop.risk, -np.inf),
+                                        tl.quarter_ends, lo, tl.end)
+    out.append(keep((firm, source, fill(firm, text), day), ~pop.before_shock(day)))
     return out
