@@ -264,15 +264,15 @@ def test_batched_quotes_equal_quotes_priced_alone(served: Served) -> None:
 
     quarter = served.app.state.context.results.current()
     firms = quarter.tables["pd_scores"]["firm_id"].tolist()[:40]
-    requests = [pd.DataFrame([{"firm_id": f, "product": "trade_finance", "amount": 1e6 * (i + 1),
-                               "term_months": 6 + i % 3 * 6, "collateral_type": "receivables",
-                               "guarantee_type": "none"}]) for i, f in enumerate(firms)]
+    requests = [{"firm_id": f, "product": "trade_finance", "amount": 1e6 * (i + 1),
+                 "term_months": 6 + i % 3 * 6, "collateral_type": "receivables",
+                 "guarantee_type": "none"} for i, f in enumerate(firms)]
     inputs = [_firm_inputs(quarter, f) for f in firms]
     with ThreadPoolExecutor(max_workers=20) as pool:  # arrive together, priced in batches
         batched = list(pool.map(batcher().price, requests, inputs))
     for request, firm, got in zip(requests, inputs, batched, strict=True):
-        alone = price_loans(request, firm, config()).iloc[0]
-        pd.testing.assert_series_equal(got, alone, check_names=False)
+        alone = price_loans(pd.DataFrame([request]), pd.DataFrame([firm]), config()).iloc[0]
+        pd.testing.assert_series_equal(pd.Series(got), alone, check_names=False)
 
 
 def test_limit_reproduces_the_cycles_limit(served: Served) -> None:
@@ -441,3 +441,45 @@ def test_fuzz_no_server_error(case: Any, served: Served) -> None:
     for role in ("risk_manager", "rm"):
         response = case.call(headers=served.headers[role])
         assert response.status_code < 500, (case.method, case.path, response.text)
+
+
+# --- the command ---------------------------------------------------------------------------
+
+def test_serve_command_answers_on_localhost(served: Served) -> None:
+    """`creditpersona serve` runs uvicorn on 127.0.0.1 with the store's snapshot."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+           "CREDITPERSONA_SECRET": SECRET}
+    server = subprocess.Popen([sys.executable, "-m", "creditpersona", "serve", "--store",
+                               str(served.store), "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert server.poll() is None, server.communicate()
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.time() < deadline, "the service did not start"
+                time.sleep(0.5)
+        assert health.json()["as_of"] == served.app.state.context.results.current(
+        ).as_of.isoformat()
+        docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=5)
+        assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        token = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token", timeout=30,
+                           data={"username": "risk_manager", "password": PASSWORD})
+        assert token.status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
@@ -56,7 +58,18 @@ def create_app(store: str | Path | None = None, *, secret: str | None = None,
                   results=Results(snapshot_path(path)),
                   secret=secret if secret is not None else load_secret(path),
                   token_minutes=token_minutes)
-    app = FastAPI(title="creditpersona service", version=_version(),
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Load the quarter before the worker accepts connections, so that no request waits
+        # for it (a 100,000-firm quarter takes tens of seconds to index).
+        try:
+            ctx.results.current()
+        except NoResults:
+            pass  # /healthz says so; requests for data answer 503 until a run publishes
+        yield
+
+    app = FastAPI(title="creditpersona service", version=_version(), lifespan=lifespan,
                   description="Corporate-borrower personas, ratings, prices, limits and the "
                               "watch-list for relationship managers, credit officers and risk "
                               "managers (客户画像服务). Log in at /api/v1/auth/token.",

@@ -30,7 +30,11 @@ class Context:
     token_minutes: int
 
 
-def context(request: Request) -> Context:
+# The dependencies are coroutines: they only read memory and a row of SQLite, and a plain
+# function would cost each request a hop through the thread pool per dependency.
+
+
+async def context(request: Request) -> Context:
     ctx: Context = request.app.state.context
     return ctx
 
@@ -65,7 +69,7 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def caller(request: Request, token: Annotated[str | None, Depends(oauth2)],
+async def caller(request: Request, token: Annotated[str | None, Depends(oauth2)],
            ctx: Annotated[Context, Depends(context)]) -> Caller:
     """The authenticated, active user of the request (401 otherwise)."""
     unauthorised = Problem(401, "missing, invalid or expired token; log in at "
@@ -82,7 +86,7 @@ def caller(request: Request, token: Annotated[str | None, Depends(oauth2)],
 def allow(*roles: str) -> Any:
     """A dependency that admits only ``roles`` (403 for any other authenticated user)."""
 
-    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    async def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
         if who.user.role not in roles:
             raise Problem(403, f"the {who.user.role} role may not do this (allowed: "
                                f"{', '.join(roles)}).")

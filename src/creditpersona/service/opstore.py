@@ -113,6 +113,11 @@ class OpsStore:
                                  f"{stat.S_IMODE(file.stat().st_mode):o}); anyone could edit "
                                  f"users and the audit log. Fix it with: chmod go-rw {file}")
         self._local = threading.local()
+        # Threads of this process queue for the write lock on a mutex: SQLite's own busy
+        # handler polls with sleeps of milliseconds, which would add up under concurrent
+        # requests. Other processes (workers, the CLI, the cycle's intake) still wait on
+        # SQLite's lock with the busy timeout.
+        self._write_lock = threading.Lock()
         # executescript commits by itself: the schema is created in one script-level transaction.
         self.connection().executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
 
@@ -135,13 +140,14 @@ class OpsStore:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, else rolled back."""
         con = self.connection()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+        with self._write_lock:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
 
     def read(self, sql: str, params: tuple[object, ...] | dict[str, object] = ()) -> list[
             tuple[object, ...]]:

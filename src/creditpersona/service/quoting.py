@@ -3,9 +3,9 @@
 :func:`creditpersona.decisions.pricing.price_loans` prices a whole frame of requests at the
 cost of a few of them (its time is pandas' per-call overhead, not arithmetic), so pricing each
 HTTP request on its own would cap the service at some 70 quotes per second per core. The
-:class:`QuoteBatcher` lets every request thread hand its one-row request to a single pricing
+:class:`QuoteBatcher` lets every request thread hand its request (a dict) to a single pricing
 thread, which waits at most :data:`MAX_WAIT_S` after the first for others to arrive, prices
-up to :data:`MAX_BATCH` together and hands each caller its row. Each row of a batch depends
+up to :data:`MAX_BATCH` in one frame and hands each caller its row. Each row of a batch depends
 only on its own request and firm, so a batched quote equals the quote priced alone (a test
 checks it). If the batch raises, its requests are priced one by one, so that one bad request
 gets its own error and the others their prices.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 from concurrent.futures import Future
+from typing import Any
 
 import pandas as pd
 
@@ -24,10 +25,11 @@ from creditpersona.decisions.pricing import price_loans
 
 MAX_BATCH = 256
 MAX_WAIT_S = 0.002
+Item = tuple[dict[str, Any], dict[str, Any], "Future[dict[str, Any]]"]
 
 
 class QuoteBatcher:
-    """Price one-row requests in batches on a background thread.
+    """Price requests in batches on a background thread.
 
     Parameters
     ----------
@@ -37,14 +39,14 @@ class QuoteBatcher:
 
     def __init__(self, config: DecisionsConfig) -> None:
         self.config = config
-        self._queue: queue.Queue[tuple[pd.DataFrame, pd.DataFrame, Future[pd.Series]]] = (
-            queue.Queue())
+        self._queue: queue.Queue[Item] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="quote-batcher", daemon=True)
         self._thread.start()
 
-    def price(self, request: pd.DataFrame, firm: pd.DataFrame) -> pd.Series:
-        """The priced row of a one-row ``request`` for a one-row ``firm`` frame."""
-        done: Future[pd.Series] = Future()
+    def price(self, request: dict[str, Any], firm: dict[str, Any]) -> dict[str, Any]:
+        """The priced row of ``request`` (``price_loans``' request columns) for ``firm``
+        (``firm_id``, ``pd``, ``grade``, ``persona``, ``revenue``)."""
+        done: Future[dict[str, Any]] = Future()
         self._queue.put((request, firm, done))
         return done.result()
 
@@ -58,23 +60,17 @@ class QuoteBatcher:
                 pass
             self._price(batch)
 
-    def _price(self, batch: list[tuple[pd.DataFrame, pd.DataFrame, Future[pd.Series]]]
-               ) -> None:
+    def _price(self, batch: list[Item]) -> None:
         try:
-            requests = pd.concat([b[0] for b in batch], ignore_index=True)
-            firms = pd.concat([b[1] for b in batch], ignore_index=True).drop_duplicates(
-                "firm_id")
-            priced = price_loans(requests, firms, self.config)
-        except Exception:  # noqa: BLE001 - each request then gets its own answer below
+            requests = pd.DataFrame.from_records([b[0] for b in batch])
+            firms = pd.DataFrame.from_records([b[1] for b in batch]).drop_duplicates("firm_id")
+            priced = price_loans(requests, firms, self.config).to_dict("records")
+        except Exception as exc:  # noqa: BLE001 - each request then gets its own answer
             if len(batch) == 1:
-                request, firm, done = batch[0]
-                try:
-                    done.set_result(price_loans(request, firm, self.config).iloc[0])
-                except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
-                    done.set_exception(exc)
+                batch[0][2].set_exception(exc)
                 return
             for item in batch:
                 self._price([item])
             return
-        for i, (_, _, done) in enumerate(batch):
-            done.set_result(priced.iloc[i])
+        for row, (_, _, done) in zip(priced, batch, strict=True):
+            done.set_result({str(k): v for k, v in row.items()})

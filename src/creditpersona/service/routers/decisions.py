@@ -55,7 +55,7 @@ def _check_choice(field: str, value: str | None, allowed: Any) -> None:
         raise Problem(422, f"{field} {value!r} is not one of {', '.join(sorted(allowed))}.")
 
 
-def _firm_inputs(quarter: access.Quarter, firm_id: str) -> pd.DataFrame:
+def _firm_inputs(quarter: access.Quarter, firm_id: str) -> dict[str, Any]:
     rating = quarter.records_of("pd_scores", firm_id)
     if not rating:
         raise Problem(409, f"firm {firm_id}: has no PD score as of {quarter.as_of}; it cannot "
@@ -63,11 +63,9 @@ def _firm_inputs(quarter: access.Quarter, firm_id: str) -> pd.DataFrame:
     policy = quarter.records_of("decision_limits", firm_id)
     profile = quarter.records_of("profiles", firm_id)
     revenue = profile[0].get("revenue") if profile else None
-    return pd.DataFrame({
-        "firm_id": [firm_id], "pd": [float(rating[0]["pd"])],
-        "grade": [str(rating[0]["grade"])],
-        "persona": [policy[0]["persona_policy"] if policy else None],
-        "revenue": [np.nan if revenue is None else float(revenue)]})
+    return {"firm_id": firm_id, "pd": float(rating[0]["pd"]), "grade": str(rating[0]["grade"]),
+            "persona": policy[0]["persona_policy"] if policy else None,
+            "revenue": np.nan if revenue is None else float(revenue)}
 
 
 @router.post("/quotes", response_model=Quote)
@@ -80,14 +78,13 @@ def quote(body: QuoteIn, who: Reader) -> Quote:
     quarter = who.quarter()
     firm_or_404(who, quarter, body.firm_id)
     usual = cfg.products[body.product].default_collateral
-    request = pd.DataFrame([{**body.model_dump(),
-                             "collateral_type": body.collateral_type or usual,
-                             "guarantee_type": body.guarantee_type or "none"}])
+    request = {**body.model_dump(), "collateral_type": body.collateral_type or usual,
+               "guarantee_type": body.guarantee_type or "none"}
     try:
         priced = batcher().price(request, _firm_inputs(quarter, body.firm_id))
     except CreditPersonaError as exc:
         raise Problem(422, str(exc)) from None
-    row = {str(k): access.jsonable(v) for k, v in priced.items()}
+    row = {k: access.jsonable(v) for k, v in priced.items()}
     who.audit("read", "quote", firm_id=body.firm_id, detail=body.model_dump())
     return Quote(**row, components_bp={c: row.get(c) for c in COMPONENTS})
 
@@ -99,7 +96,7 @@ def limit(body: LimitIn, who: Reader) -> LimitOut:
     _check_choice("product", body.product, cfg.products)
     quarter = who.quarter()
     firm_or_404(who, quarter, body.firm_id)
-    firm = _firm_inputs(quarter, body.firm_id)
+    firm = pd.DataFrame([_firm_inputs(quarter, body.firm_id)])
     statements = quarter.of("statements", body.firm_id)
     if not len(statements):
         statements = pd.DataFrame({"firm_id": [body.firm_id]}).reindex(

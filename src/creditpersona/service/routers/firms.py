@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Annotated
 
+import pandas as pd
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
@@ -19,7 +20,7 @@ EXPORT_LIMIT = 100_000
 
 
 def _search(who: Caller, q: str | None, persona: str | None, grade: str | None,
-            industry: str | None, rm_id: str | None, watch: bool | None) -> access.pd.DataFrame:
+            industry: str | None, rm_id: str | None, watch: bool | None) -> pd.DataFrame:
     return access.search(who.quarter(), who.scope, q=q, persona=persona, grade=grade,
                          industry=industry, rm_id=rm_id, watch=watch)
 
