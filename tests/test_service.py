@@ -483,3 +483,20 @@ def test_serve_command_answers_on_localhost(served: Served) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_demo_users_are_created_once(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+    from creditpersona.cli.service import demo_users
+    from creditpersona.service.users import get_user
+
+    demo_users(served.store)
+    first = capsys.readouterr().out
+    roles = {name: get_user(served.ops, name) for name in
+             ("demo_rm", "demo_officer", "demo_risk", "demo_admin")}
+    assert {n: u.role for n, u in roles.items() if u} == {
+        "demo_rm": "rm", "demo_officer": "credit_officer", "demo_risk": "risk_manager",
+        "demo_admin": "admin"}
+    assert roles["demo_rm"] is not None and roles["demo_rm"].rm_id
+    assert "creditpersona serve --store" in first
+    demo_users(served.store)
+    assert "exists; unchanged" in capsys.readouterr().out
