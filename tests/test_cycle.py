@@ -142,22 +142,24 @@ def test_running_a_quarter_again_gives_the_same_results(stores: Stores) -> None:
 
 def test_a_failure_mid_stage_then_a_rerun_equals_a_clean_run(
         stores: Stores, monkeypatch: pytest.MonkeyPatch) -> None:
-    from creditpersona.decisions import stage as decision_stage
+    from creditpersona.store import results
 
     broken = stores.copy(stores.after_q1, "broken")
-    real = decision_stage._arrow
+    real = results.replace_date
     calls = {"n": 0}
 
-    def crash_on_third_table(frame: pd.DataFrame) -> object:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise OSError("disk full (injected)")
-        return real(frame)
+    def crash_on_third_table(store: Store, name: str, as_of: dt.date,
+                             frame: pd.DataFrame) -> int:
+        if name.startswith("decision_"):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise OSError("disk full (injected)")
+        return real(store, name, as_of, frame)
 
-    monkeypatch.setattr(decision_stage, "_arrow", crash_on_third_table)
+    monkeypatch.setattr(results, "replace_date", crash_on_third_table)
     with Store(broken) as st, pytest.raises(OSError, match="injected"):
         pipeline.run_cycle(st, Q2, stores.work / "out-broken")
-    monkeypatch.setattr(decision_stage, "_arrow", real)
+    monkeypatch.setattr(results, "replace_date", real)
     with Store(broken, read_only=True) as st:
         failed = runs(st, Q2).iloc[0]
         assert failed["status"] == "failed" and failed["failed_stage"] == "decisions"

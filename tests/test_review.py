@@ -171,8 +171,8 @@ def _build(path: Path) -> Bank:
             save_scores(store, d, scores)
             assigned = model.assign(profile)
             out = pd.concat([profile[["firm_id"]], assigned], axis=1)
-            out["name_zh"] = out["persona_id"].map(lambda p: names.get(p, (p, p))[0])
-            out["name_en"] = out["persona_id"].map(lambda p: names.get(p, (p, p))[1])
+            out["persona_name_zh"] = out["persona_id"].map(lambda p: names.get(p, (p, p))[0])
+            out["persona_name_en"] = out["persona_id"].map(lambda p: names.get(p, (p, p))[1])
             save_assignments(store, d, out, 1, run_id=f"run-{d}")
             kept_scores[d], kept_personas[d] = scores, out
         # Outcomes of the first quarter's firms: a bureau report 90+ days past due within a year.

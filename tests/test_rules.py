@@ -391,10 +391,11 @@ def test_cycle_stage_leaves_policy_personas_out(synthetic_bank: SyntheticBank,
     truth = synthetic_bank.firms_truth().set_index("firm_id")
     # As the persona stage gives them: found personas, and a policy rule's "In default".
     assigned = pd.DataFrame({
-        "persona_id": truth["persona"], "name_zh": truth["persona_zh"],
-        "name_en": truth["persona_en"].str.capitalize(), "source": "model"})
+        "persona_id": truth["persona"], "persona_name_zh": truth["persona_zh"],
+        "persona_name_en": truth["persona_en"].str.capitalize(), "source": "model"})
     defaulted = truth["defaulted"].astype(bool).to_numpy()
-    assigned.loc[defaulted, ["persona_id", "name_zh", "name_en", "source"]] = [
+    assigned.loc[defaulted, ["persona_id", "persona_name_zh", "persona_name_en",
+                             "source"]] = [
         "in_default", "已违约", "In default", "rule"]
     with Store(path) as st:
         ruleset = _rules(st, synthetic_bank.as_of, synthetic_bank.profile, assigned)

@@ -41,17 +41,18 @@ from creditpersona.decisions.stage import DecisionResult, decision_stage
 from creditpersona.decisions.strategy import persona_strategies
 from creditpersona.errors import ConfigurationError, InsufficientDataError, StoreError
 from creditpersona.marketing.catalogue import fallback_limit, load_catalogue
-from creditpersona.marketing.stage import MarketingResult, marketing_stage
+from creditpersona.marketing.stage import MarketingResult, plan_campaign, publish_campaign
 from creditpersona.models import development as devmod
 from creditpersona.models import rating, registry
 from creditpersona.personas.store import PersonaResult, persona_stage
 from creditpersona.profile.build import compute_profile, load_profile, save_profile
-from creditpersona.review import ReviewResult, review_stage
+from creditpersona.review import ReviewFrames, ReviewResult, review_stage
 from creditpersona.rules.items import Label, load_items
 from creditpersona.rules.mining import RuleSet
 from creditpersona.rules.store import rules_stage
 from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
 from creditpersona.safeio import private_dir, write_text
+from creditpersona.store import results
 from creditpersona.store.store import Store
 from creditpersona.store.summary import firm_names
 from creditpersona.text.package import REGISTRY_NAME as TEXT_MODEL_NAME
@@ -71,6 +72,8 @@ STAGES = ("inputs", "profile", "pd_models", "personas", "rules", "decisions", "m
 REFITS = ("pd", "personas")
 #: Contract tables the cycle cannot run without.
 _REQUIRED = ("firms", "financial_statements", "bureau_reports", "loans", "repayments")
+#: Contract tables the cycle reads when the store holds them.
+_OPTIONAL = ("transactions", "documents", "campaign_contacts")
 #: Largest gap, in days, between the store's latest dated record and the as-of date.
 MAX_DATA_GAP_DAYS = 92
 
@@ -144,14 +147,14 @@ def check_inputs(store: Store, as_of: dt.date, engine: str,
     InsufficientDataError
         If a required table is missing or empty, or the data end long before ``as_of``.
     """
-    tables = set(store.con.list_tables())
+    tables = {t for t in (*_REQUIRED, *_OPTIONAL, "quarantine") if results.has_table(store, t)}
     missing = [t for t in _REQUIRED if t not in tables]
     if missing:
         raise InsufficientDataError(
             f"{store.path}: the cycle needs the tables {', '.join(missing)}, which the store "
             "does not hold: ingest them (creditpersona ingest FILES).")
     rows = {t: int(store.table(t).count().execute()) for t in sorted(tables)
-            if t in _REQUIRED or t in ("transactions", "documents", "campaign_contacts")}
+            if t in _REQUIRED or t in _OPTIONAL}
     empty = [t for t in _REQUIRED if rows[t] == 0]
     if empty:
         raise InsufficientDataError(f"{store.path}: the tables {', '.join(empty)} are empty: "
@@ -223,75 +226,95 @@ def run_cycle(
     t = time.perf_counter()
     inputs = check_inputs(store, as_of, engine, refits)
     ledger = RunLedger.start(store, as_of, inputs.lineage, restart=restart)
-    seconds: dict[str, float] = {"inputs": time.perf_counter() - t}
-    ledger.done("inputs", inputs, seconds["inputs"])
-    files: dict[str, Path] = {}
-    resumed: list[str] = []
-    done: dict[str, Any] = {}
+    run = _Stages(ledger, on_stage, {"inputs": time.perf_counter() - t})
+    ledger.done("inputs", inputs, run.seconds["inputs"])
+    files: dict[str, Path] = {"pd_validation": out_dir / "pd-validation.json"}
 
-    def stage(name: str, compute: Callable[[], Any]) -> Any:
-        if len(resumed) == len(done) and ledger.resumable(name):
-            if on_stage is not None:
-                on_stage(f"{name} (resumed)")
-            value = ledger.load(name)
-            resumed.append(name)
-            seconds[name] = 0.0
+    profile = _profile_of_run(store, as_of, engine, run)
+    pd_stage: PDStage = run.stage("pd_models", lambda: _pd_models(store, as_of, profile,
+                                                                  "pd" in refits))
+    scores = pd_stage.scores
+    write_text(files["pd_validation"], json.dumps(devmod.to_json(pd_stage.tables), indent=2,
+                                                  default=str, ensure_ascii=False))
+    personas, strategies = run.stage("personas", lambda: _personas(
+        store, as_of, profile, scores, "personas" in refits))
+    assigned = personas.assignment.set_index("firm_id")
+    strategy_of = assigned["persona_id"].map(strategies.set_index("persona")["strategy"])
+    ruleset: RuleSet = run.stage("rules", lambda: _rules(store, as_of, profile, assigned))
+    graded = scores[["firm_id", "pd", "grade"]].assign(
+        persona=lambda f: f["firm_id"].map(strategy_of).fillna("default"))
+    decisions: DecisionResult = run.stage("decisions", lambda: decision_stage(
+        store, as_of, profile, graded))
+    marketing: MarketingResult = run.stage("marketing", lambda: publish_campaign(
+        store, plan_campaign(store, as_of, profile, graded, assigned["persona_name_zh"],
+                             lambda pairs: offer_values(pairs, profile, graded,
+                                                        decisions.limits),
+                             strategies=strategy_of), out_dir))
+    reviewed: ReviewResult = run.stage("review", lambda: review_stage(store, as_of, current=(
+        _review_frames(store, as_of, profile, scores, personas))))
+    result = CycleResult(as_of=as_of, inputs=inputs, profile=profile, pd=pd_stage,
+                         personas=personas, strategies=strategies, rules=ruleset,
+                         decisions=decisions, marketing=marketing, review=reviewed,
+                         run_id=ledger.run_id, resumed=tuple(run.resumed),
+                         seconds=run.seconds, files=files, names=firm_names(store))
+    ledger.complete({**result.model_versions, **_text_model_version(store)})
+    return result
+
+
+@dataclass
+class _Stages:
+    """Runs the stages of one cycle: each is computed, or loaded from its checkpoint while
+    every stage before it was (resuming a failed run), and recorded in the ledger."""
+
+    ledger: RunLedger
+    on_stage: Callable[[str], None] | None
+    seconds: dict[str, float]
+    resumed: list[str] = field(default_factory=list)
+    done: dict[str, Any] = field(default_factory=dict)
+
+    def stage(self, name: str, compute: Callable[[], Any]) -> Any:
+        if len(self.resumed) == len(self.done) and self.ledger.resumable(name):
+            if self.on_stage is not None:
+                self.on_stage(f"{name} (resumed)")
+            value = self.ledger.load(name)
+            self.resumed.append(name)
+            self.seconds[name] = 0.0
         else:
-            if on_stage is not None:
-                on_stage(name)
+            if self.on_stage is not None:
+                self.on_stage(name)
             clock = time.perf_counter()
             try:
                 value = compute()
             except BaseException as exc:
-                ledger.fail(name, exc)
+                self.ledger.fail(name, exc)
                 raise
-            seconds[name] = time.perf_counter() - clock
-            ledger.done(name, value, seconds[name])
-        done[name] = value
+            self.seconds[name] = time.perf_counter() - clock
+            self.ledger.done(name, value, self.seconds[name])
+        self.done[name] = value
         return value
 
-    profile_id = stage("profile", lambda: _profile(store, as_of, engine))
-    profile = load_profile(store, as_of)
-    if profile.empty or set(profile["run_id"].astype(str)) != {profile_id}:
-        error = StoreError(f"{store.path}: the stored profile of {as_of} is not the one this "
-                           "run computed (it was profiled again meanwhile); run again with "
-                           "--restart.")
-        ledger.fail("profile", error)
-        raise error
-    profile = profile.drop(columns=["as_of", "run_id", "engine"], errors="ignore")
 
-    pd_stage: PDStage = stage("pd_models", lambda: _pd_models(store, as_of, profile,
-                                                              "pd" in refits))
-    scores = pd_stage.scores
-    files["pd_validation"] = out_dir / "pd-validation.json"
-    write_text(files["pd_validation"], json.dumps(devmod.to_json(pd_stage.tables), indent=2,
-                                                  default=str, ensure_ascii=False))
+def _profile_of_run(store: Store, as_of: dt.date, engine: str, run: _Stages) -> pd.DataFrame:
+    """The profile stage: computed and stored, its rows handed on as stored; resumed, the
+    rows the failed run stored (checked by run id).
 
-    personas, strategies = stage("personas", lambda: _personas(
-        store, as_of, profile, scores, "personas" in refits))
-    assigned = personas.assignment.set_index("firm_id")
-    strategy_of = assigned["persona_id"].map(strategies.set_index("persona")["strategy"])
-
-    ruleset: RuleSet = stage("rules", lambda: _rules(store, as_of, profile, assigned))
-
-    graded = scores[["firm_id", "pd", "grade"]].assign(
-        persona=lambda f: f["firm_id"].map(strategy_of).fillna("default"))
-    decisions: DecisionResult = stage("decisions", lambda: decision_stage(
-        store, as_of, profile, graded))
-
-    marketing: MarketingResult = stage("marketing", lambda: marketing_stage(
-        store, as_of, profile, graded, assigned["name_zh"],
-        lambda pairs: offer_values(pairs, profile, graded, decisions.limits),
-        out_dir))
-
-    reviewed: ReviewResult = stage("review", lambda: review_stage(store, as_of))
-    result = CycleResult(as_of=as_of, inputs=inputs, profile=profile, pd=pd_stage,
-                         personas=personas, strategies=strategies, rules=ruleset,
-                         decisions=decisions, marketing=marketing, review=reviewed,
-                         run_id=ledger.run_id, resumed=tuple(resumed), seconds=seconds,
-                         files=files, names=firm_names(store))
-    ledger.complete({**result.model_versions, **_text_model_version(store)})
-    return result
+    Raises
+    ------
+    StoreError
+        If the stored profile of a resumed run is not the one it computed.
+    """
+    computed: dict[str, pd.DataFrame] = {}
+    profile_id = run.stage("profile", lambda: _profile(store, as_of, engine, computed))
+    profile = computed.get("profile")
+    if profile is None:  # resumed: the profile of the run that computed it, from the store
+        profile = load_profile(store, as_of)
+        if profile.empty or set(profile["run_id"].astype(str)) != {profile_id}:
+            error = StoreError(f"{store.path}: the stored profile of {as_of} is not the one "
+                               "this run computed (it was profiled again meanwhile); run "
+                               "again with --restart.")
+            run.ledger.fail("profile", error)
+            raise error
+    return profile.drop(columns=["as_of", "run_id", "engine"], errors="ignore")
 
 
 def _text_model_version(store: Store) -> dict[str, Any]:
@@ -335,10 +358,19 @@ def load_cycle(store: Store, as_of: dt.date) -> CycleResult:
         names=firm_names(store))
 
 
-def _profile(store: Store, as_of: dt.date, engine: str) -> str:
+def _profile(store: Store, as_of: dt.date, engine: str, computed: dict[str, pd.DataFrame]
+             ) -> str:
+    """Profile ``as_of`` and store it; the rows, as stored, go to ``computed["profile"]``.
+
+    The stage's checkpoint is the run id alone; the next stages use the rows as stored
+    (:func:`creditpersona.store.results.as_stored`), so fresh and resumed runs see the same
+    data without reading back what was just written.
+    """
     register_text_model(store)  # the text-risk model the profile scores documents with
     run = compute_profile(store, as_of, engine=engine)  # type: ignore[arg-type]
     save_profile(store, run)
+    computed["profile"] = results.as_stored(store, results.PROFILES, as_of, run.frame.assign(
+        run_id=run.run_id, engine=run.engine))
     return str(run.run_id)
 
 
@@ -366,6 +398,16 @@ def _personas(store: Store, as_of: dt.date, profile: pd.DataFrame, scores: pd.Da
     return personas, persona_strategies(profile, assigned["persona_id"])
 
 
+def _review_frames(store: Store, as_of: dt.date, profile: pd.DataFrame, scores: pd.DataFrame,
+                   personas: PersonaResult) -> ReviewFrames:
+    """The cycle's frames of ``as_of`` for the review, as the store holds them."""
+    return ReviewFrames(
+        profile=profile,
+        scores=results.as_stored(store, results.PD_SCORES, as_of, scores),
+        personas=personas.assignment[["firm_id", "persona_id"]].assign(
+            model_version=int(personas.model_version)))
+
+
 def _rules(store: Store, as_of: dt.date, profile: pd.DataFrame,
            assigned: pd.DataFrame) -> RuleSet:
     # Personas a policy rule assigns (in default: more than 90 days past due) are definitions,
@@ -377,7 +419,8 @@ def _rules(store: Store, as_of: dt.date, profile: pd.DataFrame,
     vocabulary = vocabulary.model_copy(update={"personas": {
         **vocabulary.personas,
         # Names read inside a sentence ("firms that are stable manufacturers").
-        **{pid: Label(zh=row["name_zh"], en=row["name_en"][:1].lower() + row["name_en"][1:])
+        **{pid: Label(zh=row["persona_name_zh"],
+                      en=row["persona_name_en"][:1].lower() + row["persona_name_en"][1:])
            for pid, row in names.iterrows()},
     }})
     return rules_stage(store, as_of, profile, found["persona_id"], vocabulary=vocabulary)

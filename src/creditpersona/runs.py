@@ -44,6 +44,7 @@ import pyarrow as pa
 
 from creditpersona import __version__, artefacts, safeio
 from creditpersona.errors import StoreError
+from creditpersona.store import results
 from creditpersona.store.store import LOAD_LOG, Store
 
 RUNS = "cycle_runs"
@@ -130,9 +131,8 @@ def checkpoint_dir(store: Store, as_of: dt.date) -> Path:
 
 
 def _ensure(store: Store) -> None:
-    tables = store.con.list_tables()
     for name, schema in ((RUNS, _RUNS_SCHEMA), (STAGES_TABLE, _STAGES_SCHEMA)):
-        if name not in tables:
+        if not results.has_table(store, name):
             store.con.create_table(name, schema.empty_table())
         elif list(store.table(name).columns) != schema.names:
             raise StoreError(f"{store.path}: table {name} is from another version; export it "
@@ -252,7 +252,7 @@ class RunLedger:
 
 def runs(store: Store, as_of: dt.date | None = None) -> pd.DataFrame:
     """The ledger's runs (latest first), of one as-of date if given."""
-    if RUNS not in store.con.list_tables():
+    if not results.has_table(store, RUNS):
         return pd.DataFrame(columns=_RUNS_SCHEMA.names)
     t = store.table(RUNS)
     if as_of is not None:
@@ -262,7 +262,7 @@ def runs(store: Store, as_of: dt.date | None = None) -> pd.DataFrame:
 
 def stages(store: Store, run_id: str) -> pd.DataFrame:
     """The stage rows of one run, in the order they were recorded."""
-    if STAGES_TABLE not in store.con.list_tables():
+    if not results.has_table(store, STAGES_TABLE):
         return pd.DataFrame(columns=_STAGES_SCHEMA.names)
     t = store.table(STAGES_TABLE)
     return t.filter(t.run_id == run_id).order_by(t.started_at).to_pandas()

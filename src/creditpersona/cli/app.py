@@ -292,7 +292,8 @@ def _print_cycle(result: CycleResult) -> None:
         name="firms")
     console.print(_frame(grades.sort_values("grade", key=lambda g: g.map(_grade_key)),
                          "Grades 评级分布"))
-    cards = result.personas.assignment.groupby(["persona_id", "name_zh", "name_en"]).size()
+    cards = result.personas.assignment.groupby(
+        ["persona_id", "persona_name_zh", "persona_name_en"]).size()
     shown = cards.rename("firms").reset_index().merge(
         result.strategies[["persona", "strategy"]], left_on="persona_id", right_on="persona",
         how="left").drop(columns="persona")
@@ -501,7 +502,6 @@ def demo(
     The store is OUT/creditpersona.duckdb and the report (of the last quarter, with the
     quarter-over-quarter review) OUT/report.html.
     """
-    import pandas as pd
 
     from creditpersona.report.cycle import cycle_sections
     from creditpersona.report.html import render_report
@@ -549,15 +549,7 @@ def demo(
     console.print(_frame(summary.loans_by_product, "Loans by product 贷款产品"))
     if len(summary.quarantine_by_rule):
         console.print(_frame(summary.quarantine_by_rule, "Quarantined rows by rule 隔离原因"))
-    injected_path = gen.truth_files.get("injected_errors")
-    if injected_path is not None and gen.injected:
-        injected = pd.read_csv(injected_path)
-        same = (set(zip(injected["table"], injected["row_number"], strict=True))
-                == set(zip(quarantined_rows["table_name"], quarantined_rows["row_number"],
-                           strict=True)))
-        verdict = "[green]exactly the injected rows[/]" if same else "[red]NOT the injected rows[/]"
-        console.print(f"Quarantined {len(quarantined_rows):,} rows — {verdict} "
-                      f"({gen.injected:,} injected).")
+    _print_injected(gen.truth_files.get("injected_errors"), gen.injected, quarantined_rows)
     _print_profile(result.profile, result.as_of)
     _print_cycle(result)
     balanced = all(r.balanced for r in results)
@@ -572,6 +564,22 @@ def _demo_service(store_path: Path) -> None:
     from creditpersona.cli.service import demo_users
 
     demo_users(store_path)
+
+
+def _print_injected(injected_path: Path | None, injected_rows: int,
+                    quarantined_rows: pd.DataFrame) -> None:
+    """Whether the quarantine holds exactly the rows the generator spoiled."""
+    import pandas as pd
+
+    if injected_path is None or not injected_rows:
+        return
+    injected = pd.read_csv(injected_path)
+    same = (set(zip(injected["table"], injected["row_number"], strict=True))
+            == set(zip(quarantined_rows["table_name"], quarantined_rows["row_number"],
+                       strict=True)))
+    verdict = "[green]exactly the injected rows[/]" if same else "[red]NOT the injected rows[/]"
+    console.print(f"Quarantined {len(quarantined_rows):,} rows — {verdict} "
+                  f"({injected_rows:,} injected).")
 
 
 #: Deprecations raised inside third-party libraries by their own calls, which a user of the

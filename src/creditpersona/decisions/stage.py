@@ -11,10 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import ibis
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from creditpersona import artefacts
 from creditpersona.contract.schema import TABLES
@@ -34,18 +32,19 @@ from creditpersona.decisions.warning import (
     load_warning_rules,
     monitoring_plans,
 )
-from creditpersona.errors import StoreError
 from creditpersona.profile.build import load_profile
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
 #: Customers needed before the prospect-value model is fitted.
 MIN_CUSTOMERS_FOR_MODEL = 30
 #: Amount of the indicative quote for a firm without a positive limit (yuan).
 REFERENCE_AMOUNT = 1_000_000.0
-TABLE_NAMES = {"value": "decision_value", "pricing": "decision_pricing",
-               "limits": "decision_limits", "classification": "decision_classification",
-               "loans": "decision_loans", "watchlist": "decision_watchlist",
-               "plans": "decision_plans"}
+TABLE_NAMES = {"value": results.DECISION_VALUE, "pricing": results.DECISION_PRICING,
+               "limits": results.DECISION_LIMITS,
+               "classification": results.DECISION_CLASSIFICATION,
+               "loans": results.DECISION_LOANS, "watchlist": results.DECISION_WATCHLIST,
+               "plans": results.DECISION_PLANS}
 
 
 @artefacts.trusted("decision_result")
@@ -105,7 +104,7 @@ def decision_stage(
     config: DecisionsConfig | None = None,
     rules: WarningRules | None = None,
     previous: dict[int, pd.DataFrame] | None = None,
-    save: bool = True,
+    save: bool | None = None,
 ) -> DecisionResult:
     """Compute (and store) every decision of an as-of date.
 
@@ -113,7 +112,7 @@ def decision_stage(
     ----------
     store : Store
         The loan book, repayments and statements are read from it; results written to it
-        unless ``save`` is false (a read-only store needs ``save=False``).
+        as :func:`creditpersona.store.results.should_save` says.
     as_of : datetime.date
     profile : pandas.DataFrame
         The profile of ``as_of`` (:func:`creditpersona.profile.build.load_profile`).
@@ -124,7 +123,8 @@ def decision_stage(
         Default: the packaged ``decisions.yaml`` and ``warning_rules.yaml``.
     previous : dict of int to pandas.DataFrame, optional
         Earlier profiles by quarters back for the change rules; default: those stored.
-    save : bool, default True
+    save : bool, optional
+        Write the results (default: when the store is open for writing).
 
     Returns
     -------
@@ -150,6 +150,30 @@ def decision_stage(
     tables = {t.name: store.table(t.name) for t in TABLES}
 
     book = exposures(tables, as_of, cfg)
+    value = _value(firms, book, cfg)
+    limits = _limits(firms, book, statement_inputs(tables, as_of), cfg)
+
+    pricing = price_loans(_quote_requests(limits, cfg), firms, cfg)
+    loans = classify_loans(book, cfg.classification)
+    classification = classify_firms(loans)
+    if previous is None:
+        wanted = previous_quarter_ends(as_of, rs.lookbacks())
+        previous = {q: load_profile(store, d) for q, d in wanted.items()}
+        previous = {q: p for q, p in previous.items() if len(p)}
+    warn = evaluate_warnings(profile, previous, rs,
+                             persona=profile["firm_id"].map(persona_map))
+    watch = _watchlist(warn.watchlist, s, classification)
+    plans = monitoring_plans(warn.firms, as_of, cfg, rs)
+    result = DecisionResult(as_of, value, pricing, limits, classification, loans, watch,
+                            plans, warn.skipped)
+    if results.should_save(store, save):
+        save_decisions(store, result)
+    return result
+
+
+def _value(firms: pd.DataFrame, book: pd.DataFrame, cfg: DecisionsConfig) -> pd.DataFrame:
+    """Customer value, with the contribution predicted for prospects when enough customers
+    teach the model."""
     value = customer_value(firms, book, cfg)
     customers = value["customer"].to_numpy()
     value["predicted_contribution"] = np.nan
@@ -158,18 +182,24 @@ def decision_stage(
                                          value.loc[customers, "revenue_contribution"])
         value["predicted_contribution"] = model.predict(firms)
     value.insert(1, "persona_policy", cfg.persona_code(firms["persona"], len(firms)))
+    return value
 
-    statements = statement_inputs(tables, as_of)
+
+def _limits(firms: pd.DataFrame, book: pd.DataFrame, statements: pd.DataFrame,
+            cfg: DecisionsConfig) -> pd.DataFrame:
+    """Recommended limits: bank debt from the bureau, else from the statements."""
     our = book.groupby("firm_id")["outstanding"].sum()
     st_debt = statements.set_index("firm_id")[["short_term_debt", "long_term_debt"]].sum(axis=1)
     bureau = (firms.set_index("firm_id")["bureau_outstanding"]
               if "bureau_outstanding" in firms.columns else pd.Series(dtype=float))
     bank_debt = bureau.reindex(firms["firm_id"]).fillna(st_debt.reindex(firms["firm_id"]))
-    limits = recommend_limits(firms, statements, cfg, our_exposure=our, bank_debt=bank_debt)
+    return recommend_limits(firms, statements, cfg, our_exposure=our, bank_debt=bank_debt)
 
-    # An indicative quote per firm not in default: the recommended limit in the persona's
-    # main product (per-unit components do not depend on the amount; a firm without a
-    # limit is quoted on a reference amount so that its price is still known).
+
+def _quote_requests(limits: pd.DataFrame, cfg: DecisionsConfig) -> pd.DataFrame:
+    """An indicative quote per firm not in default: the recommended limit in the persona's
+    main product (per-unit components do not depend on the amount; a firm without a limit
+    is quoted on a reference amount so that its price is still known)."""
     quoted = limits["binding"].to_numpy() != "no_new_credit"
     has_limit = limits["recommended_limit"].to_numpy() > 0
     requests = pd.DataFrame({
@@ -178,46 +208,17 @@ def decision_stage(
         "amount_basis": np.where(has_limit, "limit", "reference"),
     })[quoted].reset_index(drop=True)
     requests["term_months"] = cfg.product_values(requests["product"], "term_months")
-    pricing = price_loans(requests, firms, cfg)
+    return requests
 
-    loans = classify_loans(book, cfg.classification)
-    classification = classify_firms(loans)
 
-    wanted = previous_quarter_ends(as_of, rs.lookbacks())
-    if previous is None:
-        previous = {q: load_profile(store, d) for q, d in wanted.items()}
-        previous = {q: p for q, p in previous.items() if len(p)}
-    warn = evaluate_warnings(profile, previous, rs,
-                             persona=profile["firm_id"].map(persona_map))
+def _watchlist(watchlist: pd.DataFrame, scores: pd.DataFrame,
+               classification: pd.DataFrame) -> pd.DataFrame:
+    """The watch-list with each firm's PD, grade, five-tier class and outstanding."""
     tiers = classification.set_index("firm_id")
-    watch = warn.watchlist.merge(s, on="firm_id", how="left")
+    watch = watchlist.merge(scores, on="firm_id", how="left")
     watch["tier"] = watch["firm_id"].map(tiers["tier"]).fillna("no_loan")
     watch["outstanding"] = watch["firm_id"].map(tiers["outstanding"]).fillna(0.0)
-
-    plans = monitoring_plans(warn.firms, as_of, cfg, rs)
-    result = DecisionResult(as_of, value, pricing, limits, classification, loans, watch,
-                            plans, warn.skipped)
-    if save:
-        save_decisions(store, result)
-    return result
-
-
-def _arrow(frame: pd.DataFrame) -> pa.Table:
-    # Object columns become strings even when empty, so the stored schema never depends on
-    # whether a day happened to have rows.
-    arrays, names = [], []
-    for c in frame.columns:
-        col = frame[c]
-        if col.dtype == object or pd.api.types.is_string_dtype(col):
-            sample = col.dropna()
-            if len(sample) and isinstance(sample.iloc[0], dt.date):
-                arrays.append(pa.array(col, type=pa.date32()))
-            else:
-                arrays.append(pa.array(col.astype("string"), type=pa.string()))
-        else:
-            arrays.append(pa.array(col))
-        names.append(str(c))
-    return pa.Table.from_arrays(arrays, names=names)
+    return watch
 
 
 def save_decisions(store: Store, result: DecisionResult) -> None:
@@ -229,18 +230,7 @@ def save_decisions(store: Store, result: DecisionResult) -> None:
         If a stored decision table has other columns (another version).
     """
     for attr, name in TABLE_NAMES.items():
-        frame = getattr(result, attr).assign(as_of=result.as_of)
-        data = _arrow(frame)
-        if name not in store.con.list_tables():
-            store.con.create_table(name, schema=data.schema)
-        stored = store.table(name).columns
-        if list(stored) != data.column_names:
-            raise StoreError(
-                f"{store.path}: table {name} holds decisions with other columns (another "
-                f"version); export it and drop it (DROP TABLE {name}) before running again.")
-        store.con.raw_sql(f"DELETE FROM {name} WHERE as_of = DATE '{result.as_of.isoformat()}'")
-        if data.num_rows:
-            store.con.insert(name, data)
+        results.replace_date(store, name, result.as_of, getattr(result, attr))
 
 
 def load_decisions_table(store: Store, table: str, as_of: dt.date | None = None) -> pd.DataFrame:
@@ -248,19 +238,14 @@ def load_decisions_table(store: Store, table: str, as_of: dt.date | None = None)
 
     Default: the latest stored date. An empty frame if nothing is stored.
     """
-    name = TABLE_NAMES.get(table, table)
-    if name not in store.con.list_tables():
-        return pd.DataFrame()
-    t = store.table(name)
-    date = as_of or t.as_of.max().execute()
-    return t.filter(t.as_of == ibis.literal(date, type="date")).to_pandas()
+    return results.read(store, TABLE_NAMES.get(table, table), as_of)
 
 
 # Store-facing calls for one firm or the whole book (the command line and, later, the REST
 # service serialise what these return).
 
-PD_SCORES = "pd_scores"
-PERSONAS = "personas"
+PD_SCORES = results.PD_SCORES
+PERSONAS = results.PERSONAS
 
 
 def stored_strategies(store: Store, as_of: dt.date, profile: pd.DataFrame) -> pd.Series:
@@ -291,14 +276,8 @@ def stored_scores(store: Store, as_of: dt.date,
 
     Returns an empty frame when no scores are stored for the date.
     """
-    tables = store.con.list_tables()
-    if PD_SCORES not in tables:
-        return pd.DataFrame(columns=["firm_id", "pd", "grade"])
-    t = store.table(PD_SCORES)
-    if "as_of" in t.columns:
-        t = t.filter(t.as_of == ibis.literal(as_of, type="date"))
-    scores = t.select("firm_id", "pd", "grade").to_pandas()
-    if profile is not None and PERSONAS in tables:
+    scores = results.read(store, PD_SCORES, as_of, columns=["firm_id", "pd", "grade"])
+    if profile is not None and results.exists(store, PERSONAS, as_of):
         strategy = stored_strategies(store, as_of, profile)
         if len(strategy):
             scores["persona"] = scores["firm_id"].map(strategy).fillna("default")

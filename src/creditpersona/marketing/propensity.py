@@ -44,6 +44,7 @@ from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.marketing.catalogue import Catalogue, load_catalogue
 from creditpersona.marketing.needs import need_signals, product_need, products_held
 from creditpersona.models.base import NotFittedError
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
 Floats = npt.NDArray[np.float64]
@@ -392,10 +393,8 @@ def stored_or_computed_profile(store: Store) -> ProfileSource:
     from creditpersona.profile.build import PROFILES, compute_profile, load_profile
 
     def source(as_of: dt.date) -> pd.DataFrame:
-        if PROFILES in store.con.list_tables():
-            stored = load_profile(store, as_of)
-            if len(stored):
-                return stored
+        if results.exists(store, PROFILES, as_of):
+            return load_profile(store, as_of)
         return compute_profile(store, as_of).frame
 
     return source

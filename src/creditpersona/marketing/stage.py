@@ -15,6 +15,7 @@ limit, rate and value are used and the offers say so in ``value_source``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from sklearn.model_selection import StratifiedGroupKFold
 
 from creditpersona import artefacts
@@ -55,9 +55,10 @@ from creditpersona.marketing.uplift import (
     qini_curve,
     uplift_at_k,
 )
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
-OFFERS = "offers"
+OFFERS = results.OFFERS
 #: Fewest contacted responses (and non-responses) the models need; below, a need-based prior.
 MIN_RESPONSES = 20
 #: Fewest responses in each arm (treated, control) for the uplift model and the backtest:
@@ -232,8 +233,13 @@ def marketing_stage(
     n_jobs: int = 1,
     run_backtest: bool = True,
     history: pd.DataFrame | None = None,
+    strategies: pd.Series | None = None,
 ) -> MarketingResult:
-    """Plan one campaign as of ``as_of`` and write its lists.
+    """Plan one campaign as of ``as_of``, store its offers and write its lists.
+
+    :func:`plan_campaign` (candidates → propensity → uplift → valuation → plan), then
+    :func:`publish_campaign` (the offers stored, the lists written); the cycle calls the
+    two itself.
 
     Parameters
     ----------
@@ -247,7 +253,7 @@ def marketing_stage(
     scores : pandas.DataFrame, optional
         ``firm_id, pd`` and optionally ``grade`` (and ``as_of``: the latest row per firm).
     personas : pandas.Series, optional
-        Persona code by ``firm_id``.
+        Persona name by ``firm_id``, shown with the offers, the lists and the needs view.
     value : pandas.DataFrame or callable, optional
         ``firm_id, product, value`` (yuan, RAROC-based value of the loan if accepted) and
         optionally ``rate`` (%) and ``limit`` (yuan); or a callable taking the candidate pairs
@@ -265,10 +271,82 @@ def marketing_stage(
     history : pandas.DataFrame, optional
         A :func:`~creditpersona.marketing.propensity.campaign_history` frame already built
         (it is built from the store otherwise).
+    strategies : pandas.Series, optional
+        Persona strategy code by ``firm_id`` (``decisions/strategy.yaml``), which routes the
+        standard journey to its persona's channel (``channels.yaml``: ``persona_channels``).
 
     Returns
     -------
     MarketingResult
+    """
+    result = plan_campaign(store, as_of, profile, scores, personas, value,
+                           catalogue=catalogue, channels=channels, method=method, seed=seed,
+                           n_jobs=n_jobs, run_backtest=run_backtest, history=history,
+                           strategies=strategies)
+    return publish_campaign(store, result, out_dir)
+
+
+def publish_campaign(store: Store, result: MarketingResult, out_dir: Path,
+                     save: bool | None = None) -> MarketingResult:
+    """Store the offers (:func:`creditpersona.store.results.should_save`) and write the
+    campaign lists to ``out_dir/campaign_lists``; the result with its lists."""
+    notes = list(result.notes)
+    if results.should_save(store, save):
+        save_offers(store, result.offers, result.as_of)
+    else:
+        notes.append("store opened read-only: offers not saved to the store.")
+    lists = write_campaign_lists(result.offers, Path(out_dir) / "campaign_lists")
+    return dataclasses.replace(result, lists=lists, notes=notes)
+
+
+@dataclass
+class _Candidates:
+    """The firms of a campaign and their candidate firm × product pairs."""
+
+    firms: pd.DataFrame
+    held: pd.DataFrame
+    signals: pd.DataFrame
+    eligible: pd.DataFrame
+    routes: pd.DataFrame
+    pairs: pd.DataFrame
+    features: pd.DataFrame
+
+
+@dataclass
+class _Scores:
+    """Acceptance probability and uplift of every candidate pair, and the models' figures."""
+
+    p_accept: np.ndarray
+    source: np.ndarray
+    propensity: pd.DataFrame
+    responses: int
+    uplift: np.ndarray
+    uplift_metrics: dict[str, float]
+    qini: pd.DataFrame
+    arm_responses: list[int]
+
+
+def plan_campaign(
+    store: Store,
+    as_of: dt.date,
+    profile: pd.DataFrame,
+    scores: pd.DataFrame | None,
+    personas: pd.Series | None,
+    value: ValueInput | None,
+    *,
+    catalogue: Catalogue | None = None,
+    channels: ChannelConfig | None = None,
+    method: str = "auto",
+    seed: int = 0,
+    n_jobs: int = 1,
+    run_backtest: bool = True,
+    history: pd.DataFrame | None = None,
+    strategies: pd.Series | None = None,
+) -> MarketingResult:
+    """Plan one campaign: candidates → propensity → uplift → valuation → plan.
+
+    The parameters are :func:`marketing_stage`'s; nothing is stored or written (the
+    result has no lists: :func:`publish_campaign` does both).
     """
     cat = catalogue or load_catalogue()
     chn = channels or load_channels()
@@ -276,17 +354,38 @@ def marketing_stage(
     if profile.empty:
         raise SchemaError(f"no profile as of {as_of}; run `creditpersona profile --as-of "
                           f"{as_of}` first.")
-    firms = _firm_frame(store, profile, scores, personas)
     if scores is None:
         notes.append("no PD scores given: eligibility and risk appetite use no PD or grade; "
                      "fallback values assume the risk appetite's unrated_pd.")
     hist = history if history is not None else campaign_history(store, before=as_of,
                                                                 catalogue=cat)
+    c = _candidates(store, as_of, profile, scores, personas, strategies, cat, chn)
+    scored = _propensity(hist, c, seed, n_jobs, notes)
+    scored = _uplift(hist, c, scored, seed, n_jobs, notes)
+    candidates = _valuation(c, scored, value, cat)
+    positive = candidates[candidates["expected_value"] > 0].reset_index(drop=True)
+    plan = plan_offers(positive, method=method, catalogue=cat, channels=chn)  # type: ignore[arg-type]
+    greedy_objective = solve(build_problem(positive, catalogue=cat, channels=chn), "greedy")[1]
+    offers = _offers(plan, c, personas, as_of, cat)
+    routing = c.routes.groupby(["journey", "journey_zh", "channel"]).size().rename(
+        "firms").reset_index()
+    bt = _backtest(hist, scored, run_backtest, seed, n_jobs, notes)
+    return MarketingResult(as_of, offers, plan, greedy_objective, len(positive),
+                           scored.propensity, scored.uplift_metrics, scored.qini, bt,
+                           unmet_needs(c.signals, c.held, personas, c.eligible, cat), routing,
+                           None, notes)
+
+
+def _candidates(store: Store, as_of: dt.date, profile: pd.DataFrame,
+                scores: pd.DataFrame | None, personas: pd.Series | None,
+                strategies: pd.Series | None, cat: Catalogue,
+                chn: ChannelConfig) -> _Candidates:
+    """Eligible firm × product pairs the firm does not hold yet, with their features."""
+    firms = _firm_frame(store, profile, scores, personas)
     held = products_held(store, as_of)
     signals = need_signals(firms, cat)
     eligible = eligibility(cat, firms)
-    routes = route(firms, personas, chn)
-    # candidate pairs: eligible and not already held
+    routes = route(firms, strategies, chn)
     stacked = cast(pd.Series, eligible.stack())
     pairs = stacked[stacked].index.to_frame(index=False)
     pairs.columns = ["firm_id", "product"]
@@ -294,48 +393,66 @@ def marketing_stage(
     already = held_long.reindex(pd.MultiIndex.from_frame(pairs)).fillna(False).to_numpy(
         dtype=bool)
     pairs = pairs[~already].reset_index(drop=True)
-    feats = marketing_features(pairs, firms, held, cat)
+    return _Candidates(firms, held, signals, eligible, routes, pairs,
+                       marketing_features(pairs, firms, held, cat))
+
+
+def _propensity(hist: pd.DataFrame, c: _Candidates, seed: int, n_jobs: int,
+                notes: list[str]) -> _Scores:
+    """P(accept) of every pair: the propensity models, or a need-based prior."""
     contacted = hist[hist["treated"].astype(bool)] if len(hist) else hist
     responses = int(contacted["responded"].sum()) if len(contacted) else 0
-    propensity_metrics = pd.DataFrame(columns=["model", "contacted", "responses", "oof_auc"])
+    metrics = pd.DataFrame(columns=["model", "contacted", "responses", "oof_auc"])
     if min(responses, len(contacted) - responses) >= MIN_RESPONSES:
         model = ProductPropensity(params={"random_state": seed, "n_jobs": n_jobs}).fit(hist)
-        scored = model.predict(pd.concat([pairs[["product"]], feats], axis=1))
+        scored = model.predict(pd.concat([c.pairs[["product"]], c.features], axis=1))
         p_accept = scored["p_accept"].to_numpy()
         source = scored["propensity_model"].to_numpy(dtype=object)
-        propensity_metrics = model.metrics_
+        metrics = model.metrics_
     else:
         notes.append(f"only {responses} contacted responses in the campaign history: "
                      "P(accept) is a need-based prior (2 % + 10 % per signalled need).")
-        p_accept = 0.02 + 0.10 * feats["product_need"].fillna(0).to_numpy()
-        source = np.full(len(pairs), "prior", dtype=object)
-    uplift_metrics: dict[str, float] = {}
-    qini = pd.DataFrame(columns=["share", "targeted", "incremental", "random"])
-    uplift_score = np.full(len(pairs), np.nan)
+        p_accept = 0.02 + 0.10 * c.features["product_need"].fillna(0).to_numpy()
+        source = np.full(len(c.pairs), "prior", dtype=object)
+    return _Scores(p_accept, source, metrics, responses, np.full(len(c.pairs), np.nan), {},
+                   pd.DataFrame(columns=["share", "targeted", "incremental", "random"]), [])
+
+
+def _uplift(hist: pd.DataFrame, c: _Candidates, scored: _Scores, seed: int, n_jobs: int,
+            notes: list[str]) -> _Scores:
+    """The uplift of every pair (two-model learner), when both arms have enough responses."""
     treated_arm = hist["treated"].astype(bool) if len(hist) else pd.Series(dtype=bool)
-    arm_responses = [int(hist.loc[arm, "responded"].astype(int).sum()) if len(hist) else 0
-                     for arm in (treated_arm, ~treated_arm)]
-    if min(arm_responses) < MIN_ARM_RESPONSES:
-        notes.append(f"{arm_responses[0]} treated and {arm_responses[1]} control responses in "
-                     f"the campaign history; an uplift model needs {MIN_ARM_RESPONSES} in each "
-                     "arm, so offers are ranked by propensity alone.")
-    else:
-        uplift_metrics, qini = _uplift_oof(hist, seed, n_jobs)
-        cols = feature_columns(hist, pooled=True)
-        uplift_model = TwoModelUplift(params={"random_state": seed, "n_jobs": n_jobs}).fit(
-            hist[cols], hist["responded"].astype(int).to_numpy(),
-            hist["treated"].astype(bool).to_numpy())
-        uplift_score = uplift_model.predict_uplift(pd.concat([pairs[["product"]], feats],
-                                                             axis=1)[cols])
-    vals = _values(pairs, firms, value, cat)
-    f = firms.set_index("firm_id")
-    r = routes.reindex(pairs["firm_id"])
+    scored.arm_responses = [int(hist.loc[arm, "responded"].astype(int).sum()) if len(hist)
+                            else 0 for arm in (treated_arm, ~treated_arm)]
+    if min(scored.arm_responses) < MIN_ARM_RESPONSES:
+        notes.append(f"{scored.arm_responses[0]} treated and {scored.arm_responses[1]} control "
+                     f"responses in the campaign history; an uplift model needs "
+                     f"{MIN_ARM_RESPONSES} in each arm, so offers are ranked by propensity "
+                     "alone.")
+        return scored
+    scored.uplift_metrics, scored.qini = _uplift_oof(hist, seed, n_jobs)
+    cols = feature_columns(hist, pooled=True)
+    model = TwoModelUplift(params={"random_state": seed, "n_jobs": n_jobs}).fit(
+        hist[cols], hist["responded"].astype(int).to_numpy(),
+        hist["treated"].astype(bool).to_numpy())
+    scored.uplift = model.predict_uplift(pd.concat([c.pairs[["product"]], c.features],
+                                                   axis=1)[cols])
+    return scored
+
+
+def _valuation(c: _Candidates, scored: _Scores, value: ValueInput | None,
+               cat: Catalogue) -> pd.DataFrame:
+    """Every candidate pair with its value, contact cost and expected value."""
+    pairs = c.pairs
+    vals = _values(pairs, c.firms, value, cat)
+    f = c.firms.set_index("firm_id")
+    r = c.routes.reindex(pairs["firm_id"])
     candidates = pd.DataFrame({
         "firm_id": pairs["firm_id"].to_numpy(),
         "product": pairs["product"].to_numpy(),
-        "p_accept": p_accept,
-        "propensity_model": source,
-        "uplift": uplift_score,
+        "p_accept": scored.p_accept,
+        "propensity_model": scored.source,
+        "uplift": scored.uplift,
         "value": vals["value"].to_numpy(),
         "contact_cost": r["contact_cost"].to_numpy(dtype=float),
         "suggested_rate": vals["suggested_rate"].to_numpy(),
@@ -346,16 +463,19 @@ def marketing_stage(
         "channel": r["channel"].to_numpy(),
         "uses_rm": r["uses_rm"].to_numpy(),
         "industry_section": f["industry_section"].reindex(pairs["firm_id"]).to_numpy(),
-        "peer_share": feats["peer_share"].to_numpy(),
+        "peer_share": c.features["peer_share"].to_numpy(),
     })
     if "grade" in f.columns:
         candidates["grade"] = f["grade"].reindex(pairs["firm_id"]).to_numpy()
     candidates["expected_value"] = (candidates["p_accept"] * candidates["value"]
                                     - candidates["contact_cost"])
-    positive = candidates[candidates["expected_value"] > 0].reset_index(drop=True)
-    plan = plan_offers(positive, method=method, catalogue=cat, channels=chn)  # type: ignore[arg-type]
-    problem = build_problem(positive, catalogue=cat, channels=chn)
-    greedy_objective = solve(problem, "greedy")[1]
+    return candidates
+
+
+def _offers(plan: OfferPlan, c: _Candidates, personas: pd.Series | None, as_of: dt.date,
+            cat: Catalogue) -> pd.DataFrame:
+    """The planned offers with the firm's name, persona, journey and the reason in Chinese."""
+    f = c.firms.set_index("firm_id")
     offers = plan.offers.copy()
     offers["as_of"] = as_of
     offers["firm_name"] = f["firm_name"].reindex(offers["firm_id"]).to_numpy()
@@ -363,58 +483,39 @@ def marketing_stage(
                          else None)
     offers["product_zh"] = offers["product"].map(
         lambda p: cat.products[p].zh if p in cat.products else PRODUCT_LABELS_ZH.get(p, p))
-    for c in ("journey", "journey_zh", "channel_zh"):
-        offers[c] = routes[c].reindex(offers["firm_id"]).to_numpy()
-    offers["reason_zh"] = _reasons(offers, signals, cat)
+    for col in ("journey", "journey_zh", "channel_zh"):
+        offers[col] = c.routes[col].reindex(offers["firm_id"]).to_numpy()
+    offers["reason_zh"] = _reasons(offers, c.signals, cat)
     offers["method"] = plan.method
-    offers = offers[["as_of", "firm_id", "firm_name", "rm_id", "persona", "product",
-                     "product_zh", "journey", "journey_zh", "channel", "channel_zh",
-                     "p_accept", "uplift", "value", "contact_cost", "expected_value",
-                     "suggested_rate", "suggested_limit", "value_source", "propensity_model",
-                     "industry_section", "reason_zh", "method"]]
-    if not store.read_only:
-        save_offers(store, offers, as_of)
-    else:
-        notes.append("store opened read-only: offers not saved to the store.")
-    lists = write_campaign_lists(offers, Path(out_dir) / "campaign_lists")
-    needs_view = unmet_needs(signals, held, personas, eligible, cat)
-    routing = routes.groupby(["journey", "journey_zh", "channel"]).size().rename(
-        "firms").reset_index()
-    bt = None
-    if run_backtest and len(hist) and hist["campaign_id"].nunique() >= 2 \
-            and responses >= MIN_RESPONSES:
-        if min(arm_responses) >= MIN_ARM_RESPONSES:
-            try:
-                bt = backtest(hist, seed=seed, n_jobs=n_jobs)
-            except InsufficientDataError as exc:
-                notes.append(f"backtest not run: {exc}")
-        else:
-            notes.append(f"backtest skipped: {min(arm_responses)} responses in the smaller "
-                         f"arm, fewer than {MIN_ARM_RESPONSES}.")
-    return MarketingResult(as_of, offers, plan, greedy_objective, len(positive),
-                           propensity_metrics, uplift_metrics, qini, bt, needs_view, routing,
-                           lists, notes)
+    return offers[["as_of", "firm_id", "firm_name", "rm_id", "persona", "product",
+                   "product_zh", "journey", "journey_zh", "channel", "channel_zh",
+                   "p_accept", "uplift", "value", "contact_cost", "expected_value",
+                   "suggested_rate", "suggested_limit", "value_source", "propensity_model",
+                   "industry_section", "reason_zh", "method"]]
+
+
+def _backtest(hist: pd.DataFrame, scored: _Scores, run: bool, seed: int, n_jobs: int,
+              notes: list[str]) -> BacktestResult | None:
+    """The targeting backtest on held-back history, when asked and the history allows."""
+    if not (run and len(hist) and hist["campaign_id"].nunique() >= 2
+            and scored.responses >= MIN_RESPONSES):
+        return None
+    if min(scored.arm_responses) < MIN_ARM_RESPONSES:
+        notes.append(f"backtest skipped: {min(scored.arm_responses)} responses in the smaller "
+                     f"arm, fewer than {MIN_ARM_RESPONSES}.")
+        return None
+    try:
+        return backtest(hist, seed=seed, n_jobs=n_jobs)
+    except InsufficientDataError as exc:
+        notes.append(f"backtest not run: {exc}")
+        return None
 
 
 def save_offers(store: Store, offers: pd.DataFrame, as_of: dt.date) -> None:
     """Keep the offers in the store's ``offers`` table, replacing the rows of ``as_of``."""
-    frame = offers.assign(as_of=as_of).copy()
-    for c in frame.columns:
-        if c != "as_of" and (frame[c].dtype == object or str(frame[c].dtype).startswith("str")):
-            frame[c] = frame[c].astype("string")
-    data = pa.Table.from_pandas(frame, preserve_index=False)
-    if OFFERS not in store.con.list_tables():
-        store.con.create_table(OFFERS, data.slice(0, 0))
-    store.con.raw_sql(f"DELETE FROM {OFFERS} WHERE as_of = DATE '{as_of.isoformat()}'")
-    store.con.insert(OFFERS, data)
+    results.replace_date(store, OFFERS, as_of, offers)
 
 
 def load_offers(store: Store, as_of: dt.date | None = None) -> pd.DataFrame:
     """The stored offers of an as-of date (default: the latest); empty if none."""
-    import ibis
-
-    if OFFERS not in store.con.list_tables():
-        return pd.DataFrame()
-    t = store.table(OFFERS)
-    date = as_of or t.as_of.max().execute()
-    return t.filter(t.as_of == ibis.literal(date, type="date")).to_pandas()
+    return results.read(store, OFFERS, as_of)

@@ -32,6 +32,7 @@ from creditpersona.models.scorecard import ScorecardPD
 from creditpersona.models.target import first_default_dates, labels
 from creditpersona.profile.build import build_profile
 from creditpersona.profile.scoring import load_scoring
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
 #: Profile features the PD models read (raw features; the dimension scores are not inputs).
@@ -399,24 +400,13 @@ def to_json(tables: dict[str, Any]) -> dict[str, Any]:
     return {k: plain(v) for k, v in tables.items()}
 
 
-PD_SCORES = "pd_scores"
+PD_SCORES = results.PD_SCORES
 
 
 def save_scores(store: Store, as_of: dt.date, applied: pd.DataFrame) -> None:
     """Keep the graded firms of an as-of date in ``pd_scores`` (that date's rows replaced).
 
-    Columns the stored table lacks (scores stored by an older version) are added to it.
+    Columns the stored table lacks (scores stored by an older version) are added to it
+    (:func:`creditpersona.store.results.replace_date`).
     """
-    import pyarrow as pa
-
-    data = pa.Table.from_pandas(applied.assign(as_of=as_of), preserve_index=False)
-    if PD_SCORES not in store.con.list_tables():
-        store.con.create_table(PD_SCORES, data.slice(0, 0))
-    stored = set(store.table(PD_SCORES).columns)
-    for name, kind in zip(data.schema.names, data.schema.types, strict=True):
-        if name not in stored:  # scores of an older version: add the new columns (NULL)
-            sql_type = {"string": "VARCHAR", "large_string": "VARCHAR", "double": "DOUBLE",
-                        "int64": "BIGINT", "bool": "BOOLEAN"}.get(str(kind), "VARCHAR")
-            store.con.raw_sql(f'ALTER TABLE {PD_SCORES} ADD COLUMN "{name}" {sql_type}')
-    store.con.raw_sql(f"DELETE FROM {PD_SCORES} WHERE as_of = DATE '{as_of.isoformat()}'")
-    store.con.insert(PD_SCORES, data)
+    results.replace_date(store, PD_SCORES, as_of, applied)

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from creditpersona.config import load_yaml_config
 from creditpersona.models.master_scale import MasterScale
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
 #: Columns :func:`rate` adds to the scores.
@@ -203,18 +204,12 @@ def previous_ratings(store: Store, as_of: dt.date, max_gap_days: int,
     Scores stored before the rating philosophy existed have no ``rating_score``: their PIT
     log-odds stand in for it. None when no earlier date lies within ``max_gap_days``.
     """
-    if table not in store.con.list_tables():
+    earlier = results.latest(store, table, before=as_of)
+    if earlier is None or (as_of - earlier).days > max_gap_days:
         return None
-    t = store.table(table)
-    earlier = t.filter(t.as_of < as_of).as_of.max().execute()
-    if earlier is None or pd.isna(earlier):
-        return None
-    earlier = pd.Timestamp(earlier).date()
-    if (as_of - earlier).days > max_gap_days:
-        return None
-    cols = [c for c in ("firm_id", "pd", "grade", "rating_score") if c in t.columns]
-    rows = t.filter(t.as_of == earlier).select(cols).to_pandas()
-    if "rating_score" not in rows.columns:
+    rows = results.read(store, table, earlier,
+                        columns=["firm_id", "pd", "grade", "rating_score"])
+    if "rating_score" not in rows.columns or rows["rating_score"].isna().all():
         rows["rating_score"] = _logit(rows["pd"])
     rows["rating_score"] = rows["rating_score"].astype(float)
     return rows[["firm_id", "rating_score", "grade"]]

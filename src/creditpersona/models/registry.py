@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from creditpersona import __version__, artefacts
 from creditpersona.errors import StoreError
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
 REGISTRY = "model_registry"
@@ -125,7 +126,7 @@ def _quoted(text: str) -> str:
 def _ensure(store: Store) -> None:
     """Create the registry table, or fail clearly on one from before as-of dates existed."""
     con = store.con
-    if REGISTRY not in con.list_tables():
+    if not results.has_table(store, REGISTRY):
         con.create_table(REGISTRY, _SCHEMA.empty_table())
     elif "as_of" not in store.table(REGISTRY).columns:
         raise StoreError(f"{store.path}: table {REGISTRY} is from an earlier version (no as_of "
@@ -145,7 +146,7 @@ def _rows(store: Store, name: str, version: int | None, as_of: dt.date | None) -
 
 def has(store: Store, name: str, *, as_of: dt.date | None = None) -> bool:
     """Whether a model ``name`` is registered (in force on ``as_of`` when given)."""
-    if REGISTRY not in store.con.list_tables():
+    if not results.has_table(store, REGISTRY):
         return False
     _ensure(store)
     return bool(_rows(store, name, None, as_of).count().execute() > 0)
@@ -154,7 +155,7 @@ def has(store: Store, name: str, *, as_of: dt.date | None = None) -> bool:
 def records(store: Store, name: str | None = None) -> pd.DataFrame:
     """Every registered version (without the bytes), oldest first."""
     columns = [f for f in _SCHEMA.names if f != "artefact"]
-    if REGISTRY not in store.con.list_tables():
+    if not results.has_table(store, REGISTRY):
         return pd.DataFrame(columns=columns)
     _ensure(store)
     reg = store.table(REGISTRY)
@@ -178,7 +179,7 @@ def load(store: Store, name: str, version: int | None = None, *,
         If no such model is registered or its bytes do not match their digest, or are not
         a JSON artefact of a trusted type (a pickle of an earlier version, say).
     """
-    if REGISTRY not in store.con.list_tables():
+    if not results.has_table(store, REGISTRY):
         raise StoreError(f"{store.path}: no model registered yet; run `creditpersona run` first.")
     _ensure(store)
     rows = _rows(store, name, version, as_of)
@@ -208,7 +209,7 @@ def _record(r: pd.Series) -> ModelRecord:
 def record(store: Store, name: str, version: int | None = None, *,
            as_of: dt.date | None = None) -> ModelRecord | None:
     """The record :func:`load` would return, without reading the model (None if none)."""
-    if REGISTRY not in store.con.list_tables():
+    if not results.has_table(store, REGISTRY):
         return None
     _ensure(store)
     rows = _rows(store, name, version, as_of)

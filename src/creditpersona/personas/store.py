@@ -16,7 +16,6 @@ from pathlib import Path
 import ibis
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from creditpersona import artefacts
 from creditpersona.errors import SchemaError, StoreError
@@ -25,9 +24,10 @@ from creditpersona.personas.describe import PersonaCards, describe_personas
 from creditpersona.personas.evaluation import PersonaEvaluation, evaluate_personas
 from creditpersona.personas.identity import IdentityMatch
 from creditpersona.personas.policy import PersonaModel, PersonaPolicy, fit_personas, load_policy
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
-PERSONAS = "personas"
+PERSONAS = results.PERSONAS
 MODEL_NAME = "personas"
 #: Loan prime rates by tenor (PBoC LPR, 1Y 3.00 %, 5Y 3.50 %) for the interest income of a
 #: loan priced at LPR + spread; pass the rates in force to ``persona_stage``.
@@ -35,8 +35,7 @@ DEFAULT_LPR = {"1Y": 0.030, "5Y": 0.035}
 #: Loss given default used for expected loss when nothing better is known (Basel foundation
 #: IRB, senior unsecured claims on corporates).
 DEFAULT_LGD = 0.45
-_COLUMNS = ["firm_id", "as_of", "persona_id", "name_zh", "name_en", "source", "cluster",
-            "confidence", "model_version", "run_id"]
+_COLUMNS = results.TABLES[PERSONAS].columns
 
 
 @artefacts.trusted("persona_result")
@@ -48,7 +47,8 @@ class PersonaResult:
     ----------
     as_of : datetime.date
     assignment : pandas.DataFrame
-        One row per firm: ``firm_id``, ``persona_id``, ``name_zh``, ``name_en``, ``source``,
+        One row per firm: ``firm_id``, ``persona_id``, ``persona_name_zh``,
+        ``persona_name_en``, ``source``,
         ``cluster``, ``confidence``.
     cards : PersonaCards
     evaluation : PersonaEvaluation
@@ -77,18 +77,7 @@ def save_assignments(store: Store, as_of: dt.date, assignment: pd.DataFrame,
     """Store an assignment, replacing any earlier rows with the same as-of date."""
     frame = assignment.assign(as_of=as_of, model_version=int(model_version),
                               run_id=run_id or uuid.uuid4().hex[:12])[_COLUMNS]
-    frame = frame.astype({"firm_id": "string", "persona_id": "string", "name_zh": "string",
-                          "name_en": "string", "source": "string", "cluster": "int64",
-                          "confidence": "float64", "model_version": "int64",
-                          "run_id": "string"})
-    data = pa.Table.from_pandas(frame, preserve_index=False)
-    if PERSONAS not in store.con.list_tables():
-        store.con.create_table(PERSONAS, data.slice(0, 0))
-    if list(store.table(PERSONAS).columns) != data.column_names:
-        raise StoreError(f"{store.path}: table {PERSONAS} has other columns (another version); "
-                         f"export it and drop it (DROP TABLE {PERSONAS}) before assigning.")
-    store.con.raw_sql(f"DELETE FROM {PERSONAS} WHERE as_of = DATE '{as_of.isoformat()}'")
-    store.con.insert(PERSONAS, data)
+    results.replace_date(store, PERSONAS, as_of, frame)
 
 
 def load_assignments(store: Store, as_of: dt.date | None = None, *,
@@ -98,17 +87,12 @@ def load_assignments(store: Store, as_of: dt.date | None = None, *,
     With ``before=True``, the latest assignment strictly before ``as_of`` (for
     quarter-to-quarter comparison). Empty if there is none.
     """
-    if PERSONAS not in store.con.list_tables():
-        return pd.DataFrame(columns=_COLUMNS)
-    t = store.table(PERSONAS)
     if before and as_of is not None:
-        t = t.filter(t.as_of < ibis.literal(as_of, type="date"))
-        date = t.as_of.max().execute()
-    else:
-        date = as_of or t.as_of.max().execute()
-    if date is None or pd.isna(date):
-        return pd.DataFrame(columns=_COLUMNS)
-    return t.filter(t.as_of == ibis.literal(date, type="date")).to_pandas()
+        date = results.latest(store, PERSONAS, before=as_of)
+        if date is None:
+            return results.empty(PERSONAS)
+        return results.read(store, PERSONAS, date)
+    return results.read(store, PERSONAS, as_of)
 
 
 def register_model(store: Store, model: PersonaModel, training: pd.DataFrame,
@@ -164,7 +148,7 @@ def _loan_inputs(store: Store, as_of: dt.date, firms: pd.Series,
     annual interest income at LPR + spread on the principal.
     """
     index = pd.Index(firms.astype(str).to_numpy(), name="firm_id")
-    if "loans" not in store.con.list_tables():
+    if not results.has_table(store, "loans"):
         return pd.DataFrame(index=index), pd.DataFrame(index=index)
     loans = store.table("loans")
     day = ibis.literal(as_of, type="date")
@@ -183,11 +167,64 @@ def _loan_inputs(store: Store, as_of: dt.date, firms: pd.Series,
 
 
 def _contacts(store: Store, as_of: dt.date) -> pd.DataFrame | None:
-    if "campaign_contacts" not in store.con.list_tables():
+    if not results.has_table(store, "campaign_contacts"):
         return None
     c = store.table("campaign_contacts")
     c = c.filter(c.contact_date <= ibis.literal(as_of, type="date"))
     return c.select("firm_id", "treated", "responded").to_pandas()
+
+
+def _model(store: Store, as_of: dt.date, frame: pd.DataFrame,
+           policy: PersonaPolicy | str | Path | None, refit: bool | None,
+           in_force: tuple[PersonaModel, registry.ModelRecord] | None
+           ) -> tuple[PersonaModel, bool, IdentityMatch | None]:
+    """The persona model of the stage, whether it was fitted for ``as_of``, and the identity
+    match of a re-fit.
+
+    Raises
+    ------
+    StoreError
+        If ``refit`` is False and no model is in force.
+    """
+    chosen = policy if isinstance(policy, PersonaPolicy) else (
+        load_policy(policy) if policy is not None else None)
+    fit = refit if refit is not None else in_force is None
+    if fit:
+        # A re-fit keeps the ids of the model in force before this date (a model fitted
+        # for this very date earlier is the one being replaced).
+        day_before = as_of - dt.timedelta(days=1)
+        before = _load(store, as_of=day_before)[0] if has_model(store, day_before) else None
+        model, identity = fit_personas(frame, chosen or load_policy(), before)
+        return model, True, identity
+    if in_force is None:
+        raise StoreError(f"{store.path}: no persona model in force on {as_of}; fit first "
+                         f"(creditpersona personas fit --as-of {as_of}).")
+    model, record = in_force
+    if chosen is not None:
+        chosen.check_ids(model.persona_ids)
+        model = PersonaModel(model.segmenter, model.cluster_ids, chosen, model.frozen,
+                             model.cards, model.identity)
+    # The model fitted for this very date: running the date again shows it as fitted.
+    return model, record.as_of == as_of, model.identity
+
+
+def _pd_by_row(pd_scores: pd.DataFrame | None, frame: pd.DataFrame) -> pd.Series | None:
+    """The 12-month PD of every profile row (None without scores).
+
+    Raises
+    ------
+    SchemaError
+        If ``pd_scores`` has no ``firm_id`` or no PD column.
+    """
+    if pd_scores is None:
+        return None
+    column = next((c for c in ("pd", "pd_12m", "pd_score") if c in pd_scores.columns), None)
+    if column is None or "firm_id" not in pd_scores.columns:
+        raise SchemaError("persona stage: pd_scores needs firm_id and a pd, pd_12m or "
+                          f"pd_score column; it has {list(pd_scores.columns)}.")
+    by_firm = pd_scores.drop_duplicates("firm_id").set_index("firm_id")[column]
+    return pd.Series(by_firm.reindex(frame["firm_id"].astype(str)).to_numpy(),
+                     index=frame.index, dtype="float64")
 
 
 def persona_stage(
@@ -206,7 +243,8 @@ def persona_stage(
     Parameters
     ----------
     store : Store
-        Open for writing.
+        The assignment is stored when it is open for writing
+        (:func:`creditpersona.store.results.should_save`).
     as_of : datetime.date
         The profile date.
     profile : pandas.DataFrame
@@ -244,70 +282,55 @@ def persona_stage(
         raise SchemaError(f"persona stage: no profile for {as_of}; run `creditpersona profile "
                           f"--as-of {as_of}` first.")
     frame = profile.reset_index(drop=True)
-    chosen = policy if isinstance(policy, PersonaPolicy) else (
-        load_policy(policy) if policy is not None else None)
     in_force = _load(store, as_of=as_of) if has_model(store, as_of) else None
-    fit = refit if refit is not None else in_force is None
-    identity = None
-    if fit:
-        # A re-fit keeps the ids of the model in force before this date (a model fitted
-        # for this very date earlier is the one being replaced).
-        day_before = as_of - dt.timedelta(days=1)
-        before = _load(store, as_of=day_before)[0] if has_model(store, day_before) else None
-        model, identity = fit_personas(frame, chosen or load_policy(), before)
-    else:
-        if in_force is None:
-            raise StoreError(f"{store.path}: no persona model in force on {as_of}; fit first "
-                             f"(creditpersona personas fit --as-of {as_of}).")
-        model, record = in_force
-        # The model fitted for this very date: running the date again shows it as fitted.
-        fit = record.as_of == as_of
-        identity = model.identity
-        if chosen is not None:
-            chosen.check_ids(model.persona_ids)
-            model = PersonaModel(model.segmenter, model.cluster_ids, chosen, model.frozen,
-                                 model.cards, model.identity)
+    model, fit, identity = _model(store, as_of, frame, policy, refit, in_force)
     assignment = model.assign(frame)
-    pd_series = None
-    if pd_scores is not None:
-        column = next((c for c in ("pd", "pd_12m", "pd_score") if c in pd_scores.columns), None)
-        if column is None or "firm_id" not in pd_scores.columns:
-            raise SchemaError("persona stage: pd_scores needs firm_id and a pd, pd_12m or "
-                              f"pd_score column; it has {list(pd_scores.columns)}.")
-        by_firm = pd_scores.drop_duplicates("firm_id").set_index("firm_id")[column]
-        pd_series = pd.Series(by_firm.reindex(frame["firm_id"].astype(str)).to_numpy(),
-                              index=frame.index, dtype="float64")
+    pd_series = _pd_by_row(pd_scores, frame)
     holdings, value = _loan_inputs(store, as_of, frame["firm_id"], lpr or DEFAULT_LPR)
     holdings.index, value.index = frame.index, frame.index
     cards = describe_personas(frame, assignment, model, pd_scores=pd_series,
                               holdings=holdings if len(holdings.columns) else None)
-    for pid in model.frozen:  # a frozen persona keeps the card it had when it was frozen
-        if pid not in model.cards and pid in cards.cards.index:
-            card = cards.cards.loc[pid]
-            model.cards[pid] = {k: str(card[k]) for k in ("name_zh", "name_en",
-                                                          "description_zh", "description_en")}
+    _keep_frozen_cards(model, cards)
     if pd_series is not None:
         value = value.assign(pd=pd_series, lgd=lgd)
-    previous_rows = load_assignments(store, as_of, before=True)
-    previous_assignment = None if previous_rows.empty else pd.Series(
-        previous_rows["persona_id"].astype(str).to_numpy(),
-        index=previous_rows["firm_id"].astype(str).to_numpy())
     evaluation = evaluate_personas(frame, assignment, model, surrogate=cards.surrogate,
                                    contacts=_contacts(store, as_of), value=value,
-                                   previous=previous_assignment)
+                                   previous=_previous(store, as_of))
     if in_force is None or refit:
         version = register_model(store, model, frame, evaluation.summary(), as_of).version
     else:
         version = in_force[1].version
+    out = _named(frame, assignment, cards)
+    if results.should_save(store):
+        save_assignments(store, as_of, out, version)
+    return PersonaResult(as_of, out, cards, evaluation, model, version, fit, identity)
+
+
+def _keep_frozen_cards(model: PersonaModel, cards: PersonaCards) -> None:
+    """A frozen persona keeps the card it had when it was frozen (kept in the model)."""
+    for pid in model.frozen:
+        if pid not in model.cards and pid in cards.cards.index:
+            card = cards.cards.loc[pid]
+            model.cards[pid] = {k: str(card[k]) for k in ("name_zh", "name_en",
+                                                          "description_zh", "description_en")}
+
+
+def _previous(store: Store, as_of: dt.date) -> pd.Series | None:
+    """Persona by firm of the latest stored date before ``as_of`` (None if there is none)."""
+    rows = load_assignments(store, as_of, before=True)
+    return None if rows.empty else pd.Series(rows["persona_id"].astype(str).to_numpy(),
+                                             index=rows["firm_id"].astype(str).to_numpy())
+
+
+def _named(frame: pd.DataFrame, assignment: pd.DataFrame, cards: PersonaCards) -> pd.DataFrame:
+    """One row per firm: its persona id, the persona's names (zh, en) and the assignment."""
     names = cards.cards[["name_zh", "name_en"]]
     out = pd.DataFrame({"firm_id": frame["firm_id"].astype(str).to_numpy()}, index=frame.index)
     out = out.join(assignment)
-    out["name_zh"] = names["name_zh"].reindex(out["persona_id"]).to_numpy()
-    out["name_en"] = names["name_en"].reindex(out["persona_id"]).to_numpy()
-    out = out[["firm_id", "persona_id", "name_zh", "name_en", "source", "cluster",
-               "confidence"]].reset_index(drop=True)
-    save_assignments(store, as_of, out, version)
-    return PersonaResult(as_of, out, cards, evaluation, model, version, fit, identity)
+    out["persona_name_zh"] = names["name_zh"].reindex(out["persona_id"]).to_numpy()
+    out["persona_name_en"] = names["name_en"].reindex(out["persona_id"]).to_numpy()
+    return out[["firm_id", "persona_id", "persona_name_zh", "persona_name_en", "source",
+                "cluster", "confidence"]].reset_index(drop=True)
 
 
 def persona_counts(result: PersonaResult) -> pd.DataFrame:

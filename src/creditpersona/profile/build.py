@@ -21,17 +21,17 @@ from typing import Literal
 
 import ibis
 import pandas as pd
-import pyarrow as pa
 
 from creditpersona.contract.schema import TABLES
 from creditpersona.domain import industry, size_class
-from creditpersona.errors import StoreError, parameter_error
+from creditpersona.errors import parameter_error
 from creditpersona.profile.features import Tables, profile_features
 from creditpersona.profile.scoring import ScoringConfig, load_scoring, score_profiles
 from creditpersona.profile.text import text_signals
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
-PROFILES = "profiles"
+PROFILES = results.PROFILES
 Engine = Literal["duckdb", "spark"]
 
 
@@ -150,23 +150,9 @@ def save_profile(store: Store, run: ProfileRun) -> None:
         If the stored profiles have other columns (a profile of another version).
     """
     frame = run.frame.assign(as_of=run.as_of, run_id=run.run_id, engine=run.engine)
-    data = pa.Table.from_pandas(frame, preserve_index=False)
-    if PROFILES not in store.con.list_tables():
-        store.con.create_table(PROFILES, data.slice(0, 0))
-    stored = store.table(PROFILES).columns
-    if list(stored) != data.column_names:
-        raise StoreError(
-            f"{store.path}: table {PROFILES} holds profiles with other columns (another "
-            f"version); export it and drop it (DROP TABLE {PROFILES}) before profiling again."
-        )
-    store.con.raw_sql(f"DELETE FROM {PROFILES} WHERE as_of = DATE '{run.as_of.isoformat()}'")
-    store.con.insert(PROFILES, data)
+    results.replace_date(store, PROFILES, run.as_of, frame)
 
 
 def load_profile(store: Store, as_of: dt.date | None = None) -> pd.DataFrame:
     """The stored profile of an as-of date (default: the latest)."""
-    if PROFILES not in store.con.list_tables():
-        return pd.DataFrame()
-    p = store.table(PROFILES)
-    date = as_of or p.as_of.max().execute()
-    return p.filter(p.as_of == ibis.literal(date, type="date")).to_pandas()
+    return results.read(store, PROFILES, as_of)

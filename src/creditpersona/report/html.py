@@ -168,6 +168,15 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame,
          "KS": m["ks"], "Brier": m["brier"], "Hosmer–Lemeshow p": m["hosmer_lemeshow_p"],
          "samples": m["n"], "defaults": m["defaults"]} for name, m in metrics.items()])
     parts.append(_table(rows))
+    parts.append(_pd_curves(tables, names))
+    parts += _pd_grades(tables)
+    parts.append(_pd_drivers(tables, scores))
+    parts += _pd_worst(scores, firm_names)
+    return "\n".join(parts)
+
+
+def _pd_curves(tables: Mapping[str, Any], names: dict[str, str]) -> str:
+    """ROC curves and calibration by PD decile, side by side."""
     roc = go.Figure([go.Scatter(x=c["fpr"], y=c["tpr"], mode="lines", name=names.get(k, k))
                      for k, c in tables["roc"].items()])
     roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="random",
@@ -184,8 +193,13 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame,
     cal.update_layout(title="Calibration by PD decile 校准 (log scale)", xaxis_type="log",
                       yaxis_type="log", xaxis_title="mean predicted PD",
                       yaxis_title="observed default rate")
-    parts.append("<div class='grid'><div>" + _figure(roc) + "</div><div>" + _figure(cal)
-                 + "</div></div>")
+    return ("<div class='grid'><div>" + _figure(roc) + "</div><div>" + _figure(cal)
+            + "</div></div>")
+
+
+def _pd_grades(tables: Mapping[str, Any]) -> list[str]:
+    """The Jeffreys test per grade and the grade distribution, with the reading note."""
+    parts: list[str] = []
     j: pd.DataFrame = tables["jeffreys"]
     jf = go.Figure([
         go.Scatter(x=j["grade"], y=j["observed_dr"], mode="markers", name="observed 实际违约率",
@@ -214,6 +228,11 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame,
                     else ".")
                  + " PSI below 0.10 is stable, 0.10–0.25 worth investigating, above 0.25 a "
                    "significant shift.</p>")
+    return parts
+
+
+def _pd_drivers(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
+    """Information value of the features and the main reason codes, side by side."""
     iv: pd.DataFrame = tables["iv"].head(25)
     ivf = go.Figure(go.Bar(
         y=[f"{zh} {en}" for zh, en in zip(iv["zh"], iv["en"], strict=True)][::-1],
@@ -227,8 +246,12 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame,
                           orientation="h"))
     rf.update_layout(title="Main reason code across the portfolio 首要风险因素",
                      xaxis_title="firms")
-    parts.append("<div class='grid'><div>" + _figure(ivf) + "</div><div>" + _figure(rf)
-                 + "</div></div>")
+    return ("<div class='grid'><div>" + _figure(ivf) + "</div><div>" + _figure(rf)
+            + "</div></div>")
+
+
+def _pd_worst(scores: pd.DataFrame, firm_names: pd.Series | None) -> list[str]:
+    """The performing firms with the highest PD and their reasons."""
     # Performing firms only: the defaulted ones are already known.
     performing = scores[(scores["grade"].astype(str) != "D") & (scores["pd"] < 1.0)]
     worst = performing.sort_values("pd", ascending=False).head(10)
@@ -243,6 +266,5 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame,
         "reasons": ["; ".join(str(r[f"reason_{k}_en"]) for k in (1, 2, 3)
                               if isinstance(r[f"reason_{k}_en"], str))
                     for _, r in worst.iterrows()]})
-    parts += ["<h3>Highest default probabilities of performing firms 违约概率最高的正常客户</h3>",
-              _table(show, names=firm_names)]
-    return "\n".join(parts)
+    return ["<h3>Highest default probabilities of performing firms 违约概率最高的正常客户</h3>",
+            _table(show, names=firm_names)]

@@ -47,7 +47,7 @@ def _persona_labels(result: ReviewResult) -> dict[str, str]:
     if names.empty:
         return {}
     last = names.sort_values("as_of").drop_duplicates("persona_id", keep="last")
-    return {str(p): f"{p} {z}" for p, z in zip(last["persona_id"], last["name_zh"],
+    return {str(p): f"{p} {z}" for p, z in zip(last["persona_id"], last["persona_name_zh"],
                                                  strict=True)}
 
 
@@ -304,6 +304,61 @@ def _trend(result: ReviewResult) -> str:
     return _grid(*figures) if figures else ""
 
 
+def _quarter_on_quarter(result: ReviewResult) -> list[str]:
+    """Migration, stability and industries against the previous quarter."""
+    cfg = result.config
+    parts: list[str] = []
+    labels = _persona_labels(result)
+    s = result.rating_summary.iloc[0]
+    parts.append("<h3>迁移 Migration</h3>")
+    if len(result.persona_migration):
+        agree = result.persona_agreement
+        parts.append(f"<p class='note'>{agree['same_persona']:.1%} of "
+                     f"{int(agree['firms']):,} firms in both quarters kept their persona "
+                     f"(ARI {agree['ari']:.3f}). Row {NEW}: firms new this quarter; column "
+                     f"{LEFT}: firms gone. Colour: share of the row.</p>")
+    if pd.notna(s["downgrade_share"]):
+        parts.append(f"<p class='note'>Ratings of {int(s['firms']):,} firms graded in both "
+                     f"quarters: {s['upgrade_share']:.1%} upgraded, "
+                     f"{s['stable_share']:.1%} unchanged, {s['downgrade_share']:.1%} "
+                     f"downgraded (mean move {s['mean_notches']:+.2f} notches).</p>")
+        parts.append(_stability(result.rating_summary))
+    figs = []
+    if len(result.persona_migration):
+        figs.append(_heatmap(result.persona_migration, result.persona_migration_rates,
+                             "Persona migration 客户性格迁移", labels))
+    if len(result.rating_migration):
+        figs.append(_heatmap(result.rating_migration, result.rating_migration_rates,
+                             "Rating migration 评级迁移 (best grade first, default last)"))
+    parts += [_grid(*figs), _downgrades(result)]
+    parts += ["<h3>漂移 Stability (PSI / CSI)</h3>", _psi_bars(result),
+              _industry_heatmap(result)]
+    ind = result.industries
+    ind = ind[ind["judged"].astype(bool)]
+    if len(ind):
+        shown = ind[["segment", "name_zh", "name_en", "firms_current", "pd_psi",
+                     "features_drifted", "features_compared", "downgrade_share",
+                     "downgrade_share_rest", "downgrade_z", "flagged", "reason"]].rename(
+            columns={"segment": "industry", "firms_current": "firms", "pd_psi": "PD PSI",
+                     "features_drifted": "features drifted", "features_compared": "of",
+                     "downgrade_share": "downgraded", "downgrade_share_rest":
+                     "rest downgraded", "downgrade_z": "z"})
+        parts += ["<h4>Industry sections and divisions 行业门类与大类 (quarter on "
+                  "quarter)</h4>",
+                  f"<p class='note'>An industry is flagged when its PD PSI reaches "
+                  f"{cfg.industry.pd_psi:.2f}, or at least {cfg.industry.feature_share:.0%} "
+                  f"of its features drift, or its downgrade share exceeds the rest of the "
+                  f"portfolio's by {cfg.industry.downgrade_excess:.0%} or more with z ≥ "
+                  f"{cfg.industry.downgrade_z:.2f}. Industries with fewer than "
+                  f"{cfg.industry.min_firms} firms in either quarter are not judged and "
+                  "not shown.</p>", _table(shown)]
+    flagged = _flagged_ratings(result)
+    if flagged:
+        parts += ["<h4>Rating migration of flagged industries 预警行业评级迁移</h4>",
+                  _grid(*flagged)]
+    return parts
+
+
 def review_section(result: ReviewResult) -> str:
     """The quarterly review: triggers, migration, drift, matured performance and trend.
 
@@ -339,54 +394,7 @@ def review_section(result: ReviewResult) -> str:
         parts.append("<p class='note'>No migration or quarter-on-quarter drift: this is the "
                      "first reviewed quarter.</p>")
     else:
-        labels = _persona_labels(result)
-        s = result.rating_summary.iloc[0]
-        parts.append("<h3>迁移 Migration</h3>")
-        if len(result.persona_migration):
-            agree = result.persona_agreement
-            parts.append(f"<p class='note'>{agree['same_persona']:.1%} of "
-                         f"{int(agree['firms']):,} firms in both quarters kept their persona "
-                         f"(ARI {agree['ari']:.3f}). Row {NEW}: firms new this quarter; column "
-                         f"{LEFT}: firms gone. Colour: share of the row.</p>")
-        if pd.notna(s["downgrade_share"]):
-            parts.append(f"<p class='note'>Ratings of {int(s['firms']):,} firms graded in both "
-                         f"quarters: {s['upgrade_share']:.1%} upgraded, "
-                         f"{s['stable_share']:.1%} unchanged, {s['downgrade_share']:.1%} "
-                         f"downgraded (mean move {s['mean_notches']:+.2f} notches).</p>")
-            parts.append(_stability(result.rating_summary))
-        figs = []
-        if len(result.persona_migration):
-            figs.append(_heatmap(result.persona_migration, result.persona_migration_rates,
-                                 "Persona migration 客户性格迁移", labels))
-        if len(result.rating_migration):
-            figs.append(_heatmap(result.rating_migration, result.rating_migration_rates,
-                                 "Rating migration 评级迁移 (best grade first, default last)"))
-        parts += [_grid(*figs), _downgrades(result)]
-        parts += ["<h3>漂移 Stability (PSI / CSI)</h3>", _psi_bars(result),
-                  _industry_heatmap(result)]
-        ind = result.industries
-        ind = ind[ind["judged"].astype(bool)]
-        if len(ind):
-            shown = ind[["segment", "name_zh", "name_en", "firms_current", "pd_psi",
-                         "features_drifted", "features_compared", "downgrade_share",
-                         "downgrade_share_rest", "downgrade_z", "flagged", "reason"]].rename(
-                columns={"segment": "industry", "firms_current": "firms", "pd_psi": "PD PSI",
-                         "features_drifted": "features drifted", "features_compared": "of",
-                         "downgrade_share": "downgraded", "downgrade_share_rest":
-                         "rest downgraded", "downgrade_z": "z"})
-            parts += ["<h4>Industry sections and divisions 行业门类与大类 (quarter on "
-                      "quarter)</h4>",
-                      f"<p class='note'>An industry is flagged when its PD PSI reaches "
-                      f"{cfg.industry.pd_psi:.2f}, or at least {cfg.industry.feature_share:.0%} "
-                      f"of its features drift, or its downgrade share exceeds the rest of the "
-                      f"portfolio's by {cfg.industry.downgrade_excess:.0%} or more with z ≥ "
-                      f"{cfg.industry.downgrade_z:.2f}. Industries with fewer than "
-                      f"{cfg.industry.min_firms} firms in either quarter are not judged and "
-                      "not shown.</p>", _table(shown)]
-        flagged = _flagged_ratings(result)
-        if flagged:
-            parts += ["<h4>Rating migration of flagged industries 预警行业评级迁移</h4>",
-                      _grid(*flagged)]
+        parts += _quarter_on_quarter(result)
     bars = _psi_bars(result) if result.previous is None else ""
     if bars:  # the first quarter compares with the models' fit quarters only
         parts += ["<h3>漂移 Stability (PSI / CSI)</h3>", bars]

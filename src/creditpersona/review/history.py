@@ -9,16 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import ibis
 import pandas as pd
 
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
-PD_SCORES = "pd_scores"
-PERSONAS = "personas"
+PD_SCORES = results.PD_SCORES
+PERSONAS = results.PERSONAS
 #: Stored decision tables (written by the decision stage) the history reads when present.
-CLASSIFICATION = "decision_classification"
-WATCHLIST = "decision_watchlist"
+CLASSIFICATION = results.DECISION_CLASSIFICATION
+WATCHLIST = results.DECISION_WATCHLIST
 _TIERS_NPL = ("substandard", "doubtful", "loss")
 
 
@@ -35,7 +35,8 @@ class History:
         classification) and ``watchlist_firms``; with personas, ``persona_firms`` and
         ``persona_model_version``.
     personas : pandas.DataFrame
-        ``as_of``, ``persona_id``, ``name_zh``, ``name_en``, ``firms``, ``share``.
+        ``as_of``, ``persona_id``, ``persona_name_zh``, ``persona_name_en``, ``firms``,
+        ``share``.
     grades : pandas.DataFrame
         ``as_of``, ``grade``, ``firms``, ``share``.
     """
@@ -43,10 +44,6 @@ class History:
     summary: pd.DataFrame
     personas: pd.DataFrame
     grades: pd.DataFrame
-
-
-def _until(t: ibis.Table, as_of: dt.date) -> ibis.Table:
-    return t.filter(t.as_of <= ibis.literal(as_of, type="date"))
 
 
 def _dates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -57,13 +54,12 @@ def _dates(frame: pd.DataFrame) -> pd.DataFrame:
 
 def portfolio_history(store: Store, as_of: dt.date, default_grade: str = "D") -> History:
     """Persona shares, PD, grades and classification of every stored date up to ``as_of``."""
-    tables = set(store.con.list_tables())
     summary = pd.DataFrame(columns=["as_of"])
     grades = pd.DataFrame(columns=["as_of", "grade", "firms", "share"])
-    personas = pd.DataFrame(columns=["as_of", "persona_id", "name_zh", "name_en", "firms",
-                                     "share"])
-    if PD_SCORES in tables:
-        s = _until(store.table(PD_SCORES), as_of)
+    personas = pd.DataFrame(columns=["as_of", "persona_id", "persona_name_zh",
+                                     "persona_name_en", "firms", "share"])
+    s = results.until(store, PD_SCORES, as_of)
+    if s is not None:
         summary = _dates(s.group_by("as_of").agg(
             firms=s.count(), mean_pd=s.pd.mean(), median_pd=s.pd.median(),
             default_grade_share=(s.grade == default_grade).cast("float64").mean(),
@@ -71,10 +67,11 @@ def portfolio_history(store: Store, as_of: dt.date, default_grade: str = "D") ->
         grades = _dates(s.group_by(["as_of", "grade"]).agg(firms=s.count()).to_pandas())
         if len(grades):
             grades["share"] = grades["firms"] / grades.groupby("as_of")["firms"].transform("sum")
-    if PERSONAS in tables:
-        p = _until(store.table(PERSONAS), as_of)
+    p = results.until(store, PERSONAS, as_of)
+    if p is not None:
         per = _dates(p.group_by(["as_of", "persona_id"]).agg(
-            name_zh=p.name_zh.max(), name_en=p.name_en.max(), firms=p.count()).to_pandas())
+            persona_name_zh=p.persona_name_zh.max(), persona_name_en=p.persona_name_en.max(),
+            firms=p.count()).to_pandas())
         if len(per):
             per["share"] = per["firms"] / per.groupby("as_of")["firms"].transform("sum")
             personas = per
@@ -82,15 +79,15 @@ def portfolio_history(store: Store, as_of: dt.date, default_grade: str = "D") ->
             persona_firms=p.count(), persona_model_version=p.model_version.max()).to_pandas())
         summary = versions if summary.empty else summary.merge(versions, on="as_of",
                                                                how="outer")
-    if CLASSIFICATION in tables and {"tier", "as_of"} <= set(store.table(CLASSIFICATION).columns):
-        c = _until(store.table(CLASSIFICATION), as_of)
+    c = results.until(store, CLASSIFICATION, as_of)
+    if c is not None:
         tiers = _dates(c.group_by("as_of").agg(
             loan_firms=c.count(),
             special_mention_share=(c.tier == "special_mention").cast("float64").mean(),
             npl_share=c.tier.isin(_TIERS_NPL).cast("float64").mean()).to_pandas())
         summary = tiers if summary.empty else summary.merge(tiers, on="as_of", how="left")
-    if WATCHLIST in tables and "as_of" in store.table(WATCHLIST).columns:
-        w = _until(store.table(WATCHLIST), as_of)
+    w = results.until(store, WATCHLIST, as_of)
+    if w is not None:
         watch = _dates(w.group_by("as_of").agg(watchlist_firms=w.count()).to_pandas())
         summary = watch if summary.empty else summary.merge(watch, on="as_of", how="left")
     order = ["as_of", "persona_id"] if len(personas) else ["as_of"]

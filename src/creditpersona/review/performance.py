@@ -83,34 +83,9 @@ def matured_performance(
     """
     joined = cohort.merge(outcomes[["firm_id", "default"]], on="firm_id", how="inner")
     y = joined["default"].to_numpy(dtype=np.int64)
-    rows = []
-    for name, column in MODELS.items():
-        if column not in joined.columns:
-            continue
-        p = joined[column].to_numpy(dtype=float)
-        ok = np.isfinite(p)
-        yy, pp = y[ok], p[ok]
-        n, d = len(yy), int(yy.sum())
-        dev = development.get(name, {})
-        a = _auc(yy, pp) if n else None
-        mean_pd = float(pp.mean()) if n else np.nan
-        observed = d / n if n else np.nan
-        binom = (float(stats.binomtest(d, n, min(max(mean_pd, 1e-12), 1.0)).pvalue)
-                 if n else np.nan)
-        dev_auc = float(dev.get("auc", np.nan))
-        rows.append({
-            "model": name, "model_version": versions.get(name), "firms": n, "defaults": d,
-            "judged": d >= min_defaults and a is not None,
-            "auc": a.auc if a else np.nan, "auc_low": a.low if a else np.nan,
-            "auc_high": a.high if a else np.nan, "gini": a.gini if a else np.nan,
-            "dev_auc": dev_auc, "dev_auc_low": float(dev.get("auc_low", np.nan)),
-            "dev_auc_high": float(dev.get("auc_high", np.nan)),
-            "auc_change": (a.auc - dev_auc) if a else np.nan,
-            "mean_pd": mean_pd, "observed_dr": observed,
-            "calibration_ratio": observed / mean_pd if n and mean_pd > 0 else np.nan,
-            "binomial_p": binom, "brier": validation.brier(yy, pp) if n else np.nan,
-            "dev_brier": float(dev.get("brier", np.nan)),
-        })
+    rows = [_model_row(name, versions.get(name), y, joined[column].to_numpy(dtype=float),
+                       development.get(name, {}), min_defaults)
+            for name, column in MODELS.items() if column in joined.columns]
     perf = pd.DataFrame(rows, columns=COLUMNS)
     perf["model_version"] = perf["model_version"].astype("Int64")
     grades = pd.DataFrame(columns=["grade", "firms", "defaults", "observed_dr", "mean_pd",
@@ -122,3 +97,30 @@ def matured_performance(
             grades = validation.jeffreys_by_grade(graded["grade"].astype(str), graded["default"],
                                                   graded["pd"], grade_order)
     return perf, grades
+
+
+def _model_row(name: str, version: int | None, y: np.ndarray, p: np.ndarray,
+               dev: Mapping[str, Any], min_defaults: int) -> dict[str, Any]:
+    """One model's row of :func:`matured_performance` (firms with a finite PD)."""
+    ok = np.isfinite(p)
+    yy, pp = y[ok], p[ok]
+    n, d = len(yy), int(yy.sum())
+    a = _auc(yy, pp) if n else None
+    mean_pd = float(pp.mean()) if n else np.nan
+    observed = d / n if n else np.nan
+    binom = (float(stats.binomtest(d, n, min(max(mean_pd, 1e-12), 1.0)).pvalue)
+             if n else np.nan)
+    dev_auc = float(dev.get("auc", np.nan))
+    return {
+        "model": name, "model_version": version, "firms": n, "defaults": d,
+        "judged": d >= min_defaults and a is not None,
+        "auc": a.auc if a else np.nan, "auc_low": a.low if a else np.nan,
+        "auc_high": a.high if a else np.nan, "gini": a.gini if a else np.nan,
+        "dev_auc": dev_auc, "dev_auc_low": float(dev.get("auc_low", np.nan)),
+        "dev_auc_high": float(dev.get("auc_high", np.nan)),
+        "auc_change": (a.auc - dev_auc) if a else np.nan,
+        "mean_pd": mean_pd, "observed_dr": observed,
+        "calibration_ratio": observed / mean_pd if n and mean_pd > 0 else np.nan,
+        "binomial_p": binom, "brier": validation.brier(yy, pp) if n else np.nan,
+        "dev_brier": float(dev.get("brier", np.nan)),
+    }

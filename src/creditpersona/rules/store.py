@@ -14,30 +14,17 @@ import datetime as dt
 import json
 import uuid
 
-import ibis
 import pandas as pd
-import pyarrow as pa
 
 from creditpersona.errors import StoreError
 from creditpersona.rules.items import ItemVocabulary, behaviour_items, load_items
 from creditpersona.rules.mining import RULE_COLUMNS, RuleSet, mine_rules, shuffle_control
+from creditpersona.store import results
 from creditpersona.store.store import Store
 
 __all__ = ["RULES_TABLE", "load_rules", "rules_stage", "save_rules"]
 
-RULES_TABLE = "association_rules"
-_SCHEMA = pa.schema([
-    ("scope", pa.string()), ("question", pa.string()), ("rank", pa.int64()),
-    ("antecedents", pa.list_(pa.string())), ("consequent", pa.string()),
-    ("firms", pa.int64()), ("antecedent_count", pa.int64()), ("consequent_count", pa.int64()),
-    ("count", pa.int64()), ("support", pa.float64()), ("confidence", pa.float64()),
-    ("others_rate", pa.float64()), ("lift", pa.float64()), ("leverage", pa.float64()),
-    ("p_value", pa.float64()), ("q_value", pa.float64()), ("sentence_zh", pa.string()),
-    ("sentence_en", pa.string()), ("as_of", pa.date32()), ("run_id", pa.string()),
-    ("params", pa.string()), ("scopes", pa.string()),
-])
-
-
+RULES_TABLE = results.ASSOCIATION_RULES
 def save_rules(store: Store, ruleset: RuleSet, as_of: dt.date | None = None) -> str:
     """Store a rule set, replacing the rules stored for the same as-of date.
 
@@ -67,32 +54,16 @@ def save_rules(store: Store, ruleset: RuleSet, as_of: dt.date | None = None) -> 
         antecedents=ruleset.rules["antecedents"].map(list),
         as_of=date, run_id=run_id, params=json.dumps(ruleset.params, sort_keys=True),
         scopes=ruleset.scopes.to_json(orient="records"))
-    data = pa.Table.from_pandas(frame, schema=_SCHEMA, preserve_index=False)
-    if RULES_TABLE not in store.con.list_tables():
-        store.con.create_table(RULES_TABLE, data.slice(0, 0))
-    stored = list(store.table(RULES_TABLE).columns)
-    if stored != data.column_names:
-        raise StoreError(
-            f"{store.path}: table {RULES_TABLE} holds rules with other columns (another "
-            f"version); export it and drop it (DROP TABLE {RULES_TABLE}) before mining again.")
-    store.con.raw_sql(f"DELETE FROM {RULES_TABLE} WHERE as_of = DATE '{date.isoformat()}'")
-    store.con.insert(RULES_TABLE, data)
+    results.replace_date(store, RULES_TABLE, date, frame)
     return run_id
 
 
 def load_rules(store: Store, as_of: dt.date | None = None) -> RuleSet:
     """The rules stored for an as-of date (default: the latest); empty if there are none."""
-    empty = RuleSet(pd.DataFrame(columns=list(RULE_COLUMNS)), as_of=as_of)
-    if RULES_TABLE not in store.con.list_tables():
-        return empty
-    t = store.table(RULES_TABLE)
-    date = as_of or t.as_of.max().execute()
-    if date is None or pd.isna(date):
-        return empty
-    date = pd.Timestamp(date).date()
-    frame = t.filter(t.as_of == ibis.literal(date, type="date")).to_pandas()
+    frame = results.read(store, RULES_TABLE, as_of)
     if frame.empty:
-        return empty
+        return RuleSet(pd.DataFrame(columns=list(RULE_COLUMNS)), as_of=as_of)
+    date = pd.Timestamp(frame["as_of"].iloc[0]).date()
     params = json.loads(frame["params"].iloc[0])
     scopes = pd.DataFrame(json.loads(frame["scopes"].iloc[0]))
     frame["antecedents"] = [tuple(a) for a in frame["antecedents"]]
@@ -121,7 +92,8 @@ def rules_stage(
     Parameters
     ----------
     store : Store
-        Opened for writing; the rules replace those stored for ``as_of``.
+        The rules replace those stored for ``as_of`` when it is open for writing
+        (:func:`creditpersona.store.results.should_save`).
     as_of : datetime.date
     profile : pandas.DataFrame or None
         The profile as of ``as_of`` (None: the stored one).
@@ -149,5 +121,6 @@ def rules_stage(
                                  min_support=min_support, max_len=max_len, alpha=alpha)
         ruleset = dataclasses.replace(
             ruleset, params={**ruleset.params, "shuffle_control": figure})
-    save_rules(store, ruleset, as_of)
+    if results.should_save(store):
+        save_rules(store, ruleset, as_of)
     return ruleset

@@ -8,6 +8,7 @@ import ibis
 import pandas as pd
 
 from creditpersona.domain import industry, size_class
+from creditpersona.store import results
 from creditpersona.store.store import QUARANTINE, Store
 
 
@@ -76,7 +77,7 @@ def portfolio_summary(store: Store) -> PortfolioSummary:
 
 def firm_names(store: Store) -> pd.Series:
     """Firm name by firm id, from the ``firms`` table (empty without it)."""
-    if "firms" not in store.con.list_tables():
+    if not results.has_table(store, "firms"):
         return pd.Series(dtype=object)
     frame = store.table("firms").select("firm_id", "name").to_pandas()
     return frame.drop_duplicates("firm_id").set_index("firm_id")["name"]
