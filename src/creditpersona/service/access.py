@@ -31,16 +31,19 @@ import pandas as pd
 
 from creditpersona.errors import CreditPersonaError, StoreError
 from creditpersona.profile.scoring import DIMENSIONS
+from creditpersona.store import results
+from creditpersona.store.store import Store
 
 TEXT_COLUMNS = ("text_risk_score", "text_positive_score", "text_top_event",
                 "text_risk_documents", "text_max_document_risk", "text_top_document",
                 "text_top_document_date", "text_top_document_risk")
 #: Per-firm result tables of a quarter: table → columns the service shows (None: all).
 PER_FIRM = {
-    "profiles": ("revenue", "bureau_outstanding", *TEXT_COLUMNS,
+    "profiles": ("revenue", "bureau_outstanding", "size_class", "industry_section",
+                 "summary_zh", "summary_en", *TEXT_COLUMNS,
                  *(f"{d}_{part}" for d in DIMENSIONS
                    for part in ("score", "coverage", "driver_zh", "driver_en"))),
-    "personas": ("persona_id", "name_zh", "name_en", "source", "confidence"),
+    "personas": ("persona_id", "persona_name_zh", "persona_name_en", "source", "confidence"),
     "pd_scores": None, "decision_limits": None, "decision_pricing": None,
     "decision_classification": None, "decision_watchlist": None, "decision_plans": None,
     "decision_value": ("raroc", "economic_profit", "value_3y_pv", "revenue_contribution"),
@@ -106,26 +109,26 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             for row in frame.itertuples(index=False, name=None)]
 
 
-def _read(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date | None = None,
+def _read(store: Store, table: str, as_of: dt.date | None = None,
           columns: tuple[str, ...] | None = None) -> pd.DataFrame:
-    """Every read of a stored table goes through here (rows of one as-of date when given)."""
-    present = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
-    if table not in present:
+    """Every read of a stored table goes through here.
+
+    Result tables of the cycle are read through the result store
+    (:func:`creditpersona.store.results.read`, one as-of date); the inputs, the ledger and
+    the snapshot's own tables are read whole.
+    """
+    if not results.has_table(store, table):
         return pd.DataFrame()
-    if columns is not None:  # columns an older cycle did not store are left out
-        have = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
-        columns = tuple(c for c in columns if c in have)
-    cols = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
-    if as_of is None:
-        return con.execute(f'SELECT {cols} FROM "{table}"').df()
-    return con.execute(f'SELECT {cols} FROM "{table}" WHERE CAST(as_of AS DATE) = ?',
-                       [as_of]).df()
+    if table in results.TABLES:
+        return results.read(store, table, as_of, columns=columns)
+    frame = store.table(table).to_pandas()
+    return frame if columns is None else frame[list(columns)]
 
 
 class Quarter:
     """The latest completed quarter of a snapshot, in memory and indexed by firm."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: Store) -> None:
         runs = _read(con, "cycle_runs")
         done = runs[runs["status"] == "completed"] if len(runs) else runs
         if not len(done):
@@ -157,7 +160,6 @@ class Quarter:
                               rules.groupby("persona_id")} if len(rules) else {}
         self.migration = _read(con, "review_migration", self.as_of)
         self.triggers = _read(con, "review_triggers", self.as_of)
-        self.history = {name: _read(con, name) for name in ("pd_scores", "personas")}
 
     def _index(self, name: str, frame: pd.DataFrame) -> None:
         frame = frame.reset_index(drop=True)
@@ -234,9 +236,9 @@ class Results:
 
     def _load(self, stamp: tuple[int, int]) -> None:
         try:
-            with duckdb.connect(str(self.snapshot), read_only=True) as con:
-                quarter = Quarter(con)
-        except duckdb.Error as exc:
+            with Store(self.snapshot, read_only=True) as snapshot:
+                quarter = Quarter(snapshot)
+        except (duckdb.Error, StoreError) as exc:
             raise StoreError(f"{self.snapshot}: cannot read the serving snapshot ({exc}); "
                              "run the cycle again to publish a new one.") from exc
         self._quarter, self._stamp = quarter, stamp
@@ -291,8 +293,9 @@ def _one(quarter: Quarter, name: str, firm_id: str) -> dict[str, Any] | None:
 def firm_view(quarter: Quarter, scope: Scope, firm_id: str,
               override: dict[str, Any] | None = None) -> dict[str, Any]:
     """A firm's 360 view (客户全景) as of the quarter; :class:`FirmNotFound` if not visible."""
-    firm = quarter.firm_row(scope, firm_id)
     profile = _one(quarter, "profiles", firm_id) or {}
+    firm = {**quarter.firm_row(scope, firm_id),
+            **{k: profile.get(k) for k in ("size_class", "industry_section")}}
     scores = [{"dimension": d, "score": profile.get(f"{d}_score"),
                "coverage": profile.get(f"{d}_coverage"),
                "driver_zh": profile.get(f"{d}_driver_zh"),
@@ -323,6 +326,7 @@ def firm_view(quarter: Quarter, scope: Scope, firm_id: str,
         "value": _one(quarter, "decision_value", firm_id),
         "offers": quarter.records_of("offers", firm_id),
         "loans": loans,
+        "summary": {"zh": profile.get("summary_zh"), "en": profile.get("summary_en")},
         "text_risk": {c: profile.get(c) for c in TEXT_COLUMNS},
         "documents": quarter.records_of("documents", firm_id),
     }
@@ -347,8 +351,8 @@ def search(quarter: Quarter, scope: Scope, *, q: str | None = None,
     idx = out.index
     out = out.assign(
         persona_id=quarter.column("personas", "persona_id")[idx],
-        persona_name_zh=quarter.column("personas", "name_zh")[idx],
-        persona_name_en=quarter.column("personas", "name_en")[idx],
+        persona_name_zh=quarter.column("personas", "persona_name_zh")[idx],
+        persona_name_en=quarter.column("personas", "persona_name_en")[idx],
         pd=quarter.column("pd_scores", "pd")[idx],
         grade=quarter.column("pd_scores", "grade")[idx],
         watch_level=quarter.column("decision_watchlist", "level")[idx],

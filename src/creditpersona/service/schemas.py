@@ -119,6 +119,8 @@ class Firm360(BaseModel):
     value: Row | None
     offers: list[Row]
     loans: list[Row]
+    summary: dict[str, str | None] = Field(
+        description="The profile's one-paragraph summary, Chinese and English.")
     text_risk: dict[str, Any]
     documents: list[Row]
 
