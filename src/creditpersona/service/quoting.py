@@ -24,7 +24,7 @@ from creditpersona.decisions.config import DecisionsConfig
 from creditpersona.decisions.pricing import price_loans
 
 MAX_BATCH = 256
-MAX_WAIT_S = 0.002
+MAX_WAIT_S = 0.005
 Item = tuple[dict[str, Any], dict[str, Any], "Future[dict[str, Any]]"]
 
 
