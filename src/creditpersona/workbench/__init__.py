@@ -1,0 +1,41 @@
+"""The web workbench: pages for relationship managers, credit officers and risk managers.
+
+Server-rendered (Jinja2) pages enhanced with HTMX and Plotly, served by the service's own
+application and fed only through the service's API (see :mod:`creditpersona.workbench.client`),
+so the workbench shows each user exactly what their role and book allow. Chinese by default,
+English on a switch; no CDN — htmx is vendored in ``static/vendor`` and Plotly is served from
+the installed ``plotly`` package. See docs/workbench.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["install"]
+
+
+def install(app: FastAPI) -> None:
+    """Mount the workbench's pages and static files on the service's application ``app``.
+
+    Examples
+    --------
+    >>> from fastapi import FastAPI
+    >>> app = FastAPI()
+    >>> install(app)
+    >>> any(getattr(r, "path", "") == "/signin" for r in app.routes)
+    True
+    """
+    from starlette.staticfiles import StaticFiles
+
+    from creditpersona.workbench.pages import router as pages
+    from creditpersona.workbench.routes import router as routes
+    from creditpersona.workbench.session import SessionStore
+    from creditpersona.workbench.web import package_dir
+
+    app.state.workbench_sessions = SessionStore()
+    app.include_router(routes)
+    app.include_router(pages)
+    app.mount("/static", StaticFiles(directory=package_dir("static")), name="workbench-static")
