@@ -33,6 +33,7 @@ from creditpersona.cli.marketing import campaign_app
 from creditpersona.cli.pd import pd_app
 from creditpersona.cli.personas import personas_app
 from creditpersona.cli.rules import rules_app
+from creditpersona.cli.service import audit_app, serve, users_app
 from creditpersona.cli.text import text_app
 from creditpersona.errors import CreditPersonaError
 
@@ -55,6 +56,9 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(decisions_app)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(text_app, name="text")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.command()(serve)
 
 #: The demo bank's history ends 2026-06-30; its profile is taken at the last quarter end.
 DEMO_AS_OF = dt.date(2026, 6, 30)
@@ -267,10 +271,10 @@ def _profile(st: Store, as_of: dt.date, engine: str) -> pd.DataFrame:
 def _cycle(st: Store, as_of: dt.date, out_dir: Path, engine: str,
            on_stage: Callable[[str], None], refit: tuple[str, ...] = (),
            restart: bool = False) -> CycleResult:
-    from creditpersona.pipeline import run_cycle
+    from creditpersona.service.live import run_cycle_live  # + outcome inbox, serving snapshot
 
-    return run_cycle(st, as_of, out_dir, engine=engine, on_stage=on_stage, refit=refit,
-                     restart=restart)
+    return run_cycle_live(st, as_of, out_dir, engine=engine, on_stage=on_stage, refit=refit,
+                          restart=restart)
 
 
 def _print_cycle(result: CycleResult) -> None:
@@ -561,6 +565,13 @@ def demo(
     console.print(f"Store: {store_path} (open it with plain DuckDB: "
                   f"duckdb {store_path} \"select * from firms limit 5\")")
     console.print(f"Report: {report_path}")
+    _demo_service(store_path)
+
+
+def _demo_service(store_path: Path) -> None:
+    from creditpersona.cli.service import demo_users
+
+    demo_users(store_path)
 
 
 #: Deprecations raised inside third-party libraries by their own calls, which a user of the

@@ -1,0 +1,369 @@
+"""Data access of the service: the one module that reads results, and the scoping rule.
+
+**The scoping rule lives here and only here** (:func:`scope_of` and :meth:`Snapshot.visible`):
+a relationship manager sees the firms whose ``rm_id`` is theirs; every other role that may
+see customer data sees every firm. Every method that returns firm data takes a
+:class:`Scope` and filters through :meth:`Snapshot.visible` before anything else, and a firm
+outside the scope raises the same :class:`FirmNotFound` as a firm that does not exist, so the
+API cannot tell them apart (existence does not leak).
+
+Results come from the serving snapshot (:mod:`creditpersona.service.snapshot`). The latest
+completed quarter is held in memory, indexed by firm, so a firm's 360 view is a handful of
+positional look-ups rather than a dozen queries; when the cycle publishes a new snapshot,
+the next request notices (at most once a second) and one thread loads it while the others
+keep answering from the previous quarter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from creditpersona.errors import CreditPersonaError, StoreError
+from creditpersona.profile.scoring import DIMENSIONS
+
+#: Per-firm result tables of a quarter: table → columns the service shows (None: all).
+PER_FIRM = {
+    "profiles": None, "personas": ("persona_id", "name_zh", "name_en", "source", "confidence"),
+    "pd_scores": None, "decision_limits": None, "decision_pricing": None,
+    "decision_classification": None, "decision_watchlist": None, "decision_plans": None,
+    "decision_value": ("raroc", "economic_profit", "value_3y_pv", "revenue_contribution"),
+    "offers": None, "decision_loans": None,
+}
+TEXT_COLUMNS = ("text_risk_score", "text_positive_score", "text_top_event",
+                "text_risk_documents", "text_max_document_risk", "text_top_document",
+                "text_top_document_date", "text_top_document_risk")
+RECENT_DOCUMENTS = 5
+RELOAD_CHECK_S = 1.0
+
+
+class FirmNotFound(CreditPersonaError, LookupError):
+    """No firm of that id *that the caller may see* (the two are never told apart)."""
+
+
+class NoResults(CreditPersonaError, LookupError):
+    """No completed cycle has been published yet."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which firms a caller may see: those of one RM's book, or (``rm_id`` None) all."""
+
+    rm_id: str | None
+
+
+def scope_of(role: str, rm_id: str | None) -> Scope:
+    """THE scoping rule: an RM sees their own book, credit and risk staff see all firms.
+
+    Examples
+    --------
+    >>> scope_of("rm", "RM0001"), scope_of("risk_manager", None)
+    (Scope(rm_id='RM0001'), Scope(rm_id=None))
+    """
+    if role == "rm":
+        if not rm_id:
+            # An RM without a book sees nothing, never everything.
+            return Scope(rm_id="\x00no-book")
+        return Scope(rm_id=rm_id)
+    return Scope(rm_id=None)
+
+
+def jsonable(value: object) -> Any:
+    """A value JSON can carry: NaN and NaT become None, numpy scalars Python ones."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) or math.isinf(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        return value.date().isoformat() if (value.hour, value.minute, value.second) == (
+            0, 0, 0) else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as JSON-ready dicts."""
+    cols = list(frame.columns)
+    return [{c: jsonable(v) for c, v in zip(cols, row, strict=True)}
+            for row in frame.itertuples(index=False, name=None)]
+
+
+def _read(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date | None = None,
+          columns: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Every read of a stored table goes through here (rows of one as-of date when given)."""
+    present = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    if table not in present:
+        return pd.DataFrame()
+    cols = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
+    if as_of is None:
+        return con.execute(f'SELECT {cols} FROM "{table}"').df()
+    return con.execute(f'SELECT {cols} FROM "{table}" WHERE CAST(as_of AS DATE) = ?',
+                       [as_of]).df()
+
+
+class Quarter:
+    """The latest completed quarter of a snapshot, in memory and indexed by firm."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        runs = _read(con, "cycle_runs")
+        done = runs[runs["status"] == "completed"] if len(runs) else runs
+        if not len(done):
+            raise NoResults("no completed cycle in the store yet: run `creditpersona run "
+                            "--as-of DATE` (the service answers once a quarter is published).")
+        self.runs = runs.sort_values("started_at", ascending=False, ignore_index=True)
+        self.as_of: dt.date = pd.Timestamp(done["as_of"].max()).date()
+        self.firms = _read(con, "firms").drop(columns="load_id", errors="ignore")
+        self.firms = self.firms.sort_values("firm_id", ignore_index=True)
+        self.firm_pos = pd.Index(self.firms["firm_id"])
+        self.tables: dict[str, pd.DataFrame] = {}
+        self.rows: dict[str, dict[Any, Any]] = {}
+        for name, cols in PER_FIRM.items():
+            frame = _read(con, name, self.as_of,
+                          None if cols is None else ("firm_id", *cols))
+            self._index(name, frame)
+        docs = _read(con, "documents").drop(columns="load_id", errors="ignore")
+        docs = docs.sort_values("doc_date", ascending=False).groupby("firm_id").head(
+            RECENT_DOCUMENTS)
+        self._index("documents", docs)
+        loans = _read(con, "loans").drop(columns="load_id", errors="ignore")
+        self._index("loans", loans)
+        self._index("statements", _read(con, "service_statements"))
+        self.migration = _read(con, "review_migration", self.as_of)
+        self.triggers = _read(con, "review_triggers", self.as_of)
+        self.history = {name: _read(con, name) for name in ("pd_scores", "personas")}
+
+    def _index(self, name: str, frame: pd.DataFrame) -> None:
+        frame = frame.reset_index(drop=True)
+        self.tables[name] = frame
+        self.rows[name] = (frame.groupby("firm_id", sort=False).indices
+                           if "firm_id" in frame.columns and len(frame) else {})
+
+    def of(self, name: str, firm_id: str) -> pd.DataFrame:
+        """The rows of ``name`` for one firm (no scoping: callers scope first)."""
+        pos = self.rows[name].get(firm_id)
+        frame = self.tables[name]
+        return frame.iloc[pos] if pos is not None else frame.iloc[0:0]
+
+    def column(self, name: str, column: str) -> pd.Series:
+        """One value per firm of a per-firm table, aligned with :attr:`firms`."""
+        frame = self.tables[name]
+        if column not in frame.columns:
+            return pd.Series(np.nan, index=self.firms.index)
+        values = frame.drop_duplicates("firm_id").set_index("firm_id")[column]
+        return self.firms["firm_id"].map(values)
+
+    def visible(self, scope: Scope, positions: np.ndarray | None = None) -> np.ndarray:
+        """Boolean mask of the firms ``scope`` may see: all of :attr:`firms`, or ``positions``.
+
+        This is the one place the scoping rule is applied to data.
+        """
+        rm = self.firms["rm_id"].to_numpy()
+        rm = rm if positions is None else rm[positions]
+        if scope.rm_id is None:
+            return np.ones(len(rm), dtype=bool)
+        return rm == scope.rm_id
+
+    def firm_row(self, scope: Scope, firm_id: str) -> pd.Series:
+        """The firm's master row, or :class:`FirmNotFound` if absent *or* out of scope."""
+        pos = self.firm_pos.get_indexer([firm_id])
+        if pos[0] < 0 or not self.visible(scope, pos)[0]:
+            raise FirmNotFound(f"firm {firm_id}: not found.")
+        return self.firms.iloc[int(pos[0])]
+
+
+class Results:
+    """The service's view of the results: the current quarter, reloaded when re-published.
+
+    Parameters
+    ----------
+    snapshot : Path
+        The serving snapshot file (:func:`creditpersona.service.snapshot.snapshot_path`).
+    """
+
+    def __init__(self, snapshot: Path) -> None:
+        self.snapshot = snapshot
+        self._lock = threading.Lock()
+        self._quarter: Quarter | None = None
+        self._stamp: tuple[int, int] | None = None
+        self._checked = 0.0
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.snapshot)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def _load(self, stamp: tuple[int, int]) -> None:
+        try:
+            with duckdb.connect(str(self.snapshot), read_only=True) as con:
+                quarter = Quarter(con)
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.snapshot}: cannot read the serving snapshot ({exc}); "
+                             "run the cycle again to publish a new one.") from exc
+        self._quarter, self._stamp = quarter, stamp
+
+    def current(self) -> Quarter:
+        """The quarter to answer from (loading a newly published snapshot first)."""
+        now = time.monotonic()
+        quarter = self._quarter
+        if quarter is not None and now - self._checked < RELOAD_CHECK_S:
+            return quarter
+        # One thread checks and loads; while it loads, the others answer from the old quarter.
+        if not self._lock.acquire(blocking=quarter is None):
+            return quarter  # type: ignore[return-value]
+        try:
+            self._checked = time.monotonic()
+            stamp = self._file_stamp()
+            if stamp is None and self._quarter is None:
+                raise NoResults(f"{self.snapshot}: no serving snapshot; run `creditpersona "
+                                "run --as-of DATE` (or `creditpersona serve`, which publishes "
+                                "one from a store no process is writing).")
+            if stamp is not None and stamp != self._stamp:
+                self._load(stamp)
+        finally:
+            self._lock.release()
+        assert self._quarter is not None
+        return self._quarter
+
+
+def _one(quarter: Quarter, name: str, firm_id: str) -> dict[str, Any] | None:
+    rows = records(quarter.of(name, firm_id))
+    return rows[0] if rows else None
+
+
+def firm_view(quarter: Quarter, scope: Scope, firm_id: str,
+              override: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A firm's 360 view (客户全景) as of the quarter; :class:`FirmNotFound` if not visible."""
+    firm = {k: jsonable(v) for k, v in quarter.firm_row(scope, firm_id).items()}
+    profile = _one(quarter, "profiles", firm_id) or {}
+    scores = [{"dimension": d, "score": profile.get(f"{d}_score"),
+               "coverage": profile.get(f"{d}_coverage"),
+               "driver_zh": profile.get(f"{d}_driver_zh"),
+               "driver_en": profile.get(f"{d}_driver_en")} for d in DIMENSIONS]
+    rating = _one(quarter, "pd_scores", firm_id)
+    if rating is not None:
+        rating["reasons"] = [
+            {"feature": rating.pop(f"reason_{k}_feature", None),
+             "zh": rating.pop(f"reason_{k}_zh", None), "en": rating.pop(f"reason_{k}_en", None),
+             "contribution": rating.pop(f"reason_{k}_contribution", None)}
+            for k in (1, 2, 3)]
+        rating["override"] = override
+    loans = quarter.of("loans", firm_id)
+    status = quarter.of("decision_loans", firm_id)
+    if len(loans):
+        keep = [c for c in ("loan_id", "dpd", "outstanding", "tier", "tier_zh")
+                if c in status.columns]
+        loans = loans.merge(status[keep], on="loan_id", how="left")
+    return {
+        "as_of": quarter.as_of.isoformat(), "firm": firm, "scores": scores,
+        "persona": _one(quarter, "personas", firm_id), "rating": rating,
+        "limit": _one(quarter, "decision_limits", firm_id),
+        "prices": records(quarter.of("decision_pricing", firm_id)),
+        "classification": _one(quarter, "decision_classification", firm_id),
+        "warning": _one(quarter, "decision_watchlist", firm_id),
+        "monitoring": _one(quarter, "decision_plans", firm_id),
+        "value": _one(quarter, "decision_value", firm_id),
+        "offers": records(quarter.of("offers", firm_id)),
+        "loans": records(loans),
+        "text_risk": {c: profile.get(c) for c in TEXT_COLUMNS},
+        "documents": records(quarter.of("documents", firm_id)),
+    }
+
+
+def search(quarter: Quarter, scope: Scope, *, q: str | None = None,
+           persona: str | None = None, grade: str | None = None,
+           industry: str | None = None, rm_id: str | None = None,
+           watch: bool | None = None) -> pd.DataFrame:
+    """Firms in scope matching every filter given (name, USCC, persona, grade, …)."""
+    mask = quarter.visible(scope)
+    firms = quarter.firms
+    if q:
+        needle = q.strip()
+        mask &= (firms["name"].str.contains(needle, regex=False, na=False)
+                 | firms["firm_id"].str.startswith(needle.upper())).to_numpy()
+    if industry:
+        mask &= firms["industry_code"].str.startswith(industry, na=False).to_numpy()
+    if rm_id:
+        mask &= (firms["rm_id"] == rm_id).to_numpy()
+    out = firms.loc[mask, ["firm_id", "name", "industry_code", "region_code", "rm_id"]]
+    idx = out.index
+    out = out.assign(
+        persona_id=quarter.column("personas", "persona_id")[idx],
+        persona_name_zh=quarter.column("personas", "name_zh")[idx],
+        persona_name_en=quarter.column("personas", "name_en")[idx],
+        pd=quarter.column("pd_scores", "pd")[idx],
+        grade=quarter.column("pd_scores", "grade")[idx],
+        watch_level=quarter.column("decision_watchlist", "level")[idx],
+        on_watch=quarter.column("decision_watchlist", "on_watch")[idx].fillna(False)
+        .astype(bool))
+    if persona:
+        out = out[out["persona_id"] == persona]
+    if grade:
+        out = out[out["grade"] == grade]
+    if watch is not None:
+        out = out[out["on_watch"] == watch]
+    return out
+
+
+def watchlist(quarter: Quarter, scope: Scope) -> pd.DataFrame:
+    """The quarter's watch-list (firms on watch) in scope, most points first."""
+    frame = quarter.tables["decision_watchlist"]
+    if not len(frame):
+        return frame
+    frame = frame[frame["on_watch"].fillna(False).astype(bool)]
+    pos = quarter.firm_pos.get_indexer(frame["firm_id"])
+    keep = (pos >= 0) & quarter.visible(scope, np.maximum(pos, 0))
+    frame = frame[keep]
+    names = quarter.firms.set_index("firm_id")["name"]
+    frame = frame.assign(name=frame["firm_id"].map(names))
+    return frame.sort_values(["points", "firm_id"], ascending=[False, True])
+
+
+def portfolio(quarter: Quarter, scope: Scope) -> dict[str, Any]:
+    """Persona mix, grades, migration, triggers, industry flags and watch counts in scope."""
+    mask = quarter.visible(scope)
+    firms = quarter.firms[mask]
+    idx = firms.index
+    persona = quarter.column("personas", "persona_id")[idx]
+    grade = quarter.column("pd_scores", "grade")[idx]
+    level = quarter.column("decision_watchlist", "level")[idx]
+    on_watch = quarter.column("decision_watchlist", "on_watch")[idx].fillna(False).astype(bool)
+    section = firms["industry_code"].str[:1]
+    industry = pd.DataFrame({"section": section, "on_watch": on_watch,
+                             "pd": quarter.column("pd_scores", "pd")[idx]}).groupby(
+        "section").agg(firms=("on_watch", "size"), on_watch=("on_watch", "sum"),
+                       mean_pd=("pd", "mean")).reset_index()
+    migration = quarter.migration
+    if len(migration) and scope.rm_id is not None:
+        # Migration counts are book-wide aggregates: an RM sees those of their own book only
+        # when the review kept them per segment, so they are left out for a single book.
+        migration = migration.iloc[0:0]
+    return {
+        "as_of": quarter.as_of.isoformat(), "firms": int(mask.sum()),
+        "personas": _counts(persona), "grades": _counts(grade),
+        "watch_levels": _counts(level), "on_watch": int(on_watch.sum()),
+        "industries": records(industry),
+        "migration": records(migration.drop(columns=["as_of"], errors="ignore")),
+        "triggers": records(quarter.triggers.drop(columns=["as_of"], errors="ignore")),
+    }
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    counts = values.dropna().astype(str).value_counts().sort_index()
+    return {str(k): int(v) for k, v in counts.items()}

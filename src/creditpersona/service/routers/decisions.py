@@ -1,0 +1,133 @@
+"""``/api/v1/quotes``, ``/api/v1/limits`` (what-ifs) and rating overrides.
+
+The what-ifs call the cycle's own engines (:func:`creditpersona.decisions.pricing.price_loans`
+and :func:`creditpersona.decisions.limits.recommend_limits`) on the firm's stored PD, grade,
+persona policy and statements, so a quote here and the cycle's price agree.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter
+
+from creditpersona.decisions.config import DecisionsConfig, load_decisions
+from creditpersona.decisions.limits import recommend_limits
+from creditpersona.decisions.pricing import COMPONENTS, price_loans
+from creditpersona.errors import CreditPersonaError
+from creditpersona.models.master_scale import load_master_scale
+from creditpersona.service import access, workflow
+from creditpersona.service.deps import CUSTOMER_ROLES, Caller, allow, firm_or_404
+from creditpersona.service.problems import Problem
+from creditpersona.service.schemas import LimitIn, LimitOut, Override, OverrideIn, Quote, QuoteIn
+
+router = APIRouter(prefix="/api/v1", tags=["decisions"])
+Reader = Annotated[Caller, allow(*CUSTOMER_ROLES)]
+Officer = Annotated[Caller, allow("credit_officer")]
+_config: DecisionsConfig | None = None
+
+
+def config() -> DecisionsConfig:
+    global _config
+    if _config is None:
+        _config = load_decisions()
+    return _config
+
+
+def _check_choice(field: str, value: str | None, allowed: Any) -> None:
+    if value is not None and value not in allowed:
+        raise Problem(422, f"{field} {value!r} is not one of {', '.join(sorted(allowed))}.")
+
+
+def _firm_inputs(quarter: access.Quarter, firm_id: str) -> pd.DataFrame:
+    rating = quarter.of("pd_scores", firm_id)
+    if not len(rating):
+        raise Problem(409, f"firm {firm_id}: has no PD score as of {quarter.as_of}; it cannot "
+                           "be priced or sized until a cycle scores it.")
+    policy = quarter.of("decision_limits", firm_id)
+    profile = quarter.of("profiles", firm_id)
+    revenue = (profile["revenue"].to_numpy(dtype=float)[:1] if "revenue" in profile.columns
+               and len(profile) else np.array([np.nan]))
+    return pd.DataFrame({
+        "firm_id": [firm_id], "pd": rating["pd"].to_numpy(dtype=float)[:1],
+        "grade": [str(rating["grade"].iat[0])],
+        "persona": [policy["persona_policy"].iat[0] if len(policy) else None],
+        "revenue": revenue})
+
+
+@router.post("/quotes", response_model=Quote)
+def quote(body: QuoteIn, who: Reader) -> Quote:
+    """Price a loan (what-if): the pricing waterfall and RAROC, the cycle's own engine."""
+    cfg = config()
+    _check_choice("product", body.product, cfg.products)
+    _check_choice("collateral_type", body.collateral_type, cfg.lgd.by_collateral)
+    _check_choice("guarantee_type", body.guarantee_type, cfg.lgd.guarantee_reduction)
+    quarter = who.quarter()
+    firm_or_404(who, quarter, body.firm_id)
+    request = pd.DataFrame([body.model_dump()])
+    usual = cfg.products[body.product].default_collateral
+    request["collateral_type"] = body.collateral_type or usual
+    request["guarantee_type"] = body.guarantee_type or "none"
+    try:
+        priced = price_loans(request, _firm_inputs(quarter, body.firm_id), cfg)
+    except CreditPersonaError as exc:
+        raise Problem(422, str(exc)) from None
+    row = access.records(priced)[0]
+    who.audit("read", "quote", firm_id=body.firm_id, detail=body.model_dump())
+    return Quote(**row, components_bp={c: row.get(c) for c in COMPONENTS})
+
+
+@router.post("/limits", response_model=LimitOut)
+def limit(body: LimitIn, who: Reader) -> LimitOut:
+    """Size a credit limit (what-if) for a product, term and rate: every constraint."""
+    cfg = config()
+    _check_choice("product", body.product, cfg.products)
+    quarter = who.quarter()
+    firm_or_404(who, quarter, body.firm_id)
+    firm = _firm_inputs(quarter, body.firm_id)
+    statements = quarter.of("statements", body.firm_id)
+    if not len(statements):
+        statements = pd.DataFrame({"firm_id": [body.firm_id]}).reindex(
+            columns=quarter.tables["statements"].columns)
+    stored = quarter.of("decision_limits", body.firm_id)
+    profile = quarter.of("profiles", body.firm_id)
+    fid = pd.Index([body.firm_id])
+    ours = pd.Series(stored["our_exposure"].to_numpy(dtype=float)[:1] if len(stored)
+                     else [0.0], index=fid)
+    bureau = (float(profile["bureau_outstanding"].to_numpy(dtype=float)[0])
+              if "bureau_outstanding" in profile.columns and len(profile) else np.nan)
+    if np.isnan(bureau) and len(statements):
+        bureau = float(np.nansum(statements[["short_term_debt", "long_term_debt"]].to_numpy(
+            dtype=float)))
+    try:
+        out = recommend_limits(
+            firm, statements, cfg, product=pd.Series(body.product, index=fid),
+            term_months=None if body.term_months is None else pd.Series(
+                float(body.term_months), index=fid),
+            rate=None if body.rate is None else pd.Series(body.rate, index=fid),
+            our_exposure=ours, bank_debt=pd.Series(bureau, index=fid))
+    except CreditPersonaError as exc:
+        raise Problem(422, str(exc)) from None
+    who.audit("read", "limit", firm_id=body.firm_id, detail=body.model_dump())
+    return LimitOut(**access.records(out)[0])
+
+
+@router.post("/firms/{firm_id}/rating-override", response_model=Override, status_code=201)
+def override(firm_id: str, body: OverrideIn, who: Officer) -> Override:
+    """Record a credit officer's grade beside the model's (counted in the portfolio review)."""
+    grades = load_master_scale().names
+    _check_choice("grade", body.grade, grades)
+    quarter = who.quarter()
+    firm_or_404(who, quarter, firm_id)
+    rating = quarter.of("pd_scores", firm_id)
+    if not len(rating):
+        raise Problem(409, f"firm {firm_id}: has no model grade as of {quarter.as_of} to "
+                           "override.")
+    before = workflow.latest_override(who.ctx.ops, firm_id, quarter.as_of)
+    after = workflow.add_override(who.ctx.ops, firm_id, quarter.as_of,
+                                  str(rating["grade"].iat[0]), body.grade, body.reason,
+                                  who.user.username)
+    who.audit("write", "rating_override", firm_id=firm_id, before=before, after=after)
+    return Override(**after)
