@@ -14,17 +14,29 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from creditpersona.service.opstore import OpsStore
+
 __all__ = ["install"]
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, ops: OpsStore | None = None) -> None:
     """Mount the workbench's pages and static files on the service's application ``app``.
+
+    Parameters
+    ----------
+    app : fastapi.FastAPI
+        The service (:func:`creditpersona.service.app.create_app` calls this).
+    ops : OpsStore, optional
+        Where sessions are kept; by default the service's operational store.
 
     Examples
     --------
+    >>> import tempfile
+    >>> from pathlib import Path
     >>> from fastapi import FastAPI
+    >>> from creditpersona.service.opstore import OpsStore
     >>> app = FastAPI()
-    >>> install(app)
+    >>> install(app, OpsStore(Path(tempfile.mkdtemp()) / "o.sqlite"))
     >>> any(getattr(r, "path", "") == "/signin" for r in app.routes)
     True
     """
@@ -35,7 +47,8 @@ def install(app: FastAPI) -> None:
     from creditpersona.workbench.session import SessionStore
     from creditpersona.workbench.web import package_dir
 
-    app.state.workbench_sessions = SessionStore()
+    app.state.workbench_sessions = SessionStore(ops if ops is not None
+                                                else app.state.context.ops)
     app.include_router(routes)
     app.include_router(pages)
     app.mount("/static", StaticFiles(directory=package_dir("static")), name="workbench-static")

@@ -48,7 +48,8 @@ def radar(scores: Mapping[str, float], title: str = "") -> str:
         r=[*values, values[0]], theta=[*labels, labels[0]], fill="toself",
         line={"color": BLUE}, hovertemplate="%{theta}: %{r:.0f}<extra></extra>"))
     fig.update_layout(title=title, showlegend=False,
-                      polar={"radialaxis": {"range": [0, 100], "tickvals": [25, 50, 75]}})
+                      polar={"radialaxis": {"range": [0, 100], "tickvals": [25, 50, 75],
+                                        "showticklabels": False}})
     return figure_html(fig, 300)
 
 
@@ -119,10 +120,14 @@ def bars(labels: Sequence[str], values: Sequence[float], title: str = "",
         trace = go.Bar(x=list(labels), y=list(values), text=text, marker={"color": colour},
                        hovertemplate="%{x}: %{text}<extra></extra>")
     fig = go.Figure(trace)
+    fig.update_traces(textposition="outside", cliponaxis=False, textangle=0)
     axis = {"type": "category"}
-    fig.update_layout(title=title, showlegend=False,
-                      **({"yaxis": {**axis, "autorange": "reversed"}} if horizontal
-                         else {"xaxis": axis}))
+    values_axis = {"tickformat": ".0%"} if percent else {}
+    if horizontal:
+        fig.update_layout(yaxis={**axis, "autorange": "reversed"}, xaxis=values_axis)
+    else:
+        fig.update_layout(xaxis=axis, yaxis=values_axis)
+    fig.update_layout(title=title, showlegend=False)
     return figure_html(fig, max(300, 28 * len(labels) + 80) if horizontal else 300)
 
 

@@ -1,18 +1,22 @@
 """Signed-in sessions of the workbench: server-side, behind an HttpOnly, SameSite cookie.
 
 The cookie holds only a random session id; the service's access token, the user's role and
-the session's CSRF token stay in this process. Signing out deletes the session here, so a
-copied cookie is worthless afterwards, and a restart of the server ends every session (the
-workbench runs as one process beside the service, see docs/workbench.md).
+the session's CSRF token are kept in a table of the service's operational store
+(``workbench_sessions`` in ``<store>.ops.sqlite``, owner-only like the rest of it), keyed by
+the SHA-256 of the id, so that every worker process of ``creditpersona serve --workers N``
+knows every session and the table does not hold the cookies themselves. Signing out deletes
+the row: a copied cookie is worthless afterwards.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import hmac
 import secrets
-import threading
 import time
+
+from creditpersona.service.opstore import OpsStore
 
 #: Name of the session cookie (HttpOnly, SameSite=Strict, path /).
 SESSION_COOKIE = "cp_session"
@@ -23,23 +27,31 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 #: A session ends after this many seconds without a request (the service's token may end
 #: it earlier: an expired token signs the user out).
-IDLE_SECONDS = 8 * 3600
+IDLE_SECONDS = 3600
 
 
-@dataclasses.dataclass
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS workbench_sessions (
+    sid_sha256 TEXT PRIMARY KEY, username TEXT NOT NULL, role TEXT NOT NULL, rm_id TEXT,
+    token TEXT NOT NULL, csrf TEXT NOT NULL, last_seen REAL NOT NULL);
+"""
+
+
+@dataclasses.dataclass(frozen=True)
 class Session:
     """One signed-in user.
 
     Attributes
     ----------
     username, role : str
-        As the service knows them (``rm``, ``credit_officer``, ``risk_manager``, ``admin``).
+        As the service knew them at sign-in (``rm``, ``credit_officer``, ``risk_manager``,
+        ``admin``); the service checks the role again on every API call.
     token : str
         The service's bearer token, sent with every API call made for this user.
     csrf : str
         The token every form and HTMX request of this session must carry.
     rm_id : str or None
-        The relationship manager's id (RMs only).
+        The relationship manager's book (RMs only).
     """
 
     username: str
@@ -47,15 +59,20 @@ class Session:
     token: str
     csrf: str
     rm_id: str | None = None
-    last_seen: float = dataclasses.field(default_factory=time.monotonic)
+
+
+def _key(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 class SessionStore:
-    """Sessions by id, in memory, thread-safe, ended after ``idle_seconds`` without use.
+    """Sessions in the operational store, ended after ``idle_seconds`` without a request.
 
     Examples
     --------
-    >>> store = SessionStore()
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> store = SessionStore(OpsStore(Path(tempfile.mkdtemp()) / "o.sqlite"))
     >>> sid = store.create("wang", "rm", "tok", rm_id="RM0001")
     >>> store.get(sid).username
     'wang'
@@ -64,45 +81,46 @@ class SessionStore:
     True
     """
 
-    def __init__(self, idle_seconds: float = IDLE_SECONDS) -> None:
+    def __init__(self, ops: OpsStore, idle_seconds: float = IDLE_SECONDS) -> None:
+        self.ops = ops
         self.idle_seconds = idle_seconds
-        self._sessions: dict[str, Session] = {}
-        self._lock = threading.Lock()
+        self.ops.connection().executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
 
     def create(self, username: str, role: str, token: str, rm_id: str | None = None) -> str:
         """Start a session and return its id (the cookie's value)."""
         sid = secrets.token_urlsafe(32)
-        session = Session(username, role, token, secrets.token_urlsafe(32), rm_id)
-        with self._lock:
-            self._drop_idle()
-            self._sessions[sid] = session
+        now = time.time()
+        with self.ops.write() as con:
+            con.execute("DELETE FROM workbench_sessions WHERE last_seen < ?",
+                        (now - self.idle_seconds,))
+            con.execute("INSERT INTO workbench_sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (_key(sid), username, role, rm_id, token, secrets.token_urlsafe(32),
+                         now))
         return sid
 
     def get(self, sid: str | None) -> Session | None:
         """The live session of ``sid`` (its idle clock restarted), or None."""
         if not sid:
             return None
-        now = time.monotonic()
-        with self._lock:
-            session = self._sessions.get(sid)
-            if session is None:
+        now = time.time()
+        with self.ops.write() as con:
+            row = con.execute("SELECT username, role, token, csrf, rm_id, last_seen FROM "
+                              "workbench_sessions WHERE sid_sha256 = ?", (_key(sid),)).fetchone()
+            if row is None:
                 return None
-            if now - session.last_seen > self.idle_seconds:
-                del self._sessions[sid]
+            if now - float(row[5]) > self.idle_seconds:
+                con.execute("DELETE FROM workbench_sessions WHERE sid_sha256 = ?", (_key(sid),))
                 return None
-            session.last_seen = now
-            return session
+            con.execute("UPDATE workbench_sessions SET last_seen = ? WHERE sid_sha256 = ?",
+                        (now, _key(sid)))
+        return Session(str(row[0]), str(row[1]), str(row[2]), str(row[3]),
+                       None if row[4] is None else str(row[4]))
 
     def end(self, sid: str | None) -> None:
         """Forget ``sid`` (sign-out); unknown ids are ignored."""
-        with self._lock:
-            self._sessions.pop(sid or "", None)
-
-    def _drop_idle(self) -> None:
-        now = time.monotonic()
-        for sid in [s for s, v in self._sessions.items()
-                    if now - v.last_seen > self.idle_seconds]:
-            del self._sessions[sid]
+        if sid:
+            with self.ops.write() as con:
+                con.execute("DELETE FROM workbench_sessions WHERE sid_sha256 = ?", (_key(sid),))
 
 
 def same_token(expected: str, given: str | None) -> bool:

@@ -74,6 +74,17 @@ def level_badge(level: object) -> str:
     return LEVEL_BADGE.get(str(level), "grey")
 
 
+def level_label(level: object, lang: str) -> str:
+    """A watch level in the page's language.
+
+    Examples
+    --------
+    >>> level_label("red", "zh"), level_label("red", "en")
+    ('红色', 'red')
+    """
+    return str(level) if lang == "en" else LEVEL_ZH.get(str(level), str(level))
+
+
 @functools.lru_cache(maxsize=1)
 def _text_package() -> Any:
     from creditpersona.text.package import load_packaged
@@ -140,7 +151,8 @@ def loan_timeline(loans: Sequence[Mapping[str, Any]], as_of: str, lang: str) -> 
         return ""
     frame = frame.sort_values("start_date")
     product = frame.get("product", pd.Series("", index=frame.index)).fillna("")
-    label = frame["loan_id"].astype(str) + " " + product.astype(str)
+    label = frame["loan_id"].astype(str) + " " + product.map(
+        lambda p: product_label(p, lang))
     bars = pd.DataFrame({"label": label, "start": frame["start_date"],
                          "end": frame["maturity_date"]})
     dpd = pd.to_numeric(frame.get("dpd", pd.Series(0, index=frame.index)), errors="coerce")
@@ -192,3 +204,22 @@ LIMIT_ROWS = (
     ("leverage_cap", ("leverage_cap",), "负债/收入上限", "Debt-to-revenue cap"),
     ("product_cap", ("product_cap",), "产品额度上限", "Product maximum"),
 )
+
+
+@functools.lru_cache(maxsize=1)
+def _products() -> dict[str, tuple[str, str]]:
+    from creditpersona.decisions.config import load_decisions
+
+    return {k: (p.zh, p.en) for k, p in load_decisions().products.items()}
+
+
+def product_label(code: object, lang: str) -> str:
+    """A product of the catalogue by its name in the page's language (the code if unknown).
+
+    Examples
+    --------
+    >>> product_label("trade_finance", "zh"), product_label("nope", "en")
+    ('贸易融资', 'nope')
+    """
+    names = _products().get(str(code))
+    return bilingual(*names, lang) if names else str(code or "")
