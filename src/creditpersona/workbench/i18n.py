@@ -67,6 +67,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "product": ("产品", "Product"),
     "term_months": ("期限（月）", "Term (months)"),
     "collateral": ("抵押物", "Collateral"),
+    "default_collateral": ("产品默认", "Product default"),
     "guarantee": ("保证", "Guarantee"),
     "none": ("无", "None"),
     "price": ("定价", "Price"),
