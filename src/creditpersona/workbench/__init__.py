@@ -9,6 +9,7 @@ the installed ``plotly`` package. See docs/workbench.md.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -37,8 +38,9 @@ def install(app: FastAPI, ops: OpsStore | None = None) -> None:
     >>> from creditpersona.service.opstore import OpsStore
     >>> app = FastAPI()
     >>> install(app, OpsStore(Path(tempfile.mkdtemp()) / "o.sqlite"))
-    >>> any(getattr(r, "path", "") == "/signin" for r in app.routes)
-    True
+    >>> from fastapi.testclient import TestClient
+    >>> TestClient(app).get("/signin").status_code
+    200
     """
     from starlette.staticfiles import StaticFiles
 
@@ -49,6 +51,20 @@ def install(app: FastAPI, ops: OpsStore | None = None) -> None:
 
     app.state.workbench_sessions = SessionStore(ops if ops is not None
                                                 else app.state.context.ops)
+    # The first 360 would otherwise wait for Plotly's import, the text-risk model and the
+    # YAML catalogues; load them beside the server's start instead.
+    threading.Thread(target=_warm_up, name="workbench-warm-up", daemon=True).start()
     app.include_router(routes)
     app.include_router(pages)
     app.mount("/static", StaticFiles(directory=package_dir("static")), name="workbench-static")
+
+
+def _warm_up() -> None:
+    """Load what the pages need once (import, model, catalogues), off the request path."""
+    from creditpersona.workbench import charts, views
+
+    views.dimension_names()
+    views.grade_names()
+    views.product_label("working_capital", "zh")
+    views._text_package()
+    charts.bars(["a"], [1.0])

@@ -200,11 +200,8 @@ async def firm(request: Request, firm_id: str, saved: str = "") -> Response:
 def firm_context(view: dict[str, Any], lang: str) -> dict[str, Any]:
     """Charts and formatted parts of a 360 view (CPU work, run off the event loop)."""
     from creditpersona.decisions.pricing import COMPONENTS
-    from creditpersona.models.master_scale import load_master_scale
-    from creditpersona.profile.scoring import load_scoring
 
-    dims = load_scoring().dimensions
-    labels = {d: views.bilingual(dims[d].zh, dims[d].en, lang) for d in dims}
+    labels = {d: views.bilingual(zh, en, lang) for d, (zh, en) in views.dimension_names().items()}
     prices = view.get("prices") or []
     main = _main_price(prices, view.get("limit"))
     parts = {c: main.get(c) for c in COMPONENTS} if main else {}
@@ -215,7 +212,7 @@ def firm_context(view: dict[str, Any], lang: str) -> dict[str, Any]:
             translate("floor_adjustment", lang)) if main else "",
         "docs": views.documents(view.get("documents") or [], lang),
         "timeline": views.loan_timeline(view.get("loans") or [], view["as_of"], lang),
-        "grades": load_master_scale().names, "charts": True,
+        "grades": views.grade_names(), "charts": True,
     }
 
 
@@ -400,9 +397,11 @@ async def portfolio(request: Request) -> Response:
         names = await run_in_threadpool(reads.persona_names, request, session.token)
         lang = language(request)
         figures = await run_in_threadpool(portfolio_charts, book, names, lang)
+        from creditpersona.report.review import _TRIGGERS
+
         return _page(request, session, "portfolio.html", {
             "page": "portfolio", "p": book, "as_of": book["as_of"], "charts": True,
-            "figures": figures, "personas": names})
+            "figures": figures, "personas": names, "trigger_names": _TRIGGERS})
 
     return await _serve(request, handler)
 
@@ -412,7 +411,6 @@ def portfolio_charts(book: dict[str, Any], names: dict[str, tuple[str, str]],
     """The portfolio page's charts; the migration heatmaps are the report's own."""
     import pandas as pd
 
-    from creditpersona.models.master_scale import load_master_scale
     from creditpersona.review.migration import LEFT, NEW
     from creditpersona.workbench import charts
 
@@ -424,13 +422,13 @@ def portfolio_charts(book: dict[str, Any], names: dict[str, tuple[str, str]],
         out["personas"] = charts.bars([label.get(p, p) for p in personas],
                                       list(personas.values()), t("persona_mix"),
                                       horizontal=True)
-    order = [g for g in load_master_scale().names if g in book["grades"]]
+    order = [g for g in views.grade_names() if g in book["grades"]]
     if order:
         out["grades"] = charts.bars(order, [book["grades"][g] for g in order], t("grade_dist"))
     levels = book["watch_levels"]
     if levels:
-        out["watch"] = charts.bars(list(levels), list(levels.values()), t("watch_counts"),
-                                   colour=charts.RED)
+        out["watch"] = charts.bars([views.level_label(k, lang) for k in levels],
+                                   list(levels.values()), t("watch_counts"), colour=charts.RED)
     industries = pd.DataFrame(book["industries"])
     if len(industries):
         share = industries["on_watch"] / industries["firms"].where(industries["firms"] > 0)
@@ -438,7 +436,7 @@ def portfolio_charts(book: dict[str, Any], names: dict[str, tuple[str, str]],
                                         share.fillna(0).tolist(), t("industry_flags"),
                                         percent=True, colour=charts.RED)
     moves = pd.DataFrame(book["migration"])
-    states = [NEW, *load_master_scale().names, LEFT]
+    states = [NEW, *views.grade_names(), LEFT]
     for kind, title in (("rating", "Rating migration 评级迁移"),
                         ("persona", "Persona migration 客户性格迁移")):
         part = (moves[(moves["kind"] == kind) & (moves["segment"] == "portfolio")]

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from creditpersona.workbench import charts
@@ -155,11 +156,13 @@ def loan_timeline(loans: Sequence[Mapping[str, Any]], as_of: str, lang: str) -> 
         lambda p: product_label(p, lang))
     bars = pd.DataFrame({"label": label, "start": frame["start_date"],
                          "end": frame["maturity_date"]})
-    dpd = pd.to_numeric(frame.get("dpd", pd.Series(0, index=frame.index)), errors="coerce")
+    dpd = pd.to_numeric(frame.get("dpd", pd.Series(np.nan, index=frame.index)),
+                        errors="coerce")
+    live = dpd.notna().to_numpy()  # loans repaid before the as-of date have no status
     status = pd.DataFrame({
         "label": label, "date": as_of, "late": dpd.fillna(0) > 0,
         "text": [("逾期天数 " if lang != "en" else "days past due ") + f"{d:.0f}"
-                 if pd.notna(d) else "" for d in dpd]})
+                 if pd.notna(d) else "" for d in dpd]})[live]
     return charts.timeline(bars, status)
 
 
@@ -244,3 +247,19 @@ def term_label(code: object, lang: str) -> str:
     """
     text = str(code or "")
     return text.replace("_", " ") if lang == "en" else TERMS_ZH.get(text, text)
+
+
+@functools.lru_cache(maxsize=1)
+def dimension_names() -> dict[str, tuple[str, str]]:
+    """The profile's five dimensions → (Chinese, English), read once from the scoring YAML."""
+    from creditpersona.profile.scoring import load_scoring
+
+    return {d: (c.zh, c.en) for d, c in load_scoring().dimensions.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def grade_names() -> tuple[str, ...]:
+    """The master scale's grades, best first (read once)."""
+    from creditpersona.models.master_scale import load_master_scale
+
+    return tuple(load_master_scale().names)
