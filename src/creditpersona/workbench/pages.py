@@ -102,7 +102,7 @@ async def myday(request: Request) -> Response:
     async def handler(session: Session, api: ServiceClient) -> Response:
         firms, total = await _all(api, "/firms", {})
         as_of, offers = await run_in_threadpool(reads.campaign_list, request, session.token)
-        best = {}
+        best: dict[str, dict[str, Any]] = {}
         for o in offers:
             best.setdefault(o["firm_id"], o)
         watched = sum(1 for f in firms if f.get("on_watch"))

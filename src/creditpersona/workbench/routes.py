@@ -14,7 +14,12 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 
 from creditpersona.workbench.client import ApiError, ServiceClient
 from creditpersona.workbench.i18n import LANG_COOKIE, LANGUAGES, translate
-from creditpersona.workbench.session import CSRF_FIELD, LOGIN_CSRF_COOKIE, SESSION_COOKIE, same_token
+from creditpersona.workbench.session import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    same_token,
+)
 from creditpersona.workbench.web import (
     HOME,
     NO_STORE,

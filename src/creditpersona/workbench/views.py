@@ -230,10 +230,11 @@ def product_label(code: object, lang: str) -> str:
 
 #: Chinese names of the contract's collateral and guarantee types (codes in English).
 TERMS_ZH = {
-    "none": "无", "real_estate": "房产抵押", "equipment": "设备抵押", "receivables": "应收账款质押",
-    "inventory": "存货质押", "deposit": "存单质押", "equity_pledge": "股权质押",
-    "land_use_right": "土地使用权抵押", "corporate": "企业保证", "guarantee_company": "担保公司保证",
-    "personal": "个人保证", "government_fund": "政府性融资担保",
+    "none": "无", "real_estate": "房产抵押", "equipment": "设备抵押",
+    "receivables": "应收账款质押", "inventory": "存货质押", "deposit": "存单质押",
+    "equity_pledge": "股权质押", "land_use_right": "土地使用权抵押", "corporate": "企业保证",
+    "guarantee_company": "担保公司保证", "personal": "个人保证",
+    "government_fund": "政府性融资担保",
 }
 
 
