@@ -144,6 +144,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "threshold": ("阈值", "Threshold"),
     "recommendation": ("建议", "Recommendation"),
     "watch_counts": ("预警名单数量", "Watch-list counts"),
+    "open_cases": ("未结案件", "Open cases"),
     "users": ("用户与角色", "Users and roles"),
     "role": ("角色", "Role"),
     "active": ("启用", "Active"),
