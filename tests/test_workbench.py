@@ -167,3 +167,17 @@ def test_signed_in_session_cookie_is_httponly_strict_and_signout_deletes_it(
         assert ops.read("SELECT username FROM workbench_sessions") == []
         client.cookies.set(SESSION_COOKIE, sid)  # a copy of the old cookie is worth nothing
         assert client.get("/firms", follow_redirects=False).status_code == 303
+
+
+def test_an_outcome_with_a_bad_amount_is_answered_not_crashed(
+        bare: tuple[TestClient, SessionStore]) -> None:
+    client, store = bare
+    sid = store.create("wang", "rm", "token-not-used", rm_id="RM0001")
+    client.cookies.set(SESSION_COOKIE, sid)
+    session = store.get(sid)
+    assert session is not None
+    for form in ({"outcome": "taken", "amount": "abc", "as_of": "2026-06-30"},
+                 {"outcome": "taken", "amount": "5", "as_of": "June"},
+                 {"outcome": "bought"}):
+        answer = client.post("/outcomes", data=form, headers={"X-CSRF-Token": session.csrf})
+        assert answer.status_code == 200 and "badge red" in answer.text, form

@@ -357,6 +357,8 @@ def test_risk_manager_sees_the_portfolio_charts_drawn(browser: Any, site: Site) 
     case.find_element(By.CSS_SELECTOR, "button").click()
     wait_for(browser, ".case table")
     assert "已确认" in browser.find_element(By.CSS_SELECTOR, ".case").text
+    row_state = browser.find_element(By.CSS_SELECTOR, "#watch-table td[id^='state-']")
+    assert "已确认" in row_state.text  # the row follows the case (HTMX out-of-band swap)
     screenshot(browser, "12-watch-case")
     visit(browser, site, "/admin?user=li", "13-audit")
     assert "rating_override" in browser.find_element(By.ID, "audit-table").text

@@ -128,8 +128,13 @@ async def outcome(request: Request) -> Response:
                 "t": lambda k: translate(k, lang)})
         treated, responded = views.OUTCOMES[kind]
         raw_amount = str(form.get("amount", "")).strip()
-        amount = float(raw_amount) * 1e4 if responded and raw_amount else None
-        body = {"campaign_id": campaign_id(str(form.get("as_of", ""))),
+        try:
+            amount = float(raw_amount) * 1e4 if responded and raw_amount else None
+            campaign = campaign_id(str(form.get("as_of", "")))
+        except ValueError as exc:
+            return fragment(request, "outcome_done.html", {
+                "ok": False, "message": str(exc), "t": lambda k: translate(k, lang)})
+        body = {"campaign_id": campaign,
                 "firm_id": str(form.get("firm_id", "")), "product": str(form.get("product", "")),
                 "channel": str(form.get("channel", "")) or None,
                 "contact_date": str(form.get("contact_date") or dt.date.today().isoformat()),
