@@ -11,6 +11,8 @@ answer an HTMX fragment.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -413,7 +415,25 @@ async def portfolio(request: Request) -> Response:
 
 def portfolio_charts(book: dict[str, Any], names: dict[str, tuple[str, str]],
                      lang: str) -> dict[str, str]:
-    """The portfolio page's charts; the migration heatmaps are the report's own."""
+    """The portfolio page's charts; the migration heatmaps are the report's own.
+
+    The report's figures go through ``plotly.graph_objects`` (a third of a second each), so
+    the charts are kept for the same numbers, names and language: the book changes once a
+    quarter, and a page view then costs only the API call.
+    """
+    key = json.dumps([book, names, lang], sort_keys=True, ensure_ascii=False, default=str)
+    return dict(_portfolio_charts(key))
+
+
+@functools.lru_cache(maxsize=32)
+def _portfolio_charts(key: str) -> tuple[tuple[str, str], ...]:
+    book, raw_names, lang = json.loads(key)
+    names = {p: (z, e) for p, (z, e) in raw_names.items()}
+    return tuple(_draw_portfolio(book, names, lang).items())
+
+
+def _draw_portfolio(book: dict[str, Any], names: dict[str, tuple[str, str]],
+                    lang: str) -> dict[str, str]:
     import pandas as pd
 
     from creditpersona.review.migration import LEFT, NEW
