@@ -41,17 +41,17 @@ def pct(value: object, digits: int = 2) -> str:
     return f"{value:.{digits}%}"
 
 
-def money(value: object) -> str:
-    """Yuan as 万元 with thousands separators ('—' when missing).
+def money(value: object, lang: str = "zh") -> str:
+    """Yuan as 万元 (Chinese) or millions (English), '—' when missing.
 
     Examples
     --------
-    >>> money(8270000.0), money(None)
-    ('827.0万', '—')
+    >>> money(8270000.0), money(8270000.0, "en"), money(None)
+    ('827.0万', '8.27m', '—')
     """
     if not isinstance(value, int | float) or math.isnan(value):
         return "—"
-    return f"{value / 1e4:,.1f}万"
+    return f"{value / 1e6:,.2f}m" if lang == "en" else f"{value / 1e4:,.1f}万"
 
 
 def num(value: object, digits: int = 0) -> str:
