@@ -82,3 +82,52 @@ def synthetic_bank(tmp_path_factory: pytest.TempPathFactory) -> SyntheticBank:
         run = compute_profile(st, as_of)
         save_profile(st, run)
     return SyntheticBank(gen.out_dir, root / "bank.duckdb", as_of, run.frame)
+
+
+# --- The REST service (issue 17): one small cycle store for every service test -----------
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceBank:
+    """A 400-firm bank after its first review quarter, published for the service.
+
+    ``store`` has run 2026-03-31 (through ``run_cycle_live``: snapshot and report kept);
+    ``next_as_of`` (2026-06-30) has not run yet, for the test that runs it live.
+    """
+
+    root: Path
+    store: Path
+    as_of: dt.date
+    next_as_of: dt.date
+
+    def copy(self, target: Path) -> Path:
+        """A private copy of the store with its snapshot, reports, ledger folders and ops."""
+        import shutil
+
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for item in self.root.iterdir():
+            if item.name.startswith(self.store.name):
+                dest = target / item.name
+                if item.is_dir():
+                    shutil.copytree(item, dest)
+                else:
+                    shutil.copy2(item, dest)
+        return target / self.store.name
+
+
+@pytest.fixture(scope="session")
+def service_bank(tmp_path_factory: pytest.TempPathFactory) -> ServiceBank:
+    """400 firms, seed 11, two review quarters generated, the first one run (~1–2 min)."""
+    from creditpersona.service.live import run_cycle_live
+    from creditpersona.store.ingest import ingest
+    from creditpersona.synth import generate_bank
+
+    root = tmp_path_factory.mktemp("service_bank")
+    root.chmod(0o700)
+    gen = generate_bank(root / "data", 400, 11, years=3, txn_per_firm_year=30,
+                        fmt="parquet", quarters=2)
+    store = root / "bank.duckdb"
+    with Store(store) as st:
+        ingest(st, [gen.out_dir])
+        run_cycle_live(st, gen.quarters[0], root / "out")
+    return ServiceBank(root, store, gen.quarters[0], gen.quarters[1])

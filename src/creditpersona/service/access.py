@@ -32,17 +32,20 @@ import pandas as pd
 from creditpersona.errors import CreditPersonaError, StoreError
 from creditpersona.profile.scoring import DIMENSIONS
 
+TEXT_COLUMNS = ("text_risk_score", "text_positive_score", "text_top_event",
+                "text_risk_documents", "text_max_document_risk", "text_top_document",
+                "text_top_document_date", "text_top_document_risk")
 #: Per-firm result tables of a quarter: table → columns the service shows (None: all).
 PER_FIRM = {
-    "profiles": None, "personas": ("persona_id", "name_zh", "name_en", "source", "confidence"),
+    "profiles": ("revenue", "bureau_outstanding", *TEXT_COLUMNS,
+                 *(f"{d}_{part}" for d in DIMENSIONS
+                   for part in ("score", "coverage", "driver_zh", "driver_en"))),
+    "personas": ("persona_id", "name_zh", "name_en", "source", "confidence"),
     "pd_scores": None, "decision_limits": None, "decision_pricing": None,
     "decision_classification": None, "decision_watchlist": None, "decision_plans": None,
     "decision_value": ("raroc", "economic_profit", "value_3y_pv", "revenue_contribution"),
     "offers": None, "decision_loans": None,
 }
-TEXT_COLUMNS = ("text_risk_score", "text_positive_score", "text_top_event",
-                "text_risk_documents", "text_max_document_risk", "text_top_document",
-                "text_top_document_date", "text_top_document_risk")
 RECENT_DOCUMENTS = 5
 RELOAD_CHECK_S = 1.0
 
@@ -109,6 +112,9 @@ def _read(con: duckdb.DuckDBPyConnection, table: str, as_of: dt.date | None = No
     present = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
     if table not in present:
         return pd.DataFrame()
+    if columns is not None:  # columns an older cycle did not store are left out
+        have = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
+        columns = tuple(c for c in columns if c in have)
     cols = "*" if columns is None else ", ".join(f'"{c}"' for c in columns)
     if as_of is None:
         return con.execute(f'SELECT {cols} FROM "{table}"').df()
@@ -130,8 +136,11 @@ class Quarter:
         self.firms = _read(con, "firms").drop(columns="load_id", errors="ignore")
         self.firms = self.firms.sort_values("firm_id", ignore_index=True)
         self.firm_pos = pd.Index(self.firms["firm_id"])
+        self.rm_ids = self.firms["rm_id"].to_numpy(dtype=object)
         self.tables: dict[str, pd.DataFrame] = {}
         self.rows: dict[str, dict[Any, Any]] = {}
+        self.cells: dict[str, tuple[list[str], np.ndarray]] = {}
+        self._index("firms", self.firms)
         for name, cols in PER_FIRM.items():
             frame = _read(con, name, self.as_of,
                           None if cols is None else ("firm_id", *cols))
@@ -143,6 +152,9 @@ class Quarter:
         loans = _read(con, "loans").drop(columns="load_id", errors="ignore")
         self._index("loans", loans)
         self._index("statements", _read(con, "service_statements"))
+        rules = _read(con, "service_persona_rules")
+        self.persona_rules = {str(k): records(g.drop(columns="persona_id")) for k, g in
+                              rules.groupby("persona_id")} if len(rules) else {}
         self.migration = _read(con, "review_migration", self.as_of)
         self.triggers = _read(con, "review_triggers", self.as_of)
         self.history = {name: _read(con, name) for name in ("pd_scores", "personas")}
@@ -152,6 +164,17 @@ class Quarter:
         self.tables[name] = frame
         self.rows[name] = (frame.groupby("firm_id", sort=False).indices
                            if "firm_id" in frame.columns and len(frame) else {})
+        # Rows as Python objects, so that a firm's rows are read without pandas' per-call
+        # overhead (a 360 view reads a dozen tables; see bench/bench_service.py).
+        self.cells[name] = (list(frame.columns), frame.to_numpy(dtype=object))
+
+    def records_of(self, name: str, firm_id: str) -> list[dict[str, Any]]:
+        """The rows of ``name`` for one firm as JSON-ready dicts (callers scope first)."""
+        pos = self.rows[name].get(firm_id)
+        if pos is None:
+            return []
+        cols, cells = self.cells[name]
+        return [{c: jsonable(v) for c, v in zip(cols, cells[i], strict=True)} for i in pos]
 
     def of(self, name: str, firm_id: str) -> pd.DataFrame:
         """The rows of ``name`` for one firm (no scoping: callers scope first)."""
@@ -172,18 +195,17 @@ class Quarter:
 
         This is the one place the scoping rule is applied to data.
         """
-        rm = self.firms["rm_id"].to_numpy()
-        rm = rm if positions is None else rm[positions]
+        rm = self.rm_ids if positions is None else self.rm_ids[positions]
         if scope.rm_id is None:
             return np.ones(len(rm), dtype=bool)
         return rm == scope.rm_id
 
-    def firm_row(self, scope: Scope, firm_id: str) -> pd.Series:
+    def firm_row(self, scope: Scope, firm_id: str) -> dict[str, Any]:
         """The firm's master row, or :class:`FirmNotFound` if absent *or* out of scope."""
         pos = self.firm_pos.get_indexer([firm_id])
         if pos[0] < 0 or not self.visible(scope, pos)[0]:
             raise FirmNotFound(f"firm {firm_id}: not found.")
-        return self.firms.iloc[int(pos[0])]
+        return self.records_of("firms", firm_id)[0]
 
 
 class Results:
@@ -201,6 +223,7 @@ class Results:
         self._quarter: Quarter | None = None
         self._stamp: tuple[int, int] | None = None
         self._checked = 0.0
+        self._loading = False
 
     def _file_stamp(self) -> tuple[int, int] | None:
         try:
@@ -219,43 +242,64 @@ class Results:
         self._quarter, self._stamp = quarter, stamp
 
     def current(self) -> Quarter:
-        """The quarter to answer from (loading a newly published snapshot first)."""
-        now = time.monotonic()
+        """The quarter to answer from.
+
+        The first call loads the snapshot; afterwards, at most once a second, a request looks
+        whether a new one was published and, if so, starts loading it on a background thread
+        while every request keeps answering from the quarter in memory.
+        """
         quarter = self._quarter
-        if quarter is not None and now - self._checked < RELOAD_CHECK_S:
-            return quarter
-        # One thread checks and loads; while it loads, the others answer from the old quarter.
-        if not self._lock.acquire(blocking=quarter is None):
-            return quarter  # type: ignore[return-value]
+        if quarter is None:
+            with self._lock:
+                if self._quarter is None:
+                    stamp = self._file_stamp()
+                    if stamp is None:
+                        raise NoResults(f"{self.snapshot}: no serving snapshot; run "
+                                        "`creditpersona run --as-of DATE` (or `creditpersona "
+                                        "serve`, which publishes one from a store no process "
+                                        "is writing).")
+                    self._load(stamp)
+            assert self._quarter is not None
+            return self._quarter
+        now = time.monotonic()
+        if now - self._checked >= RELOAD_CHECK_S and self._lock.acquire(blocking=False):
+            try:
+                self._checked = now
+                stamp = self._file_stamp()
+                if stamp is not None and stamp != self._stamp and not self._loading:
+                    self._loading = True
+                    threading.Thread(target=self._reload, args=(stamp,), daemon=True,
+                                     name="snapshot-reload").start()
+            finally:
+                self._lock.release()
+        return quarter
+
+    def _reload(self, stamp: tuple[int, int]) -> None:
         try:
-            self._checked = time.monotonic()
-            stamp = self._file_stamp()
-            if stamp is None and self._quarter is None:
-                raise NoResults(f"{self.snapshot}: no serving snapshot; run `creditpersona "
-                                "run --as-of DATE` (or `creditpersona serve`, which publishes "
-                                "one from a store no process is writing).")
-            if stamp is not None and stamp != self._stamp:
-                self._load(stamp)
+            self._load(stamp)
+        except (NoResults, StoreError):
+            self._stamp = stamp  # keep answering from the last good quarter; try the next one
         finally:
-            self._lock.release()
-        assert self._quarter is not None
-        return self._quarter
+            self._loading = False
 
 
 def _one(quarter: Quarter, name: str, firm_id: str) -> dict[str, Any] | None:
-    rows = records(quarter.of(name, firm_id))
+    rows = quarter.records_of(name, firm_id)
     return rows[0] if rows else None
 
 
 def firm_view(quarter: Quarter, scope: Scope, firm_id: str,
               override: dict[str, Any] | None = None) -> dict[str, Any]:
     """A firm's 360 view (客户全景) as of the quarter; :class:`FirmNotFound` if not visible."""
-    firm = {k: jsonable(v) for k, v in quarter.firm_row(scope, firm_id).items()}
+    firm = quarter.firm_row(scope, firm_id)
     profile = _one(quarter, "profiles", firm_id) or {}
     scores = [{"dimension": d, "score": profile.get(f"{d}_score"),
                "coverage": profile.get(f"{d}_coverage"),
                "driver_zh": profile.get(f"{d}_driver_zh"),
                "driver_en": profile.get(f"{d}_driver_en")} for d in DIMENSIONS]
+    persona = _one(quarter, "personas", firm_id)
+    if persona is not None:
+        persona["rules"] = quarter.persona_rules.get(str(persona.get("persona_id")), [])
     rating = _one(quarter, "pd_scores", firm_id)
     if rating is not None:
         rating["reasons"] = [
@@ -264,25 +308,23 @@ def firm_view(quarter: Quarter, scope: Scope, firm_id: str,
              "contribution": rating.pop(f"reason_{k}_contribution", None)}
             for k in (1, 2, 3)]
         rating["override"] = override
-    loans = quarter.of("loans", firm_id)
-    status = quarter.of("decision_loans", firm_id)
-    if len(loans):
-        keep = [c for c in ("loan_id", "dpd", "outstanding", "tier", "tier_zh")
-                if c in status.columns]
-        loans = loans.merge(status[keep], on="loan_id", how="left")
+    status = {r["loan_id"]: r for r in quarter.records_of("decision_loans", firm_id)}
+    loans = [{**loan, **{k: status.get(loan["loan_id"], {}).get(k) for k in (
+        "dpd", "outstanding", "tier", "tier_zh")}} for loan in quarter.records_of("loans",
+                                                                                 firm_id)]
     return {
         "as_of": quarter.as_of.isoformat(), "firm": firm, "scores": scores,
-        "persona": _one(quarter, "personas", firm_id), "rating": rating,
+        "persona": persona, "rating": rating,
         "limit": _one(quarter, "decision_limits", firm_id),
-        "prices": records(quarter.of("decision_pricing", firm_id)),
+        "prices": quarter.records_of("decision_pricing", firm_id),
         "classification": _one(quarter, "decision_classification", firm_id),
         "warning": _one(quarter, "decision_watchlist", firm_id),
         "monitoring": _one(quarter, "decision_plans", firm_id),
         "value": _one(quarter, "decision_value", firm_id),
-        "offers": records(quarter.of("offers", firm_id)),
-        "loans": records(loans),
+        "offers": quarter.records_of("offers", firm_id),
+        "loans": loans,
         "text_risk": {c: profile.get(c) for c in TEXT_COLUMNS},
-        "documents": records(quarter.of("documents", firm_id)),
+        "documents": quarter.records_of("documents", firm_id),
     }
 
 

@@ -41,5 +41,6 @@ def run_cycle_live(store: Store, as_of: dt.date, out_dir: Path, *, keep_report: 
                       profile=result.profile.assign(as_of=as_of),
                       sections=cycle_sections(result))
     if str(store.path) != ":memory:":
-        publish(store)
+        surrogate = result.personas.cards.surrogate
+        publish(store, None if surrogate is None else surrogate.rules)
     return result

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 
 from creditpersona.safeio import private_dir
 from creditpersona.store.store import Store
@@ -25,6 +26,8 @@ from creditpersona.store.store import Store
 #: Tables the service never reads (the largest inputs and the model artefacts).
 SKIPPED = ("transactions", "quarantine", "load_log", "model_registry")
 STATEMENTS = "service_statements"
+PERSONA_RULES = "service_persona_rules"
+_RULE_COLUMNS = ("persona_id", "rule_zh", "rule_en", "firms", "purity")
 
 
 def snapshot_path(store_path: str | Path) -> Path:
@@ -79,19 +82,26 @@ def _copy(con: duckdb.DuckDBPyConnection, catalog: str, target: Path) -> dt.date
     return as_of
 
 
-def _add_statements(target: Path, store: Store, as_of: dt.date | None) -> None:
+def _add_statements(target: Path, store: Store, as_of: dt.date | None,
+                    rules: pd.DataFrame | None = None) -> None:
     from creditpersona.decisions.limits import statement_inputs
 
     frame = None
     if as_of is not None:
         frame = statement_inputs({"financial_statements": store.table("financial_statements")},
                                  as_of)
+    if rules is None or not len(rules):
+        rules = pd.DataFrame({c: pd.Series(dtype=float if c in ("firms", "purity") else str)
+                              for c in _RULE_COLUMNS})
+    rules = rules[list(_RULE_COLUMNS)]
     with duckdb.connect(str(target)) as con:
         if frame is None:
             con.execute(f"CREATE TABLE {STATEMENTS} (firm_id VARCHAR)")
         else:
             con.register("statements_frame", frame)
             con.execute(f"CREATE TABLE {STATEMENTS} AS SELECT * FROM statements_frame")
+        con.register("rules_frame", rules)
+        con.execute(f"CREATE TABLE {PERSONA_RULES} AS SELECT * FROM rules_frame")
 
 
 def _reserve(final: Path) -> Path:
@@ -114,11 +124,13 @@ def _discard(tmp: Path) -> None:
     tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
 
 
-def publish(store: Store) -> Path:
+def publish(store: Store, persona_rules: pd.DataFrame | None = None) -> Path:
     """Copy the store's served tables into its snapshot, replacing the last one atomically.
 
     Call it with the store the cycle wrote (the same process and connection: DuckDB lets no
-    other process in while it writes).
+    other process in while it writes). ``persona_rules`` are the quarter's readable persona
+    rules (the surrogate tree's leaves: ``persona_id``, ``rule_zh``, ``rule_en``, ``firms``,
+    ``purity``), which the store keeps only in the run's checkpoint.
 
     Returns
     -------
@@ -133,7 +145,7 @@ def publish(store: Store) -> Path:
         catalog = str(row[0]) if row else "memory"
         raw.execute("CHECKPOINT")
         as_of = _copy(raw, catalog, tmp)
-        _add_statements(tmp, store, as_of)
+        _add_statements(tmp, store, as_of, persona_rules)
         return _finish(tmp, final)
     finally:
         _discard(tmp)

@@ -24,18 +24,37 @@ RM = Annotated[Caller, allow("rm")]
 _FIELDS = {f.name: f for t in TABLES if t.name == "campaign_contacts" for f in t.fields}
 
 
+def _check_contract(row: dict[str, object]) -> None:
+    """The contract's field rules of ``campaign_contacts`` (required, bounds, choices)."""
+    for name, field in _FIELDS.items():
+        value = row.get(name)
+        where = f"campaign_contacts.{name}"
+        if value is None:
+            if field.required:
+                raise Problem(422, f"{where}: required ({field.en}).")
+            continue
+        if field.choices and value not in field.choices:
+            raise Problem(422, f"{where}: {value!r} is not one of {', '.join(field.choices)}.")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if field.min is not None and value < field.min:
+                raise Problem(422, f"{where}: {value} is below {field.min:g}.")
+            if field.max is not None and value > field.max:
+                raise Problem(422, f"{where}: {value} is above {field.max:g}.")
+
+
 @router.post("/outcomes", response_model=OutcomeOut, status_code=202)
 def outcome(body: OutcomeIn, who: RM) -> OutcomeOut:
     """Record an offer's contact and response (taken in by the next cycle)."""
-    for name in ("product", "channel"):
-        value, choices = getattr(body, name), _FIELDS[name].choices
-        if value is not None and choices and value not in choices:
-            raise Problem(422, f"campaign_contacts.{name}: {value!r} is not one of "
-                               f"{', '.join(choices)}.")
+    _check_contract(body.model_dump())
     if body.treated != (body.channel is not None):
         raise Problem(422, "campaign_contacts.channel: a contacted firm (treated) needs its "
                            "channel; a held-out control has none.")
     firm_or_404(who, who.quarter(), body.firm_id)
+    if workflow.count(who.ctx.ops, "SELECT COUNT(*) FROM outcome_inbox WHERE campaign_id = ? "
+                      "AND firm_id = ? AND status != 'rejected'",
+                      (body.campaign_id, body.firm_id)):
+        raise Problem(409, f"campaign_contacts: campaign {body.campaign_id} already has an "
+                           f"outcome for firm {body.firm_id} (one per campaign and firm).")
     outcome_id = workflow.add_outcome(who.ctx.ops, body.model_dump(), who.user.username)
     who.audit("write", "campaign_outcome", firm_id=body.firm_id,
               after={"outcome_id": outcome_id, **body.model_dump(mode="json")})

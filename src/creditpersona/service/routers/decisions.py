@@ -7,6 +7,7 @@ persona policy and statements, so a quote here and the cycle's price agree.
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 import numpy as np
@@ -15,25 +16,38 @@ from fastapi import APIRouter
 
 from creditpersona.decisions.config import DecisionsConfig, load_decisions
 from creditpersona.decisions.limits import recommend_limits
-from creditpersona.decisions.pricing import COMPONENTS, price_loans
+from creditpersona.decisions.pricing import COMPONENTS
 from creditpersona.errors import CreditPersonaError
 from creditpersona.models.master_scale import load_master_scale
 from creditpersona.service import access, workflow
 from creditpersona.service.deps import CUSTOMER_ROLES, Caller, allow, firm_or_404
 from creditpersona.service.problems import Problem
+from creditpersona.service.quoting import QuoteBatcher
 from creditpersona.service.schemas import LimitIn, LimitOut, Override, OverrideIn, Quote, QuoteIn
 
 router = APIRouter(prefix="/api/v1", tags=["decisions"])
 Reader = Annotated[Caller, allow(*CUSTOMER_ROLES)]
 Officer = Annotated[Caller, allow("credit_officer")]
 _config: DecisionsConfig | None = None
+_batcher: QuoteBatcher | None = None
+_lock = threading.Lock()
 
 
 def config() -> DecisionsConfig:
+    """The decisions configuration (loaded once)."""
     global _config
     if _config is None:
         _config = load_decisions()
     return _config
+
+
+def batcher() -> QuoteBatcher:
+    """The process's quote batcher (started on the first quote)."""
+    global _batcher
+    with _lock:
+        if _batcher is None:
+            _batcher = QuoteBatcher(config())
+    return _batcher
 
 
 def _check_choice(field: str, value: str | None, allowed: Any) -> None:
@@ -42,19 +56,18 @@ def _check_choice(field: str, value: str | None, allowed: Any) -> None:
 
 
 def _firm_inputs(quarter: access.Quarter, firm_id: str) -> pd.DataFrame:
-    rating = quarter.of("pd_scores", firm_id)
-    if not len(rating):
+    rating = quarter.records_of("pd_scores", firm_id)
+    if not rating:
         raise Problem(409, f"firm {firm_id}: has no PD score as of {quarter.as_of}; it cannot "
                            "be priced or sized until a cycle scores it.")
-    policy = quarter.of("decision_limits", firm_id)
-    profile = quarter.of("profiles", firm_id)
-    revenue = (profile["revenue"].to_numpy(dtype=float)[:1] if "revenue" in profile.columns
-               and len(profile) else np.array([np.nan]))
+    policy = quarter.records_of("decision_limits", firm_id)
+    profile = quarter.records_of("profiles", firm_id)
+    revenue = profile[0].get("revenue") if profile else None
     return pd.DataFrame({
-        "firm_id": [firm_id], "pd": rating["pd"].to_numpy(dtype=float)[:1],
-        "grade": [str(rating["grade"].iat[0])],
-        "persona": [policy["persona_policy"].iat[0] if len(policy) else None],
-        "revenue": revenue})
+        "firm_id": [firm_id], "pd": [float(rating[0]["pd"])],
+        "grade": [str(rating[0]["grade"])],
+        "persona": [policy[0]["persona_policy"] if policy else None],
+        "revenue": [np.nan if revenue is None else float(revenue)]})
 
 
 @router.post("/quotes", response_model=Quote)
@@ -66,15 +79,15 @@ def quote(body: QuoteIn, who: Reader) -> Quote:
     _check_choice("guarantee_type", body.guarantee_type, cfg.lgd.guarantee_reduction)
     quarter = who.quarter()
     firm_or_404(who, quarter, body.firm_id)
-    request = pd.DataFrame([body.model_dump()])
     usual = cfg.products[body.product].default_collateral
-    request["collateral_type"] = body.collateral_type or usual
-    request["guarantee_type"] = body.guarantee_type or "none"
+    request = pd.DataFrame([{**body.model_dump(),
+                             "collateral_type": body.collateral_type or usual,
+                             "guarantee_type": body.guarantee_type or "none"}])
     try:
-        priced = price_loans(request, _firm_inputs(quarter, body.firm_id), cfg)
+        priced = batcher().price(request, _firm_inputs(quarter, body.firm_id))
     except CreditPersonaError as exc:
         raise Problem(422, str(exc)) from None
-    row = access.records(priced)[0]
+    row = {str(k): access.jsonable(v) for k, v in priced.items()}
     who.audit("read", "quote", firm_id=body.firm_id, detail=body.model_dump())
     return Quote(**row, components_bp={c: row.get(c) for c in COMPONENTS})
 
@@ -121,13 +134,13 @@ def override(firm_id: str, body: OverrideIn, who: Officer) -> Override:
     _check_choice("grade", body.grade, grades)
     quarter = who.quarter()
     firm_or_404(who, quarter, firm_id)
-    rating = quarter.of("pd_scores", firm_id)
-    if not len(rating):
+    rating = quarter.records_of("pd_scores", firm_id)
+    if not rating:
         raise Problem(409, f"firm {firm_id}: has no model grade as of {quarter.as_of} to "
                            "override.")
     before = workflow.latest_override(who.ctx.ops, firm_id, quarter.as_of)
     after = workflow.add_override(who.ctx.ops, firm_id, quarter.as_of,
-                                  str(rating["grade"].iat[0]), body.grade, body.reason,
+                                  str(rating[0]["grade"]), body.grade, body.reason,
                                   who.user.username)
     who.audit("write", "rating_override", firm_id=firm_id, before=before, after=after)
     return Override(**after)
