@@ -106,6 +106,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "profile": ("五维画像", "Profile"),
     "drivers": ("驱动因素", "Drivers"),
     "why_persona": ("归类原因", "Why this persona"),
+    "persona_rules": ("该客户性格的判别规则", "The persona's rules"),
+    "purity": ("纯度", "purity"),
     "reasons": ("主要原因", "Top reasons"),
     "limits": ("额度", "Limits"),
     "binding": ("约束条件", "Binding constraint"),
