@@ -195,10 +195,8 @@ async def firm(request: Request, firm_id: str, saved: str = "") -> Response:
         view = await api.get(f"/firms/{urllib.parse.quote(firm_id, safe='')}")
         lang = language(request)
         ctx = await run_in_threadpool(firm_context, view, lang)
-        facts = await run_in_threadpool(reads.profile_facts, request, session.token, firm_id)
         return _page(request, session, "firm.html", {
             "page": "search", "f": view, "as_of": view["as_of"], "saved": saved,
-            "facts": facts,
             "today": dt.date.today().isoformat(), "outcomes": list(views.OUTCOMES), **ctx})
 
     return await _serve(request, handler)

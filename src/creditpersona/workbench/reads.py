@@ -1,12 +1,14 @@
-"""The two reads the API has no endpoint for, made through the service's own functions.
+"""The reads the API has no endpoint for, made through the service's own functions.
 
-My day needs the RM's campaign list (the quarter's offers of their book) and the watch-list
-page needs a case's history. Rather than open the store, these go through the service's
-access layer exactly as an endpoint would: the caller is authenticated from the session's
-token by :func:`creditpersona.service.deps.caller`, firms are filtered by
+My day needs the RM's campaign list (the quarter's offers of their book), the watch-list
+page a case's history, and the portfolio and watch-list pages the persona names. Rather than
+open the store, these go through the service's access layer exactly as an endpoint would:
+the caller is authenticated from the session's token by
+:func:`creditpersona.service.deps.caller`, firms are filtered by
 :meth:`creditpersona.service.access.Quarter.visible` (the one scoping rule) or refused by
 :func:`creditpersona.service.deps.firm_or_404` (the same 404 for a firm outside the book),
-and every read is written to the audit chain by :meth:`Caller.audit`.
+and every read of customer data is written to the audit chain by :meth:`Caller.audit`
+(persona names are labels, not customer data).
 """
 
 from __future__ import annotations
@@ -73,22 +75,3 @@ def persona_names(request: Request, token: str) -> dict[str, tuple[str, str]]:
     return {str(p): (str(z), str(e)) for p, z, e in zip(
         names["persona_id"], names["name_zh"], names["name_en"], strict=True)}
 
-
-#: Profile facts the 360 page shows beside the API's view (which keeps only the scores).
-PROFILE_FACTS = ("size_class", "summary_zh", "summary_en", "revenue", "total_assets")
-
-
-def profile_facts(request: Request, token: str, firm_id: str) -> dict[str, Any]:
-    """The firm's MIIT size class and profile summary (why its persona fits), scoped.
-
-    Raises
-    ------
-    fastapi.HTTPException
-        The service's 404 problem when the firm is not in the caller's scope.
-    """
-    me = who(request, token)
-    quarter = me.quarter()
-    firm_or_404(me, quarter, firm_id)
-    rows = access.records(quarter.of("profiles", firm_id))
-    me.audit("read", "firm_profile", firm_id=firm_id)
-    return {k: rows[0].get(k) for k in PROFILE_FACTS} if rows else {}
