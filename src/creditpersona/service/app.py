@@ -88,4 +88,6 @@ def create_app(store: str | Path | None = None, *, secret: str | None = None,
             as_of = None
         return Health(status="ok", as_of=as_of, version=_version())
 
+    from creditpersona.workbench import install as install_workbench  # web pages, issue 18
+    install_workbench(app)
     return app
