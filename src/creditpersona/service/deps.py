@@ -34,9 +34,14 @@ class Context:
 # function would cost each request a hop through the thread pool per dependency.
 
 
-async def context(request: Request) -> Context:
+def context_of(request: Request) -> Context:
+    """The service's context (stores, secret, settings) of the app serving ``request``."""
     ctx: Context = request.app.state.context
     return ctx
+
+
+async def context(request: Request) -> Context:
+    return context_of(request)
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,16 @@ def client_of(request: Request) -> str:
 
 
 async def caller(request: Request, token: Annotated[str | None, Depends(oauth2)],
-           ctx: Annotated[Context, Depends(context)]) -> Caller:
+                 ctx: Annotated[Context, Depends(context)]) -> Caller:
     """The authenticated, active user of the request (401 otherwise)."""
+    return authenticate(request, token, ctx)
+
+
+def authenticate(request: Request, token: str | None, ctx: Context) -> Caller:
+    """The active user a bearer token names (the service's 401 problem otherwise).
+
+    The dependency :func:`caller` and the workbench's server-side reads share it.
+    """
     unauthorised = Problem(401, "missing, invalid or expired token; log in at "
                                 "/api/v1/auth/token.", headers={"WWW-Authenticate": "Bearer"})
     if not token:

@@ -4,7 +4,7 @@ My day needs the RM's campaign list (the quarter's offers of their book), the wa
 page a case's history, and the portfolio and watch-list pages the persona names. Rather than
 open the store, these go through the service's access layer exactly as an endpoint would:
 the caller is authenticated from the session's token by
-:func:`creditpersona.service.deps.caller`, firms are filtered by
+:func:`creditpersona.service.deps.authenticate`, firms are filtered by
 :meth:`creditpersona.service.access.Quarter.visible` (the one scoping rule) or refused by
 :func:`creditpersona.service.deps.firm_or_404` (the same 404 for a firm outside the book),
 and every read of customer data is written to the audit chain by :meth:`Caller.audit`
@@ -18,12 +18,12 @@ from typing import Any
 from starlette.requests import Request
 
 from creditpersona.service import access, workflow
-from creditpersona.service.deps import Caller, caller, context, firm_or_404
+from creditpersona.service.deps import Caller, authenticate, context_of, firm_or_404
 
 
 def who(request: Request, token: str) -> Caller:
     """The service's caller for a session's token (raises the service's 401 problem)."""
-    return caller(request, token, context(request))
+    return authenticate(request, token, context_of(request))
 
 
 def campaign_list(request: Request, token: str) -> tuple[str, list[dict[str, Any]]]:
@@ -73,5 +73,5 @@ def persona_names(request: Request, token: str) -> dict[str, tuple[str, str]]:
         return {}
     names = frame.drop_duplicates("persona_id")
     return {str(p): (str(z), str(e)) for p, z, e in zip(
-        names["persona_id"], names["name_zh"], names["name_en"], strict=True)}
+        names["persona_id"], names["persona_name_zh"], names["persona_name_en"], strict=True)}
 
