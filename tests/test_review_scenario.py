@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+import pandas as pd
 import pytest
 
 from creditpersona import pipeline
@@ -33,10 +34,10 @@ def reviews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, Revi
     with Store(work / "s.duckdb") as st:
         ingest(st, [gen.out_dir])
         for k, day in enumerate(gen.quarters, start=1):
-            run_id = pipeline._profile(st, day, "duckdb")
-            profile = load_profile(st, day)
-            assert set(profile["run_id"]) == {run_id}
-            profile = profile.drop(columns=["as_of", "run_id", "engine"])
+            computed: dict[str, pd.DataFrame] = {}
+            run_id = pipeline._profile(st, day, "duckdb", computed)
+            assert set(load_profile(st, day)["run_id"]) == {run_id}
+            profile = computed["profile"].drop(columns=["as_of", "run_id", "engine"])
             scores = pipeline._pd_models(st, day, profile, refit=False).scores
             pipeline._personas(st, day, profile, scores, refit=False)
             out[k] = review_stage(st, day)

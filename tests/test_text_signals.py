@@ -385,20 +385,26 @@ def test_custom_lexicon_is_used() -> None:
 def test_defaulters_have_higher_text_risk_on_the_synthetic_bank(
     tmp_path: Path, seed: int
 ) -> None:
-    # Measured over seeds 0-119 (300 firms each): mean difference 13.5-43 points, Spearman
-    # correlation with `defaulted` 0.39-0.62; the thresholds keep a wide margin.
+    # Risk news follows the firm's latent risk, not its drawn default date, so the text
+    # signal ranks firms by their true PD and only through it by the drawn outcome. Measured
+    # over seeds 0-11 (300 firms each, 2026-12-04): mean difference 19-47 points, Spearman
+    # correlation with the true 12-month PD 0.24-0.44 and with `defaulted` 0.13-0.31 (it was
+    # 0.39-0.62 while the news anticipated the drawn date). A scorer without signal gives 0.
     generate_bank(tmp_path, 300, seed, txn_per_firm_year=5.0)
     documents = pd.read_csv(tmp_path / "documents.csv", dtype=str, keep_default_na=False)
     truth = pd.read_csv(tmp_path / "truth" / "firms_truth.csv")
     signals = text_signals(documents, AS_OF)
-    firms = truth[["firm_id", "defaulted"]].merge(signals, on="firm_id", how="left")
+    firms = truth[["firm_id", "defaulted", "true_pd_12m"]].merge(signals, on="firm_id",
+                                                                 how="left")
     score = firms["text_risk_score"].fillna(0.0)
     defaulted = firms["defaulted"].astype(bool)
     assert defaulted.sum() >= 5, f"seed {seed}: too few defaulters to compare"
     gap = score[defaulted].mean() - score[~defaulted].mean()
+    rho_pd = spearmanr(score, firms["true_pd_12m"]).statistic
     rho = spearmanr(score, defaulted).statistic
     assert gap >= 8.0, f"seed {seed}: mean text_risk_score gap {gap:.1f}"
-    assert rho >= 0.25, f"seed {seed}: Spearman {rho:.3f}"
+    assert rho_pd >= 0.15, f"seed {seed}: Spearman with the true PD {rho_pd:.3f}"
+    assert rho >= 0.08, f"seed {seed}: Spearman with defaulted {rho:.3f}"
 
 
 # ----- the model's vocabulary: boilerplate, negation along lists, weak events -----------------

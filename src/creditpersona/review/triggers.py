@@ -225,14 +225,16 @@ def persona_annual_review(ctx: Context, review: AnnualReview | None,
                      threshold=cfg.min_ari,
                      evidence=f"{head}: the annual review is due on {review.due_on}.",
                      recommendation=_KEEP)
-    facts = (f"{head}: a challenger fitted on {ctx.as_of} has {review.personas_challenger} "
-             f"personas (in force {review.personas_in_force}), {review.unmatched} unmatched; "
-             f"identity-matched ARI {review.ari:.3f}")
+    at = ("" if review.personas_challenger == review.personas_in_force else
+          f"; fitted with the {review.personas_in_force} in force")
+    facts = (f"{head}: a challenger fitted on {ctx.as_of} chooses "
+             f"{review.personas_challenger} personas (in force {review.personas_in_force}"
+             f"{at}), {review.unmatched} unmatched; identity-matched ARI {review.ari:.3f}")
     if review.refit:
         return _make(ctx, name, "personas", evaluated=True, fired=True, value=review.ari,
                      threshold=cfg.min_ari,
-                     evidence=f"{facts} (re-fit when < {cfg.min_ari:.2f}, the number of "
-                              "personas changes or a persona is unmatched).")
+                     evidence=f"{facts} (re-fit when < {cfg.min_ari:.2f} or a persona "
+                              "is unmatched).")
     return _make(ctx, name, "personas", evaluated=True, fired=False, value=review.ari,
                  threshold=cfg.min_ari,
                  evidence=f"{facts} ≥ {cfg.min_ari:.2f}: the annual review confirms the "
