@@ -218,5 +218,6 @@ def demo_users(store_path: Path) -> None:
         add_user(ops, name, role, password, book)
         table.add_row(name, role + (f" ({book})" if book else ""), password)
     console.print(table)
-    console.print(f"Start the service: creditpersona serve --store {store_path} "
-                  "(then open http://127.0.0.1:8000/docs)")
+    console.print(f"Start the workbench and the API: creditpersona serve --store {store_path} "
+                  "(then open http://127.0.0.1:8000/ to sign in, or http://127.0.0.1:8000/docs "
+                  "for the API)")
