@@ -1,7 +1,7 @@
 """The cross-genre target of issue 16 (trained without CCKS, scored on CCKS): what was tried,
 and why the packaged method stays near 0.67.
 
-Run from the repository root (2 cores, about 10 minutes on a quiet machine)::
+Run from the repository root (2 cores; 8 minutes with the machine loaded 20-fold)::
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python bench/text_cross_genre.py [--json OUT]
 
