@@ -246,12 +246,13 @@ def profile_of_firms(store: Store, as_of: dt.date, firm_ids: npt.ArrayLike) -> p
     tables = {}
     for t in TABLES:
         table = store.table(t.name)
-        # every firm's name stays: a document naming another firm is scored as such
-        if "firm_id" in table.columns and t.name != "firms":
+        if "firm_id" in table.columns:
             table = table.semi_join(wanted, "firm_id")
         tables[t.name] = table
-    prof = build_profile(tables, as_of)
-    return prof[prof["firm_id"].astype(str).isin(ids)].reset_index(drop=True)
+    # every firm's name: a document naming another firm is scored as such
+    firms = store.table("firms").select("firm_id", "name").to_pandas()
+    names = dict(zip(firms["firm_id"].astype(str), firms["name"], strict=True))
+    return build_profile(tables, as_of, firm_names=names)
 
 
 def _snapshot_peers(store: Store, as_of: dt.date, held: pd.DataFrame) -> PeerTable:
