@@ -359,3 +359,76 @@ def test_as_of_boundary_drops_later_campaigns(  # type: ignore[no-untyped-def]
                                     profile_source=lambda day: synthetic_bank.profile)
     assert early["campaign_id"].nunique() == 1
     assert (pd.to_datetime(early["contact_date"]) <= pd.Timestamp("2023-12-31")).all()
+
+
+# -- stage kernels (fit once, apply per chunk of firms) -------------------------------------
+def test_sample_rows_keep_each_strata_share_and_the_cap_is_validated(tmp_path: Path) -> None:
+    from creditpersona.marketing.history import sample_rows
+
+    rng = np.random.default_rng(0)
+    strata = pd.DataFrame({"product": rng.choice(["a", "b", "c"], 5000, p=[.6, .3, .1]),
+                           "responded": rng.random(5000) < 0.1})
+    rows = sample_rows(strata, 1000, seed=1)
+    assert len(rows) == 1000 and len(np.unique(rows)) == 1000
+    full = strata.value_counts(normalize=True)
+    part = strata.iloc[rows].value_counts(normalize=True)
+    assert np.allclose(part.reindex(full.index), full, atol=1e-3)
+    assert (sample_rows(strata, 10_000, seed=1) == np.arange(5000)).all()
+    assert not np.array_equal(rows, sample_rows(strata, 1000, seed=2))
+    appetite = (Path(mk.__file__).parent / "marketing.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(appetite.replace("sample_cap: 40000", "sample_cap: 10"), "utf-8")
+    with pytest.raises(ConfigurationError, match=r"bad.yaml: .*fitting\.sample_cap"):
+        load_catalogue(bad)
+
+
+def test_capped_history_is_a_stratified_sample(marketing, synthetic_bank) -> None:  # type: ignore[no-untyped-def]
+    h = marketing["history"]
+    with Store(marketing["path"], read_only=True) as store:
+        small = mk.campaign_history(store, before=synthetic_bank.as_of, sample_cap=300,
+                                    profile_source=lambda day: synthetic_bank.profile)
+    assert len(small) == 300 < len(h)
+    key = ["campaign_id", "firm_id", "product"]
+    assert set(map(tuple, small[key].to_numpy())) <= set(map(tuple, h[key].to_numpy()))
+    share = h.groupby("product")["responded"].size() / len(h)
+    assert np.allclose(small.groupby("product")["responded"].size() / 300,
+                       share.reindex(small["product"].unique()).sort_index(), atol=0.01)
+
+
+def test_kernels_are_chunk_invariant_and_priced_offers_fit(  # type: ignore[no-untyped-def]
+        marketing, synthetic_bank) -> None:
+    from creditpersona.marketing import kernels as kn
+    from creditpersona.marketing.history import PeerTable
+
+    with Store(marketing["path"], read_only=True) as store:
+        inputs = kn.marketing_inputs(store, synthetic_bank.as_of, synthetic_bank.profile)
+    model = kn.fit_marketing(marketing["history"], inputs, synthetic_bank.as_of)
+    assert model.propensity is not None and model.uplift is not None
+    key = ["firm_id", "product"]
+    whole = kn.apply_marketing(model, inputs).sort_values(key, ignore_index=True)
+    parts = np.array_split(np.random.default_rng(3).permutation(len(inputs)), 3)
+    chunks = pd.concat([kn.apply_marketing(model, inputs.iloc[p]) for p in parts])
+    pd.testing.assert_frame_equal(chunks.sort_values(key, ignore_index=True), whole)
+    # the peer counts of the chunks add up to the whole bank's
+    counts = []
+    for p in parts:
+        firms_part, held_part, _ = kn.split_inputs(inputs.iloc[p])
+        counts.append(PeerTable.count(firms_part.set_index("firm_id"), held_part))
+    assert PeerTable.combine(counts).division.sort_index().equals(
+        model.peers.division.sort_index())
+    # priced: each firm proposes its best pair, whichever chunk it is in
+    firms = whole.loc[whole["expected_value"] > 0, "firm_id"].nunique()
+    sample = whole[whole["firm_id"].isin(inputs["firm_id"].iloc[parts[0]])]
+    priced = kn.solve_prices(model, sample, firms)
+    assert set(priced.prices) >= {"channel", "section", "product"}
+    proposals = pd.concat([kn.apply_marketing(priced, inputs.iloc[p]) for p in parts])
+    proposed = proposals[proposals["proposed"]]
+    assert proposed["firm_id"].is_unique and (proposed["penalised"] > 0).all()
+    kept = kn.cap_offers(priced, proposed, firms)
+    problem = kn.problem_of(whole, model)
+    choice = np.full(problem.shape[0], -1)
+    rows = pd.Index(problem.firm_ids).get_indexer(pd.Index(kept["firm_id"]))
+    choice[rows] = pd.Index(problem.products).get_indexer(pd.Index(kept["product"]))
+    assert problem.violations(choice) == []
+    plan = marketing["result"].plan
+    assert 0.8 * plan.objective <= problem.objective(choice) <= plan.bound * (1 + 1e-6)

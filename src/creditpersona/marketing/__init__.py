@@ -22,7 +22,15 @@ from creditpersona.marketing.evaluate import (
     evaluate_table,
     read_campaign_table,
 )
-from creditpersona.marketing.history import campaign_history, marketing_features
+from creditpersona.marketing.history import PeerTable, campaign_history, marketing_features
+from creditpersona.marketing.kernels import (
+    MarketingModel,
+    apply_marketing,
+    cap_offers,
+    fit_marketing,
+    marketing_inputs,
+    solve_prices,
+)
 from creditpersona.marketing.lists import CampaignListFiles, write_campaign_lists
 from creditpersona.marketing.needs import (
     need_signals,
@@ -51,22 +59,28 @@ __all__ = [
     "ChannelConfig",
     "ClassTransformationUplift",
     "MarketingConfig",
+    "MarketingModel",
     "MarketingResult",
     "OfferPlan",
     "OfferProblem",
+    "PeerTable",
     "ProductPropensity",
     "PropensityModel",
     "TwoModelUplift",
+    "apply_marketing",
     "backtest",
     "build_problem",
     "campaign_history",
+    "cap_offers",
     "eligibility",
     "evaluate_table",
+    "fit_marketing",
     "incremental_at_k",
     "load_catalogue",
     "load_channels",
     "load_offers",
     "marketing_features",
+    "marketing_inputs",
     "marketing_stage",
     "need_signals",
     "plan_offers",
@@ -76,6 +90,7 @@ __all__ = [
     "qini_curve",
     "read_campaign_table",
     "route",
+    "solve_prices",
     "unmet_needs",
     "uplift_at_k",
     "write_campaign_lists",

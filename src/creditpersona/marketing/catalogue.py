@@ -135,12 +135,24 @@ class Need(StrictModel):
         return out
 
 
+class Fitting(StrictModel):
+    """How the response and uplift models are fitted (``marketing.yaml``: ``fitting``).
+
+    ``sample_cap``: campaign contacts the models learn from at most. A longer history is
+    sampled, stratified by product, treatment arm and response (each stratum keeps its share,
+    seeded by the run's seed); only the sampled contacts get point-in-time features.
+    """
+
+    sample_cap: int = Field(default=40_000, ge=2_000, le=10_000_000)
+
+
 class MarketingConfig(StrictModel):
-    """``marketing.yaml``: the risk appetite and the needs, versioned."""
+    """``marketing.yaml``: the risk appetite, the needs and the model fitting, versioned."""
 
     version: int
     risk_appetite: RiskAppetite
     needs: dict[str, Need] = Field(default_factory=dict)
+    fitting: Fitting = Field(default_factory=Fitting)
 
 
 class Catalogue(StrictModel):
@@ -150,6 +162,7 @@ class Catalogue(StrictModel):
     products: dict[str, Product] = Field(min_length=1)
     risk_appetite: RiskAppetite
     needs: dict[str, Need] = Field(default_factory=dict)
+    fitting: Fitting = Field(default_factory=Fitting)
 
     @model_validator(mode="after")
     def _known_products(self) -> Catalogue:
@@ -207,6 +220,7 @@ def load_catalogue(path: str | Path | None = None,
     return validate_config(Catalogue, {
         "version": config.version, "products": catalogue.products,
         "risk_appetite": config.risk_appetite, "needs": config.needs,
+        "fitting": config.fitting,
     }, where, "marketing configuration")
 
 

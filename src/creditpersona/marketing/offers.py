@@ -441,6 +441,27 @@ def _solve_milp(problem: OfferProblem, time_limit: float) -> tuple[Ints, float, 
 # -- Lagrangian relaxation ----------------------------------------------------------------
 def _solve_lagrangian(problem: OfferProblem, max_iter: int, tol: float,
                       heuristic_every: int) -> tuple[Ints, float, float, int]:
+    choice, obj, bound, it, _ = _lagrangian(problem, max_iter, tol, heuristic_every)
+    return choice, obj, bound, it
+
+
+def lagrangian_prices(problem: OfferProblem, *, max_iter: int = 150, tol: float = 1e-3,
+                      heuristic_every: int = 25) -> list[tuple[Family, Floats]]:
+    """The Lagrangian multipliers of the best bound, as prices per unit of capacity.
+
+    Returns
+    -------
+    list of (Family, numpy.ndarray)
+        Per dualised family (every family but the RM capacity), the price of each group
+        per unit of its weight (per contact, or per yuan of limit): λ / cap, 0 where the
+        cap is infinite or zero.
+    """
+    *_, prices = _lagrangian(problem, max_iter, tol, heuristic_every)
+    return prices
+
+
+def _lagrangian(problem: OfferProblem, max_iter: int, tol: float, heuristic_every: int
+                ) -> tuple[Ints, float, float, int, list[tuple[Family, Floats]]]:
     value = problem.value
     rm = next((f for f in problem.families if f.name == "rm"), None)
     dual = [f for f in problem.families if f is not rm and np.isfinite(f.caps).any()]
@@ -449,6 +470,7 @@ def _solve_lagrangian(problem: OfferProblem, max_iter: int, tol: float,
     best_choice = allocate(problem, value)
     best_obj = problem.objective(best_choice)
     best_bound = np.inf
+    best_lam = lam
     theta = 1.0
     stall = 0
     it = 0
@@ -458,7 +480,7 @@ def _solve_lagrangian(problem: OfferProblem, max_iter: int, tol: float,
         bound = relaxed_value + float(sum(lk[np.isfinite(cap)].sum()
                                           for lk, cap in zip(lam, finite_caps, strict=True)))
         if not np.isfinite(best_bound) or bound < best_bound - 1e-9 * abs(best_bound):
-            best_bound, stall = bound, 0
+            best_bound, stall, best_lam = bound, 0, lam
         else:
             stall += 1
             if stall >= 5:
@@ -479,7 +501,9 @@ def _solve_lagrangian(problem: OfferProblem, max_iter: int, tol: float,
     cand = allocate(problem, _penalised(problem, dual, lam, finite_caps))
     if problem.objective(cand) > best_obj:
         best_choice, best_obj = cand, problem.objective(cand)
-    return best_choice, best_obj, best_bound, it
+    prices = [(fam, np.where(np.isfinite(cap), lk / np.where(np.isfinite(cap), cap, 1), 0.0))
+              for fam, lk, cap in zip(dual, best_lam, finite_caps, strict=True)]
+    return best_choice, best_obj, best_bound, it, prices
 
 
 def _penalised(problem: OfferProblem, dual: list[Family], lams: list[Floats],

@@ -19,7 +19,6 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -29,17 +28,22 @@ from creditpersona import artefacts
 from creditpersona.contract.schema import PRODUCT_LABELS_ZH
 from creditpersona.errors import InsufficientDataError, SchemaError
 from creditpersona.marketing.backtest import BacktestResult, backtest
-from creditpersona.marketing.catalogue import Catalogue, eligibility, load_catalogue
-from creditpersona.marketing.history import (
-    campaign_history,
-    feature_columns,
-    marketing_features,
+from creditpersona.marketing.catalogue import Catalogue, load_catalogue
+from creditpersona.marketing.history import campaign_history, feature_columns
+from creditpersona.marketing.kernels import (
+    MIN_ARM_RESPONSES,
+    MIN_RESPONSES,
+    Candidates,
+    MarketingModel,
+    candidates,
+    capped_history,
+    fit_marketing,
+    marketing_inputs,
 )
 from creditpersona.marketing.lists import CampaignListFiles, write_campaign_lists
-from creditpersona.marketing.needs import need_signals, products_held, unmet_needs
+from creditpersona.marketing.needs import unmet_needs
 from creditpersona.marketing.offers import OfferPlan, build_problem, plan_offers, solve
-from creditpersona.marketing.propensity import ProductPropensity
-from creditpersona.marketing.routing import ChannelConfig, load_channels, route
+from creditpersona.marketing.routing import ChannelConfig, load_channels
 from creditpersona.marketing.uplift import (
     TwoModelUplift,
     incremental_at_k,
@@ -47,17 +51,11 @@ from creditpersona.marketing.uplift import (
     qini_curve,
     uplift_at_k,
 )
-from creditpersona.marketing.values import ValueInput, offer_inputs
+from creditpersona.marketing.values import ValueInput
 from creditpersona.store import results
 from creditpersona.store.store import Store
 
 OFFERS = results.OFFERS
-#: Fewest contacted responses (and non-responses) the models need; below, a need-based prior.
-MIN_RESPONSES = 20
-#: Fewest responses in each arm (treated, control) for the uplift model and the backtest:
-#: their training part (80 % of the history stratified by arm and response, or the firms not
-#: held back) must leave the learners' four inner folds at least one response each.
-MIN_ARM_RESPONSES = 8
 
 
 @artefacts.trusted("marketing_result")
@@ -106,29 +104,6 @@ class MarketingResult:
     routing: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     lists: CampaignListFiles | None = None
     notes: list[str] = field(default_factory=list)
-
-
-def _firm_frame(store: Store, profile: pd.DataFrame, scores: pd.DataFrame | None,
-                personas: pd.Series | None) -> pd.DataFrame:
-    firms = store.table("firms").select("firm_id", "name", "rm_id").to_pandas()
-    firms["firm_id"] = firms["firm_id"].astype(str)
-    out = profile.assign(firm_id=profile["firm_id"].astype(str)).merge(
-        firms.rename(columns={"name": "firm_name"}), on="firm_id", how="left")
-    if scores is not None:
-        missing = [c for c in ("firm_id", "pd") if c not in scores.columns]
-        if missing:
-            raise SchemaError(f"scores lack the columns {missing}; pass pd_scores rows "
-                              "(firm_id, as_of, pd, grade).")
-        s = scores.copy()
-        s["firm_id"] = s["firm_id"].astype(str)
-        if "as_of" in s.columns:
-            s = s.sort_values("as_of").drop_duplicates("firm_id", keep="last")
-        keep = ["firm_id", "pd"] + (["grade"] if "grade" in s.columns else [])
-        out = out.drop(columns=[c for c in ("pd", "grade") if c in out.columns]).merge(
-            s[keep], on="firm_id", how="left")
-    if personas is not None:
-        out["persona"] = personas.reindex(out["firm_id"]).to_numpy()
-    return out
 
 
 def _reasons(offers: pd.DataFrame, signals: pd.DataFrame, cat: Catalogue) -> list[str]:
@@ -254,33 +229,6 @@ def publish_campaign(store: Store, result: MarketingResult, out_dir: Path,
     return dataclasses.replace(result, lists=lists, notes=notes)
 
 
-@dataclass
-class _Candidates:
-    """The firms of a campaign and their candidate firm × product pairs."""
-
-    firms: pd.DataFrame
-    held: pd.DataFrame
-    signals: pd.DataFrame
-    eligible: pd.DataFrame
-    routes: pd.DataFrame
-    pairs: pd.DataFrame
-    features: pd.DataFrame
-
-
-@dataclass
-class _Scores:
-    """Acceptance probability and uplift of every candidate pair, and the models' figures."""
-
-    p_accept: np.ndarray
-    source: np.ndarray
-    propensity: pd.DataFrame
-    responses: int
-    uplift: np.ndarray
-    uplift_metrics: dict[str, float]
-    qini: pd.DataFrame
-    arm_responses: list[int]
-
-
 def plan_campaign(
     store: Store,
     as_of: dt.date,
@@ -298,7 +246,9 @@ def plan_campaign(
     history: pd.DataFrame | None = None,
     strategies: pd.Series | None = None,
 ) -> MarketingResult:
-    """Plan one campaign: candidates → propensity → uplift → valuation → plan.
+    """Plan one campaign: fit (:func:`~creditpersona.marketing.kernels.fit_marketing`, on
+    at most ``fitting.sample_cap`` contacts), score every pair
+    (:func:`~creditpersona.marketing.kernels.apply_marketing`), plan, measure.
 
     The parameters are :func:`marketing_stage`'s; nothing is stored or written (the
     result has no lists: :func:`publish_campaign` does both).
@@ -312,124 +262,37 @@ def plan_campaign(
     if scores is None:
         notes.append("no PD scores given: eligibility and risk appetite use no PD or grade; "
                      "offers are priced with the risk appetite's unrated_pd.")
-    hist = history if history is not None else campaign_history(store, before=as_of,
-                                                                catalogue=cat)
-    c = _candidates(store, as_of, profile, scores, personas, strategies, cat, chn)
-    scored = _propensity(hist, c, seed, n_jobs, notes)
-    scored = _uplift(hist, c, scored, seed, n_jobs, notes)
-    candidates = _valuation(c, scored, value, cat)
-    positive = candidates[candidates["expected_value"] > 0].reset_index(drop=True)
+    hist = history if history is not None else campaign_history(
+        store, before=as_of, catalogue=cat, seed=seed)
+    fitted = capped_history(hist, cat, seed)
+    inputs = marketing_inputs(store, as_of, profile, scores, personas, strategies)
+    model = fit_marketing(fitted, inputs, as_of, catalogue=cat, channels=chn, seed=seed,
+                          n_jobs=n_jobs)
+    notes.extend(model.notes)
+    if len(fitted) < len(hist):
+        notes.append(f"models fitted on {len(fitted):,} of {len(hist):,} campaign contacts "
+                     "(fitting.sample_cap, stratified by product, arm and response).")
+    c = candidates(model, inputs, value)
+    positive = c.scored[c.scored["expected_value"] > 0].reset_index(drop=True)
     plan = plan_offers(positive, method=method, catalogue=cat, channels=chn)  # type: ignore[arg-type]
     greedy_objective = solve(build_problem(positive, catalogue=cat, channels=chn), "greedy")[1]
     offers = _offers(plan, c, personas, as_of, cat)
     routing = c.routes.groupby(["journey", "journey_zh", "channel"]).size().rename(
         "firms").reset_index()
-    bt = _backtest(hist, scored, run_backtest, seed, n_jobs, notes)
-    return MarketingResult(as_of, offers, plan, greedy_objective, len(positive),
-                           scored.propensity, scored.uplift_metrics, scored.qini, bt,
+    propensity = (model.propensity.metrics_ if model.propensity is not None else
+                  pd.DataFrame(columns=["model", "contacted", "responses", "oof_auc"]))
+    uplift_metrics: dict[str, float] = {}
+    qini = pd.DataFrame(columns=["share", "targeted", "incremental", "random"])
+    if model.uplift is not None:
+        uplift_metrics, qini = _uplift_oof(fitted, seed, n_jobs)
+    bt = _backtest(fitted, model, run_backtest, seed, n_jobs, notes)
+    return MarketingResult(as_of, offers, plan, greedy_objective, len(positive), propensity,
+                           uplift_metrics, qini, bt,
                            unmet_needs(c.signals, c.held, personas, c.eligible, cat), routing,
                            None, notes)
 
 
-def _candidates(store: Store, as_of: dt.date, profile: pd.DataFrame,
-                scores: pd.DataFrame | None, personas: pd.Series | None,
-                strategies: pd.Series | None, cat: Catalogue,
-                chn: ChannelConfig) -> _Candidates:
-    """Eligible firm × product pairs the firm does not hold yet, with their features."""
-    firms = _firm_frame(store, profile, scores, personas)
-    held = products_held(store, as_of)
-    signals = need_signals(firms, cat)
-    eligible = eligibility(cat, firms)
-    routes = route(firms, strategies, chn)
-    stacked = cast(pd.Series, eligible.stack())
-    pairs = stacked[stacked].index.to_frame(index=False)
-    pairs.columns = ["firm_id", "product"]
-    held_long = held.reindex(columns=cat.codes, fill_value=False).stack()
-    already = held_long.reindex(pd.MultiIndex.from_frame(pairs)).fillna(False).to_numpy(
-        dtype=bool)
-    pairs = pairs[~already].reset_index(drop=True)
-    return _Candidates(firms, held, signals, eligible, routes, pairs,
-                       marketing_features(pairs, firms, held, cat))
-
-
-def _propensity(hist: pd.DataFrame, c: _Candidates, seed: int, n_jobs: int,
-                notes: list[str]) -> _Scores:
-    """P(accept) of every pair: the propensity models, or a need-based prior."""
-    contacted = hist[hist["treated"].astype(bool)] if len(hist) else hist
-    responses = int(contacted["responded"].sum()) if len(contacted) else 0
-    metrics = pd.DataFrame(columns=["model", "contacted", "responses", "oof_auc"])
-    if min(responses, len(contacted) - responses) >= MIN_RESPONSES:
-        model = ProductPropensity(params={"random_state": seed, "n_jobs": n_jobs}).fit(
-            contacted[["product", *feature_columns(contacted)]],
-            contacted["responded"].astype(int).to_numpy())
-        scored = model.predict_accept(pd.concat([c.pairs[["product"]], c.features], axis=1))
-        p_accept = scored["p_accept"].to_numpy()
-        source = scored["propensity_model"].to_numpy(dtype=object)
-        metrics = model.metrics_
-    else:
-        notes.append(f"only {responses} contacted responses in the campaign history: "
-                     "P(accept) is a need-based prior (2 % + 10 % per signalled need).")
-        p_accept = 0.02 + 0.10 * c.features["product_need"].fillna(0).to_numpy()
-        source = np.full(len(c.pairs), "prior", dtype=object)
-    return _Scores(p_accept, source, metrics, responses, np.full(len(c.pairs), np.nan), {},
-                   pd.DataFrame(columns=["share", "targeted", "incremental", "random"]), [])
-
-
-def _uplift(hist: pd.DataFrame, c: _Candidates, scored: _Scores, seed: int, n_jobs: int,
-            notes: list[str]) -> _Scores:
-    """The uplift of every pair (two-model learner), when both arms have enough responses."""
-    treated_arm = hist["treated"].astype(bool) if len(hist) else pd.Series(dtype=bool)
-    scored.arm_responses = [int(hist.loc[arm, "responded"].astype(int).sum()) if len(hist)
-                            else 0 for arm in (treated_arm, ~treated_arm)]
-    if min(scored.arm_responses) < MIN_ARM_RESPONSES:
-        notes.append(f"{scored.arm_responses[0]} treated and {scored.arm_responses[1]} control "
-                     f"responses in the campaign history; an uplift model needs "
-                     f"{MIN_ARM_RESPONSES} in each arm, so offers are ranked by propensity "
-                     "alone.")
-        return scored
-    scored.uplift_metrics, scored.qini = _uplift_oof(hist, seed, n_jobs)
-    cols = feature_columns(hist, pooled=True)
-    model = TwoModelUplift(params={"random_state": seed, "n_jobs": n_jobs}).fit(
-        hist[cols], hist["responded"].astype(int).to_numpy(),
-        hist["treated"].astype(bool).to_numpy())
-    scored.uplift = model.predict_uplift(pd.concat([c.pairs[["product"]], c.features],
-                                                   axis=1)[cols])
-    return scored
-
-
-def _valuation(c: _Candidates, scored: _Scores, value: ValueInput | None,
-               cat: Catalogue) -> pd.DataFrame:
-    """Every candidate pair with its value, contact cost and expected value."""
-    pairs = c.pairs
-    vals = offer_inputs(pairs, c.firms, value, cat)
-    f = c.firms.set_index("firm_id")
-    r = c.routes.reindex(pairs["firm_id"])
-    candidates = pd.DataFrame({
-        "firm_id": pairs["firm_id"].to_numpy(),
-        "product": pairs["product"].to_numpy(),
-        "p_accept": scored.p_accept,
-        "propensity_model": scored.source,
-        "uplift": scored.uplift,
-        "value": vals["value"].to_numpy(),
-        "contact_cost": r["contact_cost"].to_numpy(dtype=float),
-        "suggested_rate": vals["suggested_rate"].to_numpy(),
-        "suggested_limit": vals["suggested_limit"].to_numpy(),
-        "limit": vals["suggested_limit"].to_numpy(),
-        "value_source": vals["value_source"].to_numpy(),
-        "rm_id": f["rm_id"].reindex(pairs["firm_id"]).to_numpy(),
-        "channel": r["channel"].to_numpy(),
-        "uses_rm": r["uses_rm"].to_numpy(),
-        "industry_section": f["industry_section"].reindex(pairs["firm_id"]).to_numpy(),
-        "peer_share": c.features["peer_share"].to_numpy(),
-    })
-    if "grade" in f.columns:
-        candidates["grade"] = f["grade"].reindex(pairs["firm_id"]).to_numpy()
-    candidates["expected_value"] = (candidates["p_accept"] * candidates["value"]
-                                    - candidates["contact_cost"])
-    return candidates
-
-
-def _offers(plan: OfferPlan, c: _Candidates, personas: pd.Series | None, as_of: dt.date,
+def _offers(plan: OfferPlan, c: Candidates, personas: pd.Series | None, as_of: dt.date,
             cat: Catalogue) -> pd.DataFrame:
     """The planned offers with the firm's name, persona, journey and the reason in Chinese."""
     f = c.firms.set_index("firm_id")
@@ -451,14 +314,14 @@ def _offers(plan: OfferPlan, c: _Candidates, personas: pd.Series | None, as_of: 
                    "industry_section", "reason_zh", "method"]]
 
 
-def _backtest(hist: pd.DataFrame, scored: _Scores, run: bool, seed: int, n_jobs: int,
+def _backtest(hist: pd.DataFrame, model: MarketingModel, run: bool, seed: int, n_jobs: int,
               notes: list[str]) -> BacktestResult | None:
     """The targeting backtest on held-back history, when asked and the history allows."""
     if not (run and len(hist) and hist["campaign_id"].nunique() >= 2
-            and scored.responses >= MIN_RESPONSES):
+            and model.responses >= MIN_RESPONSES):
         return None
-    if min(scored.arm_responses) < MIN_ARM_RESPONSES:
-        notes.append(f"backtest skipped: {min(scored.arm_responses)} responses in the smaller "
+    if min(model.arm_responses) < MIN_ARM_RESPONSES:
+        notes.append(f"backtest skipped: {min(model.arm_responses)} responses in the smaller "
                      f"arm, fewer than {MIN_ARM_RESPONSES}.")
         return None
     try:

@@ -69,7 +69,8 @@ def spark_tables(store: Store) -> Iterator[Tables]:
 
 
 def build_profile(
-    tables: Tables, as_of: dt.date, *, config: ScoringConfig | None = None
+    tables: Tables, as_of: dt.date, *, config: ScoringConfig | None = None,
+    firm_names: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Profile every firm founded by ``as_of``, from the tables of one backend.
 
@@ -81,6 +82,9 @@ def build_profile(
         Nothing dated after it is read.
     config : ScoringConfig, optional
         The scoring construction; default the packaged one.
+    firm_names : dict, optional
+        Name by ``firm_id`` of every firm documents may name (default: the ``firms``
+        table's); give it when ``tables`` hold only some firms (a profile of a subset).
 
     Returns
     -------
@@ -98,8 +102,10 @@ def build_profile(
     documents = docs.filter(docs.doc_date <= ibis.literal(as_of, type="date")).select(
         "doc_id", "firm_id", "doc_date", "source", "text"
     ).to_pandas()
-    firms = tables["firms"].select("firm_id", "name").to_pandas()
-    names = dict(zip(firms["firm_id"].astype(str), firms["name"], strict=True))
+    if firm_names is None:
+        firms = tables["firms"].select("firm_id", "name").to_pandas()
+        firm_names = dict(zip(firms["firm_id"].astype(str), firms["name"], strict=True))
+    names = firm_names
     text = text_signals(documents, as_of, firm_names=names)
     features = features.merge(text, on="firm_id", how="left")
     features["n_documents"] = features["n_documents"].fillna(0).astype("int64")
