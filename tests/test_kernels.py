@@ -8,11 +8,13 @@ the inputs; the seed of each split is printed on failure.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CYCLE_Q1, CYCLE_Q2, CycledBank
 
 from creditpersona.decisions.kernels import (
     DecisionFrames,
@@ -21,9 +23,18 @@ from creditpersona.decisions.kernels import (
     decision_frames,
     fit_decisions,
 )
+from creditpersona.pipeline import rule_inputs
 from creditpersona.profile.build import load_profile
+from creditpersona.rules.items import ITEM_TABLES
+from creditpersona.rules.kernels import (
+    RulesModel,
+    apply_rules,
+    combine_rules,
+    fit_rules,
+    mine_sample,
+    partial_rules,
+)
 from creditpersona.store.store import Store
-from conftest import CYCLE_Q1, CYCLE_Q2, CycledBank
 
 SEEDS = (0, 1)
 DECISION_TABLES = ("value", "pricing", "limits", "classification", "loans", "watchlist",
@@ -112,3 +123,79 @@ def test_decision_fit_on_a_sample_is_used_for_every_bucket(
     assert apply_decisions(model, lonely).skipped_rules == apply_decisions(
         model, frames).skipped_rules
     assert dt.date(2026, 6, 30) == model.as_of
+
+
+def bucket_rows(raw: dict[str, pd.DataFrame], ids: np.ndarray) -> dict[str, pd.DataFrame]:
+    """The contract rows of the firms ``ids`` (repayments through their loans)."""
+    out = {n: f[f["firm_id"].isin(ids)] for n, f in raw.items() if "firm_id" in f.columns}
+    out["repayments"] = raw["repayments"][raw["repayments"]["loan_id"].isin(
+        out["loans"]["loan_id"])]
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleBank:
+    model: RulesModel
+    basket: pd.DataFrame
+    personas: pd.Series
+    profile: pd.DataFrame
+    raw: dict[str, pd.DataFrame]
+
+
+@pytest.fixture(scope="module")
+def rule_bank(cycled_bank: CycledBank) -> RuleBank:
+    """The second quarter's rules model, basket (from the store), personas and raw rows."""
+    q2 = cycled_bank.q2
+    personas, vocabulary = rule_inputs(q2.personas.assignment.set_index("firm_id"))
+    model = fit_rules(CYCLE_Q2, personas, vocabulary=vocabulary)
+    with Store(cycled_bank.clean, read_only=True) as st:
+        basket = apply_rules(model, {t: st.table(t) for t in ITEM_TABLES}, q2.profile,
+                             personas)
+        raw = {t: st.table(t).to_pandas() for t in ITEM_TABLES}
+    return RuleBank(model, basket, personas, q2.profile, raw)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rule_items_are_chunk_invariant(rule_bank: RuleBank, seed: int) -> None:
+    b = rule_bank
+    assert len(b.model.personas) >= 2 and b.basket.any().any()
+    parts = [apply_rules(b.model, bucket_rows(b.raw, ids),
+                         b.profile[b.profile["firm_id"].isin(ids)],
+                         b.personas[b.personas.index.isin(ids)])
+             for ids in buckets(b.raw["firms"]["firm_id"], seed)]
+    chunked = pd.concat(parts).sort_index()
+    pd.testing.assert_frame_equal(chunked, b.basket, obj=f"basket (seed {seed})")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rule_sample_is_chunk_invariant_and_whole_below_the_cap(rule_bank: RuleBank,
+                                                                seed: int) -> None:
+    model, basket, personas = rule_bank.model, rule_bank.basket, rule_bank.personas
+    whole = combine_rules(model, [partial_rules(model, basket, personas)])
+    assert not whole.sampled and whole.firms == len(basket)
+    pd.testing.assert_frame_equal(whole.basket, basket)
+    capped = dataclasses.replace(model, sample_cap=len(basket) // 3)
+    one = combine_rules(capped, [partial_rules(capped, basket, personas)])
+    parts = [partial_rules(capped, basket.loc[basket.index.isin(ids)], personas)
+             for ids in buckets(pd.Series(basket.index), seed)]
+    assert all(len(p) <= capped.sample_cap for p in parts)
+    chunked = combine_rules(capped, [*parts, partial_rules(capped, basket.iloc[:0], personas)])
+    assert chunked.sampled and chunked.firms == len(basket)
+    assert len(chunked.basket) == capped.sample_cap
+    pd.testing.assert_frame_equal(chunked.basket, one.basket)
+    assert chunked.by is not None and one.by is not None
+    pd.testing.assert_series_equal(chunked.by, one.by)
+    pd.testing.assert_series_equal(chunked.by, personas.reindex(chunked.basket.index),
+                                   check_names=False, check_dtype=False)
+
+
+def test_rules_mined_on_the_combined_sample_are_the_cycles(rule_bank: RuleBank,
+                                                           cycled_bank: CycledBank) -> None:
+    model, basket, personas = rule_bank.model, rule_bank.basket, rule_bank.personas
+    parts = [partial_rules(model, basket.loc[basket.index.isin(ids)], personas)
+             for ids in buckets(pd.Series(basket.index), 7)]
+    ruleset = mine_sample(model, combine_rules(model, parts))
+    cycle = cycled_bank.q2.rules
+    pd.testing.assert_frame_equal(ruleset.rules, cycle.rules)
+    pd.testing.assert_frame_equal(ruleset.scopes, cycle.scopes)
+    assert ruleset.params == cycle.params and "sample" not in ruleset.params
