@@ -23,8 +23,31 @@ from creditpersona.decisions.kernels import (
     decision_frames,
     fit_decisions,
 )
+from creditpersona.personas.evaluation import assignment_agreement
 from creditpersona.pipeline import rule_inputs
 from creditpersona.profile.build import load_profile
+from creditpersona.review.config import load_review_config
+from creditpersona.review.drift import compare, compare_by_segment
+from creditpersona.review.inputs import DIVISION, SECTION, ReviewInputs, review_inputs
+from creditpersona.review.kernels import (
+    agreement_of,
+    by_segment_of,
+    cells_of,
+    combine_migration,
+    combine_stability,
+    fit_stability,
+    partial_changes,
+    partial_migration,
+    partial_stability,
+    summary_of,
+)
+from creditpersona.review.migration import (
+    change_summary,
+    changes_by_segment,
+    matrices_by_segment,
+    migration_matrix,
+    rating_changes,
+)
 from creditpersona.rules.items import ITEM_TABLES
 from creditpersona.rules.kernels import (
     RulesModel,
@@ -199,3 +222,78 @@ def test_rules_mined_on_the_combined_sample_are_the_cycles(rule_bank: RuleBank,
     pd.testing.assert_frame_equal(ruleset.rules, cycle.rules)
     pd.testing.assert_frame_equal(ruleset.scopes, cycle.scopes)
     assert ruleset.params == cycle.params and "sample" not in ruleset.params
+
+
+@pytest.fixture(scope="module")
+def review_quarters(cycled_bank: CycledBank) -> ReviewInputs:
+    """The review inputs of the second quarter (both quarters' frames read once)."""
+    with Store(cycled_bank.clean, read_only=True) as st:
+        inputs = review_inputs(st, CYCLE_Q2, load_review_config())
+        q = inputs.quarters
+        for day in (CYCLE_Q1, CYCLE_Q2):
+            q.profile(day), q.scores(day), q.personas(day)
+    return inputs
+
+
+def split(frames: tuple[pd.DataFrame, pd.DataFrame], seed: int
+          ) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Two quarters' frames cut into three random buckets of whole firms."""
+    ids = pd.Series(sorted(set(frames[0]["firm_id"]) | set(frames[1]["firm_id"])))
+    return [(frames[0][frames[0]["firm_id"].isin(b)], frames[1][frames[1]["firm_id"].isin(b)])
+            for b in buckets(ids, seed)]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_stability_from_partials_is_compare_on_every_firm(review_quarters: ReviewInputs,
+                                                          seed: int) -> None:
+    i = review_quarters
+    stab, q, w = i.config.stability, i.quarters, i.watched
+    checks = [((q.scores(CYCLE_Q1), q.scores(CYCLE_Q2)), w.scores),
+              ((q.profile(CYCLE_Q1), q.profile(CYCLE_Q2)), w.profile)]
+    for (ref, cur), variables in checks:
+        assert ref is not None and cur is not None
+        for segment in (None, SECTION, DIVISION):
+            model = fit_stability(ref, list(cur.columns), variables, stab, segment)
+            parts = [partial_stability(model, r, c) for r, c in split((ref, cur), seed)]
+            got = combine_stability(model, parts, stab, i.config.industry.min_firms)
+            want = (compare(ref, cur, variables, stab) if segment is None else
+                    compare_by_segment(ref, cur, segment, variables, stab,
+                                       i.config.industry.min_firms))
+            assert len(want) and (segment == DIVISION or want["psi"].notna().any())
+            pd.testing.assert_frame_equal(got, want, obj=f"{segment} (seed {seed})")
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_migration_from_partials_is_the_matrix_on_every_firm(review_quarters: ReviewInputs,
+                                                             seed: int) -> None:
+    q, order = review_quarters.quarters, review_quarters.scale.names
+    before, after = q.personas(CYCLE_Q1), q.personas(CYCLE_Q2)
+    s0, s1 = q.scores(CYCLE_Q1), q.scores(CYCLE_Q2)
+    assert before is not None and after is not None and s0 is not None and s1 is not None
+
+    def by_firm(frame: pd.DataFrame, column: str) -> pd.Series:
+        return frame.set_index("firm_id")[column]
+
+    parts = [partial_migration(by_firm(b, "persona_id"), by_firm(a, "persona_id"))
+             for b, a in split((before, after), seed)]
+    want = migration_matrix(by_firm(before, "persona_id"), by_firm(after, "persona_id"))
+    got = combine_migration(parts)
+    pd.testing.assert_frame_equal(got.counts, want.counts)
+    pd.testing.assert_frame_equal(got.rates, want.rates)
+    agreement = assignment_agreement(by_firm(before, "persona_id"), by_firm(after, "persona_id"))
+    assert agreement_of(parts) == pytest.approx(agreement, rel=1e-12)
+    grades = [partial_migration(by_firm(b, "grade"), by_firm(a, "grade"))
+              for b, a in split((s0, s1), seed)]
+    pd.testing.assert_frame_equal(combine_migration(grades, order).counts,
+                                  migration_matrix(by_firm(s0, "grade"), by_firm(s1, "grade"),
+                                                   order=order).counts)
+    section = by_firm(s1, SECTION).combine_first(by_firm(s0, SECTION))
+    changes = rating_changes(by_firm(s0, "grade"), by_firm(s1, "grade"), order)
+    cells = [partial_changes(by_firm(b, "grade"), by_firm(a, "grade"), order,
+                             {SECTION: section}) for b, a in split((s0, s1), seed)]
+    assert summary_of(cells, order, order[-1]) == pytest.approx(
+        change_summary(changes, order[-1]), rel=1e-12, nan_ok=True)
+    pd.testing.assert_frame_equal(by_segment_of(cells, SECTION, order),
+                                  changes_by_segment(changes, section))
+    pd.testing.assert_frame_equal(cells_of(cells, SECTION, "rating_by_section", order),
+                                  matrices_by_segment(changes, section, "rating_by_section"))

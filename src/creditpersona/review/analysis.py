@@ -17,7 +17,6 @@ from creditpersona.contract.schema import TABLES
 from creditpersona.domain.industry import SECTION_BY_LETTER
 from creditpersona.errors import CreditPersonaError
 from creditpersona.models.target import labels
-from creditpersona.personas.evaluation import assignment_agreement
 from creditpersona.profile.build import load_profile
 from creditpersona.review import triggers as trig
 from creditpersona.review.annual import AnnualReview, annual_review, months_later
@@ -25,11 +24,10 @@ from creditpersona.review.config import (
     IndustryReviewConfig,
     PersonaReviewConfig,
     ReviewConfig,
+    StabilityConfig,
 )
 from creditpersona.review.drift import (
-    category_stability_index,
-    compare,
-    compare_by_segment,
+    Variable,
     flag_segments,
 )
 from creditpersona.review.history import portfolio_history
@@ -45,15 +43,23 @@ from creditpersona.review.inputs import (
     _Records,
     _Watched,
 )
+from creditpersona.review.kernels import (
+    agreement_of,
+    by_segment_of,
+    cells_of,
+    combine_migration,
+    combine_stability,
+    fit_stability,
+    partial_changes,
+    partial_migration,
+    partial_stability,
+    summary_of,
+)
 from creditpersona.review.migration import (
     LONG_COLUMNS,
     PORTFOLIO,
     Migration,
     change_summary,
-    changes_by_segment,
-    matrices_by_segment,
-    migration_matrix,
-    rating_changes,
 )
 from creditpersona.review.performance import COLUMNS as PERFORMANCE_COLUMNS
 from creditpersona.review.performance import MODELS, matured_performance
@@ -163,6 +169,27 @@ class ReviewResult:
         return self.triggers[self.triggers["fired"].astype(bool)]
 
 
+def compare(reference: pd.DataFrame, current: pd.DataFrame, variables: list[Variable],
+            cfg: StabilityConfig, segment: str | None = None,
+            min_firms: int = 0) -> pd.DataFrame:
+    """:func:`~creditpersona.review.drift.compare` (or ``compare_by_segment`` with a
+    ``segment``) as the review's kernels compute it: the fit, one partial over every firm,
+    the combination (a Spark engine sums its buckets' partials instead)."""
+    model = fit_stability(reference, list(current.columns), variables, cfg, segment)
+    return combine_stability(model, [partial_stability(model, reference, current)], cfg,
+                             min_firms)
+
+
+def _share_psi(reference: pd.DataFrame, current: pd.DataFrame, cfg: StabilityConfig) -> float:
+    """The PSI of the persona shares (``drift.category_stability_index``) through the
+    stability kernels."""
+    shares = compare(reference, current, [_PERSONA_SHARES], cfg)
+    return float(shares["psi"].iloc[0]) if len(shares) else float("nan")
+
+
+_PERSONA_SHARES = Variable("persona_id", "score", "personas", categorical=True)
+
+
 @dataclass
 class _Stability:
     drift: pd.DataFrame
@@ -194,13 +221,12 @@ def _stability(q: _Quarters, w: _Watched, as_of: dt.date, previous: dt.date | No
     prev_profile, prev_scores = q.profile(previous), q.scores(previous)
     if previous is not None and prev_scores is not None:
         add(compare(prev_scores, cur_scores, w.scores, stab), "qoq", previous)
-        sections = [compare_by_segment(prev_scores, cur_scores, level, w.scores, stab,
-                                       cfg.industry.min_firms) for level in (SECTION, DIVISION)]
+        sections = [compare(prev_scores, cur_scores, w.scores, stab, level,
+                            cfg.industry.min_firms) for level in (SECTION, DIVISION)]
         if prev_profile is not None:
             add(compare(prev_profile, cur_profile, w.profile, stab), "qoq", previous)
-            sections += [compare_by_segment(prev_profile, cur_profile, level,
-                                            [*w.dimensions, *w.features], stab,
-                                            cfg.industry.min_firms)
+            sections += [compare(prev_profile, cur_profile, [*w.dimensions, *w.features], stab,
+                                 level, cfg.industry.min_firms)
                          for level in (SECTION, DIVISION)]
         else:
             notes.append(_note(f"{previous}的客户画像不在库中，跳过特征的环比比较。",
@@ -210,8 +236,7 @@ def _stability(q: _Quarters, w: _Watched, as_of: dt.date, previous: dt.date | No
         add(out.sections, "qoq", previous, segment=None)
         prev_personas = q.personas(previous)
         if prev_personas is not None:
-            out.share_psi_qoq = category_stability_index(prev_personas["persona_id"],
-                                                         cur_personas["persona_id"])
+            out.share_psi_qoq = _share_psi(prev_personas, cur_personas, stab)
 
     base = baselines.get("pd")
     if base is not None and base < as_of:
@@ -237,8 +262,7 @@ def _stability(q: _Quarters, w: _Watched, as_of: dt.date, previous: dt.date | No
             out.persona_features = compare(base_profile, cur_profile, segmenter, stab)
             add(out.persona_features, "persona_baseline", base)
         if base_personas is not None:
-            out.share_psi = category_stability_index(base_personas["persona_id"],
-                                                     cur_personas["persona_id"])
+            out.share_psi = _share_psi(base_personas, cur_personas, stab)
         if base_profile is None or base_personas is None:
             notes.append(_note(f"客户性格模型的基准期{base}的画像或分类不在库中。",
                                f"The profile or persona assignment of the persona model's fit "
@@ -284,30 +308,31 @@ def _migrations(q: _Quarters, as_of: dt.date, previous: dt.date | None,
     if (prev_scores is None or prev_personas is None or cur_scores is None
             or cur_personas is None):
         return out
-    before, after = _by_firm(prev_personas, "persona_id"), _by_firm(cur_personas, "persona_id")
-    out.persona = migration_matrix(before, after)
-    out.agreement = assignment_agreement(before, after)
+    cells = [partial_migration(_by_firm(prev_personas, "persona_id"),
+                               _by_firm(cur_personas, "persona_id"))]
+    out.persona = combine_migration(cells)
+    out.agreement = agreement_of(cells)
     out.persona_versions = sorted({int(v) for v in pd.concat(
         [prev_personas["model_version"], cur_personas["model_version"]]).dropna()})
     before, after = _by_firm(prev_scores, "grade"), _by_firm(cur_scores, "grade")
-    out.rating = migration_matrix(before, after, order=order)
-    changes = rating_changes(before, after, order)
-    rows = [{"basis": "rating", **change_summary(changes, order[-1])}]
+    out.rating = combine_migration([partial_migration(before, after)], order)
+    levels = {level: _by_firm(cur_scores, level).combine_first(_by_firm(prev_scores, level))
+              for level in (SECTION, DIVISION)}
+    changes = [partial_changes(before, after, order, levels)]
+    rows = [{"basis": "rating", **summary_of(changes, order, order[-1])}]
     if "grade_pit" in prev_scores.columns and "grade_pit" in cur_scores.columns:
-        pit = rating_changes(_by_firm(prev_scores, "grade_pit"),
-                             _by_firm(cur_scores, "grade_pit"), order)
-        rows.append({"basis": "pit", **change_summary(pit, order[-1])})
+        pit = [partial_changes(_by_firm(prev_scores, "grade_pit"),
+                               _by_firm(cur_scores, "grade_pit"), order)]
+        rows.append({"basis": "pit", **summary_of(pit, order, order[-1])})
     out.summary = pd.DataFrame(rows)
-    levels = [_by_firm(cur_scores, level).combine_first(_by_firm(prev_scores, level))
-              for level in (SECTION, DIVISION)]
-    by_section = pd.concat([changes_by_segment(changes, level) for level in levels],
+    by_section = pd.concat([by_segment_of(changes, level, order) for level in levels],
                            ignore_index=True).sort_values(
         ["downgrade_share", "segment"], ascending=[False, True], ignore_index=True)
     by_section.insert(1, "name_zh", [_section_name(s)[0] for s in by_section["segment"]])
     by_section.insert(2, "name_en", [_section_name(s)[1] for s in by_section["segment"]])
     out.by_section = by_section
     out.rating_by_section = pd.concat(
-        [matrices_by_segment(changes, level, "rating_by_section") for level in levels],
+        [cells_of(changes, level, "rating_by_section", order) for level in levels],
         ignore_index=True)
     return out
 
