@@ -29,8 +29,10 @@ per (segment, variable, bin) or per pair of states, never per firm.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -57,7 +59,7 @@ from creditpersona.review.migration import (
     rating_changes,
 )
 
-__all__ = ["StabilityModel", "agreement_of", "by_segment_of", "cells_of",
+__all__ = ["ReviewStatistics", "StabilityModel", "agreement_of", "by_segment_of", "cells_of",
            "combine_migration", "combine_stability", "fit_stability", "partial_changes",
            "partial_migration", "partial_stability", "summary_of"]
 
@@ -424,3 +426,34 @@ def cells_of(partials: Sequence[pd.DataFrame], level: str, kind: str,
     c = c[c["firms"] > 0].drop(columns="notches")
     c.insert(0, "kind", kind)
     return c[LONG_COLUMNS].astype({"firms": "int64"}).reset_index(drop=True)
+
+
+class ReviewStatistics(Protocol):
+    """What the review's analysis asks of the quarters (``review_analysis(statistics=)``).
+
+    The embedded engine answers from the quarters' frames
+    (:class:`~creditpersona.review.analysis.FrameStatistics`); a distributed engine answers
+    with the combinations of its buckets' partials (a bucket holds the rows of both
+    quarters of its firms). ``source`` is ``profile``, ``scores`` (with the firm's
+    ``industry_section`` and ``industry_division``) or ``personas``.
+    """
+
+    def columns(self, source: str, day: dt.date | None) -> tuple[str, ...] | None:
+        """The columns ``source`` holds on ``day`` (None: nothing stored that day)."""
+
+    def stability(self, source: str, reference: dt.date, current: dt.date,
+                  variables: Sequence[Variable], segment: str | None = None,
+                  min_firms: int = 0) -> pd.DataFrame:
+        """:func:`combine_stability` of ``source`` between the two dates."""
+
+    def migration(self, source: str, column: str, previous: dt.date,
+                  current: dt.date) -> list[pd.DataFrame]:
+        """The buckets' :func:`partial_migration` of ``column``."""
+
+    def changes(self, column: str, previous: dt.date, current: dt.date, order: Sequence[str],
+                levels: Sequence[str] = ()) -> list[pd.DataFrame]:
+        """The buckets' :func:`partial_changes` of the grade ``column`` of the scores, with
+        each level's segment (the firm's of ``current``, else of ``previous``)."""
+
+    def versions(self, previous: dt.date, current: dt.date) -> list[int]:
+        """The persona model versions of the two dates' assignments, sorted."""
