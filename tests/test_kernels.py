@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,8 +27,9 @@ from creditpersona.decisions.kernels import (
 from creditpersona.personas.evaluation import assignment_agreement
 from creditpersona.pipeline import rule_inputs
 from creditpersona.profile.build import load_profile
+from creditpersona.review.analysis import FrameStatistics, review_analysis
 from creditpersona.review.config import load_review_config
-from creditpersona.review.drift import compare, compare_by_segment
+from creditpersona.review.drift import Variable, compare, compare_by_segment
 from creditpersona.review.inputs import DIVISION, SECTION, ReviewInputs, review_inputs
 from creditpersona.review.kernels import (
     agreement_of,
@@ -297,3 +299,58 @@ def test_migration_from_partials_is_the_matrix_on_every_firm(review_quarters: Re
                                   changes_by_segment(changes, section))
     pd.testing.assert_frame_equal(cells_of(cells, SECTION, "rating_by_section", order),
                                   matrices_by_segment(changes, section, "rating_by_section"))
+
+
+class BucketStatistics(FrameStatistics):
+    """The review's statistics as a distributed engine computes them: the partials of three
+    random buckets of whole firms (both quarters' rows of a firm in one bucket), combined."""
+
+    def __init__(self, inputs: ReviewInputs, seed: int) -> None:
+        super().__init__(inputs.quarters, inputs.config.stability)
+        self._seed = seed
+
+    def _split(self, source: str, a: dt.date, b: dt.date
+               ) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+        before, after = self._frame(source, a), self._frame(source, b)
+        assert before is not None and after is not None
+        return split((before, after), self._seed)
+
+    def stability(self, source: str, reference: dt.date, current: dt.date,
+                  variables: Sequence[Variable], segment: str | None = None,
+                  min_firms: int = 0) -> pd.DataFrame:
+        ref, cur = self._frame(source, reference), self._frame(source, current)
+        assert ref is not None and cur is not None
+        model = fit_stability(ref, list(cur.columns), variables, self._cfg, segment)
+        return combine_stability(model, [partial_stability(model, r, c) for r, c in
+                                         self._split(source, reference, current)],
+                                 self._cfg, min_firms)
+
+    def migration(self, source: str, column: str, previous: dt.date,
+                  current: dt.date) -> list[pd.DataFrame]:
+        return [partial_migration(r.set_index("firm_id")[column], c.set_index("firm_id")[column])
+                for r, c in self._split(source, previous, current)]
+
+    def changes(self, column: str, previous: dt.date, current: dt.date, order: Sequence[str],
+                levels: Sequence[str] = ()) -> list[pd.DataFrame]:
+        out = []
+        for r, c in self._split("scores", previous, current):
+            r, c = r.set_index("firm_id"), c.set_index("firm_id")
+            segments = {level: c[level].combine_first(r[level]) for level in levels}
+            out.append(partial_changes(r[column], c[column], order, segments))
+        return out
+
+
+def test_review_from_bucket_partials_is_the_review_on_every_firm(
+        review_quarters: ReviewInputs, cycled_bank: CycledBank) -> None:
+    with Store(cycled_bank.clean, read_only=True) as st:
+        whole = review_analysis(st, review_quarters)
+        buckets_ = review_analysis(st, review_quarters, BucketStatistics(review_quarters, 5))
+    assert len(whole.drift) and len(whole.migration)
+    for f in dataclasses.fields(whole):
+        a, b = getattr(whole, f.name), getattr(buckets_, f.name)
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(b, a, obj=f.name)
+        elif f.name == "persona_agreement":
+            assert b == pytest.approx(a, rel=1e-12, nan_ok=True)
+        else:
+            assert b == a, f.name
