@@ -295,21 +295,29 @@ def behaviour_items(
     ConfigurationError
         If ``personas`` is not a Series of names.
     """
-    if personas is not None and not isinstance(personas, pd.Series):
-        raise parameter_error("personas", "behaviour_items",
-                              "a pandas Series of persona names indexed by firm_id",
-                              type(personas).__name__)
     vocab = vocabulary or load_items()
     if profile is None:
-        from creditpersona.profile.build import PROFILES, load_profile
-
-        profile = load_profile(store, as_of)
-        if profile.empty:
-            raise StoreError(
-                f"{store.path}: table {PROFILES} holds no profile as of {as_of}; run "
-                f"`creditpersona profile --as-of {as_of}` first or pass the profile.")
+        profile = stored_profile(store, as_of)
     return basket_items({t: store.table(t) for t in ITEM_TABLES}, as_of, profile, personas,
                         vocabulary=vocab)
+
+
+def stored_profile(store: Store, as_of: dt.date) -> pd.DataFrame:
+    """The profile stored for ``as_of``.
+
+    Raises
+    ------
+    StoreError
+        If none is stored.
+    """
+    from creditpersona.profile.build import PROFILES, load_profile
+
+    profile = load_profile(store, as_of)
+    if profile.empty:
+        raise StoreError(
+            f"{store.path}: table {PROFILES} holds no profile as of {as_of}; run "
+            f"`creditpersona profile --as-of {as_of}` first or pass the profile.")
+    return profile
 
 
 #: The contract tables the items read.
@@ -351,6 +359,10 @@ def basket_items(
     pandas.DataFrame
         As :func:`behaviour_items`.
     """
+    if personas is not None and not isinstance(personas, pd.Series):
+        raise parameter_error("personas", "behaviour_items",
+                              "a pandas Series of persona names indexed by firm_id",
+                              type(personas).__name__)
     vocab = vocabulary or load_items()
     rows = {n: t for n, t in tables.items() if isinstance(t, pd.DataFrame)}
     with bucket_tables(rows) as bucket:

@@ -16,7 +16,7 @@ import uuid
 import pandas as pd
 
 from creditpersona.errors import StoreError
-from creditpersona.rules.items import ITEM_TABLES, ItemVocabulary, load_items
+from creditpersona.rules.items import ITEM_TABLES, ItemVocabulary, load_items, stored_profile
 from creditpersona.rules.kernels import (
     apply_rules,
     combine_rules,
@@ -119,7 +119,7 @@ def rules_stage(
     RuleSet
     """
     if profile is None:
-        profile = _stored_profile(store, as_of)
+        profile = stored_profile(store, as_of)
     # The embedded engine is the kernels on every firm (rules/kernels.py).
     model = fit_rules(as_of, personas, vocabulary=vocabulary or load_items())
     basket = apply_rules(model, {t: store.table(t) for t in ITEM_TABLES}, profile, personas)
@@ -130,13 +130,3 @@ def rules_stage(
         save_rules(store, ruleset, as_of)
     return ruleset
 
-
-def _stored_profile(store: Store, as_of: dt.date) -> pd.DataFrame:
-    from creditpersona.profile.build import PROFILES, load_profile
-
-    profile = load_profile(store, as_of)
-    if profile.empty:
-        raise StoreError(
-            f"{store.path}: table {PROFILES} holds no profile as of {as_of}; run "
-            f"`creditpersona profile --as-of {as_of}` first or pass the profile.")
-    return profile
