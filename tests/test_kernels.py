@@ -79,7 +79,7 @@ def graded(cycle: object) -> pd.DataFrame:
     strategy = assigned["persona_id"].map(
         cycle.strategies.set_index("persona")["strategy"])  # type: ignore[attr-defined]
     return scores[["firm_id", "pd", "grade"]].assign(
-        persona=lambda f: f["firm_id"].map(strategy).fillna("default"))
+        persona_strategy=lambda f: f["firm_id"].map(strategy).fillna("default"))
 
 
 @pytest.fixture(scope="module")

@@ -239,7 +239,7 @@ def run_cycle(
     strategy_of = assigned["persona_id"].map(strategies.set_index("persona")["strategy"])
     ruleset: RuleSet = run.stage("rules", lambda: _rules(store, as_of, profile, assigned))
     graded = scores[["firm_id", "pd", "grade"]].assign(
-        persona=lambda f: f["firm_id"].map(strategy_of).fillna("default"))
+        persona_strategy=lambda f: f["firm_id"].map(strategy_of).fillna("default"))
     decisions: DecisionResult = run.stage("decisions", lambda: decision_stage(
         store, as_of, profile, graded))
     marketing: MarketingResult = run.stage("marketing", lambda: publish_campaign(

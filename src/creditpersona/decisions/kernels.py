@@ -52,6 +52,8 @@ from creditpersona.store.buckets import bucket_tables
 __all__ = ["DecisionFrames", "DecisionModel", "DecisionResult", "apply_decisions",
            "concat_decisions", "decision_frames", "fit_decisions"]
 
+#: The column of the firm's credit strategy (persona-policy code) in the decisions' inputs.
+STRATEGY = "persona_strategy"
 #: Customers needed before the prospect-value model is fitted.
 MIN_CUSTOMERS_FOR_MODEL = 30
 #: Amount of the indicative quote for a firm without a positive limit (yuan).
@@ -99,9 +101,9 @@ class DecisionFrames:
     profile : pandas.DataFrame
         One row per firm: the profile of the as-of date.
     scores : pandas.DataFrame
-        One row per firm: ``firm_id``, ``pd``, ``grade`` and optionally ``persona`` (the
-        firm's credit strategy code; else the profile's ``persona`` column, else
-        ``default``).
+        One row per firm: ``firm_id``, ``pd``, ``grade`` and optionally ``persona_strategy``
+        (the firm's credit strategy code; else the profile's ``persona_strategy`` column,
+        else ``default``).
     book : pandas.DataFrame
         One row per loan of these firms still owed on the as-of date
         (:func:`~creditpersona.decisions.value.exposures`).
@@ -199,18 +201,18 @@ def decision_frames(
 
 
 def _firms(frames: DecisionFrames) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
-    """The firms decided (profile ⋈ scores, with ``persona``), the persona by firm and the
+    """The firms decided (profile ⋈ scores, with ``persona_strategy``), the persona by firm and the
     scores' ``firm_id, pd, grade``."""
     persona_map = pd.Series(dtype=object)
     for frame in (frames.scores, frames.profile):
-        if "persona" in frame.columns:
-            persona_map = frame.drop_duplicates("firm_id").set_index("firm_id")["persona"]
+        if STRATEGY in frame.columns:
+            persona_map = frame.drop_duplicates("firm_id").set_index("firm_id")[STRATEGY]
             break
     s = frames.scores.drop_duplicates("firm_id")[["firm_id", "pd", "grade"]]
     profile = frames.profile
-    base = profile.drop(columns=[c for c in ("pd", "grade", "persona") if c in profile.columns])
+    base = profile.drop(columns=[c for c in ("pd", "grade", STRATEGY) if c in profile.columns])
     firms = base.merge(s, on="firm_id", how="inner")
-    firms["persona"] = firms["firm_id"].map(persona_map)
+    firms[STRATEGY] = firms["firm_id"].map(persona_map)
     return firms, persona_map, s
 
 
@@ -274,7 +276,7 @@ def apply_decisions(model: DecisionModel, frames: DecisionFrames) -> DecisionRes
     value = customer_value(firms, frames.book, cfg)
     value["predicted_contribution"] = (model.prospect.predict(firms) if model.prospect
                                        is not None else np.nan)
-    value.insert(1, "persona_policy", cfg.persona_code(firms["persona"], len(firms)))
+    value.insert(1, "persona_policy", cfg.persona_code(firms[STRATEGY], len(firms)))
     limits = _limits(firms, frames.book, frames.statements, cfg)
     pricing = price_loans(_quote_requests(limits, cfg), firms, cfg)
     loans = classify_loans(frames.book, cfg.classification)

@@ -191,7 +191,7 @@ def recommend_limits(
     Parameters
     ----------
     firms : pandas.DataFrame
-        ``firm_id``, ``grade``; optional ``persona``.
+        ``firm_id``, ``grade``; optional ``persona_strategy``.
     statements : pandas.DataFrame
         From :func:`statement_inputs` (firms without a statement get no capacity).
     config : DecisionsConfig, optional
@@ -241,7 +241,8 @@ def recommend_limits(
     ids = firms["firm_id"].astype(str).to_numpy()
     s = statements.drop_duplicates("firm_id").set_index(
         statements.drop_duplicates("firm_id")["firm_id"].astype(str)).reindex(ids)
-    persona = cfg.persona_code(firms["persona"] if "persona" in firms.columns else None,
+    persona = cfg.persona_code(firms["persona_strategy"] if "persona_strategy" in firms.columns
+                               else None,
                                len(ids))
     prod, term, loan_rate = _terms(persona, ids, cfg, product, term_months, rate, as_of)
     ours = (np.nan_to_num(our_exposure.reindex(ids).to_numpy(dtype=float))

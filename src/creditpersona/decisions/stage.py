@@ -78,8 +78,8 @@ def decision_stage(
     profile : pandas.DataFrame
         The profile of ``as_of`` (:func:`creditpersona.profile.build.load_profile`).
     scores : pandas.DataFrame
-        ``firm_id``, ``pd``, ``grade`` and optionally ``persona`` (else the profile's
-        ``persona`` column, else the ``default`` policy).
+        ``firm_id``, ``pd``, ``grade`` and optionally ``persona_strategy`` (else
+        the profile's ``persona_strategy`` column, else the ``default`` policy).
     config, rules : optional
         Default: the packaged ``decisions.yaml`` and ``warning_rules.yaml``.
     previous : dict of int to pandas.DataFrame, optional
@@ -164,7 +164,7 @@ def stored_strategies(store: Store, as_of: dt.date, profile: pd.DataFrame) -> pd
 
 def stored_scores(store: Store, as_of: dt.date,
                   profile: pd.DataFrame | None = None) -> pd.DataFrame:
-    """PD scores of ``as_of`` from ``pd_scores``, with ``persona`` (the firm's strategy,
+    """PD scores of ``as_of`` from ``pd_scores``, with ``persona_strategy`` (the firm's strategy,
     :func:`stored_strategies`) when personas are stored for the date and ``profile`` given.
 
     Returns an empty frame when no scores are stored for the date.
@@ -173,7 +173,7 @@ def stored_scores(store: Store, as_of: dt.date,
     if profile is not None and results.exists(store, PERSONAS, as_of):
         strategy = stored_strategies(store, as_of, profile)
         if len(strategy):
-            scores["persona"] = scores["firm_id"].map(strategy).fillna("default")
+            scores["persona_strategy"] = scores["firm_id"].map(strategy).fillna("default")
     return scores
 
 
@@ -181,7 +181,7 @@ def firm_inputs(
     store: Store, as_of: dt.date, firm_id: str, *, pd_value: float | None = None,
     persona: str | None = None,
 ) -> pd.DataFrame:
-    """One firm's profile row with ``pd``, ``grade`` and ``persona`` for a decision.
+    """One firm's profile row with ``pd``, ``grade`` and ``persona_strategy`` for a decision.
 
     The PD comes from ``pd_value`` if given, else from the stored ``pd_scores``.
 
@@ -206,7 +206,7 @@ def firm_inputs(
             raise SchemaError(f"--pd must be a probability in [0, 1]; got {pd_value}.")
         row["pd"] = pd_value
         row["grade"] = load_master_scale().assign([pd_value])[0]
-        row["persona"] = persona
+        row["persona_strategy"] = persona
         return row
     scores = stored_scores(store, as_of, profile)
     hit = scores[scores["firm_id"] == firm_id]
@@ -215,8 +215,8 @@ def firm_inputs(
                           "score the portfolio first or give the PD with --pd.")
     row["pd"] = float(hit["pd"].iloc[0])
     row["grade"] = str(hit["grade"].iloc[0])
-    row["persona"] = persona if persona is not None else (
-        hit["persona"].iloc[0] if "persona" in hit.columns else None)
+    row["persona_strategy"] = persona if persona is not None else (
+        hit["persona_strategy"].iloc[0] if "persona_strategy" in hit.columns else None)
     return row
 
 
@@ -325,8 +325,8 @@ def monitor_portfolio(
                           f"--as-of {as_of}` first.")
     scores = stored_scores(store, as_of, profile)
     persona = (profile["firm_id"].map(scores.drop_duplicates("firm_id")
-                                      .set_index("firm_id")["persona"])
-               if "persona" in scores.columns else None)
+                                      .set_index("firm_id")["persona_strategy"])
+               if "persona_strategy" in scores.columns else None)
     previous = {q: load_profile(store, d)
                 for q, d in previous_quarter_ends(as_of, rs.lookbacks()).items()}
     warn = evaluate_warnings(profile, {q: p for q, p in previous.items() if len(p)}, rs,
