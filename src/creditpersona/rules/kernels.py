@@ -19,9 +19,8 @@
   the driver. Why a sample and not merged itemset counts: the answer's overlap filter
   (Jaccard of two rules' firms) and the shuffle control (outcomes permuted across firms)
   need the firms' baskets, not only counts. Supports are shares, so a sample of 250,000
-  firms finds the same frequent itemsets up to sampling error; the Fisher tests then run
-  on 250,000 firms, which at the default thresholds still rejects chance at p ≪ 10⁻⁶ for
-  every rule the answer keeps.
+  firms finds the portfolio's frequent itemsets up to sampling error; the Fisher tests run
+  on the sample's counts (less power than on every firm; not measured at a million firms).
 
 :func:`~creditpersona.rules.store.rules_stage` (the embedded engine) is these kernels on
 every firm, with the same cap.
