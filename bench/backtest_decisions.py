@@ -90,7 +90,7 @@ def main() -> None:
           "(income − loss) / capital, income = rate + fees − FTP − operating cost.")
 
     outcomes = truth_q[truth_q["as_of"] == a.as_of.isoformat()]
-    now = now.assign(persona=now["firm_id"].map(outcomes.set_index("firm_id")["persona"]))
+    now = now.assign(persona_strategy=now["firm_id"].map(outcomes.set_index("firm_id")["persona"]))
     ew = warning_backtest(now, outcomes, {1: before})
     print(f"\nEarly warning at {a.as_of} (previous profile {prev_day}), defaults within 12 "
           "months:")

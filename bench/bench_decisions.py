@@ -81,7 +81,7 @@ def stage_setup(work: Path, source_firms: int, firms: int) -> dict[str, float]:
     t = truth.reindex(mapping["source"])
     pd_ = t["true_pd_12m"].fillna(0.02).to_numpy()
     scores = pd.DataFrame({
-        "firm_id": new_ids, "pd": pd_, "persona": t["persona"].to_numpy(),
+        "firm_id": new_ids, "pd": pd_, "persona_strategy": t["persona"].to_numpy(),
         "grade": load_master_scale().assign(pd_, t["in_default"].fillna(False).astype(bool)),
     })
     for name, frame in (("profile", big_profile), ("previous", big_prev),
@@ -146,7 +146,7 @@ def stage_ours(work: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     warn = evaluate_warnings(profile, {1: previous}, rules,
                              persona=profile["firm_id"].map(scores.set_index("firm_id")
-                                                            ["persona"]))
+                                                            ["persona_strategy"]))
     plans = monitoring_plans(warn.firms, AS_OF, cfg, rules)
     times["warnings_plans"] = time.perf_counter() - t0
     seconds = time.perf_counter() - t_all
@@ -214,7 +214,7 @@ def stage_baseline(work: Path, sample: int) -> dict[str, float]:
         fid = row["firm_id"]
         s = sc[fid]
         p, grade = float(s["pd"]), str(s["grade"])
-        policy = cfg.personas.get(str(s["persona"]), cfg.personas["default"])
+        policy = cfg.personas.get(str(s["persona_strategy"]), cfg.personas["default"])
         # value and classification over the firm's loans
         bal = margin = el = cap = 0.0
         worst, npl_bal = 0, 0.0
@@ -262,7 +262,7 @@ def stage_baseline(work: Path, sample: int) -> dict[str, float]:
         score = 0.0
         reasons = []
         for r in rules.rules:
-            if r.personas is not None and s["persona"] not in r.personas:
+            if r.personas is not None and s["persona_strategy"] not in r.personas:
                 continue
             x = row.get(r.feature)
             if r.kind != "level":

@@ -112,7 +112,7 @@ def test_working_capital_hand_example() -> None:
               "long_term_debt": 0.0, "operating_cash_flow": 6e6,
               "depreciation_amortisation": 0.0, "prev_revenue": 1e8 / 1.1}
     firms = pd.DataFrame({"firm_id": ["A"], "grade": ["1"],
-                          "persona": ["stable_manufacturer"]})
+                          "persona_strategy": ["stable_manufacturer"]})
     lim = recommend_limits(firms, pd.DataFrame([st_row]), product="working_capital").iloc[0]
     assert lim["wc_need"] == pytest.approx(23_222_222.22, abs=0.01)
     assert lim["wc_capacity"] == pytest.approx(3_222_222.22, abs=0.01)
@@ -148,7 +148,8 @@ def test_limits_are_never_negative_and_ignore_row_order(seed: int) -> None:
     stm = _statements(40, rng)
     grades = rng.choice(load_master_scale().names, 40)
     personas = rng.choice([*load_decisions().personas, "unknown_code"], 40)
-    firms = pd.DataFrame({"firm_id": stm["firm_id"], "grade": grades, "persona": personas})
+    firms = pd.DataFrame({"firm_id": stm["firm_id"], "grade": grades,
+                          "persona_strategy": personas})
     out = recommend_limits(firms, stm)
     assert (out["recommended_limit"] >= 0).all()
     assert (out.loc[firms["grade"].eq("D").to_numpy(), "recommended_limit"] == 0).all()
@@ -165,7 +166,7 @@ def test_the_binding_constraint_is_named() -> None:
     stm[["current_assets", "current_liabilities", "short_term_debt"]] = [0.0, 0.0, 0.0]
     stm[["receivables", "inventory"]] = [4e8, 4e8]
     firms = pd.DataFrame({"firm_id": stm["firm_id"], "grade": ["1", "1"],
-                          "persona": ["micro_inclusive", "stable_manufacturer"]})
+                          "persona_strategy": ["micro_inclusive", "stable_manufacturer"]})
     out = recommend_limits(firms, stm, bank_debt=pd.Series([0.0, 1.999e9], index=stm.firm_id))
     # micro_inclusive's main product is capped at 10 m; the other is capped by leverage.
     assert out["binding"].tolist() == ["product_cap", "leverage_cap"]
@@ -201,7 +202,7 @@ def test_same_bank_contagion_above_ten_percent() -> None:
 def _firms(pd_value: float, persona: str | None) -> pd.DataFrame:
     grade = load_master_scale().assign([pd_value])[0]
     return pd.DataFrame({"firm_id": ["A"], "pd": [pd_value], "grade": [grade],
-                         "persona": [persona]})
+                         "persona_strategy": [persona]})
 
 
 def _request(**extra: object) -> pd.DataFrame:
@@ -328,7 +329,7 @@ def test_change_rules_need_the_earlier_profile_and_persona_rules_their_persona()
                    personas=["growth_tech"], zh="现金可支撑月数", en="runway")
     now = pd.DataFrame({"firm_id": ["A", "B", "C"], "inflow_90d": [10.0, 90.0, 10.0],
                         "cash_runway_months": [3.0, 3.0, 30.0],
-                        "persona": ["growth_tech", "stable_manufacturer", "growth_tech"]})
+                        "persona_strategy": ["growth_tech", "stable_manufacturer", "growth_tech"]})
     before = pd.DataFrame({"firm_id": ["C", "A", "B"], "inflow_90d": [100.0, 100.0, 100.0]})
     alone = evaluate_warnings(now, None, _rules(change, persona))
     assert alone.skipped == ["rev_fall"]
@@ -371,7 +372,7 @@ def _truth_scores(truth: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     t = truth[truth["as_of"] == as_of.isoformat()]
     grade = load_master_scale().assign(t["true_pd_12m"], t["in_default"].astype(bool))
     return pd.DataFrame({"firm_id": t["firm_id"], "pd": t["true_pd_12m"], "grade": grade,
-                         "persona": t["persona"]})
+                         "persona_strategy": t["persona"]})
 
 
 @pytest.fixture(scope="module")
@@ -546,7 +547,8 @@ def test_a_firm_without_a_statement_has_insufficient_data(product: str) -> None:
 
 def test_working_capital_line_new_lending_and_renewal() -> None:
     """The total line, the new lending, and a renewal of our own short-term loan."""
-    firms = pd.DataFrame({"firm_id": ["A"], "grade": ["1"], "persona": ["stable_manufacturer"]})
+    firms = pd.DataFrame({"firm_id": ["A"], "grade": ["1"],
+                          "persona_strategy": ["stable_manufacturer"]})
     st_ = pd.DataFrame([_ST_ROW])
     alone = recommend_limits(firms, st_, product="working_capital").iloc[0]
     # need 23,222,222 − own 8,000,000 = total line 15,222,222; − 12 m short-term = 3,222,222.

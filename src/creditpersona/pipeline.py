@@ -44,7 +44,7 @@ from creditpersona.models import rating, registry
 from creditpersona.personas.store import PersonaResult, persona_stage
 from creditpersona.profile.build import compute_profile, load_profile, save_profile
 from creditpersona.review import ReviewFrames, ReviewResult, review_stage
-from creditpersona.rules.items import Label, load_items
+from creditpersona.rules.items import ItemVocabulary, Label, load_items
 from creditpersona.rules.mining import RuleSet
 from creditpersona.rules.store import rules_stage
 from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
@@ -239,7 +239,7 @@ def run_cycle(
     strategy_of = assigned["persona_id"].map(strategies.set_index("persona")["strategy"])
     ruleset: RuleSet = run.stage("rules", lambda: _rules(store, as_of, profile, assigned))
     graded = scores[["firm_id", "pd", "grade"]].assign(
-        persona=lambda f: f["firm_id"].map(strategy_of).fillna("default"))
+        persona_strategy=lambda f: f["firm_id"].map(strategy_of).fillna("default"))
     decisions: DecisionResult = run.stage("decisions", lambda: decision_stage(
         store, as_of, profile, graded))
     marketing: MarketingResult = run.stage("marketing", lambda: publish_campaign(
@@ -407,6 +407,13 @@ def _review_frames(store: Store, as_of: dt.date, profile: pd.DataFrame, scores: 
 
 def _rules(store: Store, as_of: dt.date, profile: pd.DataFrame,
            assigned: pd.DataFrame) -> RuleSet:
+    personas, vocabulary = rule_inputs(assigned)
+    return rules_stage(store, as_of, profile, personas, vocabulary=vocabulary)
+
+
+def rule_inputs(assigned: pd.DataFrame) -> tuple[pd.Series, ItemVocabulary]:
+    """The persona of each firm the rules read (``persona_id`` by ``firm_id``) and the item
+    vocabulary with the personas' names, from the persona assignment (index ``firm_id``)."""
     # Personas a policy rule assigns (in default: more than 90 days past due) are definitions,
     # not found segments: "firms in default are in default" is no finding. Their firms stay
     # in the portfolio scope, without a persona item or a scope of their own.
@@ -420,4 +427,4 @@ def _rules(store: Store, as_of: dt.date, profile: pd.DataFrame,
                       en=row["persona_name_en"][:1].lower() + row["persona_name_en"][1:])
            for pid, row in names.iterrows()},
     }})
-    return rules_stage(store, as_of, profile, found["persona_id"], vocabulary=vocabulary)
+    return found["persona_id"], vocabulary

@@ -2,8 +2,8 @@
 
 Every parameter lives in ``decisions.yaml`` and ``warning_rules.yaml`` (validated on load).
 The functions take plain DataFrames (a firm frame with ``firm_id, pd, grade`` and optionally
-``persona``) so the command line, the pipeline (:func:`decision_stage`) and a REST service can
-call them alike.
+``persona_strategy``, the firm's credit strategy code) so the command line, the pipeline
+(:func:`decision_stage`) and a REST service can call them alike.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def price_at_origination(
     loans : pandas.DataFrame
         Contract ``loans`` rows.
     pd_history : pandas.DataFrame
-        ``firm_id``, ``as_of``, ``pd``; optional ``persona``, ``in_default``.
+        ``firm_id``, ``as_of``, ``pd``; optional ``persona_strategy``, ``in_default``.
 
     Returns
     -------
@@ -81,8 +81,8 @@ def price_at_origination(
     scale = load_master_scale()
     firms = pd.DataFrame({"firm_id": at["loan_id"], "pd": at["pd"],
                           "grade": scale.assign(at["pd"])})
-    if "persona" in at.columns:
-        firms["persona"] = at["persona"].to_numpy()
+    if "persona_strategy" in at.columns:
+        firms["persona_strategy"] = at["persona_strategy"].to_numpy()
     requests = pd.DataFrame({
         "firm_id": at["loan_id"], "amount": at["amount"], "term_months": at["term_months"],
         "product": at["product"], "collateral_type": at["collateral_type"],
@@ -205,7 +205,7 @@ def warning_backtest(
     Parameters
     ----------
     profile : pandas.DataFrame
-        The profile on the as-of date (with ``persona`` if persona rules should apply).
+        The profile on the as-of date (with ``persona_strategy`` if persona rules should apply).
     outcomes : pandas.DataFrame
         ``firm_id``, ``defaulted_within_12m``; optional ``in_default`` (those rows are left
         out), rows with no known outcome are left out.

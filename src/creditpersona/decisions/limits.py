@@ -191,7 +191,7 @@ def recommend_limits(
     Parameters
     ----------
     firms : pandas.DataFrame
-        ``firm_id``, ``grade``; optional ``persona``.
+        ``firm_id``, ``grade``; optional ``persona_strategy``.
     statements : pandas.DataFrame
         From :func:`statement_inputs` (firms without a statement get no capacity).
     config : DecisionsConfig, optional
@@ -235,26 +235,43 @@ def recommend_limits(
     >>> lim["binding"].tolist()  # grade 5 × 0.95, unclassified persona × 0.9; D: none
     ['working_capital_need', 'no_new_credit']
     """
-    # Over 80 lines only through its docstring (every option and the 25 output columns):
-    # the body is under 40 lines, the sizing and caps are in the helpers below.
     cfg = config or load_decisions()
     require_columns(firms, ["firm_id", "grade"], "the firms frame (PD scores)")
     require_columns(statements, ["firm_id", *STATEMENT_COLUMNS], "the statement inputs")
     ids = firms["firm_id"].astype(str).to_numpy()
     s = statements.drop_duplicates("firm_id").set_index(
         statements.drop_duplicates("firm_id")["firm_id"].astype(str)).reindex(ids)
-    persona = cfg.persona_code(firms["persona"] if "persona" in firms.columns else None,
+    persona = cfg.persona_code(firms["persona_strategy"] if "persona_strategy" in firms.columns
+                               else None,
                                len(ids))
-    prod = pd.Series(_aligned(product, ids, cfg.persona_values(persona, "main_product")))
-    prod = prod.where(prod.isin(list(cfg.products)),
-                      pd.Series(cfg.persona_values(persona, "main_product")))
-    term = _aligned(term_months, ids, cfg.product_values(prod, "term_months")).astype(float)
-    loan_rate = _aligned(rate, ids, cfg.lpr_rate(term, as_of) + 0.01).astype(float)
+    prod, term, loan_rate = _terms(persona, ids, cfg, product, term_months, rate, as_of)
     ours = (np.nan_to_num(our_exposure.reindex(ids).to_numpy(dtype=float))
             if our_exposure is not None else np.zeros(len(ids)))
     out: dict[str, Any] = {"firm_id": ids, "persona_policy": persona,
                            "grade": firms["grade"].astype(str).to_numpy(),
                            "product": prod.to_numpy()}
+    _capacity(out, s, prod, ours, loan_rate, term, cfg)
+    out.update(_caps(s, ours, bank_debt, ids, prod, cfg))
+    no_data = s["revenue"].isna().to_numpy() | ~np.isfinite(out["capacity"])
+    return _bind(pd.DataFrame(out), no_data, ours)
+
+
+def _terms(persona: npt.NDArray[Any], ids: npt.NDArray[Any], cfg: DecisionsConfig,
+           product: object, term_months: object, rate: object, as_of: dt.date | None,
+           ) -> tuple[pd.Series, Floats, Floats]:
+    """The product (the persona's main product unless given), term and DSCR rate."""
+    main = cfg.persona_values(persona, "main_product")
+    prod = pd.Series(_aligned(product, ids, main))
+    prod = prod.where(prod.isin(list(cfg.products)), pd.Series(main))
+    term = _aligned(term_months, ids, cfg.product_values(prod, "term_months")).astype(float)
+    loan_rate = _aligned(rate, ids, cfg.lpr_rate(term, as_of) + 0.01).astype(float)
+    return prod, term, loan_rate
+
+
+def _capacity(out: dict[str, Any], s: pd.DataFrame, prod: pd.Series, ours: Floats,
+              loan_rate: Floats, term: Floats, cfg: DecisionsConfig) -> None:
+    """Add the sizing (working-capital need or DSCR), our line's capacity and the grade
+    and persona multipliers to ``out``."""
     by_dscr = prod.isin(["project_finance", "green", "equipment"]).to_numpy()
     out["sizing"] = np.where(by_dscr, "dscr", "working_capital_need")
     wc = _wc_sizing(s, cfg.limits, ours)
@@ -265,12 +282,10 @@ def recommend_limits(
                                np.where(np.isnan(wc["wc_need"]), np.nan, wc["wc_ours"]))
     out["grade_multiplier"] = lookup(out["grade"], cfg.limits.grade_multipliers,
                                      0.0).astype(float)
-    out["persona_multiplier"] = cfg.persona_values(persona, "limit_multiplier").astype(float)
+    out["persona_multiplier"] = cfg.persona_values(out["persona_policy"],
+                                                   "limit_multiplier").astype(float)
     out["adjusted_capacity"] = (np.nan_to_num(out["capacity"]) * out["grade_multiplier"]
                                 * out["persona_multiplier"])
-    out.update(_caps(s, ours, bank_debt, ids, prod, cfg))
-    no_data = s["revenue"].isna().to_numpy() | ~np.isfinite(out["capacity"])
-    return _bind(pd.DataFrame(out), no_data, ours)
 
 
 def _aligned(value: object, ids: npt.NDArray[Any],

@@ -38,7 +38,7 @@ def offer_values(pairs: pd.DataFrame, profile: pd.DataFrame, scores: pd.DataFram
     profile : pandas.DataFrame
         ``firm_id, revenue, total_assets`` (the profile).
     scores : pandas.DataFrame
-        ``firm_id, pd, grade`` and optionally ``persona`` (persona strategy code).
+        ``firm_id, pd, grade`` and optionally ``persona_strategy`` (the strategy code).
     limits : pandas.DataFrame, optional
         ``firm_id, single_borrower_cap, leverage_cap`` from
         :func:`~creditpersona.decisions.limits.recommend_limits`.
@@ -75,7 +75,7 @@ def offer_values(pairs: pd.DataFrame, profile: pd.DataFrame, scores: pd.DataFram
             raise SchemaError(f"{what} lack the column(s) {', '.join(missing)}.")
     firms = profile[["firm_id", "revenue", "total_assets"]].merge(scores, on="firm_id")
     columns = ["firm_id", "pd", "grade", "revenue"] + (
-        ["persona"] if "persona" in firms.columns else [])
+        ["persona_strategy"] if "persona_strategy" in firms.columns else [])
     requests = _requests(pairs, firms, limits, cfg)
     quoted = price_loans(requests, firms[columns], cfg, as_of=as_of)
     worth = ~(quoted["declined"] | quoted["floor_above_max"]).to_numpy(dtype=bool)

@@ -72,7 +72,7 @@ def price_loans(
         product's usual collateral, no guarantee) and ``pricing_exception`` (a reason that
         allows a rate below the cost floor; logged).
     firms : pandas.DataFrame
-        ``firm_id``, ``pd``, ``grade``; optional ``persona`` (unknown → ``default``) and
+        ``firm_id``, ``pd``, ``grade``; optional ``persona_strategy`` (unknown → ``default``) and
         ``revenue`` (SME capital adjustment). One row per firm.
     config : DecisionsConfig, optional
     as_of : datetime.date or array of dates, optional
@@ -98,7 +98,7 @@ def price_loans(
     Examples
     --------
     >>> firms = pd.DataFrame({"firm_id": ["A"], "pd": [0.01], "grade": ["5"],
-    ...                       "persona": ["stable_manufacturer"]})
+    ...                       "persona_strategy": ["stable_manufacturer"]})
     >>> req = pd.DataFrame({"firm_id": ["A"], "amount": [1e7], "term_months": [12],
     ...                     "product": ["working_capital"], "collateral_type": ["none"]})
     >>> p = price_loans(req, firms).iloc[0]
@@ -154,7 +154,8 @@ def _requests(requests: pd.DataFrame, firms: pd.DataFrame,
         raise SchemaError(f"loan requests row firm_id={fid.iloc[i]}: amount {amount[i]!r} and "
                           f"term_months {term[i]!r} must be positive; fix the request.")
     fr = f.take(pos).reset_index(drop=True)
-    persona = cfg.persona_code(fr["persona"] if "persona" in fr.columns else None, len(out))
+    persona = cfg.persona_code(fr["persona_strategy"] if "persona_strategy" in fr.columns
+                               else None, len(out))
     if "product" not in out.columns:
         out["product"] = cfg.persona_values(persona, "main_product")
     out["product"] = out["product"].fillna(pd.Series(cfg.persona_values(persona, "main_product")))

@@ -9,23 +9,24 @@ again replaces that date's rows, other dates stay).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from creditpersona import artefacts
 from creditpersona.contract.schema import TABLES
 from creditpersona.decisions.classification import classify_firms, classify_loans
 from creditpersona.decisions.config import DecisionsConfig, load_decisions
+from creditpersona.decisions.kernels import (
+    REFERENCE_AMOUNT,
+    DecisionResult,
+    apply_decisions,
+    decision_frames,
+    fit_decisions,
+)
 from creditpersona.decisions.limits import recommend_limits, statement_inputs
 from creditpersona.decisions.pricing import price_loans
-from creditpersona.decisions.value import (
-    ProspectValueModel,
-    customer_value,
-    exposures,
-    require_columns,
-)
+from creditpersona.decisions.value import exposures
 from creditpersona.decisions.warning import (
     WarningRules,
     evaluate_warnings,
@@ -36,44 +37,11 @@ from creditpersona.profile.build import load_profile
 from creditpersona.store import results
 from creditpersona.store.store import Store
 
-#: Customers needed before the prospect-value model is fitted.
-MIN_CUSTOMERS_FOR_MODEL = 30
-#: Amount of the indicative quote for a firm without a positive limit (yuan).
-REFERENCE_AMOUNT = 1_000_000.0
 TABLE_NAMES = {"value": results.DECISION_VALUE, "pricing": results.DECISION_PRICING,
                "limits": results.DECISION_LIMITS,
                "classification": results.DECISION_CLASSIFICATION,
                "loans": results.DECISION_LOANS, "watchlist": results.DECISION_WATCHLIST,
                "plans": results.DECISION_PLANS}
-
-
-@artefacts.trusted("decision_result")
-@dataclass(frozen=True)
-class DecisionResult:
-    """Every decision table of one as-of date (one row per firm unless said otherwise).
-
-    Attributes
-    ----------
-    as_of : datetime.date
-    value : customer value, contribution, RAROC, 3-year projection, predicted contribution
-    pricing : indicative quote in the persona's main product (the limit, or a reference amount)
-    limits : limit, its constraints and the binding one
-    classification : five-tier classification per firm with a loan at the bank
-    loans : five-tier classification per loan
-    watchlist : firms on the watch-list with bilingual reasons
-    plans : monitoring plan per firm (review frequency, triggers, actions)
-    skipped_rules : change rules skipped for want of an earlier profile
-    """
-
-    as_of: dt.date
-    value: pd.DataFrame
-    pricing: pd.DataFrame
-    limits: pd.DataFrame
-    classification: pd.DataFrame
-    loans: pd.DataFrame
-    watchlist: pd.DataFrame
-    plans: pd.DataFrame
-    skipped_rules: list[str] = field(default_factory=list)
 
 
 def previous_quarter_ends(as_of: dt.date, quarters: list[int]) -> dict[int, dt.date]:
@@ -86,13 +54,6 @@ def previous_quarter_ends(as_of: dt.date, quarters: list[int]) -> dict[int, dt.d
     """
     ts = pd.Timestamp(as_of)
     return {q: (ts - pd.offsets.QuarterEnd(q)).date() for q in quarters}
-
-
-def _persona(scores: pd.DataFrame, profile: pd.DataFrame) -> pd.Series:
-    for frame in (scores, profile):
-        if "persona" in frame.columns:
-            return frame.drop_duplicates("firm_id").set_index("firm_id")["persona"]
-    return pd.Series(dtype=object)
 
 
 def decision_stage(
@@ -117,8 +78,8 @@ def decision_stage(
     profile : pandas.DataFrame
         The profile of ``as_of`` (:func:`creditpersona.profile.build.load_profile`).
     scores : pandas.DataFrame
-        ``firm_id``, ``pd``, ``grade`` and optionally ``persona`` (else the profile's
-        ``persona`` column, else the ``default`` policy).
+        ``firm_id``, ``pd``, ``grade`` and optionally ``persona_strategy`` (else
+        the profile's ``persona_strategy`` column, else the ``default`` policy).
     config, rules : optional
         Default: the packaged ``decisions.yaml`` and ``warning_rules.yaml``.
     previous : dict of int to pandas.DataFrame, optional
@@ -139,86 +100,18 @@ def decision_stage(
     """
     cfg = config or load_decisions()
     rs = rules or load_warning_rules()
-    require_columns(scores, ["firm_id", "pd", "grade"], "the PD scores")
-    require_columns(profile, ["firm_id"], "the profile")
-    profile = profile.drop_duplicates("firm_id").reset_index(drop=True)
-    persona_map = _persona(scores, profile)
-    s = scores.drop_duplicates("firm_id")[["firm_id", "pd", "grade"]]
-    base = profile.drop(columns=[c for c in ("pd", "grade", "persona") if c in profile.columns])
-    firms = base.merge(s, on="firm_id", how="inner")
-    firms["persona"] = firms["firm_id"].map(persona_map)
-    tables = {t.name: store.table(t.name) for t in TABLES}
-
-    book = exposures(tables, as_of, cfg)
-    value = _value(firms, book, cfg)
-    limits = _limits(firms, book, statement_inputs(tables, as_of), cfg)
-
-    pricing = price_loans(_quote_requests(limits, cfg), firms, cfg)
-    loans = classify_loans(book, cfg.classification)
-    classification = classify_firms(loans)
     if previous is None:
         wanted = previous_quarter_ends(as_of, rs.lookbacks())
         previous = {q: load_profile(store, d) for q, d in wanted.items()}
         previous = {q: p for q, p in previous.items() if len(p)}
-    warn = evaluate_warnings(profile, previous, rs,
-                             persona=profile["firm_id"].map(persona_map))
-    watch = _watchlist(warn.watchlist, s, classification)
-    plans = monitoring_plans(warn.firms, as_of, cfg, rs)
-    result = DecisionResult(as_of, value, pricing, limits, classification, loans, watch,
-                            plans, warn.skipped)
+    frames = decision_frames({t.name: store.table(t.name) for t in TABLES
+                              if t.name in ("loans", "repayments", "financial_statements")},
+                             as_of, profile, scores, previous, config=cfg)
+    # The embedded engine is the kernels on every firm: the fit sees them all.
+    result = apply_decisions(fit_decisions(frames, as_of, config=cfg, rules=rs), frames)
     if results.should_save(store, save):
         save_decisions(store, result)
     return result
-
-
-def _value(firms: pd.DataFrame, book: pd.DataFrame, cfg: DecisionsConfig) -> pd.DataFrame:
-    """Customer value, with the contribution predicted for prospects when enough customers
-    teach the model."""
-    value = customer_value(firms, book, cfg)
-    customers = value["customer"].to_numpy()
-    value["predicted_contribution"] = np.nan
-    if customers.sum() >= MIN_CUSTOMERS_FOR_MODEL:
-        model = ProspectValueModel().fit(firms[customers],
-                                         value.loc[customers, "revenue_contribution"])
-        value["predicted_contribution"] = model.predict(firms)
-    value.insert(1, "persona_policy", cfg.persona_code(firms["persona"], len(firms)))
-    return value
-
-
-def _limits(firms: pd.DataFrame, book: pd.DataFrame, statements: pd.DataFrame,
-            cfg: DecisionsConfig) -> pd.DataFrame:
-    """Recommended limits: bank debt from the bureau, else from the statements."""
-    our = book.groupby("firm_id")["outstanding"].sum()
-    st_debt = statements.set_index("firm_id")[["short_term_debt", "long_term_debt"]].sum(axis=1)
-    bureau = (firms.set_index("firm_id")["bureau_outstanding"]
-              if "bureau_outstanding" in firms.columns else pd.Series(dtype=float))
-    bank_debt = bureau.reindex(firms["firm_id"]).fillna(st_debt.reindex(firms["firm_id"]))
-    return recommend_limits(firms, statements, cfg, our_exposure=our, bank_debt=bank_debt)
-
-
-def _quote_requests(limits: pd.DataFrame, cfg: DecisionsConfig) -> pd.DataFrame:
-    """An indicative quote per firm not in default: the recommended limit in the persona's
-    main product (per-unit components do not depend on the amount; a firm without a limit
-    is quoted on a reference amount so that its price is still known)."""
-    quoted = limits["binding"].to_numpy() != "no_new_credit"
-    has_limit = limits["recommended_limit"].to_numpy() > 0
-    requests = pd.DataFrame({
-        "firm_id": limits["firm_id"], "product": limits["product"],
-        "amount": np.where(has_limit, limits["recommended_limit"], REFERENCE_AMOUNT),
-        "amount_basis": np.where(has_limit, "limit", "reference"),
-    })[quoted].reset_index(drop=True)
-    requests["term_months"] = cfg.product_values(requests["product"], "term_months")
-    return requests
-
-
-def _watchlist(watchlist: pd.DataFrame, scores: pd.DataFrame,
-               classification: pd.DataFrame) -> pd.DataFrame:
-    """The watch-list with each firm's PD, grade, five-tier class and outstanding."""
-    tiers = classification.set_index("firm_id")
-    watch = watchlist.merge(scores, on="firm_id", how="left")
-    watch["tier"] = watch["firm_id"].map(tiers["tier"]).fillna("no_loan")
-    watch["outstanding"] = watch["firm_id"].map(tiers["outstanding"]).fillna(0.0)
-    return watch
 
 
 def save_decisions(store: Store, result: DecisionResult) -> None:
@@ -271,7 +164,7 @@ def stored_strategies(store: Store, as_of: dt.date, profile: pd.DataFrame) -> pd
 
 def stored_scores(store: Store, as_of: dt.date,
                   profile: pd.DataFrame | None = None) -> pd.DataFrame:
-    """PD scores of ``as_of`` from ``pd_scores``, with ``persona`` (the firm's strategy,
+    """PD scores of ``as_of`` from ``pd_scores``, with ``persona_strategy`` (the firm's strategy,
     :func:`stored_strategies`) when personas are stored for the date and ``profile`` given.
 
     Returns an empty frame when no scores are stored for the date.
@@ -280,7 +173,7 @@ def stored_scores(store: Store, as_of: dt.date,
     if profile is not None and results.exists(store, PERSONAS, as_of):
         strategy = stored_strategies(store, as_of, profile)
         if len(strategy):
-            scores["persona"] = scores["firm_id"].map(strategy).fillna("default")
+            scores["persona_strategy"] = scores["firm_id"].map(strategy).fillna("default")
     return scores
 
 
@@ -288,7 +181,7 @@ def firm_inputs(
     store: Store, as_of: dt.date, firm_id: str, *, pd_value: float | None = None,
     persona: str | None = None,
 ) -> pd.DataFrame:
-    """One firm's profile row with ``pd``, ``grade`` and ``persona`` for a decision.
+    """One firm's profile row with ``pd``, ``grade`` and ``persona_strategy`` for a decision.
 
     The PD comes from ``pd_value`` if given, else from the stored ``pd_scores``.
 
@@ -313,7 +206,7 @@ def firm_inputs(
             raise SchemaError(f"--pd must be a probability in [0, 1]; got {pd_value}.")
         row["pd"] = pd_value
         row["grade"] = load_master_scale().assign([pd_value])[0]
-        row["persona"] = persona
+        row["persona_strategy"] = persona
         return row
     scores = stored_scores(store, as_of, profile)
     hit = scores[scores["firm_id"] == firm_id]
@@ -322,8 +215,8 @@ def firm_inputs(
                           "score the portfolio first or give the PD with --pd.")
     row["pd"] = float(hit["pd"].iloc[0])
     row["grade"] = str(hit["grade"].iloc[0])
-    row["persona"] = persona if persona is not None else (
-        hit["persona"].iloc[0] if "persona" in hit.columns else None)
+    row["persona_strategy"] = persona if persona is not None else (
+        hit["persona_strategy"].iloc[0] if "persona_strategy" in hit.columns else None)
     return row
 
 
@@ -432,8 +325,8 @@ def monitor_portfolio(
                           f"--as-of {as_of}` first.")
     scores = stored_scores(store, as_of, profile)
     persona = (profile["firm_id"].map(scores.drop_duplicates("firm_id")
-                                      .set_index("firm_id")["persona"])
-               if "persona" in scores.columns else None)
+                                      .set_index("firm_id")["persona_strategy"])
+               if "persona_strategy" in scores.columns else None)
     previous = {q: load_profile(store, d)
                 for q, d in previous_quarter_ends(as_of, rs.lookbacks()).items()}
     warn = evaluate_warnings(profile, {q: p for q, p in previous.items() if len(p)}, rs,

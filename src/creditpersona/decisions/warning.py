@@ -161,7 +161,7 @@ def evaluate_warnings(
         Default: :func:`load_warning_rules`.
     persona : pandas.Series, optional
         Persona code per row of ``current`` (persona-specific rules fire only for theirs);
-        default: ``current["persona"]`` if present.
+        default: ``current["persona_strategy"]`` if present.
 
     Returns
     -------
@@ -193,8 +193,8 @@ def evaluate_warnings(
             "read; profile the as-of date again with this version or remove those rules.")
     n = len(current)
     ids = current["firm_id"].astype(str).to_numpy()
-    if persona is None and "persona" in current.columns:
-        persona = current["persona"]
+    if persona is None and "persona_strategy" in current.columns:
+        persona = current["persona_strategy"]
     codes = (pd.Series(persona).astype(object).fillna(DEFAULT_PERSONA).to_numpy()
              if persona is not None else np.full(n, DEFAULT_PERSONA, dtype=object))
     hits, values, skipped = _rule_hits(rs, current, previous, ids, codes)

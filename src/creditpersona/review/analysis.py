@@ -7,6 +7,7 @@ registry's matured outcomes aside) and returns a :class:`ReviewResult`; nothing 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,6 @@ from creditpersona.contract.schema import TABLES
 from creditpersona.domain.industry import SECTION_BY_LETTER
 from creditpersona.errors import CreditPersonaError
 from creditpersona.models.target import labels
-from creditpersona.personas.evaluation import assignment_agreement
 from creditpersona.profile.build import load_profile
 from creditpersona.review import triggers as trig
 from creditpersona.review.annual import AnnualReview, annual_review, months_later
@@ -25,11 +25,10 @@ from creditpersona.review.config import (
     IndustryReviewConfig,
     PersonaReviewConfig,
     ReviewConfig,
+    StabilityConfig,
 )
 from creditpersona.review.drift import (
-    category_stability_index,
-    compare,
-    compare_by_segment,
+    Variable,
     flag_segments,
 )
 from creditpersona.review.history import portfolio_history
@@ -45,15 +44,24 @@ from creditpersona.review.inputs import (
     _Records,
     _Watched,
 )
+from creditpersona.review.kernels import (
+    ReviewStatistics,
+    agreement_of,
+    by_segment_of,
+    cells_of,
+    combine_migration,
+    combine_stability,
+    fit_stability,
+    partial_changes,
+    partial_migration,
+    partial_stability,
+    summary_of,
+)
 from creditpersona.review.migration import (
     LONG_COLUMNS,
     PORTFOLIO,
     Migration,
     change_summary,
-    changes_by_segment,
-    matrices_by_segment,
-    migration_matrix,
-    rating_changes,
 )
 from creditpersona.review.performance import COLUMNS as PERFORMANCE_COLUMNS
 from creditpersona.review.performance import MODELS, matured_performance
@@ -163,6 +171,65 @@ class ReviewResult:
         return self.triggers[self.triggers["fired"].astype(bool)]
 
 
+def compare(reference: pd.DataFrame, current: pd.DataFrame, variables: Sequence[Variable],
+            cfg: StabilityConfig, segment: str | None = None,
+            min_firms: int = 0) -> pd.DataFrame:
+    """:func:`~creditpersona.review.drift.compare` (or ``compare_by_segment`` with a
+    ``segment``) as the review's kernels compute it: the fit, one partial over every firm,
+    the combination (a Spark engine sums its buckets' partials instead)."""
+    model = fit_stability(reference, list(current.columns), variables, cfg, segment)
+    return combine_stability(model, [partial_stability(model, reference, current)], cfg,
+                             min_firms)
+
+
+#: The persona shares, compared as a categorical variable of the assignments.
+PERSONA_SHARES = Variable("persona_id", "score", "personas", categorical=True)
+
+
+class FrameStatistics:
+    """The review's statistics over all firms, from the quarters' frames (the embedded
+    engine): each is the combination of one partial over every firm
+    (:class:`~creditpersona.review.kernels.ReviewStatistics`)."""
+
+    def __init__(self, quarters: _Quarters, cfg: StabilityConfig) -> None:
+        self._q, self._cfg = quarters, cfg
+
+    def _frame(self, source: str, day: dt.date | None) -> pd.DataFrame | None:
+        return {"profile": self._q.profile, "scores": self._q.scores,
+                "personas": self._q.personas}[source](day)
+
+    def columns(self, source: str, day: dt.date | None) -> tuple[str, ...] | None:
+        frame = self._frame(source, day)
+        return None if frame is None else tuple(map(str, frame.columns))
+
+    def stability(self, source: str, reference: dt.date, current: dt.date,
+                  variables: Sequence[Variable], segment: str | None = None,
+                  min_firms: int = 0) -> pd.DataFrame:
+        ref, cur = self._frame(source, reference), self._frame(source, current)
+        assert ref is not None and cur is not None, "columns() says what is held"
+        return compare(ref, cur, variables, self._cfg, segment, min_firms)
+
+    def migration(self, source: str, column: str, previous: dt.date,
+                  current: dt.date) -> list[pd.DataFrame]:
+        before, after = self._frame(source, previous), self._frame(source, current)
+        assert before is not None and after is not None, "columns() says what is held"
+        return [partial_migration(_by_firm(before, column), _by_firm(after, column))]
+
+    def changes(self, column: str, previous: dt.date, current: dt.date, order: Sequence[str],
+                levels: Sequence[str] = ()) -> list[pd.DataFrame]:
+        before, after = self._q.scores(previous), self._q.scores(current)
+        assert before is not None and after is not None, "columns() says what is held"
+        segments = {level: _by_firm(after, level).combine_first(_by_firm(before, level))
+                    for level in levels}
+        return [partial_changes(_by_firm(before, column), _by_firm(after, column), order,
+                                segments)]
+
+    def versions(self, previous: dt.date, current: dt.date) -> list[int]:
+        frames = [self._q.personas(previous), self._q.personas(current)]
+        return sorted({int(v) for f in frames if f is not None
+                       for v in f["model_version"].dropna()})
+
+
 @dataclass
 class _Stability:
     drift: pd.DataFrame
@@ -173,12 +240,13 @@ class _Stability:
     persona_features: pd.DataFrame   # segmenter features against its fit quarter
 
 
-def _stability(q: _Quarters, w: _Watched, as_of: dt.date, previous: dt.date | None,
-               baselines: dict[str, dt.date | None], cfg: ReviewConfig,
-               notes: list[str]) -> _Stability:
-    stab = cfg.stability
-    cur_profile, cur_scores, cur_personas = q.profile(as_of), q.scores(as_of), q.personas(as_of)
-    assert cur_profile is not None and cur_scores is not None and cur_personas is not None
+def _stability(stats: ReviewStatistics, w: _Watched, as_of: dt.date,
+               previous: dt.date | None, baselines: dict[str, dt.date | None],
+               cfg: ReviewConfig, notes: list[str]) -> _Stability:
+    def held(source: str, day: dt.date | None) -> bool:
+        return day is not None and stats.columns(source, day) is not None
+
+    assert held("profile", as_of) and held("scores", as_of) and held("personas", as_of)
     parts: list[pd.DataFrame] = []
 
     def add(frame: pd.DataFrame, comparison: str, reference: dt.date,
@@ -187,20 +255,22 @@ def _stability(q: _Quarters, w: _Watched, as_of: dt.date, previous: dt.date | No
             frame = frame.assign(segment=segment)
         parts.append(frame.assign(comparison=comparison, reference_as_of=reference))
 
+    def psi_of(frame: pd.DataFrame) -> float | None:
+        return float(frame["psi"].iloc[0]) if len(frame) else float("nan")
+
     out = _Stability(pd.DataFrame(columns=_DRIFT_COLUMNS),
                      pd.DataFrame(columns=["segment", "variable", "psi", "band", "beyond_noise",
                                            "drifted", "firms_reference", "firms_current"]),
                      None, None, None, pd.DataFrame(columns=["variable", "psi", "beyond_noise"]))
-    prev_profile, prev_scores = q.profile(previous), q.scores(previous)
-    if previous is not None and prev_scores is not None:
-        add(compare(prev_scores, cur_scores, w.scores, stab), "qoq", previous)
-        sections = [compare_by_segment(prev_scores, cur_scores, level, w.scores, stab,
-                                       cfg.industry.min_firms) for level in (SECTION, DIVISION)]
-        if prev_profile is not None:
-            add(compare(prev_profile, cur_profile, w.profile, stab), "qoq", previous)
-            sections += [compare_by_segment(prev_profile, cur_profile, level,
-                                            [*w.dimensions, *w.features], stab,
-                                            cfg.industry.min_firms)
+    min_firms = cfg.industry.min_firms
+    if previous is not None and held("scores", previous):
+        add(stats.stability("scores", previous, as_of, w.scores), "qoq", previous)
+        sections = [stats.stability("scores", previous, as_of, w.scores, level, min_firms)
+                    for level in (SECTION, DIVISION)]
+        if held("profile", previous):
+            add(stats.stability("profile", previous, as_of, w.profile), "qoq", previous)
+            sections += [stats.stability("profile", previous, as_of,
+                                         [*w.dimensions, *w.features], level, min_firms)
                          for level in (SECTION, DIVISION)]
         else:
             notes.append(_note(f"{previous}的客户画像不在库中，跳过特征的环比比较。",
@@ -208,38 +278,34 @@ def _stability(q: _Quarters, w: _Watched, as_of: dt.date, previous: dt.date | No
                                "quarter-on-quarter feature comparison is skipped."))
         out.sections = pd.concat(sections, ignore_index=True)
         add(out.sections, "qoq", previous, segment=None)
-        prev_personas = q.personas(previous)
-        if prev_personas is not None:
-            out.share_psi_qoq = category_stability_index(prev_personas["persona_id"],
-                                                         cur_personas["persona_id"])
+        if held("personas", previous):
+            out.share_psi_qoq = psi_of(stats.stability("personas", previous, as_of,
+                                                       [PERSONA_SHARES]))
 
     base = baselines.get("pd")
     if base is not None and base < as_of:
-        base_scores, base_profile = q.scores(base), q.profile(base)
-        if base_scores is not None:
-            rows = compare(base_scores, cur_scores, w.scores, stab)
+        if held("scores", base):
+            rows = stats.stability("scores", base, as_of, w.scores)
             add(rows, "pd_baseline", base)
             hit = rows.loc[rows["variable"] == "pd", "psi"]
             out.pd_psi = float(hit.iloc[0]) if len(hit) else None
-        if base_profile is not None:
+        if held("profile", base):
             pd_features = [v for v in w.features if "pd" in v.models.split("+")]
-            add(compare(base_profile, cur_profile, pd_features, stab), "pd_baseline", base)
-        if base_scores is None or base_profile is None:
+            add(stats.stability("profile", base, as_of, pd_features), "pd_baseline", base)
+        if not (held("scores", base) and held("profile", base)):
             notes.append(_note(f"违约概率模型的基准期{base}的评分或画像不在库中。",
                                f"The PD scores or profile of the PD model's fit quarter {base} "
                                "are not in the store."))
 
     base = baselines.get("personas")
     if base is not None and base < as_of:
-        base_profile, base_personas = q.profile(base), q.personas(base)
-        if base_profile is not None:
+        if held("profile", base):
             segmenter = [v for v in w.profile if v.name in w.segmenter]
-            out.persona_features = compare(base_profile, cur_profile, segmenter, stab)
+            out.persona_features = stats.stability("profile", base, as_of, segmenter)
             add(out.persona_features, "persona_baseline", base)
-        if base_personas is not None:
-            out.share_psi = category_stability_index(base_personas["persona_id"],
-                                                     cur_personas["persona_id"])
-        if base_profile is None or base_personas is None:
+        if held("personas", base):
+            out.share_psi = psi_of(stats.stability("personas", base, as_of, [PERSONA_SHARES]))
+        if not (held("profile", base) and held("personas", base)):
             notes.append(_note(f"客户性格模型的基准期{base}的画像或分类不在库中。",
                                f"The profile or persona assignment of the persona model's fit "
                                f"quarter {base} is not in the store."))
@@ -268,7 +334,7 @@ class _Migrations:
                 else pd.DataFrame(columns=LONG_COLUMNS))
 
 
-def _migrations(q: _Quarters, as_of: dt.date, previous: dt.date | None,
+def _migrations(stats: ReviewStatistics, as_of: dt.date, previous: dt.date | None,
                 order: list[str]) -> _Migrations:
     empty = Migration(pd.DataFrame(), pd.DataFrame())
     out = _Migrations(
@@ -279,35 +345,32 @@ def _migrations(q: _Quarters, as_of: dt.date, previous: dt.date | None,
                               "downgrade_share", "mean_notches"]),
         pd.DataFrame(columns=LONG_COLUMNS),
         {"firms": 0.0, "same_persona": float("nan"), "ari": float("nan")}, [])
-    cur_scores, cur_personas = q.scores(as_of), q.personas(as_of)
-    prev_scores, prev_personas = q.scores(previous), q.personas(previous)
-    if (prev_scores is None or prev_personas is None or cur_scores is None
-            or cur_personas is None):
+    if previous is None:
         return out
-    before, after = _by_firm(prev_personas, "persona_id"), _by_firm(cur_personas, "persona_id")
-    out.persona = migration_matrix(before, after)
-    out.agreement = assignment_agreement(before, after)
-    out.persona_versions = sorted({int(v) for v in pd.concat(
-        [prev_personas["model_version"], cur_personas["model_version"]]).dropna()})
-    before, after = _by_firm(prev_scores, "grade"), _by_firm(cur_scores, "grade")
-    out.rating = migration_matrix(before, after, order=order)
-    changes = rating_changes(before, after, order)
-    rows = [{"basis": "rating", **change_summary(changes, order[-1])}]
-    if "grade_pit" in prev_scores.columns and "grade_pit" in cur_scores.columns:
-        pit = rating_changes(_by_firm(prev_scores, "grade_pit"),
-                             _by_firm(cur_scores, "grade_pit"), order)
-        rows.append({"basis": "pit", **change_summary(pit, order[-1])})
+    prev_scores, cur_scores = stats.columns("scores", previous), stats.columns("scores", as_of)
+    if (prev_scores is None or cur_scores is None or stats.columns("personas", previous) is None
+            or stats.columns("personas", as_of) is None):
+        return out
+    cells = stats.migration("personas", "persona_id", previous, as_of)
+    out.persona = combine_migration(cells)
+    out.agreement = agreement_of(cells)
+    out.persona_versions = stats.versions(previous, as_of)
+    out.rating = combine_migration(stats.migration("scores", "grade", previous, as_of), order)
+    levels = (SECTION, DIVISION)
+    changes = stats.changes("grade", previous, as_of, order, levels)
+    rows = [{"basis": "rating", **summary_of(changes, order, order[-1])}]
+    if "grade_pit" in prev_scores and "grade_pit" in cur_scores:
+        pit = stats.changes("grade_pit", previous, as_of, order)
+        rows.append({"basis": "pit", **summary_of(pit, order, order[-1])})
     out.summary = pd.DataFrame(rows)
-    levels = [_by_firm(cur_scores, level).combine_first(_by_firm(prev_scores, level))
-              for level in (SECTION, DIVISION)]
-    by_section = pd.concat([changes_by_segment(changes, level) for level in levels],
+    by_section = pd.concat([by_segment_of(changes, level, order) for level in levels],
                            ignore_index=True).sort_values(
         ["downgrade_share", "segment"], ascending=[False, True], ignore_index=True)
     by_section.insert(1, "name_zh", [_section_name(s)[0] for s in by_section["segment"]])
     by_section.insert(2, "name_en", [_section_name(s)[1] for s in by_section["segment"]])
     out.by_section = by_section
     out.rating_by_section = pd.concat(
-        [matrices_by_segment(changes, level, "rating_by_section") for level in levels],
+        [cells_of(changes, level, "rating_by_section", order) for level in levels],
         ignore_index=True)
     return out
 
@@ -422,17 +485,23 @@ def _annual(store: Store, as_of: dt.date, models: _Models, cfg: PersonaReviewCon
 
 
 
-def review_analysis(store: Store, inputs: ReviewInputs) -> ReviewResult:
+def review_analysis(store: Store, inputs: ReviewInputs,
+                    statistics: ReviewStatistics | None = None) -> ReviewResult:
     """Analyse the inputs of a review: stability, migration, industries, the matured
     cohort, the annual persona review, the triggers and the history (nothing is written).
+
+    The statistics over all firms (stability, migration, rating changes) come from
+    ``statistics`` (default: :class:`FrameStatistics` over the inputs' quarters); a
+    distributed engine passes its own, combining its buckets' partials.
 
     The store is read for the matured cohort's outcomes, the last annual confirmation and
     the history of every stored quarter.
     """
     i, cfg, notes = inputs, inputs.config, inputs.notes
-    stability = _stability(i.quarters, i.watched, i.as_of, i.previous, i.models.baselines,
-                           cfg, notes)
-    moves = _migrations(i.quarters, i.as_of, i.previous, i.scale.names)
+    stats = statistics or FrameStatistics(i.quarters, cfg.stability)
+    stability = _stability(stats, i.watched, i.as_of, i.previous, i.models.baselines, cfg,
+                           notes)
+    moves = _migrations(stats, i.as_of, i.previous, i.scale.names)
     names = {str(seg): _section_name(str(seg)) for seg in stability.sections["segment"].unique()
              } if len(stability.sections) else {}
     industries = flag_segments(stability.sections, "pd", [v.name for v in i.watched.features],

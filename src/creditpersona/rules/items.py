@@ -19,7 +19,7 @@ each within its look-back.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ibis
@@ -46,6 +46,7 @@ from creditpersona.rules.items_vocabulary import (
     load_items,
     persona_item,
 )
+from creditpersona.store.buckets import bucket_tables
 from creditpersona.store.store import Store
 
 # The vocabulary's names stay importable from here (callers written before the split).
@@ -54,6 +55,8 @@ __all__ = [
     "ItemVocabulary",
     "Label",
     "Question",
+    "ITEM_TABLES",
+    "basket_items",
     "behaviour_items",
     "load_items",
     "persona_item",
@@ -292,40 +295,100 @@ def behaviour_items(
     ConfigurationError
         If ``personas`` is not a Series of names.
     """
+    vocab = vocabulary or load_items()
+    if profile is None:
+        profile = stored_profile(store, as_of)
+    return basket_items({t: store.table(t) for t in ITEM_TABLES}, as_of, profile, personas,
+                        vocabulary=vocab)
+
+
+def stored_profile(store: Store, as_of: dt.date) -> pd.DataFrame:
+    """The profile stored for ``as_of``.
+
+    Raises
+    ------
+    StoreError
+        If none is stored.
+    """
+    from creditpersona.profile.build import PROFILES, load_profile
+
+    profile = load_profile(store, as_of)
+    if profile.empty:
+        raise StoreError(
+            f"{store.path}: table {PROFILES} holds no profile as of {as_of}; run "
+            f"`creditpersona profile --as-of {as_of}` first or pass the profile.")
+    return profile
+
+
+#: The contract tables the items read.
+ITEM_TABLES = ("firms", "loans", "repayments", "transactions", "bureau_reports",
+               "campaign_contacts")
+
+
+def basket_items(
+    tables: Mapping[str, ir.Table | pd.DataFrame],
+    as_of: dt.date,
+    profile: pd.DataFrame,
+    personas: pd.Series | None = None,
+    *,
+    vocabulary: ItemVocabulary | None = None,
+    persona_names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """:func:`behaviour_items` of the firms in ``tables`` (the rules' per-firm kernel).
+
+    Every item of a firm reads that firm's rows only, so the basket of a bucket of whole
+    firms is the bucket's rows of the basket of every firm.
+
+    Parameters
+    ----------
+    tables : mapping of str to ibis.Table or pandas.DataFrame
+        The contract tables of :data:`ITEM_TABLES`: the store's, or a bucket's rows as
+        pandas frames (queried in process through Ibis).
+    as_of : datetime.date
+    profile : pandas.DataFrame
+        The profile rows of these firms.
+    personas : pandas.Series, optional
+        Persona name per firm (index ``firm_id``).
+    vocabulary : ItemVocabulary, optional
+    persona_names : sequence of str, optional
+        The persona items to build (default: the names in ``personas``); a bucket passes
+        every persona of the portfolio so that all buckets have the same columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`behaviour_items`.
+    """
     if personas is not None and not isinstance(personas, pd.Series):
         raise parameter_error("personas", "behaviour_items",
                               "a pandas Series of persona names indexed by firm_id",
                               type(personas).__name__)
     vocab = vocabulary or load_items()
-    if profile is None:
-        from creditpersona.profile.build import PROFILES, load_profile
-
-        profile = load_profile(store, as_of)
-        if profile.empty:
-            raise StoreError(
-                f"{store.path}: table {PROFILES} holds no profile as of {as_of}; run "
-                f"`creditpersona profile --as-of {as_of}` first or pass the profile.")
-    frame = _table_items(store, as_of, vocab).join(_profile_items(profile, vocab), how="left")
+    rows = {n: t for n, t in tables.items() if isinstance(t, pd.DataFrame)}
+    with bucket_tables(rows) as bucket:
+        items = _table_items({**tables, **bucket}, as_of, vocab)
+    frame = items.join(_profile_items(profile, vocab), how="left")
     for dfl in vocab.of_kind("default"):
         frame[dfl.code] = (frame.pop(f"{dfl.code}__bureau").fillna(False).astype(bool)
                            | frame.pop(f"{dfl.code}__own").fillna(False).astype(bool))
     basket = frame[[i.code for i in vocab.items]].fillna(False).astype(bool)
-    if personas is not None:
-        names = personas.dropna().astype(str)
+    if personas is not None or persona_names is not None:
+        names = (pd.Series(dtype=str) if personas is None else personas).dropna().astype(str)
         aligned = names.reindex(basket.index)
-        for name in sorted(names.unique()):
+        for name in sorted(names.unique()) if persona_names is None else persona_names:
             basket[persona_item(name)] = (aligned == name).to_numpy()
     basket.index.name = "firm_id"
     return basket
 
 
-def _table_items(store: Store, as_of: dt.date, vocab: ItemVocabulary) -> pd.DataFrame:
+def _table_items(tables: Mapping[str, ir.Table], as_of: dt.date,
+                 vocab: ItemVocabulary) -> pd.DataFrame:
     """The items the contract tables give, one row per firm founded by ``as_of``, sorted."""
     d = ibis.literal(as_of, type="date")
     look = vocab.lookback_months
-    firms = store.table("firms")
+    firms = tables["firms"]
     firms = firms.filter(firms.founded_on <= d)
-    loans, rep, tx = store.table("loans"), store.table("repayments"), store.table("transactions")
+    loans, rep, tx = tables["loans"], tables["repayments"], tables["transactions"]
 
     def kind(k: str) -> list[Any]:
         return vocab.of_kind(k)
@@ -337,9 +400,9 @@ def _table_items(store: Store, as_of: dt.date, vocab: ItemVocabulary) -> pd.Data
         _repayment_items(loans, rep, d, look.repayments, kind("repayment")),
         _flow_items(tx, d, kind("flow")),
         *_concentration_items(tx, d, kind("concentration")),
-        _bureau_items(store.table("bureau_reports"), d, kind("bureau"), kind("default")),
+        _bureau_items(tables["bureau_reports"], d, kind("bureau"), kind("default")),
         _own_default(loans, rep, d, kind("default")),
-        _campaign_items(store.table("campaign_contacts"), d, look.campaigns, kind("campaign")),
+        _campaign_items(tables["campaign_contacts"], d, look.campaigns, kind("campaign")),
     ]
     out = base
     for part in parts:

@@ -36,6 +36,26 @@ the share of the scope's firms the rule explains beyond chance, which weighs str
 ``max_overlap`` (Jaccard) restates it — "tech firms with an R&D loan", "firms with an R&D
 loan and a 40 % margin" — and is left out; the question's ``max_rules`` first are kept.
 :func:`shuffle_control` measures how many rules survive when the outcomes are shuffled.
+
+Example
+-------
+Sixty firms; thirty borrow to refinance (借新还旧) and twenty of them repay late, against
+three of the thirty others:
+
+>>> late = [True] * 20 + [False] * 10 + [True] * 3 + [False] * 27
+>>> b = pd.DataFrame({"purpose_refinancing": [True] * 30 + [False] * 30,
+...                   "repay_late": late})
+>>> rs = mine_rules(b)
+>>> r = rs.find(["purpose_refinancing"], "repay_late")
+>>> r.question, int(r["count"]), round(float(r.confidence), 3), round(float(r.lift), 2)
+('repayment', 20, 0.667, 1.74)
+>>> float(r.p_value) < 1e-5, float(r.q_value) <= rs.params["alpha"]
+(True, True)
+>>> print(r.sentence_en)  # doctest: +NORMALIZE_WHITESPACE
+Across the portfolio, 67% of the 30 firms that borrow to refinance (借新还旧) repay late,
+against 10% of the other firms (lift 1.7).
+>>> r.sentence_zh
+'全部客户中，有借新还旧贷款的企业（30家）有67%逾期还款，其他企业为10%（提升度1.7）'
 """
 
 from __future__ import annotations
@@ -433,28 +453,8 @@ def mine_rules(
     SchemaError
         If the basket has non-bool columns or items of no family.
 
-    Examples
-    --------
-    Sixty firms; thirty borrow to refinance (借新还旧) and twenty of them repay late, against
-    three of the thirty others:
-
-    >>> late = [True] * 20 + [False] * 10 + [True] * 3 + [False] * 27
-    >>> b = pd.DataFrame({"purpose_refinancing": [True] * 30 + [False] * 30,
-    ...                   "repay_late": late})
-    >>> rs = mine_rules(b)
-    >>> r = rs.find(["purpose_refinancing"], "repay_late")
-    >>> r.question, int(r["count"]), round(float(r.confidence), 3), round(float(r.lift), 2)
-    ('repayment', 20, 0.667, 1.74)
-    >>> float(r.p_value) < 1e-5, float(r.q_value) <= rs.params["alpha"]
-    (True, True)
-    >>> print(r.sentence_en)  # doctest: +NORMALIZE_WHITESPACE
-    Across the portfolio, 67% of the 30 firms that borrow to refinance (借新还旧) repay late,
-    against 10% of the other firms (lift 1.7).
-    >>> r.sentence_zh
-    '全部客户中，有借新还旧贷款的企业（30家）有67%逾期还款，其他企业为10%（提升度1.7）'
+    See the module's example.
     """
-    # Over 80 lines only through its docstring (parameters and a worked example); the
-    # steps are the helpers below.
     vocab = vocabulary or load_items()
     m = vocab.mining
     s = _Settings(
@@ -465,13 +465,26 @@ def mine_rules(
         alpha=m.alpha if alpha is None else alpha,
         max_overlap=m.max_overlap if max_overlap is None else max_overlap)
     _check(basket, s, by, vocab)
-    personas = sorted({str(c)[len(PERSONA_PREFIX):] for c in basket.columns
-                       if str(c).startswith(PERSONA_PREFIX)}
-                      | (set(by.dropna().astype(str)) if by is not None else set()))
     x = basket.rename(columns=str)
     scopes = _scopes(x, by)
     rules, stat, tested = _tested(scopes, _forbidden(vocab, list(x.columns)), s)
     rules = _ordered(rules, vocab, scopes)
+    return _answered(rules, stat, scopes, s, cap, vocab, _persona_names(basket, by),
+                     tested, as_of)
+
+
+def _persona_names(basket: pd.DataFrame, by: pd.Series | None) -> list[str]:
+    """The personas of the basket's persona items and of the scopes, sorted."""
+    return sorted({str(c)[len(PERSONA_PREFIX):] for c in basket.columns
+                   if str(c).startswith(PERSONA_PREFIX)}
+                  | (set(by.dropna().astype(str)) if by is not None else set()))
+
+
+def _answered(rules: pd.DataFrame, stat: pd.DataFrame,
+              scopes: list[tuple[str, pd.DataFrame]], s: _Settings, cap: bool,
+              vocab: ItemVocabulary, personas: list[str], tested: int,
+              as_of: dt.date | None) -> RuleSet:
+    """The rule set: the short answer (when ``cap``), counts per scope and sentences."""
     significant = rules.groupby(["scope", "question"]).size()
     if cap:
         keep = _answer(rules, dict(scopes), vocab, s.max_overlap)

@@ -9,7 +9,6 @@ per-scope counts as JSON). Mining a date again replaces that date's rows, other 
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -17,8 +16,15 @@ import uuid
 import pandas as pd
 
 from creditpersona.errors import StoreError
-from creditpersona.rules.items import ItemVocabulary, behaviour_items, load_items
-from creditpersona.rules.mining import RULE_COLUMNS, RuleSet, mine_rules, shuffle_control
+from creditpersona.rules.items import ITEM_TABLES, ItemVocabulary, load_items, stored_profile
+from creditpersona.rules.kernels import (
+    apply_rules,
+    combine_rules,
+    fit_rules,
+    mine_sample,
+    partial_rules,
+)
+from creditpersona.rules.mining import RULE_COLUMNS, RuleSet
 from creditpersona.store import results
 from creditpersona.store.store import Store
 
@@ -112,15 +118,15 @@ def rules_stage(
     -------
     RuleSet
     """
-    vocab = vocabulary or load_items()
-    basket = behaviour_items(store, as_of, profile, personas, vocabulary=vocab)
-    ruleset = mine_rules(basket, personas, vocabulary=vocab, as_of=as_of,
-                         min_support=min_support, max_len=max_len, alpha=alpha)
-    if control:
-        figure = shuffle_control(basket, personas, real=ruleset, vocabulary=vocab,
-                                 min_support=min_support, max_len=max_len, alpha=alpha)
-        ruleset = dataclasses.replace(
-            ruleset, params={**ruleset.params, "shuffle_control": figure})
+    if profile is None:
+        profile = stored_profile(store, as_of)
+    # The embedded engine is the kernels on every firm (rules/kernels.py).
+    model = fit_rules(as_of, personas, vocabulary=vocabulary or load_items())
+    basket = apply_rules(model, {t: store.table(t) for t in ITEM_TABLES}, profile, personas)
+    sample = combine_rules(model, [partial_rules(model, basket, personas)])
+    ruleset = mine_sample(model, sample, control=control, min_support=min_support,
+                          max_len=max_len, alpha=alpha)
     if results.should_save(store):
         save_rules(store, ruleset, as_of)
     return ruleset
+

@@ -45,7 +45,7 @@ class QuoteBatcher:
 
     def price(self, request: dict[str, Any], firm: dict[str, Any]) -> dict[str, Any]:
         """The priced row of ``request`` (``price_loans``' request columns) for ``firm``
-        (``firm_id``, ``pd``, ``grade``, ``persona``, ``revenue``)."""
+        (``firm_id``, ``pd``, ``grade``, ``persona_strategy``, ``revenue``)."""
         done: Future[dict[str, Any]] = Future()
         self._queue.put((request, firm, done))
         return done.result()

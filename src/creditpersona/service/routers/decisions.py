@@ -64,7 +64,7 @@ def _firm_inputs(quarter: access.Quarter, firm_id: str) -> dict[str, Any]:
     profile = quarter.records_of("profiles", firm_id)
     revenue = profile[0].get("revenue") if profile else None
     return {"firm_id": firm_id, "pd": float(rating[0]["pd"]), "grade": str(rating[0]["grade"]),
-            "persona": policy[0]["persona_policy"] if policy else None,
+            "persona_strategy": policy[0]["persona_policy"] if policy else None,
             "revenue": np.nan if revenue is None else float(revenue)}
 
 
