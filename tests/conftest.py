@@ -145,73 +145,70 @@ def cycled_bank(tmp_path_factory: pytest.TempPathFactory) -> CycledBank:
     400 firms is the smallest size at which the first cycle still develops the PD models
     (the development needs 10 defaults per fold) with room to spare; it was 600 firms, and
     the cycle's time grows with the firms (marketing and profile) while its checks do not.
+
+    Both quarters run as ``creditpersona run`` does (``service.live.run_cycle_live``: the
+    cycle, then its report kept and the serving snapshot published beside the store), so the
+    service's tests share these two cycles (``service_bank``) instead of running their own.
+    The inbox is empty, so the stores hold exactly what ``pipeline.run_cycle`` writes.
     """
     import shutil
 
-    from creditpersona import pipeline
+    from creditpersona.service.live import run_cycle_live
     from creditpersona.store.ingest import ingest
     from creditpersona.synth import generate_bank
 
     root = tmp_path_factory.mktemp("cycled_bank")
+    root.chmod(0o700)
     gen = generate_bank(root / "data", 400, 11, years=4, txn_per_firm_year=30, fmt="parquet")
     after_q1, clean = root / "after_q1.duckdb", root / "clean.duckdb"
     with Store(after_q1) as st:
         ingest(st, [gen.out_dir])
-        q1 = pipeline.run_cycle(st, CYCLE_Q1, root / "out")
+        q1 = run_cycle_live(st, CYCLE_Q1, root / "out")
     shutil.copy(after_q1, clean)
     if (root / "after_q1.duckdb.runs").exists():
         shutil.copytree(root / "after_q1.duckdb.runs", root / "clean.duckdb.runs")
     with Store(clean) as st:
-        q2 = pipeline.run_cycle(st, CYCLE_Q2, root / "out")
+        q2 = run_cycle_live(st, CYCLE_Q2, root / "out", keep_report=False)
     work = root / "work"
     work.mkdir()
     return CycledBank(gen.out_dir, after_q1, clean, root / "out", work, q1, q2)
 
 
-# --- The REST service (issue 17): one small cycle store for every service test -----------
+# --- The REST service (issue 17): the cycled bank's stores, published for the service ------
 
 
 @dataclasses.dataclass(frozen=True)
 class ServiceBank:
-    """A 400-firm bank after its first review quarter, published for the service.
+    """The cycled bank (400 firms) after its first review quarter, published for the service.
 
     ``store`` has run 2026-03-31 (through ``run_cycle_live``: snapshot and report kept);
-    ``next_as_of`` (2026-06-30) has not run yet, for the test that runs it live.
+    ``next_as_of`` (2026-06-30) has not run on it, for the test that runs it live.
+    ``after_next`` is the same bank after ``next_as_of`` too (run and published, no report).
     """
 
-    root: Path
     store: Path
     as_of: dt.date
     next_as_of: dt.date
+    after_next: Path
 
-    def copy(self, target: Path) -> Path:
-        """A private copy of the store with its snapshot, reports, ledger folders and ops."""
+    def copy(self, target: Path, *, after_next: bool = False) -> Path:
+        """A private copy of the store (or of ``after_next``) with its snapshot, reports,
+        ledger folders and ops, under ``target`` with the same file name."""
         import shutil
 
+        source = self.after_next if after_next else self.store
         target.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for item in self.root.iterdir():
-            if item.name.startswith(self.store.name):
+        for item in source.parent.iterdir():
+            if item.name.startswith(source.name):
                 dest = target / item.name
                 if item.is_dir():
                     shutil.copytree(item, dest)
                 else:
                     shutil.copy2(item, dest)
-        return target / self.store.name
+        return target / source.name
 
 
 @pytest.fixture(scope="session")
-def service_bank(tmp_path_factory: pytest.TempPathFactory) -> ServiceBank:
-    """400 firms, seed 11, two review quarters generated, the first one run (~1–2 min)."""
-    from creditpersona.service.live import run_cycle_live
-    from creditpersona.store.ingest import ingest
-    from creditpersona.synth import generate_bank
-
-    root = tmp_path_factory.mktemp("service_bank")
-    root.chmod(0o700)
-    gen = generate_bank(root / "data", 400, 11, years=3, txn_per_firm_year=30,
-                        fmt="parquet", quarters=2)
-    store = root / "bank.duckdb"
-    with Store(store) as st:
-        ingest(st, [gen.out_dir])
-        run_cycle_live(st, gen.quarters[0], root / "out")
-    return ServiceBank(root, store, gen.quarters[0], gen.quarters[1])
+def service_bank(cycled_bank: CycledBank) -> ServiceBank:
+    """``cycled_bank``'s stores, which its cycles already published for the service."""
+    return ServiceBank(cycled_bank.after_q1, CYCLE_Q1, CYCLE_Q2, cycled_bank.clean)

@@ -159,3 +159,24 @@ def test_one_catalogue_feeds_pricing_limits_and_offers() -> None:
     assert products.products["tech_rnd"].zh == "科技研发贷款"
     assert products.products["tech_rnd"].term_months == 24
     assert decisions.lpr == load_lpr().latest.rates()
+
+
+def test_a_config_rewritten_at_once_is_read_again_and_callers_get_their_own_copy(
+        tmp_path: Path) -> None:
+    """The loader keeps parsed YAML (a cycle reads the same files many times), keyed on the
+    text: a file rewritten within the same clock tick, same size, is still read anew."""
+    text = ROOT.joinpath("review/review.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "review.yaml"
+    path.write_text(text, encoding="utf-8")
+    first = load_review_config(path)
+    path.write_text(text.replace("watch: 0.10", "watch: 0.12", 1), encoding="utf-8")
+    second = load_review_config(path)
+    assert (first.stability.watch, second.stability.watch) == (0.10, 0.12)
+    assert first == load_review_config(Path(str(ROOT.joinpath("review/review.yaml"))))
+    # A caller changing its configuration does not change the next caller's.
+    mine = load_decisions()
+    mine.personas.clear()
+    mine.relationship_cost_yuan["x"] = 1.0
+    fresh = load_decisions()
+    assert fresh.personas and "x" not in fresh.relationship_cost_yuan
+    assert load_decisions() == fresh

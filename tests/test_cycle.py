@@ -2,12 +2,14 @@
 
 One small bank (400 firms, four years; the session's ``cycled_bank`` of conftest.py) is run
 for two quarter ends; copies of its store at each step let every test start from a known
-state. The comparisons cover every table
-the cycle writes for a date, except run ids and timestamps.
+state. The comparisons cover every table the cycle writes for a date, except run ids and
+timestamps. One re-run of quarter 2 (crashed mid-stage, then completed) serves both the
+idempotence and the resume tests, so the module pays for one cycle beyond the session's two.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -93,55 +95,81 @@ def test_the_cycle_writes_every_stage_for_the_date(stores: CycledBank) -> None:
             zip(again.pd.scores["firm_id"], again.pd.scores["pd"], strict=True))
 
 
-def test_running_a_quarter_again_gives_the_same_results(stores: CycledBank) -> None:
-    again = stores.copy(stores.clean, "again")
-    with Store(again) as st:
-        result = pipeline.run_cycle(st, Q2, stores.work / "out-again")
-        assert result.resumed == ()  # a completed run is computed again, not reloaded
-        assert not result.pd.fitted and not result.personas.fitted
-    assert_same(snapshot(again, Q2), snapshot(stores.clean, Q2))
-    assert_same(snapshot(again, Q1), snapshot(stores.clean, Q1))
-    with Store(again, read_only=True) as st:
+@dataclasses.dataclass(frozen=True)
+class Rerun:
+    """Quarter 2 of the clean store run again, failing mid-stage, then run to completion."""
+
+    store: Path
+    failed_stages: list[str]  # the stages the failing run started, in order
+    resumed_stages: list[str]  # the stages the completing run resumed or started
+    result: pipeline.CycleResult  # what the completing run returned
+
+
+@pytest.fixture(scope="module")
+def rerun(stores: CycledBank) -> Rerun:
+    """Run the completed quarter 2 again, crash it while it writes its third decision
+    table, then run it once more (which resumes the stages the crashed run finished).
+
+    One re-run serves both the idempotence and the resume tests below: the crashed run
+    computes profile, PD, personas and rules again over the quarter's rows, the completing
+    run computes decisions, marketing and review again, so every stage of the quarter is
+    recomputed once (a whole re-run costs another cycle).
+    """
+    from creditpersona.store import results
+
+    store = stores.copy(stores.clean, "rerun")
+    real = results.replace_date
+    calls = {"n": 0}
+
+    def crash_on_third_table(st: Store, name: str, as_of: dt.date,
+                             frame: pd.DataFrame) -> int:
+        if name.startswith("decision_"):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise OSError("disk full (injected)")
+        return real(st, name, as_of, frame)
+
+    failed: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(results, "replace_date", crash_on_third_table)
+        with Store(store) as st, pytest.raises(OSError, match="injected"):
+            pipeline.run_cycle(st, Q2, stores.work / "out-rerun", on_stage=failed.append)
+    seen: list[str] = []
+    with Store(store) as st:
+        result = pipeline.run_cycle(st, Q2, stores.work / "out-rerun", on_stage=seen.append)
+    return Rerun(store, failed, seen, result)
+
+
+def test_running_a_quarter_again_gives_the_same_results(stores: CycledBank,
+                                                        rerun: Rerun) -> None:
+    # A completed run is computed again, not reloaded: the re-run resumed nothing …
+    assert rerun.failed_stages == ["profile", "pd_models", "personas", "rules", "decisions"]
+    with Store(rerun.store, read_only=True) as st:
+        assert pd.isna(runs(st, Q2)["resumed_from"].iloc[1])
+    # … and re-fitted nothing (the completing run carries the re-run's PD and persona stages).
+    assert not rerun.result.pd.fitted and not rerun.result.personas.fitted
+    assert_same(snapshot(rerun.store, Q2), snapshot(stores.clean, Q2))
+    assert_same(snapshot(rerun.store, Q1), snapshot(stores.clean, Q1))
+    with Store(rerun.store, read_only=True) as st:
         versions = registry.records(st)[["name", "version", "as_of"]]
     with Store(stores.clean, read_only=True) as st:
         pd.testing.assert_frame_equal(versions, registry.records(st)[["name", "version",
                                                                       "as_of"]])
 
 
-def test_a_failure_mid_stage_then_a_rerun_equals_a_clean_run(
-        stores: CycledBank, monkeypatch: pytest.MonkeyPatch) -> None:
-    from creditpersona.store import results
-
-    broken = stores.copy(stores.after_q1, "broken")
-    real = results.replace_date
-    calls = {"n": 0}
-
-    def crash_on_third_table(store: Store, name: str, as_of: dt.date,
-                             frame: pd.DataFrame) -> int:
-        if name.startswith("decision_"):
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise OSError("disk full (injected)")
-        return real(store, name, as_of, frame)
-
-    monkeypatch.setattr(results, "replace_date", crash_on_third_table)
-    with Store(broken) as st, pytest.raises(OSError, match="injected"):
-        pipeline.run_cycle(st, Q2, stores.work / "out-broken")
-    monkeypatch.setattr(results, "replace_date", real)
-    with Store(broken, read_only=True) as st:
-        failed = runs(st, Q2).iloc[0]
-        assert failed["status"] == "failed" and failed["failed_stage"] == "decisions"
-        assert "injected" in failed["error"]
-    seen: list[str] = []
-    with Store(broken) as st:
-        result = pipeline.run_cycle(st, Q2, stores.work / "out-broken", on_stage=seen.append)
-    assert result.resumed == ("profile", "pd_models", "personas", "rules")
-    assert seen[:4] == [f"{s} (resumed)" for s in result.resumed]
-    assert_same(snapshot(broken, Q2), snapshot(stores.clean, Q2))
-    with Store(broken, read_only=True) as st:
+def test_a_failure_mid_stage_then_a_rerun_equals_a_clean_run(stores: CycledBank,
+                                                             rerun: Rerun) -> None:
+    with Store(rerun.store, read_only=True) as st:
         ledger = runs(st, Q2)
-        assert list(ledger["status"]) == ["completed", "failed"]
-        assert ledger["resumed_from"].iloc[0] == ledger["run_id"].iloc[1]
+    failed = ledger.iloc[1]
+    assert failed["status"] == "failed" and failed["failed_stage"] == "decisions"
+    assert "injected" in failed["error"]
+    assert rerun.result.resumed == ("profile", "pd_models", "personas", "rules")
+    assert rerun.resumed_stages[:4] == [f"{s} (resumed)" for s in rerun.result.resumed]
+    assert rerun.resumed_stages[4:] == ["decisions", "marketing", "review"]
+    assert_same(snapshot(rerun.store, Q2), snapshot(stores.clean, Q2))
+    assert list(ledger["status"]) == ["completed", "failed", "completed"]
+    assert ledger["resumed_from"].iloc[0] == ledger["run_id"].iloc[1]
 
 
 def test_only_a_failed_run_with_the_same_lineage_is_resumed(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import SyntheticBank
 
 import creditpersona.synth as synth
 from creditpersona.contract.schema import PRODUCTS, TABLES, TABLES_BY_NAME, Table
@@ -293,10 +294,10 @@ def test_defaults_show_in_repayments_and_bureau(frames: dict[str, pd.DataFrame])
     assert (last.loc[seen, "max_dpd_24m"].astype(int) >= 90).all()
 
 
-def test_pd_generates_outcomes(tmp_path: Path) -> None:
-    """The mean true PD matches the realised default frequency (binomial tolerance)."""
-    result = generate_bank(tmp_path, n_firms=3000, seed=11, txn_per_firm_year=1)
-    q = pd.read_csv(result.truth_files["firm_quarter_truth"], keep_default_na=False,
+def test_pd_generates_outcomes(synthetic_bank: SyntheticBank) -> None:
+    """The mean true PD matches the realised default frequency (binomial tolerance), on the
+    session's 2,000-firm bank (conftest.py)."""
+    q = pd.read_csv(synthetic_bank.truth_dir / "firm_quarter_truth.csv", keep_default_na=False,
                     dtype={"defaulted_within_12m": str, "in_default": str})
     q = q[(q["defaulted_within_12m"] != "") & (q["in_default"] == "false")]
     for _, group in q.groupby("as_of"):
@@ -308,13 +309,13 @@ def test_pd_generates_outcomes(tmp_path: Path) -> None:
 
 
 # ----- planted behaviours -----------------------------------------------------------------
-def test_planted_behaviours(tmp_path: Path) -> None:
-    result = generate_bank(tmp_path, n_firms=3000, seed=5, txn_per_firm_year=1)
-    truth = pd.read_csv(result.truth_files["firms_truth"], keep_default_na=False)
+def test_planted_behaviours(synthetic_bank: SyntheticBank) -> None:
+    """Persona repayment habits and product choices, on the session's 2,000-firm bank."""
+    truth = pd.read_csv(synthetic_bank.truth_dir / "firms_truth.csv", keep_default_na=False)
     persona = truth.set_index("firm_id")["persona"]
-    loans = pd.read_csv(result.files["loans"], keep_default_na=False)
+    loans = pd.read_csv(synthetic_bank.data_dir / "loans.csv", keep_default_na=False)
     loans["persona"] = loans["firm_id"].map(persona)
-    rep = pd.read_csv(result.files["repayments"], keep_default_na=False)
+    rep = pd.read_csv(synthetic_bank.data_dir / "repayments.csv", keep_default_na=False)
     rep = rep[rep["paid_date"] != ""].merge(loans, on="loan_id")
     delay = (pd.to_datetime(rep["paid_date"]) - pd.to_datetime(rep["due_date"])).dt.days
     tech_rnd = (rep["persona"] == "growth_tech") & (rep["product"] == "tech_rnd")
@@ -423,17 +424,22 @@ def test_end_date_and_years_are_honoured(tmp_path: Path) -> None:
         pd.read_csv(result.files["firms"], nrows=1).columns)
 
 
-def test_warning_signs_follow_the_latent_risk_not_the_drawn_default(tmp_path: Path) -> None:
+def test_warning_signs_follow_the_latent_risk_not_the_drawn_default(
+        synthetic_bank: SyntheticBank) -> None:
     """The inquiry burst and the risk news come from the latent risk, so they add nothing to
     the true PD (before: inquiries alone ranked defaults at AUC 0.98 against 0.80 for the
-    true PD, because they burst in the months before the drawn default date)."""
+    true PD, because they burst in the months before the drawn default date). On the
+    session's 2,000-firm bank (conftest.py), as generated and loaded."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
-    gen = generate_bank(tmp_path / "g", 2000, 3, quarters=1, fmt="parquet")
-    reports = pd.read_parquet(gen.files["bureau_reports"])
-    docs = pd.read_parquet(gen.files["documents"])
-    truth = pd.read_csv(gen.truth_files["firm_quarter_truth"], dtype={"firm_id": str})
+    from creditpersona.store.store import Store
+
+    with Store(synthetic_bank.store_path, read_only=True) as st:
+        reports = st.table("bureau_reports").select(
+            "firm_id", "report_date", "inquiries_3m").to_pandas()
+        docs = st.table("documents").select("firm_id", "doc_date").to_pandas()
+    truth = synthetic_bank.quarter_truth()
     truth = truth[~truth["in_default"].astype(bool) & truth["defaulted_within_12m"].notna()]
     reports["report_date"] = pd.to_datetime(reports["report_date"])
     docs["doc_date"] = pd.to_datetime(docs["doc_date"])

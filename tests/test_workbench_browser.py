@@ -1,7 +1,7 @@
 """The web workbench in a real browser: Debian's Chromium, driven by Selenium, against uvicorn.
 
-One small bank (``service_bank`` of conftest.py: 400 firms, first quarter run; this module
-runs its second quarter so the portfolio has migrations) is served by the service's own app on
+One small bank (``service_bank`` of conftest.py: 400 firms, its store after the second
+quarter, so the portfolio has migrations) is served by the service's own app on
 127.0.0.1. The scenarios are those of issue 18: an RM searches, opens a firm and records an
 outcome that reaches the store; a credit officer quotes and overrides a grade; a risk manager
 sees the portfolio's charts drawn; an RM cannot open another RM's firm by its address; signing
@@ -91,15 +91,12 @@ def site(service_bank: Any, chromium: tuple[str, str],
     import uvicorn
 
     from creditpersona.service.app import create_app
-    from creditpersona.service.live import run_cycle_live
     from creditpersona.service.opstore import OpsStore, ops_path
     from creditpersona.service.users import add_user
-    from creditpersona.store.store import Store
 
     root = tmp_path_factory.mktemp("workbench")
-    store = service_bank.copy(root / "bank")
-    with Store(store) as st:
-        run_cycle_live(st, service_bank.next_as_of, root / "out", keep_report=False)
+    # The second quarter as `run_cycle_live` ran and published it (the session's cycled bank).
+    store = service_bank.copy(root / "bank", after_next=True)
     # The RM's book: the RM with the most firms that have an offer this quarter.
     book, offer_firm = _serving(store, "SELECT f.rm_id, min(o.firm_id) FROM offers o JOIN "
                                        "firms f USING (firm_id) WHERE o.as_of = (SELECT "

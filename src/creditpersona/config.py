@@ -8,6 +8,7 @@ entry (``products.green.term_month: Extra inputs are not permitted …``).
 
 from __future__ import annotations
 
+import copy
 import types
 import typing
 from importlib import resources
@@ -81,11 +82,29 @@ rat: Extra inputs are not permitted (an unknown key: check its spelling)
         if not Path(path).is_file():
             raise parameter_error("path", owner, "an existing YAML file", str(path))
         text, where = Path(path).read_text(encoding="utf-8"), str(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{where}: not valid YAML: {exc}") from exc
-    return validate_config(model, data, where, what)
+    return validate_config(model, _parsed(text, where), where, what)
+
+
+#: Parsed YAML by its exact text (bounded): a cycle reads the same files ~24 times, and
+#: parsing (pure-Python YAML) costs far more than validating. Keyed on the text itself, so a
+#: file written again is parsed again, however quickly it changed.
+_PARSED: dict[str, object] = {}
+_PARSED_MAX = 64
+
+
+def _parsed(text: str, where: str) -> object:
+    """``yaml.safe_load(text)``, from a cache of earlier texts; always a private copy."""
+    if text not in _PARSED:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigurationError(f"{where}: not valid YAML: {exc}") from exc
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.pop(next(iter(_PARSED)))
+        _PARSED[text] = data
+    # A deep copy: validation may keep references to parsed lists and dicts in the model,
+    # and a caller changing its configuration must not change the next caller's.
+    return copy.deepcopy(_PARSED[text])
 
 
 def validate_config(model: type[M], data: object, where: str, what: str) -> M:
