@@ -53,3 +53,71 @@ def test_inputs_step_without_an_operational_store(service_bank: Any, tmp_path: P
         check = check_inputs(st, service_bank.as_of, "duckdb", ())
     assert check.outcomes == (0, 0) and not ops_path(store).exists()
     assert isinstance(service_bank.as_of, dt.date)
+
+
+# --- rating overrides are counted in the quarterly review ---------------------------------
+
+
+def test_review_counts_the_quarters_overrides(service_bank: Any, tmp_path: Path) -> None:
+    from creditpersona.report.review import review_section
+    from creditpersona.review import review_stage
+    from creditpersona.review.history import PD_SCORES
+    from creditpersona.review.inputs import override_counts, read_overrides
+    from creditpersona.store import results
+
+    store = service_bank.copy(tmp_path / "bank")
+    ops = OpsStore(ops_path(store))
+    quarter = service_bank.as_of
+    with Store(store, read_only=True) as st:
+        scores = results.read(st, PD_SCORES, quarter, columns=["firm_id", "grade"])
+        personas = results.read(st, "personas", quarter, columns=["firm_id", "persona_id"])
+    graded = scores[scores["grade"].isin(["3", "4", "5", "6", "7"])].head(3)
+    firms, models = list(graded["firm_id"]), list(graded["grade"])
+    moves = [str(int(models[0]) - 1), str(int(models[1]) + 2), str(int(models[2]) + 1)]
+    with ops.write() as con:
+        def add(firm: str, as_of: str, model: str, grade: str, k: int) -> None:
+            con.execute("INSERT INTO rating_overrides (firm_id, as_of, model_grade, grade, "
+                        "reason, username, at) VALUES (?, ?, ?, ?, 'site visit', 'co', ?)",
+                        (firm, as_of, model, grade, f"2026-04-0{k}"))
+        add(firms[0], quarter.isoformat(), models[0], "1", 1)  # replaced by the next one
+        for k, (firm, model, grade) in enumerate(zip(firms, models, moves, strict=True)):
+            add(firm, quarter.isoformat(), model, grade, k + 2)
+        add(firms[0], "2025-12-31", models[0], "9", 6)  # a quarter reviewed earlier
+    with Store(store, read_only=True) as st:
+        found = read_overrides(st, quarter, service_bank.next_as_of)
+    assert sorted(found["firm_id"]) == sorted(firms)
+    assert found.set_index("firm_id").loc[firms[0], "grade"] == moves[0]
+    counts = override_counts(found, scores, personas, [str(g) for g in range(1, 11)] + ["D"])
+    total = counts[counts["by"] == "all"].iloc[0]
+    assert (total["overrides"], total["firms"], total["up"], total["down"]) == (
+        3, len(scores), 1, 2)
+    assert total["share"] == 3 / len(scores)
+    by_persona = counts[counts["by"] == "persona"]
+    assert by_persona["overrides"].sum() == 3
+    assert set(by_persona["segment"]) == set(
+        personas.set_index("firm_id").loc[firms, "persona_id"].astype(str))
+    by_grade = counts[counts["by"] == "grade"].set_index("segment")
+    for model in set(models):
+        assert by_grade.loc[model, "firms"] == int((scores["grade"] == model).sum())
+
+    # The review of the quarter itself counts none of them (they are the next review's), and
+    # says so; the review of the quarter with the store's overrides shows them in its section.
+    with Store(store, read_only=True) as st:
+        reviewed = review_stage(st, quarter, save=False)
+    assert reviewed.overrides.empty
+    assert "No rating override" in review_section(reviewed)
+    reviewed.overrides = counts
+    html = review_section(reviewed)
+    assert "Rating overrides" in html and f"<td>{len(scores):,}</td>" in html
+
+
+def test_review_works_without_an_operational_store(service_bank: Any, tmp_path: Path) -> None:
+    from creditpersona.review import review_stage
+    from creditpersona.review.inputs import read_overrides
+
+    store = service_bank.copy(tmp_path / "bank")
+    ops_path(store).unlink(missing_ok=True)
+    with Store(store, read_only=True) as st:
+        assert read_overrides(st, None, service_bank.next_as_of).empty
+        assert review_stage(st, service_bank.as_of, save=False).overrides.empty
+    assert not ops_path(store).exists()

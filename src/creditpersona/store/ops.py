@@ -76,6 +76,33 @@ def ops_path(store_path: str | Path) -> Path:
     return store_path.with_name(store_path.name + ".ops.sqlite")
 
 
+@contextmanager
+def read_only(path: str | Path) -> Iterator[sqlite3.Connection | None]:
+    """A read-only connection to an operational store, or None when there is none.
+
+    For readers outside the service (the review counts rating overrides): nothing is created,
+    no schema written, and a file that is a symbolic link or writable by others is refused
+    as :class:`OpsStore` refuses it.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        yield None
+        return
+    if path.is_symlink():
+        raise StoreError(f"{path}: is a symbolic link; the operational store is read only at "
+                         "its real path. Remove the link.")
+    if others_can_write(path):
+        raise StoreError(f"{path}: is writable by other users (mode "
+                         f"{stat.S_IMODE(path.stat().st_mode):o}); its records cannot be "
+                         f"trusted. Fix it with: chmod go-rw {path}")
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                          timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
 class OpsStore:
     """The SQLite operational store, one connection per thread.
 
