@@ -82,7 +82,6 @@ def test_review_counts_the_quarters_overrides(service_bank: Any, tmp_path: Path)
         add(firms[0], quarter.isoformat(), models[0], "1", 1)  # replaced by the next one
         for k, (firm, model, grade) in enumerate(zip(firms, models, moves, strict=True)):
             add(firm, quarter.isoformat(), model, grade, k + 2)
-        add(firms[0], "2025-12-31", models[0], "9", 6)  # a quarter reviewed earlier
     with Store(store, read_only=True) as st:
         found = read_overrides(st, quarter, service_bank.next_as_of)
     assert sorted(found["firm_id"]) == sorted(firms)

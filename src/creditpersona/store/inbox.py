@@ -24,7 +24,7 @@ from creditpersona.store.ops import OpsStore, ops_path
 from creditpersona.store.store import QUARANTINE, Store
 
 COLUMNS = ("campaign_id", "firm_id", "product", "channel", "contact_date", "treated",
-           "responded", "amount_taken")
+           "responded", "amount_taken", "response")
 
 
 @dataclass(frozen=True)

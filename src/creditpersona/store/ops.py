@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS outcome_inbox (
     product TEXT NOT NULL, channel TEXT, contact_date TEXT NOT NULL,
     treated INTEGER NOT NULL, responded INTEGER NOT NULL, amount_taken REAL,
     username TEXT NOT NULL, received_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending',
-    load_id INTEGER, message TEXT);
+    load_id INTEGER, message TEXT, response TEXT);
 CREATE INDEX IF NOT EXISTS outcome_inbox_status ON outcome_inbox (status);
 """
 
@@ -147,6 +147,14 @@ class OpsStore:
         self._write_lock = threading.Lock()
         # executescript commits by itself: the schema is created in one script-level transaction.
         self.connection().executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Columns added since a file was created (``outcome_inbox.response``)."""
+        with self.write() as con:
+            have = {str(r[1]) for r in con.execute("PRAGMA table_info(outcome_inbox)")}
+            if "response" not in have:
+                con.execute("ALTER TABLE outcome_inbox ADD COLUMN response TEXT")
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use, WAL mode)."""

@@ -166,6 +166,28 @@ def loan_timeline(loans: Sequence[Mapping[str, Any]], as_of: str, lang: str) -> 
     return charts.timeline(bars, status)
 
 
+def repayment_timeline(repayments: Sequence[Mapping[str, Any]],
+                       loans: Sequence[Mapping[str, Any]], lang: str) -> str:
+    """Each repayment shown in the 360 on its loan's line: due date, paid date and days past
+    due (green on time, orange paid late, red overdue and unpaid)."""
+    from creditpersona.workbench.i18n import translate
+
+    frame = pd.DataFrame(list(repayments))
+    if frame.empty:
+        return ""
+    product = {str(loan.get("loan_id")): product_label(loan.get("product"), lang)
+               for loan in loans}
+    frame["label"] = [f"{loan} {product.get(str(loan), '')}".strip()
+                      for loan in frame["loan_id"]]
+    words = {k: translate(k, lang) for k in ("due_date", "paid_date", "dpd", "amount_due")}
+    frame["text"] = [
+        f"{r['label']}<br>{words['due_date']} {r['due_date']} · {words['amount_due']} "
+        f"{money(r['amount_due'], lang)}<br>{words['paid_date']} {r['paid_date'] or '—'} · "
+        f"{words['dpd']} {r['dpd']}" for _, r in frame.iterrows()]
+    names = {s: translate(f"rep_{s}", lang) for s in charts.REPAYMENT_COLOURS}
+    return charts.repayments(frame, names)
+
+
 def industry_label(code: object, lang: str) -> str:
     """A GB/T 4754 code with its division (or section) name.
 
