@@ -4,7 +4,8 @@ The store. A real 100,000-firm cycle takes about half an hour, so the serving sn
 *replicated* from a small real cycle (``--base``, a store ``creditpersona run`` published, by
 default one built here: 400 firms, seed 11, one quarter): every per-firm row of every served
 table is copied ``k`` times with a new firm id (``91`` + 15 digits + ``X``), a name with a
-``（复本k）`` suffix and new loan and document ids, until there are ``--firms`` firms. Scores,
+``（复本k）`` suffix and new loan and document ids (each loan's repayments copied with it),
+until there are ``--firms`` firms. Scores,
 prices and limits are those of the 400 real firms, repeated; sizes and indexes are those of a
 100,000-firm store, which is what latency depends on.
 
@@ -83,6 +84,15 @@ def replicate(snapshot: Path, target: Path, firms: int) -> int:
             cols = [r[0] for r in con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_catalog = "
                 "'src' AND table_name = ? ORDER BY ordinal_position", [name]).fetchall()]
+            if "firm_id" not in cols and "loan_id" in cols:
+                # Per-loan rows (repayments): copied with their loan, through its firm.
+                picked = ", ".join("t.loan_id || '-' || k.k AS loan_id" if c == "loan_id"
+                                   else f't."{c}"' for c in cols)
+                con.execute(
+                    f'CREATE TABLE "{name}" AS SELECT {picked} FROM src."{name}" t '
+                    f"JOIN src.loans l USING (loan_id) JOIN idmap m ON m.firm_id = l.firm_id "
+                    f"CROSS JOIN k WHERE m.n * {copies} + k.k < {firms}")
+                continue
             if "firm_id" not in cols:
                 con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM src."{name}"')
                 continue
@@ -165,7 +175,7 @@ def serve(work: Path, port: int, workers: int,
          "warning", "--no-access-log"], env=env)
 
 
-def wait_ready(url: str, limit_s: float = 600) -> None:
+def wait_ready(url: str, limit_s: float = 1800) -> None:
     deadline = time.time() + limit_s
     while time.time() < deadline:
         try:
