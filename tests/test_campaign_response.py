@@ -83,3 +83,12 @@ def test_files_and_stores_from_before_the_field_still_load(
         t = st.table("campaign_contacts")
         row = t.filter(t.campaign_id == "OLD").to_pandas()
     assert len(row) == 1 and row["response"].isna().all() and bool(row["responded"].iloc[0])
+
+
+def test_the_response_is_an_outcome_never_a_feature() -> None:
+    """The response and uplift models learn ``responded``; the recorded response says it."""
+    from creditpersona.marketing.history import feature_columns
+
+    history = pd.DataFrame({c: [] for c in (*COLUMNS, "snapshot", "load_id", "pd_score",
+                                            "employees")})
+    assert feature_columns(history, pooled=True) == ["pd_score", "employees"]

@@ -176,7 +176,7 @@ def campaign_history(
     -------
     pandas.DataFrame
         ``campaign_id, firm_id, product, channel, contact_date, treated, responded,
-        amount_taken, snapshot`` and the columns of :func:`marketing_features`.
+        amount_taken, response, snapshot`` and the columns of :func:`marketing_features`.
     """
     cat = catalogue or load_catalogue()
     contacts = store.table("campaign_contacts").drop("load_id").to_pandas()
@@ -202,8 +202,11 @@ def campaign_history(
     return out
 
 
+#: Columns of a campaign's record, never features. ``response`` (contacted / interested /
+#: declined / taken, as the RM recorded it) is an outcome: the models learn ``responded``, the
+#: take-up, and must not see the response that says it.
 HISTORY_COLUMNS = ("campaign_id", "firm_id", "product", "channel", "contact_date", "treated",
-                   "responded", "amount_taken", "snapshot", "load_id")
+                   "responded", "amount_taken", "response", "snapshot", "load_id")
 
 
 def feature_columns(frame: pd.DataFrame, pooled: bool = False) -> list[str]:

@@ -16,9 +16,8 @@ import pandas as pd
 
 from creditpersona.workbench import charts
 
-#: Campaign outcomes an RM records in two clicks → (treated, responded). The contract's
-#: ``campaign_contacts`` keeps contact and take-up only: "interested" and "declined" are
-#: contacts without take-up (the page says which was chosen; the store cannot tell them apart).
+#: Campaign outcomes an RM records in two clicks → (treated, responded). Each is stored as it
+#: was chosen (``campaign_contacts.response``); only "taken" is a take-up (``responded``).
 OUTCOMES = {"contacted": (True, False), "interested": (True, False),
             "declined": (True, False), "taken": (True, True)}
 LEVEL_BADGE = {"red": "red", "orange": "amber", "amber": "amber", "yellow": "amber",
