@@ -172,7 +172,7 @@ def serve(work: Path, port: int, workers: int,
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "creditpersona.service.asgi:app", "--host",
          "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level",
-         "warning", "--no-access-log"], env=env)
+         "warning", "--no-access-log", "--timeout-worker-healthcheck", "600"], env=env)
 
 
 def wait_ready(url: str, limit_s: float = 1800) -> None:
