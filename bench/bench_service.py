@@ -264,7 +264,8 @@ def main() -> None:
         n = replicate(snapshot_path(base), target, args.firms)
         target.chmod(0o600)
     replicated = time.perf_counter() - t
-    ops_path(store).unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):  # a fresh operational store (no stale WAL)
+        ops_path(store).with_name(ops_path(store).name + suffix).unlink(missing_ok=True)
     add_user(OpsStore(ops_path(store)), "bench_officer", "credit_officer", PASSWORD)
     with duckdb.connect(str(target), read_only=True) as con:
         ids = [r[0] for r in con.execute("SELECT firm_id FROM pd_scores WHERE grade != 'D' "

@@ -313,7 +313,7 @@ def test_rm_searches_opens_a_firm_and_records_an_outcome(browser: Any, site: Sit
         "SELECT firm_id, responded, amount_taken, response, username, status FROM "
         "outcome_inbox ORDER BY outcome_id")
     assert rows == [(site.offer_firm, 1, 1_200_000.0, "taken", "wang", "pending"),
-                    (other_firm, 0, None, "interested", "wang", "pending")]
+                    (other_firm, 0, 0.0, "interested", "wang", "pending")]
     sign_out(browser)
 
 

@@ -131,7 +131,8 @@ async def outcome(request: Request) -> Response:
         treated, responded = views.OUTCOMES[kind]
         raw_amount = str(form.get("amount", "")).strip()
         try:
-            amount = float(raw_amount) * 1e4 if responded and raw_amount else None
+            # The contract requires an amount: none taken up is 0; a take-up needs its amount.
+            amount = (float(raw_amount) * 1e4 if raw_amount else None) if responded else 0.0
             campaign = campaign_id(str(form.get("as_of", "")))
         except ValueError as exc:
             return fragment(request, "outcome_done.html", {
