@@ -4,7 +4,8 @@ The store. A real 100,000-firm cycle takes about half an hour, so the serving sn
 *replicated* from a small real cycle (``--base``, a store ``creditpersona run`` published, by
 default one built here: 400 firms, seed 11, one quarter): every per-firm row of every served
 table is copied ``k`` times with a new firm id (``91`` + 15 digits + ``X``), a name with a
-``（复本k）`` suffix and new loan and document ids, until there are ``--firms`` firms. Scores,
+``（复本k）`` suffix and new loan and document ids (each loan's repayments copied with it),
+until there are ``--firms`` firms. Scores,
 prices and limits are those of the 400 real firms, repeated; sizes and indexes are those of a
 100,000-firm store, which is what latency depends on.
 
@@ -19,6 +20,11 @@ Targets (issue 17): p95 of the 360 under 150 ms, quotes at 300 per second or mor
 clients run on the same machine as the server and share its cores.
 
     OMP_NUM_THREADS=1 python bench/bench_service.py --firms 100000 --clients 20 --seconds 20
+
+``--baseline-src DIR`` (a ``src`` folder of another version, e.g. ``git archive`` of the
+last commit) measures that version first on the same store and clients, then this one, and
+reports both and their ratio: on a shared machine only numbers of the same run compare.
+``--phases quotes`` runs only the quote phase.
 """
 
 from __future__ import annotations
@@ -78,6 +84,15 @@ def replicate(snapshot: Path, target: Path, firms: int) -> int:
             cols = [r[0] for r in con.execute(
                 "SELECT column_name FROM information_schema.columns WHERE table_catalog = "
                 "'src' AND table_name = ? ORDER BY ordinal_position", [name]).fetchall()]
+            if "firm_id" not in cols and "loan_id" in cols:
+                # Per-loan rows (repayments): copied with their loan, through its firm.
+                picked = ", ".join("t.loan_id || '-' || k.k AS loan_id" if c == "loan_id"
+                                   else f't."{c}"' for c in cols)
+                con.execute(
+                    f'CREATE TABLE "{name}" AS SELECT {picked} FROM src."{name}" t '
+                    f"JOIN src.loans l USING (loan_id) JOIN idmap m ON m.firm_id = l.firm_id "
+                    f"CROSS JOIN k WHERE m.n * {copies} + k.k < {firms}")
+                continue
             if "firm_id" not in cols:
                 con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM src."{name}"')
                 continue
@@ -148,16 +163,19 @@ async def phase(url: str, token: str, clients: int, seconds: float,
             "per_second": round(len(latencies) / wall, 1), **percentiles(latencies)}
 
 
-def serve(work: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def serve(work: Path, port: int, workers: int,
+          src: Path | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CREDITPERSONA_STORE": str(work / "bench.duckdb"),
            "CREDITPERSONA_SECRET": "bench-secret-" + "z" * 40, "OMP_NUM_THREADS": "1"}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "creditpersona.service.asgi:app", "--host",
          "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level",
-         "warning", "--no-access-log"], env=env)
+         "warning", "--no-access-log", "--timeout-worker-healthcheck", "600"], env=env)
 
 
-def wait_ready(url: str, limit_s: float = 600) -> None:
+def wait_ready(url: str, limit_s: float = 1800) -> None:
     deadline = time.time() + limit_s
     while time.time() < deadline:
         try:
@@ -170,6 +188,45 @@ def wait_ready(url: str, limit_s: float = 600) -> None:
     raise RuntimeError("the service did not come up")
 
 
+def measure(work: Path, ids: list[str], args: argparse.Namespace,
+            src: Path | None) -> dict[str, Any]:
+    """Start the service (from ``src`` if given), run the phases, stop it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = serve(work, port, args.workers, src)
+    try:
+        t = time.perf_counter()
+        wait_ready(url)
+        startup = time.perf_counter() - t
+        token = httpx.post(f"{url}/api/v1/auth/token", data={
+            "username": "bench_officer", "password": PASSWORD}).json()["access_token"]
+
+        async def firm360(client: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
+            return await client.get(f"/api/v1/firms/{rng.choice(ids)}")
+
+        async def quote(client: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
+            return await client.post("/api/v1/quotes", json={
+                "firm_id": rng.choice(ids), "product": "working_capital",
+                "amount": rng.choice([1e6, 5e6, 2e7]), "term_months": rng.choice([6, 12, 24])})
+
+        results: dict[str, Any] = {"startup_s": round(startup, 1)}
+        phases = {"firm_360": firm360, "quotes": quote}
+        for name in args.phases.split(","):
+            cpu = server_cpu_s(server.pid)
+            load = os.getloadavg()[0]
+            results[name] = asyncio.run(phase(url, token, args.clients, args.seconds,
+                                              phases[name]))
+            # Server CPU per request: what the numbers above would be on cores of our own.
+            results[name]["server_cpu_ms_per_request"] = round(
+                (server_cpu_s(server.pid) - cpu) * 1000 / max(results[name]["requests"], 1), 2)
+            results[name]["load_average_1m"] = [round(load, 1),
+                                                round(os.getloadavg()[0], 1)]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--firms", type=int, default=100_000)
@@ -180,6 +237,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="Folder to keep (default: a temporary one).")
     parser.add_argument("--reuse", action="store_true",
                         help="Keep a replicated snapshot already in --work.")
+    parser.add_argument("--baseline-src", type=Path,
+                        help="Measure the version in this src folder first (same run).")
+    parser.add_argument("--phases", default="firm_360,quotes",
+                        help="Comma-separated phases: firm_360, quotes.")
     args = parser.parse_args()
 
     from creditpersona.service.opstore import OpsStore, ops_path
@@ -203,47 +264,35 @@ def main() -> None:
         n = replicate(snapshot_path(base), target, args.firms)
         target.chmod(0o600)
     replicated = time.perf_counter() - t
-    ops_path(store).unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm"):  # a fresh operational store (no stale WAL)
+        ops_path(store).with_name(ops_path(store).name + suffix).unlink(missing_ok=True)
     add_user(OpsStore(ops_path(store)), "bench_officer", "credit_officer", PASSWORD)
     with duckdb.connect(str(target), read_only=True) as con:
         ids = [r[0] for r in con.execute("SELECT firm_id FROM pd_scores WHERE grade != 'D' "
                                          "AND CAST(as_of AS DATE) = (SELECT max(CAST(as_of "
                                          "AS DATE)) FROM pd_scores)").fetchall()]
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = serve(work, port, args.workers)
-    try:
-        t = time.perf_counter()
-        wait_ready(url)
-        startup = time.perf_counter() - t
-        token = httpx.post(f"{url}/api/v1/auth/token", data={
-            "username": "bench_officer", "password": PASSWORD}).json()["access_token"]
+    runs = {}
+    versions = ([("baseline", args.baseline_src)] if args.baseline_src else []) + [
+        ("this", None)]
+    for label, src in versions:
+        runs[label] = measure(work, ids, args, src)
+    results = runs["this"]
+    if args.baseline_src:
+        results = {"baseline": runs["baseline"], "this": runs["this"], "ratio": {
+            name: round(runs["this"][name]["per_second"]
+                        / max(runs["baseline"][name]["per_second"], 1e-9), 2)
+            for name in runs["this"] if isinstance(runs["this"][name], dict)}}
+    from creditpersona.service.audit import verify
 
-        async def firm360(client: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
-            return await client.get(f"/api/v1/firms/{rng.choice(ids)}")
-
-        async def quote(client: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
-            return await client.post("/api/v1/quotes", json={
-                "firm_id": rng.choice(ids), "product": "working_capital",
-                "amount": rng.choice([1e6, 5e6, 2e7]), "term_months": rng.choice([6, 12, 24])})
-
-        results = {}
-        for name, request in (("firm_360", firm360), ("quotes", quote)):
-            cpu = server_cpu_s(server.pid)
-            results[name] = asyncio.run(phase(url, token, args.clients, args.seconds, request))
-            # Server CPU per request: what the numbers above would be on cores of our own.
-            results[name]["server_cpu_ms_per_request"] = round(
-                (server_cpu_s(server.pid) - cpu) * 1000 / max(results[name]["requests"], 1), 2)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    audit_rows = OpsStore(ops_path(store)).read("SELECT count(*) FROM audit")[0][0]
+    ops = OpsStore(ops_path(store))
+    audit_rows = ops.read("SELECT count(*) FROM audit")[0][0]
+    results["audit_chain_ok"] = verify(ops).ok
     print(json.dumps({
         "firms": n, "clients": args.clients, "workers": args.workers,
         "cpus": os.cpu_count(), "load_average": os.getloadavg(),
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "base_build_s": round(built, 1), "replicate_s": round(replicated, 1),
-        "startup_s": round(startup, 1), "audit_records": audit_rows, **results}, indent=2))
+        "audit_records": audit_rows, **results}, indent=2))
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -275,6 +275,32 @@ def test_batched_quotes_equal_quotes_priced_alone(served: Served) -> None:
         pd.testing.assert_series_equal(pd.Series(got), alone, check_names=False)
 
 
+def test_quotes_arriving_together_are_each_audited(served: Served) -> None:
+    """The quote endpoint commits its batch's audit records together: none is lost, each
+    answered quote has its record, and the chain holds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from creditpersona.service import audit
+
+    quarter = served.app.state.context.results.current()
+    firms = quarter.tables["pd_scores"].query("grade != 'D'")["firm_id"].tolist()[:30]
+    before = served.ops.read("SELECT count(*) FROM audit WHERE resource = 'quote'")[0][0]
+
+    def ask(firm: str) -> int:
+        client = TestClient(served.app)
+        return client.post("/api/v1/quotes", headers=served.headers["credit_officer"], json={
+            "firm_id": firm, "product": "working_capital", "amount": 2e6,
+            "term_months": 12}).status_code
+
+    with ThreadPoolExecutor(max_workers=15) as pool:
+        codes = list(pool.map(ask, firms))
+    assert codes == [200] * len(firms)
+    rows = served.ops.read("SELECT firm_id FROM audit WHERE resource = 'quote' ORDER BY seq")
+    assert len(rows) - before == len(firms)
+    assert sorted(r[0] for r in rows[before:]) == sorted(firms)
+    assert audit.verify(served.ops).ok
+
+
 def test_limit_reproduces_the_cycles_limit(served: Served) -> None:
     stored = _snapshot(served.store, "SELECT * FROM decision_limits WHERE firm_id = "
                        f"'{served.in_book}'").iloc[0]
@@ -352,6 +378,79 @@ def test_watch_case_workflow(served: Served) -> None:
     assert len(got.json()["actions"]) == 3
     wrong = served.client.post(url, headers=h, json={"to_state": "action_taken", "note": "x"})
     assert wrong.status_code == 409 and "closed" in wrong.json()["detail"]
+
+
+def test_watch_case_is_opened_explicitly(served: Served) -> None:
+    firm, h = served.watch_in_book, served.headers["rm"]
+    _reset_case(served, firm)
+    listed = served.client.get("/api/v1/watchlist", params={"state": "new", "limit": 500},
+                               headers=h).json()
+    assert firm in {i["firm_id"] for i in listed["items"]}
+    assert all(i["case_id"] is None and i["state"] is None for i in listed["items"])
+    url = f"/api/v1/watchlist/{firm}/actions"
+    opened = served.client.post(url, headers=h, json={"to_state": "open", "note": "many hits",
+                                                      "assignee": "rm"})
+    assert opened.status_code == 200, opened.text
+    case = opened.json()
+    assert case["state"] == "open" and case["opened_at"] and case["assignee"] == "rm"
+    assert [(a["from_state"], a["to_state"]) for a in case["actions"]] == [("new", "open")]
+    again = served.client.post(url, headers=h, json={"to_state": "open", "note": "again"})
+    assert again.status_code == 409
+    for state in ("acknowledged", "action_taken", "closed"):
+        got = served.client.post(url, headers=h, json={"to_state": state, "note": state})
+        assert got.status_code == 200 and got.json()["state"] == state
+    assert [a["to_state"] for a in got.json()["actions"]] == [
+        "open", "acknowledged", "action_taken", "closed"]
+    listed = served.client.get("/api/v1/watchlist", params={"state": "new", "limit": 500},
+                               headers=h).json()
+    assert firm not in {i["firm_id"] for i in listed["items"]}
+
+
+def test_outcome_response_keeps_the_four_outcomes_apart(served: Served) -> None:
+    h = served.headers["rm"]
+    base = {"firm_id": served.in_book, "product": "working_capital", "channel": "phone",
+            "contact_date": "2026-04-02", "treated": True}
+    for k, response in enumerate(("contacted", "interested", "declined", "taken")):
+        body = {**base, "campaign_id": f"RESP-{k}", "response": response,
+                "amount_taken": 3e5 if response == "taken" else 0.0}
+        got = served.client.post("/api/v1/campaigns/outcomes", json=body, headers=h)
+        assert got.status_code == 202, got.text
+    rows = served.ops.read("SELECT response, responded FROM outcome_inbox WHERE campaign_id "
+                           "LIKE 'RESP-%' ORDER BY campaign_id")
+    assert rows == [("contacted", 0), ("interested", 0), ("declined", 0), ("taken", 1)]
+    for bad in ({"response": "taken", "responded": False}, {"response": "declined",
+                                                            "responded": True},
+                {"response": "interested", "treated": False, "channel": None}, {}):
+        got = served.client.post("/api/v1/campaigns/outcomes", headers=h, json={
+            **base, "campaign_id": "RESP-BAD", "amount_taken": 0.0, **bad})
+        assert got.status_code == 422 and "campaign_contacts." in got.json()["detail"], got.text
+
+
+def test_firm_360_lists_each_repayment(served: Served) -> None:
+    firm = _snapshot(served.store, "SELECT l.firm_id FROM repayments r JOIN loans l USING "
+                                   "(loan_id) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+                     )["firm_id"].iloc[0]
+    view = served.client.get(f"/api/v1/firms/{firm}",
+                             headers=served.headers["credit_officer"]).json()
+    rep, as_of = view["repayments"], view["as_of"]
+    stored = _snapshot(served.store, "SELECT r.* FROM repayments r JOIN loans l USING (loan_id) "
+                                     f"WHERE l.firm_id = '{firm}'")
+    due = stored[stored["due_date"] <= pd.Timestamp(as_of)]
+    assert rep["total"] == len(due) and rep["upcoming"] == len(stored) - len(due)
+    assert rep["shown"] == len(rep["items"]) == min(len(due), 120)
+    dates = [i["due_date"] for i in rep["items"]]
+    assert dates == sorted(dates, reverse=True)
+    for item in rep["items"]:
+        row = due[(due["loan_id"] == item["loan_id"])
+                  & (due["due_date"] == pd.Timestamp(item["due_date"]))].iloc[0]
+        paid = row["paid_date"] if pd.notna(row["paid_date"]) and row["paid_date"] <= \
+            pd.Timestamp(as_of) else None
+        end = paid if paid is not None else pd.Timestamp(as_of)
+        assert item["dpd"] == max((end - row["due_date"]).days, 0)
+        assert item["paid_date"] == (None if paid is None else paid.date().isoformat())
+        assert item["status"] == ("paid" if paid is not None and item["dpd"] == 0 else
+                                  "paid_late" if paid is not None else
+                                  "overdue" if item["dpd"] > 0 else "due")
 
 
 def test_override_is_kept_beside_the_model_grade(served: Served) -> None:

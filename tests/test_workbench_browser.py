@@ -67,6 +67,7 @@ class Site:
     in_book: str
     offer_firm: str
     out_of_book: str
+    loan_firm: str  # in the RM's book, the firm with the most repayments
     times: dict[str, tuple[float, float]]
 
 
@@ -105,6 +106,9 @@ def site(service_bank: Any, chromium: tuple[str, str],
     in_book = _serving(store, "SELECT min(f.firm_id) FROM firms f JOIN pd_scores p USING "
                               f"(firm_id) WHERE f.rm_id = '{book}' AND p.grade != 'D'")[0][0]
     out_of_book = _serving(store, f"SELECT min(firm_id) FROM firms WHERE rm_id != '{book}'")[0][0]
+    loan_firm = _serving(store, "SELECT l.firm_id FROM repayments r JOIN loans l USING (loan_id) "
+                                f"JOIN firms f USING (firm_id) WHERE f.rm_id = '{book}' GROUP BY 1 "
+                                "ORDER BY count(*) DESC, 1 LIMIT 1")[0][0]
     ops = OpsStore(ops_path(store))
     add_user(ops, "wang", "rm", PASSWORD, rm_id=book)
     for name, role in (("li", "credit_officer"), ("zhao", "risk_manager"), ("admin", "admin")):
@@ -127,7 +131,7 @@ def site(service_bank: Any, chromium: tuple[str, str],
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=60).json()["as_of"]
     _warm_up()
     found = Site(f"http://127.0.0.1:{port}", store, str(book), str(in_book), str(offer_firm),
-                 str(out_of_book), {})
+                 str(out_of_book), str(loan_firm), {})
     yield found
     server.should_exit = True
     thread.join(timeout=10)
@@ -293,9 +297,20 @@ def test_rm_searches_opens_a_firm_and_records_an_outcome(browser: Any, site: Sit
     done = wait_for(browser, "#offers .outcome.recorded")
     assert "已办理" in done.text
     screenshot(browser, "05-outcome-recorded")
+    # From My day, a second offer's outcome in one click: interested (not a take-up).
+    visit(browser, site, "/myday", "05-myday")
+    other = next(f for f in browser.find_elements(By.CSS_SELECTOR, "form.outcome")
+                 if f.get_attribute("data-firm") != site.offer_firm)
+    other_firm = other.get_attribute("data-firm")
+    other.find_element(By.CSS_SELECTOR, "button[value='interested']").click()
+    assert "有意向" in wait_for(browser, ".outcome.recorded").text
+    settled(browser)
+    screenshot(browser, "05-myday-interested")
     rows = OpsStore(ops_path(site.store)).read(
-        "SELECT firm_id, responded, amount_taken, username, status FROM outcome_inbox")
-    assert rows == [(site.offer_firm, 1, 1_200_000.0, "wang", "pending")]
+        "SELECT firm_id, responded, amount_taken, response, username, status FROM "
+        "outcome_inbox ORDER BY outcome_id")
+    assert rows == [(site.offer_firm, 1, 1_200_000.0, "taken", "wang", "pending"),
+                    (other_firm, 0, 0.0, "interested", "wang", "pending")]
     sign_out(browser)
 
 
@@ -306,12 +321,40 @@ def test_outcome_reaches_campaign_contacts_at_the_next_intake(site: Site) -> Non
 
     with Store(site.store) as st:
         taken = take_outcomes(st)
-        stored = st.table("campaign_contacts").filter(
-            lambda t: t.firm_id == site.offer_firm).to_pandas()
-    assert taken.taken == 1
-    assert stored["campaign_id"].str.startswith("WB").any()
-    assert float(stored.loc[stored["campaign_id"].str.startswith("WB"), "amount_taken"]
-                 .iloc[0]) == 1_200_000.0
+        t = st.table("campaign_contacts")
+        stored = t.filter(t.campaign_id.startswith("WB")).to_pandas().set_index("firm_id")
+    assert taken.taken == 2 and taken.rejected == 0
+    assert float(stored.loc[site.offer_firm, "amount_taken"]) == 1_200_000.0
+    # The four outcomes stay distinct in the store; only "taken" is a take-up.
+    assert stored["response"].to_dict() == {
+        site.offer_firm: "taken", **{f: "interested" for f in stored.index
+                                     if f != site.offer_firm}}
+    assert stored["responded"].to_dict() == {f: f == site.offer_firm for f in stored.index}
+
+
+def test_firm_360_shows_each_repayment_on_a_timeline(browser: Any, site: Site) -> None:
+    from selenium.webdriver.common.by import By
+
+    sign_in(browser, site, "wang")
+    visit(browser, site, f"/firms/{site.loan_firm}", "04b-firm-360-repayments")
+    assert plotted(browser, "#repayment-chart") == 1, "the repayment timeline was not drawn"
+    as_of = _serving(site.store, "SELECT max(as_of) FROM cycle_runs WHERE status = "
+                                 "'completed'")[0][0]
+    due, late = _serving(site.store, (
+        "SELECT count(*), count(*) FILTER (WHERE coalesce(CASE WHEN r.paid_date <= DATE "
+        f"'{as_of}' THEN r.paid_date END, DATE '{as_of}') > r.due_date) FROM repayments r "
+        f"JOIN loans l USING (loan_id) WHERE l.firm_id = '{site.loan_firm}' AND "
+        f"r.due_date <= DATE '{as_of}'"))[0]
+    text = browser.find_element(By.ID, "loans").text
+    assert f"应还{due}期" in text
+    browser.find_element(By.CSS_SELECTOR, "#loans details summary").click()
+    rows = browser.find_elements(By.CSS_SELECTOR, "#repayment-table tr[class^='rep-']")
+    assert len(rows) == min(due, 120)
+    shown_late = len(browser.find_elements(
+        By.CSS_SELECTOR, "#repayment-table tr.rep-paid_late, #repayment-table tr.rep-overdue"))
+    assert shown_late == late or len(rows) < due  # every late one is shown when all are
+    screenshot(browser, "04c-repayment-table")
+    sign_out(browser)
 
 
 def test_credit_officer_quotes_and_overrides_a_grade(browser: Any, site: Site) -> None:
@@ -350,6 +393,7 @@ def test_credit_officer_quotes_and_overrides_a_grade(browser: Any, site: Site) -
 
 def test_risk_manager_sees_the_portfolio_charts_drawn(browser: Any, site: Site) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     sign_in(browser, site, "zhao")
     assert browser.current_url.endswith("/portfolio")
@@ -362,12 +406,28 @@ def test_risk_manager_sees_the_portfolio_charts_drawn(browser: Any, site: Site) 
     visit(browser, site, "/watchlist", "11-watchlist")
     browser.find_element(By.CSS_SELECTOR, "#watch-table button").click()
     case = wait_for(browser, ".case")
-    case.find_element(By.NAME, "note").send_keys("已电话联系企业财务负责人")
-    case.find_element(By.CSS_SELECTOR, "button").click()
+    assert "未立案" in case.text
+    button = case.find_element(By.CSS_SELECTOR, "button")
+    assert button.text == "立案"  # a case is opened explicitly, then worked
+    case.find_element(By.NAME, "note").send_keys("预警信号较多，立案跟踪")
+    button.click()
     wait_for(browser, ".case table")
-    assert "已确认" in browser.find_element(By.CSS_SELECTOR, ".case").text
+    settled(browser)
     row_state = browser.find_element(By.CSS_SELECTOR, "#watch-table td[id^='state-']")
-    assert "已确认" in row_state.text  # the row follows the case (HTMX out-of-band swap)
+    assert "开立" in row_state.text  # the row follows the case (HTMX out-of-band swap)
+    steps = (("acknowledged", "已电话联系企业财务负责人", "已确认"),
+             ("action_taken", "已要求追加保证人", "已采取措施"),
+             ("closed", "风险缓释，结案", "已关闭"))
+    for state, note, label in steps:
+        case = wait_for(browser, ".case")
+        Select(case.find_element(By.NAME, "to_state")).select_by_value(state)
+        case.find_element(By.NAME, "note").send_keys(note)
+        case.find_element(By.CSS_SELECTOR, "button").click()
+        settled(browser)
+        assert label in browser.find_element(By.CSS_SELECTOR, ".case .case-state").text
+    history = browser.find_elements(By.CSS_SELECTOR, ".case table tr")[1:]
+    assert len(history) == 4
+    assert "未立案 → 开立" in history[0].text and "已采取措施 → 已关闭" in history[3].text
     screenshot(browser, "12-watch-case")
     visit(browser, site, "/admin?user=li", "13-audit")
     assert "rating_override" in browser.find_element(By.ID, "audit-table").text

@@ -50,6 +50,7 @@ from creditpersona.rules.store import rules_stage
 from creditpersona.runs import Lineage, RunLedger, completed, lineage, stages
 from creditpersona.safeio import private_dir, write_text
 from creditpersona.store import results
+from creditpersona.store.inbox import take_outcomes
 from creditpersona.store.store import Store
 from creditpersona.store.summary import firm_names
 from creditpersona.text.package import REGISTRY_NAME as TEXT_MODEL_NAME
@@ -99,6 +100,8 @@ class InputCheck:
     rows: dict[str, int]
     latest: dict[str, dt.date]
     quarantined: int
+    #: Campaign outcomes taken in from the service's inbox before the checks (taken, rejected).
+    outcomes: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -137,19 +140,29 @@ class CycleResult:
 
 def check_inputs(store: Store, as_of: dt.date, engine: str,
                  refit: tuple[str, ...]) -> InputCheck:
-    """The input checks: required tables present and filled, data reaching the as-of date.
+    """The inputs step: take in recorded outcomes, then check the tables and their dates.
+
+    Campaign outcomes recorded through the service wait in the operational store's inbox
+    (``<store>.ops.sqlite``); they are loaded into ``campaign_contacts`` through the data
+    contract's validation first (:func:`creditpersona.store.inbox.take_outcomes`; nothing to
+    do without an operational store), so every way of running a cycle — the CLI, the
+    service's live run, a library call — feeds them to the response and uplift models, and
+    the run's lineage records their load.
 
     Raises
     ------
     InsufficientDataError
         If a required table is missing or empty, or the data end long before ``as_of``.
     """
-    tables = {t for t in (*_REQUIRED, *_OPTIONAL, "quarantine") if results.has_table(store, t)}
+    tables = {t for t in _REQUIRED if results.has_table(store, t)}
     missing = [t for t in _REQUIRED if t not in tables]
     if missing:
         raise InsufficientDataError(
             f"{store.path}: the cycle needs the tables {', '.join(missing)}, which the store "
             "does not hold: ingest them (creditpersona ingest FILES).")
+    # The firms the outcomes refer to are loaded: take them in before anything is counted.
+    intake = take_outcomes(store)
+    tables = {t for t in (*_REQUIRED, *_OPTIONAL, "quarantine") if results.has_table(store, t)}
     rows = {t: int(store.table(t).count().execute()) for t in sorted(tables)
             if t in _REQUIRED or t in _OPTIONAL}
     empty = [t for t in _REQUIRED if rows[t] == 0]
@@ -174,7 +187,8 @@ def check_inputs(store: Store, as_of: dt.date, engine: str,
             f"{as_of}: load the data up to {as_of} or choose an earlier as-of date.")
     quarantined = int(store.table("quarantine").count().execute()) \
         if "quarantine" in tables else 0
-    return InputCheck(lineage(store, engine, refit), rows, latest, quarantined)
+    return InputCheck(lineage(store, engine, refit), rows, latest, quarantined,
+                      (intake.taken, intake.rejected))
 
 
 def run_cycle(

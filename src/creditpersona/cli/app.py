@@ -307,6 +307,10 @@ def _print_cycle(result: CycleResult) -> None:
         shown["command"] = shown["command"].fillna("")
         console.print(_frame(shown.sort_values("fired", ascending=False),
                              f"Review triggers 复核触发 as of {result.as_of}"))
+    overrides = result.review.overrides
+    if len(overrides):
+        console.print(_frame(overrides, "Rating overrides of the quarter 评级人工调整 "
+                                        "(up = better than the model's grade)"))
     timing = ", ".join(f"{k} {v:.1f} s" + (" (resumed)" if k in result.resumed else "")
                        for k, v in result.seconds.items())
     console.print(f"Stages: {timing}")

@@ -80,8 +80,15 @@ def serve(
     import os
 
     os.environ["CREDITPERSONA_STORE"] = str(path)
+    # A worker indexes the quarter before it answers (tens of seconds at 100,000 firms, longer
+    # on a busy machine): uvicorn's 5-second worker health check would kill and restart it
+    # for ever, so the supervisor waits as long as a start-up may take.
     uvicorn.run("creditpersona.service.asgi:app", host=host, port=port, workers=workers,
-                log_level="warning")
+                log_level="warning", timeout_worker_healthcheck=WORKER_HEALTHCHECK_S)
+
+
+#: Seconds uvicorn's supervisor waits for a worker's health answer (see ``serve``).
+WORKER_HEALTHCHECK_S = 600
 
 
 @users_app.command("add")

@@ -34,6 +34,8 @@ RULES: dict[str, str] = {
     "component_exceeds_total": "a component is larger than the total it belongs to",
     "window_order": "a count over a shorter window exceeds the count over a longer window",
     "date_order": "dates are in an impossible order",
+    "response_mismatch": "a campaign response disagrees with the take-up flag, or a held-out "
+                         "control has a response",
     "unknown_reference": "the row refers to a firm or loan the store does not hold",
     "duplicate_key": "another row with the same key was read first or is already loaded",
     "ragged_row": "a CSV row has more or fewer fields than the header (or an Excel row has "
@@ -60,10 +62,15 @@ class Field:
     choices: tuple[str, ...] | None = None
     check: Check | None = None
     references: str | None = None  # "table.field"
+    #: Added to the contract after files were written without it: a file may lack the
+    #: column (read as empty). Only for optional fields.
+    added: bool = False
 
     def constraint_text(self) -> str:
         """The field's constraints as one line of documentation."""
         parts = ["required" if self.required else "optional"]
+        if self.added:
+            parts.append("the column may be absent (added later)")
         if self.min is not None:
             parts.append(f"≥ {self.min:g}")
         if self.max is not None:
@@ -85,12 +92,13 @@ class Field:
 class CrossRule:
     """A rule over several fields of one row; ``kind`` names how the validator checks it.
 
-    ``fields`` are read as (smaller, larger) for ``le`` rules, and as (total_assets,
-    total_liabilities, equity) for ``balance``.
+    ``fields`` are read as (smaller, larger) for ``le`` rules, as (total_assets,
+    total_liabilities, equity) for ``balance``, and as (response, responded, treated) for
+    ``response`` (a recorded response agrees with the take-up flag and needs a contact).
     """
 
     rule: str
-    kind: Literal["le", "balance"]
+    kind: Literal["le", "balance", "response"]
     fields: tuple[str, ...]
     text: str
 
@@ -157,6 +165,9 @@ COLLATERAL = (
 )
 GUARANTEE = ("none", "corporate", "guarantee_company", "personal", "government_fund")
 CAMPAIGN_CHANNELS = ("rm_visit", "phone", "sms", "online_banking", "wechat", "branch_event")
+#: What a contact gave (an RM records it): reached without an answer yet, interested,
+#: declined, or taken up (then ``responded`` is true and ``amount_taken`` the amount).
+CAMPAIGN_RESPONSES = ("contacted", "interested", "declined", "taken")
 DOC_SOURCES = ("news", "court", "registry", "rm_note", "annual_report")
 LPR_TENORS = ("1Y", "5Y")
 
@@ -339,6 +350,14 @@ CAMPAIGNS = Table(
         Field("treated", "bool", "是否实验组", "True = contacted, false = held-out control"),
         Field("responded", "bool", "是否响应", "Took up the product within the campaign window"),
         _money("amount_taken", "成交金额", "Amount taken up"),
+        Field("response", "string", "触达结果", "What the contact gave: contacted (no answer "
+              "yet), interested, declined or taken; empty when not recorded",
+              choices=CAMPAIGN_RESPONSES, required=False, added=True),
+    ),
+    cross_rules=(
+        CrossRule("response_mismatch", "response", ("response", "responded", "treated"),
+                  "response taken means responded is true and any other response that it is "
+                  "false, and only a contacted firm (treated) has a response"),
     ),
 )
 

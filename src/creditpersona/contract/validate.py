@@ -79,7 +79,7 @@ def conform(data: pa.Table, table: Table, source: str | None = None) -> pa.Table
     from creditpersona.errors import SchemaError
 
     present = {name.strip(): name for name in data.column_names}
-    missing = [f.name for f in table.fields if f.name not in present]
+    missing = [f.name for f in table.fields if f.name not in present and not f.added]
     if missing:
         raise SchemaError(
             f"{source or table.name}: the file lacks the column(s) {', '.join(missing)} of "
@@ -89,6 +89,10 @@ def conform(data: pa.Table, table: Table, source: str | None = None) -> pa.Table
         )
     arrays, names = [], []
     for f in table.fields:
+        if f.name not in present:  # an optional field added later: the file predates it
+            arrays.append(pa.nulls(data.num_rows, pa.string()))
+            names.append(f.name)
+            continue
         col = data.column(present[f.name])
         if not _ARROW_FAMILY[f.dtype](col.type) and not pa.types.is_string(col.type):
             col = pc.cast(col, pa.string())
@@ -315,6 +319,10 @@ def good_rows(parsed: ir.Table, local: Sequence[Check], flagged: Sequence[ir.Tab
 
 
 def _cross(rule: CrossRule, values: dict[str, ir.Value]) -> ir.BooleanValue:
+    if rule.kind == "response":
+        response, responded, treated = (values[n] for n in rule.fields)
+        taken = response == "taken"
+        return response.notnull() & ((taken != responded) | ~treated)
     if rule.kind == "le":
         a, b = (values[n] for n in rule.fields)
         return a.notnull() & b.notnull() & (a > b)
@@ -414,6 +422,12 @@ def _message_sql(check: Check, table: Table) -> str:
         a, b = rule.fields
         return (f"{_lit(f'{a} = ')} || {_shown(_q(RAW_PREFIX + a))} || {_lit(f' but {b} = ')} "
                 f"|| {_shown(_q(RAW_PREFIX + b))} || {_lit(f': {rule.text}; correct the source')}")
+    if check.rule == "response_mismatch":
+        rule = table.cross_rules[int(check.detail)]
+        r, resp, tr = (_shown(_q(RAW_PREFIX + n)) for n in rule.fields)
+        why = _lit(f": {rule.text}; correct the source")
+        return (f"{_lit('response = ')} || {r} || {_lit(' but responded = ')} || {resp} || "
+                f"{_lit(' and treated = ')} || {tr} || {why}")
     if check.rule == "balance_sheet":
         ta, tl, eq = (_q(n) for n in table.cross_rules[int(check.detail)].fields)
         gap = f"({ta} - {tl} - {eq})"

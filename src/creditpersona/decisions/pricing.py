@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -112,26 +113,37 @@ def price_loans(
     """
     cfg = config or load_decisions()
     out, fr = _requests(requests, firms, cfg)
+    # Every column is computed as an array and the frame built once at the end: the engine's
+    # cost is pandas' per-column overhead, not arithmetic, and the service prices quotes in
+    # small batches (service/quoting.py), where that overhead is the whole cost.
+    cols: dict[str, Any] = {}
     p = fr["pd"].to_numpy(dtype=float)
     term = out["term_months"].to_numpy(dtype=float)
-    floor_bp = _components(out, fr, cfg)
-    out["floor_rate"] = floor_bp / 1e4
+    floor_bp = _components(cols, out, fr, p, term, cfg)
+    cols["floor_rate"] = floor_bp / 1e4
     # The cost floor: FTP + operating cost grossed up for the tax on interest.
-    cost_bp = (out["ftp_bp"].to_numpy() + out["operating_cost_bp"].to_numpy()) / (
-        1.0 - cfg.pricing.vat_and_surcharges)
-    out["cost_floor_rate"] = cost_bp / 1e4
-    out["lpr_tenor"] = cfg.lpr_tenor(term)
-    lpr = cfg.lpr_rate(term, as_of)
-    out["lpr"] = lpr
-    _quote(out, floor_bp, cost_bp, lpr, cfg)
-    out["raroc"] = raroc_at(out["rate"].to_numpy(), out, cfg)
-    out["hurdle_rate"] = cfg.hurdle_rate
-    out["below_hurdle"] = ~(out["raroc"].to_numpy() >= cfg.hurdle_rate - 1e-9)
-    out["floor_above_max"] = floor_bp - lpr * 1e4 > cfg.spread_bounds_bp[1]
-    out["declined"] = (out["grade"].to_numpy() == "D") | (p >= 1.0)
-    if "pricing_exception" in out.columns:
-        out = out.drop(columns="pricing_exception")
-    return out
+    cost_bp = (cols["ftp_bp"] + cols["operating_cost_bp"]) / (1.0 - cfg.pricing.vat_and_surcharges)
+    cols["cost_floor_rate"] = cost_bp / 1e4
+    cols["lpr_tenor"] = cfg.lpr_tenor(term)
+    lpr = np.broadcast_to(np.asarray(cfg.lpr_rate(term, as_of), dtype=float), term.shape)
+    cols["lpr"] = lpr
+    exception = (out["pricing_exception"].fillna("").astype(str).str.strip().to_numpy()
+                 if "pricing_exception" in out.columns else np.full(len(out), ""))
+    _quote(cols, floor_bp, cost_bp, lpr, exception, cfg)
+    tax = cfg.pricing.vat_and_surcharges
+    raroc = _raroc(cols["rate"], tax, cols["capital_k"], cols["fee_credit_bp"],
+                   cols["ftp_bp"], cols["operating_cost_bp"], cols["expected_loss_bp"])
+    cols["raroc"] = raroc
+    cols["hurdle_rate"] = np.full(len(out), cfg.hurdle_rate)
+    cols["below_hurdle"] = ~(raroc >= cfg.hurdle_rate - 1e-9)
+    cols["floor_above_max"] = floor_bp - lpr * 1e4 > cfg.spread_bounds_bp[1]
+    cols["declined"] = (cols["grade"] == "D") | (p >= 1.0)
+    for row in np.flatnonzero(cols["below_cost"] & (exception != "")).tolist():
+        _log.warning("pricing exception for firm_id=%s (%s): rate %.4f%% below the cost floor "
+                     "%.4f%%: %s", out["firm_id"].iloc[row], out["product"].iloc[row],
+                     cols["rate"][row] * 100, cost_bp[row] / 100, exception[row])
+    out = out.drop(columns=[c for c in (*cols, "pricing_exception") if c in out.columns])
+    return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
 
 
 def _requests(requests: pd.DataFrame, firms: pd.DataFrame,
@@ -145,7 +157,7 @@ def _requests(requests: pd.DataFrame, firms: pd.DataFrame,
     if (pos < 0).any():
         raise SchemaError(f"loan requests: firm_id={fid.iloc[int(np.argmin(pos))]} has no PD "
                           "score; score the firm first or remove the request.")
-    out = requests.reset_index(drop=True).copy()
+    out = requests.reset_index(drop=True)
     amount = out["amount"].to_numpy(dtype=float)
     term = out["term_months"].to_numpy(dtype=float)
     bad = ~(np.isfinite(amount) & (amount > 0) & np.isfinite(term) & (term >= 1))
@@ -156,75 +168,89 @@ def _requests(requests: pd.DataFrame, firms: pd.DataFrame,
     fr = f.take(pos).reset_index(drop=True)
     persona = cfg.persona_code(fr["persona_strategy"] if "persona_strategy" in fr.columns
                                else None, len(out))
+    filled: dict[str, Any] = {}
     if "product" not in out.columns:
-        out["product"] = cfg.persona_values(persona, "main_product")
-    out["product"] = out["product"].fillna(pd.Series(cfg.persona_values(persona, "main_product")))
-    known = out["product"].isin(list(cfg.products))
+        filled["product"] = cfg.persona_values(persona, "main_product")
+    product = pd.Series(filled.get("product", out.get("product")), index=out.index)
+    if product.isna().any():
+        product = product.fillna(pd.Series(cfg.persona_values(persona, "main_product")))
+    filled["product"] = product
+    known = product.isin(list(cfg.products))
     if not known.all():
-        raise SchemaError(f"loan requests: product {out['product'][~known].iloc[0]!r} is not in "
+        raise SchemaError(f"loan requests: product {product[~known].iloc[0]!r} is not in "
                           f"the catalogue ({', '.join(cfg.products)}).")
-    usual = pd.Series(cfg.product_values(out["product"], "default_collateral"))
-    out["collateral_type"] = (out["collateral_type"].fillna(usual)
-                              if "collateral_type" in out.columns else usual)
+    usual = pd.Series(cfg.product_values(product, "default_collateral"))
+    filled["collateral_type"] = (out["collateral_type"].fillna(usual)
+                                 if "collateral_type" in out.columns else usual)
     if "guarantee_type" not in out.columns:
-        out["guarantee_type"] = "none"
-    out["persona_policy"] = persona
+        filled["guarantee_type"] = "none"
+    filled["persona_policy"] = persona
+    # One assignment for the filled columns (each ``out[c] = …`` costs a copy of the frame's
+    # column index and a dtype inference).
+    out = out.assign(**filled)
     return out, fr
 
 
-def _components(out: pd.DataFrame, fr: pd.DataFrame, cfg: DecisionsConfig) -> np.ndarray:
+def _components(cols: dict[str, Any], out: pd.DataFrame, fr: pd.DataFrame, p: np.ndarray,
+                term: np.ndarray, cfg: DecisionsConfig) -> np.ndarray:
     """Add LGD, maturity, capital and the waterfall components (bp); return the floor (bp)."""
-    p = fr["pd"].to_numpy(dtype=float)
-    term = out["term_months"].to_numpy(dtype=float)
     lgd = cfg.lgd_of(out["collateral_type"], out["guarantee_type"])
     revenue = fr["revenue"].to_numpy(dtype=float) if "revenue" in fr.columns else None
     pc = cfg.pricing
-    amortising = pd.Series(cfg.product_values(out["product"], "amortising")).fillna(False)
+    product = out["product"]
+    amortising = pd.Series(cfg.product_values(product, "amortising")).fillna(False)
     maturity = effective_maturity(term, amortising.to_numpy(dtype=bool), pc.maturity,
                                   pc.foundation_maturity_years)
     k_basel = irb_capital(p, lgd, maturity, revenue, config=cfg.capital)["capital"].to_numpy()
     # K is capital at the 8 % minimum (12.5·K = RWA); the bank holds its total requirement.
     k = k_basel * 12.5 * pc.capital_per_rwa
-    out["pd"] = p
-    out["grade"] = fr["grade"].astype(object).to_numpy()
-    out["lgd"] = lgd
-    out["maturity_years"] = maturity
-    out["capital_k"] = k
-    out["ftp_bp"] = cfg.ftp(term) * 1e4
-    out["operating_cost_bp"] = cfg.product_values(out["product"], "operating_cost_bp").astype(
-        float)
-    out["expected_loss_bp"] = np.clip(p, 0.0, 1.0) * lgd * 1e4
-    out["capital_charge_bp"] = cfg.hurdle_rate * k * 1e4
-    out["target_margin_bp"] = float(cfg.target_margin_bp)
-    out["fee_credit_bp"] = -cfg.product_values(out["product"], "fee_bp").astype(float)
-    pre_tax = out[list(COMPONENTS[:6])].sum(axis=1).to_numpy()
+    n = len(out)
+    cols["pd"] = p
+    cols["grade"] = fr["grade"].astype(object).to_numpy()
+    cols["lgd"] = lgd
+    cols["maturity_years"] = maturity
+    cols["capital_k"] = k
+    cols["ftp_bp"] = cfg.ftp(term) * 1e4
+    cols["operating_cost_bp"] = cfg.product_values(product, "operating_cost_bp").astype(float)
+    cols["expected_loss_bp"] = np.clip(p, 0.0, 1.0) * lgd * 1e4
+    cols["capital_charge_bp"] = cfg.hurdle_rate * k * 1e4
+    cols["target_margin_bp"] = np.full(n, float(cfg.target_margin_bp))
+    cols["fee_credit_bp"] = -cfg.product_values(product, "fee_bp").astype(float)
+    pre_tax = np.zeros(n)
+    for c in COMPONENTS[:6]:  # in the waterfall's order, a missing part counting 0 (as ever)
+        part = np.asarray(cols[c], dtype=float)
+        pre_tax = pre_tax + np.where(np.isnan(part), 0.0, part)
     floor_bp = pre_tax / (1.0 - pc.vat_and_surcharges)
-    out["tax_bp"] = floor_bp * pc.vat_and_surcharges
-    out["strategy_bp"] = cfg.persona_values(out["persona_policy"].to_numpy(dtype=object),
-                                            "spread_adjustment_bp").astype(float)
+    cols["tax_bp"] = floor_bp * pc.vat_and_surcharges
+    cols["strategy_bp"] = cfg.persona_values(out["persona_policy"].to_numpy(dtype=object),
+                                             "spread_adjustment_bp").astype(float)
     return np.asarray(floor_bp, dtype=float)
 
 
-def _quote(out: pd.DataFrame, floor_bp: np.ndarray, cost_bp: np.ndarray, lpr: np.ndarray,
-           cfg: DecisionsConfig) -> None:
+def _quote(cols: dict[str, Any], floor_bp: np.ndarray, cost_bp: np.ndarray, lpr: np.ndarray,
+           exception: np.ndarray, cfg: DecisionsConfig) -> None:
     """Add the spread within bounds, lifted to the cost floor unless an exception is given."""
     lo, hi = cfg.spread_bounds_bp
-    wanted = floor_bp + out["strategy_bp"].to_numpy() - lpr * 1e4
+    wanted = floor_bp + cols["strategy_bp"] - lpr * 1e4
     spread = np.clip(wanted, lo, hi)
-    exception = (out["pricing_exception"].fillna("").astype(str).str.strip().to_numpy()
-                 if "pricing_exception" in out.columns else np.full(len(out), ""))
     under = lpr * 1e4 + spread < cost_bp - 1e-9
     lifted = under & (exception == "") & cfg.pricing.cost_floor
     spread = np.where(lifted, np.minimum(cost_bp - lpr * 1e4, hi), spread)
-    out["spread_bp"] = spread
-    out["rate"] = lpr + spread / 1e4
-    out["cost_floor_applied"] = lifted
-    out["below_cost"] = out["rate"].to_numpy() * 1e4 < cost_bp - 1e-9
-    out["exception"] = np.where(out["below_cost"].to_numpy(), exception, "").astype(object)
-    for row in np.flatnonzero(out["below_cost"].to_numpy() & (exception != "")).tolist():
-        _log.warning("pricing exception for firm_id=%s (%s): rate %.4f%% below the cost floor "
-                     "%.4f%%: %s", out["firm_id"].iloc[row], out["product"].iloc[row],
-                     out["rate"].iloc[row] * 100, cost_bp[row] / 100, exception[row])
+    rate = lpr + spread / 1e4
+    below = rate * 1e4 < cost_bp - 1e-9
+    cols["spread_bp"] = spread
+    cols["rate"] = rate
+    cols["cost_floor_applied"] = lifted
+    cols["below_cost"] = below
+    cols["exception"] = np.where(below, exception, "").astype(object)
+
+
+def _raroc(rate: np.ndarray, tax: float, k: np.ndarray, fee_credit_bp: np.ndarray,
+           ftp_bp: np.ndarray, operating_cost_bp: np.ndarray,
+           expected_loss_bp: np.ndarray) -> np.ndarray:
+    earned = np.asarray(rate, dtype=float) * (1.0 - tax) + (
+        -fee_credit_bp - ftp_bp - operating_cost_bp - expected_loss_bp) / 1e4
+    return np.where(k > 0, earned / np.where(k > 0, k, 1.0), np.nan)
 
 
 def raroc_at(rate: np.ndarray, priced: pd.DataFrame,
@@ -240,9 +266,6 @@ def raroc_at(rate: np.ndarray, priced: pd.DataFrame,
     0.12
     """
     tax = (config or load_decisions()).pricing.vat_and_surcharges
-    k = priced["capital_k"].to_numpy(dtype=float)
-    earned = np.asarray(rate, dtype=float) * (1.0 - tax) + (
-        -priced["fee_credit_bp"].to_numpy() - priced["ftp_bp"].to_numpy()
-        - priced["operating_cost_bp"].to_numpy() - priced["expected_loss_bp"].to_numpy()
-    ) / 1e4
-    return np.where(k > 0, earned / np.where(k > 0, k, 1.0), np.nan)
+    return _raroc(rate, tax, priced["capital_k"].to_numpy(dtype=float),
+                  *(priced[c].to_numpy(dtype=float) for c in (
+                      "fee_credit_bp", "ftp_bp", "operating_cost_bp", "expected_loss_bp")))

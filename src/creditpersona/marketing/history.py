@@ -333,7 +333,7 @@ def campaign_history(
     -------
     pandas.DataFrame
         ``campaign_id, firm_id, product, channel, contact_date, treated, responded,
-        amount_taken, snapshot`` and the columns of :func:`marketing_features`.
+        amount_taken, response, snapshot`` and the columns of :func:`marketing_features`.
     """
     cat = catalogue or load_catalogue()
     cap = cat.fitting.sample_cap if sample_cap is None else sample_cap
@@ -383,8 +383,12 @@ def _firm_index(profile: pd.DataFrame) -> pd.DataFrame:
     return prof.set_index(prof["firm_id"].astype(str))
 
 
+
+#: Columns of a campaign's record, never features. ``response`` (contacted / interested /
+#: declined / taken, as the RM recorded it) is an outcome: the models learn ``responded``, the
+#: take-up, and must not see the response that says it.
 HISTORY_COLUMNS = ("campaign_id", "firm_id", "product", "channel", "contact_date", "treated",
-                   "responded", "amount_taken", "snapshot", "load_id")
+                   "responded", "amount_taken", "response", "snapshot", "load_id")
 
 
 def feature_columns(frame: pd.DataFrame, pooled: bool = False) -> list[str]:

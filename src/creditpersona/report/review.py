@@ -359,6 +359,30 @@ def _quarter_on_quarter(result: ReviewResult) -> list[str]:
     return parts
 
 
+def _overrides(result: ReviewResult) -> str:
+    """Credit officers' rating overrides of the quarter: how many, which way, where."""
+    o = result.overrides
+    if o.empty:
+        return ("<p class='note'>No rating override was recorded through the service for the "
+                "quarter (评级人工调整：无).</p>")
+    labels = _persona_labels(result)
+    names = {"all": "all firms 全部", "persona": "persona 客户性格",
+             "grade": "model grade 模型评级"}
+    rows = []
+    for _, r in o.iterrows():
+        by, segment = str(r["by"]), str(r["segment"])
+        shown = "" if by == "all" else labels.get(segment, segment) if by == "persona" else segment
+        share = "" if pd.isna(r["share"]) else f"{r['share']:.1%}"
+        rows.append(f"<tr><td>{_e(names.get(by, by))}</td><td>{_e(shown)}</td>"
+                    f"<td>{int(r['overrides']):,}</td><td>{int(r['firms']):,}</td>"
+                    f"<td>{share}</td><td>{int(r['up']):,}</td><td>{int(r['down']):,}</td></tr>")
+    return ("<p class='note'>Overrides of the model grade kept beside it by credit officers "
+            "through the service (the latest per firm of the quarter just worked); up = a "
+            "better grade than the model's.</p><table><tr><th>by 维度</th><th>segment 分组</th>"
+            "<th>overrides 调整数</th><th>firms graded 评级客户数</th><th>share 占比</th>"
+            "<th>up 上调</th><th>down 下调</th></tr>" + "".join(rows) + "</table>")
+
+
 def review_section(result: ReviewResult) -> str:
     """The quarterly review: triggers, migration, drift, matured performance and trend.
 
@@ -390,6 +414,7 @@ def review_section(result: ReviewResult) -> str:
         parts.append("<ul class='note'>" + "".join(f"<li>{_e(n)}</li>" for n in result.notes)
                      + "</ul>")
     parts += ["<h3>触发条件 Re-fit triggers</h3>", _triggers(result)]
+    parts += ["<h3>评级人工调整 Rating overrides</h3>", _overrides(result)]
     if result.previous is None:
         parts.append("<p class='note'>No migration or quarter-on-quarter drift: this is the "
                      "first reviewed quarter.</p>")

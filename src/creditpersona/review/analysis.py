@@ -135,6 +135,9 @@ class ReviewResult:
         Registry name → version in force on ``as_of``.
     baselines : dict
         ``pd`` and ``personas`` → the as-of date their model in force was fitted for.
+    overrides : pandas.DataFrame
+        Credit officers' rating overrides of the quarter, counted overall, per persona and
+        per model grade (:func:`~creditpersona.review.inputs.override_counts`).
     """
 
     as_of: dt.date
@@ -164,6 +167,7 @@ class ReviewResult:
     notes: list[str] = field(default_factory=list)
     model_versions: dict[str, int] = field(default_factory=dict)
     baselines: dict[str, dt.date | None] = field(default_factory=dict)
+    overrides: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def fired(self) -> pd.DataFrame:
@@ -526,7 +530,8 @@ def review_analysis(store: Store, inputs: ReviewInputs,
         performance=performance, performance_grades=grades, persona_agreement=moves.agreement,
         annual=annual, triggers=triggers, history=history.summary,
         history_personas=history.personas, history_grades=history.grades, notes=notes,
-        model_versions=i.models.versions, baselines=i.models.baselines)
+        model_versions=i.models.versions, baselines=i.models.baselines,
+        overrides=i.overrides)
 
 
 def _triggers(ctx: trig.Context, i: ReviewInputs, stability: _Stability, moves: _Migrations,

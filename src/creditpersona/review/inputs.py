@@ -32,6 +32,7 @@ from creditpersona.review.history import PD_SCORES, PERSONAS
 from creditpersona.review.performance import MODELS
 from creditpersona.review.storage import REVIEW_TRIGGERS
 from creditpersona.store import results
+from creditpersona.store.ops import ops_path, read_only
 from creditpersona.store.store import Store
 
 SECTION = "industry_section"
@@ -305,6 +306,9 @@ class ReviewInputs:
     #: The full profile of ``as_of`` when the cycle handed it over (else read when needed).
     profile: pd.DataFrame | None
     notes: list[str]
+    #: Rating overrides of the quarter counted by direction, persona and grade
+    #: (:func:`override_counts`; empty without an operational store).
+    overrides: pd.DataFrame
 
 
 def review_inputs(store: Store, as_of: dt.date, cfg: ReviewConfig,
@@ -345,7 +349,93 @@ def review_inputs(store: Store, as_of: dt.date, cfg: ReviewConfig,
     quarters = _Quarters(store, watched.columns)
     if current is not None:
         quarters.hand_over(as_of, current)
-    return ReviewInputs(as_of, cfg, load_master_scale(), previous, score_dates, models,
+    scale = load_master_scale()
+    overrides = override_counts(
+        read_overrides(store, previous, as_of), quarters.scores(previous),
+        quarters.personas(previous), scale.names)
+    return ReviewInputs(as_of, cfg, scale, previous, score_dates, models,
                         watched, quarters, None if current is None else current.profile,
-                        notes)
+                        notes, overrides)
+
+
+# -- rating overrides (the service's operational store) ----------------------------------
+
+OVERRIDE_COLUMNS = ("by", "segment", "firms", "overrides", "share", "up", "down")
+
+
+def read_overrides(store: Store, since: dt.date | None, until: dt.date) -> pd.DataFrame:
+    """Credit officers' rating overrides of the quarters from ``since`` up to ``until``.
+
+    The service keeps them beside the model grade in the operational store
+    (``<store>.ops.sqlite``, table ``rating_overrides``), each against the grade of the quarter
+    it was serving (``as_of``). The review of ``until`` counts those against grades of the
+    previous review date ``since`` or later and before ``until`` — the quarter just
+    worked — so each override is counted by one review. The latest override of a firm and
+    quarter is the one in force. Read only; no operational store, no overrides.
+    """
+    empty = pd.DataFrame(columns=["firm_id", "as_of", "model_grade", "grade"])
+    if str(store.path) == ":memory:":
+        return empty
+    with read_only(ops_path(store.path)) as con:
+        if con is None or con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                      "name = 'rating_overrides'").fetchone() is None:
+            return empty
+        rows = con.execute(
+            "SELECT firm_id, as_of, model_grade, grade FROM rating_overrides o WHERE as_of < ? "
+            "AND as_of >= ? AND override_id = (SELECT max(override_id) FROM rating_overrides "
+            "WHERE firm_id = o.firm_id AND as_of = o.as_of) ORDER BY as_of, firm_id",
+            (until.isoformat(), (since or dt.date.min).isoformat())).fetchall()
+    return pd.DataFrame(rows, columns=list(empty.columns))
+
+
+def override_counts(overrides: pd.DataFrame, scores: pd.DataFrame | None,
+                    personas: pd.DataFrame | None, grades: list[str]) -> pd.DataFrame:
+    """Overrides counted for the whole book (``by`` = ``all``), per persona and per model grade.
+
+    ``firms`` are the firms graded in the quarter overridden (``scores``, the previous
+    quarter's PD scores), ``share`` = overrides / firms, ``up`` the overrides to a better
+    grade than the model's, ``down`` to a worse one (master-scale order, best first).
+
+    Examples
+    --------
+    >>> o = pd.DataFrame({"firm_id": ["A", "B"], "as_of": ["2026-03-31"] * 2,
+    ...                   "model_grade": ["5", "3"], "grade": ["4", "6"]})
+    >>> s = pd.DataFrame({"firm_id": ["A", "B", "C", "D"], "grade": ["5", "3", "5", "7"]})
+    >>> counts = override_counts(o, s, None, ["3", "4", "5", "6", "7", "D"])
+    >>> counts[["by", "segment", "firms", "overrides", "up", "down"]].values.tolist()
+    [['all', 'all', 4, 2, 1, 1], ['grade', '3', 1, 1, 0, 1], ['grade', '5', 2, 1, 1, 0]]
+    """
+    if overrides.empty:
+        return pd.DataFrame(columns=list(OVERRIDE_COLUMNS))
+    rank = {g: i for i, g in enumerate(grades)}
+    o = overrides.assign(
+        up=[rank.get(str(g), 0) < rank.get(str(m), 0) for g, m in
+            zip(overrides["grade"], overrides["model_grade"], strict=True)],
+        down=[rank.get(str(g), 0) > rank.get(str(m), 0) for g, m in
+              zip(overrides["grade"], overrides["model_grade"], strict=True)])
+    book = scores[["firm_id", "grade"]] if scores is not None else pd.DataFrame(
+        {"firm_id": o["firm_id"].unique(), "grade": None})
+    if personas is not None:
+        book = book.merge(personas[["firm_id", "persona_id"]], on="firm_id", how="left")
+        o = o.merge(personas[["firm_id", "persona_id"]], on="firm_id", how="left")
+    parts = []
+    for by, o_col, b_col in (("all", None, None), ("persona", "persona_id", "persona_id"),
+                             ("grade", "model_grade", "grade")):
+        if o_col is not None and (o_col not in o.columns or b_col not in book.columns):
+            continue
+        keys_o = o[o_col].astype(str) if o_col else pd.Series("all", index=o.index)
+        keys_b = book[b_col].astype(str) if b_col else pd.Series("all", index=book.index)
+        counted = o.groupby(keys_o.to_numpy()).agg(
+            overrides=("firm_id", "size"), up=("up", "sum"), down=("down", "sum"))
+        firms = keys_b.value_counts()
+        counted["firms"] = [int(firms.get(k, 0)) for k in counted.index]
+        counted = counted.rename_axis("segment").reset_index().assign(by=by)
+        if by == "grade":
+            counted = counted.sort_values("segment", key=lambda g: g.map(rank))
+        parts.append(counted)
+    out = pd.concat(parts, ignore_index=True)
+    out["share"] = out["overrides"] / out["firms"].where(out["firms"] > 0)
+    for c in ("firms", "overrides", "up", "down"):
+        out[c] = out[c].astype(int)
+    return out[list(OVERRIDE_COLUMNS)]
 

@@ -50,6 +50,8 @@ PER_FIRM = {
     "offers": None, "decision_loans": None,
 }
 RECENT_DOCUMENTS = 5
+#: Repayments shown in a 360 view: the most recent instalments due by the as-of date.
+REPAYMENTS_SHOWN = 120
 RELOAD_CHECK_S = 1.0
 
 
@@ -154,6 +156,7 @@ class Quarter:
         self._index("documents", docs)
         loans = _read(con, "loans").drop(columns="load_id", errors="ignore")
         self._index("loans", loans)
+        self.repayments = Repayments(_read(con, "repayments"), loans, self.firm_pos, self.as_of)
         self._index("statements", _read(con, "service_statements"))
         rules = _read(con, "service_persona_rules")
         self.persona_rules = {str(k): records(g.drop(columns="persona_id")) for k, g in
@@ -208,6 +211,62 @@ class Quarter:
         if pos[0] < 0 or not self.visible(scope, pos)[0]:
             raise FirmNotFound(f"firm {firm_id}: not found.")
         return self.records_of("firms", firm_id)[0]
+
+
+class Repayments:
+    """Every instalment of every loan, as typed columns sorted by firm and due date.
+
+    A 100,000-firm book has over a million instalments: held as Python objects (as the other
+    tables are) they would cost hundreds of megabytes per worker, so they are kept as numpy
+    columns (about 40 bytes a row) and a firm's rows are a slice, turned into records only
+    when its 360 view is asked for. Only what is known on the as-of date is shown: an
+    instalment paid later counts as unpaid, and those due later are counted, not listed.
+    """
+
+    def __init__(self, frame: pd.DataFrame, loans: pd.DataFrame, firms: pd.Index,
+                 as_of: dt.date) -> None:
+        self.as_of = np.datetime64(as_of, "D")
+        need = {"loan_id", "due_date", "amount_due", "paid_date", "amount_paid"}
+        if not len(frame) or not need <= set(frame.columns) or not len(loans):
+            frame = pd.DataFrame({c: [] for c in sorted(need)})
+        loan_ids = pd.Index(loans["loan_id"]) if len(loans) else pd.Index([])
+        loan = loan_ids.get_indexer(pd.Index(frame["loan_id"]))
+        firm = firms.get_indexer(pd.Index(loans["firm_id"].to_numpy()[np.maximum(loan, 0)])) \
+            if len(loans) else np.full(len(frame), -1)
+        keep = (loan >= 0) & (firm >= 0)
+        due = pd.to_datetime(frame["due_date"]).to_numpy(dtype="datetime64[D]")[keep]
+        order = np.lexsort((-due.astype(np.int64), firm[keep]))  # by firm, latest due first
+        self.loan_ids = loan_ids.to_numpy(dtype=object)
+        self.firm = firm[keep][order].astype(np.int32)
+        self.loan = loan[keep][order].astype(np.int32)
+        self.due = due[order]
+        self.paid = pd.to_datetime(frame["paid_date"]).to_numpy(
+            dtype="datetime64[D]")[keep][order]
+        self.amount_due = frame["amount_due"].to_numpy(dtype=float)[keep][order]
+        self.amount_paid = frame["amount_paid"].to_numpy(dtype=float)[keep][order]
+
+    def of(self, firm_pos: int, limit: int = REPAYMENTS_SHOWN) -> dict[str, Any]:
+        """The firm's instalments due by the as-of date, latest first (at most ``limit``),
+        with days past due and status; ``total`` of them and ``upcoming`` (due later)."""
+        lo, hi = np.searchsorted(self.firm, [firm_pos, firm_pos + 1])
+        due = self.due[lo:hi]
+        past = due <= self.as_of
+        rows = np.flatnonzero(past)
+        shown = rows[:limit] + lo
+        paid = self.paid[shown]
+        known = ~np.isnat(paid) & (paid <= self.as_of)  # paid by the as-of date
+        end = np.where(known, paid, self.as_of)
+        dpd = np.maximum((end - self.due[shown]).astype(np.int64), 0)
+        status = np.where(known, np.where(dpd > 0, "paid_late", "paid"),
+                          np.where(dpd > 0, "overdue", "due"))
+        items = [{"loan_id": self.loan_ids[self.loan[i]],
+                  "due_date": str(self.due[i]), "amount_due": jsonable(self.amount_due[i]),
+                  "paid_date": str(paid[k]) if known[k] else None,
+                  "amount_paid": jsonable(self.amount_paid[i]) if known[k] else None,
+                  "dpd": int(dpd[k]), "status": str(status[k])}
+                 for k, i in enumerate(shown.tolist())]
+        return {"total": int(len(rows)), "shown": len(items),
+                "upcoming": int((~past).sum()), "items": items}
 
 
 class Results:
@@ -329,6 +388,7 @@ def firm_view(quarter: Quarter, scope: Scope, firm_id: str,
         "summary": {"zh": profile.get("summary_zh"), "en": profile.get("summary_en")},
         "text_risk": {c: profile.get(c) for c in TEXT_COLUMNS},
         "documents": quarter.records_of("documents", firm_id),
+        "repayments": quarter.repayments.of(int(quarter.firm_pos.get_loc(firm_id))),
     }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,31 @@ def _json(value: object) -> str | None:
                                                   default=str)
 
 
+def entry(actor: Actor, action: str, resource: str, *, firm_id: str | None = None,
+          detail: dict[str, Any] | None = None, before: object = None,
+          after: object = None) -> tuple[Any, ...]:
+    """The fields of one record as :func:`append` takes them (stamped now, UTC)."""
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    return (at, actor.username, actor.role, actor.client, action, resource, firm_id,
+            _json(detail or {}), _json(before), _json(after))
+
+
+def append(con: sqlite3.Connection, entries: list[tuple[Any, ...]]) -> list[int]:
+    """Chain ``entries`` (from :func:`entry`) after the last record, inside the caller's write
+    transaction (``OpsStore.write``), which must hold the write lock; their sequence numbers."""
+    last = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+    rows, numbers = [], []
+    for fields in entries:
+        seq += 1
+        digest = _digest(prev, (seq, *fields))
+        rows.append((seq, *fields, prev, digest))
+        numbers.append(seq)
+        prev = digest
+    con.executemany("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    return numbers
+
+
 def record(ops: OpsStore, actor: Actor, action: str, resource: str, *,
            firm_id: str | None = None, detail: dict[str, Any] | None = None,
            before: object = None, after: object = None) -> int:
@@ -53,6 +79,7 @@ def record(ops: OpsStore, actor: Actor, action: str, resource: str, *,
 
     The last hash is read inside the write transaction (``BEGIN IMMEDIATE``), so concurrent
     writers — threads or processes — chain one after another, never on the same parent.
+    (Quotes write theirs a batch at a time, :mod:`creditpersona.service.quoting`.)
 
     Examples
     --------
@@ -69,16 +96,10 @@ def record(ops: OpsStore, actor: Actor, action: str, resource: str, *,
     >>> verify(ops).first_bad
     1
     """
-    at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-    fields = (at, actor.username, actor.role, actor.client, action, resource, firm_id,
-              _json(detail or {}), _json(before), _json(after))
+    fields = entry(actor, action, resource, firm_id=firm_id, detail=detail, before=before,
+                   after=after)
     with ops.write() as con:
-        last = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
-        digest = _digest(prev, (seq, *fields))
-        con.execute("INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, *fields, prev, digest))
-    return seq
+        return append(con, [fields])[0]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The cycle as the service needs it run: take in the inbox, compute, keep, publish.
 
 ``creditpersona run`` and ``creditpersona demo`` call :func:`run_cycle_live` instead of the
-bare :func:`creditpersona.pipeline.run_cycle`: outcomes recorded through the service are
-taken into ``campaign_contacts`` first (:mod:`creditpersona.service.intake`), the quarter's
+bare :func:`creditpersona.pipeline.run_cycle` (whose inputs step takes the outcomes recorded
+through the service into ``campaign_contacts``, :mod:`creditpersona.store.inbox`): the quarter's
 report is kept beside the store for ``/api/v1/runs/{run_id}/report``, and the serving snapshot
 is published last (:mod:`creditpersona.service.snapshot`), so the service switches to the new
 quarter only once it is complete.
@@ -16,18 +16,16 @@ from typing import Any
 
 from creditpersona.pipeline import CycleResult, run_cycle
 from creditpersona.safeio import private_dir
-from creditpersona.service.intake import take_outcomes
 from creditpersona.service.snapshot import publish, reports_dir
 from creditpersona.store.store import Store
 
 
 def run_cycle_live(store: Store, as_of: dt.date, out_dir: Path, *, keep_report: bool = True,
                    **kwargs: Any) -> CycleResult:
-    """Take in the outcome inbox, run the cycle, keep its report, publish the snapshot.
+    """Run the cycle (which takes in the outcome inbox), keep its report, publish the snapshot.
 
     ``kwargs`` go to :func:`creditpersona.pipeline.run_cycle`.
     """
-    take_outcomes(store)
     result = run_cycle(store, as_of, out_dir, **kwargs)
     if keep_report and str(store.path) != ":memory:":
         from creditpersona.report.cycle import cycle_sections

@@ -105,6 +105,24 @@ class Rating(Row):
     override: Override | None = None
 
 
+class Repayment(BaseModel):
+    loan_id: str
+    due_date: str
+    amount_due: float | None
+    paid_date: str | None = Field(description="Paid in full on (None: unpaid on the as-of date).")
+    amount_paid: float | None
+    dpd: int = Field(description="Days past due: paid date (or the as-of date, if unpaid) "
+                                 "minus due date, at least 0.")
+    status: Literal["paid", "paid_late", "overdue", "due"]
+
+
+class RepaymentPage(BaseModel):
+    total: int = Field(description="Instalments due by the as-of date.")
+    shown: int = Field(description="Of which listed here: the most recent ones.")
+    upcoming: int = Field(description="Instalments due after the as-of date (not listed).")
+    items: list[Repayment]
+
+
 class Firm360(BaseModel):
     as_of: str
     firm: Row
@@ -123,6 +141,8 @@ class Firm360(BaseModel):
         description="The profile's one-paragraph summary, Chinese and English.")
     text_risk: dict[str, Any]
     documents: list[Row]
+    repayments: RepaymentPage = Field(description="Each repayment of the firm's loans, latest "
+                                                  "first, capped (see ``total``).")
 
 
 class QuoteIn(BaseModel):
@@ -196,6 +216,7 @@ class Case(BaseModel):
     as_of: str
     state: CaseState
     assignee: str | None
+    opened_at: str | None = None
     actions: list[CaseAction]
 
 
@@ -207,8 +228,12 @@ class OutcomeIn(BaseModel):
     channel: str | None = Field(default=None, max_length=64)
     contact_date: dt.date
     treated: bool = True
-    responded: bool
+    responded: bool | None = Field(
+        default=None, description="Took the product up; implied by ``response`` when omitted "
+                                  "(true only for ``taken``).")
     amount_taken: float | None = Field(default=None, ge=0, le=1e12)
+    response: Literal["contacted", "interested", "declined", "taken"] | None = Field(
+        default=None, description="What the contact gave (campaign_contacts.response).")
 
 
 class OutcomeOut(BaseModel):

@@ -12,8 +12,11 @@ from typing import Any
 from creditpersona.errors import ConfigurationError
 from creditpersona.service.opstore import OpsStore
 
-#: Allowed moves of a watch-list case (a closed case may be reopened).
-TRANSITIONS = {"open": ("acknowledged", "action_taken", "closed"),
+#: The state of a firm on the watch-list without a case yet.
+NEW = "new"
+#: Allowed moves of a watch-list case (a closed case may be reopened). A case is opened
+#: explicitly (``new`` → ``open``, its first history entry) or by its first action.
+TRANSITIONS = {NEW: ("open",), "open": ("acknowledged", "action_taken", "closed"),
                "acknowledged": ("action_taken", "closed"),
                "action_taken": ("acknowledged", "closed"), "closed": ("open",)}
 
@@ -31,28 +34,32 @@ def cases(ops: OpsStore, as_of: dt.date) -> dict[str, dict[str, Any]]:
 
 def case(ops: OpsStore, firm_id: str, as_of: dt.date) -> dict[str, Any] | None:
     """One firm's case of the quarter with its actions, or None if none was opened."""
-    rows = ops.read("SELECT case_id, state, assignee FROM watch_cases WHERE firm_id = ? AND "
-                    "as_of = ?", (firm_id, as_of.isoformat()))
+    rows = ops.read("SELECT case_id, state, assignee, opened_at FROM watch_cases WHERE "
+                    "firm_id = ? AND as_of = ?", (firm_id, as_of.isoformat()))
     if not rows:
         return None
-    case_id, state, assignee = rows[0]
+    case_id, state, assignee, opened_at = rows[0]
     actions = ops.read("SELECT at, username, from_state, to_state, note, assignee FROM "
                        "watch_actions WHERE case_id = ? ORDER BY action_id", (case_id,))
     keys = ("at", "username", "from_state", "to_state", "note", "assignee")
     return {"case_id": case_id, "firm_id": firm_id, "as_of": as_of.isoformat(),
-            "state": state, "assignee": assignee,
+            "state": state, "assignee": assignee, "opened_at": opened_at,
             "actions": [dict(zip(keys, a, strict=True)) for a in actions]}
 
 
 def act(ops: OpsStore, firm_id: str, as_of: dt.date, username: str, to_state: str,
         note: str, assignee: str | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """Move a firm's case (opened on its first action); returns (before, after).
+    """Move a firm's case; returns (before, after).
+
+    A firm without a case is opened explicitly (``to_state`` ``open``: the case's first
+    history entry, ``new`` → ``open``, with the note) or by its first action (which then
+    moves from ``open``).
 
     Raises
     ------
     ConfigurationError
         If the move is not allowed from the case's state (open → acknowledged → action
-        taken → closed; closed → open).
+        taken → closed; closed → open; an open case cannot be opened again).
     """
     before = case(ops, firm_id, as_of)
     now = _now()
@@ -65,6 +72,8 @@ def act(ops: OpsStore, firm_id: str, as_of: dt.date, username: str, to_state: st
                 "updated_at) VALUES (?, ?, 'open', NULL, ?, ?)",
                 (firm_id, as_of.isoformat(), now, now)).lastrowid
             state, current = "open", None
+            if to_state == "open":  # opened explicitly: the opening is the first entry
+                state = NEW
         else:
             case_id, state, current = row
         if to_state not in TRANSITIONS[str(state)]:
@@ -113,9 +122,9 @@ def add_outcome(ops: OpsStore, outcome: dict[str, Any], username: str) -> int:
     with ops.write() as con:
         return int(con.execute(  # type: ignore[arg-type]
             "INSERT INTO outcome_inbox (campaign_id, firm_id, product, channel, contact_date, "
-            "treated, responded, amount_taken, username, received_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "treated, responded, amount_taken, response, username, received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (outcome["campaign_id"], outcome["firm_id"], outcome["product"],
              outcome.get("channel"), outcome["contact_date"].isoformat(),
              int(outcome["treated"]), int(outcome["responded"]), outcome.get("amount_taken"),
-             username, _now())).lastrowid)
+             outcome.get("response"), username, _now())).lastrowid)

@@ -156,10 +156,22 @@ class Store:
         for t in TABLES:
             if t.name not in existing:
                 self.con.create_table(t.name, schema=contract_schema(t))
+            elif any(f.added for f in t.fields):
+                self._add_columns(t)
         if LOAD_LOG not in existing:
             self.con.create_table(LOAD_LOG, schema=LOAD_LOG_SCHEMA)
         if QUARANTINE not in existing:
             self.con.create_table(QUARANTINE, schema=QUARANTINE_SCHEMA)
+
+    def _add_columns(self, table: Table) -> None:
+        """Add the contract's later fields to a table created before them (empty)."""
+        have = set(self.con.table(table.name).columns)
+        sql = {"string": "VARCHAR", "float": "DOUBLE", "int": "BIGINT", "bool": "BOOLEAN",
+               "date": "DATE"}
+        for f in table.fields:
+            if f.added and f.name not in have:
+                self.con.raw_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{f.name}" '
+                                 f"{sql[f.dtype]}")
 
     def discard_unfinished_loads(self) -> int:
         """Remove rows whose load never reached the load log (a load that failed midway).

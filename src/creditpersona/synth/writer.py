@@ -58,8 +58,11 @@ def typed_array(values: object, dtype: DType) -> pa.Array:
 
 
 def typed_table(table: Table, columns: Mapping[str, object]) -> pa.Table:
-    """The contract columns of ``table`` in contract order as an Arrow table."""
-    arrays = [typed_array(columns[f.name], f.dtype) for f in table.fields]
+    """The contract columns of ``table`` in contract order as an Arrow table (a field added
+    to the contract later that the generator does not fill is written empty)."""
+    rows = len(next(iter(columns.values()))) if columns else 0  # type: ignore[arg-type]
+    arrays = [typed_array(columns[f.name], f.dtype) if f.name in columns or not f.added
+              else pa.nulls(rows, ARROW_TYPES[f.dtype]) for f in table.fields]
     return pa.Table.from_arrays(arrays, names=list(table.field_names))
 
 

@@ -164,6 +164,47 @@ def timeline(loans: pd.DataFrame, status: pd.DataFrame, title: str = "") -> str:
                        "xaxis": {"type": "date"}}, max(180, 40 * len(loans) + 100))
 
 
+#: Colour of each repayment status (on time, late, overdue and unpaid, due today).
+REPAYMENT_COLOURS = {"paid": GREEN, "paid_late": "#ef6c00", "overdue": RED, "due": GREY}
+
+
+def repayments(rows: pd.DataFrame, names: Mapping[str, str], title: str = "") -> str:
+    """Each instalment on its loan's line at its due date, coloured by status; a late
+    payment is drawn as a segment from the due date to the day it was paid.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        ``label`` (the loan's), ``due_date``, ``paid_date`` (or None), ``status``, ``text``.
+    names : mapping
+        Status -> legend label.
+    """
+    data: list[dict[str, Any]] = []
+    late = rows[rows["paid_date"].notna() & (rows["status"] == "paid_late")]
+    if len(late):  # one trace of segments, separated by gaps (None), not one trace each
+        xs: list[Any] = []
+        ys: list[Any] = []
+        for _, r in late.iterrows():
+            xs += [r["due_date"], r["paid_date"], None]
+            ys += [r["label"], r["label"], None]
+        data.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines",
+                     "line": {"color": REPAYMENT_COLOURS["paid_late"], "width": 3},
+                     "hoverinfo": "skip", "showlegend": False})
+    for status, colour in REPAYMENT_COLOURS.items():
+        part = rows[rows["status"] == status]
+        if len(part):
+            data.append({"type": "scatter", "x": part["due_date"], "y": part["label"],
+                         "mode": "markers", "name": names.get(status, status),
+                         "marker": {"color": colour, "size": 9, "symbol": "circle",
+                                    "line": {"color": "white", "width": 1}},
+                         "text": part["text"], "hovertemplate": "%{text}<extra></extra>"})
+    loans = rows["label"].nunique()
+    return plot(data, {"title": {"text": title},
+                       "legend": {"orientation": "h", "y": -0.25},
+                       "yaxis": {"type": "category", "autorange": "reversed"},
+                       "xaxis": {"type": "date"}}, max(200, 36 * loans + 140))
+
+
 def bars(labels: Sequence[str], values: Sequence[float], title: str = "",
          percent: bool = False, colour: str = BLUE, horizontal: bool = False) -> str:
     """A plain bar chart (persona mix, grade distribution, watch-list counts)."""

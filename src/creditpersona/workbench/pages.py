@@ -131,7 +131,8 @@ async def outcome(request: Request) -> Response:
         treated, responded = views.OUTCOMES[kind]
         raw_amount = str(form.get("amount", "")).strip()
         try:
-            amount = float(raw_amount) * 1e4 if responded and raw_amount else None
+            # The contract requires an amount: none taken up is 0; a take-up needs its amount.
+            amount = (float(raw_amount) * 1e4 if raw_amount else None) if responded else 0.0
             campaign = campaign_id(str(form.get("as_of", "")))
         except ValueError as exc:
             return fragment(request, "outcome_done.html", {
@@ -140,7 +141,8 @@ async def outcome(request: Request) -> Response:
                 "firm_id": str(form.get("firm_id", "")), "product": str(form.get("product", "")),
                 "channel": str(form.get("channel", "")) or None,
                 "contact_date": str(form.get("contact_date") or dt.date.today().isoformat()),
-                "treated": treated, "responded": responded, "amount_taken": amount}
+                "treated": treated, "responded": responded, "amount_taken": amount,
+                "response": kind}
         try:
             saved = await api.post("/campaigns/outcomes", body)
         except ApiError as exc:
@@ -217,6 +219,8 @@ def firm_context(view: dict[str, Any], lang: str) -> dict[str, Any]:
             translate("floor_adjustment", lang)) if main else "",
         "docs": views.documents(view.get("documents") or [], lang),
         "timeline": views.loan_timeline(view.get("loans") or [], view["as_of"], lang),
+        "repayment_chart": views.repayment_timeline(
+            (view.get("repayments") or {}).get("items") or [], view.get("loans") or [], lang),
         "grades": views.grade_names(), "charts": True,
     }
 
@@ -381,10 +385,10 @@ async def case_action(request: Request, firm_id: str) -> Response:
 
 def _case_fragment(request: Request, session: Session, firm_id: str,
                    found: dict[str, Any] | None, error: str | None = None) -> Response:
-    from creditpersona.service.workflow import TRANSITIONS
+    from creditpersona.service.workflow import NEW, TRANSITIONS
 
     lang = language(request)
-    state = found["state"] if found else "open"
+    state = found["state"] if found else NEW
     return fragment(request, "case.html", {
         "firm_id": firm_id, "case": found, "error": error, "state": state,
         "next_states": TRANSITIONS[state], "can_act": session.role in ("rm", "risk_manager"),

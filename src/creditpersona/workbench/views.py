@@ -16,9 +16,8 @@ import pandas as pd
 
 from creditpersona.workbench import charts
 
-#: Campaign outcomes an RM records in two clicks → (treated, responded). The contract's
-#: ``campaign_contacts`` keeps contact and take-up only: "interested" and "declined" are
-#: contacts without take-up (the page says which was chosen; the store cannot tell them apart).
+#: Campaign outcomes an RM records in two clicks → (treated, responded). Each is stored as it
+#: was chosen (``campaign_contacts.response``); only "taken" is a take-up (``responded``).
 OUTCOMES = {"contacted": (True, False), "interested": (True, False),
             "declined": (True, False), "taken": (True, True)}
 LEVEL_BADGE = {"red": "red", "orange": "amber", "amber": "amber", "yellow": "amber",
@@ -164,6 +163,28 @@ def loan_timeline(loans: Sequence[Mapping[str, Any]], as_of: str, lang: str) -> 
         "text": [("逾期天数 " if lang != "en" else "days past due ") + f"{d:.0f}"
                  if pd.notna(d) else "" for d in dpd]})[live]
     return charts.timeline(bars, status)
+
+
+def repayment_timeline(repayments: Sequence[Mapping[str, Any]],
+                       loans: Sequence[Mapping[str, Any]], lang: str) -> str:
+    """Each repayment shown in the 360 on its loan's line: due date, paid date and days past
+    due (green on time, orange paid late, red overdue and unpaid)."""
+    from creditpersona.workbench.i18n import translate
+
+    frame = pd.DataFrame(list(repayments))
+    if frame.empty:
+        return ""
+    product = {str(loan.get("loan_id")): product_label(loan.get("product"), lang)
+               for loan in loans}
+    frame["label"] = [f"{loan} {product.get(str(loan), '')}".strip()
+                      for loan in frame["loan_id"]]
+    words = {k: translate(k, lang) for k in ("due_date", "paid_date", "dpd", "amount_due")}
+    frame["text"] = [
+        f"{r['label']}<br>{words['due_date']} {r['due_date']} · {words['amount_due']} "
+        f"{money(r['amount_due'], lang)}<br>{words['paid_date']} {r['paid_date'] or '—'} · "
+        f"{words['dpd']} {r['dpd']}" for _, r in frame.iterrows()]
+    names = {s: translate(f"rep_{s}", lang) for s in charts.REPAYMENT_COLOURS}
+    return charts.repayments(frame, names)
 
 
 def industry_label(code: object, lang: str) -> str:

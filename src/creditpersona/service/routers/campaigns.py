@@ -44,7 +44,24 @@ def _check_contract(row: dict[str, object]) -> None:
 
 @router.post("/outcomes", response_model=OutcomeOut, status_code=202)
 def outcome(body: OutcomeIn, who: RM) -> OutcomeOut:
-    """Record an offer's contact and response (taken in by the next cycle)."""
+    """Record an offer's contact and response (taken in by the next cycle).
+
+    ``response`` keeps the four outcomes apart (contacted, interested, declined, taken); only
+    ``taken`` is a take-up (``responded`` true), which the response and uplift models learn.
+    """
+    if body.responded is None and body.response is None:
+        raise Problem(422, "campaign_contacts.responded: required (took the product up), or "
+                           "give response (contacted, interested, declined or taken).")
+    if body.response is not None:
+        taken = body.response == "taken"
+        if body.responded is not None and body.responded != taken:
+            raise Problem(422, f"campaign_contacts.response: {body.response!r} with responded "
+                               f"= {body.responded}; only a taken offer is a take-up "
+                               "(responded true).")
+        if not body.treated:
+            raise Problem(422, "campaign_contacts.response: a held-out control (treated "
+                               "false) was not contacted and has no response.")
+        body = body.model_copy(update={"responded": taken})
     _check_contract(body.model_dump())
     if body.treated != (body.channel is not None):
         raise Problem(422, "campaign_contacts.channel: a contacted firm (treated) needs its "

@@ -7,6 +7,7 @@ persona policy and statements, so a quote here and the cycle's price agree.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from creditpersona.decisions.limits import recommend_limits
 from creditpersona.decisions.pricing import COMPONENTS
 from creditpersona.errors import CreditPersonaError
 from creditpersona.models.master_scale import load_master_scale
-from creditpersona.service import access, workflow
+from creditpersona.service import access, audit, workflow
 from creditpersona.service.deps import CUSTOMER_ROLES, Caller, allow, firm_or_404
 from creditpersona.service.problems import Problem
 from creditpersona.service.quoting import QuoteBatcher
@@ -69,8 +70,10 @@ def _firm_inputs(quarter: access.Quarter, firm_id: str) -> dict[str, Any]:
 
 
 @router.post("/quotes", response_model=Quote)
-def quote(body: QuoteIn, who: Reader) -> Quote:
+async def quote(body: QuoteIn, who: Reader) -> Quote:
     """Price a loan (what-if): the pricing waterfall and RAROC, the cycle's own engine."""
+    # A coroutine: everything before the price is memory look-ups, and the price (with this
+    # read's audit record, committed with its batch's) is awaited, not waited for on a thread.
     cfg = config()
     _check_choice("product", body.product, cfg.products)
     _check_choice("collateral_type", body.collateral_type, cfg.lgd.by_collateral)
@@ -78,14 +81,16 @@ def quote(body: QuoteIn, who: Reader) -> Quote:
     quarter = who.quarter()
     firm_or_404(who, quarter, body.firm_id)
     usual = cfg.products[body.product].default_collateral
-    request = {**body.model_dump(), "collateral_type": body.collateral_type or usual,
+    asked = body.model_dump()
+    request = {**asked, "collateral_type": body.collateral_type or usual,
                "guarantee_type": body.guarantee_type or "none"}
+    record = audit.entry(who.actor, "read", "quote", firm_id=body.firm_id, detail=asked)
     try:
-        priced = batcher().price(request, _firm_inputs(quarter, body.firm_id))
+        priced = await asyncio.wrap_future(batcher().submit(
+            request, _firm_inputs(quarter, body.firm_id), ops=who.ctx.ops, record=record))
     except CreditPersonaError as exc:
         raise Problem(422, str(exc)) from None
     row = {k: access.jsonable(v) for k, v in priced.items()}
-    who.audit("read", "quote", firm_id=body.firm_id, detail=body.model_dump())
     return Quote(**row, components_bp={c: row.get(c) for c in COMPONENTS})
 
 

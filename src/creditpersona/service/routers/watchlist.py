@@ -22,7 +22,10 @@ def watchlist(who: Reader, level: Annotated[str | None, Query(max_length=20)] = 
               state: Annotated[str | None, Query(max_length=20)] = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 50,
               offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> WatchPage:
-    """Firms on the watch-list in your scope with their case state, most points first."""
+    """Firms on the watch-list in your scope with their case state, most points first.
+
+    ``state`` filters by case state; ``new`` gives the firms without a case yet (their
+    ``state`` and ``case_id`` are null)."""
     quarter = who.quarter()
     frame = access.watchlist(quarter, who.scope)
     if level:
@@ -30,9 +33,11 @@ def watchlist(who: Reader, level: Annotated[str | None, Query(max_length=20)] = 
     known = workflow.cases(who.ctx.ops, quarter.as_of)
     frame = frame.assign(
         case_id=frame["firm_id"].map(lambda f: known.get(f, {}).get("case_id")),
-        state=frame["firm_id"].map(lambda f: known.get(f, {}).get("state", "open")),
+        state=frame["firm_id"].map(lambda f: known.get(f, {}).get("state")),
         assignee=frame["firm_id"].map(lambda f: known.get(f, {}).get("assignee")))
-    if state:
+    if state == workflow.NEW:  # on the watch-list, no case opened yet
+        frame = frame[frame["case_id"].isna()]
+    elif state:
         frame = frame[frame["state"] == state]
     page = frame.iloc[offset:offset + limit]
     who.audit("read", "watchlist", detail={"level": level, "state": state,
@@ -44,7 +49,10 @@ def watchlist(who: Reader, level: Annotated[str | None, Query(max_length=20)] = 
 @router.post("/{firm_id}/actions", response_model=Case)
 def act(firm_id: Annotated[str, Path(max_length=64)], body: CaseActionIn,
         who: Worker) -> Case:
-    """Move the firm's case: open → acknowledged → action taken → closed (with a note)."""
+    """Move the firm's case: open → acknowledged → action taken → closed (with a note).
+
+    A firm without a case is opened with ``to_state`` ``open`` (the first history entry) or
+    by its first action."""
     quarter = who.quarter()
     firm_or_404(who, quarter, firm_id)
     listed = quarter.of("decision_watchlist", firm_id)
