@@ -90,7 +90,7 @@ def test_rows_are_written_block_by_block(blocks: tuple[GenerationResult, list[in
     for table in TABLES:
         pf = pq.ParquetFile(result.files[table.name])
         key = "loan_id" if table.name == "repayments" else "firm_id"
-        seen = []
+        seen: list[int] = []
         for g in range(pf.num_row_groups):
             ids = pf.read_row_group(g, columns=[key]).column(key).to_pylist()
             in_group = {block_of[f] for f in ids}
