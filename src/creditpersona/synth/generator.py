@@ -217,6 +217,8 @@ def generate_bank(
     ...     sorted(result.files) == sorted(TABLES_BY_NAME)
     True
     """
+    # Over 80 lines only through its docstring (every parameter and file written); the
+    # blocks are drawn and written by _Bank.
     _validate(n_firms, seed, end_date, years, quarters, shock, txn_per_firm_year, fmt,
               inject_errors, block_firms, progress)
     timeline = Timeline.build(end_date, history_years(int(years), int(quarters)),
@@ -273,7 +275,7 @@ class _Bank:
 
     Each contract table and truth file is opened once and every block appends its rows in
     firm order, so memory holds one block's rows at a time; the USCCs of earlier blocks
-    (18 characters a firm) are kept to keep codes unique over the whole bank.
+    (72 bytes a firm) are kept to keep codes unique over the whole bank.
     """
 
     def __init__(self, out: Path, fmt: Literal["csv", "parquet"], timeline: Timeline,
