@@ -118,11 +118,17 @@ def generate(
         "--shock-from", min=1, help="First review quarter of the downturn (1-based).")] = None,
     shock_size: Annotated[float, typer.Option(
         "--shock-size", help="Rise of the industry's latent risk (0 < size <= 5).")] = 1.5,
+    block_firms: Annotated[int, typer.Option(
+        "--block-firms", min=1,
+        help="Firms simulated at a time (memory grows with this, not with --firms); a bank "
+             "of more firms is drawn block by block and appended to the same files.")
+    ] = 50_000,
 ) -> None:
     """Write a synthetic Chinese corporate bank: every contract table plus hidden truths.
 
     With --quarters the bank evolves over several review quarters; with --shock-industry
-    and --shock-from one industry goes into a downturn from a given quarter.
+    and --shock-from one industry goes into a downturn from a given quarter. Banks larger
+    than --block-firms are streamed to the files block by block, in bounded memory.
     """
     import pandas as pd
 
@@ -140,6 +146,7 @@ def generate(
             out, firms, seed, end_date=parse_date(end_date), years=years,
             fmt=fmt,  # type: ignore[arg-type]
             inject_errors=inject_errors, quarters=quarters, shock=shock,
+            block_firms=block_firms,
             progress=lambda msg: progress.update(task, description=msg),
         )
     rows = pd.DataFrame({"table": list(result.rows), "rows": list(result.rows.values())})

@@ -177,7 +177,7 @@ def _risk_rate(last_risk: Floats) -> Floats:
 
 
 def documents(rng: np.random.Generator, pop: Population, fin: Financials,
-              shock_rng: np.random.Generator | None = None) -> Columns:
+              shock_rng: np.random.Generator | None = None, *, first_id: int = 1) -> Columns:
     """The ``documents`` rows, sorted by date and firm, with ``doc_id`` in that order.
 
     Parameters
@@ -189,6 +189,9 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials,
     shock_rng : numpy.random.Generator, optional
         Stream for the documents the industry shock adds or removes; required when ``pop``
         has one.
+    first_id : int, default 1
+        Number of the first ``doc_id`` (a block of a larger bank continues the numbering
+        of the blocks before it).
 
     Returns
     -------
@@ -196,53 +199,85 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials,
         Contract columns (``firm`` holds firm indices).
     """
     tl = pop.timeline
-    n = pop.n
-    lo = np.maximum(pop.founded_on, tl.history_start)
-    span = np.maximum((tl.end - lo).astype(np.int64), 1)
     end_q = int(np.clip(tl.quarter_index(np.array([tl.end]))[0], 0, None))
-    last_risk = pop.calm_risk[:, end_q]
-    size_factor = np.array([2.5, 1.6, 1.0, 0.6])[pop.size_target]
     growthy = (pop.persona == INDEX["growth_tech"]) | (pop.growth > 0.15)
-
-    parts: list[_Part] = []
-
-    def fill(firm: npt.NDArray[np.int64], templates: npt.NDArray[np.object_]
-             ) -> npt.NDArray[np.object_]:
-        number = rng.integers(5, 100, firm.size)
-        return _fill(templates, pop.name[firm], number, pop.city[firm],
-                     _other_names(pop, firm, number))
-
-    def uniform_dates(firm: npt.NDArray[np.int64]) -> npt.NDArray[np.datetime64]:
-        offset = (rng.random(firm.size) * span[firm]).astype(np.int64)
-        return np.asarray(lo[firm] + offset.astype("timedelta64[D]"))
-
-    for counts, templates in (
-        (rng.poisson(1.0 * size_factor), NEUTRAL),
-        (rng.poisson(_positive_rate(growthy, last_risk)), POSITIVE),
-        (rng.poisson(0.12, n), NEGATED),
-        (rng.poisson(0.4, n), REGISTRY),
-        (rng.poisson(_risk_rate(last_risk)), RISK),
-    ):
-        firm, source, text = _draw(rng, counts, templates)
-        parts.append((firm, source, fill(firm, text), uniform_dates(firm)))
-
+    draw = _Drawer(rng, pop)
+    parts = _background(draw, pop.calm_risk[:, end_q], growthy)
     # Risk events concentrate in the quarters when a firm's latent risk is high (the risk
     # that drives defaults, not the drawn default date).
-    firm, source, text, day = _distress(rng, pop.calm_risk, tl.quarter_ends, lo, tl.end)
-    parts.append((firm, source, fill(firm, text), day))
+    firm, source, text, day = _distress(rng, pop.calm_risk, tl.quarter_ends, draw.lo, tl.end)
+    parts.append((firm, source, draw.fill(firm, text), day))
+    parts.append(_visit_notes(draw))
+    parts.extend(_annual_reports(rng, pop, fin))
+    if pop.has_shock:
+        if shock_rng is None:
+            raise ValueError("documents needs shock_rng when the population has a shock")
+        parts = _after_shock(shock_rng, pop, parts, end_q, growthy)
+    return _in_date_order(parts, tl.end, first_id)
 
-    # RM visit notes: the persona's note, or a stress note once the firm looks stressed.
-    visits = rng.poisson(1.5, n)
-    firm = np.repeat(np.arange(n), visits)
-    day = uniform_dates(firm)
+
+class _Drawer:
+    """The draws every batch of documents shares: template numbers and uniform dates."""
+
+    def __init__(self, rng: np.random.Generator, pop: Population) -> None:
+        tl = pop.timeline
+        self.rng, self.pop = rng, pop
+        self.lo = np.maximum(pop.founded_on, tl.history_start)
+        self.span = np.maximum((tl.end - self.lo).astype(np.int64), 1)
+
+    def fill(self, firm: npt.NDArray[np.int64], templates: npt.NDArray[np.object_]
+             ) -> npt.NDArray[np.object_]:
+        """The texts of ``templates`` about ``firm`` (draws one number per document)."""
+        number = self.rng.integers(5, 100, firm.size)
+        return _fill(templates, self.pop.name[firm], number, self.pop.city[firm],
+                     _other_names(self.pop, firm, number))
+
+    def uniform_dates(self, firm: npt.NDArray[np.int64]) -> npt.NDArray[np.datetime64]:
+        """A uniform day of each firm's history (from its founding or the history start)."""
+        offset = (self.rng.random(firm.size) * self.span[firm]).astype(np.int64)
+        return np.asarray(self.lo[firm] + offset.astype("timedelta64[D]"))
+
+
+def _background(draw: _Drawer, last_risk: Floats, growthy: npt.NDArray[np.bool_]
+                ) -> list[_Part]:
+    """Neutral, positive, negated, registry and risk news on uniform dates, in that order
+    (:data:`_POSITIVE_PART` is the second)."""
+    rng, pop = draw.rng, draw.pop
+    size_factor = np.array([2.5, 1.6, 1.0, 0.6])[pop.size_target]
+    # Every count is drawn before the first batch's templates: the order fixes the bank.
+    batches = (
+        (rng.poisson(1.0 * size_factor), NEUTRAL),
+        (rng.poisson(_positive_rate(growthy, last_risk)), POSITIVE),
+        (rng.poisson(0.12, pop.n), NEGATED),
+        (rng.poisson(0.4, pop.n), REGISTRY),
+        (rng.poisson(_risk_rate(last_risk)), RISK),
+    )
+    parts: list[_Part] = []
+    for counts, templates in batches:
+        firm, source, text = _draw(rng, counts, templates)
+        parts.append((firm, source, draw.fill(firm, text), draw.uniform_dates(firm)))
+    return parts
+
+
+def _visit_notes(draw: _Drawer) -> _Part:
+    """RM visit notes: the persona's note, or a stress note once the firm looks stressed."""
+    pop = draw.pop
+    tl = pop.timeline
+    firm = np.repeat(np.arange(pop.n), draw.rng.poisson(1.5, pop.n))
+    day = draw.uniform_dates(firm)
     q = np.clip(tl.quarter_index(day), 0, tl.quarter_ends.size - 1)
     stressed = pop.risk[firm, q] > 1.8
     note = np.where(stressed, RM_STRESS, np.asarray(RM_NOTES, dtype=object)[pop.persona[firm]])
-    parts.append((firm, np.full(firm.size, "rm_note", dtype=object),
-                  fill(firm, note.astype(object)), day))
+    return (firm, np.full(firm.size, "rm_note", dtype=object),
+            draw.fill(firm, note.astype(object)), day)
 
-    # Annual-report abstracts of listed firms, once each fiscal year is published.
+
+def _annual_reports(rng: np.random.Generator, pop: Population, fin: Financials
+                    ) -> list[_Part]:
+    """Annual-report abstracts of listed firms, once each fiscal year is published."""
+    tl = pop.timeline
     listed = np.flatnonzero(pop.listed)
+    parts: list[_Part] = []
     for year in tl.fiscal_years:
         published = np.datetime64(f"{int(year) + 1}-04-25", "D")
         if published > tl.end:
@@ -255,22 +290,24 @@ def documents(rng: np.random.Generator, pop: Population, fin: Financials,
         day = published - rng.integers(0, 30, listed.size).astype("timedelta64[D]")
         parts.append((listed, np.full(listed.size, "annual_report", dtype=object),
                       text.astype(object), day))
+    return parts
 
-    if pop.has_shock:
-        if shock_rng is None:
-            raise ValueError("documents needs shock_rng when the population has a shock")
-        parts = _after_shock(shock_rng, pop, parts, end_q, growthy)
 
+def _in_date_order(parts: list[_Part], end: np.datetime64, first_id: int) -> Columns:
+    """The documents dated up to ``end``, sorted by date and firm, numbered from
+    ``first_id``."""
     firm = np.concatenate([p[0] for p in parts])
     source = np.concatenate([p[1] for p in parts])
     text = np.concatenate([p[2] for p in parts])
     day = np.concatenate([p[3] for p in parts]).astype("datetime64[D]")
-    keep = day <= tl.end
+    keep = day <= end
     order = np.lexsort((firm[keep], day[keep]))
     sel = np.flatnonzero(keep)[order]
-    width = max(8, len(str(sel.size)))
+    last = first_id + sel.size - 1
+    width = max(8, len(str(last)))
+    numbers = np.arange(first_id, last + 1).astype(str)
     return {
-        "doc_id": np.char.add("D", np.char.zfill(np.arange(1, sel.size + 1).astype(str), width)),
+        "doc_id": np.char.add("D", np.char.zfill(numbers, width)),
         "firm": firm[sel], "doc_date": day[sel], "source": source[sel], "text": text[sel],
     }
 
@@ -285,19 +322,13 @@ def _after_shock(rng: np.random.Generator, pop: Population, parts: list[_Part],
     """
     tl = pop.timeline
     start = pop.shock_start
-    lo = np.maximum(pop.founded_on, tl.history_start)
-    span = np.maximum((tl.end - lo).astype(np.int64), 1)
+    draw = _Drawer(rng, pop)
+    lo, span, fill = draw.lo, draw.span, draw.fill
     last_risk, calm_last = pop.risk[:, end_q], pop.calm_risk[:, end_q]
     out = list(parts)
 
     def keep(part: _Part, mask: npt.NDArray[np.bool_]) -> _Part:
         return (part[0][mask], part[1][mask], part[2][mask], part[3][mask])
-
-    def fill(firm: npt.NDArray[np.int64], templates: npt.NDArray[np.object_]
-             ) -> npt.NDArray[np.object_]:
-        number = rng.integers(5, 100, firm.size)
-        return _fill(templates, pop.name[firm], number, pop.city[firm],
-                     _other_names(pop, firm, number))
 
     firm, _, _, day = parts[_POSITIVE_PART]
     ratio = _positive_rate(growthy, last_risk) / _positive_rate(growthy, calm_last)

@@ -88,8 +88,12 @@ _SHORT_TERM = np.isin(np.asarray(PRODUCTS), ("working_capital", "trade_finance",
                                               "supply_chain", "inclusive_small"))
 
 
-def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Columns:
+def loans(rng: np.random.Generator, pop: Population, campaign: Columns, *,
+          first_id: int = 1) -> Columns:
     """The ``loans`` rows: organic loans plus the loans booked by campaign responders.
+
+    ``first_id`` is the number of the first ``loan_id`` (a block of a larger bank continues
+    the numbering of the blocks before it).
 
     Returns
     -------
@@ -103,10 +107,10 @@ def loans(rng: np.random.Generator, pop: Population, campaign: Columns) -> Colum
     firm, product, start, amount, booked = _organic_and_campaign(rng, pop, campaign)
     terms = _terms(rng, pop, firm, product, start)
     order = np.lexsort((firm, start))
-    m = firm.size
-    width_id = max(8, len(str(m)))
+    last = first_id + firm.size - 1
+    numbers = np.arange(first_id, last + 1).astype(str)
     out: Columns = {
-        "loan_id": np.char.add("L", np.char.zfill(np.arange(1, m + 1).astype(str), width_id)),
+        "loan_id": np.char.add("L", np.char.zfill(numbers, max(8, len(str(last))))),
         "firm": firm[order], "product": np.asarray(PRODUCTS, dtype=object)[product[order]],
         "purpose": np.asarray(PURPOSES, dtype=object)[terms["purpose"][order]],
         "amount": amount[order], "lpr_tenor": terms["lpr_tenor"][order],

@@ -247,7 +247,9 @@ def _size_anchors(
 
 
 def build_population(rng: np.random.Generator, n: int, timeline: Timeline,
-                     shock: Shock | None = None) -> Population:
+                     shock: Shock | None = None, *, n_rms: int | None = None,
+                     taken_codes: npt.ArrayLike = (), require_shocked: bool = True
+                     ) -> Population:
     """Draw ``n`` firms: personas, registry facts, size, latent risk path and default dates.
 
     Parameters
@@ -265,6 +267,14 @@ def build_population(rng: np.random.Generator, n: int, timeline: Timeline,
         shift one quarter later: a firm the downturn pushes over the edge stops paying in a
         shocked quarter and reaches 90 days past due, its default date, in the next one.
         The random draws are the same with or without a shock.
+    n_rms : int, optional
+        Relationship managers to share the firms among (default: one per
+        :data:`FIRMS_PER_RM` firms). A block of a larger bank passes the whole bank's.
+    taken_codes : array-like of str
+        USCCs the new firms must not take (those of earlier blocks of the same bank).
+    require_shocked : bool, default True
+        Raise when no firm is in the shock's industry; a block of a larger bank may have
+        none (the whole bank is checked once every block is drawn).
 
     Returns
     -------
@@ -273,20 +283,21 @@ def build_population(rng: np.random.Generator, n: int, timeline: Timeline,
     Raises
     ------
     ConfigurationError
-        If no firm's industry code starts with ``shock.industry``.
+        If no firm's industry code starts with ``shock.industry`` and ``require_shocked``.
     """
     # The random draws are made in one fixed order (the helpers below, in turn): the same
     # seed gives the same bank.
     shares = table("share")
     persona = rng.choice(len(PERSONAS), size=n, p=shares / shares.sum()).astype(np.int64)
     size = choose(rng, table("size_mix")[persona])
-    industry, region, city, firm_id = _place(rng, persona)
+    industry, region, city, firm_id = _place(rng, persona, taken_codes)
     scale = _scale(rng, industry, persona, size, timeline.end)
-    registry = _registry(rng, persona, size, city, industry, scale["founded"], timeline.end)
+    registry = _registry(rng, persona, size, city, industry, scale["founded"], timeline.end,
+                         max(1, -(-n // FIRMS_PER_RM)) if n_rms is None else n_rms)
     growth = rng.normal(table("growth_mean")[persona], table("growth_sd")[persona])
     concentrated = rng.random(n) < table("concentrated_share")[persona]
     quarterly = (rng.random(n) < table("quarterly_filer_share")[persona]) & (size < 3)
-    paths = _risk_and_defaults(rng, persona, size, timeline, industry, shock)
+    paths = _risk_and_defaults(rng, persona, size, timeline, industry, shock, require_shocked)
     needs = _needs(rng, persona, size, industry, concentrated)
     return Population(
         timeline=timeline, persona=persona, firm_id=firm_id, name=registry["name"],
@@ -301,7 +312,7 @@ def build_population(rng: np.random.Generator, n: int, timeline: Timeline,
     )
 
 
-def _place(rng: np.random.Generator, persona: npt.NDArray[np.int64]
+def _place(rng: np.random.Generator, persona: npt.NDArray[np.int64], taken: npt.ArrayLike
            ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
     """Industry by persona, district (coastal ones twice as likely), city and USCC."""
     n = persona.size
@@ -316,7 +327,7 @@ def _place(rng: np.random.Generator, persona: npt.NDArray[np.int64]
     district_city = np.array([DISTRICTS[d] for d in districts], dtype=object)
     where = rng.choice(districts.size, size=n, p=dw / dw.sum())
     region, city = districts[where], district_city[where]
-    return industry, region, city, unique_codes(rng, region)
+    return industry, region, city, unique_codes(rng, region, taken)
 
 
 def _scale(rng: np.random.Generator, industry: npt.NDArray[Any],
@@ -342,7 +353,7 @@ def _scale(rng: np.random.Generator, industry: npt.NDArray[Any],
 
 def _registry(rng: np.random.Generator, persona: npt.NDArray[np.int64],
               size: npt.NDArray[np.int64], city: npt.NDArray[Any], industry: npt.NDArray[Any],
-              founded: npt.NDArray[np.datetime64], end: np.datetime64
+              founded: npt.NDArray[np.datetime64], end: np.datetime64, n_rm: int
               ) -> dict[str, npt.NDArray[Any]]:
     """Ownership, listing, name, start of the relationship with the bank and the RM."""
     n = persona.size
@@ -354,7 +365,6 @@ def _registry(rng: np.random.Generator, persona: npt.NDArray[np.int64],
     gap = np.minimum(rng.exponential(7 * 365.25, n), room).astype(np.int64)
     relationship = end - np.timedelta64(30, "D") - gap.astype("timedelta64[D]")
     relationship = np.maximum(relationship, founded)
-    n_rm = max(1, -(-n // FIRMS_PER_RM))
     width = max(4, len(str(n_rm)))
     rm_id = np.char.add("RM", np.char.zfill(rng.integers(1, n_rm + 1, n).astype(str), width))
     return {"ownership": ownership, "listed": listed, "name": name,
@@ -363,7 +373,8 @@ def _registry(rng: np.random.Generator, persona: npt.NDArray[np.int64],
 
 def _risk_and_defaults(rng: np.random.Generator, persona: npt.NDArray[np.int64],
                        size: npt.NDArray[np.int64], timeline: Timeline,
-                       industry: npt.NDArray[Any], shock: Shock | None) -> dict[str, Any]:
+                       industry: npt.NDArray[Any], shock: Shock | None,
+                       require_shocked: bool = True) -> dict[str, Any]:
     """Latent risk paths, hazards and default dates, with and without the shock."""
     n = persona.size
     risk, hazard = _risk_paths(rng, persona, size, timeline)
@@ -373,7 +384,7 @@ def _risk_and_defaults(rng: np.random.Generator, persona: npt.NDArray[np.int64],
     shocked = np.zeros(n, dtype=bool)
     shock_start = np.datetime64("NaT", "D")
     if shock is not None:
-        shocked = _in_industry(industry, shock.industry)
+        shocked = _in_industry(industry, shock.industry, require_shocked)
         q = int(timeline.quarter_index(timeline.reviews[[shock.from_quarter - 1]])[0])
         shock_start = timeline.quarter_starts()[q]
         grid = np.arange(timeline.quarter_ends.size)
@@ -386,11 +397,13 @@ def _risk_and_defaults(rng: np.random.Generator, persona: npt.NDArray[np.int64],
             "calm_default_date": calm_default, "shocked": shocked, "shock_start": shock_start}
 
 
-def _in_industry(industry: npt.NDArray[np.object_], prefix: str) -> Bools:
-    """Firms whose industry code starts with ``prefix``; an error when there are none."""
+def _in_industry(industry: npt.NDArray[np.object_], prefix: str, required: bool = True
+                 ) -> Bools:
+    """Firms whose industry code starts with ``prefix``; an error when there are none and
+    ``required``."""
     codes = np.asarray(industry, dtype=str)
     hit = np.char.startswith(codes, prefix)
-    if not hit.any():
+    if required and not hit.any():
         counts = pd.Series(codes.astype("<U1")).value_counts()
         sections = ", ".join(f"{s} {c}" for s, c in sorted(counts.items()))
         division = pd.Series(codes.astype("<U3")).value_counts().index[0]

@@ -170,8 +170,9 @@ def chunk_bounds(pop: Population, per_firm_year: float) -> list[tuple[int, int]]
 
 
 def chunks(
-    seed: np.random.SeedSequence, pop: Population, fin: Financials, per_firm_year: float
-) -> Iterator[dict[str, object]]:
+    seed: np.random.SeedSequence, pop: Population, fin: Financials, per_firm_year: float,
+    *, first_id: int = 1,
+) -> Iterator[tuple[dict[str, object], int]]:
     """Yield the ``transactions`` table chunk by chunk (firm order, then date).
 
     Parameters
@@ -182,20 +183,26 @@ def chunks(
         The firms and their quarterly financials.
     per_firm_year : float
         Mean transactions per firm and year.
+    first_id : int, default 1
+        Number of the first ``txn_id`` (a block of a larger bank continues the numbering
+        of the blocks before it).
 
     Yields
     ------
     dict
         Contract columns of one chunk (``firm_id`` and text columns as Arrow arrays).
+    int
+        The number the next chunk's ids start from (rows an industry shock drops keep
+        their numbers, so this can exceed the rows yielded).
     """
     bounds = chunk_bounds(pop, per_firm_year)
     setup, *child = seed.spawn(len(bounds) + 1)
     ctx = _context(np.random.default_rng(setup), pop, per_firm_year)
-    next_id = 1
+    next_id = first_id
     for c, (a, b) in enumerate(bounds):
         out, kept = _chunk(np.random.default_rng(child[c]), pop, fin, ctx, a, b, next_id)
         next_id += kept.size
-        yield out if kept.all() else {k: _rows(v, kept) for k, v in out.items()}
+        yield (out if kept.all() else {k: _rows(v, kept) for k, v in out.items()}), next_id
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ survive.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -216,15 +216,50 @@ class TableSink:
         return self.path
 
 
+class CsvSink:
+    """Append typed tables (the hidden truths) to one CSV file, block by block.
+
+    Same conventions as the contract tables; probabilities (columns named ``true_pd*``)
+    keep their precision, other floats are money.
+
+    Parameters
+    ----------
+    path : Path
+        File to write; the header is written at once.
+    names : sequence of str
+        The column names, in file order.
+    """
+
+    def __init__(self, path: Path, names: Sequence[str]) -> None:
+        self.path = unlinked_target(path)
+        self.names = list(names)
+        self.rows = 0
+        self._stream = pa.OSFile(str(self.path), "wb")
+        self._stream.write((",".join(self.names) + "\n").encode("utf-8"))
+
+    def write(self, table: pa.Table) -> None:
+        """Append the rows of ``table`` (its columns named as the header, in that order)."""
+        if table.column_names != self.names:
+            raise ValueError(f"{self.path.name}: columns {table.column_names} do not match "
+                             f"the header {self.names}")
+        arrays = [table.column(name).combine_chunks() for name in self.names]
+        arrays = [money_decimal(a) if pa.types.is_floating(a.type)
+                  and not name.startswith("true_pd") else a
+                  for name, a in zip(self.names, arrays, strict=True)]
+        write_csv_rows(self._stream, pa.Table.from_arrays(arrays, names=self.names))
+        self.rows += table.num_rows
+
+    def close(self) -> Path:
+        """Finish the file."""
+        self._stream.close()
+        return self.path
+
+
 def write_csv_table(path: Path, table: pa.Table) -> Path:
     """Write a small typed table (the hidden truths) as CSV with the same conventions.
 
     Probabilities (columns named ``true_pd*``) keep their precision; other floats are money.
     """
-    arrays = [table.column(name).combine_chunks() for name in table.column_names]
-    arrays = [money_decimal(a) if pa.types.is_floating(a.type) and not name.startswith("true_pd")
-              else a for name, a in zip(table.column_names, arrays, strict=True)]
-    with pa.OSFile(str(unlinked_target(path)), "wb") as stream:
-        stream.write((",".join(table.column_names) + "\n").encode("utf-8"))
-        write_csv_rows(stream, pa.Table.from_arrays(arrays, names=table.column_names))
-    return path
+    sink = CsvSink(path, table.column_names)
+    sink.write(table)
+    return sink.close()
