@@ -142,18 +142,17 @@ def test_nothing_firm_sized_reaches_the_driver(big_bank: Path, cycled_bank: Cycl
     assert result.stages["personas"].driver_rows <= 4_000
 
 
-def test_the_guard_catches_a_firm_sized_collect(cycled_bank: CycledBank, spark: Any,
-                                                guard: DriverGuard) -> None:
-    """The profile as it ran on Spark before (features collected with ``to_pandas``) trips
-    the guard: what the driver-memory test would report on that code."""
-    from creditpersona.profile.build import build_profile
-    from creditpersona.spark.results import SparkResults as Results
-    from creditpersona.spark.stages import SparkCycle
-
-    guard.limit = 100  # the cycled bank has 400 firms
-    run = SparkCycle.open(spark, str(cycled_bank.data_dir), Results(spark, "/nonexistent"))
-    with pytest.raises(AssertionError, match="rows to the driver"):
-        build_profile(run.tables, CYCLE_Q2)
+def test_the_guard_catches_a_firm_sized_collect(spark: Any, guard: DriverGuard) -> None:
+    """The guard fails a collect above its limit, through every way to the driver (the
+    driver-memory test ran once on the profile path that ran on Spark before this engine,
+    which collected every firm's features with ``to_pandas``: it failed there)."""
+    guard.limit = 100
+    rows = spark.range(101)
+    assert len(spark.range(100).collect()) == 100
+    for bring in (lambda: rows.collect(), lambda: rows.toPandas(),
+                  lambda: list(rows.toLocalIterator())):
+        with pytest.raises(AssertionError, match="101 rows to the driver"):
+            bring()
 
 
 def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark: Any,
