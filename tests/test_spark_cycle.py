@@ -15,6 +15,7 @@ The Spark session is shared by the module (one JVM); these tests need PySpark an
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,8 @@ if shutil.which("java") is None:  # pragma: no cover - CI installs Java 17
     pytest.skip("the Spark engine needs Java 17 (apt-get install openjdk-17-jre-headless)",
                 allow_module_level=True)
 
-from creditpersona.spark.cycle import SPARK_STAGES, run_spark_cycle  # noqa: E402
+from creditpersona.runs import runs  # noqa: E402
+from creditpersona.spark.cycle import NOT_ON_SPARK, SPARK_STAGES, run_spark_cycle  # noqa: E402
 from creditpersona.spark.results import SparkResults, spark_schema  # noqa: E402
 from creditpersona.spark.session import spark_session  # noqa: E402
 from creditpersona.store import results  # noqa: E402
@@ -160,12 +162,22 @@ def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark: Any
     """Tolerances: numbers within 1e-9 relative (the same functions on the same rows; only
     the order of floating-point sums may differ), text, grades, actions and personas equal.
     """
+    from typer.testing import CliRunner
+
+    from creditpersona.cli.app import app
+
     store = cycled_bank.copy(cycled_bank.after_q1, "spark-parity")
     root = tmp_path / "results"
     with Store(store) as st:
         SparkResults(spark, root).import_date(st, results.PD_SCORES, CYCLE_Q1)
-        result = run_spark_cycle(st, CYCLE_Q2, tmp_path / "out", spark=spark, results=root,
-                                 buckets=4)
+    ran = CliRunner().invoke(app, [
+        "run", "--as-of", str(CYCLE_Q2), "--store", str(store), "--engine", "spark",
+        "--out", str(tmp_path / "out" / "report.html"), "--spark-master", "local[2]",
+        "--spark-conf", "spark.driver.maxResultSize=64m",
+        "--spark-conf", "spark.sql.shuffle.partitions=4",
+        "--spark-results", str(root), "--buckets", "4"])
+    assert ran.exit_code == 0, ran.output
+    assert "models in force" in ran.output and "not run" in ran.output
     q2 = cycled_bank.q2
     _same(_parquet(root / "profiles" / f"as_of={CYCLE_Q2}"),
           q2.profile.sort_values("firm_id", ignore_index=True), skip={"run_id", "engine"})
@@ -174,9 +186,28 @@ def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark: Any
     duck = q2.personas.assignment.sort_values("firm_id", ignore_index=True)
     _same(_parquet(root / "personas" / f"as_of={CYCLE_Q2}"), duck,
           skip={"model_version", "run_id", "as_of"})
-    assert result.stages["pd_models"].note.startswith("models in force")
-    grades = result.files["pd_validation"].read_text(encoding="utf-8")
-    assert '"psi"' in grades
+    duck_grades = q2.pd.tables["grades"].set_index("grade")["firms"].to_dict()
+    validation = json.loads((tmp_path / "out" / "pd-validation.json").read_text("utf-8"))
+    assert {r["grade"]: r["firms"] for r in validation["grades"]} == duck_grades
+    assert validation["psi"] == pytest.approx(q2.pd.tables["psi"], rel=1e-9)
+    with Store(store, read_only=True) as st:
+        where = json.loads(runs(st, CYCLE_Q2)["models"].iloc[0])["stages_on"]
+    assert where == {"inputs": "spark", **{s: "spark" for s in SPARK_STAGES},
+                     **{s: "not run" for s in NOT_ON_SPARK}}
+
+
+def test_bad_spark_settings_are_usage_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from creditpersona.cli.app import app
+
+    ran = CliRunner().invoke(app, ["run", "--as-of", "2026-06-30", "--store",
+                                   str(tmp_path / "s.duckdb"), "--engine", "spark",
+                                   "--spark-conf", "executor.memory"])
+    assert ran.exit_code == 2 and "KEY=VALUE" in ran.output
+    ran = CliRunner().invoke(app, ["run", "--as-of", "2026-06-30", "--store",
+                                   str(tmp_path / "s.duckdb"), "--engine", "flink"])
+    assert ran.exit_code == 2 and "duckdb or spark" in ran.output
 
 
 def _same(spark_rows: pd.DataFrame, duck_rows: pd.DataFrame, skip: set[str]) -> None:

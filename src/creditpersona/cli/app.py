@@ -476,13 +476,17 @@ def _spark_cycle(store: Path | None, date: dt.date, out_dir: Path, refit: tuple[
     from creditpersona.spark.session import parse_conf
     from creditpersona.store.store import Store
 
-    settings = parse_conf(conf)
-    with Store(store) as st, _progress() as progress:
-        task = progress.add_task(f"Spark cycle as of {date}", total=None)
-        result = run_spark_cycle(
-            st, date, out_dir, master=master, conf=settings, inputs=inputs,
-            results=results_dir, buckets=buckets, sample_cap=sample_cap, refit=refit,
-            on_stage=lambda name: progress.update(task, description=f"{name} as of {date}"))
+    try:
+        settings = parse_conf(conf)
+        with Store(store) as st, _progress() as progress:
+            task = progress.add_task(f"Spark cycle as of {date}", total=None)
+            result = run_spark_cycle(
+                st, date, out_dir, master=master, conf=settings, inputs=inputs,
+                results=results_dir, buckets=buckets, sample_cap=sample_cap, refit=refit,
+                on_stage=lambda name: progress.update(task,
+                                                      description=f"{name} as of {date}"))
+    except CreditPersonaError as exc:
+        raise fail(exc) from None
     rows = pd.DataFrame([{"stage": s.stage, "ran on 运行于": s.ran_on,
                           "seconds": round(result.seconds.get(s.stage, 0.0), 1),
                           "rows written": ", ".join(f"{k} {v:,}" for k, v in s.tables.items()),

@@ -102,7 +102,7 @@ def inputs_lineage(inputs: str, refit: tuple[str, ...]) -> Lineage:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         files.append({"table_name": path.stem, "source_file": str(path), "sha256": digest,
                       "bytes": path.stat().st_size})
-    whole = hashlib.sha256("".join(f["sha256"] for f in files).encode()).hexdigest()
+    whole = hashlib.sha256("".join(str(f["sha256"]) for f in files).encode()).hexdigest()
     return Lineage(files, whole, config_digests(), "spark", refit)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -189,8 +189,8 @@ class SparkResults:
 
     # -- the file system through Hadoop, so that hdfs:// and s3a:// roots work alike ----------
     def _hadoop_path(self, path: str):  # type: ignore[no-untyped-def]
-        jvm = self.spark.sparkContext._jvm  # type: ignore[attr-defined]
-        conf = self.spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+        context: Any = self.spark.sparkContext
+        jvm, conf = context._jvm, context._jsc.hadoopConfiguration()
         p = jvm.org.apache.hadoop.fs.Path(path)
         return p, p.getFileSystem(conf)
 

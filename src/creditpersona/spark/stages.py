@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -205,6 +205,12 @@ def firms_only(frame: DataFrame) -> DataFrame:
     return frame.drop(*_RUN_COLUMNS)
 
 
+def _scalar(frame: DataFrame) -> Any:
+    """The one value of a one-row, one-column aggregate (None when there is no row)."""
+    row = frame.first()
+    return None if row is None else row[0]
+
+
 # ---- PD: development sample, scores, rating ----------------------------------------------
 def sampled_tables(run: SparkCycle, fraction: float) -> dict[str, ir.Table]:
     """The contract tables restricted to the hash sample of firms (as Ibis tables)."""
@@ -232,8 +238,7 @@ def development_dates(run: SparkCycle, as_of: dt.date, horizon_months: int = 12,
 
     from creditpersona.models.target import sample_dates
 
-    first = run.frame(run.tables["financial_statements"]).agg(
-        F.min("published_on")).first()[0]
+    first = _scalar(run.frame(run.tables["financial_statements"]).agg(F.min("published_on")))
     last = (pd.Timestamp(as_of) - pd.DateOffset(months=horizon_months)).date()
     dates = [] if first is None else list(sample_dates(pd.Timestamp(first).date(), last))
     if len(dates) < 2:
@@ -300,7 +305,7 @@ def score_frame(run: SparkCycle, profile: DataFrame, models: Any, as_of: dt.date
     schema = spark_schema(store_results.PD_SCORES, without=("as_of",))
     columns = schema.fieldNames()
 
-    def score(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def score(chunks: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
         for chunk in chunks:
             if chunk.empty:
                 continue
@@ -321,7 +326,7 @@ def previous_ratings(run: SparkCycle, as_of: dt.date, max_gap_days: int
     if earlier is None or (as_of - earlier).days > max_gap_days:
         return None
     rows = run.results.read(store_results.PD_SCORES, earlier)
-    stored = rows.agg(F.count("rating_score")).first()[0]
+    stored = _scalar(rows.agg(F.count("rating_score")))
     logit = F.log(F.col("pd") / (1 - F.col("pd")))
     score = F.col("rating_score") if stored else logit
     return rows.select("firm_id", score.cast("double").alias("prev_rating_score"),
@@ -340,14 +345,14 @@ def grade_frame(run: SparkCycle, scores: DataFrame, models: Any, as_of: dt.date
     cfg = rating.load_rating()
     scale = models.scale
     default = scale.default_grade
-    central = scores.filter(F.col("grade") != default).agg(F.mean("pd")).first()[0]
+    central = _scalar(scores.filter(F.col("grade") != default).agg(F.mean("pd")))
     previous = previous_ratings(run, as_of, cfg.max_gap_days)
     joined = scores if previous is None else scores.join(previous, "firm_id", "left")
     long_run = rating.long_run_rate(models.summary)
     schema = spark_schema(store_results.PD_SCORES, without=("as_of",))
     columns = schema.fieldNames()
 
-    def grade(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def grade(chunks: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
         for chunk in chunks:
             if chunk.empty:
                 continue
@@ -363,7 +368,7 @@ def grade_frame(run: SparkCycle, scores: DataFrame, models: Any, as_of: dt.date
                                        "grade": chunk.loc[known, "prev_grade"]})
             rated = rating.rate(current, before, scale, cfg, long_run,
                                 central=None if central is None else float(central))
-            out = chunk.drop(columns=[c for c in chunk if c.startswith("prev_")])
+            out = chunk.drop(columns=[c for c in chunk.columns if str(c).startswith("prev_")])
             for c in (*rating.RATING_COLUMNS, "grade"):
                 out[c] = rated[c].to_numpy()
             yield _stored(store_results.PD_SCORES, out, as_of, columns)
@@ -379,7 +384,7 @@ def histogram(frame: DataFrame, column: str, edges: np.ndarray) -> np.ndarray:
     n = len(edges) - 1
     schema = T.StructType([T.StructField("bin", T.LongType()), T.StructField("n", T.LongType())])
 
-    def count(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def count(chunks: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
         for chunk in chunks:
             v = chunk[column].to_numpy(dtype=float)
             counts = np.histogram(v[np.isfinite(v)], edges)[0]
@@ -441,7 +446,7 @@ def assign_frame(profile: DataFrame, model: Any, names: dict[str, tuple[str, str
     schema = spark_schema(store_results.PERSONAS, without=("as_of",))
     columns = schema.fieldNames()
 
-    def assign(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def assign(chunks: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
         for chunk in chunks:
             if chunk.empty:
                 continue
