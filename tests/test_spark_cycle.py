@@ -183,6 +183,7 @@ def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark: Any
           q2.profile.sort_values("firm_id", ignore_index=True), skip={"run_id", "engine"})
     _same(_parquet(root / "pd_scores" / f"as_of={CYCLE_Q2}"),
           q2.pd.scores.sort_values("firm_id", ignore_index=True), skip={"as_of"})
+    assert all(p.stat().st_mode & 0o077 == 0 for p in root.rglob("*"))  # owner-only
     duck = q2.personas.assignment.sort_values("firm_id", ignore_index=True)
     _same(_parquet(root / "personas" / f"as_of={CYCLE_Q2}"), duck,
           skip={"model_version", "run_id", "as_of"})

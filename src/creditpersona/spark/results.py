@@ -115,6 +115,19 @@ class SparkResults:
     def write(self, name: str, as_of: dt.date, frame: DataFrame) -> None:
         """Replace the rows of ``as_of`` in ``name`` with ``frame`` (one folder per date)."""
         self.conform(name, frame).write.mode("overwrite").parquet(self.path(name, as_of))
+        self._owner_only(name)
+
+    def _owner_only(self, name: str) -> None:
+        """Local results: the table's folders and files owner-only (customer data), as
+        ``safeio`` writes the embedded engine's files. On HDFS or S3 the session's
+        ``spark.hadoop.fs.permissions.umask-mode=077`` and the bucket's policy apply."""
+        if "://" in self.root and not self.root.startswith("file://"):
+            return
+        root = Path(self.root.removeprefix("file://"))
+        for path in (root, root / name, *(root / name).rglob("*")):
+            if path.is_symlink() or not path.exists():
+                continue
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
     def exists(self, name: str, as_of: dt.date) -> bool:
         """Whether a date of ``name`` was written (its folder holds ``_SUCCESS``)."""

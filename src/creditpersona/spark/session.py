@@ -28,6 +28,8 @@ DEFAULTS: dict[str, str] = {
     "spark.driver.maxResultSize": "256m",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.adaptive.enabled": "true",
+    # Result files hold customer data: owner-only, as safeio writes the embedded ones.
+    "spark.hadoop.fs.permissions.umask-mode": "077",
 }
 MASTER_ENV = "CREDITPERSONA_SPARK_MASTER"
 CONF_ENV = "CREDITPERSONA_SPARK_CONF"
