@@ -192,6 +192,7 @@ class SparkResults:
         store.con.raw_sql(f"COPY (SELECT {columns} FROM \"{name}\" WHERE as_of = DATE "
                           f"'{as_of.isoformat()}') TO '{path}' (FORMAT parquet)")
         (folder / "_SUCCESS").write_bytes(b"")
+        self._owner_only(name)
         return int(self.spark.read.parquet(str(folder)).count())
 
     def remove(self, name: str, as_of: dt.date) -> None:
