@@ -184,6 +184,8 @@ def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark: Any
     _same(_parquet(root / "pd_scores" / f"as_of={CYCLE_Q2}"),
           q2.pd.scores.sort_values("firm_id", ignore_index=True), skip={"as_of"})
     assert all(p.stat().st_mode & 0o077 == 0 for p in root.rglob("*"))  # owner-only
+    for name in (results.PROFILES, results.PD_SCORES, results.PERSONAS):
+        _declared(name, root / name / f"as_of={CYCLE_Q2}")
     duck = q2.personas.assignment.sort_values("firm_id", ignore_index=True)
     _same(_parquet(root / "personas" / f"as_of={CYCLE_Q2}"), duck,
           skip={"model_version", "run_id", "as_of"})
@@ -209,6 +211,22 @@ def test_bad_spark_settings_are_usage_errors(tmp_path: Path) -> None:
     ran = CliRunner().invoke(app, ["run", "--as-of", "2026-06-30", "--store",
                                    str(tmp_path / "s.duckdb"), "--engine", "flink"])
     assert ran.exit_code == 2 and "duckdb or spark" in ran.output
+
+
+def _declared(name: str, folder: Path) -> None:
+    """The Parquet files of ``folder`` have the declared columns and types of ``name``
+    (``as_of`` is the partition; timestamps in any unit)."""
+    import pyarrow as pa
+
+    declared = [f for f in results.TABLES[name].schema if f.name != "as_of"]
+    for part in folder.glob("*.parquet"):
+        schema = pq.read_schema(part)
+        assert schema.names == [f.name for f in declared], (name, part)
+        for f in declared:
+            got = schema.field(f.name).type
+            same = (pa.types.is_timestamp(got) and pa.types.is_timestamp(f.type)) or (
+                got == f.type or (pa.types.is_list(got) and pa.types.is_list(f.type)))
+            assert same, (name, f.name, got, f.type)
 
 
 def _same(spark_rows: pd.DataFrame, duck_rows: pd.DataFrame, skip: set[str]) -> None:
