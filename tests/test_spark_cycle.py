@@ -177,7 +177,7 @@ def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark: Any
         "--spark-conf", "spark.sql.shuffle.partitions=4",
         "--spark-results", str(root), "--buckets", "4"])
     assert ran.exit_code == 0, ran.output
-    assert "models in force" in ran.output and "not run" in ran.output
+    assert f"Spark cycle 季度循环 {CYCLE_Q2}" in ran.output
     q2 = cycled_bank.q2
     _same(_parquet(root / "profiles" / f"as_of={CYCLE_Q2}"),
           q2.profile.sort_values("firm_id", ignore_index=True), skip={"run_id", "engine"})
@@ -194,7 +194,11 @@ def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark: Any
     assert {r["grade"]: r["firms"] for r in validation["grades"]} == duck_grades
     assert validation["psi"] == pytest.approx(q2.pd.tables["psi"], rel=1e-9)
     with Store(store, read_only=True) as st:
-        where = json.loads(runs(st, CYCLE_Q2)["models"].iloc[0])["stages_on"]
+        models = json.loads(runs(st, CYCLE_Q2)["models"].iloc[0])
+        where = models["stages_on"]
+    # The models in force of the first quarter scored the second (nothing re-fitted).
+    assert models["pd_champion"]["fitted_for"] == str(CYCLE_Q1)
+    assert models["personas"]["fitted_for"] is None
     assert where == {"inputs": "spark", **{s: "spark" for s in SPARK_STAGES},
                      **{s: "not run" for s in NOT_ON_SPARK}}
 
