@@ -141,6 +141,7 @@ def develop(
     horizon_months: int = 12,
     n_jobs: int | None = None,
     as_of: dt.date | None = None,
+    sample: pd.DataFrame | None = None,
 ) -> Development:
     """Build the sample, validate both models out of fold, fit them on all of it, register.
 
@@ -163,8 +164,12 @@ def develop(
     as_of : datetime.date, optional
         The date the models are developed for (the cycle's as-of date): they are in force
         from it on, and a development for the same date replaces them.
+    sample : pandas.DataFrame, optional
+        The labelled development sample (:func:`development_sample`'s columns), built
+        elsewhere; the Spark engine builds a capped sample of firms on the cluster.
     """
-    sample = development_sample(store, as_of_dates, horizon_months)
+    if sample is None:
+        sample = development_sample(store, as_of_dates, horizon_months)
     x, y = sample[list(FEATURES)], sample["default"].to_numpy()
     if int(y.sum()) < MIN_DEFAULTS_PER_FOLD * folds:
         raise InsufficientDataError(

@@ -110,7 +110,8 @@ def _index(scale: MasterScale, z: npt.NDArray[np.float64]) -> npt.NDArray[np.int
 
 
 def rate(current: pd.DataFrame, previous: pd.DataFrame | None, scale: MasterScale,
-         config: RatingPhilosophy, long_run_default_rate: float) -> pd.DataFrame:
+         config: RatingPhilosophy, long_run_default_rate: float, *,
+         central: float | None = None) -> pd.DataFrame:
     """Rate one quarter: the rating grade of every firm from its PIT PD and last rating.
 
     Parameters
@@ -124,6 +125,10 @@ def rate(current: pd.DataFrame, previous: pd.DataFrame | None, scale: MasterScal
     config : RatingPhilosophy
     long_run_default_rate : float
         The anchor (used when ``config.long_run_default_rate`` is null).
+    central : float, optional
+        The mean PIT PD of the performing firms of the whole portfolio; default that of
+        ``current``. A caller rating the portfolio in parts (the Spark engine, bucket by
+        bucket) passes the portfolio's, so every part is anchored alike.
 
     Returns
     -------
@@ -153,8 +158,9 @@ def rate(current: pd.DataFrame, previous: pd.DataFrame | None, scale: MasterScal
     anchor = config.long_run_default_rate or long_run_default_rate
     performing = ~defaulted
     shift = 0.0
-    if config.anchor_weight > 0 and performing.any():
+    if central is None and performing.any():
         central = float(np.mean(p[performing]))
+    if config.anchor_weight > 0 and central is not None:
         shift = config.anchor_weight * float(_logit(anchor) - _logit(central))
     score = z + shift
     prev_score, prev_idx = _previous(current, previous, names)

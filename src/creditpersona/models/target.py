@@ -43,16 +43,10 @@ def first_default_dates(t: Tables, dpd_threshold: int = 90) -> ir.Table:
     return events.group_by("firm_id").agg(default_date=events.event.min())
 
 
-def labels(
+def label_table(
     t: Tables, as_of: dt.date, *, horizon_months: int = 12, dpd_threshold: int = 90
-) -> pd.DataFrame:
-    """Labels of the firms founded by ``as_of`` that are not yet in default on it.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``firm_id``, ``default`` (0/1) and ``default_date`` (when it falls in the horizon).
-    """
+) -> ir.Table:
+    """:func:`labels` as an Ibis expression (``default_date`` also outside the horizon)."""
     if horizon_months < 1:
         raise parameter_error("horizon_months", "labels", "a positive integer", horizon_months)
     d = ibis.literal(as_of, type="date")
@@ -64,7 +58,22 @@ def labels(
     alive = joined.filter(joined.default_date.isnull() | (joined.default_date > d))
     out = alive.mutate(
         default=(alive.default_date.notnull() & (alive.default_date <= end)).cast("int64")
-    ).to_pandas()
+    )
+    return out
+
+
+def labels(
+    t: Tables, as_of: dt.date, *, horizon_months: int = 12, dpd_threshold: int = 90
+) -> pd.DataFrame:
+    """Labels of the firms founded by ``as_of`` that are not yet in default on it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``firm_id``, ``default`` (0/1) and ``default_date`` (when it falls in the horizon).
+    """
+    out = label_table(t, as_of, horizon_months=horizon_months,
+                      dpd_threshold=dpd_threshold).to_pandas()
     out.loc[out["default"] == 0, "default_date"] = pd.NaT
     return out.sort_values("firm_id", ignore_index=True)
 

@@ -92,12 +92,6 @@ def build_profile(
         One row per firm, sorted by ``firm_id``.
     """
     features = profile_features(tables, as_of).to_pandas()
-    features = features.sort_values("firm_id", ignore_index=True)
-    features["industry_section"] = industry.section_of(features["industry_code"])
-    features["size_class"] = size_class.classify(
-        features["industry_code"], features["employees"], features["revenue"],
-        features["total_assets"],
-    )
     docs = tables["documents"]
     documents = docs.filter(docs.doc_date <= ibis.literal(as_of, type="date")).select(
         "doc_id", "firm_id", "doc_date", "source", "text"
@@ -105,8 +99,43 @@ def build_profile(
     if firm_names is None:
         firms = tables["firms"].select("firm_id", "name").to_pandas()
         firm_names = dict(zip(firms["firm_id"].astype(str), firms["name"], strict=True))
-    names = firm_names
-    text = text_signals(documents, as_of, firm_names=names)
+    return profile_rows(features, documents, firm_names, as_of, config=config)
+
+
+def profile_rows(features: pd.DataFrame, documents: pd.DataFrame, firm_names: dict[str, str],
+                 as_of: dt.date, *, config: ScoringConfig | None = None,
+                 jobs: int | None = None) -> pd.DataFrame:
+    """The profile rows of some firms from their features and documents (the per-firm step).
+
+    Every firm's row depends on its own features and documents only (and on the names of
+    all firms, to tell when a text is about another firm), so the rows of a portfolio are
+    the rows of its parts: the Spark engine calls this once per bucket of firms.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame
+        :func:`~creditpersona.profile.features.profile_features` of the firms.
+    documents : pandas.DataFrame
+        Their documents dated up to ``as_of``.
+    firm_names : dict of str to str
+        Registered name of every firm of the store.
+    as_of : datetime.date
+    config : ScoringConfig, optional
+    jobs : int, optional
+        Processes scoring the texts (1 inside a Spark worker).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per firm of ``features``, sorted by ``firm_id``.
+    """
+    features = features.sort_values("firm_id", ignore_index=True)
+    features["industry_section"] = industry.section_of(features["industry_code"])
+    features["size_class"] = size_class.classify(
+        features["industry_code"], features["employees"], features["revenue"],
+        features["total_assets"],
+    )
+    text = text_signals(documents, as_of, firm_names=firm_names, jobs=jobs)
     features = features.merge(text, on="firm_id", how="left")
     features["n_documents"] = features["n_documents"].fillna(0).astype("int64")
     # A firm with no document has no text risk: 0 is a measurement here, not a gap.
