@@ -69,7 +69,8 @@ def spark_tables(store: Store) -> Iterator[Tables]:
 
 
 def build_profile(
-    tables: Tables, as_of: dt.date, *, config: ScoringConfig | None = None
+    tables: Tables, as_of: dt.date, *, config: ScoringConfig | None = None,
+    scores: bool = True,
 ) -> pd.DataFrame:
     """Profile every firm founded by ``as_of``, from the tables of one backend.
 
@@ -81,6 +82,10 @@ def build_profile(
         Nothing dated after it is read.
     config : ScoringConfig, optional
         The scoring construction; default the packaged one.
+    scores : bool, default True
+        Add the dimension scores and their summaries; False returns the features only (the
+        PD development sample reads nothing else, and the scores cost more than half of
+        the profile's time).
 
     Returns
     -------
@@ -105,8 +110,9 @@ def build_profile(
     features["n_documents"] = features["n_documents"].fillna(0).astype("int64")
     # A firm with no document has no text risk: 0 is a measurement here, not a gap.
     features["text_risk_score"] = features["text_risk_score"].fillna(0.0)
-    scores = score_profiles(features, config or load_scoring())
-    return pd.concat([features, scores], axis=1)
+    if not scores:
+        return features
+    return pd.concat([features, score_profiles(features, config or load_scoring())], axis=1)
 
 
 #: Tables a profile reads; each must hold rows (a missing one would leave whole columns
