@@ -113,16 +113,17 @@ def main() -> None:
             if mode == "store":
                 path = Path(tmp) / f"{name}.duckdb"
                 shutil.copy(a.store, path)
-            results[name] = _run(src, mode, path, a.as_of, a.n_jobs)
+            r = results[name] = _run(src, mode, path, a.as_of, a.n_jobs)
+            if name == "today":
+                print(f"{mode}: {r['rows']:,} firm-dates, {r['defaults']:,} defaults; "
+                      f"n_jobs {a.n_jobs}")
+                print(f"{'code':<10}{'seconds':>10}{'peak MB':>10}{'scorecard AUC':>15}"
+                      f"{'challenger AUC':>16}{'load':>6}  source")
+            # Each line as soon as it is measured: a baseline may take hours on a busy machine.
+            print(f"{name:<10}{r['seconds']:>10.1f}{r['peak_mb']:>10,.0f}"
+                  f"{r['auc']['champion']:>15.4f}{r['auc']['challenger']:>16.4f}"
+                  f"{os.getloadavg()[0]:>6.1f}  {r['source']}", flush=True)
     first = results["today"]
-    print(f"{mode}: {first['rows']:,} firm-dates, {first['defaults']:,} defaults; "
-          f"n_jobs {a.n_jobs}; load average {os.getloadavg()[0]:.1f}")
-    print(f"{'code':<10}{'seconds':>10}{'peak MB':>10}{'scorecard AUC':>15}"
-          f"{'challenger AUC':>16}  source")
-    for name, r in results.items():
-        auc = r["auc"]
-        print(f"{name:<10}{r['seconds']:>10.1f}{r['peak_mb']:>10,.0f}"
-              f"{auc['champion']:>15.4f}{auc['challenger']:>16.4f}  {r['source']}")
     if "baseline" in results:
         base = results["baseline"]
         print(f"baseline / today: {base['seconds'] / first['seconds']:.2f}x; AUC today - "

@@ -612,11 +612,16 @@ def _fit_logit(w: Floats, y: Ints, c: float, sign_constrained: bool,
     n, k = w.shape
     rate = float(np.clip(y.mean(), 1e-9, 1 - 1e-9))
 
+    negatives = (1 - y).astype(np.float64)
+
     def objective(theta: Floats) -> tuple[float, Floats]:
         z = theta[0] + w @ theta[1:]
-        loss = -np.sum(y * log_expit(z) + (1 - y) * log_expit(-z)) + theta[1:] @ theta[1:] / (
-            2 * c)
-        g = expit(z) - y
+        # One logarithm per row: log p = log_expit(z) and log(1 − p) = log p − z, so the
+        # log loss is −Σ log p + Σ (1 − y)·z, and p = exp(log p). (The C search fits this
+        # dozens of times on every firm-date: it was most of the scorecard's time.)
+        log_p = log_expit(z)
+        loss = -log_p.sum() + negatives @ z + theta[1:] @ theta[1:] / (2 * c)
+        g = np.exp(log_p) - y
         grad = np.concatenate([[g.sum()], w.T @ g + theta[1:] / c])
         return float(loss) / n, grad / n
 
