@@ -89,7 +89,7 @@ def assert_same_value(left: Any, right: Any, path: str = "value") -> None:
         for key in a:
             assert_same_value(np.asarray(a[key]), np.asarray(b[key]), f"{path}.{key}")
     elif hasattr(left, "__dict__") and not isinstance(left, type):
-        skip = {"binning_process_", "f_"}  # not stored: see ScorecardPD.to_state, rebuilt
+        skip = {"binnings_", "oof_margin_", "f_"}  # not stored: see ScorecardPD.to_state, rebuilt
         assert set(vars(left)) == set(vars(right)), f"{path}: attributes differ"
         for k in vars(left):
             if k not in skip:

@@ -482,3 +482,46 @@ def test_polish_bankruptcy_ten_fold() -> None:
     summary = result.summary()
     assert summary.loc["challenger", "auc_mean"] >= 0.96, summary
     assert summary.loc["scorecard", "auc_mean"] >= 0.85, summary
+
+
+def test_scorecard_with_the_splits_of_a_fit_is_that_fit(scorecard: ScorecardPD,
+                                                         firms: tuple[pd.DataFrame, np.ndarray]
+                                                         ) -> None:
+    """Given another fit's split points and C, a scorecard skips the binning and refits the
+    rest: on the same rows it is the same scorecard (the cross-fitted development's refits)."""
+    X, y = firms
+    again = ScorecardPD(labels=LABELS, splits=scorecard.splits_, C=scorecard.C_).fit(X, y)
+    assert again.binnings_ == {} and scorecard.binnings_
+    assert again.selected_features_ == scorecard.selected_features_
+    assert np.allclose(again.points(X), scorecard.points(X))
+    part = ScorecardPD(splits=scorecard.splits_, C=scorecard.C_).fit(X.iloc[:1500], y[:1500])
+    assert all(np.array_equal(part.splits_[n], scorecard.splits_[n]) for n in X.columns)
+    assert not np.allclose(part.points(X), scorecard.points(X))  # WoE and β refitted
+    with pytest.raises(SchemaError, match="split points for exactly the features of X"):
+        ScorecardPD(splits={"leverage": [0.5]}).fit(X, y)
+    with pytest.raises(ConfigurationError, match="splits"):
+        ScorecardPD(splits={"leverage": [0.5, 0.2]}).fit(X, y)
+
+
+def test_boosted_holdout_and_grouped_cross_fit(firms: tuple[pd.DataFrame, np.ndarray]
+                                               ) -> None:
+    """The default holds one fold of ``cv`` out and refits one booster on every row; the
+    cross-fit scores every row out of fold, and with groups no group straddles two folds."""
+    X, y = firms
+    held = BoostedPD(n_jobs=1).fit(X, y)
+    assert held.oof_margin_ is not None and len(held.boosters_) == 1
+    assert np.isnan(held.oof_margin_).mean() == pytest.approx(0.8, abs=0.01)
+    assert held.boosters_[0].current_iteration() == held.n_rounds_
+    groups = np.arange(len(y)) // 3  # three rows per "firm"
+    crossed = BoostedPD(n_jobs=1, validation="cross-fit").fit(X, y, groups=groups)
+    assert crossed.oof_margin_ is not None and np.isfinite(crossed.oof_margin_).all()
+    assert len(crossed.boosters_) == 5
+    # A row's out-of-fold score is the prediction of exactly one booster, the one whose
+    # fold held it out; that booster held out the row's whole group.
+    margins = np.column_stack([b.predict(X.to_numpy(), raw_score=True,
+                                         num_iteration=crossed.n_rounds_)
+                               for b in crossed.boosters_])
+    fold = np.argmin(np.abs(margins - crossed.oof_margin_[:, None]), axis=1)
+    assert (pd.Series(fold).groupby(groups).nunique() == 1).all()
+    with pytest.raises(SchemaError, match="groups must be one label per row"):
+        BoostedPD(n_jobs=1).fit(X, y, groups=groups[:10])

@@ -71,6 +71,7 @@ def spark_tables(store: Store) -> Iterator[Tables]:
 def build_profile(
     tables: Tables, as_of: dt.date, *, config: ScoringConfig | None = None,
     firm_names: dict[str, str] | None = None,
+    scores: bool = True,
 ) -> pd.DataFrame:
     """Profile every firm founded by ``as_of``, from the tables of one backend.
 
@@ -85,6 +86,10 @@ def build_profile(
     firm_names : dict, optional
         Name by ``firm_id`` of every firm documents may name (default: the ``firms``
         table's); give it when ``tables`` hold only some firms (a profile of a subset).
+    scores : bool, default True
+        Add the dimension scores and their summaries; False returns the features only (the
+        PD development sample reads nothing else, and the scores cost more than half of
+        the profile's time).
 
     Returns
     -------
@@ -99,12 +104,12 @@ def build_profile(
     if firm_names is None:
         firms = tables["firms"].select("firm_id", "name").to_pandas()
         firm_names = dict(zip(firms["firm_id"].astype(str), firms["name"], strict=True))
-    return profile_rows(features, documents, firm_names, as_of, config=config)
+    return profile_rows(features, documents, firm_names, as_of, config=config, scores=scores)
 
 
 def profile_rows(features: pd.DataFrame, documents: pd.DataFrame, firm_names: dict[str, str],
                  as_of: dt.date, *, config: ScoringConfig | None = None,
-                 jobs: int | None = None) -> pd.DataFrame:
+                 jobs: int | None = None, scores: bool = True) -> pd.DataFrame:
     """The profile rows of some firms from their features and documents (the per-firm step).
 
     Every firm's row depends on its own features and documents only (and on the names of
@@ -123,6 +128,8 @@ def profile_rows(features: pd.DataFrame, documents: pd.DataFrame, firm_names: di
     config : ScoringConfig, optional
     jobs : int, optional
         Processes scoring the texts (1 inside a Spark worker).
+    scores : bool, default True
+        Add the dimension scores (see :func:`build_profile`).
 
     Returns
     -------
@@ -140,8 +147,9 @@ def profile_rows(features: pd.DataFrame, documents: pd.DataFrame, firm_names: di
     features["n_documents"] = features["n_documents"].fillna(0).astype("int64")
     # A firm with no document has no text risk: 0 is a measurement here, not a gap.
     features["text_risk_score"] = features["text_risk_score"].fillna(0.0)
-    scores = score_profiles(features, config or load_scoring())
-    return pd.concat([features, scores], axis=1)
+    if not scores:
+        return features
+    return pd.concat([features, score_profiles(features, config or load_scoring())], axis=1)
 
 
 #: Tables a profile reads; each must hold rows (a missing one would leave whole columns
