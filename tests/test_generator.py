@@ -91,6 +91,10 @@ def violations(table: Table, df: pd.DataFrame, parent_keys: dict[str, set[str]])
         if rule.kind == "le":
             left, right = parsed[rule.fields[0]], parsed[rule.fields[1]]
             flag(left.notna() & right.notna() & (left > right), rule.rule)
+        elif rule.kind == "response":
+            response, responded, treated = (parsed[x] for x in rule.fields)
+            given = response != ""
+            flag(given & (((response == "taken") != responded) | ~treated), rule.rule)
         else:
             ta, tl, eq = (parsed[x].astype(float) for x in rule.fields)
             tol = np.maximum(0.005 * ta.abs(), 1000.0)

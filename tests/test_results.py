@@ -146,13 +146,14 @@ def test_the_rule_for_saving(tmp_path: Path) -> None:
 def test_only_the_result_store_writes_result_tables() -> None:
     """No module but store/results.py deletes from or inserts into a table of the store,
     except the ingestion (inputs), the store itself, the ledger and the model registry. The
-    service and the workbench write their own operational SQLite store (users, audit, cases,
-    sessions): SQL writes there are allowed, but never to a table named like a result."""
+    service and the workbench write their own operational SQLite store (store/ops.py: users,
+    audit, cases, sessions): SQL writes there are allowed, but never to a table named like a
+    result."""
     allowed = {"store/results.py", "store/store.py", "store/ingest.py", "runs.py",
                "contract/validate.py",  # the quarantine, during ingestion
                "models/registry.py",
                "store/buckets.py"}  # a bucket's rows in a private in-memory DuckDB
-    operational = ("service/", "workbench/")
+    operational = ("service/", "workbench/", "store/ops.py", "store/inbox.py")  # SQLite ops
     duckdb_api = re.compile(r"con\.insert\(|create_table\(")
     sql = re.compile(r"(?:DELETE\s+FROM|INSERT\s+(?:OR\s+\w+\s+)?INTO)\s+\"?(\w+)")
     offenders = []
