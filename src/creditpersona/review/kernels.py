@@ -57,6 +57,7 @@ from creditpersona.review.migration import (
     change_summary,
     natural_order,
     rating_changes,
+    segment_shares,
 )
 
 __all__ = ["ReviewStatistics", "StabilityModel", "agreement_of", "by_segment_of", "cells_of",
@@ -408,15 +409,7 @@ def by_segment_of(partials: Sequence[pd.DataFrame], level: str,
         firms=("firms", "sum"), upgrades=("up", "sum"), stable=("same", "sum"),
         downgrades=("down", "sum"), total=("sum", "sum")).reset_index()
     out["mean_notches"] = out["total"] / out["firms"]
-    for name, col in (("upgrade_share", "upgrades"), ("stable_share", "stable"),
-                      ("downgrade_share", "downgrades")):
-        out[name] = out[col] / out["firms"]
-    out = out.astype({"firms": "int64", "upgrades": "int64", "stable": "int64",
-                      "downgrades": "int64"})
-    return out.sort_values(["downgrade_share", "segment"], ascending=[False, True],
-                           ignore_index=True)[
-        ["segment", "firms", "upgrades", "stable", "downgrades", "upgrade_share",
-         "stable_share", "downgrade_share", "mean_notches"]]
+    return segment_shares(out)
 
 
 def cells_of(partials: Sequence[pd.DataFrame], level: str, kind: str,

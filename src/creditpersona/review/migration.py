@@ -184,15 +184,7 @@ def changes_by_segment(changes: pd.DataFrame, segment: pd.Series) -> pd.DataFram
     g = frame.groupby("segment", sort=True)
     out = g.agg(firms=("up", "size"), upgrades=("up", "sum"), stable=("same", "sum"),
                 downgrades=("down", "sum"), mean_notches=("notches", "mean")).reset_index()
-    for name, col in (("upgrade_share", "upgrades"), ("stable_share", "stable"),
-                      ("downgrade_share", "downgrades")):
-        out[name] = out[col] / out["firms"]
-    out = out.astype({"firms": "int64", "upgrades": "int64", "stable": "int64",
-                      "downgrades": "int64"})
-    return out.sort_values(["downgrade_share", "segment"], ascending=[False, True],
-                           ignore_index=True)[
-        ["segment", "firms", "upgrades", "stable", "downgrades", "upgrade_share",
-         "stable_share", "downgrade_share", "mean_notches"]]
+    return segment_shares(out)
 
 
 def matrices_by_segment(changes: pd.DataFrame, segment: pd.Series, kind: str,
@@ -206,3 +198,18 @@ def matrices_by_segment(changes: pd.DataFrame, segment: pd.Series, kind: str,
              .rename("firms").reset_index())
     cells.insert(0, "kind", kind)
     return cells[LONG_COLUMNS].astype({"firms": "int64"})
+
+
+def segment_shares(out: pd.DataFrame) -> pd.DataFrame:
+    """Counts of rating changes per segment (``segment, firms, upgrades, stable,
+    downgrades, mean_notches``) with their shares, worst (most downgrades) first; shared
+    by :func:`changes_by_segment` and the review's mergeable partials."""
+    for name, col in (("upgrade_share", "upgrades"), ("stable_share", "stable"),
+                      ("downgrade_share", "downgrades")):
+        out[name] = out[col] / out["firms"]
+    out = out.astype({"firms": "int64", "upgrades": "int64", "stable": "int64",
+                      "downgrades": "int64"})
+    return out.sort_values(["downgrade_share", "segment"], ascending=[False, True],
+                           ignore_index=True)[
+        ["segment", "firms", "upgrades", "stable", "downgrades", "upgrade_share",
+         "stable_share", "downgrade_share", "mean_notches"]]
