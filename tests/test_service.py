@@ -532,6 +532,41 @@ def test_every_firm_read_and_write_is_audited(served: Served) -> None:
     assert audit.verify(served.ops).ok
 
 
+def test_firm_reads_arriving_together_are_each_audited(served: Served) -> None:
+    """The 360 and its repayments hand their records to the audit writer, which chains
+    those arriving together in one transaction: one record per answer, the chain holds, and
+    a record that cannot be written fails its read (no answer unaudited)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    quarter = served.app.state.context.results.current()
+    firms = quarter.firms["firm_id"].tolist()[:24]
+    before = served.ops.read("SELECT max(seq) FROM audit")[0][0]
+
+    def read(k: int) -> int:
+        client = TestClient(served.app)
+        path = f"/api/v1/firms/{firms[k]}" + ("/repayments" if k % 2 else "")
+        return client.get(path, headers=served.headers["risk_manager"]).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(read, range(len(firms))))
+    assert codes == [200] * len(firms)
+    rows = served.ops.read("SELECT firm_id, resource FROM audit WHERE seq > ?", (before,))
+    assert sorted(rows) == sorted((f, "firm_repayments" if k % 2 else "firm_360")
+                                  for k, f in enumerate(firms))
+    assert audit.verify(served.ops).ok
+    with served.ops.write() as con:
+        con.execute("CREATE TRIGGER audit_full BEFORE INSERT ON audit BEGIN "
+                    "SELECT RAISE(ABORT, 'audit log unavailable'); END")
+    try:
+        failed = TestClient(served.app, raise_server_exceptions=False).get(
+            f"/api/v1/firms/{firms[0]}", headers=served.headers["risk_manager"])
+    finally:
+        with served.ops.write() as con:
+            con.execute("DROP TRIGGER audit_full")
+    assert failed.status_code == 500 and "firm" not in failed.json()
+    assert audit.verify(served.ops).ok
+
+
 @pytest.mark.parametrize("tamper", ["edit", "delete"])
 def test_audit_verify_detects_tampering(served: Served, tmp_path: Path, tamper: str) -> None:
     store = tmp_path / "bank.duckdb"

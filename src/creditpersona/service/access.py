@@ -116,15 +116,18 @@ def json_cells(frame: pd.DataFrame) -> np.ndarray:
     """``frame``'s values as a 2-D object array of what :func:`jsonable` makes of each.
 
     Done once per column when a quarter is loaded, so that a firm's rows are served without
-    converting each value on every request. Numbers and text take vectorised paths; any
-    other column (dates, nullable types, mixed objects) goes through :func:`jsonable`.
+    converting each value on every request. Numbers, text and dates take vectorised paths; any
+    other column (nullable types, mixed objects) goes through :func:`jsonable`.
 
     Examples
     --------
     >>> frame = pd.DataFrame({"x": [1.5, np.nan], "n": [1, 2], "s": ["a", None],
-    ...                       "d": pd.to_datetime(["2026-06-30", None])})
+    ...                       "d": pd.to_datetime(["2026-06-30", None]),
+    ...                       "t": pd.to_datetime(["2026-06-30 09:30", "2026-07-01 00:00"])})
     >>> json_cells(frame).tolist()
-    [[1.5, 1, 'a', '2026-06-30'], [None, 2, None, None]]
+    [[1.5, 1, 'a', '2026-06-30', '2026-06-30T09:30:00'], [None, 2, None, None, '2026-07-01']]
+    >>> [[jsonable(v) for v in row] for row in frame.itertuples(index=False)] == _
+    True
     """
     cells = np.empty(frame.shape, dtype=object)
     for k in range(frame.shape[1]):
@@ -136,6 +139,8 @@ def json_cells(frame: pd.DataFrame) -> np.ndarray:
             out[~np.isfinite(floats)] = None
         elif isinstance(dtype, np.dtype) and dtype.kind in "iub":
             out = values.to_numpy(dtype=object)  # Python ints and bools
+        elif isinstance(dtype, np.dtype) and dtype.kind == "M":
+            out = _json_dates(values.to_numpy())
         elif pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
             out = values.to_numpy(dtype=object)
             out[values.isna().to_numpy()] = None
@@ -144,6 +149,18 @@ def json_cells(frame: pd.DataFrame) -> np.ndarray:
                               dtype=object, count=len(values))
         cells[:, k] = out
     return cells
+
+
+def _json_dates(stamps: np.ndarray) -> np.ndarray:
+    """:func:`jsonable` of each datetime64 value: a date when its time of day is 00:00:00
+    (to the second), else the timestamp's ISO form, None for NaT; dates vectorised."""
+    day = stamps.astype("datetime64[D]")
+    midnight = stamps.astype("datetime64[s]") == day
+    out = np.datetime_as_string(day, unit="D").astype(object)
+    out[np.isnat(stamps)] = None
+    for k in np.flatnonzero(~midnight & ~np.isnat(stamps)):
+        out[k] = jsonable(pd.Timestamp(stamps[k]))
+    return out
 
 
 def _read(store: Store, table: str, as_of: dt.date | None = None,
