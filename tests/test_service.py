@@ -18,7 +18,8 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from creditpersona.cli.app import app as cli
@@ -131,6 +132,8 @@ MATRIX: dict[tuple[str, str], tuple[set[str], bool, Call]] = {
         CUSTOMER, False, lambda s, k: ("GET", "/api/v1/firms/export.csv", {})),
     ("GET", "/api/v1/firms/{firm_id}"): (
         CUSTOMER, True, lambda s, k: ("GET", f"/api/v1/firms/{s.firm(k)}", {})),
+    ("GET", "/api/v1/firms/{firm_id}/repayments"): (
+        CUSTOMER, True, lambda s, k: ("GET", f"/api/v1/firms/{s.firm(k)}/repayments", {})),
     ("POST", "/api/v1/quotes"): (CUSTOMER, True, lambda s, k: ("POST", "/api/v1/quotes", {
         "json": {"firm_id": s.firm(k), "product": "working_capital", "amount": 5e6,
                  "term_months": 12}})),
@@ -426,20 +429,26 @@ def test_outcome_response_keeps_the_four_outcomes_apart(served: Served) -> None:
         assert got.status_code == 422 and "campaign_contacts." in got.json()["detail"], got.text
 
 
-def test_firm_360_lists_each_repayment(served: Served) -> None:
-    firm = _snapshot(served.store, "SELECT l.firm_id FROM repayments r JOIN loans l USING "
-                                   "(loan_id) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
-                     )["firm_id"].iloc[0]
+def _most_repaid(served: Served) -> str:
+    return str(_snapshot(served.store, "SELECT l.firm_id FROM repayments r JOIN loans l USING "
+                                       "(loan_id) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+                         )["firm_id"].iloc[0])
+
+
+def test_firm_360_lists_the_latest_repayments(served: Served) -> None:
+    firm = _most_repaid(served)
     view = served.client.get(f"/api/v1/firms/{firm}",
                              headers=served.headers["credit_officer"]).json()
     rep, as_of = view["repayments"], view["as_of"]
     stored = _snapshot(served.store, "SELECT r.* FROM repayments r JOIN loans l USING (loan_id) "
                                      f"WHERE l.firm_id = '{firm}'")
     due = stored[stored["due_date"] <= pd.Timestamp(as_of)]
+    assert len(due) > 24, "the bank's busiest borrower should have more than 24 instalments"
     assert rep["total"] == len(due) and rep["upcoming"] == len(stored) - len(due)
-    assert rep["shown"] == len(rep["items"]) == min(len(due), 120)
+    assert rep["shown"] == len(rep["items"]) == 24
     dates = [i["due_date"] for i in rep["items"]]
     assert dates == sorted(dates, reverse=True)
+    assert dates[0] == due["due_date"].max().date().isoformat()
     for item in rep["items"]:
         row = due[(due["loan_id"] == item["loan_id"])
                   & (due["due_date"] == pd.Timestamp(item["due_date"]))].iloc[0]
@@ -451,6 +460,44 @@ def test_firm_360_lists_each_repayment(served: Served) -> None:
         assert item["status"] == ("paid" if paid is not None and item["dpd"] == 0 else
                                   "paid_late" if paid is not None else
                                   "overdue" if item["dpd"] > 0 else "due")
+
+
+def test_repayment_pages_hold_the_whole_history(served: Served) -> None:
+    firm, h = _most_repaid(served), served.headers["risk_manager"]
+    view = served.client.get(f"/api/v1/firms/{firm}", headers=h).json()
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = served.client.get(f"/api/v1/firms/{firm}/repayments", headers=h,
+                                 params={"limit": 7, "offset": len(rows)}).json()
+        assert (page["limit"], page["offset"], page["as_of"]) == (7, len(rows), view["as_of"])
+        assert page["total"] == view["repayments"]["total"]
+        assert page["upcoming"] == view["repayments"]["upcoming"]
+        if not page["items"]:
+            break
+        rows += page["items"]
+    assert len(rows) == page["total"] and rows[:24] == view["repayments"]["items"]
+    keys = [(r["loan_id"], r["due_date"]) for r in rows]
+    assert len(set(keys)) == len(keys)  # no instalment on two pages
+    stored = _snapshot(served.store, "SELECT r.loan_id, r.due_date FROM repayments r JOIN loans "
+                                     f"l USING (loan_id) WHERE l.firm_id = '{firm}' AND "
+                                     f"r.due_date <= DATE '{view['as_of']}'")
+    assert set(keys) == {(str(a), b.date().isoformat()) for a, b in stored.itertuples(
+        index=False)}
+    assert [r["due_date"] for r in rows] == sorted((r["due_date"] for r in rows), reverse=True)
+    audited = served.ops.read("SELECT resource, detail FROM audit WHERE firm_id = ? ORDER BY "
+                              "seq DESC LIMIT 1", (firm,))
+    assert audited[0][0] == "firm_repayments" and '"returned": 0' in str(audited[0][1])
+
+
+def test_cached_rows_are_the_stored_rows(served: Served) -> None:
+    """The 360's rows, converted once at load, equal a conversion of the stored frame."""
+    from creditpersona.service import access
+
+    quarter = served.app.state.context.results.current()
+    firms = [served.in_book, served.out_of_book, served.watch_in_book, _most_repaid(served)]
+    for name in quarter.cells:
+        for firm in firms:
+            assert quarter.records_of(name, firm) == access.records(quarter.of(name, firm)), name
 
 
 def test_override_is_kept_beside_the_model_grade(served: Served) -> None:
@@ -482,6 +529,41 @@ def test_every_firm_read_and_write_is_audited(served: Served) -> None:
     rows, _ = audit.entries(served.ops, username="credit_officer", firm_id=served.in_book,
                             limit=1)
     assert rows[0]["action"] == "write" and '"grade": "4"' in rows[0]["after"]
+    assert audit.verify(served.ops).ok
+
+
+def test_firm_reads_arriving_together_are_each_audited(served: Served) -> None:
+    """The 360 and its repayments hand their records to the audit writer, which chains
+    those arriving together in one transaction: one record per answer, the chain holds, and
+    a record that cannot be written fails its read (no answer unaudited)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    quarter = served.app.state.context.results.current()
+    firms = quarter.firms["firm_id"].tolist()[:24]
+    before = served.ops.read("SELECT max(seq) FROM audit")[0][0]
+
+    def read(k: int) -> int:
+        client = TestClient(served.app)
+        path = f"/api/v1/firms/{firms[k]}" + ("/repayments" if k % 2 else "")
+        return client.get(path, headers=served.headers["risk_manager"]).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(read, range(len(firms))))
+    assert codes == [200] * len(firms)
+    rows = served.ops.read("SELECT firm_id, resource FROM audit WHERE seq > ?", (before,))
+    assert sorted(rows) == sorted((f, "firm_repayments" if k % 2 else "firm_360")
+                                  for k, f in enumerate(firms))
+    assert audit.verify(served.ops).ok
+    with served.ops.write() as con:
+        con.execute("CREATE TRIGGER audit_full BEFORE INSERT ON audit BEGIN "
+                    "SELECT RAISE(ABORT, 'audit log unavailable'); END")
+    try:
+        failed = TestClient(served.app, raise_server_exceptions=False).get(
+            f"/api/v1/firms/{firms[0]}", headers=served.headers["risk_manager"])
+    finally:
+        with served.ops.write() as con:
+            con.execute("DROP TRIGGER audit_full")
+    assert failed.status_code == 500 and "firm" not in failed.json()
     assert audit.verify(served.ops).ok
 
 
@@ -540,6 +622,31 @@ def test_fuzz_no_server_error(case: Any, served: Served) -> None:
     for role in ("risk_manager", "rm"):
         response = case.call(headers=served.headers[role])
         assert response.status_code < 500, (case.method, case.path, response.text)
+
+
+def test_fuzz_reaches_every_operation(fuzz_schema: Any) -> None:
+    """The fuzz test above is generated for every operation the app declares."""
+    fuzzed_ops = {(r.ok().method.upper(), r.ok().path) for r in fuzz_schema.get_all_operations()}
+    assert fuzzed_ops == set(MATRIX) | {("POST", "/api/v1/auth/token")}
+
+
+@given(limit=st.integers(-3, 600), offset=st.one_of(st.integers(-3, 200),
+                                                    st.integers(10**9 - 1, 10**12)))
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_fuzz_repayment_pages(served: Served, limit: int, offset: int) -> None:
+    """Any limit and offset on a real firm: 422 outside the bounds, else the right slice."""
+    firm, h = _most_repaid(served), served.headers["credit_officer"]
+    got = served.client.get(f"/api/v1/firms/{firm}/repayments", headers=h,
+                            params={"limit": limit, "offset": offset})
+    if not (1 <= limit <= 500 and 0 <= offset <= 10**9):
+        assert got.status_code == 422, got.text
+        return
+    assert got.status_code == 200, got.text
+    whole = served.client.get(f"/api/v1/firms/{firm}/repayments", headers=h,
+                              params={"limit": 500}).json()
+    assert whole["total"] == len(whole["items"]) > 24
+    assert got.json()["items"] == whole["items"][offset:offset + limit]
 
 
 # --- the command ---------------------------------------------------------------------------

@@ -50,8 +50,9 @@ PER_FIRM = {
     "offers": None, "decision_loans": None,
 }
 RECENT_DOCUMENTS = 5
-#: Repayments shown in a 360 view: the most recent instalments due by the as-of date.
-REPAYMENTS_SHOWN = 120
+#: Repayments shown in a 360 view: the most recent instalments due by the as-of date (the
+#: rest through ``GET /api/v1/firms/{firm_id}/repayments``, :func:`repayment_page`).
+REPAYMENTS_SHOWN = 24
 RELOAD_CHECK_S = 1.0
 
 
@@ -111,6 +112,57 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             for row in frame.itertuples(index=False, name=None)]
 
 
+def json_cells(frame: pd.DataFrame) -> np.ndarray:
+    """``frame``'s values as a 2-D object array of what :func:`jsonable` makes of each.
+
+    Done once per column when a quarter is loaded, so that a firm's rows are served without
+    converting each value on every request. Numbers, text and dates take vectorised paths; any
+    other column (nullable types, mixed objects) goes through :func:`jsonable`.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"x": [1.5, np.nan], "n": [1, 2], "s": ["a", None],
+    ...                       "d": pd.to_datetime(["2026-06-30", None]),
+    ...                       "t": pd.to_datetime(["2026-06-30 09:30", "2026-07-01 00:00"])})
+    >>> json_cells(frame).tolist()
+    [[1.5, 1, 'a', '2026-06-30', '2026-06-30T09:30:00'], [None, 2, None, None, '2026-07-01']]
+    >>> [[jsonable(v) for v in row] for row in frame.itertuples(index=False)] == _
+    True
+    """
+    cells = np.empty(frame.shape, dtype=object)
+    for k in range(frame.shape[1]):
+        values = frame.iloc[:, k]
+        dtype = values.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind == "f":
+            floats = values.to_numpy()
+            out = floats.astype(object)
+            out[~np.isfinite(floats)] = None
+        elif isinstance(dtype, np.dtype) and dtype.kind in "iub":
+            out = values.to_numpy(dtype=object)  # Python ints and bools
+        elif isinstance(dtype, np.dtype) and dtype.kind == "M":
+            out = _json_dates(values.to_numpy())
+        elif pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+            out = values.to_numpy(dtype=object)
+            out[values.isna().to_numpy()] = None
+        else:
+            out = np.fromiter((jsonable(v) for v in values.to_numpy(dtype=object)),
+                              dtype=object, count=len(values))
+        cells[:, k] = out
+    return cells
+
+
+def _json_dates(stamps: np.ndarray) -> np.ndarray:
+    """:func:`jsonable` of each datetime64 value: a date when its time of day is 00:00:00
+    (to the second), else the timestamp's ISO form, None for NaT; dates vectorised."""
+    day = stamps.astype("datetime64[D]")
+    midnight = stamps.astype("datetime64[s]") == day
+    out = np.datetime_as_string(day, unit="D").astype(object)
+    out[np.isnat(stamps)] = None
+    for k in np.flatnonzero(~midnight & ~np.isnat(stamps)):
+        out[k] = jsonable(pd.Timestamp(stamps[k]))
+    return out
+
+
 def _read(store: Store, table: str, as_of: dt.date | None = None,
           columns: tuple[str, ...] | None = None) -> pd.DataFrame:
     """Every read of a stored table goes through here.
@@ -141,6 +193,10 @@ class Quarter:
         self.firms = _read(con, "firms").drop(columns="load_id", errors="ignore")
         self.firms = self.firms.sort_values("firm_id", ignore_index=True)
         self.firm_pos = pd.Index(self.firms["firm_id"])
+        # A dict answers one firm's position in a fraction of a microsecond; pandas'
+        # get_indexer builds an Index from its argument on every call (see docs/service.md).
+        self.position_of: dict[str, int] = {
+            str(f): k for k, f in enumerate(self.firms["firm_id"].tolist())}
         self.rm_ids = self.firms["rm_id"].to_numpy(dtype=object)
         self.tables: dict[str, pd.DataFrame] = {}
         self.rows: dict[str, dict[Any, Any]] = {}
@@ -169,17 +225,21 @@ class Quarter:
         self.tables[name] = frame
         self.rows[name] = (frame.groupby("firm_id", sort=False).indices
                            if "firm_id" in frame.columns and len(frame) else {})
-        # Rows as Python objects, so that a firm's rows are read without pandas' per-call
-        # overhead (a 360 view reads a dozen tables; see bench/bench_service.py).
-        self.cells[name] = (list(frame.columns), frame.to_numpy(dtype=object))
+        # Rows as JSON-ready Python objects, converted once here, so that a firm's rows are
+        # read without pandas' per-call overhead or a conversion per value (a 360 view reads
+        # a dozen tables; see bench/bench_service.py).
+        self.cells[name] = (list(frame.columns), json_cells(frame))
 
     def records_of(self, name: str, firm_id: str) -> list[dict[str, Any]]:
-        """The rows of ``name`` for one firm as JSON-ready dicts (callers scope first)."""
+        """The rows of ``name`` for one firm as JSON-ready dicts (callers scope first).
+
+        The same dicts as :func:`records` of :meth:`of`, from the cells converted at load.
+        """
         pos = self.rows[name].get(firm_id)
         if pos is None:
             return []
         cols, cells = self.cells[name]
-        return [{c: jsonable(v) for c, v in zip(cols, cells[i], strict=True)} for i in pos]
+        return [dict(zip(cols, cells[i].tolist(), strict=True)) for i in pos]
 
     def of(self, name: str, firm_id: str) -> pd.DataFrame:
         """The rows of ``name`` for one firm (no scoping: callers scope first)."""
@@ -205,11 +265,17 @@ class Quarter:
             return np.ones(len(rm), dtype=bool)
         return rm == scope.rm_id
 
+    def position(self, scope: Scope, firm_id: str) -> int:
+        """The firm's position in :attr:`firms`, or :class:`FirmNotFound` if absent *or* out
+        of scope (the scoping rule of :meth:`visible`, for one firm)."""
+        pos = self.position_of.get(firm_id, -1)
+        if pos < 0 or not self.visible(scope, np.array([pos]))[0]:
+            raise FirmNotFound(f"firm {firm_id}: not found.")
+        return pos
+
     def firm_row(self, scope: Scope, firm_id: str) -> dict[str, Any]:
         """The firm's master row, or :class:`FirmNotFound` if absent *or* out of scope."""
-        pos = self.firm_pos.get_indexer([firm_id])
-        if pos[0] < 0 or not self.visible(scope, pos)[0]:
-            raise FirmNotFound(f"firm {firm_id}: not found.")
+        self.position(scope, firm_id)
         return self.records_of("firms", firm_id)[0]
 
 
@@ -218,9 +284,10 @@ class Repayments:
 
     A 100,000-firm book has over a million instalments: held as Python objects (as the other
     tables are) they would cost hundreds of megabytes per worker, so they are kept as numpy
-    columns (about 40 bytes a row) and a firm's rows are a slice, turned into records only
-    when its 360 view is asked for. Only what is known on the as-of date is shown: an
-    instalment paid later counts as unpaid, and those due later are counted, not listed.
+    columns (about 40 bytes a row) and a firm's rows are a slice (its bounds found once, at
+    load), turned into records only when they are asked for. Only what is known on the as-of
+    date is shown: an instalment paid later counts as unpaid, and those due later are
+    counted, not listed.
     """
 
     def __init__(self, frame: pd.DataFrame, loans: pd.DataFrame, firms: pd.Index,
@@ -235,9 +302,14 @@ class Repayments:
             if len(loans) else np.full(len(frame), -1)
         keep = (loan >= 0) & (firm >= 0)
         due = pd.to_datetime(frame["due_date"]).to_numpy(dtype="datetime64[D]")[keep]
-        order = np.lexsort((-due.astype(np.int64), firm[keep]))  # by firm, latest due first
+        # By firm, latest due first, then by loan id: a total order, so that every worker
+        # process pages alike whatever order the snapshot's rows were read in.
+        loan_rank = np.argsort(np.argsort(loan_ids.to_numpy(dtype=str), kind="stable"))
+        order = np.lexsort((loan_rank[loan[keep]], -due.astype(np.int64), firm[keep]))
         self.loan_ids = loan_ids.to_numpy(dtype=object)
         self.firm = firm[keep][order].astype(np.int32)
+        # Firm k's rows are start[k]:start[k + 1] (one search here, none per request).
+        self.start = np.searchsorted(self.firm, np.arange(len(firms) + 1, dtype=np.int32))
         self.loan = loan[keep][order].astype(np.int32)
         self.due = due[order]
         self.paid = pd.to_datetime(frame["paid_date"]).to_numpy(
@@ -245,14 +317,14 @@ class Repayments:
         self.amount_due = frame["amount_due"].to_numpy(dtype=float)[keep][order]
         self.amount_paid = frame["amount_paid"].to_numpy(dtype=float)[keep][order]
 
-    def of(self, firm_pos: int, limit: int = REPAYMENTS_SHOWN) -> dict[str, Any]:
-        """The firm's instalments due by the as-of date, latest first (at most ``limit``),
-        with days past due and status; ``total`` of them and ``upcoming`` (due later)."""
-        lo, hi = np.searchsorted(self.firm, [firm_pos, firm_pos + 1])
-        due = self.due[lo:hi]
-        past = due <= self.as_of
+    def page(self, firm_pos: int, limit: int, offset: int = 0) -> dict[str, Any]:
+        """The firm's instalments due by the as-of date, latest first, from ``offset`` (at
+        most ``limit``), with days past due and status; ``total`` of them and ``upcoming``
+        (due later)."""
+        lo, hi = int(self.start[firm_pos]), int(self.start[firm_pos + 1])
+        past = self.due[lo:hi] <= self.as_of
         rows = np.flatnonzero(past)
-        shown = rows[:limit] + lo
+        shown = rows[offset:offset + limit] + lo
         paid = self.paid[shown]
         known = ~np.isnat(paid) & (paid <= self.as_of)  # paid by the as-of date
         end = np.where(known, paid, self.as_of)
@@ -265,8 +337,14 @@ class Repayments:
                   "amount_paid": jsonable(self.amount_paid[i]) if known[k] else None,
                   "dpd": int(dpd[k]), "status": str(status[k])}
                  for k, i in enumerate(shown.tolist())]
-        return {"total": int(len(rows)), "shown": len(items),
-                "upcoming": int((~past).sum()), "items": items}
+        return {"total": int(len(rows)), "upcoming": int((~past).sum()), "items": items}
+
+    def of(self, firm_pos: int, limit: int = REPAYMENTS_SHOWN) -> dict[str, Any]:
+        """The 360's part: the latest ``limit`` instalments of :meth:`page`, and how many
+        of the ``total`` are ``shown``."""
+        page = self.page(firm_pos, limit)
+        return {"total": page["total"], "shown": len(page["items"]),
+                "upcoming": page["upcoming"], "items": page["items"]}
 
 
 class Results:
@@ -388,8 +466,19 @@ def firm_view(quarter: Quarter, scope: Scope, firm_id: str,
         "summary": {"zh": profile.get("summary_zh"), "en": profile.get("summary_en")},
         "text_risk": {c: profile.get(c) for c in TEXT_COLUMNS},
         "documents": quarter.records_of("documents", firm_id),
-        "repayments": quarter.repayments.of(int(quarter.firm_pos.get_loc(firm_id))),
+        "repayments": quarter.repayments.of(quarter.position(scope, firm_id)),
     }
+
+
+def repayment_page(quarter: Quarter, scope: Scope, firm_id: str, *, limit: int,
+                   offset: int = 0) -> dict[str, Any]:
+    """A page of the firm's repayments, latest first; :class:`FirmNotFound` if not visible.
+
+    The 360 view (:func:`firm_view`) carries the latest :data:`REPAYMENTS_SHOWN`; this
+    pages through them all, in the same order.
+    """
+    page = quarter.repayments.page(quarter.position(scope, firm_id), limit, offset)
+    return {"as_of": quarter.as_of.isoformat(), "limit": limit, "offset": offset, **page}
 
 
 def search(quarter: Quarter, scope: Scope, *, q: str | None = None,

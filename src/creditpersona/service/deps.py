@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +30,16 @@ class Context:
     results: Results
     secret: str
     token_minutes: int
+    _writer: audit.Writer | None = field(default=None, init=False, repr=False)
+    _writer_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                         repr=False)
+
+    def audit_writer(self) -> audit.Writer:
+        """The process's audit writer (its thread started on first use)."""
+        with self._writer_lock:
+            if self._writer is None:
+                self._writer = audit.Writer(self.ops)
+            return self._writer
 
 
 # The dependencies are coroutines: they only read memory and a row of SQLite, and a plain
@@ -68,6 +80,12 @@ class Caller:
 
     def audit(self, action: str, resource: str, **kw: Any) -> None:
         audit.record(self.ctx.ops, self.actor, action, resource, **kw)
+
+    async def audited(self, action: str, resource: str, **kw: Any) -> None:
+        """:meth:`audit` for a coroutine: the record is written by the audit writer's thread
+        (:class:`creditpersona.service.audit.Writer`) and awaited until it is committed."""
+        fields = audit.entry(self.actor, action, resource, **kw)
+        await asyncio.wrap_future(self.ctx.audit_writer().submit(fields))
 
 
 def client_of(request: Request) -> str:

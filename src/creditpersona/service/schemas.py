@@ -118,7 +118,18 @@ class Repayment(BaseModel):
 
 class RepaymentPage(BaseModel):
     total: int = Field(description="Instalments due by the as-of date.")
-    shown: int = Field(description="Of which listed here: the most recent ones.")
+    shown: int = Field(description="Of which listed here: the most recent ones (at most 24; "
+                                   "all of them through GET /api/v1/firms/{firm_id}/"
+                                   "repayments).")
+    upcoming: int = Field(description="Instalments due after the as-of date (not listed).")
+    items: list[Repayment]
+
+
+class RepaymentList(Page):
+    """One page of a firm's repayments due by the as-of date, latest first."""
+
+    as_of: str
+    total: int = Field(description="Instalments due by the as-of date (all pages).")
     upcoming: int = Field(description="Instalments due after the as-of date (not listed).")
     items: list[Repayment]
 
@@ -141,8 +152,10 @@ class Firm360(BaseModel):
         description="The profile's one-paragraph summary, Chinese and English.")
     text_risk: dict[str, Any]
     documents: list[Row]
-    repayments: RepaymentPage = Field(description="Each repayment of the firm's loans, latest "
-                                                  "first, capped (see ``total``).")
+    repayments: RepaymentPage = Field(
+        description="The latest 24 instalments of the firm's loans due by the as-of date, "
+                    "latest first; ``total`` counts them all, and GET /api/v1/firms/"
+                    "{firm_id}/repayments?limit=&offset= pages through every one.")
 
 
 class QuoteIn(BaseModel):

@@ -123,6 +123,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "repayments_shown": ("截至评估日应还{total}期，显示最近{shown}期；其后还有{upcoming}期未到期。",
                          "{total} instalments due by the as-of date, the latest {shown} shown; "
                          "{upcoming} more fall due later."),
+    "repayments_all": ("截至评估日应还{total}期，全部显示；其后还有{upcoming}期未到期。",
+                       "{total} instalments due by the as-of date, all shown; {upcoming} more "
+                       "fall due later."),
     "rep_paid": ("按时还款", "Paid on time"),
     "rep_paid_late": ("逾期后还款", "Paid late"),
     "rep_overdue": ("逾期未还", "Overdue, unpaid"),

@@ -194,7 +194,9 @@ async def firm(request: Request, firm_id: str, saved: str = "") -> Response:
     """The firm's 360: header, profile radar, persona, rating, limits, prices, warnings …"""
 
     async def handler(session: Session, api: ServiceClient) -> Response:
-        view = await api.get(f"/firms/{urllib.parse.quote(firm_id, safe='')}")
+        quoted = urllib.parse.quote(firm_id, safe="")
+        view = await api.get(f"/firms/{quoted}")
+        view["repayments"] = await _repayments(api, quoted, view.get("repayments") or {})
         lang = language(request)
         ctx = await run_in_threadpool(firm_context, view, lang)
         return _page(request, session, "firm.html", {
@@ -202,6 +204,17 @@ async def firm(request: Request, firm_id: str, saved: str = "") -> Response:
             "today": dt.date.today().isoformat(), "outcomes": list(views.OUTCOMES), **ctx})
 
     return await _serve(request, handler)
+
+
+async def _repayments(api: ServiceClient, quoted: str, latest: dict[str, Any]
+                      ) -> dict[str, Any]:
+    """The firm's whole repayment history for the timeline: the 360 carries the latest few,
+    the rest come from the paged ``/firms/{id}/repayments`` (up to :data:`MAX_ROWS`; the
+    page says how many of how many it shows)."""
+    if int(latest.get("total") or 0) <= int(latest.get("shown") or 0):
+        return latest
+    items, total = await _all(api, f"/firms/{quoted}/repayments", {})
+    return {**latest, "total": total, "shown": len(items), "items": items}
 
 
 def firm_context(view: dict[str, Any], lang: str) -> dict[str, Any]:

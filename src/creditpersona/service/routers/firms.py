@@ -10,12 +10,13 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from creditpersona.service import access, workflow
-from creditpersona.service.deps import CUSTOMER_ROLES, Caller, allow, firm_or_404
-from creditpersona.service.schemas import Firm360, FirmBrief, FirmPage
+from creditpersona.service.deps import CUSTOMER_ROLES, Caller, allow, firm_or_404, not_found
+from creditpersona.service.schemas import Firm360, FirmBrief, FirmPage, RepaymentList
 
 router = APIRouter(prefix="/api/v1/firms", tags=["firms"])
 Reader = Annotated[Caller, allow(*CUSTOMER_ROLES)]
 Text = Annotated[str | None, Query(max_length=100)]
+FirmId = Annotated[str, Path(max_length=64)]
 EXPORT_LIMIT = 100_000
 
 
@@ -58,11 +59,38 @@ def export(who: Reader, q: Text = None, persona: Text = None, grade: Text = None
 
 
 @router.get("/{firm_id}", response_model=Firm360)
-def firm(firm_id: Annotated[str, Path(max_length=64)], who: Reader) -> Firm360:
-    """The firm's 360 view as of the latest quarter (404 if not in your book)."""
+async def firm(firm_id: FirmId, who: Reader) -> Firm360:
+    """The firm's 360 view as of the latest quarter (404 if not in your book).
+
+    Its repayments are the latest 24 with their ``total``; ``/{firm_id}/repayments`` pages
+    through all of them.
+    """
+    # A coroutine: the view is a few look-ups in memory and one indexed SQLite read, so it is
+    # built on the event loop; the audit record, which may wait for another process's write
+    # lock, is written by the audit writer's thread and awaited. A plain function would cost
+    # two hops through the thread pool (the endpoint, then FastAPI's validation of its
+    # answer), and each hop more than the view itself (see docs/service.md, "Latency of the
+    # firm 360").
     quarter = who.quarter()
     firm_or_404(who, quarter, firm_id)
     override = workflow.latest_override(who.ctx.ops, firm_id, quarter.as_of)
     view = access.firm_view(quarter, who.scope, firm_id, override)
-    who.audit("read", "firm_360", firm_id=firm_id, detail={"as_of": view["as_of"]})
+    await who.audited("read", "firm_360", firm_id=firm_id, detail={"as_of": view["as_of"]})
     return Firm360(**view)
+
+
+@router.get("/{firm_id}/repayments", response_model=RepaymentList)
+async def repayments(firm_id: FirmId, who: Reader,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                     offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> RepaymentList:
+    """Every instalment of the firm's loans due by the as-of date, latest first, paginated
+    (the 360 view carries the latest 24); 404 if the firm is not in your book."""
+    quarter = who.quarter()
+    try:
+        page = access.repayment_page(quarter, who.scope, firm_id, limit=limit, offset=offset)
+    except access.FirmNotFound:
+        raise not_found(firm_id) from None
+    await who.audited("read", "firm_repayments", firm_id=firm_id,
+                      detail={"as_of": page["as_of"], "limit": limit, "offset": offset,
+                              "returned": len(page["items"])})
+    return RepaymentList(**page)
