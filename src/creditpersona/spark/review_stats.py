@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -89,6 +89,20 @@ def _frame(chunk: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return chunk.drop(columns="bucket", errors="ignore").reset_index(drop=True)
 
 
+def _plain(frame: pd.DataFrame, schema: StructType) -> pd.DataFrame:
+    """``frame`` with plain numpy / object columns of ``schema``'s types (Arrow cannot take
+    every pandas extension type back to Spark)."""
+    kinds: dict[str, Any] = {"string": object, "double": "float64", "long": "int64",
+                             "boolean": bool}
+    out = pd.DataFrame(index=frame.index)
+    for f in schema.fields:
+        column = frame[f.name]
+        kind = kinds[f.dataType.typeName()]
+        out[f.name] = (column.astype(object).where(column.notna(), None) if kind is object
+                       else column.astype(kind))
+    return out.reset_index(drop=True)
+
+
 def _finite_percentiles(column: str, qs: np.ndarray):  # type: ignore[no-untyped-def]
     from pyspark.sql import functions as F
 
@@ -113,6 +127,8 @@ class SparkStatistics:
     def __init__(self, run: SparkCycle, columns: list[str], variables: Sequence[Variable],
                  cfg: StabilityConfig) -> None:
         self._run, self._wanted, self._cfg = run, columns, cfg
+        self._variables = list(variables)
+        self._judged: dict[tuple[str, dt.date, dt.date, str | None, int], pd.DataFrame] = {}
         self._categorical = {v.name for v in variables if v.categorical}
         self._numeric = {v.name for v in variables if not v.categorical}
         self._held: dict[tuple[str, dt.date], _Prepared | None] = {}
@@ -240,7 +256,29 @@ class SparkStatistics:
                   variables: Sequence[Variable], segment: str | None = None,
                   min_firms: int = 0) -> pd.DataFrame:
         """:func:`~creditpersona.review.kernels.combine_stability` of ``source`` between
-        the two dates, from the buckets' partial counts."""
+        the two dates, from the buckets' partial counts.
+
+        A variable's row depends on that variable alone, so each (source, dates, segment)
+        is counted once for every watched variable of the source and the rows asked for
+        are taken from it (the review compares the profile's variables in several subsets).
+        """
+        key = (source, reference, current, segment, min_firms)
+        asked = {v.name: i for i, v in enumerate(variables)}
+        if key not in self._judged:
+            extra = [v for v in self._variables if source == "profile" and v.name not in asked]
+            self._judged[key] = self._judge(source, reference, current,
+                                            [*variables, *extra], segment, min_firms)
+        rows = self._judged[key]
+        rows = rows[rows["variable"].isin(list(asked))]
+        rows = rows.assign(_s=rows["segment"].astype(str), _v=rows["variable"].map(asked))
+        rows = rows.sort_values(["_s", "_v"], kind="stable", ignore_index=True).drop(
+            columns=["_s", "_v"])
+        return rows.drop(columns="segment") if segment is None else rows
+
+    def _judge(self, source: str, reference: dt.date, current: dt.date,
+               variables: Sequence[Variable], segment: str | None, min_firms: int
+               ) -> pd.DataFrame:
+        """The drift rows of every variable (with ``segment``), judged on the executors."""
         from pyspark.sql import functions as F
 
         ref, cur = self._pair(source, reference, current)
@@ -249,24 +287,20 @@ class SparkStatistics:
         cfg, ref_cols, cur_cols = self._cfg, ref.columns, cur.columns
 
         def count(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-            return partial_stability(model, _frame(a, ref_cols), _frame(b, cur_cols))
+            return _plain(partial_stability(model, _frame(a, ref_cols), _frame(b, cur_cols)),
+                          _COUNTS)
 
         def judge(cells: pd.DataFrame) -> pd.DataFrame:
             out = combine_stability(model, [cells], cfg, min_firms)
             if "segment" not in out.columns:
                 out.insert(0, "segment", WHOLE)
-            return out[["segment", *_COLUMNS]].astype({"bins": "int64"})
+            return _plain(out[["segment", *_COLUMNS]], _DRIFT)
 
         counts = ref.frame.groupBy("bucket").cogroup(cur.frame.groupBy("bucket")).applyInPandas(
             count, _COUNTS)
         summed = counts.groupBy("segment", "variable", "side", "bin").agg(
             F.sum("firms").cast("long").alias("firms"))
-        rows = summed.groupBy("segment").applyInPandas(judge, _DRIFT).toPandas()
-        order = {v.name: i for i, v in enumerate(present)}
-        rows = rows.assign(_s=rows["segment"].astype(str), _v=rows["variable"].map(order))
-        rows = rows.sort_values(["_s", "_v"], kind="stable", ignore_index=True).drop(
-            columns=["_s", "_v"])
-        return rows.drop(columns="segment") if segment is None else rows
+        return summed.groupBy("segment").applyInPandas(judge, _DRIFT).toPandas()
 
     def migration(self, source: str, column: str, previous: dt.date,
                   current: dt.date) -> list[pd.DataFrame]:
@@ -280,7 +314,7 @@ class SparkStatistics:
             a, b = _frame(a, a_cols), _frame(b, b_cols)
             if a.empty and b.empty:
                 return pd.DataFrame({c: [] for c in _CELLS.fieldNames()})
-            return partial_migration(_by_firm(a, column), _by_firm(b, column))
+            return _plain(partial_migration(_by_firm(a, column), _by_firm(b, column)), _CELLS)
 
         frame = before.frame.groupBy("bucket").cogroup(after.frame.groupBy("bucket"))
         summed = frame.applyInPandas(cells, _CELLS).groupBy("from_state", "to_state").agg(
@@ -301,7 +335,8 @@ class SparkStatistics:
                 return pd.DataFrame({c: [] for c in _CHANGES.fieldNames()})
             segments = {level: _by_firm(b, level).combine_first(_by_firm(a, level))
                         for level in levels}
-            return partial_changes(_by_firm(a, column), _by_firm(b, column), grades, segments)
+            return _plain(partial_changes(_by_firm(a, column), _by_firm(b, column), grades,
+                                          segments), _CHANGES)
 
         frame = before.frame.groupBy("bucket").cogroup(after.frame.groupBy("bucket"))
         summed = frame.applyInPandas(cells, _CHANGES).groupBy(

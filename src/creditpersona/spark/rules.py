@@ -52,7 +52,8 @@ _DATED = {"firms": "founded_on", "loans": "start_date", "repayments": "due_date"
           "campaign_contacts": "contact_date"}
 #: Flips the top bit of a uint64 sample key so that it sorts the same as a signed long.
 _TOP = np.uint64(1 << 63)
-_PANDAS = {"string": "string", "int": "Int64", "float": "float64", "bool": "boolean"}
+_PANDAS: dict[str, Any] = {"string": "string", "int": "Int64", "float": "float64",
+                          "bool": "boolean"}
 
 
 def rules_model(run: SparkCycle, as_of: dt.date) -> RulesModel:
