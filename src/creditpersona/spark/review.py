@@ -103,14 +103,17 @@ def _inputs(run: SparkCycle, store: Store, as_of: dt.date, cfg: ReviewConfig
                         watched, quarters, None, notes, pd.DataFrame())
 
 
-def _hash_sample(run: SparkCycle, frame: Any, firms: int) -> pd.DataFrame:
-    """At most ``sample_cap`` rows of ``frame``: the hash sample of firms, on the driver."""
+def _hash_sample(run: SparkCycle, frame: Any, firms: int, seen: list[int]) -> pd.DataFrame:
+    """At most ``sample_cap`` rows of ``frame``: the hash sample of firms, on the driver
+    (its rows appended to ``seen``)."""
     fraction = run.sample_cap / max(1, firms)
-    return frame.filter(run.sampled(fraction)).orderBy("firm_id").limit(
+    out = frame.filter(run.sampled(fraction)).orderBy("firm_id").limit(
         run.sample_cap).toPandas()
+    seen.append(len(out))
+    return out
 
 
-def _matured(run: SparkCycle, i: ReviewInputs, notes: list[str]
+def _matured(run: SparkCycle, i: ReviewInputs, notes: list[str], seen: list[int]
              ) -> tuple[dt.date | None, pd.DataFrame, pd.DataFrame]:
     """The matured cohort's performance (:func:`creditpersona.review.analysis._matured`)
     on its scores in the Spark results and the outcomes Spark derives, hash-sampled to the
@@ -140,7 +143,7 @@ def _matured(run: SparkCycle, i: ReviewInputs, notes: list[str]
                          ).select("firm_id", "default")
     joined = scores.select(*keep).join(outcomes, "firm_id", "left")
     firms = run.count(joined)
-    rows = _hash_sample(run, joined, firms)
+    rows = _hash_sample(run, joined, firms, seen)
     if firms > len(rows):
         notes.append(_note(f"成熟样本按哈希抽样：{len(rows):,}/{firms:,}家企业。",
                            f"The matured cohort of {cohort} is judged on a hash sample of "
@@ -171,7 +174,7 @@ def _last_confirmed(run: SparkCycle, as_of: dt.date, version: int) -> dt.date | 
 
 
 def _annual(run: SparkCycle, as_of: dt.date, models: _Models, cfg: PersonaReviewConfig,
-            notes: list[str]) -> AnnualReview | None:
+            notes: list[str], seen: list[int]) -> AnnualReview | None:
     """:func:`creditpersona.review.analysis._annual`, the challenger fitted on a hash
     sample of the quarter's profile when the review is due."""
     from creditpersona.spark.stages import firms_only
@@ -184,7 +187,7 @@ def _annual(run: SparkCycle, as_of: dt.date, models: _Models, cfg: PersonaReview
                           cfg.annual_review_months)
     if as_of >= due_on:
         profile = firms_only(run.results.read(PROFILES, as_of))
-        sample = _hash_sample(run, profile, run.count(profile))
+        sample = _hash_sample(run, profile, run.count(profile), seen)
         notes.append(_note(f"年度检视的挑战者模型在{len(sample):,}家抽样企业上拟合。",
                            f"The annual review's challenger is fitted on a hash sample of "
                            f"{len(sample):,} firms."))
@@ -328,7 +331,8 @@ def _decision_history(run: SparkCycle, as_of: dt.date, summary: pd.DataFrame,
 
 
 def spark_review(run: SparkCycle, store: Store, as_of: dt.date, *,
-                 config: ReviewConfig | None = None) -> ReviewResult:
+                 config: ReviewConfig | None = None, seen: list[int] | None = None
+                 ) -> ReviewResult:
     """Review ``as_of`` on Spark (:func:`creditpersona.review.analysis.review_analysis`
     with :class:`SparkStatistics`, the matured cohort, the annual review and the history
     from the Spark results); nothing is written.
@@ -337,7 +341,11 @@ def spark_review(run: SparkCycle, store: Store, as_of: dt.date, *,
     ------
     InsufficientDataError
         If the quarter's profile, PD scores or personas are not in the Spark results.
+
+    ``seen``, when given, receives the rows of every larger answer brought to the driver
+    (aggregates and samples).
     """
+    seen = [] if seen is None else seen
     cfg = config or load_review_config(None)
     i = _inputs(run, store, as_of, cfg)
     notes, w = i.notes, i.watched
@@ -347,6 +355,7 @@ def spark_review(run: SparkCycle, store: Store, as_of: dt.date, *,
         moves = an._migrations(stats, as_of, i.previous, i.scale.names)
     finally:
         stats.close()
+        seen += stats.seen
     names = {str(seg): an._section_name(str(seg))
              for seg in stability.sections["segment"].unique()} if len(
         stability.sections) else {}
@@ -356,8 +365,8 @@ def spark_review(run: SparkCycle, store: Store, as_of: dt.date, *,
                                              cfg.industry)
     flagged = industries[industries["flagged"].astype(bool)].reset_index(drop=True)
     notes += [f"行业漂移 Industry drift — {reason}" for reason in flagged["reason"]]
-    cohort, performance, grades = _matured(run, i, notes)
-    annual = _annual(run, as_of, i.models, cfg.personas, notes)
+    cohort, performance, grades = _matured(run, i, notes, seen)
+    annual = _annual(run, as_of, i.models, cfg.personas, notes, seen)
     triggers = an._triggers(trig.Context(as_of, str(store.path), i.models.versions), i,
                             stability, moves, performance, cohort, annual)
     history = _history(run, as_of, i.scale.default_grade, notes)
@@ -396,7 +405,8 @@ def review_step(run: SparkCycle, store: Store, as_of: dt.date, run_id: str
     review, no model version."""
     from creditpersona.spark.cycle import SparkStage
 
-    result = spark_review(run, store, as_of)
+    seen: list[int] = []
+    result = spark_review(run, store, as_of, seen=seen)
     tables = write_review(run, result)
     fired = int(result.triggers["fired"].astype(bool).sum()) if len(result.triggers) else 0
     missing = [n for n in result.notes if "decisions stage has not run on Spark" in n]
@@ -404,4 +414,4 @@ def review_step(run: SparkCycle, store: Store, as_of: dt.date, run_id: str
             "drift, migration and rating changes from per-bucket counts"
             + ("; missing on Spark: decision classification and watch list (history only)"
                if missing else ""))
-    return SparkStage("review", "spark", tables, 0, note), result, {}
+    return SparkStage("review", "spark", tables, max(seen, default=0), note), result, {}

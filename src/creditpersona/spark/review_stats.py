@@ -128,10 +128,18 @@ class SparkStatistics:
                  cfg: StabilityConfig) -> None:
         self._run, self._wanted, self._cfg = run, columns, cfg
         self._variables = list(variables)
+        #: Rows of every aggregate brought to the driver.
+        self.seen: list[int] = []
         self._judged: dict[tuple[str, dt.date, dt.date, str | None, int], pd.DataFrame] = {}
         self._categorical = {v.name for v in variables if v.categorical}
         self._numeric = {v.name for v in variables if not v.categorical}
         self._held: dict[tuple[str, dt.date], _Prepared | None] = {}
+
+    def _bring(self, frame: DataFrame) -> pd.DataFrame:
+        """``frame`` on the driver (an aggregate), its rows counted in :attr:`seen`."""
+        out = frame.toPandas()
+        self.seen.append(len(out))
+        return out
 
     def close(self) -> None:
         """Release the quarters' cached frames."""
@@ -300,7 +308,7 @@ class SparkStatistics:
             count, _COUNTS)
         summed = counts.groupBy("segment", "variable", "side", "bin").agg(
             F.sum("firms").cast("long").alias("firms"))
-        return summed.groupBy("segment").applyInPandas(judge, _DRIFT).toPandas()
+        return self._bring(summed.groupBy("segment").applyInPandas(judge, _DRIFT))
 
     def migration(self, source: str, column: str, previous: dt.date,
                   current: dt.date) -> list[pd.DataFrame]:
@@ -319,7 +327,7 @@ class SparkStatistics:
         frame = before.frame.groupBy("bucket").cogroup(after.frame.groupBy("bucket"))
         summed = frame.applyInPandas(cells, _CELLS).groupBy("from_state", "to_state").agg(
             F.sum("firms").cast("long").alias("firms"))
-        return [summed.toPandas()]
+        return [self._bring(summed)]
 
     def changes(self, column: str, previous: dt.date, current: dt.date, order: Sequence[str],
                 levels: Sequence[str] = ()) -> list[pd.DataFrame]:
@@ -341,8 +349,12 @@ class SparkStatistics:
         frame = before.frame.groupBy("bucket").cogroup(after.frame.groupBy("bucket"))
         summed = frame.applyInPandas(cells, _CHANGES).groupBy(
             "level", "segment", "from_state", "to_state").agg(
-            F.sum("firms").cast("long").alias("firms"))
-        return [summed.toPandas()]
+            F.sum("firms").cast("long").alias("firms")).persist()
+        try:  # one level at a time: a division level holds ~90 segments' cells
+            return [self._bring(summed.filter(F.col("level") == level))
+                    for level in (WHOLE, *levels)]
+        finally:
+            summed.unpersist()
 
     def versions(self, previous: dt.date, current: dt.date) -> list[int]:
         """The persona model versions of the two dates' assignments, sorted."""
