@@ -232,7 +232,8 @@ def write_rules(run: SparkCycle, as_of: dt.date, run_id: str
     return ruleset, rows, len(sample.basket)
 
 
-def rules_step(run: SparkCycle, as_of: dt.date, run_id: str) -> tuple[Any, RuleSet, dict[str, Any]]:
+def rules_step(run: SparkCycle, as_of: dt.date, run_id: str
+               ) -> tuple[Any, RuleSet, dict[str, Any]]:
     """The cycle's ``rules`` step: its :class:`~creditpersona.spark.cycle.SparkStage`, the
     rule set, no model version."""
     from creditpersona.spark.cycle import SparkStage
