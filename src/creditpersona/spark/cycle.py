@@ -31,6 +31,8 @@ from creditpersona import artefacts
 from creditpersona.errors import ConfigurationError, InsufficientDataError
 from creditpersona.runs import Lineage, RunLedger, config_digests
 from creditpersona.safeio import private_dir
+from creditpersona.spark import review as spark_review
+from creditpersona.spark import rules as spark_rules
 from creditpersona.spark import stages as st
 from creditpersona.spark.results import SparkResults
 from creditpersona.store import results as store_results
@@ -40,9 +42,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 #: Stages whose per-firm work runs on Spark, in cycle order.
-SPARK_STAGES = ("profile", "pd_models", "personas")
+SPARK_STAGES = ("profile", "pd_models", "personas", "rules", "review")
 #: Stages of the cycle with no Spark implementation yet (recorded as ``not run``).
-NOT_ON_SPARK = ("rules", "decisions", "marketing", "review")
+NOT_ON_SPARK = ("decisions", "marketing")
 REFITS = ("pd", "personas")
 
 
@@ -179,10 +181,12 @@ def run_spark_cycle(
                                                 files["pd_validation"]))
     steps.run("personas", lambda: _personas(run, store, as_of, profile,
                                             "personas" in refits, run_id))
+    steps.run("rules", lambda: spark_rules.rules_step(run, as_of, run_id))
     for name in NOT_ON_SPARK:
         steps.record(name, SparkStage(
             name, "not run", note="no Spark implementation yet; run the embedded cycle "
             "(creditpersona run --engine duckdb) for this stage"))
+    steps.run("review", lambda: spark_review.review_step(run, store, as_of, run_id))
     versions = {**steps.models, "stages_on": {k: v.ran_on for k, v in steps.done.items()}}
     ledger.complete(versions)
     return SparkCycleResult(as_of, run_id, root, steps.done, steps.seconds, versions, files)
