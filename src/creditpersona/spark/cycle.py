@@ -31,6 +31,8 @@ from creditpersona import artefacts
 from creditpersona.errors import ConfigurationError, InsufficientDataError
 from creditpersona.runs import Lineage, RunLedger, config_digests
 from creditpersona.safeio import private_dir
+from creditpersona.spark import decisions as spark_decisions
+from creditpersona.spark import marketing as spark_marketing
 from creditpersona.spark import stages as st
 from creditpersona.spark.results import SparkResults
 from creditpersona.store import results as store_results
@@ -40,9 +42,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 #: Stages whose per-firm work runs on Spark, in cycle order.
-SPARK_STAGES = ("profile", "pd_models", "personas")
+SPARK_STAGES = ("profile", "pd_models", "personas", "decisions", "marketing")
 #: Stages of the cycle with no Spark implementation yet (recorded as ``not run``).
-NOT_ON_SPARK = ("rules", "decisions", "marketing", "review")
+NOT_ON_SPARK = ("rules", "review")
 REFITS = ("pd", "personas")
 
 
@@ -179,6 +181,9 @@ def run_spark_cycle(
                                                 files["pd_validation"]))
     steps.run("personas", lambda: _personas(run, store, as_of, profile,
                                             "personas" in refits, run_id))
+    graded = steps.run("decisions", lambda: spark_decisions.stage(run, as_of, profile))
+    steps.run("marketing", lambda: spark_marketing.stage(run, as_of, profile, graded, out_dir,
+                                                         files))
     for name in NOT_ON_SPARK:
         steps.record(name, SparkStage(
             name, "not run", note="no Spark implementation yet; run the embedded cycle "

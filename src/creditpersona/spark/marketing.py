@@ -1,0 +1,3 @@
+"""placeholder"""
+def stage(*a, **k):
+    raise NotImplementedError
