@@ -138,8 +138,11 @@ def test_nothing_firm_sized_reaches_the_driver(big_bank: Path, cycled_bank: Cycl
                                  inputs=str(big_bank), results=tmp_path / "results",
                                  buckets=16, sample_cap=4_000)
     assert {s: result.where()[s] for s in SPARK_STAGES} == {s: "spark" for s in SPARK_STAGES}
-    for stage in SPARK_STAGES:
+    for stage in ("profile", "pd_models", "personas"):
         assert all(n == BIG_FIRMS for n in result.stages[stage].tables.values()), stage
+    decided = result.stages["decisions"].tables
+    assert decided[results.DECISION_VALUE] == decided[results.DECISION_LIMITS] == BIG_FIRMS
+    assert 0 < result.stages["marketing"].tables[results.OFFERS] < BIG_FIRMS
     assert 0 < guard.most <= DRIVER_ROWS
     assert result.stages["personas"].driver_rows <= 4_000
 

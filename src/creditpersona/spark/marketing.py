@@ -466,8 +466,9 @@ def cap_frame(model: MarketingModel, proposals: DataFrame, firms: int) -> DataFr
     section = F.coalesce(F.col("industry_section"), F.lit("?"))
     shares = {c: float(np.ceil(v.capacity_share * firms)) for c, v in chn.channels.items()
               if v.capacity_share is not None}
-    keep = (~uses | (running(uses.cast("long"), F.coalesce(F.col("rm_id"), F.lit("None")))
-                     <= F.lit(chn.rm_capacity)))
+    # A firm without an RM is in no RM's group, as in the embedded planner's problem.
+    keep = (~uses | F.col("rm_id").isNull()
+            | (running(uses.cast("long"), F.col("rm_id")) <= F.lit(chn.rm_capacity)))
     keep = keep & within(running(F.lit(1.0), F.col("channel")),
                          lookup(shares, F.col("channel"), float("inf")))
     keep = keep & within(running(limit, section), lookup(
@@ -639,7 +640,8 @@ def stage(run: SparkCycle, as_of: dt.date, profile: DataFrame, graded: DataFrame
         try:
             firms = run.count(proposals)
             kept = cap_frame(priced, proposals.filter("_proposed"), firms)
-            run.results.write(store_results.OFFERS, as_of, kept.drop("_proposed"))
+            declared = spark_schema(store_results.OFFERS, without=("as_of",)).fieldNames()
+            run.results.write(store_results.OFFERS, as_of, kept.select(*declared))
         finally:
             proposals.unpersist()
     finally:
