@@ -8,7 +8,7 @@ ledger of the store (``cycle_runs``, ``cycle_stages``) with a checkpoint
 * ``spark``: the per-firm work ran on the executors, bucket by bucket, and its result
   tables were written as Parquet (:class:`~creditpersona.spark.results.SparkResults`);
   only counts, means, histograms and the capped fit samples reached the driver.
-* ``not run``: the stage has no Spark implementation yet (rules, decisions, marketing,
+* ``not run``: the stage has no Spark implementation yet (rules,
   review); the run says so in the ledger and in its result instead of running it on the
   driver behind the user's back. Run the embedded cycle for them
   (``creditpersona run --engine duckdb``), which reads the same contract tables.
