@@ -63,9 +63,10 @@ def compare(spark_rows: pd.DataFrame, duck_rows: pd.DataFrame, keys: list[str]
         x, y = a[c], b[c]
         if pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y):
             u, v = x.to_numpy(dtype=float), y.to_numpy(dtype=float)
-            both_nan = np.isnan(u) & np.isnan(v)
-            rel = np.abs(u - v) / np.maximum(np.abs(v), 1e-12)
-            rel = np.where(both_nan, 0.0, np.where(np.isnan(rel), 1.0, rel))
+            same = (u == v) | (np.isnan(u) & np.isnan(v))  # equal infinities included
+            with np.errstate(invalid="ignore"):
+                rel = np.abs(u - v) / np.maximum(np.abs(v), 1e-12)
+            rel = np.where(same, 0.0, np.where(np.isnan(rel), 1.0, rel))
             worst_num = max(worst_num, float(rel.max(initial=0.0)))
         else:
             share = float(np.mean([_text(p) != _text(q) for p, q in zip(x, y, strict=True)])
