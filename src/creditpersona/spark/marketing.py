@@ -418,8 +418,8 @@ def proposal_rows(rows: DataFrame, model: MarketingModel) -> DataFrame:
                 offers[col] = best[col].to_numpy() if col in best else None
             offers["_proposed"] = True
             positive = scored.loc[scored["expected_value"] > 0, "firm_id"].unique()
-            rest = pd.DataFrame({"firm_id": [f for f in positive
-                                             if f not in set(best["firm_id"])]})
+            proposed = set(best["firm_id"])
+            rest = pd.DataFrame({"firm_id": [f for f in positive if f not in proposed]})
             out = pd.concat([offers, rest.assign(_proposed=False)], ignore_index=True)
             out = out.reindex(columns=names)
             yield out.astype(object).where(out.notna(), None)
