@@ -35,7 +35,7 @@ if shutil.which("java") is None:  # pragma: no cover - CI installs Java 17
                 allow_module_level=True)
 
 from creditpersona.runs import runs  # noqa: E402
-from creditpersona.spark.cycle import NOT_ON_SPARK, SPARK_STAGES, run_spark_cycle  # noqa: E402
+from creditpersona.spark.cycle import SPARK_STAGES, run_spark_cycle  # noqa: E402
 from creditpersona.spark.results import SparkResults, spark_schema  # noqa: E402
 from creditpersona.spark.session import spark_session  # noqa: E402
 from creditpersona.store import results  # noqa: E402
@@ -138,10 +138,11 @@ def test_nothing_firm_sized_reaches_the_driver(big_bank: Path, cycled_bank: Cycl
                                  inputs=str(big_bank), results=tmp_path / "results",
                                  buckets=16, sample_cap=4_000)
     assert {s: result.where()[s] for s in SPARK_STAGES} == {s: "spark" for s in SPARK_STAGES}
-    firm_tables = {results.PROFILES, results.PD_SCORES, results.PERSONAS}
-    for stage in SPARK_STAGES:
-        assert all(n == BIG_FIRMS for t, n in result.stages[stage].tables.items()
-                   if t in firm_tables), stage
+    for stage in ("profile", "pd_models", "personas"):
+        assert all(n == BIG_FIRMS for n in result.stages[stage].tables.values()), stage
+    decided = result.stages["decisions"].tables
+    assert decided[results.DECISION_VALUE] == decided[results.DECISION_LIMITS] == BIG_FIRMS
+    assert 0 < result.stages["marketing"].tables[results.OFFERS] < BIG_FIRMS
     assert 0 < guard.most <= DRIVER_ROWS
     assert result.stages["personas"].driver_rows <= 4_000
     assert result.stages["rules"].driver_rows == 4_000  # the mining sample, capped
@@ -202,8 +203,7 @@ def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark: Any
     # The models in force of the first quarter scored the second (nothing re-fitted).
     assert models["pd_champion"]["fitted_for"] == str(CYCLE_Q1)
     assert models["personas"]["fitted_for"] is None
-    assert where == {"inputs": "spark", **{s: "spark" for s in SPARK_STAGES},
-                     **{s: "not run" for s in NOT_ON_SPARK}}
+    assert where == {"inputs": "spark", **{s: "spark" for s in SPARK_STAGES}}
 
 
 def test_bad_spark_settings_are_usage_errors(tmp_path: Path) -> None:

@@ -437,8 +437,8 @@ def run(
     """The quarterly cycle on a store as of DATE, with its review and HTML report.
 
     With --engine spark the per-firm work runs on Spark and the result tables are written
-    as Parquet (docs/spark.md); the stages with no Spark implementation yet are listed as
-    not run.
+    as Parquet (docs/spark.md); every stage runs there, the HTML report is not written
+    yet.
 
     Input checks → profile → PD models → personas → rules → decisions → marketing →
     review. Running a date again replaces its results; after a failure, running it again

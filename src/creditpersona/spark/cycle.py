@@ -3,15 +3,11 @@
 ``run_spark_cycle`` is what ``creditpersona run --engine spark`` executes. It runs the
 stages of :data:`creditpersona.pipeline.STAGES` in order; each stage is recorded in the run
 ledger of the store (``cycle_runs``, ``cycle_stages``) with a checkpoint
-(:class:`SparkStage`) that says where it ran:
-
-* ``spark``: the per-firm work ran on the executors, bucket by bucket, and its result
-  tables were written as Parquet (:class:`~creditpersona.spark.results.SparkResults`);
-  only counts, means, histograms and the capped fit samples reached the driver.
-* ``not run``: the stage has no Spark implementation yet (rules, decisions, marketing,
-  review); the run says so in the ledger and in its result instead of running it on the
-  driver behind the user's back. Run the embedded cycle for them
-  (``creditpersona run --engine duckdb``), which reads the same contract tables.
+(:class:`SparkStage`) that says where it ran (``spark``: the per-firm work ran on the
+executors, bucket by bucket, and its result tables were written as Parquet,
+:class:`~creditpersona.spark.results.SparkResults`); only counts, means, histograms and the
+capped fit samples reached the driver. Every stage runs on Spark; the HTML report is not yet
+written from a Spark run.
 
 The store keeps what is not per firm: the run ledger and the model registry (PD models,
 persona model, fitted on the driver on a sample, see :mod:`~creditpersona.spark.stages`).
@@ -31,6 +27,8 @@ from creditpersona import artefacts
 from creditpersona.errors import ConfigurationError, InsufficientDataError
 from creditpersona.runs import Lineage, RunLedger, config_digests
 from creditpersona.safeio import private_dir
+from creditpersona.spark import decisions as spark_decisions
+from creditpersona.spark import marketing as spark_marketing
 from creditpersona.spark import review as spark_review
 from creditpersona.spark import rules as spark_rules
 from creditpersona.spark import stages as st
@@ -42,9 +40,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 #: Stages whose per-firm work runs on Spark, in cycle order.
-SPARK_STAGES = ("profile", "pd_models", "personas", "rules", "review")
-#: Stages of the cycle with no Spark implementation yet (recorded as ``not run``).
-NOT_ON_SPARK = ("decisions", "marketing")
+SPARK_STAGES = ("profile", "pd_models", "personas", "rules", "decisions", "marketing", "review")
 REFITS = ("pd", "personas")
 
 
@@ -56,7 +52,7 @@ class SparkStage:
     Attributes
     ----------
     stage : str
-    ran_on : {"spark", "not run"}
+    ran_on : {"spark"}
     tables : dict of str to int
         Result tables written (as Parquet) and their rows.
     driver_rows : int
@@ -87,7 +83,7 @@ class SparkCycleResult:
     files: dict[str, Path] = field(default_factory=dict)
 
     def where(self) -> dict[str, str]:
-        """Where each stage ran (``spark`` or ``not run``)."""
+        """Where each stage ran (``spark``)."""
         return {name: s.ran_on for name, s in self.stages.items()}
 
 
@@ -182,10 +178,9 @@ def run_spark_cycle(
     steps.run("personas", lambda: _personas(run, store, as_of, profile,
                                             "personas" in refits, run_id))
     steps.run("rules", lambda: spark_rules.rules_step(run, as_of, run_id))
-    for name in NOT_ON_SPARK:
-        steps.record(name, SparkStage(
-            name, "not run", note="no Spark implementation yet; run the embedded cycle "
-            "(creditpersona run --engine duckdb) for this stage"))
+    graded = steps.run("decisions", lambda: spark_decisions.stage(run, as_of, profile))
+    steps.run("marketing", lambda: spark_marketing.stage(run, as_of, profile, graded, out_dir,
+                                                         files))
     steps.run("review", lambda: spark_review.review_step(run, store, as_of, run_id))
     versions = {**steps.models, "stages_on": {k: v.ran_on for k, v in steps.done.items()}}
     ledger.complete(versions)
