@@ -318,19 +318,19 @@ def service_bank(cycled_bank: CycledBank) -> ServiceBank:
 
 # --- Two processes (pytest-xdist, ``-n 2 --dist loadgroup`` in pyproject's addopts) ---------
 
-#: The slowest test modules, slowest first (seconds of a quiet 2-core run in comments): the
-#: two processes take whole modules from a queue in this order, then the others in the
-#: order collected, so the long modules start early and the short ones fill in at the end.
-#: ``test_spark_cycle.py`` first: it builds ``cycled_bank`` while the other process runs
-#: modules that do not need it.
+#: The slowest test modules, slowest first (CPU seconds measured 2026-12-05 on a loaded
+#: machine): the two processes take whole modules from a queue in this order, then the
+#: others in the order collected, so the long modules start early and the short ones fill
+#: in at the end. ``test_spark_cycle.py`` first: it builds ``cycled_bank`` while the other
+#: process runs ``test_cli.py``, which does not need it.
 SLOW_FIRST = (
-    "tests/test_spark_cycle.py",
-    "tests/test_cli.py",
-    "tests/test_review_scenario.py",
-    "tests/test_cycle.py",
-    "tests/test_profile.py",
-    "tests/test_service_live.py",
-    "tests/test_workbench_browser.py",
+    "tests/test_spark_cycle.py",  # ~310 s with the cycled bank (35 s) and 50,000 firms
+    "tests/test_cli.py",  # ~140 s: the demo (500 firms, two quarters) and a run
+    "tests/test_review_scenario.py",  # ~100 s: 1,500 firms through seven quarters
+    "tests/test_cycle.py",  # ~35 s: a crashed and completed re-run of Q2
+    "tests/test_profile.py",  # a 600-firm bank and the profile on Spark
+    "tests/test_service_live.py",  # ~100 s: `creditpersona run` in another process
+    "tests/test_workbench_browser.py",  # ~25 s: Chromium
 )
 
 
