@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,6 +14,13 @@ import pytest
 from hypothesis import settings
 
 from creditpersona.store.store import Store
+
+# The command line's rich consoles (cli/common.py) are made when it is imported and take
+# their width from COLUMNS then: a test's ``CliRunner().invoke(..., env={"COLUMNS": ...})``
+# comes too late. Without it they print 80 columns and wrap long paths (pytest-xdist puts
+# ``popen-gwN/`` into every tmp_path), splitting the words the tests look for. The commands
+# a test runs in another process inherit it.
+os.environ["COLUMNS"] = "200"
 
 # Two test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
 # a property's examples are timed by their own ``max_examples``, never by a wall-clock
