@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from creditpersona.store.store import Store
+
+# The command line's rich consoles (cli/common.py) are made when it is imported and take
+# their width from COLUMNS then: a test's ``CliRunner().invoke(..., env={"COLUMNS": ...})``
+# comes too late. Without it they print 80 columns and wrap long paths (pytest-xdist puts
+# ``popen-gwN/`` into every tmp_path), splitting the words the tests look for. The commands
+# a test runs in another process inherit it.
+os.environ["COLUMNS"] = "200"
+
+# Two test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
+# a property's examples are timed by their own ``max_examples``, never by a wall-clock
+# deadline that a busy machine (or the other worker) would exceed at random.
+settings.register_profile("creditpersona", deadline=None)
+settings.load_profile("creditpersona")
+
+T = TypeVar("T")
 
 FIRMS_HEADER = (
     "firm_id,name,industry_code,region_code,founded_on,employees,registered_capital,"
@@ -69,21 +86,67 @@ class SyntheticBank:
         return pd.read_csv(self.truth_dir / "firm_quarter_truth.csv", dtype={"firm_id": str})
 
 
-@pytest.fixture(scope="session")
-def synthetic_bank(tmp_path_factory: pytest.TempPathFactory) -> SyntheticBank:
-    """2,000 firms, seed 5, three years to 2026-06-30, profiled at 2026-06-30."""
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+               build: Callable[[Path], T], load: Callable[[Path], T]) -> T:
+    """A session fixture's value, built by one test process and reused by the others.
+
+    In one process: ``build`` into a new folder. Under pytest-xdist (``-n 2``, see
+    pyproject's addopts) the workers share the parent of their temporary folders: the first
+    to ask builds into ``<shared>/<name>`` under a file lock and marks it done; a worker
+    asking later (or waiting on the lock meanwhile) calls ``load`` on the finished folder.
+    A build that failed leaves no mark: the next worker to ask builds again (and fails the
+    same way, with its own traceback).
+    """
+    import os
+    import shutil
+
+    from filelock import FileLock
+
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return build(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent
+    root, done = shared / name, shared / f"{name}.built"
+    with FileLock(str(shared / f"{name}.lock")):
+        if done.exists():
+            return load(root)
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(mode=0o700)
+        value = build(root)
+        done.touch()
+        return value
+
+
+SYNTHETIC_AS_OF = dt.date(2026, 6, 30)
+
+
+def _build_synthetic_bank(root: Path) -> SyntheticBank:
+    from creditpersona.artefacts import frame_to_parquet
     from creditpersona.profile.build import compute_profile, save_profile
     from creditpersona.store.ingest import ingest
     from creditpersona.synth import generate_bank
 
-    root = tmp_path_factory.mktemp("synthetic_bank")
     gen = generate_bank(root / "data", 2000, seed=5)
-    as_of = dt.date(2026, 6, 30)
     with Store(root / "bank.duckdb") as st:
         ingest(st, [gen.out_dir])
-        run = compute_profile(st, as_of)
+        run = compute_profile(st, SYNTHETIC_AS_OF)
         save_profile(st, run)
-    return SyntheticBank(gen.out_dir, root / "bank.duckdb", as_of, run.frame)
+    # The profile as computed, for the other test process (the checkpoints' exact format).
+    (root / "profile.parquet").write_bytes(frame_to_parquet(run.frame))
+    return SyntheticBank(gen.out_dir, root / "bank.duckdb", SYNTHETIC_AS_OF, run.frame)
+
+
+def _load_synthetic_bank(root: Path) -> SyntheticBank:
+    from creditpersona.artefacts import frame_from_parquet
+
+    profile = frame_from_parquet((root / "profile.parquet").read_bytes())
+    return SyntheticBank(root / "data", root / "bank.duckdb", SYNTHETIC_AS_OF, profile)
+
+
+@pytest.fixture(scope="session")
+def synthetic_bank(tmp_path_factory: pytest.TempPathFactory) -> SyntheticBank:
+    """2,000 firms, seed 5, three years to 2026-06-30, profiled at 2026-06-30."""
+    return built_once(tmp_path_factory, "synthetic_bank", _build_synthetic_bank,
+                      _load_synthetic_bank)
 
 
 # ---- the cycled bank: a small bank run through two quarter ends (session-scoped) --------
@@ -138,26 +201,13 @@ class CycledBank:
         return target
 
 
-@pytest.fixture(scope="session")
-def cycled_bank(tmp_path_factory: pytest.TempPathFactory) -> CycledBank:
-    """400 firms, seed 11, four years to 2026-06-30 (Parquet), run for Q1 and Q2 of 2026.
-
-    400 firms is the smallest size at which the first cycle still develops the PD models
-    (the development needs 10 defaults per fold) with room to spare; it was 600 firms, and
-    the cycle's time grows with the firms (marketing and profile) while its checks do not.
-
-    Both quarters run as ``creditpersona run`` does (``service.live.run_cycle_live``: the
-    cycle, then its report kept and the serving snapshot published beside the store), so the
-    service's tests share these two cycles (``service_bank``) instead of running their own.
-    The inbox is empty, so the stores hold exactly what ``pipeline.run_cycle`` writes.
-    """
+def _build_cycled_bank(root: Path) -> CycledBank:
     import shutil
 
     from creditpersona.service.live import run_cycle_live
     from creditpersona.store.ingest import ingest
     from creditpersona.synth import generate_bank
 
-    root = tmp_path_factory.mktemp("cycled_bank")
     root.chmod(0o700)
     gen = generate_bank(root / "data", 400, 11, years=4, txn_per_firm_year=30, fmt="parquet")
     after_q1, clean = root / "after_q1.duckdb", root / "clean.duckdb"
@@ -171,7 +221,67 @@ def cycled_bank(tmp_path_factory: pytest.TempPathFactory) -> CycledBank:
         q2 = run_cycle_live(st, CYCLE_Q2, root / "out", keep_report=False)
     work = root / "work"
     work.mkdir()
-    return CycledBank(gen.out_dir, after_q1, clean, root / "out", work, q1, q2)
+    built = CycledBank(gen.out_dir, after_q1, clean, root / "out", work, q1, q2)
+    # The other test process sees the cycles' results as their checkpoints give them back:
+    # they must be what the cycles returned, frame for frame.
+    loaded = _load_cycled_bank(root)
+    assert_same_frames(built.q1, loaded.q1, "q1")
+    assert_same_frames(built.q2, loaded.q2, "q2")
+    return built
+
+
+def assert_same_frames(left: Any, right: Any, where: str) -> None:
+    """Every DataFrame and Series in ``left`` (through dataclasses, dicts, lists and tuples)
+    equals its counterpart in ``right``; other values (fitted models) are not compared, nor
+    ``files`` (where a cycle wrote its files: a reloaded cycle wrote none)."""
+    if isinstance(left, pd.DataFrame):
+        pd.testing.assert_frame_equal(left, right, obj=where)
+    elif isinstance(left, pd.Series):
+        pd.testing.assert_series_equal(left, right, obj=where)
+    elif dataclasses.is_dataclass(left) and not isinstance(left, type):
+        assert type(left) is type(right), where
+        for f in [f for f in dataclasses.fields(left) if f.name != "files"]:
+            assert_same_frames(getattr(left, f.name), getattr(right, f.name),
+                               f"{where}.{f.name}")
+    elif isinstance(left, dict):
+        assert left.keys() == right.keys(), where
+        for key in left:
+            assert_same_frames(left[key], right[key], f"{where}[{key!r}]")
+    elif isinstance(left, list | tuple):
+        assert len(left) == len(right), where
+        for i, (a, b) in enumerate(zip(left, right, strict=True)):
+            assert_same_frames(a, b, f"{where}[{i}]")
+
+
+def _load_cycled_bank(root: Path) -> CycledBank:
+    """The bank another test process cycled: what each cycle returned is rebuilt from its
+    run's checkpoints (``pipeline.load_cycle``, as ``creditpersona report`` does), which
+    hold exactly the results the cycle computed (its resume relies on that: test_cycle.py)."""
+    from creditpersona.pipeline import load_cycle
+
+    after_q1, clean = root / "after_q1.duckdb", root / "clean.duckdb"
+    with Store(after_q1, read_only=True) as st:
+        q1 = load_cycle(st, CYCLE_Q1)
+    with Store(clean, read_only=True) as st:
+        q2 = load_cycle(st, CYCLE_Q2)
+    return CycledBank(root / "data", after_q1, clean, root / "out", root / "work", q1, q2)
+
+
+@pytest.fixture(scope="session")
+def cycled_bank(tmp_path_factory: pytest.TempPathFactory) -> CycledBank:
+    """400 firms, seed 11, four years to 2026-06-30 (Parquet), run for Q1 and Q2 of 2026.
+
+    400 firms is the smallest size at which the first cycle still develops the PD models
+    (the development needs 10 defaults per fold) with room to spare; it was 600 firms, and
+    the cycle's time grows with the firms (marketing and profile) while its checks do not.
+
+    Both quarters run as ``creditpersona run`` does (``service.live.run_cycle_live``: the
+    cycle, then its report kept and the serving snapshot published beside the store), so the
+    service's tests share these two cycles (``service_bank``) instead of running their own.
+    The inbox is empty, so the stores hold exactly what ``pipeline.run_cycle`` writes.
+    One test process runs the two cycles; the other reuses the stores (``built_once``).
+    """
+    return built_once(tmp_path_factory, "cycled_bank", _build_cycled_bank, _load_cycled_bank)
 
 
 # --- The REST service (issue 17): the cycled bank's stores, published for the service ------
@@ -212,3 +322,43 @@ class ServiceBank:
 def service_bank(cycled_bank: CycledBank) -> ServiceBank:
     """``cycled_bank``'s stores, which its cycles already published for the service."""
     return ServiceBank(cycled_bank.after_q1, CYCLE_Q1, CYCLE_Q2, cycled_bank.clean)
+
+
+# --- Two processes (pytest-xdist, ``-n 2 --dist loadgroup`` in pyproject's addopts) ---------
+
+#: The slowest test modules, slowest first (CPU seconds measured 2026-12-05 on a loaded
+#: machine): the two processes take whole modules from a queue in this order, then the
+#: others in the order collected, so the long modules start early and the short ones fill
+#: in at the end. ``test_spark_cycle.py`` first: it builds ``cycled_bank`` while the other
+#: process runs ``test_cli.py``, which does not need it.
+SLOW_FIRST = (
+    "tests/test_spark_cycle.py",  # ~310 s with the cycled bank (35 s) and 50,000 firms
+    "tests/test_cli.py",  # ~140 s: the demo (500 firms, two quarters) and a run
+    "tests/test_review_scenario.py",  # ~100 s: 1,500 firms through seven quarters
+    "tests/test_cycle.py",  # ~35 s: a crashed and completed re-run of Q2
+    "tests/test_profile.py",  # a 600-firm bank and the profile on Spark
+    "tests/test_service_live.py",  # ~100 s: `creditpersona run` in another process
+    "tests/test_workbench_browser.py",  # ~25 s: Chromium
+)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make every test module one xdist group and put the slowest modules first.
+
+    ``--dist loadgroup`` sends a group to one process, so a module's module-scoped fixtures
+    are built once (with ``--dist load`` a module split over both processes builds them
+    twice). A test's own ``xdist_group`` mark wins. Runs before xdist's own hook, which
+    appends the group to the test's id; ``--no-loadscope-reorder`` (addopts) keeps this
+    order instead of ordering the groups by their number of tests.
+    """
+    root = config.rootpath
+
+    def name(path: Path) -> str:
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+    rank = {module: i for i, module in enumerate(SLOW_FIRST)}
+    items[:] = sorted(items, key=lambda item: rank.get(name(item.path), len(rank)))
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(name(item.path)))
