@@ -326,6 +326,70 @@ def service_bank(cycled_bank: CycledBank) -> ServiceBank:
 
 # --- Two processes (pytest-xdist, ``-n 2 --dist loadgroup`` in pyproject's addopts) ---------
 
+# ---- the steady quarter on Spark, shared by the Spark parity tests (session-scoped) ------
+#: The xdist group of every test that reads :func:`spark_steady` (one process runs them,
+#: so the Spark cycle runs once).
+SPARK_STEADY_GROUP = "spark-steady"
+
+
+@dataclasses.dataclass(frozen=True)
+class SparkSteady:
+    """The cycled bank's steady quarter as ``creditpersona run --engine spark`` ran it."""
+
+    result: Any  # creditpersona.spark.cycle.SparkCycleResult
+    root: Path  # the Parquet results
+    out: Path  # the run's output folder (PD validation JSON, campaign lists)
+    store: Path  # the store the run wrote its ledger to
+    output: str  # what the command printed
+
+
+@pytest.fixture(scope="session")
+def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFactory
+                 ) -> SparkSteady:
+    """Q2 of the cycled bank by ``run --engine spark`` (``local[2]``, 4 buckets,
+    ``spark.driver.maxResultSize=64m``), the models in force of the embedded first quarter,
+    whose profiles, PD scores, personas and review triggers were carried into the Spark
+    results first (as a bank moving from the embedded engine does, docs/spark.md), so that
+    every stage compares with the embedded Q2. The command's :class:`SparkCycleResult` is
+    kept by wrapping ``run_spark_cycle`` (the command calls it)."""
+    pytest.importorskip("pyspark")
+    from typer.testing import CliRunner
+
+    from creditpersona.cli.app import app
+    from creditpersona.spark import cycle
+    from creditpersona.spark.results import SparkResults
+    from creditpersona.spark.session import spark_session
+    from creditpersona.store import results
+
+    work = tmp_path_factory.mktemp("spark_steady")
+    store = cycled_bank.copy(cycled_bank.after_q1, "spark-steady")
+    root = work / "results"
+    spark = spark_session("local[2]", {"spark.driver.maxResultSize": "64m",
+                                       "spark.sql.shuffle.partitions": "4"})
+    with Store(store) as st:
+        for name in (results.PROFILES, results.PD_SCORES, results.PERSONAS,
+                     results.REVIEW_TRIGGERS):
+            SparkResults(spark, root).import_date(st, name, CYCLE_Q1)
+    ran: list[Any] = []
+    real = cycle.run_spark_cycle
+
+    def kept(*args: Any, **kwargs: Any) -> Any:
+        ran.append(real(*args, **kwargs))
+        return ran[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cycle, "run_spark_cycle", kept)
+        printed = CliRunner().invoke(app, [
+            "run", "--as-of", str(CYCLE_Q2), "--store", str(store), "--engine", "spark",
+            "--out", str(work / "out" / "report.html"), "--spark-master", "local[2]",
+            "--spark-conf", "spark.driver.maxResultSize=64m",
+            "--spark-conf", "spark.sql.shuffle.partitions=4",
+            "--spark-results", str(root), "--buckets", "4"])
+    assert printed.exit_code == 0, printed.output
+    assert len(ran) == 1
+    return SparkSteady(ran[0], root, work / "out", store, printed.output)
+
+
 #: The slowest test modules, slowest first (CPU seconds measured 2026-12-05 on a loaded
 #: machine): the two processes take whole modules from a queue in this order, then the
 #: others in the order collected, so the long modules start early and the short ones fill

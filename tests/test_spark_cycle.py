@@ -36,11 +36,17 @@ if shutil.which("java") is None:  # pragma: no cover - CI installs Java 17
 
 from creditpersona.runs import runs  # noqa: E402
 from creditpersona.spark.cycle import SPARK_STAGES, run_spark_cycle  # noqa: E402
-from creditpersona.spark.results import SparkResults, spark_schema  # noqa: E402
+from creditpersona.spark.results import spark_schema  # noqa: E402
 from creditpersona.spark.session import spark_session  # noqa: E402
 from creditpersona.store import results  # noqa: E402
 
-from .conftest import CYCLE_Q1, CYCLE_Q2, CycledBank  # noqa: E402
+from .conftest import (  # noqa: E402
+    CYCLE_Q1,
+    CYCLE_Q2,
+    SPARK_STEADY_GROUP,
+    CycledBank,
+    SparkSteady,
+)
 
 #: The most rows one driver-side collect may return: above it, a table of firms came back.
 DRIVER_ROWS = 5_000
@@ -161,27 +167,15 @@ def test_the_guard_catches_a_firm_sized_collect(spark: Any, guard: DriverGuard) 
             bring()
 
 
-def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark: Any,
-                                             tmp_path: Path) -> None:
+@pytest.mark.xdist_group(SPARK_STEADY_GROUP)
+def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark_steady: SparkSteady
+                                             ) -> None:
     """Tolerances: numbers within 1e-9 relative (the same functions on the same rows; only
     the order of floating-point sums may differ), text, grades, actions and personas equal.
+    The Spark quarter is ``creditpersona run --engine spark`` (``spark_steady``).
     """
-    from typer.testing import CliRunner
-
-    from creditpersona.cli.app import app
-
-    store = cycled_bank.copy(cycled_bank.after_q1, "spark-parity")
-    root = tmp_path / "results"
-    with Store(store) as st:
-        SparkResults(spark, root).import_date(st, results.PD_SCORES, CYCLE_Q1)
-    ran = CliRunner().invoke(app, [
-        "run", "--as-of", str(CYCLE_Q2), "--store", str(store), "--engine", "spark",
-        "--out", str(tmp_path / "out" / "report.html"), "--spark-master", "local[2]",
-        "--spark-conf", "spark.driver.maxResultSize=64m",
-        "--spark-conf", "spark.sql.shuffle.partitions=4",
-        "--spark-results", str(root), "--buckets", "4"])
-    assert ran.exit_code == 0, ran.output
-    assert f"Spark cycle 季度循环 {CYCLE_Q2}" in ran.output
+    store, root, ran = spark_steady.store, spark_steady.root, spark_steady.output
+    assert f"Spark cycle 季度循环 {CYCLE_Q2}" in ran
     q2 = cycled_bank.q2
     _same(_parquet(root / "profiles" / f"as_of={CYCLE_Q2}"),
           q2.profile.sort_values("firm_id", ignore_index=True), skip={"run_id", "engine"})
@@ -194,7 +188,7 @@ def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark: Any
     _same(_parquet(root / "personas" / f"as_of={CYCLE_Q2}"), duck,
           skip={"model_version", "run_id", "as_of"})
     duck_grades = q2.pd.tables["grades"].set_index("grade")["firms"].to_dict()
-    validation = json.loads((tmp_path / "out" / "pd-validation.json").read_text("utf-8"))
+    validation = json.loads((spark_steady.out / "pd-validation.json").read_text("utf-8"))
     assert {r["grade"]: r["firms"] for r in validation["grades"]} == duck_grades
     assert validation["psi"] == pytest.approx(q2.pd.tables["psi"], rel=1e-9)
     with Store(store, read_only=True) as st:

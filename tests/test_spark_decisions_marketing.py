@@ -1,8 +1,10 @@
 """Decisions and marketing on Spark (issue 19) against the embedded cycle, stage by stage.
 
 The steady quarter (2026-06-30) of the session's cycled bank runs once on Spark
-(:func:`spark_q2`) with the models in force of the embedded first quarter and its PD scores
-and profile imported (the rating smoothing and the change rules read them), then:
+(:func:`spark_q2`) with the models in force of the embedded first quarter and its
+profiles, PD scores, personas and review triggers imported (the rating smoothing and the
+change rules read them; ``spark_steady`` in conftest, shared with the other Spark parity
+tests), then:
 
 * decisions: every one of the seven tables equals the embedded one, numbers to 1e-9
   relative (the same kernels on the same rows; the fit sample is every firm at this size);
@@ -33,12 +35,18 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None:  # pragma: no cover - CI installs Java 17
     pytest.skip("the Spark engine needs Java 17", allow_module_level=True)
 
-from creditpersona.spark.cycle import SparkCycleResult, run_spark_cycle  # noqa: E402
-from creditpersona.spark.results import SparkResults  # noqa: E402
+from creditpersona.spark.cycle import SparkCycleResult  # noqa: E402
 from creditpersona.spark.session import spark_session  # noqa: E402
 from creditpersona.store import results  # noqa: E402
 
-from .conftest import CYCLE_Q1, CYCLE_Q2, CycledBank  # noqa: E402
+from .conftest import (  # noqa: E402
+    CYCLE_Q2,
+    SPARK_STEADY_GROUP,
+    CycledBank,
+    SparkSteady,
+)
+
+pytestmark = pytest.mark.xdist_group(SPARK_STEADY_GROUP)
 
 #: Share of the firms offered by either engine whose offered product (or no offer) agrees.
 OFFER_AGREEMENT = 0.95
@@ -56,19 +64,11 @@ def spark() -> Any:
 
 
 @pytest.fixture(scope="module")
-def spark_q2(cycled_bank: CycledBank, spark: Any, tmp_path_factory: pytest.TempPathFactory
-             ) -> tuple[SparkCycleResult, Path, Path]:
-    """The Spark cycle of 2026-06-30 on the cycled bank after its embedded first quarter:
-    the result, the results folder and the output folder."""
-    work = tmp_path_factory.mktemp("spark_dm")
-    store = cycled_bank.copy(cycled_bank.after_q1, "spark-dm")
-    root = work / "results"
-    with Store(store) as st:
-        for name in (results.PD_SCORES, results.PROFILES):
-            SparkResults(spark, root).import_date(st, name, CYCLE_Q1)
-        ran = run_spark_cycle(st, CYCLE_Q2, work / "out", spark=spark, results=root,
-                              buckets=4)
-    return ran, root, work / "out"
+def spark_q2(spark_steady: SparkSteady) -> tuple[SparkCycleResult, Path, Path]:
+    """The Spark cycle of 2026-06-30 on the cycled bank after its embedded first quarter
+    (``spark_steady``, shared with the other Spark parity tests): the result, the results
+    folder and the output folder."""
+    return spark_steady.result, spark_steady.root, spark_steady.out
 
 
 def _stored(root: Path, name: str) -> pd.DataFrame:

@@ -35,15 +35,20 @@ if shutil.which("java") is None:  # pragma: no cover - CI installs Java 17
     pytest.skip("the Spark engine needs Java 17 (apt-get install openjdk-17-jre-headless)",
                 allow_module_level=True)
 
-from creditpersona.spark.cycle import SparkCycleResult, run_spark_cycle  # noqa: E402
+from creditpersona.spark.cycle import SparkCycleResult  # noqa: E402
 from creditpersona.spark.results import SparkResults  # noqa: E402
 from creditpersona.spark.session import spark_session  # noqa: E402
 from creditpersona.store import results  # noqa: E402
 
-from .conftest import CYCLE_Q1, CYCLE_Q2, CycledBank  # noqa: E402
+from .conftest import (  # noqa: E402
+    CYCLE_Q1,
+    CYCLE_Q2,
+    SPARK_STEADY_GROUP,
+    CycledBank,
+    SparkSteady,
+)
 
-#: The previous quarter's tables the review (and the rating smoothing) read on Spark.
-CARRIED = (results.PROFILES, results.PD_SCORES, results.PERSONAS, results.REVIEW_TRIGGERS)
+pytestmark = pytest.mark.xdist_group(SPARK_STEADY_GROUP)
 
 
 @pytest.fixture(scope="module")
@@ -53,18 +58,10 @@ def spark() -> Any:
 
 
 @pytest.fixture(scope="module")
-def spark_q2(cycled_bank: CycledBank, spark: Any, tmp_path_factory: pytest.TempPathFactory
-             ) -> tuple[SparkCycleResult, Path]:
-    """The steady quarter on Spark (4 buckets), the first quarter carried over."""
-    work = tmp_path_factory.mktemp("spark_rr")
-    store = cycled_bank.copy(cycled_bank.after_q1, "spark-rr")
-    root = work / "results"
-    with Store(store) as st:
-        for name in CARRIED:
-            SparkResults(spark, root).import_date(st, name, CYCLE_Q1)
-        result = run_spark_cycle(st, CYCLE_Q2, work / "out", spark=spark, results=root,
-                                 buckets=4)
-    return result, root
+def spark_q2(spark_steady: SparkSteady) -> tuple[SparkCycleResult, Path]:
+    """The steady quarter on Spark (4 buckets), the first quarter carried over
+    (``spark_steady``, shared with the other Spark parity tests)."""
+    return spark_steady.result, spark_steady.root
 
 
 def _table(root: Path, name: str) -> pd.DataFrame:
