@@ -327,23 +327,8 @@ def review_inputs(store: Store, as_of: dt.date, cfg: ReviewConfig,
         score_dates.add(as_of)
         persona_dates.add(as_of)
     profiled = current is not None or as_of in _dates_of(store, PROFILES)
-    missing = [n for n, ok in (("profile", profiled), ("PD scores", as_of in score_dates),
-                               ("personas", as_of in persona_dates)) if not ok]
-    if missing:
-        raise InsufficientDataError(
-            f"review of {as_of}: the store holds no {', '.join(missing)} for this date; run "
-            f"`creditpersona run --as-of {as_of}` first.")
-    earlier = [d for d in score_dates & persona_dates if d < as_of]
-    previous = max(earlier) if earlier else None
-    if previous is None:
-        notes.append(_note("首个季度：库中没有更早的评分与客户性格分类，跳过环比比较。",
-                           "First quarter: no earlier PD scores and personas in the store; "
-                           "the quarter-on-quarter comparisons are skipped."))
-    elif not cfg.quarter.min_gap_days <= (as_of - previous).days <= cfg.quarter.max_gap_days:
-        gap = (as_of - previous).days
-        notes.append(_note(f"上期为{previous}，相隔{gap}天，并非一个季度。",
-                           f"The previous review date {previous} is {gap} days earlier, not "
-                           "one quarter."))
+    previous = previous_quarter(as_of, cfg, score_dates, persona_dates, profiled, notes,
+                                holder="the store", command=f"creditpersona run --as-of {as_of}")
     models = _models(store, as_of, previous, notes)
     watched = _watched(models.persona)
     quarters = _Quarters(store, watched.columns)
@@ -439,3 +424,35 @@ def override_counts(overrides: pd.DataFrame, scores: pd.DataFrame | None,
         out[c] = out[c].astype(int)
     return out[list(OVERRIDE_COLUMNS)]
 
+
+def previous_quarter(as_of: dt.date, cfg: ReviewConfig, score_dates: set[dt.date],
+                     persona_dates: set[dt.date], profiled: bool, notes: list[str], *,
+                     holder: str, command: str) -> dt.date | None:
+    """The review's previous date: the latest earlier date with PD scores and personas.
+
+    Notes a first quarter or a gap that is not one quarter (``notes``, appended).
+
+    Raises
+    ------
+    InsufficientDataError
+        If ``as_of`` has no profile, PD scores or personas in ``holder`` (the message says
+        to run ``command`` first).
+    """
+    missing = [n for n, ok in (("profile", profiled), ("PD scores", as_of in score_dates),
+                               ("personas", as_of in persona_dates)) if not ok]
+    if missing:
+        raise InsufficientDataError(
+            f"review of {as_of}: {holder} holds no {', '.join(missing)} for this date; run "
+            f"`{command}` first.")
+    earlier = [d for d in score_dates & persona_dates if d < as_of]
+    previous = max(earlier) if earlier else None
+    if previous is None:
+        notes.append(_note("首个季度：库中没有更早的评分与客户性格分类，跳过环比比较。",
+                           "First quarter: no earlier PD scores and personas in the store; "
+                           "the quarter-on-quarter comparisons are skipped."))
+    elif not cfg.quarter.min_gap_days <= (as_of - previous).days <= cfg.quarter.max_gap_days:
+        gap = (as_of - previous).days
+        notes.append(_note(f"上期为{previous}，相隔{gap}天，并非一个季度。",
+                           f"The previous review date {previous} is {gap} days earlier, not "
+                           "one quarter."))
+    return previous

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from creditpersona.errors import CreditPersonaError, InsufficientDataError
+from creditpersona.errors import CreditPersonaError
 from creditpersona.models.master_scale import load_master_scale
 from creditpersona.review import analysis as an
 from creditpersona.review import triggers as trig
@@ -47,6 +47,7 @@ from creditpersona.review.inputs import (
     _Quarters,
     _watched,
     override_counts,
+    previous_quarter,
     read_overrides,
 )
 from creditpersona.review.performance import COLUMNS as PERFORMANCE_COLUMNS
@@ -77,24 +78,10 @@ def _inputs(run: SparkCycle, store: Store, as_of: dt.date, cfg: ReviewConfig
     notes: list[str] = []
     score_dates = set(run.results.dates(PD_SCORES))
     persona_dates = set(run.results.dates(PERSONAS))
-    missing = [n for n, ok in (("profile", run.results.exists(PROFILES, as_of)),
-                               ("PD scores", as_of in score_dates),
-                               ("personas", as_of in persona_dates)) if not ok]
-    if missing:
-        raise InsufficientDataError(
-            f"review of {as_of} on Spark: {run.results.root} holds no {', '.join(missing)} "
-            f"for this date; run `creditpersona run --engine spark --as-of {as_of}` first.")
-    earlier = [d for d in score_dates & persona_dates if d < as_of]
-    previous = max(earlier) if earlier else None
-    if previous is None:
-        notes.append(_note("首个季度：库中没有更早的评分与客户性格分类，跳过环比比较。",
-                           "First quarter: no earlier PD scores and personas in the store; "
-                           "the quarter-on-quarter comparisons are skipped."))
-    elif not cfg.quarter.min_gap_days <= (as_of - previous).days <= cfg.quarter.max_gap_days:
-        gap = (as_of - previous).days
-        notes.append(_note(f"上期为{previous}，相隔{gap}天，并非一个季度。",
-                           f"The previous review date {previous} is {gap} days earlier, not "
-                           "one quarter."))
+    previous = previous_quarter(
+        as_of, cfg, score_dates, persona_dates, run.results.exists(PROFILES, as_of), notes,
+        holder=f"the Spark results {run.results.root}",
+        command=f"creditpersona run --engine spark --as-of {as_of}")
     models = _models(store, as_of, previous, notes)
     watched = _watched(models.persona)
     # Never read: SparkStatistics answers for the quarters (the analysis asks it only).
