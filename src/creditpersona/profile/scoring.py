@@ -158,11 +158,13 @@ def score_profiles(features: pd.DataFrame, config: ScoringConfig | None = None) 
         names = np.array([f.name for f in dim.features])[best]
         labels_zh = np.array([f.zh for f in dim.features])[best]
         labels_en = np.array([f.en for f in dim.features])[best]
-        values = np.array([
-            features[n].iloc[i] if n in features.columns else np.nan
-            for i, n in enumerate(names)
-        ], dtype="float64")
-        shown = [_fmt(v, n) for v, n in zip(values, names, strict=True)]
+        # The driver's value per firm: one column per feature, picked by ``best``.
+        matrix = np.column_stack([
+            features[f.name].to_numpy(dtype="float64", na_value=np.nan)
+            if f.name in features.columns else np.full(len(features), np.nan)
+            for f in dim.features])
+        values = np.take_along_axis(matrix, best[:, None], axis=1)[:, 0]
+        shown = [_fmt(v, n) for v, n in zip(values.tolist(), names.tolist(), strict=True)]
         out[f"{dim_name}_driver_zh"] = np.where(
             any_feature, [f"{z} {s}" for z, s in zip(labels_zh, shown, strict=True)], "数据不足")
         out[f"{dim_name}_driver_en"] = np.where(
@@ -176,17 +178,23 @@ def _summaries(scores: pd.DataFrame, cfg: ScoringConfig) -> tuple[list[str], lis
     # The weakest of the four "higher is better" dimensions, and the urgency of funding.
     good = ["scale", "financial", "credit", "willingness"]
     matrix = scores[[f"{d}_score" for d in good]].to_numpy()
-    weakest = np.array(good)[matrix.argmin(axis=1)]
-    zh, en = [], []
-    for i, dim in enumerate(weakest):
-        d = cfg.dimensions[dim]
-        u = scores["urgency_score"].iat[i]
-        zh.append(f"最弱维度：{d.zh} {scores[f'{dim}_score'].iat[i]:.0f} 分"
-                  f"（{scores[f'{dim}_driver_zh'].iat[i]}）；资金需求紧迫度 {u:.0f} 分"
-                  f"（{scores['urgency_driver_zh'].iat[i]}）。")
-        en.append(f"Weakest: {d.en} {scores[f'{dim}_score'].iat[i]:.0f}/100 "
-                  f"({scores[f'{dim}_driver_en'].iat[i]}); funding urgency {u:.0f}/100 "
-                  f"({scores['urgency_driver_en'].iat[i]}).")
+    weakest = matrix.argmin(axis=1)
+    rows = np.arange(len(scores))
+    # Columns as plain lists, picked per firm (no per-row pandas indexing).
+    score = matrix[rows, weakest].tolist()
+    driver_zh = np.column_stack([scores[f"{d}_driver_zh"].to_numpy(dtype=object)
+                                 for d in good])[rows, weakest].tolist()
+    driver_en = np.column_stack([scores[f"{d}_driver_en"].to_numpy(dtype=object)
+                                 for d in good])[rows, weakest].tolist()
+    urgency = scores["urgency_score"].tolist()
+    zh = [f"最弱维度：{cfg.dimensions[good[k]].zh} {s:.0f} 分（{dz}）；资金需求紧迫度 {u:.0f} 分"
+          f"（{uz}）。" for k, s, dz, u, uz in zip(
+              weakest.tolist(), score, driver_zh, urgency,
+              scores["urgency_driver_zh"].tolist(), strict=True)]
+    en = [f"Weakest: {cfg.dimensions[good[k]].en} {s:.0f}/100 ({de}); funding urgency "
+          f"{u:.0f}/100 ({ue})." for k, s, de, u, ue in zip(
+              weakest.tolist(), score, driver_en, urgency,
+              scores["urgency_driver_en"].tolist(), strict=True)]
     return zh, en
 
 

@@ -369,8 +369,10 @@ def conform(name: str, frame: pd.DataFrame | pa.Table) -> pa.Table:
 
 def _array(col: pd.Series, kind: pa.DataType) -> pa.Array:
     if pa.types.is_date(kind):
-        return pa.array([None if _missing(v) else pd.Timestamp(v).date() for v in col],
-                        type=kind)
+        if pd.api.types.is_datetime64_dtype(col.dtype):  # tz-naive: the day of each value
+            days = col.to_numpy().astype("datetime64[D]")
+            return pa.array(days, type=kind, mask=col.isna().to_numpy())
+        return pa.array(_dates(col.tolist()), type=kind)
     if pa.types.is_timestamp(kind):
         return pa.array(pd.to_datetime(col), type=kind, from_pandas=True)
     if pa.types.is_string(kind):
@@ -378,11 +380,29 @@ def _array(col: pd.Series, kind: pa.DataType) -> pa.Array:
     if pa.types.is_list(kind):
         return pa.array([None if v is None else [str(x) for x in v] for v in col], type=kind)
     if pa.types.is_boolean(kind):
-        if col.dtype == object:
-            col = col.map(lambda v: None if _missing(v) else bool(v))
+        if col.dtype == object:  # e.g. flags of a left join: True / False / NaN
+            col = pd.Series([v if v is True or v is False else None if _missing(v)
+                             else bool(v) for v in col.tolist()], dtype=object)
         return pa.array(col, type=kind, from_pandas=True)
     values = col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="raise")
     return pa.array(values, type=kind, from_pandas=True)
+
+
+def _dates(values: list[Any]) -> list[dt.date | None]:
+    """The day of each value (a date, timestamp or ISO string; None when missing); the
+    values of one type are converted once each (a column often repeats one date)."""
+    seen: dict[tuple[type, Any, Any], dt.date | None] = {}
+    out: list[dt.date | None] = []
+    for v in values:
+        try:
+            key = (type(v), v, getattr(v, "tzinfo", None))  # equal instants, other days
+            day = seen[key]
+        except KeyError:
+            day = seen[key] = None if _missing(v) else pd.Timestamp(v).date()
+        except TypeError:  # unhashable: converted as it is
+            day = None if _missing(v) else pd.Timestamp(v).date()
+        out.append(day)
+    return out
 
 
 def _missing(value: Any) -> bool:

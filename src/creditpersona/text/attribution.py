@@ -21,6 +21,8 @@ model's.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -33,7 +35,14 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 
 from creditpersona.errors import ConfigurationError, parameter_error
-from creditpersona.text.features import normalise, prepare, vocabulary
+from creditpersona.text.features import (
+    DICTIONARY_LISTS,
+    SEPARATOR,
+    joinable,
+    normalise,
+    prepare_many,
+    vocabulary,
+)
 from creditpersona.text.model import TextRiskModel
 
 __all__ = ["ATTRIBUTION_FEATURES", "AttributionModel", "flat_pair_features", "named_firms",
@@ -45,6 +54,8 @@ ATTRIBUTION_FEATURES = (
     "not_found")
 STATE_FORMAT = "creditpersona.text_attribution/1"
 _NEAR = 20
+#: Dictionary lists whose words count as risk near a firm's name.
+_NEGATIVE_LISTS = ("formal_negative", "informal_negative")
 _SENTENCE = re.compile(r"[^。！？!?\n；;]+[。！？!?\n；;]?")
 _SUFFIXES = ("股份有限公司", "有限责任公司", "集团有限公司", "集团股份有限公司", "有限公司",
              "集团", "股份公司", "公司")
@@ -115,12 +126,22 @@ def named_firms(texts: Sequence[object], firm_names: Mapping[str, str],
     if not owners:
         return [set() for _ in texts]
     automaton.make_automaton()
-    for t in texts:
-        found: set[str] = set()
-        if isinstance(t, str) and t:
-            for _, ids in automaton.iter(normalise(t)):
+    strs = [t if isinstance(t, str) else "" for t in texts]
+    joined = joinable(strs) if not any(SEPARATOR in f for f in owners) else None
+    if joined is None:  # a text or a name holds the batch separator: one text at a time
+        for t in strs:
+            found: set[str] = set()
+            for _, ids in automaton.iter(normalise(t)) if t else ():
                 found |= ids
-        out.append(found)
+            out.append(found)
+        return out
+    # One pass over the normalised batch; no name holds the separator, so none spans texts.
+    normed = normalise(joined)
+    starts = list(itertools.accumulate((len(p) + 1 for p in normed.split(SEPARATOR)[:-1]),
+                                       initial=0))
+    out = [set() for _ in strs]
+    for end, ids in automaton.iter(normed):
+        out[bisect.bisect_right(starts, end) - 1] |= ids
     return out
 
 
@@ -134,6 +155,25 @@ def _positions(text: str, names: tuple[str, ...]) -> list[int]:
             out.add(start)
             start = text.find(n, start + 1)
     return sorted(out)
+
+
+def _risky_ends(bodies: list[str]) -> list[list[int]]:
+    """Per prepared text, the end of each affirmed match of a risk event or of a negative
+    word of the dictionary, found in one pass over the batch
+    (:meth:`~creditpersona.text.features.Vocabulary.batch_matches`)."""
+    voc = vocabulary()
+    batch = voc.batch_matches(bodies)
+    if batch is None:  # a text holds the batch separator: one text at a time
+        return [[m.end for m in voc.matches(body) if not m.negated and (
+            (m.event is not None and voc.risk[voc.events.index(m.event)])
+            or m.dictionary in _NEGATIVE_LISTS)] for body in bodies]
+    ev, dk = batch["event"], batch["dictionary"]
+    negative = np.isin(dk, [DICTIONARY_LISTS.index(n) for n in _NEGATIVE_LISTS])
+    keep = (batch["negated"] == 0) & (((ev >= 0) & voc.risk[np.maximum(ev, 0)]) | negative)
+    out: list[list[int]] = [[] for _ in bodies]
+    for d, end in zip(batch["doc"][keep].tolist(), batch["end"][keep].tolist(), strict=True):
+        out[d].append(end)
+    return out
 
 
 def pair_features(model: TextRiskModel, texts: Sequence[object],
@@ -159,20 +199,17 @@ def pair_features(model: TextRiskModel, texts: Sequence[object],
     if len(texts) != len(entities):
         raise parameter_error("entities", "pair_features",
                               f"one list per text ({len(texts)})", len(entities))
-    voc = vocabulary()
     whole = model.decision(texts)
     rows: list[list[float]] = []
     owner: list[int] = []
     local_texts: list[str] = []
     span_texts: list[str] = []
-    for i, (text, names) in enumerate(zip(texts, entities, strict=True)):
-        body = prepare(text)[0]
+    bodies = [p[0] for p in prepare_many(texts)]
+    for i, (body, names, risky) in enumerate(zip(bodies, entities, _risky_ends(bodies),
+                                                 strict=True)):
         norm = [normalise(str(e)) for e in names]
         found = [_positions(body, short_names(e)) for e in norm]
         total = sum(len(f) for f in found) or 1
-        risky = [m.end for m in voc.matches(body) if not m.negated and (
-            (m.event is not None and voc.risk[voc.events.index(m.event)])
-            or m.dictionary in ("formal_negative", "informal_negative"))]
         sentences = [(m.start(), m.end()) for m in _SENTENCE.finditer(body)]
         ends = sorted(b for _, b in sentences)
         for k, e in enumerate(norm):
