@@ -128,6 +128,13 @@ def _text_mentions(texts: list[object], voc: Vocabulary) -> tuple[npt.NDArray[np
         negs.append(batch["negated"][hit])
     key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
     neg = np.concatenate(negs) if negs else np.zeros(0, dtype=np.int64)
+    return _mention_cells(key, neg, n_ev)
+
+
+def _mention_cells(key: npt.NDArray[np.int64], neg: npt.NDArray[np.int64], n_ev: int
+                   ) -> tuple[npt.NDArray[np.int64], ...]:
+    """:func:`_text_mentions` from one entry per match of an event: ``text · n_ev + event``
+    and whether that match is negated."""
     cells, inv = np.unique(key, return_inverse=True)
     negated = np.bincount(inv, weights=neg, minlength=cells.size)
     total = np.bincount(inv, minlength=cells.size)
@@ -318,19 +325,32 @@ def _read_documents(d: _Docs, lex: Lexicon, pkg: TextRiskPackage,
     """The event mentions per distinct text (:func:`_text_mentions`), each document's model
     probability for its firm, and whether the document is about another named firm (then
     its probability is 0)."""
-    # The model scores the distinct texts (in worker processes for many texts) while the
-    # lexicon is matched here.
-    pending = pkg.score_async(list(d.texts), jobs)
+    from creditpersona.text.attribution import named_firms
+    from creditpersona.text.features import vocabulary
+    from creditpersona.text.model import probability
+
+    texts = list(d.texts)
+    voc = _vocabulary(lex)
+    # With the model's own vocabulary the mentions come from the model's reading of the
+    # texts (each text is prepared and matched once); the distinct texts are scored in
+    # worker processes for many texts while the firms they name are found here.
+    shared = voc is vocabulary()
+    pending = pkg.score_async(texts, jobs, mentions=shared)
     try:
-        mentions = _text_mentions(list(d.texts), _vocabulary(lex))
-        p_text = pending.result()
+        named = named_firms(texts, firm_names) if firm_names else None
+        found = pending.mentions() if shared else None
+        mentions = (_mention_cells(found["doc"] * len(voc.events) + found["event"],
+                                   found["negated"], len(voc.events))
+                    if found is not None else _text_mentions(texts, voc))
+        logit = pending.decisions()
     finally:
         pending.close()
+    p_text = probability(logit)
     doc_p = np.where(d.text_code >= 0,
                      p_text[np.maximum(d.text_code, 0)] if len(d.texts) else 0.0, 0.0)
     elsewhere = np.zeros(len(d.frame), dtype=bool)
-    if firm_names:
-        doc_p, elsewhere = _attributed(d.frame, d.texts, d.text_code, doc_p, pkg, firm_names)
+    if firm_names and named is not None:
+        doc_p, elsewhere = _attributed(d, logit, named, doc_p, pkg, firm_names)
         doc_p[elsewhere] = 0.0  # a document about another firm adds no risk to this one
     return mentions, doc_p, elsewhere
 
@@ -427,19 +447,19 @@ def _packaged() -> TextRiskPackage:
     return load_packaged()
 
 
-def _attributed(docs: pd.DataFrame, texts: pd.Index, text_code: npt.NDArray[np.int64],
+def _attributed(d: _Docs, logit: npt.NDArray[np.float64], named: list[set[str]],
                 doc_p: npt.NDArray[np.float64], pkg: TextRiskPackage,
                 firm_names: Mapping[str, str]
                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """Document risk for its own firm where the text also names other known firms.
 
-    Returns the risk per document (the attribution model's pair probability where another
-    firm is named, else unchanged) and whether the document is about another firm (below
-    the threshold, or ``ATTRIBUTION_MARGIN`` below the strongest other named firm).
+    ``logit`` is the model's log-odds and ``named`` the firms named (ids,
+    :func:`~creditpersona.text.attribution.named_firms`) of each distinct text. Returns the
+    risk per document (the attribution model's pair probability where another firm is
+    named, else unchanged) and whether the document is about another firm (below the
+    threshold, or ``ATTRIBUTION_MARGIN`` below the strongest other named firm).
     """
-    from creditpersona.text.attribution import named_firms
-
-    named = named_firms(list(texts), firm_names)
+    docs, texts, text_code = d.frame, d.texts, d.text_code
     own = docs["firm_id"].astype(str).to_numpy()
     idx = [i for i in range(len(docs)) if text_code[i] >= 0
            and (named[text_code[i]] - {own[i]})]
@@ -447,17 +467,22 @@ def _attributed(docs: pd.DataFrame, texts: pd.Index, text_code: npt.NDArray[np.i
     elsewhere = np.zeros(len(docs), dtype=bool)
     if not idx:
         return out, elsewhere
-    pair_text = [texts[text_code[i]] for i in idx]
+    # Documents repeating a text of the same firm are judged once.
+    pair_of: dict[tuple[int, str], int] = {}
+    which = [pair_of.setdefault((int(text_code[i]), own[i]), len(pair_of)) for i in idx]
+    uniq = list(pair_of)
+    pair_text = [texts[t] for t, _ in uniq]
     # The firm first, then the other named firms: it is judged beside them.
-    pair_names = [[str(firm_names.get(own[i], ""))]
-                  + sorted(str(firm_names.get(f, "")) for f in named[text_code[i]] - {own[i]})
-                  for i in idx]
-    flat = pkg.attribute(pair_text, pair_names)
+    pair_names = [[str(firm_names.get(f, ""))]
+                  + sorted(str(firm_names.get(o, "")) for o in named[t] - {f})
+                  for t, f in uniq]
+    flat = pkg.attribute(pair_text, pair_names, whole=logit[[t for t, _ in uniq]])
     sizes = np.asarray([len(n) for n in pair_names])
     first = np.r_[0, np.cumsum(sizes)[:-1]]
-    p = flat[first]
     # The strongest other firm named: a firm well below it is a bystander of the news.
-    others = np.asarray([flat[a + 1:a + k].max() for a, k in zip(first, sizes, strict=True)])
+    others = np.asarray([flat[a + 1:a + k].max() for a, k in zip(first, sizes, strict=True)]
+                        )[which]
+    p = flat[first][which]
     out[idx] = p
     elsewhere[idx] = (p < pkg.threshold) | (p < others - ATTRIBUTION_MARGIN)
     return out, elsewhere

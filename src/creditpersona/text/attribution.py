@@ -177,8 +177,9 @@ def _risky_ends(bodies: list[str]) -> list[list[int]]:
 
 
 def pair_features(model: TextRiskModel, texts: Sequence[object],
-                  entities: Sequence[Sequence[str]]) -> tuple[npt.NDArray[np.float64],
-                                                               npt.NDArray[np.int64]]:
+                  entities: Sequence[Sequence[str]], *,
+                  whole: npt.NDArray[np.float64] | None = None
+                  ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Features of every (text, entity) pair.
 
     Parameters
@@ -189,6 +190,8 @@ def pair_features(model: TextRiskModel, texts: Sequence[object],
         One per item.
     entities : sequence of sequences of str
         The firms named in each text (names as written; short forms are searched too).
+    whole : numpy.ndarray, optional
+        ``model.decision(texts)`` when the caller has it already (computed otherwise).
 
     Returns
     -------
@@ -199,7 +202,11 @@ def pair_features(model: TextRiskModel, texts: Sequence[object],
     if len(texts) != len(entities):
         raise parameter_error("entities", "pair_features",
                               f"one list per text ({len(texts)})", len(entities))
-    whole = model.decision(texts)
+    if whole is None:
+        whole = model.decision(texts)
+    elif len(whole) != len(texts):
+        raise parameter_error("whole", "pair_features", f"one log-odds per text ({len(texts)})",
+                              len(whole))
     rows: list[list[float]] = []
     owner: list[int] = []
     local_texts: list[str] = []
@@ -238,8 +245,9 @@ def pair_features(model: TextRiskModel, texts: Sequence[object],
     x = np.asarray(rows, dtype=np.float64).reshape(-1, len(ATTRIBUTION_FEATURES))
     if len(local_texts):
         found_any = x[:, -1] == 0
-        x[:, 1] = np.where(found_any, model.decision(local_texts), x[:, 0])
-        x[:, 2] = np.where(found_any, model.decision(span_texts), x[:, 0])
+        parts = model.decision(local_texts + span_texts)  # one batch, rows independent
+        x[:, 1] = np.where(found_any, parts[:len(local_texts)], x[:, 0])
+        x[:, 2] = np.where(found_any, parts[len(local_texts):], x[:, 0])
     return x, np.asarray(owner, dtype=np.int64)
 
 

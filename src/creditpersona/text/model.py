@@ -34,7 +34,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from creditpersona.errors import ConfigurationError, parameter_error
 from creditpersona.text.features import Vocabulary, joinable, prepare_many, vocabulary
 
-__all__ = ["STATE_FORMAT", "TextRiskConfig", "TextRiskModel"]
+__all__ = ["STATE_FORMAT", "TextRiskConfig", "TextRiskModel", "probability"]
 
 #: ``format`` of the JSON state; a state of another format is refused.
 STATE_FORMAT = "creditpersona.text_risk/1"
@@ -298,6 +298,13 @@ class TextRiskModel:
 
     def design(self, texts: Sequence[object]) -> tuple[sp.csr_matrix, list[tuple[str, int]]]:
         """The model's feature rows of ``texts`` and the prepared texts."""
+        x, prepared, _ = self._design_matches(texts)
+        return x, prepared
+
+    def _design_matches(self, texts: Sequence[object]
+                        ) -> tuple[sp.csr_matrix, list[tuple[str, int]],
+                                   dict[str, npt.NDArray[np.int64]] | None]:
+        """:meth:`design` and the vocabulary's batch matches of the prepared texts."""
         voc = vocabulary()
         if voc.sha256 != self.vocabulary_sha256:
             raise ConfigurationError(
@@ -305,17 +312,31 @@ class TextRiskModel:
                 "dictionary changed since); fit it again (bench/train_text_model.py).")
         prepared = prepare_many(texts)
         counts = self._counts(_ngram_views([p[0] for p in prepared], self.config))
-        return _design(counts, self.idf, voc.features(prepared),
-                       self.config.vocabulary_weight), prepared
+        vocab_x, batch = voc.features_and_matches(prepared)
+        return _design(counts, self.idf, vocab_x, self.config.vocabulary_weight), prepared, batch
 
     def decision(self, texts: Sequence[object]) -> npt.NDArray[np.float64]:
         """The linear score (log-odds) of each text."""
         x, _ = self.design(texts)
         return np.asarray(x @ self.coef + self.intercept, dtype=np.float64)
 
+    def decision_and_mentions(self, texts: Sequence[object]
+                              ) -> tuple[npt.NDArray[np.float64],
+                                         dict[str, npt.NDArray[np.int64]] | None]:
+        """:meth:`decision` and the event mentions the vocabulary found while reading the
+        texts: arrays ``doc``, ``event`` and ``negated`` per match of a lexicon event (see
+        :meth:`~creditpersona.text.features.Vocabulary.batch_matches`), so a caller needing
+        both reads each text once; None when a text holds the batch separator."""
+        x, _, batch = self._design_matches(texts)
+        decision = np.asarray(x @ self.coef + self.intercept, dtype=np.float64)
+        if batch is None:
+            return decision, None
+        hit = batch["event"] >= 0
+        return decision, {k: batch[k][hit] for k in ("doc", "event", "negated")}
+
     def score(self, texts: Sequence[object]) -> npt.NDArray[np.float64]:
         """The risk probability of each text, in [0, 1]."""
-        return 1.0 / (1.0 + np.exp(-self.decision(texts)))
+        return probability(self.decision(texts))
 
     def drivers(self, text: object, top: int = 5) -> list[tuple[str, float]]:
         """The words that push ``text`` towards risk most, with their contribution.
@@ -470,6 +491,11 @@ def _logistic(x: sp.csr_matrix, y: npt.NDArray[np.int64], mu: npt.NDArray[np.flo
     res = optimize.minimize(loss, theta0, jac=True, method="L-BFGS-B",
                             options={"maxiter": 2000, "gtol": 1e-6})
     return np.asarray(res.x[:n_feat], dtype=np.float64), float(res.x[n_feat])
+
+
+def probability(decision: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The logistic function of the log-odds (:meth:`TextRiskModel.score`)."""
+    return np.asarray(1.0 / (1.0 + np.exp(-decision)), dtype=np.float64)
 
 
 def _design(counts: sp.csr_matrix, idf: npt.NDArray[np.float64],

@@ -28,7 +28,7 @@ from creditpersona import artefacts
 from creditpersona.errors import ConfigurationError, parameter_error
 from creditpersona.text.attribution import AttributionModel, flat_pair_features, pair_features
 from creditpersona.text.features import prepare, prepare_many, vocabulary
-from creditpersona.text.model import TextRiskModel
+from creditpersona.text.model import TextRiskModel, probability
 
 __all__ = ["PACKAGE_FORMAT", "PendingScores", "TextRiskPackage", "document_events", "load_packaged"]
 
@@ -110,9 +110,12 @@ class TextRiskPackage:
         finally:
             pending.close()
 
-    def score_async(self, texts: Sequence[object], jobs: int | None = None) -> PendingScores:
+    def score_async(self, texts: Sequence[object], jobs: int | None = None, *,
+                    mentions: bool = False) -> PendingScores:
         """:meth:`score`, started in the worker processes while the caller goes on; in one
-        process the texts are scored when the result is asked for.
+        process the texts are scored when the result is asked for. With ``mentions`` the
+        event mentions found while reading the texts come back too
+        (:meth:`PendingScores.mentions`).
 
         Raises
         ------
@@ -127,20 +130,22 @@ class TextRiskPackage:
         size = max(1, min(BATCH, -(-len(texts) // jobs)))
         batches = [texts[lo:lo + size] for lo in range(0, len(texts), size)]
         if jobs == 1 or len(batches) < 2:
-            return PendingScores(self.text, batches, None)
+            return PendingScores(self.text, batches, None, mentions=mentions)
         state = json.dumps(self.text.to_state(), ensure_ascii=False)
         pool = ProcessPoolExecutor(min(jobs, len(batches)),
                                    mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_worker, initargs=(state,))
-        return PendingScores(self.text, [], pool,
-                             [pool.submit(_worker_score, b) for b in batches])
+        return PendingScores(self.text, batches, pool,
+                             [pool.submit(_worker_score, b, mentions) for b in batches],
+                             mentions=mentions)
 
-    def attribute(self, texts: Sequence[object],
-                  entities: Sequence[Sequence[str]]) -> npt.NDArray[np.float64]:
+    def attribute(self, texts: Sequence[object], entities: Sequence[Sequence[str]], *,
+                  whole: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
         """Probability per (text, entity) pair that the text is negative about the entity:
         ``entities[i]`` lists the firms named in ``texts[i]``; pairs in the order of
-        ``entities`` flattened."""
-        x, _ = pair_features(self.text, texts, entities)
+        ``entities`` flattened. ``whole``: the texts' log-odds when already known
+        (:meth:`PendingScores.decisions`)."""
+        x, _ = pair_features(self.text, texts, entities, whole=whole)
         return self.attribution.score(x)
 
     def attribute_rows(self, texts: Sequence[object],
@@ -228,26 +233,63 @@ class PendingScores:
     """Scores on their way (see :meth:`TextRiskPackage.score_async`)."""
 
     def __init__(self, model: TextRiskModel, batches: list[list[object]],
-                 pool: ProcessPoolExecutor | None, futures: list[Future[Any]] | None = None
-                 ) -> None:
+                 pool: ProcessPoolExecutor | None, futures: list[Future[Any]] | None = None,
+                 *, mentions: bool = False) -> None:
         self._model = model
         self._batches = batches
         self._pool = pool
         self._futures = futures or []
+        self._mentions = mentions
+        self._parts: list[tuple[npt.NDArray[np.float64], Mentions | None]] | None = None
+
+    def _done(self) -> list[tuple[npt.NDArray[np.float64], Mentions | None]]:
+        if self._parts is None:
+            if self._pool is None:
+                self._parts = [_read(self._model, b, self._mentions) for b in self._batches]
+            else:
+                self._parts = [f.result() for f in self._futures]
+        return self._parts
+
+    def decisions(self) -> npt.NDArray[np.float64]:
+        """The model's log-odds per text, waiting for the workers if needed."""
+        parts = [d for d, _ in self._done()]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def result(self) -> npt.NDArray[np.float64]:
         """The risk probability per text, waiting for the workers if needed."""
-        if self._pool is None:
-            parts = [self._model.score(b) for b in self._batches]
-        else:
-            parts = [f.result() for f in self._futures]
-        return np.concatenate(parts) if parts else np.zeros(0)
+        return probability(self.decisions())
+
+    def mentions(self) -> Mentions | None:
+        """The lexicon-event matches of every text (``doc``, ``event``, ``negated``, ``doc``
+        the text's position), as :meth:`TextRiskModel.decision_and_mentions` finds them;
+        None unless asked for or when a text holds the batch separator."""
+        parts = self._done()
+        if not self._mentions or any(m is None for _, m in parts):
+            return None
+        found = [m for _, m in parts if m is not None]
+        offsets = np.cumsum([0] + [len(b) for b in self._batches[:-1]])
+        return {"doc": np.concatenate([m["doc"] + o for m, o in zip(found, offsets,
+                                                                    strict=True)]),
+                "event": np.concatenate([m["event"] for m in found]),
+                "negated": np.concatenate([m["negated"] for m in found])}
 
     def close(self) -> None:
         """Stop the worker processes (pending batches are cancelled)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+#: Event matches per text: arrays ``doc``, ``event``, ``negated``.
+Mentions = dict[str, npt.NDArray[np.int64]]
+
+
+def _read(model: TextRiskModel, texts: list[object], mentions: bool
+          ) -> tuple[npt.NDArray[np.float64], Mentions | None]:
+    """One batch's log-odds, and its event mentions when asked for."""
+    if mentions:
+        return model.decision_and_mentions(texts)
+    return model.decision(texts), None
 
 
 #: Most texts scored in one batch (a batch of ~150-character texts takes ~0.5 GB at most).
@@ -269,11 +311,13 @@ def _start_worker(state: str) -> None:
     _WORKER[:] = [TextRiskModel.from_state(json.loads(state))]
 
 
-def _worker_score(texts: list[object]) -> npt.NDArray[np.float64]:
-    return _WORKER[0].score(texts)
+def _worker_score(texts: list[object], mentions: bool
+                  ) -> tuple[npt.NDArray[np.float64], Mentions | None]:
+    return _read(_WORKER[0], texts, mentions)
 
 
 _CACHE: list[TextRiskPackage] = []
+_DIGEST: list[str] = []
 
 
 def load_packaged() -> TextRiskPackage:
@@ -319,7 +363,9 @@ def register_packaged(store: Any) -> Any:
     from creditpersona.models import registry
 
     pkg = load_packaged()
-    digest = pkg.sha256
+    if not _DIGEST:  # the packaged model is read once and never changed: digest it once
+        _DIGEST.append(pkg.sha256)
+    digest = _DIGEST[0]
     existing = registry.record(store, REGISTRY_NAME)
     if existing is not None and existing.params.get("package_sha256") == digest:
         return existing
