@@ -10,6 +10,15 @@ process so that peak memory is its own:
   profile` computes it.
 
     python bench/bench_profile.py --firms 100000
+
+With ``--store`` it measures the cycle's profile stage instead (the packaged text model
+registered, the profile computed, stored and handed on, as `run_cycle` does) on a copy of an
+ingested store, e.g. the one ``bench/bench_cycle.py --workdir`` keeps; with
+``--baseline-src DIR`` the same measurement runs with ``PYTHONPATH=DIR`` too (another source
+tree, e.g. main's), alternating, in the same run; the load average is printed with each.
+
+    python bench/bench_profile.py --store /tmp/bc/store.duckdb --as-of 2026-06-30 \
+        --baseline-src /tmp/main-src/src
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 AS_OF = dt.date(2026, 3, 31)
@@ -113,8 +123,77 @@ def stage_ours_profile(work: Path) -> dict[str, float]:
     return {"seconds": seconds, "peak_mb": _peak_mb(), "firms": len(run.frame)}
 
 
-STAGES = {"setup": stage_setup, "ours-flows": stage_ours_flows,
-          "pandas-flows": stage_pandas_flows, "ours-profile": stage_ours_profile}
+def stage_cycle_profile(work: Path, store: Path, as_of: dt.date) -> dict[str, float]:
+    """The cycle's profile stage on a copy of ``store``: wall and CPU seconds (this process
+    and its worker processes), peak memory."""
+    import os
+
+    from creditpersona import pipeline
+    from creditpersona.store.store import Store
+
+    copy = work / f"profile-{os.getpid()}.duckdb"
+    shutil.copy(store, copy)
+    try:
+        with Store(copy) as st:
+            t0, c0 = time.perf_counter(), _cpu()
+            pipeline._profile(st, as_of, "duckdb", {})
+            seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+            firms = int(st.con.con.execute("SELECT count(*) FROM profiles WHERE as_of = ?",
+                                           [as_of]).fetchone()[0])
+    finally:
+        copy.unlink(missing_ok=True)
+        Path(str(copy) + ".wal").unlink(missing_ok=True)
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": _peak_mb(), "firms": firms}
+
+
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _load() -> str:
+    import os
+
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def compare_cycle_profile(store: Path, as_of: dt.date, baseline: Path | None,
+                          repeat: int) -> None:
+    """Print the profile stage's time with this tree's source and, alternating, the
+    baseline's."""
+    import os
+
+    work = Path(tempfile.mkdtemp(prefix="cp-bench-profile-", dir=store.parent))
+    trees = {"this tree": None, **({"baseline": baseline} if baseline else {})}
+    seen: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
+    try:
+        for _ in range(repeat):
+            for name, src in trees.items():
+                env = dict(os.environ, **({"PYTHONPATH": str(src)} if src else {}))
+                before = _load()
+                cmd = [sys.executable, __file__, "--stage", "cycle-profile", "--workdir",
+                       str(work), "--store", str(store), "--as-of", as_of.isoformat()]
+                done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+                r = json.loads(done.stdout.strip().splitlines()[-1])
+                seen[name].append(r)
+                print(f"{name:<10} profile stage {r['seconds']:7.1f} s wall  "
+                      f"{r['cpu_seconds']:7.1f} s CPU  peak {r['peak_mb']:6.0f} MB  "
+                      f"({int(r['firms']):,} firms)  load average before {before}, "
+                      f"after {_load()}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if baseline:
+        for key in ("seconds", "cpu_seconds"):
+            new = min(r[key] for r in seen["this tree"])
+            old = min(r[key] for r in seen["baseline"])
+            print(f"baseline / this tree ({key}, best of {repeat}): {old / new:.2f}x")
+
+
+#: The measured stages (``setup`` takes the number of firms too and is called apart).
+STAGES: dict[str, Callable[[Path], dict[str, float]]] = {
+    "ours-flows": stage_ours_flows, "pandas-flows": stage_pandas_flows,
+    "ours-profile": stage_ours_profile}
 
 
 def _run(stage: str, work: Path, *extra: str) -> dict[str, float]:
@@ -128,7 +207,20 @@ def main() -> None:
     parser.add_argument("--firms", type=int, default=100_000)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--stage", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--store", type=Path, default=None,
+                        help="Measure the cycle's profile stage on (a copy of) this store.")
+    parser.add_argument("--as-of", type=dt.date.fromisoformat, default=AS_OF,
+                        help="Profile date with --store (default %(default)s).")
+    parser.add_argument("--baseline-src", type=Path, default=None,
+                        help="With --store: measure with PYTHONPATH=DIR too.")
+    parser.add_argument("--repeat", type=int, default=1, help="Runs of each tree (--store).")
     a = parser.parse_args()
+    if a.stage == "cycle-profile":
+        print(json.dumps(stage_cycle_profile(a.workdir, a.store, a.as_of)))
+        return
+    if a.store:
+        compare_cycle_profile(a.store.resolve(), a.as_of, a.baseline_src, a.repeat)
+        return
     if a.stage == "setup":
         print(json.dumps(stage_setup(a.workdir, a.firms)))
         return

@@ -456,3 +456,36 @@ def test_synthetic_documents_hold_warnings_retractions_and_other_firms(tmp_path:
     sel = documents[text.isin(about_other)]
     out = text_signals(sel, AS_OF, firm_names=names)
     assert (out["text_other_firm_documents"] > 0).mean() >= 0.5
+
+
+def test_mentions_read_with_the_model_equal_the_lexicon_pass() -> None:
+    """The mentions the profile takes from the model's reading of the texts (each text
+    prepared and matched once) are those of the lexicon pass alone, and the scores are
+    the model's, in one process and in worker batches alike."""
+    from creditpersona.profile.text import _mention_cells, _text_mentions
+    from creditpersona.text.features import vocabulary
+    from creditpersona.text.package import load_packaged
+
+    voc = vocabulary()
+    texts: list[object] = [*RISK_TEXTS, "经核查，未发现该企业涉及诉讼，无逾期、欠息记录。",
+                           None, "", "企业中标重点项目。风险提示：投资有风险。"] * 3
+    pkg = load_packaged()
+    direct = _text_mentions(texts, voc)
+    assert direct[0].size > 0
+    for jobs in (1, 2):
+        pending = pkg.score_async(texts, jobs, mentions=True)
+        try:
+            found = pending.mentions()
+            p = pending.result()
+        finally:
+            pending.close()
+        assert found is not None
+        cells = _mention_cells(found["doc"] * len(voc.events) + found["event"],
+                               found["negated"], len(voc.events))
+        for a, b in zip(cells, direct, strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(p, pkg.score(texts, 1))
+    # A text holding the batch separator is read one at a time: no shared mentions.
+    pending = pkg.score_async(["甲\x00乙"], 1, mentions=True)
+    assert pending.mentions() is None
+    pending.close()

@@ -267,11 +267,12 @@ class PendingScores:
         if not self._mentions or any(m is None for _, m in parts):
             return None
         found = [m for _, m in parts if m is not None]
-        offsets = np.cumsum([0] + [len(b) for b in self._batches[:-1]])
-        return {"doc": np.concatenate([m["doc"] + o for m, o in zip(found, offsets,
-                                                                    strict=True)]),
-                "event": np.concatenate([m["event"] for m in found]),
-                "negated": np.concatenate([m["negated"] for m in found])}
+        offsets = np.cumsum([0, *(len(b) for b in self._batches)])[:-1]
+        return {"doc": np.concatenate([np.zeros(0, dtype=np.int64)]
+                                      + [m["doc"] + o for m, o in zip(found, offsets,
+                                                                      strict=True)]),
+                **{k: np.concatenate([np.zeros(0, dtype=np.int64)] + [m[k] for m in found])
+                   for k in ("event", "negated")}}
 
     def close(self) -> None:
         """Stop the worker processes (pending batches are cancelled)."""
