@@ -136,7 +136,8 @@ def test_nothing_firm_sized_reaches_the_driver(big_bank: Path, cycled_bank: Cycl
                                                spark: Any, guard: DriverGuard,
                                                tmp_path: Path) -> None:
     """The steady quarter of 50,000 firms (models in force from the cycled bank's first
-    quarter) with at most a 4,000-firm fit sample: no collect above 5,000 rows."""
+    quarter) with at most a 4,000-firm fit sample: no collect above 5,000 rows; its report
+    is written from the results."""
     assert spark.sparkContext.getConf().get("spark.driver.maxResultSize") == "64m"
     store = cycled_bank.copy(cycled_bank.after_q1, "spark-big")
     with Store(store) as st:
@@ -152,6 +153,16 @@ def test_nothing_firm_sized_reaches_the_driver(big_bank: Path, cycled_bank: Cycl
     assert 0 < guard.most <= DRIVER_ROWS
     assert result.stages["personas"].driver_rows <= 4_000
     assert result.stages["rules"].driver_rows == 4_000  # the mining sample, capped
+    # The report of the run (no Spark: DuckDB over the results and the Parquet inputs): every
+    # section, the counts over every firm, the charts on the capped sample.
+    from creditpersona.report.spark import SAMPLE, spark_report
+
+    with Store(store, read_only=True) as st:
+        page = spark_report(tmp_path / "report.html", st, result, title="50,000 firms"
+                            ).read_text("utf-8")
+    assert all(h in page for h in REPORT_SECTIONS)
+    assert f"{BIG_FIRMS:,} firms. Scores run" in page
+    assert f"uniform sample of {SAMPLE:,} firms" in page
 
 
 def test_the_guard_catches_a_firm_sized_collect(spark: Any, guard: DriverGuard) -> None:

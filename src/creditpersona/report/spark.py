@@ -219,7 +219,7 @@ def _summary(store: Store, names: pd.Series) -> Any:
     """The store's summary (the data section), with the names of the listed firms only."""
     from creditpersona.store.summary import portfolio_summary
 
-    return dataclasses.replace(portfolio_summary(store), firm_names=names)
+    return dataclasses.replace(portfolio_summary(store, names=False), firm_names=names)
 
 
 def _personas(store: Store, data: Store, res: ParquetResults, result: SparkCycleResult,
