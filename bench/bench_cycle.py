@@ -45,6 +45,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 QUARTERS = (dt.date(2026, 3, 31), dt.date(2026, 6, 30))
 STEPS = ("first", "steady")
@@ -96,13 +97,19 @@ def _child(stage: str, work: Path, *extra: str, pythonpath: str | None = None
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _usage(message: str) -> NoReturn:
+    """Print ``message`` and exit with status 2 (a usage error)."""
+    print(f"bench_cycle: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def source_path(tree: Path) -> str:
     """The PYTHONPATH entry of a source tree: ``tree/src`` or ``tree`` (holding
     ``creditpersona/``); exits with a usage error when neither does."""
     for candidate in (tree / "src", tree):
         if (candidate / "creditpersona" / "__init__.py").is_file():
             return str(candidate.resolve())
-    sys.exit(f"--baseline-src {tree}: neither {tree / 'src'} nor {tree} holds "
+    _usage(f"--baseline-src {tree}: neither {tree / 'src'} nor {tree} holds "
              "creditpersona/__init__.py; extract a tree with `git archive HEAD src | tar -x "
              "-C DIR`.")
 
@@ -112,7 +119,7 @@ def steps_of(text: str) -> tuple[str, ...]:
     asked = {s.strip() for s in text.split(",") if s.strip()}
     unknown = sorted(asked - set(STEPS))
     if unknown or not asked:
-        sys.exit(f"--quarters {text}: choose first, steady or first,steady.")
+        _usage(f"--quarters {text}: choose first, steady or first,steady.")
     return tuple(s for s in STEPS if s in asked)
 
 
@@ -130,9 +137,6 @@ def run_tree(work: Path, tree: str, step: str, pythonpath: str | None) -> dict[s
     if step == "first":
         _fresh(work, store, work / "store.duckdb")
     else:
-        if not (work / store).exists() or not kept.exists():
-            sys.exit(f"--quarters steady: {kept} is missing; run the first quarter once with "
-                     f"this --workdir (--quarters first,steady).")
         _fresh(work, store, kept)
     extra = ["--cycle-store", store]
     result = _child(step, work, *extra, pythonpath=pythonpath)
@@ -226,6 +230,12 @@ def main() -> None:
     baseline = source_path(a.baseline_src) if a.baseline_src is not None else None
     work = a.workdir or Path(tempfile.mkdtemp(prefix="bench_cycle_"))
     work.mkdir(parents=True, exist_ok=True)
+    trees = ("baseline", "new") if baseline is not None else ("new",)
+    missing = [str(work / f"after-first-{t}.duckdb") for t in trees
+               if not (work / f"after-first-{t}.duckdb").exists()]
+    if "first" not in steps and missing:
+        _usage(f"--quarters steady: {', '.join(missing)} missing; run the first quarter once "
+                 "with this --workdir (--quarters first,steady).")
     if not (work / "store.duckdb").exists():
         setup = _child("setup", work, "--firms", str(a.firms))
         print(f"setup: generated in {setup['generate_s']:.0f} s, ingested in "
