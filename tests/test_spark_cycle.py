@@ -136,7 +136,8 @@ def test_nothing_firm_sized_reaches_the_driver(big_bank: Path, cycled_bank: Cycl
                                                spark: Any, guard: DriverGuard,
                                                tmp_path: Path) -> None:
     """The steady quarter of 50,000 firms (models in force from the cycled bank's first
-    quarter) with at most a 4,000-firm fit sample: no collect above 5,000 rows."""
+    quarter) with at most a 4,000-firm fit sample: no collect above 5,000 rows; its report
+    is written from the results."""
     assert spark.sparkContext.getConf().get("spark.driver.maxResultSize") == "64m"
     store = cycled_bank.copy(cycled_bank.after_q1, "spark-big")
     with Store(store) as st:
@@ -152,6 +153,16 @@ def test_nothing_firm_sized_reaches_the_driver(big_bank: Path, cycled_bank: Cycl
     assert 0 < guard.most <= DRIVER_ROWS
     assert result.stages["personas"].driver_rows <= 4_000
     assert result.stages["rules"].driver_rows == 4_000  # the mining sample, capped
+    # The report of the run (no Spark: DuckDB over the results and the Parquet inputs): every
+    # section, the counts over every firm, the charts on the capped sample.
+    from creditpersona.report.spark import SAMPLE, spark_report
+
+    with Store(store, read_only=True) as st:
+        page = spark_report(tmp_path / "report.html", st, result, title="50,000 firms"
+                            ).read_text("utf-8")
+    assert all(h in page for h in REPORT_SECTIONS)
+    assert f"{BIG_FIRMS:,} firms. Scores run" in page
+    assert f"uniform sample of {SAMPLE:,} firms" in page
 
 
 def test_the_guard_catches_a_firm_sized_collect(spark: Any, guard: DriverGuard) -> None:
@@ -198,6 +209,70 @@ def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark_stea
     assert models["pd_champion"]["fitted_for"] == str(CYCLE_Q1)
     assert models["personas"]["fitted_for"] is None
     assert where == {"inputs": "spark", **{s: "spark" for s in SPARK_STAGES}}
+
+
+#: Every section heading of the cycle's report, in order (the embedded run's and the Spark
+#: run's report show the same sections).
+REPORT_SECTIONS = (
+    "<h2>数据 Data</h2>", "<h2>客户画像 Customer profile", "<h2>季度检视 Quarterly review",
+    "<h2>违约概率模型 Default-probability models</h2>", "<h2>客户性格分类 Customer personas</h2>",
+    "<h3>授信策略 Credit strategy per persona</h3>", "<h2>关联规则 Association rules",
+    "<h2>授信决策 Credit decisions", "<h2>文本风险 Text risk", "<h2>精准营销 Precision marketing",
+    "<h2>运行记录与数据血缘 Run lineage</h2>")
+
+
+@pytest.mark.xdist_group(SPARK_STEADY_GROUP)
+def test_spark_run_writes_the_report(cycled_bank: CycledBank, spark_steady: SparkSteady
+                                     ) -> None:
+    """``run --engine spark`` writes the cycle's report from the Parquet results: every
+    section of the embedded report, in order, and the headline figures of the embedded
+    report of the same quarter (aggregated by DuckDB over the files, not by pandas)."""
+    from creditpersona.report.decisions import decisions_view
+    from creditpersona.report.html import profile_figures, reason_counts
+    from creditpersona.report.spark import _decisions, _profile_figures
+    from creditpersona.store.parquet import ParquetResults
+
+    report = spark_steady.out / "report.html"
+    assert f"Report: {report}" in " ".join(spark_steady.output.split())
+    page = report.read_text("utf-8")
+    at = [page.find(h) for h in REPORT_SECTIONS]
+    assert all(i >= 0 for i in at), [h for h, i in zip(REPORT_SECTIONS, at, strict=True)
+                                      if i < 0]
+    assert at == sorted(at)
+    assert "No rules mined yet" not in page and "No profile stored yet" not in page
+    q2 = cycled_bank.q2
+    assert f"{len(q2.profile):,} firms. Scores run" in page
+    assert f"Watch-list — {len(q2.decisions.watchlist):,} firms" in page
+    assert f"{len(q2.personas.assignment):,} firms. Names and descriptions" in page
+    risky = int((q2.profile["text_risk_documents"] > 0).sum())
+    assert f"{risky:,} firms have at least one document" in page
+    res = ParquetResults(spark_steady.root)
+    try:
+        spark, duck = _profile_figures(res, CYCLE_Q2), profile_figures(q2.profile)
+        assert spark.firms == duck.firms
+        np.testing.assert_allclose(spark.means.to_numpy(), duck.means.to_numpy(), rtol=1e-9)
+        assert spark.worst["firm_id"].tolist() == duck.worst["firm_id"].tolist()
+        view, embedded = _decisions(res, CYCLE_Q2), decisions_view(q2.decisions)
+        assert view.tiers.tolist() == embedded.tiers.tolist()
+        assert view.watch_count == embedded.watch_count
+        assert view.watch_head["firm_id"].tolist() == embedded.watch_head["firm_id"].tolist()
+        assert view.top_limits["firm_id"].tolist() == embedded.top_limits["firm_id"].tolist()
+        pd.testing.assert_frame_equal(view.by_persona, embedded.by_persona, check_dtype=False,
+                                      rtol=1e-9)
+        pd.testing.assert_frame_equal(view.binding, embedded.binding, check_dtype=False,
+                                      rtol=1e-9)
+        assert view.representative["firm_id"].tolist() == \
+            embedded.representative["firm_id"].tolist()
+        reasons = res.sql("SELECT coalesce(reason_1_zh, '—') || ' ' || "
+                          "coalesce(reason_1_en, '') AS r, count(*) AS n FROM {s} GROUP BY r",
+                          s=(results.PD_SCORES, CYCLE_Q2)).set_index("r")["n"]
+        assert int(reasons.sum()) == len(q2.pd.scores)
+        assert {k: int(reasons[k]) for k in reason_counts(q2.pd.scores).index} == \
+            reason_counts(q2.pd.scores).to_dict()
+        offers = res.sql("SELECT count(*) AS n FROM {o}", o=(results.OFFERS, CYCLE_Q2))
+        assert f"{int(offers['n'].iloc[0]):,} offers to as many firms" in page
+    finally:
+        res.close()
 
 
 def test_bad_spark_settings_are_usage_errors(tmp_path: Path) -> None:

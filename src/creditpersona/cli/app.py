@@ -436,9 +436,9 @@ def run(
 ) -> None:
     """The quarterly cycle on a store as of DATE, with its review and HTML report.
 
-    With --engine spark the per-firm work runs on Spark and the result tables are written
-    as Parquet (docs/spark.md); every stage runs there, the HTML report is not written
-    yet.
+    With --engine spark the per-firm work runs on Spark, the result tables are written
+    as Parquet (docs/spark.md) and the report is built from them (aggregates in DuckDB
+    over the files; distributions and persona cards on a sample of at most 20,000 firms).
 
     Input checks → profile → PD models → personas → rules → decisions → marketing →
     review. Running a date again replaces its results; after a failure, running it again
@@ -458,7 +458,7 @@ def run(
             f"--refit {', '.join(unknown)}: re-fit what? Use --refit pd and/or --refit "
             "personas."))
     if engine == "spark":
-        _spark_cycle(store, date, out.parent, tuple(refit or ()), spark_master,
+        _spark_cycle(store, date, out, tuple(refit or ()), spark_master,
                      spark_conf or [], spark_inputs, spark_results, buckets, sample_cap)
         return
     if engine != "duckdb":
@@ -477,12 +477,14 @@ def run(
     console.print(f"Report: {path}")
 
 
-def _spark_cycle(store: Path | None, date: dt.date, out_dir: Path, refit: tuple[str, ...],
+def _spark_cycle(store: Path | None, date: dt.date, out: Path, refit: tuple[str, ...],
                  master: str | None, conf: list[str], inputs: str | None,
                  results_dir: str | None, buckets: int, sample_cap: int) -> None:
-    """``run --engine spark``: the cycle on Spark, then where each stage ran and its rows."""
+    """``run --engine spark``: the cycle on Spark, where each stage ran and its rows, and
+    the HTML report ``out`` built from the Parquet results."""
     import pandas as pd
 
+    from creditpersona.report.spark import spark_report
     from creditpersona.spark.cycle import run_spark_cycle
     from creditpersona.spark.session import parse_conf
     from creditpersona.store.store import Store
@@ -492,7 +494,7 @@ def _spark_cycle(store: Path | None, date: dt.date, out_dir: Path, refit: tuple[
         with Store(store) as st, _progress() as progress:
             task = progress.add_task(f"Spark cycle as of {date}", total=None)
             result = run_spark_cycle(
-                st, date, out_dir, master=master, conf=settings, inputs=inputs,
+                st, date, out.parent, master=master, conf=settings, inputs=inputs,
                 results=results_dir, buckets=buckets, sample_cap=sample_cap, refit=refit,
                 on_stage=lambda name: progress.update(task,
                                                       description=f"{name} as of {date}"))
@@ -505,6 +507,14 @@ def _spark_cycle(store: Path | None, date: dt.date, out_dir: Path, refit: tuple[
                          for s in result.stages.values()])
     console.print(_frame(rows, f"Spark cycle 季度循环 {date} (run {result.run_id})"))
     console.print(f"Results 结果: {result.results_root}")
+    try:  # the cycle completed (the ledger says so); the report reads its results
+        with Store(store, read_only=True) as st:
+            path = spark_report(out, st, result, title=f"creditpersona — {st.path} (Spark)")
+    except CreditPersonaError as exc:
+        raise fail(CreditPersonaError(
+            f"the cycle of {date} completed (run {result.run_id}), but its report was not "
+            f"written: {exc}")) from None
+    console.print(f"Report: {path}")
 
 
 @app.command()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,17 +83,28 @@ def data_section(summary: PortfolioSummary) -> str:
     return "\n".join(parts)
 
 
-def profile_section(profile: pd.DataFrame, names: pd.Series | None = None) -> str:
-    """Distributions of the five dimension scores, overall, by industry and by size."""
+def profile_section(profile: pd.DataFrame, names: pd.Series | None = None, *,
+                    exact: ProfileFigures | None = None) -> str:
+    """Distributions of the five dimension scores, overall, by industry and by size.
+
+    ``profile`` holds every firm, or (with ``exact``) a sample of firms for the charts while
+    ``exact`` gives the count, the means by size class and the weakest records of all firms
+    (the Spark run's report computes them in SQL).
+    """
     if profile.empty:
         return "<h2>客户画像 Customer profile</h2><p>No profile stored yet.</p>"
     cfg = load_scoring()
     as_of = pd.Timestamp(profile["as_of"].iloc[0]).date()
     labels = {d: f"{cfg.dimensions[d].zh} {cfg.dimensions[d].en}" for d in DIMENSIONS}
+    firms = len(profile) if exact is None else exact.firms
+    sampled = "" if firms == len(profile) else (
+        f" The charts show a uniform sample of {len(profile):,} firms (a fixed hash of the "
+        "firm id); the counts, means and lists cover every firm.")
     parts = [f"<h2>客户画像 Customer profile — as of {as_of}</h2>",
-             f"<p class='note'>{len(profile):,} firms. Scores run 0–100; higher means larger "
+             f"<p class='note'>{firms:,} firms. Scores run 0–100; higher means larger "
              "(scale), healthier (financial), cleaner (credit), more urgent (urgency), more "
-             "prudent and willing to repay (willingness). Construction: docs/profile.md.</p>"]
+             "prudent and willing to repay (willingness). Construction: docs/profile.md."
+             f"{sampled}</p>"]
     fig = go.Figure([go.Histogram(x=profile[f"{d}_score"], name=labels[d], opacity=0.6,
                                   nbinsx=40) for d in DIMENSIONS])
     fig.update_layout(barmode="overlay", title="Distribution of each dimension 五维分布",
@@ -100,8 +112,7 @@ def profile_section(profile: pd.DataFrame, names: pd.Series | None = None) -> st
     parts.append(_figure(fig))
     sections = profile["industry_section"].fillna("?")
     sizes = profile["size_class"].fillna("unknown")
-    size_order = [s for s in (*size_class.SIZE_CLASSES, size_class.OUTSIDE_MIIT, "unknown")
-                  if (sizes == s).any()]
+    order = size_order(sizes)
     charts = []
     for d in DIMENSIONS:
         by_ind = go.Figure(go.Box(x=sections, y=profile[f"{d}_score"], boxpoints=False))
@@ -109,18 +120,46 @@ def profile_section(profile: pd.DataFrame, names: pd.Series | None = None) -> st
                              xaxis={"categoryorder": "category ascending"})
         by_size = go.Figure(go.Box(x=sizes, y=profile[f"{d}_score"], boxpoints=False))
         by_size.update_layout(title=f"{labels[d]} by MIIT size class 按规模",
-                              xaxis={"categoryorder": "array", "categoryarray": size_order})
+                              xaxis={"categoryorder": "array", "categoryarray": order})
         charts += [_figure(by_ind), _figure(by_size)]
     parts.append("<div class='grid'>" + "".join(f"<div>{c}</div>" for c in charts) + "</div>")
-    means = profile.groupby(sizes)[[f"{d}_score" for d in DIMENSIONS]].mean().reindex(
-        size_order)
-    means.columns = [labels[d] for d in DIMENSIONS]
+    figures = profile_figures(profile) if exact is None else exact
+    means = figures.means.rename(columns={f"{d}_score": labels[d] for d in DIMENSIONS})
     parts += ["<h3>Mean scores by size class 各规模平均分</h3>", _table(means.round(1), True)]
-    worst = profile.nsmallest(10, "credit_score")[
-        ["firm_id", "industry_section", "size_class", "credit_score", "summary_zh",
-         "summary_en"]]
-    parts += ["<h3>Ten weakest credit records 信用记录最弱的十家</h3>", _table(worst, names=names)]
+    parts += ["<h3>Ten weakest credit records 信用记录最弱的十家</h3>",
+              _table(figures.worst, names=names)]
     return "\n".join(parts)
+
+
+@dataclass
+class ProfileFigures:
+    """The profile section's figures over every firm: the count, the mean scores by size
+    class (rows in the MIIT order) and the ten weakest credit records."""
+
+    firms: int
+    means: pd.DataFrame
+    worst: pd.DataFrame
+
+
+#: The columns of the weakest credit records shown.
+WORST_COLUMNS = ("firm_id", "industry_section", "size_class", "credit_score", "summary_zh",
+                 "summary_en")
+
+
+def size_order(present: Iterable[str]) -> list[str]:
+    """The size classes of ``present`` in the MIIT order, then outside-MIIT and unknown."""
+    have = set(present)
+    return [s for s in (*size_class.SIZE_CLASSES, size_class.OUTSIDE_MIIT, "unknown")
+            if s in have]
+
+
+def profile_figures(profile: pd.DataFrame) -> ProfileFigures:
+    """:class:`ProfileFigures` of a whole profile (one row per firm)."""
+    sizes = profile["size_class"].fillna("unknown")
+    means = profile.groupby(sizes)[[f"{d}_score" for d in DIMENSIONS]].mean().reindex(
+        size_order(sizes))
+    worst = profile.nsmallest(10, "credit_score")[list(WORST_COLUMNS)]
+    return ProfileFigures(len(profile), means, worst)
 
 
 def render_report(
@@ -130,14 +169,18 @@ def render_report(
     summary: PortfolioSummary,
     profile: pd.DataFrame,
     sections: tuple[str, ...] = (),
+    profile_exact: ProfileFigures | None = None,
 ) -> Path:
-    """Write the report and return its path; ``sections`` are further rendered sections."""
+    """Write the report and return its path; ``sections`` are further rendered sections.
+
+    ``profile_exact``: the profile's figures over every firm when ``profile`` is a sample
+    (:func:`profile_section`)."""
     out = Path(path)
     body = "\n".join([
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>Generated {dt.datetime.now():%Y-%m-%d %H:%M} by creditpersona.</p>",
         data_section(summary),
-        profile_section(profile, summary.firm_names),
+        profile_section(profile, summary.firm_names, exact=profile_exact),
         *sections,
     ])
     page = (f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
@@ -147,11 +190,14 @@ def render_report(
 
 
 def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame,
-               firm_names: pd.Series | None = None) -> str:
+               firm_names: pd.Series | None = None, *,
+               reasons: pd.Series | None = None) -> str:
     """Default-probability models: discrimination, calibration, stability, grades, reasons.
 
     ``tables`` is what :func:`creditpersona.models.development.validation_tables` returns;
-    ``scores`` the graded firms of the as-of date (``pd``, ``grade``, reason columns).
+    ``scores`` the graded firms of the as-of date (``pd``, ``grade``, reason columns), or
+    only the rows shown (the highest PDs of performing firms) when ``reasons`` gives the
+    firms per main reason code (:func:`reason_counts` of all firms, computed elsewhere).
     """
     metrics: dict[str, dict[str, float]] = tables["metrics"]
     names = {"champion": "评分卡 scorecard (champion)",
@@ -170,7 +216,7 @@ def pd_section(tables: Mapping[str, Any], scores: pd.DataFrame,
     parts.append(_table(rows))
     parts.append(_pd_curves(tables, names))
     parts += _pd_grades(tables)
-    parts.append(_pd_drivers(tables, scores))
+    parts.append(_pd_drivers(tables, reason_counts(scores) if reasons is None else reasons))
     parts += _pd_worst(scores, firm_names)
     return "\n".join(parts)
 
@@ -231,7 +277,20 @@ def _pd_grades(tables: Mapping[str, Any]) -> list[str]:
     return parts
 
 
-def _pd_drivers(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
+def reason_counts(scores: pd.DataFrame) -> pd.Series:
+    """Firms per main reason code (``"<zh> <en>"``), the twelve most frequent.
+
+    Examples
+    --------
+    >>> reason_counts(pd.DataFrame({"reason_1_zh": ["负债", "负债", None],
+    ...                             "reason_1_en": ["debt", "debt", None]})).to_dict()
+    {'负债 debt': 2, '— ': 1}
+    """
+    reasons = scores["reason_1_zh"].fillna("—") + " " + scores["reason_1_en"].fillna("")
+    return reasons.value_counts().head(12)
+
+
+def _pd_drivers(tables: Mapping[str, Any], counts: pd.Series) -> str:
     """Information value of the features and the main reason codes, side by side."""
     iv: pd.DataFrame = tables["iv"].head(25)
     ivf = go.Figure(go.Bar(
@@ -240,8 +299,6 @@ def _pd_drivers(tables: Mapping[str, Any], scores: pd.DataFrame) -> str:
         marker={"color": ["#1f4e79" if s else "#bbb" for s in iv["selected"]][::-1]}))
     ivf.update_layout(title="Information value 信息值 (grey: below the cut-off, not in the "
                             "scorecard)", height=max(380, 22 * len(iv)), xaxis_title="IV")
-    reasons = scores["reason_1_zh"].fillna("—") + " " + scores["reason_1_en"].fillna("")
-    counts = reasons.value_counts().head(12)
     rf = go.Figure(go.Bar(y=counts.index.tolist()[::-1], x=counts.tolist()[::-1],
                           orientation="h"))
     rf.update_layout(title="Main reason code across the portfolio 首要风险因素",

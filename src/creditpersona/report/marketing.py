@@ -15,6 +15,46 @@ from creditpersona.marketing.stage import MarketingResult
 from creditpersona.report.html import _figure, _table
 
 
+def offer_figures(offers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Offers per persona and product (a crosstab) and per product and journey (offers,
+    expected value, mean acceptance), from the offers table's rows."""
+    offers = offers.assign(persona=offers["persona"].fillna("unknown"))
+    grid = pd.crosstab(offers["persona"], offers["product_zh"])
+    by = offers.groupby(["product_zh", "journey_zh"]).agg(
+        offers=("firm_id", "size"), expected_value=("expected_value", "sum"),
+        mean_p_accept=("p_accept", "mean")).reset_index()
+    return grid, by
+
+
+def _offers(grid: pd.DataFrame, by: pd.DataFrame) -> list[str]:
+    fig = go.Figure([go.Bar(name=str(c), x=grid.index.tolist(), y=grid[c].tolist())
+                     for c in grid.columns])
+    fig.update_layout(barmode="stack", title="Offers by persona and product 推荐分布")
+    return [_figure(fig), "<h3>Offers by product and journey 按产品与客户旅程</h3>", _table(by)]
+
+
+def spark_marketing_section(as_of: object, offers: int, expected_value: float,
+                            grid: pd.DataFrame, by: pd.DataFrame, note: str = "") -> str:
+    """The marketing section of a Spark run: the offers it kept (``grid`` and ``by`` as
+    :func:`offer_figures` gives them, computed over the stored offers) and the stage's note.
+
+    The Spark stage prices the capacities on a sample and caps the proposals greedily
+    (docs/spark.md): there is no certified bound, and the out-of-fold uplift, the backtest
+    and the unmet needs are not computed there; the section says so.
+    """
+    parts = [f"<h2>精准营销 Precision marketing — as of {as_of}</h2>",
+             f"<p class='note'>{offers:,} offers to as many firms; expected value "
+             f"{expected_value:,.0f} yuan (lagrangian_sample: capacity prices solved on a "
+             "sample of firms, proposals kept best first within every capacity; no upper "
+             "bound is certified). " + html.escape(note) + "</p>",
+             "<p class='note'>Not computed on Spark: the out-of-fold gains and Qini curves, "
+             "the backtest, the response models' table and the unmet needs per persona "
+             "(the embedded run's report shows them; docs/spark.md).</p>"]
+    if offers:
+        parts += _offers(grid, by)
+    return "\n".join(parts)
+
+
 def marketing_section(result: MarketingResult) -> str:
     """Gains chart, Qini curve, offers by persona and product, plan, backtest, unmet needs."""
     plan = result.plan
@@ -57,16 +97,7 @@ def marketing_section(result: MarketingResult) -> str:
     if len(result.propensity):
         parts += ["<h3>Response models 响应模型</h3>", _table(result.propensity)]
     if len(result.offers):
-        offers = result.offers.assign(persona=result.offers["persona"].fillna("unknown"))
-        grid = pd.crosstab(offers["persona"], offers["product_zh"])
-        fig = go.Figure([go.Bar(name=str(c), x=grid.index.tolist(), y=grid[c].tolist())
-                         for c in grid.columns])
-        fig.update_layout(barmode="stack", title="Offers by persona and product 推荐分布")
-        parts.append(_figure(fig))
-        by = offers.groupby(["product_zh", "journey_zh"]).agg(
-            offers=("firm_id", "size"), expected_value=("expected_value", "sum"),
-            mean_p_accept=("p_accept", "mean")).reset_index()
-        parts += ["<h3>Offers by product and journey 按产品与客户旅程</h3>", _table(by)]
+        parts += _offers(*offer_figures(result.offers))
     if len(plan.usage):
         use = plan.usage.assign(share=plan.usage["used"] / plan.usage["cap"])
         top = use.sort_values("share", ascending=False).head(12)

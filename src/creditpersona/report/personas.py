@@ -15,13 +15,19 @@ _DIMENSIONS_ZH = {"scale_score": "规模", "financial_score": "财务", "credit_
                   "urgency_score": "紧迫度", "willingness_score": "意愿"}
 
 
-def personas_section(result: PersonaResult) -> str:
+def personas_section(result: PersonaResult, *, firms: int | None = None,
+                     note: str = "") -> str:
     """The personas: radar profiles, sizes, default and response rates, cards, rules, metrics.
 
     Parameters
     ----------
     result : PersonaResult
-        What :func:`creditpersona.personas.persona_stage` returned.
+        What :func:`creditpersona.personas.persona_stage` returned (or, for a Spark run,
+        the cards and evaluation of a sample of firms).
+    firms : int, optional
+        The firms assigned (default: the rows of ``result.assignment``).
+    note : str
+        A further note (what the figures were computed on).
 
     Returns
     -------
@@ -35,8 +41,9 @@ def personas_section(result: PersonaResult) -> str:
         "<h2>客户性格分类 Customer personas</h2>",
         f"<p class='note'>As of {result.as_of}; persona model v{result.model_version} "
         f"({'fitted in this run' if result.fitted else 'registered earlier'}), "
-        f"{len(result.assignment):,} firms. Names and descriptions are generated from each "
-        "persona's distinguishing features; rule-based personas come from the policy.</p>",
+        f"{len(result.assignment) if firms is None else firms:,} firms. Names and "
+        "descriptions are generated from each persona's distinguishing features; rule-based "
+        f"personas come from the policy.{(' ' + html.escape(note)) if note else ''}</p>",
     ]
     theta = [f"{_DIMENSIONS_ZH[s]} {s.removesuffix('_score')}" for s in SCORE_COLUMNS]
     radar = go.Figure([

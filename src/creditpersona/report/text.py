@@ -61,9 +61,12 @@ def _day(value: object) -> str:
 
 
 def text_section(profile: pd.DataFrame, package: TextRiskPackage | None = None,
-                 names: pd.Series | None = None) -> str:
+                 names: pd.Series | None = None, *, risky: int | None = None) -> str:
     """The firms with the highest ``text_risk_score`` and their top risk document, with the
-    firm's name (``names`` by firm id) and the events in Chinese and English."""
+    firm's name (``names`` by firm id) and the events in Chinese and English.
+
+    ``profile`` holds every firm, or only the rows shown when ``risky`` gives the number of
+    firms with a risk document (counted elsewhere: the Spark run's report, in SQL)."""
     parts = ["<h2>文本风险 Text risk — news, court, registry and visit notes</h2>"]
     need = {"firm_id", "text_risk_score", "text_top_document"}
     if not need <= set(profile.columns):
@@ -71,7 +74,8 @@ def text_section(profile: pd.DataFrame, package: TextRiskPackage | None = None,
     pkg = package or load_packaged()
     shown = profile[profile["text_top_document"].notna()].sort_values(
         ["text_risk_score", "firm_id"], ascending=[False, True]).head(ROWS)
-    n_risky = int((profile.get("text_risk_documents", pd.Series(dtype=float)) > 0).sum())
+    n_risky = int((profile.get("text_risk_documents", pd.Series(dtype=float)) > 0).sum()) \
+        if risky is None else risky
     parts.append(
         f"<p class='note'>{n_risky:,} firms have at least one document of the past year "
         f"that the text-risk model scores at or above {pkg.threshold:.2f}. The model reads "

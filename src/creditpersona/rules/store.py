@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -27,6 +28,9 @@ from creditpersona.rules.kernels import (
 from creditpersona.rules.mining import RULE_COLUMNS, RuleSet
 from creditpersona.store import results
 from creditpersona.store.store import Store
+
+if TYPE_CHECKING:
+    from creditpersona.store.parquet import ParquetResults
 
 __all__ = ["RULES_TABLE", "load_rules", "rules_stage", "save_rules"]
 
@@ -64,8 +68,11 @@ def save_rules(store: Store, ruleset: RuleSet, as_of: dt.date | None = None) -> 
     return run_id
 
 
-def load_rules(store: Store, as_of: dt.date | None = None) -> RuleSet:
-    """The rules stored for an as-of date (default: the latest); empty if there are none."""
+def load_rules(store: Store | ParquetResults, as_of: dt.date | None = None) -> RuleSet:
+    """The rules stored for an as-of date (default: the latest); empty if there are none.
+
+    ``store`` may be the Parquet results of a Spark cycle
+    (:class:`~creditpersona.store.parquet.ParquetResults`)."""
     frame = results.read(store, RULES_TABLE, as_of)
     if frame.empty:
         return RuleSet(pd.DataFrame(columns=list(RULE_COLUMNS)), as_of=as_of)

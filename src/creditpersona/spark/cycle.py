@@ -6,8 +6,8 @@ ledger of the store (``cycle_runs``, ``cycle_stages``) with a checkpoint
 (:class:`SparkStage`) that says where it ran (``spark``: the per-firm work ran on the
 executors, bucket by bucket, and its result tables were written as Parquet,
 :class:`~creditpersona.spark.results.SparkResults`); only counts, means, histograms and the
-capped fit samples reached the driver. Every stage runs on Spark; the HTML report is not yet
-written from a Spark run.
+capped fit samples reached the driver. Every stage runs on Spark; ``run --engine spark``
+then writes the HTML report from the Parquet results (:mod:`creditpersona.report.spark`).
 
 The store keeps what is not per firm: the run ledger and the model registry (PD models,
 persona model, fitted on the driver on a sample, see :mod:`~creditpersona.spark.stages`).
@@ -81,6 +81,13 @@ class SparkCycleResult:
     seconds: dict[str, float]
     models: dict[str, Any]
     files: dict[str, Path] = field(default_factory=dict)
+    #: What each stage handed on, by stage (small: the PD validation tables, the personas'
+    #: strategy table, the rules, the review; Spark frames stay on the cluster). The report
+    #: (``creditpersona.report.spark``) reads them and the Parquet results.
+    values: dict[str, Any] = field(default_factory=dict)
+    lineage: Lineage | None = None
+    #: The contract tables the run read (``<table>.parquet`` in a folder or URI).
+    inputs: str = ""
 
     def where(self) -> dict[str, str]:
         """Where each stage ran (``spark``)."""
@@ -166,8 +173,8 @@ def run_spark_cycle(
     root = str(results) if results is not None else str(private_dir(results_root(store)))
     run = st.SparkCycle.open(session, inputs, SparkResults(session, root),
                              buckets=buckets, sample_cap=sample_cap)
-    ledger = RunLedger.start(store, as_of, inputs_lineage(str(inputs), refits),
-                             restart=True)
+    lineage = inputs_lineage(str(inputs), refits)
+    ledger = RunLedger.start(store, as_of, lineage, restart=True)
     steps = _Steps(ledger, on_stage, {"inputs": time.perf_counter() - clock}, {})
     steps.record("inputs", SparkStage("inputs", "spark", note=f"inputs: {inputs}"))
     files = {"pd_validation": out_dir / "pd-validation.json"}
@@ -178,13 +185,14 @@ def run_spark_cycle(
     steps.run("personas", lambda: _personas(run, store, as_of, profile,
                                             "personas" in refits, run_id))
     steps.run("rules", lambda: spark_rules.rules_step(run, as_of, run_id))
-    graded = steps.run("decisions", lambda: spark_decisions.stage(run, as_of, profile))
+    graded, _ = steps.run("decisions", lambda: spark_decisions.stage(run, as_of, profile))
     steps.run("marketing", lambda: spark_marketing.stage(run, as_of, profile, graded, out_dir,
                                                          files))
     steps.run("review", lambda: spark_review.review_step(run, store, as_of, run_id))
     versions = {**steps.models, "stages_on": {k: v.ran_on for k, v in steps.done.items()}}
     ledger.complete(versions)
-    return SparkCycleResult(as_of, run_id, root, steps.done, steps.seconds, versions, files)
+    return SparkCycleResult(as_of, run_id, root, steps.done, steps.seconds, versions, files,
+                            steps.frames, lineage, str(inputs))
 
 
 @dataclass
@@ -214,6 +222,7 @@ class _Steps:
             self.ledger.fail(name, exc)
             raise
         self.seconds[name] = time.perf_counter() - clock
+        self.frames[name] = value
         self.models.update(models)
         self.record(name, stage)
         return value
@@ -238,7 +247,7 @@ def _profile(run: st.SparkCycle, as_of: dt.date, run_id: str
 def _pd(run: st.SparkCycle, store: Store, as_of: dt.date, profile: DataFrame, refit: bool,
         validation_path: Path) -> tuple[SparkStage, Any, dict[str, Any]]:
     """Score with the PD models in force (developed first on a driver sample if none is),
-    grade, write ``pd_scores`` and the validation JSON."""
+    grade, write ``pd_scores`` and the validation JSON; hand on the validation tables."""
     from creditpersona.models import development as devmod
 
     models = None if refit else devmod.in_force(store, as_of)
@@ -265,7 +274,7 @@ def _pd(run: st.SparkCycle, store: Store, as_of: dt.date, profile: DataFrame, re
     note = (f"developed for {as_of} on {driver_rows:,} sampled firm-dates"
             if driver_rows else f"models in force (fitted for {models.fitted_for})")
     return (SparkStage("pd_models", "spark", {store_results.PD_SCORES: run.count(stored)},
-                       driver_rows, note), models, versions)
+                       driver_rows, note), tables, versions)
 
 
 def _personas(run: st.SparkCycle, store: Store, as_of: dt.date, profile: DataFrame,

@@ -352,11 +352,12 @@ def write_tables(run: SparkCycle, as_of: dt.date, packed: DataFrame) -> dict[str
 
 
 def stage(run: SparkCycle, as_of: dt.date, profile: DataFrame
-          ) -> tuple[SparkStage, DataFrame, dict[str, Any]]:
+          ) -> tuple[SparkStage, tuple[DataFrame, pd.DataFrame], dict[str, Any]]:
     """The decisions stage of the Spark cycle: strategies, fit, apply, write.
 
     Returns the stage's checkpoint, ``graded`` (``firm_id, pd, grade, persona_strategy``,
-    a Spark frame the marketing stage reads) and no model versions.
+    a Spark frame the marketing stage reads) with the persona strategy table (one row per
+    persona, for the report) and no model versions.
     """
     from creditpersona.spark.cycle import SparkStage
 
@@ -380,7 +381,7 @@ def stage(run: SparkCycle, as_of: dt.date, profile: DataFrame
         firms.unpersist()
     note = (f"prospect model on {held:,} sampled customers; "
             f"{len(table)} personas' strategies; look-backs {sorted(columns) or 'none'}")
-    return SparkStage("decisions", "spark", counts, held, note), graded, {}
+    return SparkStage("decisions", "spark", counts, held, note), (graded, table), {}
 
 
 __all__ = ["PACKED", "TABLES", "contract_rows", "decision_rows", "firm_rows", "fit_model",

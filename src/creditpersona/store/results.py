@@ -12,6 +12,9 @@ below. No other module issues ``DELETE`` or ``INSERT`` on a result table.
   (filtered in the database) and some columns.
 * :func:`exists`, :func:`dates`, :func:`latest` answer what is stored;
   :func:`has_table` answers it for any table of the store (inputs, ledger, registry).
+* :func:`read`, :func:`dates`, :func:`latest` and :func:`exists` also read the Parquet
+  results of a Spark cycle: pass a :class:`~creditpersona.store.parquet.ParquetResults`
+  in place of the store.
 * :func:`should_save` is the one rule for whether a stage writes its results: when the
   caller says so, else whenever the store is open for writing.
 
@@ -40,7 +43,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
@@ -50,6 +53,9 @@ import pyarrow as pa
 
 from creditpersona.errors import StoreError
 from creditpersona.store.store import Store
+
+if TYPE_CHECKING:
+    from creditpersona.store.parquet import ParquetResults
 
 _TYPES: dict[str, pa.DataType] = {
     "s": pa.string(), "i": pa.int64(), "f": pa.float64(), "b": pa.bool_(),
@@ -482,9 +488,11 @@ def replace_date(store: Store, name: str, as_of: dt.date,
     return data.num_rows
 
 
-def dates(store: Store, name: str) -> list[dt.date]:
+def dates(store: Store | ParquetResults, name: str) -> list[dt.date]:
     """The as-of dates stored in ``name``, oldest first (empty if the table is missing)."""
     table(name)
+    if not isinstance(store, Store):
+        return store.dates(name)
     if not has_table(store, name):
         return []
     t = store.table(name)
@@ -492,9 +500,12 @@ def dates(store: Store, name: str) -> list[dt.date]:
     return sorted(pd.Timestamp(d).date() for d in days if not pd.isna(d))
 
 
-def latest(store: Store, name: str, *, before: dt.date | None = None) -> dt.date | None:
+def latest(store: Store | ParquetResults, name: str, *, before: dt.date | None = None
+           ) -> dt.date | None:
     """The latest as-of date stored in ``name`` (strictly before ``before`` if given)."""
     table(name)
+    if not isinstance(store, Store):
+        return store.latest(name, before=before)
     if not has_table(store, name):
         return None
     t = store.table(name)
@@ -504,9 +515,12 @@ def latest(store: Store, name: str, *, before: dt.date | None = None) -> dt.date
     return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
 
 
-def exists(store: Store, name: str, as_of: dt.date | None = None) -> bool:
+def exists(store: Store | ParquetResults, name: str, as_of: dt.date | None = None) -> bool:
     """Whether ``name`` holds rows (of ``as_of`` when given)."""
     table(name)
+    if not isinstance(store, Store):
+        day = as_of if as_of is not None else store.latest(name)
+        return day is not None and store.exists(name, day)
     if not has_table(store, name):
         return False
     t = store.table(name)
@@ -583,14 +597,15 @@ def until(store: Store, name: str, as_of: dt.date) -> ir.Table | None:
     return t.filter(t.as_of <= _day(as_of))
 
 
-def read(store: Store, name: str, as_of: dt.date | None = None, *,
+def read(store: Store | ParquetResults, name: str, as_of: dt.date | None = None, *,
          firms: Iterable[str] | None = None,
          columns: Iterable[str] | None = None) -> pd.DataFrame:
     """The rows of result table ``name`` of one as-of date.
 
     Parameters
     ----------
-    store : Store
+    store : Store or ParquetResults
+        The embedded store, or the Parquet results of a Spark cycle (read with DuckDB).
     name : str
         A declared result table (:data:`TABLES`).
     as_of : datetime.date, optional
@@ -610,6 +625,8 @@ def read(store: Store, name: str, as_of: dt.date | None = None, *,
     StoreError
         If ``name`` is not a result table, or ``columns`` names one it does not declare.
     """
+    if not isinstance(store, Store):
+        return store.read(name, as_of, firms=firms, columns=columns)
     spec = table(name)
     wanted = None if columns is None else list(dict.fromkeys(columns))
     unknown = [c for c in wanted or [] if c not in spec.columns]

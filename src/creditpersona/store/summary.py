@@ -47,8 +47,9 @@ def latest_size_class(store: Store) -> pd.DataFrame:
     return df[["firm_id", "section", "size_class"]]
 
 
-def portfolio_summary(store: Store) -> PortfolioSummary:
-    """Rows per table, quarantine by rule, firms by industry section and size class, loans."""
+def portfolio_summary(store: Store, *, names: bool = True) -> PortfolioSummary:
+    """Rows per table, quarantine by rule, firms by industry section and size class, loans,
+    and (with ``names``) every firm's name."""
     q = store.table(QUARANTINE)
     counts = (q.group_by(["table_name", "rule"]).agg(rows=q.count())
               .order_by(["table_name", ibis.desc("rows"), "rule"]).to_pandas())
@@ -72,7 +73,8 @@ def portfolio_summary(store: Store) -> PortfolioSummary:
                   .agg(loans=loans.count(), amount_yuan=loans.amount.sum(),
                        mean_spread_bp=loans.spread_bp.mean())
                   .order_by("product").to_pandas())
-    return PortfolioSummary(store.status(), by_rule, grid, by_product, firm_names(store))
+    return PortfolioSummary(store.status(), by_rule, grid, by_product,
+                            firm_names(store) if names else pd.Series(dtype=object))
 
 
 def firm_names(store: Store) -> pd.Series:
