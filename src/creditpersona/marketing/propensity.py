@@ -214,7 +214,7 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: pd.DataFrame) -> Floats:
         """Mean raw log-odds of the boosters (before calibration)."""
-        data = self._check(X)
+        data = _matrix(self._check(X))   # converted once for all the boosters
         return np.mean([b.predict(data, raw_score=True, num_iteration=self.best_rounds_)
                         for b in self.boosters_], axis=0)
 
@@ -236,6 +236,21 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         gains = np.mean([b.feature_importance("gain") for b in self.boosters_], axis=0)
         return pd.Series(gains, index=list(self.feature_names_in_)).sort_values(
             ascending=False)
+
+
+def _matrix(data: pd.DataFrame) -> Floats:
+    """The float matrix LightGBM makes of a :meth:`PropensityModel._frame`: numbers as they
+    are, a categorical as its code (missing: NaN). The frame's categories are the ones the
+    boosters were trained on, so the codes are theirs."""
+    out = np.empty(data.shape, dtype=np.float64)
+    for j, c in enumerate(data.columns):
+        s = data[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.codes.to_numpy()
+            out[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            out[:, j] = s.to_numpy(dtype=np.float64)
+    return out
 
 
 def _platt(score: Floats, y: npt.NDArray[np.int64], w: Floats) -> tuple[float, float]:
