@@ -20,7 +20,7 @@ speed (the marketing stage fits about twenty of these models every quarter, and 
 round is typically 20–40, so most of the trees grown with a patience of 50 were cut off
 again): on the campaign history of a 20,000-firm synthetic bank the models fit in half the
 time, the same best rounds and out-of-fold AUC for the models the stage uses
-(docs/marketing.md, "Speed").
+(docs/marketing-speed.md).
 
 :class:`ProductPropensity` fits one model per product on the contacted (treated) rows of a
 campaign history (:mod:`creditpersona.marketing.history`), and a pooled model on all products
