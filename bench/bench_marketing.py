@@ -18,6 +18,10 @@ fifth firm, by a hash of its id), the AUC of the response model and the Qini coe
 the uplift model each path fits on the other firms.
 
     OMP_NUM_THREADS=1 python bench/bench_marketing.py --firms 100000
+    OMP_NUM_THREADS=1 python bench/bench_marketing.py --firms 100000 --workdir /tmp/bm \\
+        --baseline-src /tmp/main-src/src     # baseline: another checkout's code
+
+With ``--skip-baseline`` only the current code runs and its numbers fill both columns.
 """
 
 from __future__ import annotations
@@ -132,6 +136,14 @@ def _holdout(store: Any, day: dt.date, current: bool, seed: int = 0) -> dict[str
             "uplift_qini": qini_coefficient(y_te, t_te, upl.predict_uplift(test[cols]))}
 
 
+def _has_kernels() -> bool:
+    """Whether the code run has the stage kernels (a capped history): then the baseline's
+    hold-out is drawn as the current code's."""
+    import importlib.util
+
+    return importlib.util.find_spec("creditpersona.marketing.kernels") is not None
+
+
 def run(work: Path, label: str) -> dict[str, object]:
     from creditpersona.marketing.stage import plan_campaign, publish_campaign
     from creditpersona.profile.build import load_profile
@@ -152,7 +164,7 @@ def run(work: Path, label: str) -> dict[str, object]:
         seconds = time.perf_counter() - t
         peak = _peak_mb()
         stats = pstats.Stats(prof)
-        holdout = _holdout(st, day, label == "current")
+        holdout = _holdout(st, day, label == "current" or _has_kernels())
     pooled = result.propensity[result.propensity["model"] == "_pooled"]
     top = stats.sort_stats("cumulative")
     lines: list[str] = []
@@ -212,6 +224,11 @@ def main() -> None:
     ap.add_argument("--firms", type=int, default=100_000)
     ap.add_argument("--workdir", type=Path, help="Reuse this folder (its store if present).")
     ap.add_argument("--baseline", default="0d66697", help="Commit of the baseline code.")
+    ap.add_argument("--baseline-src", type=Path,
+                    help="A source folder of the baseline code (its PYTHONPATH, e.g. "
+                         "main's src extracted with git archive), instead of --baseline.")
+    ap.add_argument("--skip-baseline", action="store_true",
+                    help="Time the current code only (no ratio).")
     ap.add_argument("--stage", choices=["setup", "baseline", "current"])
     a = ap.parse_args()
     if a.stage == "setup":
@@ -227,11 +244,17 @@ def main() -> None:
         print(f"setup: {a.firms:,} firms generated, ingested and profiled at two quarter ends "
               f"in {done['setup_s']:.0f} s")
     here = Path(__file__).resolve().parents[1] / "src"
-    with tempfile.TemporaryDirectory(prefix="bench_marketing_base_") as tmp:
-        base = _child("baseline", work, _baseline_src(a.baseline, Path(tmp)))
+    print(f"load average at the start: {os.getloadavg()}", flush=True)
+    if a.skip_baseline:
+        base = None
+    elif a.baseline_src is not None:
+        base = _child("baseline", work, a.baseline_src.resolve())
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench_marketing_base_") as tmp:
+            base = _child("baseline", work, _baseline_src(a.baseline, Path(tmp)))
     cur = _child("current", work, here)
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores shared)")
-    _report(base, cur)
+    print(f"load average at the end: {os.getloadavg()} (1, 5, 15 min; 2 cores shared)")
+    _report(base or cur, cur)
 
 
 if __name__ == "__main__":
