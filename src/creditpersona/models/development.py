@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.model_selection import StratifiedGroupKFold
 
 from creditpersona import artefacts
 from creditpersona.contract.schema import TABLES
@@ -28,6 +27,7 @@ from creditpersona.models import registry, validation
 from creditpersona.models.base import PDEstimator
 from creditpersona.models.boosting import BoostedPD
 from creditpersona.models.calibration import CalibratedPD, LogitCalibration
+from creditpersona.models.folds import stratified_group_folds
 from creditpersona.models.master_scale import MasterScale, load_master_scale
 from creditpersona.models.scorecard import ScorecardPD
 from creditpersona.models.target import first_default_dates, labels
@@ -209,8 +209,8 @@ def _cross_fit(sample: pd.DataFrame, x: pd.DataFrame, y: np.ndarray, folds: int,
     """
     labels_ = feature_labels()
     groups = sample["firm_id"].to_numpy()
-    splits = list(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-                  .split(x, y, groups=groups))
+    # scikit-learn's StratifiedGroupKFold(shuffle=True), ten times faster (models/folds.py).
+    splits = stratified_group_folds(y, groups, folds, seed)
     workers = min(2, n_jobs if n_jobs is not None else (os.cpu_count() or 1))
     champion = ScorecardPD(labels=labels_, random_state=seed, n_jobs=1)
     challenger = BoostedPD(monotone_constraints=MONOTONE, labels=labels_, random_state=seed,

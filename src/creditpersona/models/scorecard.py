@@ -50,7 +50,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from joblib import Parallel, delayed
-from optbinning import OptimalBinning
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 from sklearn.exceptions import ConvergenceWarning
@@ -59,6 +58,7 @@ from sklearn.model_selection import StratifiedKFold
 from creditpersona import artefacts
 from creditpersona.errors import SchemaError
 from creditpersona.models.base import Floats, Ints, PDEstimator, require_both_classes
+from creditpersona.models.optbin import OptimalBinning
 from creditpersona.models.params import (
     LABELS,
     SEED,
