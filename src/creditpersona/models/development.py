@@ -33,8 +33,8 @@ from creditpersona.models.master_scale import MasterScale, load_master_scale
 from creditpersona.models.scorecard import ScorecardPD
 from creditpersona.models.target import first_default_dates, labels
 from creditpersona.profile.build import build_profile
-from creditpersona.profile.text import text_signals_at
 from creditpersona.profile.scoring import load_scoring
+from creditpersona.profile.text import text_signals_at
 from creditpersona.store import results
 from creditpersona.store.store import Store
 

@@ -42,7 +42,7 @@ _CONSTRAINTS = ("min_n_bins", "max_n_bins", "min_bin_size", "max_bin_size",
                 "max_bin_n_nonevent", "max_pvalue", "user_splits_fixed")
 
 
-class OptimalBinning(_OptimalBinning):  # type: ignore[misc]
+class OptimalBinning(_OptimalBinning):
     """optbinning's ``OptimalBinning`` solving monotonic IV binning by dynamic programming.
 
     Same parameters, attributes and results as optbinning's class (see the module notes
