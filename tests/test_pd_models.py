@@ -525,3 +525,54 @@ def test_boosted_holdout_and_grouped_cross_fit(firms: tuple[pd.DataFrame, np.nda
     assert (pd.Series(fold).groupby(groups).nunique() == 1).all()
     with pytest.raises(SchemaError, match="groups must be one label per row"):
         BoostedPD(n_jobs=1).fit(X, y, groups=groups[:10])
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(20, 600), per_group=st.integers(1, 6), classes=st.integers(2, 3),
+       k=st.integers(2, 6), seed=st.integers(0, 1000))
+def test_stratified_group_folds_are_scikit_learns(n: int, per_group: int, classes: int,
+                                                   k: int, seed: int) -> None:
+    """The development's fast grouped folds are scikit-learn's StratifiedGroupKFold folds."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from creditpersona.models.folds import stratified_group_folds
+
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, max(k, n // per_group), n).astype(str)
+    y = (rng.uniform(size=n) < 0.2).astype(int) if classes == 2 else rng.integers(0, 3, n)
+    if np.unique(groups).size < k or np.bincount(y).min() < 1:
+        return
+    ours = stratified_group_folds(y, groups, k, seed)
+    theirs = list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(y, y, groups))
+    assert len(ours) == len(theirs) == k
+    for (a_train, a_test), (b_train, b_test) in zip(ours, theirs, strict=True):
+        assert np.array_equal(a_train, b_train) and np.array_equal(a_test, b_test)
+
+
+def test_dynamic_programme_bins_as_optbinnings_solver() -> None:
+    """The scorecard's binning (an exact dynamic programme) finds the split points of
+    optbinning's CP model on every binnable Polish feature of one training fold (the
+    solutions of tied integer objectives aside, which did not occur on this fold)."""
+    import warnings
+
+    from optbinning import OptimalBinning as CPBinning
+
+    from creditpersona.models.evaluate import _folds, binary_label, prepare_features
+    from creditpersona.models.optbin import OptimalBinning
+
+    table = read_table(POLISH, label="class")
+    y = binary_label(table["class"], "class")
+    X = prepare_features(table.drop(columns=["class"])).frame
+    train = next(iter(_folds(X, y, 10, 0)))[0]
+    compared = 0
+    for name in X.columns:
+        x = X[name].to_numpy(dtype=float)[train]
+        params = {"name": name, "max_n_prebins": 20, "special_codes": [np.inf, -np.inf],
+                  "monotonic_trend": "auto_asc_desc"}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours, theirs = (OptimalBinning(**params).fit(x, y[train]),
+                            CPBinning(**params).fit(x, y[train]))
+        assert np.array_equal(ours.splits, theirs.splits), name
+        compared += 1
+    assert compared == X.shape[1]

@@ -489,3 +489,26 @@ def test_mentions_read_with_the_model_equal_the_lexicon_pass() -> None:
     pending = pkg.score_async(["甲\x00乙"], 1, mentions=True)
     assert pending.mentions() is None
     pending.close()
+
+
+def test_signals_at_several_dates_are_those_of_each_date() -> None:
+    """``text_signals_at`` reads every document once, yet gives each date exactly what
+    ``text_signals`` gives it (ages, windows, other firms named, firms without documents)."""
+    from creditpersona.profile.text import text_signals_at
+
+    names = {"F1": "甲公司", "F2": "乙公司", "F3": "丙公司"}
+    rows = [("F1", dt.date(2025, 7, 1), RISK_TEXTS[0]),
+            ("F1", dt.date(2026, 2, 1), "甲公司与乙公司合同纠纷，乙公司被起诉。"),
+            ("F2", dt.date(2026, 4, 15), RISK_TEXTS[3]),
+            ("F2", dt.date(2026, 6, 30), "经核查，未发现乙公司涉及诉讼。"),
+            ("F3", dt.date(2026, 9, 1), RISK_TEXTS[1]),
+            ("F3", dt.date(2025, 12, 31), None)]
+    documents = docs(rows)
+    dates = [dt.date(2025, 12, 31), dt.date(2026, 3, 31), AS_OF, dt.date(2026, 9, 30)]
+    at = text_signals_at(documents, dates, firm_names=names)
+    assert list(at) == dates
+    for day in dates:
+        pd.testing.assert_frame_equal(at[day], text_signals(documents, day, firm_names=names))
+    assert len(at[dates[0]]) == 2 and len(at[dates[-1]]) == 3
+    with pytest.raises(ConfigurationError, match="dates"):
+        text_signals_at(documents, [])

@@ -72,6 +72,7 @@ def build_profile(
     tables: Tables, as_of: dt.date, *, config: ScoringConfig | None = None,
     firm_names: dict[str, str] | None = None,
     scores: bool = True,
+    text: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Profile every firm founded by ``as_of``, from the tables of one backend.
 
@@ -90,6 +91,9 @@ def build_profile(
         Add the dimension scores and their summaries; False returns the features only (the
         PD development sample reads nothing else, and the scores cost more than half of
         the profile's time).
+    text : pandas.DataFrame, optional
+        The firms' text signals on ``as_of`` computed elsewhere (``text_signals_at``, which
+        reads the documents of several dates once); default: read the documents here.
 
     Returns
     -------
@@ -97,6 +101,9 @@ def build_profile(
         One row per firm, sorted by ``firm_id``.
     """
     features = profile_features(tables, as_of).to_pandas()
+    if text is not None:
+        return profile_rows(features, pd.DataFrame(), {}, as_of, config=config, scores=scores,
+                            text=text)
     docs = tables["documents"]
     documents = docs.filter(docs.doc_date <= ibis.literal(as_of, type="date")).select(
         "doc_id", "firm_id", "doc_date", "source", "text"
@@ -109,7 +116,8 @@ def build_profile(
 
 def profile_rows(features: pd.DataFrame, documents: pd.DataFrame, firm_names: dict[str, str],
                  as_of: dt.date, *, config: ScoringConfig | None = None,
-                 jobs: int | None = None, scores: bool = True) -> pd.DataFrame:
+                 jobs: int | None = None, scores: bool = True,
+                 text: pd.DataFrame | None = None) -> pd.DataFrame:
     """The profile rows of some firms from their features and documents (the per-firm step).
 
     Every firm's row depends on its own features and documents only (and on the names of
@@ -130,6 +138,9 @@ def profile_rows(features: pd.DataFrame, documents: pd.DataFrame, firm_names: di
         Processes scoring the texts (1 inside a Spark worker).
     scores : bool, default True
         Add the dimension scores (see :func:`build_profile`).
+    text : pandas.DataFrame, optional
+        The firms' text signals on ``as_of`` (see :func:`build_profile`); ``documents`` and
+        ``firm_names`` are then not read.
 
     Returns
     -------
@@ -142,7 +153,8 @@ def profile_rows(features: pd.DataFrame, documents: pd.DataFrame, firm_names: di
         features["industry_code"], features["employees"], features["revenue"],
         features["total_assets"],
     )
-    text = text_signals(documents, as_of, firm_names=firm_names, jobs=jobs)
+    if text is None:
+        text = text_signals(documents, as_of, firm_names=firm_names, jobs=jobs)
     features = features.merge(text, on="firm_id", how="left")
     features["n_documents"] = features["n_documents"].fillna(0).astype("int64")
     # A firm with no document has no text risk: 0 is a measurement here, not a gap.

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,7 @@ __all__ = [
     "explain_text",
     "load_lexicon",
     "text_signals",
+    "text_signals_at",
 ]
 
 #: Days over which ``n_documents_90d`` and the ``flag_<code>`` columns look back.
@@ -225,6 +226,22 @@ class _Docs:
         return cls(docs, as_of_day, age, np.power(0.5, age / float(half_life_days)),
                    firm_code, firms, text_code, texts)
 
+    def at(self, as_of: dt.date, half_life_days: float) -> tuple[_Docs, npt.NDArray[np.bool_]]:
+        """These documents as of an earlier date (those dated up to it), and which they are.
+
+        The distinct texts (``texts``, ``text_code``) stay those of ``self``, so readings per
+        text of ``self`` apply to the result as they are.
+        """
+        as_of_day = int(np.datetime64(dt.date(as_of.year, as_of.month, as_of.day), "D")
+                        .astype(np.int64))
+        age_all = self.age - (self.as_of_day - as_of_day)
+        keep = age_all >= 0
+        age = age_all[keep]
+        docs = self.frame.loc[keep]
+        firm_code, firms = pd.factorize(docs["firm_id"], sort=True)
+        return _Docs(docs, as_of_day, age, np.power(0.5, age / float(half_life_days)),
+                     firm_code, firms, self.text_code[keep], self.texts), keep
+
     def expand(self, m_text: npt.NDArray[np.int64]
                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Mentions per distinct text as mentions per document: ``(doc, row)`` per mention,
@@ -301,7 +318,59 @@ def text_signals(
     lex = lexicon if lexicon is not None else _default_lexicon()
     d = _Docs.read(documents, as_of, half_life_days)
     pkg = scorer if scorer is not None else _packaged()
-    mentions, doc_p, elsewhere = _read_documents(d, lex, pkg, firm_names, jobs)
+    return _signals(d, lex, _read_documents(d, lex, pkg, firm_names, jobs), risk_floor)
+
+
+def text_signals_at(
+    documents: pd.DataFrame, dates: Sequence[dt.date], *, half_life_days: float = 180.0,
+    lexicon: Lexicon | None = None, scorer: TextRiskPackage | None = None,
+    firm_names: Mapping[str, str] | None = None, risk_floor: float = RISK_FLOOR,
+    jobs: int | None = None,
+) -> dict[dt.date, pd.DataFrame]:
+    """:func:`text_signals` on several dates, every document read once.
+
+    What a document says (its mentions, the model's probability, whom it is about) does not
+    depend on the date; only its age does. The documents up to the latest date are read once
+    and each date's signals are computed from the readings of those dated up to it: the same
+    rows as ``text_signals(documents, date, ...)`` for every date (the PD development
+    sample profiles five dates). Parameters as :func:`text_signals`.
+
+    Returns
+    -------
+    dict of datetime.date to pandas.DataFrame
+        :func:`text_signals`' frame per date.
+
+    Examples
+    --------
+    >>> docs = pd.DataFrame({"firm_id": ["A", "A"], "doc_date": [dt.date(2026, 1, 5),
+    ...                      dt.date(2026, 6, 1)], "text": ["甲公司因买卖合同纠纷被起诉。",
+    ...                      "甲公司被列为失信被执行人。"]})
+    >>> days = [dt.date(2026, 3, 31), dt.date(2026, 6, 30)]
+    >>> at = text_signals_at(docs, days)
+    >>> all(at[d].equals(text_signals(docs, d)) for d in days)
+    True
+    """
+    if not dates:
+        raise parameter_error("dates", "text_signals_at", "one date or more", dates)
+    for day in dates:
+        _check(documents, day, half_life_days, lexicon, risk_floor)
+    lex = lexicon if lexicon is not None else _default_lexicon()
+    full = _Docs.read(documents, max(dates), half_life_days)
+    pkg = scorer if scorer is not None else _packaged()
+    mentions, doc_p, elsewhere = _read_documents(full, lex, pkg, firm_names, jobs)
+    out = {}
+    for day in dates:
+        d, keep = full.at(day, half_life_days)
+        out[day] = _signals(d, lex, (mentions, doc_p[keep], elsewhere[keep]), risk_floor)
+    return out
+
+
+def _signals(d: _Docs, lex: Lexicon,
+             read: tuple[tuple[npt.NDArray[np.int64], ...], npt.NDArray[np.float64],
+                         npt.NDArray[np.bool_]],
+             risk_floor: float) -> pd.DataFrame:
+    """The signals per firm of documents ``d`` from their readings (:func:`_read_documents`)."""
+    mentions, doc_p, elsewhere = read
     m_text, m_event, m_affirmed, m_negated = mentions
     doc, row = d.expand(m_text)
     ev = m_event[row]
