@@ -237,7 +237,7 @@ def value_facts(firms: DataFrame, rows: DataFrame, as_of: dt.date,
     """``firm_id, customer, revenue_contribution`` of every firm, per bucket
     (:func:`~creditpersona.decisions.value.customer_value`)."""
     from creditpersona.decisions.config import load_decisions
-    from creditpersona.decisions.kernels import _firms
+    from creditpersona.decisions.kernels import decided_firms
     from creditpersona.decisions.value import customer_value
 
     cfg = load_decisions()
@@ -247,7 +247,7 @@ def value_facts(firms: DataFrame, rows: DataFrame, as_of: dt.date,
         if firm.empty:
             return pd.DataFrame({"firm_id": [], "customer": [], "revenue_contribution": []})
         frames = bucket_frames(firm, packed, as_of, previous, cfg)
-        decided, _, _ = _firms(frames)
+        decided, _, _ = decided_firms(frames)
         value = customer_value(decided, frames.book, cfg)
         return pd.DataFrame({"firm_id": value["firm_id"].astype(str),
                              "customer": value["customer"].astype(bool),
