@@ -338,17 +338,20 @@ def decision_rows(firms: DataFrame, rows: DataFrame, model: DecisionModel,
 
 
 def write_tables(run: SparkCycle, as_of: dt.date, packed: DataFrame) -> dict[str, int]:
-    """Write each decision table of the packed rows; the rows written per table."""
+    """Write each decision table of the packed rows (persisted by the caller); the rows
+    written per table."""
     from pyspark.sql import functions as F
 
-    counts = {}
     for attr, name in TABLES.items():
         columns = spark_schema(name, without=("as_of",)).fieldNames()
         table = packed.filter(F.col("_table") == attr).select(
             *[F.col(f"{attr}__{c}").alias(c) for c in columns])
         run.results.write(name, as_of, table)
-        counts[name] = run.count(run.results.read(name, as_of))
-    return counts
+    # Every table's rows in one job over the packed rows the writes took (the caller keeps
+    # them on the executors), not one job per written table.
+    counted = {str(r["_table"]): int(r["count"])
+               for r in packed.groupBy("_table").count().collect()}
+    return {name: counted.get(attr, 0) for attr, name in TABLES.items()}
 
 
 def stage(run: SparkCycle, as_of: dt.date, profile: DataFrame

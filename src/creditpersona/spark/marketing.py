@@ -148,14 +148,13 @@ def peer_table(frame: DataFrame, columns: str = "profile") -> PeerTable:
     """
     from pyspark.sql import functions as F
 
-    tables = peer_tables(frame.withColumn(_DAY, F.lit(None).cast("date")), columns)
-    return tables[None]
+    return peer_tables(frame.withColumn(_DAY, F.lit(None).cast("date")), [None], columns)[None]
 
 
-def peer_tables(frame: DataFrame, columns: str = "profile"
+def peer_tables(frame: DataFrame, days: list[dt.date | None], columns: str = "profile"
                 ) -> dict[dt.date | None, PeerTable]:
-    """:func:`peer_table` of each value of ``frame``'s ``_day`` column, in one Spark job
-    (the peers of every campaign snapshot of the history at once)."""
+    """:func:`peer_table` of the rows of each of ``days`` (``frame``'s ``_day`` column), in
+    one Spark job (the peers of every campaign snapshot of the history at once)."""
     from pyspark.sql import functions as F
 
     from creditpersona.marketing.history import PeerTable
@@ -197,10 +196,10 @@ def peer_tables(frame: DataFrame, columns: str = "profile"
         part.index.name, part.columns.name = None, None
         return part
 
-    days = [None if pd.isna(d) else pd.Timestamp(d).date() for d in long["day"]]
+    keys = [None if pd.isna(d) else pd.Timestamp(d).date() for d in long["day"]]
     out = {}
-    for day in dict.fromkeys(days):
-        mine = long[[d == day for d in days]]
+    for day in days:
+        mine = long[[k == day for k in keys]]
         out[day] = PeerTable(wide(mine[mine["level"] == "division"]),
                              wide(mine[mine["level"] == "section"]))
     return out
@@ -343,7 +342,8 @@ def _snapshot_peers(run: SparkCycle, days: list[dt.date], held: DataFrame
     founded = _union([firms.filter(F.col("founded_on") <= F.lit(d)).select(
         "firm_id", "industry_code", F.lit(d).alias(_DAY)) for d in days])
     rows = founded.join(held, ["firm_id", _DAY], "left").fillna(False)
-    tables = peer_tables(rows.select(*[c for c in rows.columns if c != _DAY], _DAY), "firms")
+    tables = peer_tables(rows.select(*[c for c in rows.columns if c != _DAY], _DAY),
+                         list(days), "firms")
     return {d: tables[d] for d in days}
 
 
