@@ -61,6 +61,9 @@ METHOD = "lagrangian_sample"
 LIST_BATCH_ROWS = 5_000
 #: The snapshot day of a row of the history's frames (several days in one Spark query).
 _DAY = "_day"
+#: Buckets of a history snapshot's profile: its firms are the sampled contacts' (at most the
+#: sample cap), and each bucket is one ``profile_rows`` call with its fixed cost.
+_HISTORY_BUCKETS = 1
 #: Columns of a firm's input row that feed the offers' value, not the marketing models.
 _VALUE = ("_sbc", "_lev", "_strategy")
 #: Columns of a candidate the planner reads (the solve sample and the capping).
@@ -312,7 +315,7 @@ def snapshot_profiles(run: SparkCycle, firms: dict[dt.date, Iterable[str]]
             view = f"{name}__history_{day:%Y%m%d}"
             frame.createOrReplaceTempView(view)
             tables[name] = run.con.table(view)
-        frame = profile_frame(run, day, "history", tables)
+        frame = profile_frame(run, day, "history", tables, buckets=_HISTORY_BUCKETS)
         counts = [f.name for f in frame.schema.fields if f.dataType.typeName() == "long"]
         computed.append(frame.withColumn(_DAY, F.lit(day)))
     if computed:
