@@ -31,14 +31,6 @@ DEFAULTS: dict[str, str] = {
     # Result files hold customer data: owner-only, as safeio writes the embedded ones.
     "spark.hadoop.fs.permissions.umask-mode": "077",
 }
-#: Settings of a local-mode session (``local[N]``), under the same overrides. One JVM on a
-#: few cores has no skew to split and no executors to balance, while adaptive execution
-#: re-plans the rest of the profile's large query after each of its shuffles (a separate job
-#: each): a local profile of 5,000 firms ran in 26 jobs with it and 10 without, about a
-#: fifth faster (docs/spark.md). A cluster keeps adaptive execution on.
-LOCAL_DEFAULTS: dict[str, str] = {
-    "spark.sql.adaptive.enabled": "false",
-}
 MASTER_ENV = "CREDITPERSONA_SPARK_MASTER"
 CONF_ENV = "CREDITPERSONA_SPARK_CONF"
 
@@ -76,15 +68,11 @@ def settings(master: str | None = None, conf: Mapping[str, str] | None = None
     >>> m, c = settings("local[2]", {"spark.driver.maxResultSize": "64m"})
     >>> m, c["spark.driver.maxResultSize"], c["spark.sql.session.timeZone"]
     ('local[2]', '64m', 'UTC')
-    >>> c["spark.sql.adaptive.enabled"], settings("yarn")[1]["spark.sql.adaptive.enabled"]
-    ('false', 'true')
     """
-    chosen = master or os.environ.get(MASTER_ENV) or None
     merged = dict(DEFAULTS)
-    if chosen is not None and chosen.startswith("local"):
-        merged.update(LOCAL_DEFAULTS)
     merged.update(parse_conf(shlex.split(os.environ.get(CONF_ENV, ""))))
     merged.update(conf or {})
+    chosen = master or os.environ.get(MASTER_ENV) or None
     return chosen, merged
 
 
@@ -100,7 +88,7 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     chosen, merged = settings(master, conf)
     builder = SparkSession.builder.appName(app_name)
     if chosen is None and "spark.master" not in os.environ.get("PYSPARK_SUBMIT_ARGS", ""):
-        chosen, merged = settings(f"local[{max(1, len(os.sched_getaffinity(0)))}]", conf)
+        chosen = f"local[{max(1, len(os.sched_getaffinity(0)))}]"
     if chosen is not None:
         builder = builder.master(chosen)
     for key, value in merged.items():
