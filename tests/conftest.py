@@ -327,6 +327,20 @@ def service_bank(cycled_bank: CycledBank) -> ServiceBank:
 # --- Two processes (pytest-xdist, ``-n 2 --dist loadgroup`` in pyproject's addopts) ---------
 
 # ---- the steady quarter on Spark, shared by the Spark parity tests (session-scoped) ------
+def require_spark() -> None:
+    """Skip the calling test module (or fixture) unless PySpark and Java 17 are present.
+
+    Call it at the top of a Spark test module, before its ``creditpersona.spark`` imports.
+    """
+    import shutil
+
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:  # pragma: no cover - CI installs Java 17
+        pytest.skip("the Spark engine needs Java 17 (apt-get install openjdk-17-jre-headless)",
+                    allow_module_level=True)
+
+
+
 #: The xdist group of every test that reads :func:`spark_steady` (one process runs them,
 #: so the Spark cycle runs once).
 SPARK_STEADY_GROUP = "spark-steady"
@@ -352,7 +366,7 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
     results first (as a bank moving from the embedded engine does, docs/spark.md), so that
     every stage compares with the embedded Q2. The command's :class:`SparkCycleResult` is
     kept by wrapping ``run_spark_cycle`` (the command calls it)."""
-    pytest.importorskip("pyspark")
+    require_spark()
     from typer.testing import CliRunner
 
     from creditpersona.cli.app import app

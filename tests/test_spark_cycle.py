@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +28,9 @@ import pytest
 
 from creditpersona.store.store import Store
 
-pytest.importorskip("pyspark")
-if shutil.which("java") is None:  # pragma: no cover - CI installs Java 17
-    pytest.skip("the Spark engine needs Java 17 (apt-get install openjdk-17-jre-headless)",
-                allow_module_level=True)
+from .conftest import require_spark
+
+require_spark()
 
 from creditpersona.runs import runs  # noqa: E402
 from creditpersona.spark.cycle import SPARK_STAGES, run_spark_cycle  # noqa: E402

@@ -20,7 +20,6 @@ tests), then:
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,9 @@ import pytest
 
 from creditpersona.store.store import Store
 
-pytest.importorskip("pyspark")
-if shutil.which("java") is None:  # pragma: no cover - CI installs Java 17
-    pytest.skip("the Spark engine needs Java 17", allow_module_level=True)
+from .conftest import require_spark
+
+require_spark()
 
 from creditpersona.spark.cycle import SparkCycleResult  # noqa: E402
 from creditpersona.spark.session import spark_session  # noqa: E402

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,9 @@ import pytest
 
 from creditpersona.store.store import Store
 
-pytest.importorskip("pyspark")
-if shutil.which("java") is None:  # pragma: no cover - CI installs Java 17
-    pytest.skip("the Spark engine needs Java 17 (apt-get install openjdk-17-jre-headless)",
-                allow_module_level=True)
+from .conftest import require_spark
+
+require_spark()
 
 from creditpersona.spark.cycle import SparkCycleResult  # noqa: E402
 from creditpersona.spark.results import SparkResults  # noqa: E402

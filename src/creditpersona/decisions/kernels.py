@@ -50,7 +50,7 @@ from creditpersona.decisions.warning import (
 from creditpersona.store.buckets import bucket_tables
 
 __all__ = ["DecisionFrames", "DecisionModel", "DecisionResult", "apply_decisions",
-           "concat_decisions", "decision_frames", "fit_decisions"]
+           "concat_decisions", "decided_firms", "decision_frames", "fit_decisions"]
 
 #: The column of the firm's credit strategy (persona-policy code) in the decisions' inputs.
 STRATEGY = "persona_strategy"
@@ -200,7 +200,7 @@ def decision_frames(
                           book, statements, dict(previous or {}))
 
 
-def _firms(frames: DecisionFrames) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+def decided_firms(frames: DecisionFrames) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """The firms decided (profile ⋈ scores, with ``persona_strategy``), the persona by firm and the
     scores' ``firm_id, pd, grade``."""
     persona_map = pd.Series(dtype=object)
@@ -242,7 +242,7 @@ def fit_decisions(sample: DecisionFrames, as_of: dt.date, *,
     """
     cfg = config or load_decisions()
     rs = rules or load_warning_rules()
-    firms, _, _ = _firms(sample)
+    firms, _, _ = decided_firms(sample)
     value = customer_value(firms, sample.book, cfg)
     customers = value["customer"].to_numpy()
     prospect = None
@@ -272,7 +272,7 @@ def apply_decisions(model: DecisionModel, frames: DecisionFrames) -> DecisionRes
         The firms' rows of every decision table; the watch-list most points first.
     """
     cfg, rs = model.config, model.rules
-    firms, persona_map, s = _firms(frames)
+    firms, persona_map, s = decided_firms(frames)
     value = customer_value(firms, frames.book, cfg)
     value["predicted_contribution"] = (model.prospect.predict(firms) if model.prospect
                                        is not None else np.nan)

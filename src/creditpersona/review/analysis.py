@@ -7,7 +7,7 @@ registry's matured outcomes aside) and returns a :class:`ReviewResult`; nothing 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,18 +31,18 @@ from creditpersona.review.drift import (
     Variable,
     flag_segments,
 )
-from creditpersona.review.history import portfolio_history
+from creditpersona.review.history import History, portfolio_history
 from creditpersona.review.inputs import (
     DIVISION,
     SECTION,
+    ModelsInForce,
+    Quarters,
     ReviewInputs,
+    Watched,
     _by_firm,
     _last_confirmed,
-    _Models,
-    _note,
-    _Quarters,
     _Records,
-    _Watched,
+    zh_en,
 )
 from creditpersona.review.kernels import (
     ReviewStatistics,
@@ -195,7 +195,7 @@ class FrameStatistics:
     engine): each is the combination of one partial over every firm
     (:class:`~creditpersona.review.kernels.ReviewStatistics`)."""
 
-    def __init__(self, quarters: _Quarters, cfg: StabilityConfig) -> None:
+    def __init__(self, quarters: Quarters, cfg: StabilityConfig) -> None:
         self._q, self._cfg = quarters, cfg
 
     def _frame(self, source: str, day: dt.date | None) -> pd.DataFrame | None:
@@ -244,7 +244,7 @@ class _Stability:
     persona_features: pd.DataFrame   # segmenter features against its fit quarter
 
 
-def _stability(stats: ReviewStatistics, w: _Watched, as_of: dt.date,
+def _stability(stats: ReviewStatistics, w: Watched, as_of: dt.date,
                previous: dt.date | None, baselines: dict[str, dt.date | None],
                cfg: ReviewConfig, notes: list[str]) -> _Stability:
     def held(source: str, day: dt.date | None) -> bool:
@@ -277,7 +277,7 @@ def _stability(stats: ReviewStatistics, w: _Watched, as_of: dt.date,
                                          [*w.dimensions, *w.features], level, min_firms)
                          for level in (SECTION, DIVISION)]
         else:
-            notes.append(_note(f"{previous}的客户画像不在库中，跳过特征的环比比较。",
+            notes.append(zh_en(f"{previous}的客户画像不在库中，跳过特征的环比比较。",
                                f"The profile of {previous} is not in the store; the "
                                "quarter-on-quarter feature comparison is skipped."))
         out.sections = pd.concat(sections, ignore_index=True)
@@ -297,7 +297,7 @@ def _stability(stats: ReviewStatistics, w: _Watched, as_of: dt.date,
             pd_features = [v for v in w.features if "pd" in v.models.split("+")]
             add(stats.stability("profile", base, as_of, pd_features), "pd_baseline", base)
         if not (held("scores", base) and held("profile", base)):
-            notes.append(_note(f"违约概率模型的基准期{base}的评分或画像不在库中。",
+            notes.append(zh_en(f"违约概率模型的基准期{base}的评分或画像不在库中。",
                                f"The PD scores or profile of the PD model's fit quarter {base} "
                                "are not in the store."))
 
@@ -310,7 +310,7 @@ def _stability(stats: ReviewStatistics, w: _Watched, as_of: dt.date,
         if held("personas", base):
             out.share_psi = psi_of(stats.stability("personas", base, as_of, [PERSONA_SHARES]))
         if not (held("profile", base) and held("personas", base)):
-            notes.append(_note(f"客户性格模型的基准期{base}的画像或分类不在库中。",
+            notes.append(zh_en(f"客户性格模型的基准期{base}的画像或分类不在库中。",
                                f"The profile or persona assignment of the persona model's fit "
                                f"quarter {base} is not in the store."))
     if parts:
@@ -433,14 +433,14 @@ def _section_name(segment: str) -> tuple[str, str]:
     return (f"{s.zh}·{segment}大类", f"{s.en}, division {segment}")
 
 
-def _matured(store: Store, q: _Quarters, registered: _Records, as_of: dt.date,
+def _matured(store: Store, q: Quarters, registered: _Records, as_of: dt.date,
              score_dates: set[dt.date], cfg: ReviewConfig, grade_order: list[str],
              notes: list[str]) -> tuple[dt.date | None, pd.DataFrame, pd.DataFrame]:
     """The matured cohort, its performance per model and its Jeffreys test per grade."""
     matured = months_later(as_of, -cfg.pd.horizon_months)
     candidates = [d for d in score_dates if d <= matured]
     if not candidates:
-        notes.append(_note(f"尚无成熟样本：{matured}及以前没有评分记录。",
+        notes.append(zh_en(f"尚无成熟样本：{matured}及以前没有评分记录。",
                            f"No cohort has matured yet: no PD scores on or before {matured}."))
         return None, pd.DataFrame(columns=PERFORMANCE_COLUMNS), pd.DataFrame()
     cohort = max(candidates)
@@ -452,7 +452,7 @@ def _matured(store: Store, q: _Quarters, registered: _Records, as_of: dt.date,
         if rec is not None:
             development[name], scored_by[name] = rec.metrics, rec.version
     if not development:
-        notes.append(_note(f"{cohort}评分所用模型不在注册表中，无开发期AUC可比。",
+        notes.append(zh_en(f"{cohort}评分所用模型不在注册表中，无开发期AUC可比。",
                            f"The models that scored {cohort} are not in the registry; no "
                            "development AUC to compare with."))
     outcomes = labels({t.name: store.table(t.name) for t in TABLES}, cohort,
@@ -461,12 +461,12 @@ def _matured(store: Store, q: _Quarters, registered: _Records, as_of: dt.date,
         scores, outcomes, development, scored_by, grade_order=grade_order,
         min_defaults=cfg.pd.min_matured_defaults)
     if len(performance) and int(performance["firms"].max()) == 0:
-        notes.append(_note(f"{cohort}的评分客户在库中没有结果数据。",
+        notes.append(zh_en(f"{cohort}的评分客户在库中没有结果数据。",
                            f"No outcome is known for the firms scored on {cohort}."))
     return cohort, performance, grades
 
 
-def _annual(store: Store, as_of: dt.date, models: _Models, cfg: PersonaReviewConfig,
+def _annual(store: Store, as_of: dt.date, models: ModelsInForce, cfg: PersonaReviewConfig,
             notes: list[str], profile: pd.DataFrame | None) -> AnnualReview | None:
     model, rec = models.persona, models.persona_record
     if model is None or rec is None or rec.as_of is None:
@@ -481,12 +481,75 @@ def _annual(store: Store, as_of: dt.date, models: _Models, cfg: PersonaReviewCon
                                  fitted_for=rec.as_of, as_of=as_of, cfg=cfg,
                                  last_confirmed=confirmed)
         except CreditPersonaError as exc:
-            notes.append(_note("年度检视未能拟合挑战者模型，请人工复核。",
+            notes.append(zh_en("年度检视未能拟合挑战者模型，请人工复核。",
                                f"The annual review could not fit a challenger ({exc}); "
                                "review the personas by hand."))
     return AnnualReview(rec.version, rec.as_of, confirmed, due_on, False,
                         personas_in_force=model.segmenter.n_personas_)
 
+
+
+@dataclass(frozen=True)
+class EngineReads:
+    """What an engine reads for a review besides the statistics over all firms: each is
+    called once, in this order, after the stability and migration statistics.
+
+    Attributes
+    ----------
+    matured : callable
+        ``matured(notes) -> (cohort, performance, performance_grades)``.
+    annual : callable
+        ``annual(notes) -> AnnualReview | None``.
+    history : callable
+        ``history(notes) -> History`` (the portfolio history of every stored quarter).
+    overrides : callable
+        ``overrides() -> DataFrame`` (the rating overrides per segment).
+    """
+
+    matured: Callable[[list[str]], tuple[dt.date | None, pd.DataFrame, pd.DataFrame]]
+    annual: Callable[[list[str]], AnnualReview | None]
+    history: Callable[[list[str]], History]
+    overrides: Callable[[], pd.DataFrame]
+
+
+def assemble_review(store_path: str, inputs: ReviewInputs, statistics: ReviewStatistics,
+                    reads: EngineReads) -> ReviewResult:
+    """The :class:`ReviewResult` of ``inputs``: stability and migration from
+    ``statistics``, the industries flagged, then the engine's ``reads`` (matured cohort,
+    annual review), the triggers, the history and the overrides.
+
+    The one assembly of both engines (:func:`review_analysis` on the store,
+    :func:`creditpersona.spark.review.spark_review` on the Spark results).
+    """
+    i, cfg, notes = inputs, inputs.config, inputs.notes
+    stability = _stability(statistics, i.watched, i.as_of, i.previous, i.models.baselines,
+                           cfg, notes)
+    moves = _migrations(statistics, i.as_of, i.previous, i.scale.names)
+    names = {str(seg): _section_name(str(seg)) for seg in stability.sections["segment"].unique()
+             } if len(stability.sections) else {}
+    industries = flag_segments(stability.sections, "pd", [v.name for v in i.watched.features],
+                               cfg.industry, names)
+    industries = _downgrade_concentration(industries, moves.by_section,
+                                          moves.summary, cfg.industry)
+    flagged = industries[industries["flagged"].astype(bool)].reset_index(drop=True)
+    notes += [f"行业漂移 Industry drift — {reason}" for reason in flagged["reason"]]
+    cohort, performance, grades = reads.matured(notes)
+    annual = reads.annual(notes)
+    triggers = _triggers(trig.Context(i.as_of, store_path, i.models.versions), i, stability,
+                         moves, performance, cohort, annual)
+    history = reads.history(notes)
+    return ReviewResult(
+        as_of=i.as_of, previous=i.previous, cohort=cohort, store_path=store_path,
+        config=cfg, drift=stability.drift, industries=industries, flagged_industries=flagged,
+        persona_migration=moves.persona.counts, persona_migration_rates=moves.persona.rates,
+        rating_migration=moves.rating.counts, rating_migration_rates=moves.rating.rates,
+        rating_summary=moves.summary, downgrades_by_section=moves.by_section,
+        rating_by_section=moves.rating_by_section, migration=moves.long(),
+        performance=performance, performance_grades=grades, persona_agreement=moves.agreement,
+        annual=annual, triggers=triggers, history=history.summary,
+        history_personas=history.personas, history_grades=history.grades, notes=notes,
+        model_versions=i.models.versions, baselines=i.models.baselines,
+        overrides=reads.overrides())
 
 
 def review_analysis(store: Store, inputs: ReviewInputs,
@@ -501,37 +564,15 @@ def review_analysis(store: Store, inputs: ReviewInputs,
     The store is read for the matured cohort's outcomes, the last annual confirmation and
     the history of every stored quarter.
     """
-    i, cfg, notes = inputs, inputs.config, inputs.notes
+    i, cfg = inputs, inputs.config
     stats = statistics or FrameStatistics(i.quarters, cfg.stability)
-    stability = _stability(stats, i.watched, i.as_of, i.previous, i.models.baselines, cfg,
-                           notes)
-    moves = _migrations(stats, i.as_of, i.previous, i.scale.names)
-    names = {str(seg): _section_name(str(seg)) for seg in stability.sections["segment"].unique()
-             } if len(stability.sections) else {}
-    industries = flag_segments(stability.sections, "pd", [v.name for v in i.watched.features],
-                               cfg.industry, names)
-    industries = _downgrade_concentration(industries, moves.by_section,
-                                          moves.summary, cfg.industry)
-    flagged = industries[industries["flagged"].astype(bool)].reset_index(drop=True)
-    notes += [f"行业漂移 Industry drift — {reason}" for reason in flagged["reason"]]
-    cohort, performance, grades = _matured(store, i.quarters, i.models.registered, i.as_of,
-                                           i.score_dates, cfg, i.scale.names[:-1], notes)
-    annual = _annual(store, i.as_of, i.models, cfg.personas, notes, i.profile)
-    triggers = _triggers(trig.Context(i.as_of, str(store.path), i.models.versions), i, stability,
-                         moves, performance, cohort, annual)
-    history = portfolio_history(store, i.as_of, i.scale.default_grade)
-    return ReviewResult(
-        as_of=i.as_of, previous=i.previous, cohort=cohort, store_path=str(store.path),
-        config=cfg, drift=stability.drift, industries=industries, flagged_industries=flagged,
-        persona_migration=moves.persona.counts, persona_migration_rates=moves.persona.rates,
-        rating_migration=moves.rating.counts, rating_migration_rates=moves.rating.rates,
-        rating_summary=moves.summary, downgrades_by_section=moves.by_section,
-        rating_by_section=moves.rating_by_section, migration=moves.long(),
-        performance=performance, performance_grades=grades, persona_agreement=moves.agreement,
-        annual=annual, triggers=triggers, history=history.summary,
-        history_personas=history.personas, history_grades=history.grades, notes=notes,
-        model_versions=i.models.versions, baselines=i.models.baselines,
-        overrides=i.overrides)
+    return assemble_review(str(store.path), i, stats, EngineReads(
+        matured=lambda notes: _matured(store, i.quarters, i.models.registered, i.as_of,
+                                       i.score_dates, cfg, i.scale.names[:-1], notes),
+        annual=lambda notes: _annual(store, i.as_of, i.models, cfg.personas, notes,
+                                     i.profile),
+        history=lambda notes: portfolio_history(store, i.as_of, i.scale.default_grade),
+        overrides=lambda: i.overrides))
 
 
 def _triggers(ctx: trig.Context, i: ReviewInputs, stability: _Stability, moves: _Migrations,

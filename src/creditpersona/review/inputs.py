@@ -146,12 +146,19 @@ def _last_confirmed(store: Store, as_of: dt.date, version: int) -> dt.date | Non
     return None if value is None or pd.isna(value) else pd.Timestamp(value).date()
 
 
-def _note(zh: str, en: str) -> str:
+def zh_en(zh: str, en: str) -> str:
+    """A note of the review in both languages.
+
+    Examples
+    --------
+    >>> zh_en("首个季度。", "First quarter.")
+    '首个季度。 / First quarter.'
+    """
     return f"{zh} / {en}"
 
 
 @dataclass
-class _Models:
+class ModelsInForce:
     """The models in force on the review date, their versions and fit dates."""
 
     registered: _Records
@@ -161,8 +168,11 @@ class _Models:
     baselines: dict[str, dt.date | None]
 
 
-def _models(store: Store, as_of: dt.date, previous: dt.date | None,
-            notes: list[str]) -> _Models:
+def models_in_force(store: Store, as_of: dt.date, previous: dt.date | None,
+                    notes: list[str]) -> ModelsInForce:
+    """The models in force on ``as_of`` (registry records, the persona model), with a note
+    in ``notes`` for each model missing or without a fit date and for a PD model re-developed
+    since ``previous``."""
     registered = _Records(store)
     persona_obj, persona_rec = _in_force(store, "personas", as_of)
     recs = {name: registered.get(name, as_of) for name in MODELS}
@@ -172,28 +182,28 @@ def _models(store: Store, as_of: dt.date, previous: dt.date | None,
                            ("personas", persona_rec, ("客户性格模型", "persona model"))):
         baselines[key] = rec.as_of if rec is not None else None
         if rec is None:
-            notes.append(_note(f"{as_of}没有生效的{what[0]}。",
+            notes.append(zh_en(f"{as_of}没有生效的{what[0]}。",
                                f"No {what[1]} in force on {as_of}."))
         elif rec.as_of is None:
-            notes.append(_note(f"{what[0]} v{rec.version} 未记录拟合日期，无法与基准比较。",
+            notes.append(zh_en(f"{what[0]} v{rec.version} 未记录拟合日期，无法与基准比较。",
                                f"The {what[1]} v{rec.version} has no fit date in the registry; "
                                "no baseline comparison."))
     now = recs["pd_champion"]
     before = registered.get("pd_champion", previous) if previous is not None else None
     if now is not None and before is not None and before.version != now.version:
-        notes.append(_note(
+        notes.append(zh_en(
             f"违约概率模型在两期之间重新开发（v{before.version} → v{now.version}），"
             "评级迁移与PD环比PSI同时反映模型变化。",
             f"The PD model was re-developed between the quarters (v{before.version} → "
             f"v{now.version}): rating migration and the PD PSI quarter on quarter reflect the "
             "new model as well as the firms."))
-    return _Models(registered, persona_obj if isinstance(persona_obj, PersonaModel) else None,
-                   persona_rec, {n: r.version for n, r in recs.items() if r is not None},
-                   baselines)
+    persona = persona_obj if isinstance(persona_obj, PersonaModel) else None
+    return ModelsInForce(registered, persona, persona_rec,
+                         {n: r.version for n, r in recs.items() if r is not None}, baselines)
 
 
 @dataclass(frozen=True)
-class _Watched:
+class Watched:
     """The variables the review watches, by source and by the model that reads them."""
 
     scores: list[Variable]        # columns of pd_scores
@@ -213,7 +223,10 @@ class _Watched:
                 *(v.name for v in self.profile), *self.segmenter]
 
 
-def _watched(model: PersonaModel | None) -> _Watched:
+def watched_variables(model: PersonaModel | None) -> Watched:
+    """The variables the review watches: the PD scores, the profile's dimension scores, the
+    PD features and the segmenter's features of ``model`` (of the persona policy without
+    one)."""
     if model is not None:
         numeric, categorical = list(model.segmenter.features_), list(model.segmenter.categories_)
     else:
@@ -222,7 +235,7 @@ def _watched(model: PersonaModel | None) -> _Watched:
     names = list(dict.fromkeys([*FEATURES, *(f for f in numeric if f not in SCORE_COLUMNS)]))
     features = [Variable(f, "feature", "pd+personas" if f in FEATURES and f in numeric
                          else "pd" if f in FEATURES else "personas") for f in names]
-    return _Watched(
+    return Watched(
         scores=[Variable("pd", "score", "pd"), Variable("pd_challenger", "score", "pd"),
                 Variable("grade", "score", "pd", categorical=True)],
         dimensions=[Variable(c, "score", "personas") for c in SCORE_COLUMNS],
@@ -231,7 +244,7 @@ def _watched(model: PersonaModel | None) -> _Watched:
         segmenter=[*numeric, *categorical])
 
 
-class _Quarters:
+class Quarters:
     """Profiles, PD scores and persona assignments of the dates the review reads, read once."""
 
     def __init__(self, store: Store, columns: list[str]) -> None:
@@ -300,9 +313,9 @@ class ReviewInputs:
     scale: MasterScale
     previous: dt.date | None
     score_dates: set[dt.date]
-    models: _Models
-    watched: _Watched
-    quarters: _Quarters
+    models: ModelsInForce
+    watched: Watched
+    quarters: Quarters
     #: The full profile of ``as_of`` when the cycle handed it over (else read when needed).
     profile: pd.DataFrame | None
     notes: list[str]
@@ -329,9 +342,9 @@ def review_inputs(store: Store, as_of: dt.date, cfg: ReviewConfig,
     profiled = current is not None or as_of in _dates_of(store, PROFILES)
     previous = previous_quarter(as_of, cfg, score_dates, persona_dates, profiled, notes,
                                 holder="the store", command=f"creditpersona run --as-of {as_of}")
-    models = _models(store, as_of, previous, notes)
-    watched = _watched(models.persona)
-    quarters = _Quarters(store, watched.columns)
+    models = models_in_force(store, as_of, previous, notes)
+    watched = watched_variables(models.persona)
+    quarters = Quarters(store, watched.columns)
     if current is not None:
         quarters.hand_over(as_of, current)
     scale = load_master_scale()
@@ -447,12 +460,12 @@ def previous_quarter(as_of: dt.date, cfg: ReviewConfig, score_dates: set[dt.date
     earlier = [d for d in score_dates & persona_dates if d < as_of]
     previous = max(earlier) if earlier else None
     if previous is None:
-        notes.append(_note("首个季度：库中没有更早的评分与客户性格分类，跳过环比比较。",
+        notes.append(zh_en("首个季度：库中没有更早的评分与客户性格分类，跳过环比比较。",
                            "First quarter: no earlier PD scores and personas in the store; "
                            "the quarter-on-quarter comparisons are skipped."))
     elif not cfg.quarter.min_gap_days <= (as_of - previous).days <= cfg.quarter.max_gap_days:
         gap = (as_of - previous).days
-        notes.append(_note(f"上期为{previous}，相隔{gap}天，并非一个季度。",
+        notes.append(zh_en(f"上期为{previous}，相隔{gap}天，并非一个季度。",
                            f"The previous review date {previous} is {gap} days earlier, not "
                            "one quarter."))
     return previous

@@ -13,9 +13,10 @@ prospect-value model. On Spark:
    profiles of the quarters the change rules look back to, from the Spark results) meets its
    loans, repayments and statements in one group (:func:`firm_rows`, :func:`contract_rows`:
    the three contract tables packed in one frame, since a cogroup takes two).
-3. **Fit** (:func:`fit_model`). A first pass computes every firm's customer value per bucket
-   (:func:`value_facts`); the customers of a hash sample of at most ``sample_cap`` firms
-   come to the driver with their profiles and the prospect-value model is fitted on them.
+3. **Fit** (:func:`fit_model`). A first pass computes the customer value per bucket
+   (:func:`value_facts`) of the firms of a hash sample of at most ``sample_cap`` firms
+   only (a firm's value depends on its own rows alone); their customers come to the driver
+   with their profiles and the prospect-value model is fitted on them.
 4. **Apply** (:func:`decision_rows`). :func:`~creditpersona.decisions.kernels.apply_decisions`
    per bucket; its seven tables leave the bucket packed in one frame (a ``_table`` column
    and each table's declared columns prefixed), which is kept on the executors and written
@@ -234,10 +235,10 @@ def bucket_frames(firms: pd.DataFrame, rows: pd.DataFrame, as_of: dt.date,
 # ---- fit: the customers' values, then the prospect model on a sample --------------------
 def value_facts(firms: DataFrame, rows: DataFrame, as_of: dt.date,
                 previous: dict[int, list[str]]) -> DataFrame:
-    """``firm_id, customer, revenue_contribution`` of every firm, per bucket
+    """``firm_id, customer, revenue_contribution`` of every firm of ``firms``, per bucket
     (:func:`~creditpersona.decisions.value.customer_value`)."""
     from creditpersona.decisions.config import load_decisions
-    from creditpersona.decisions.kernels import _firms
+    from creditpersona.decisions.kernels import decided_firms
     from creditpersona.decisions.value import customer_value
 
     cfg = load_decisions()
@@ -247,7 +248,7 @@ def value_facts(firms: DataFrame, rows: DataFrame, as_of: dt.date,
         if firm.empty:
             return pd.DataFrame({"firm_id": [], "customer": [], "revenue_contribution": []})
         frames = bucket_frames(firm, packed, as_of, previous, cfg)
-        decided, _, _ = _firms(frames)
+        decided, _, _ = decided_firms(frames)
         value = customer_value(decided, frames.book, cfg)
         return pd.DataFrame({"firm_id": value["firm_id"].astype(str),
                              "customer": value["customer"].astype(bool),
@@ -257,11 +258,15 @@ def value_facts(firms: DataFrame, rows: DataFrame, as_of: dt.date,
     return firms.groupBy("bucket").cogroup(rows.groupBy("bucket")).applyInPandas(facts, schema)
 
 
-def fit_model(run: SparkCycle, firms: DataFrame, facts: DataFrame, as_of: dt.date,
+def fit_model(run: SparkCycle, firms: DataFrame, rows: DataFrame, as_of: dt.date,
               previous: dict[int, list[str]]) -> tuple[DecisionModel, int]:
     """The :class:`DecisionModel`: the prospect-value model fitted on the customers of a
     hash sample of at most ``sample_cap`` firms (their rows on the driver, by firm id);
-    the model and the rows the driver held."""
+    the model and the rows the driver held.
+
+    ``firms`` are :func:`firm_rows`, ``rows`` :func:`contract_rows`; the customer values
+    (:func:`value_facts`) are computed for the sampled firms only.
+    """
     from pyspark.sql import functions as F
 
     from creditpersona.decisions.config import load_decisions
@@ -274,6 +279,8 @@ def fit_model(run: SparkCycle, firms: DataFrame, facts: DataFrame, as_of: dt.dat
     from creditpersona.decisions.warning import load_warning_rules
 
     fraction = run.sample_cap / max(1, run.count(firms))
+    facts = value_facts(firms.filter(run.sampled(fraction)),
+                        rows.filter(run.sampled(fraction)), as_of, previous)
     own = [c for c in firms.columns if not c.startswith("_") and c != "bucket"]
     picked = firms.filter(run.sampled(fraction)).filter(
         F.col(_prefixed(_SCORE, "grade")).isNotNull()).select(
@@ -338,17 +345,20 @@ def decision_rows(firms: DataFrame, rows: DataFrame, model: DecisionModel,
 
 
 def write_tables(run: SparkCycle, as_of: dt.date, packed: DataFrame) -> dict[str, int]:
-    """Write each decision table of the packed rows; the rows written per table."""
+    """Write each decision table of the packed rows (persisted by the caller); the rows
+    written per table."""
     from pyspark.sql import functions as F
 
-    counts = {}
     for attr, name in TABLES.items():
         columns = spark_schema(name, without=("as_of",)).fieldNames()
         table = packed.filter(F.col("_table") == attr).select(
             *[F.col(f"{attr}__{c}").alias(c) for c in columns])
         run.results.write(name, as_of, table)
-        counts[name] = run.count(run.results.read(name, as_of))
-    return counts
+    # Every table's rows in one job over the packed rows the writes took (the caller keeps
+    # them on the executors), not one job per written table.
+    counted = {str(r["_table"]): int(r["count"])
+               for r in packed.groupBy("_table").count().collect()}
+    return {name: counted.get(attr, 0) for attr, name in TABLES.items()}
 
 
 def stage(run: SparkCycle, as_of: dt.date, profile: DataFrame
@@ -370,8 +380,7 @@ def stage(run: SparkCycle, as_of: dt.date, profile: DataFrame
     firms = firm_rows(run, profile, graded, previous).persist()
     rows = contract_rows(run)
     try:
-        model, held = fit_model(run, firms, value_facts(firms, rows, as_of, columns), as_of,
-                                columns)
+        model, held = fit_model(run, firms, rows, as_of, columns)
         packed = decision_rows(firms, rows, model, columns).persist()
         try:
             counts = write_tables(run, as_of, packed)

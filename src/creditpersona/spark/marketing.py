@@ -59,6 +59,11 @@ if TYPE_CHECKING:
 METHOD = "lagrangian_sample"
 #: Most offers brought to the driver at once while the lists are written (whole RMs).
 LIST_BATCH_ROWS = 5_000
+#: The snapshot day of a row of the history's frames (several days in one Spark query).
+_DAY = "_day"
+#: Buckets of a history snapshot's profile: its firms are the sampled contacts' (at most the
+#: sample cap), and each bucket is one ``profile_rows`` call with its fixed cost.
+_HISTORY_BUCKETS = 1
 #: Columns of a firm's input row that feed the offers' value, not the marketing models.
 _VALUE = ("_sbc", "_lev", "_strategy")
 #: Columns of a candidate the planner reads (the solve sample and the capping).
@@ -146,41 +151,61 @@ def peer_table(frame: DataFrame, columns: str = "profile") -> PeerTable:
     """
     from pyspark.sql import functions as F
 
+    return peer_tables(frame.withColumn(_DAY, F.lit(None).cast("date")), [None], columns)[None]
+
+
+def peer_tables(frame: DataFrame, days: list[dt.date | None], columns: str = "profile"
+                ) -> dict[dt.date | None, PeerTable]:
+    """:func:`peer_table` of the rows of each of ``days`` (``frame``'s ``_day`` column), in
+    one Spark job (the peers of every campaign snapshot of the history at once)."""
+    from pyspark.sql import functions as F
+
     from creditpersona.marketing.history import PeerTable
     from creditpersona.marketing.kernels import HELD
 
     held_cols = [c for c in frame.columns if c.startswith(HELD)]
-    schema = "level string, key string, col string, n double"
+    schema = "day date, level string, key string, col string, n double"
 
     def count(chunks: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from creditpersona.domain import industry
 
         for chunk in chunks:
-            firms = chunk.assign(firm_id=chunk["firm_id"].astype(str)).set_index("firm_id")
-            if columns == "firms":
-                firms["industry_section"] = industry.section_of(firms["industry_code"])
-            held = pd.DataFrame(firms[held_cols].to_numpy(dtype=bool), index=firms.index,
-                                columns=[c[len(HELD):] for c in held_cols])
-            table = PeerTable.count(firms, held)
-            for level, part in (("division", table.division), ("section", table.section)):
-                long = part.stack().reset_index()
-                long.columns = pd.Index(["key", "col", "n"])
-                yield long.assign(level=level)[["level", "key", "col", "n"]]
+            for day, rows in chunk.groupby(_DAY, dropna=False, sort=False):
+                firms = rows.drop(columns=_DAY).assign(
+                    firm_id=rows["firm_id"].astype(str)).set_index("firm_id")
+                if columns == "firms":
+                    firms["industry_section"] = industry.section_of(firms["industry_code"])
+                held = pd.DataFrame(firms[held_cols].to_numpy(dtype=bool), index=firms.index,
+                                    columns=[c[len(HELD):] for c in held_cols])
+                table = PeerTable.count(firms, held)
+                for level, part in (("division", table.division), ("section", table.section)):
+                    long = part.stack().reset_index()
+                    long.columns = pd.Index(["key", "col", "n"])
+                    yield long.assign(day=None if pd.isna(day) else day, level=level)[
+                        ["day", "level", "key", "col", "n"]]
 
     keep = [c for c in ("firm_id", "industry_code", "industry_division", "industry_section")
             if c in frame.columns]
-    summed = frame.select(*keep, *[F.col(f"`{c}`") for c in held_cols]).mapInPandas(
-        count, schema).groupBy("level", "key", "col").agg(F.sum("n").alias("n")).collect()
-    long = pd.DataFrame([r.asDict() for r in summed], columns=["level", "key", "col", "n"])
+    summed = frame.select(*keep, *[F.col(f"`{c}`") for c in held_cols], _DAY).mapInPandas(
+        count, schema).groupBy("day", "level", "key", "col").agg(F.sum("n").alias("n")
+                                                                 ).collect()
+    long = pd.DataFrame([r.asDict() for r in summed], columns=["day", "level", "key", "col",
+                                                              "n"])
     order = ["_firms", *[c[len(HELD):] for c in held_cols]]
 
-    def wide(level: str) -> pd.DataFrame:
-        part = long[long["level"] == level].pivot(index="key", columns="col", values="n")
+    def wide(part: pd.DataFrame) -> pd.DataFrame:
+        part = part.pivot(index="key", columns="col", values="n")
         part = part.reindex(columns=order).fillna(0.0).sort_index()
         part.index.name, part.columns.name = None, None
         return part
 
-    return PeerTable(wide("division"), wide("section"))
+    keys = [None if pd.isna(d) else pd.Timestamp(d).date() for d in long["day"]]
+    out = {}
+    for day in days:
+        mine = long[[k == day for k in keys]]
+        out[day] = PeerTable(wide(mine[mine["level"] == "division"]),
+                             wide(mine[mine["level"] == "section"]))
+    return out
 
 
 def _quotas(counts: pd.DataFrame, cap: int) -> dict[str, int]:
@@ -243,42 +268,97 @@ def contacts_sample(run: SparkCycle, as_of: dt.date, cap: int, seed: int
     return rows.reset_index(drop=True), span, total
 
 
-def _firm_subset(run: SparkCycle, ids: Iterable[str]) -> DataFrame:
-    return run.spark.createDataFrame(pd.DataFrame({"firm_id": sorted(set(map(str, ids)))}),
-                                     "firm_id string")
+def _day_firms(run: SparkCycle, firms: dict[dt.date, Iterable[str]]) -> DataFrame:
+    """``firm_id, _day``: the firms of each snapshot day (a small frame from the driver)."""
+    pairs = [(f, d) for d, ids in firms.items() for f in sorted(set(map(str, ids)))]
+    return run.spark.createDataFrame(
+        pd.DataFrame({"firm_id": [f for f, _ in pairs], _DAY: [d for _, d in pairs]}),
+        f"firm_id string, {_DAY} date")
 
 
-def snapshot_profile(run: SparkCycle, day: dt.date, ids: DataFrame) -> pd.DataFrame:
-    """The profile of some firms on ``day``: the Spark-stored one, else computed for them
-    (:func:`~creditpersona.spark.stages.profile_frame` on their rows only)."""
+def _union(frames: list[DataFrame]) -> DataFrame:
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.unionByName(f)
+    return out
+
+
+def _split(frame: pd.DataFrame, days: Iterable[dt.date]) -> dict[dt.date, pd.DataFrame]:
+    """The rows of each day of a frame with ``_day`` (the column dropped)."""
+    keys = pd.to_datetime(frame[_DAY]).dt.date if len(frame) else frame[_DAY]
+    return {d: frame[(keys == d).to_numpy()].drop(columns=_DAY).reset_index(drop=True)
+            for d in days}
+
+
+def snapshot_profiles(run: SparkCycle, firms: dict[dt.date, Iterable[str]]
+                      ) -> dict[dt.date, pd.DataFrame]:
+    """The profile of some firms on each day: the Spark-stored one, else computed for them
+    (:func:`~creditpersona.spark.stages.profile_frame` on their rows only); the days to
+    compute are one Spark query."""
+    from pyspark.sql import functions as F
+
     from creditpersona.spark.stages import profile_frame
 
-    if run.results.exists(store_results.PROFILES, day):
-        stored = run.results.read(store_results.PROFILES, day)
-        return stored.join(ids, "firm_id", "left_semi").toPandas()
-    tables = {}
-    for name, table in run.tables.items():
-        frame = run.frame(table)
-        if "firm_id" in frame.columns:
-            frame = frame.join(ids, "firm_id", "left_semi")
-        view = f"{name}__history"
-        frame.createOrReplaceTempView(view)
-        tables[name] = run.con.table(view)
-    frame = profile_frame(run, day, "history", tables)
-    computed = frame.toPandas()
-    # As the embedded engine's profile of a few firms: a count none of them has (an integer
-    # column of NULLs) is untyped, so not a numeric feature of the history.
-    counts = [f.name for f in frame.schema.fields if f.dataType.typeName() == "long"]
-    for c in [c for c in counts if computed[c].isna().all()]:
-        computed[c] = pd.Series([None] * len(computed), index=computed.index, dtype=object)
-    return computed
+    ids = _day_firms(run, firms)
+    out, computed, counts = {}, [], []
+    for day in firms:
+        mine = ids.filter(F.col(_DAY) == F.lit(day)).select("firm_id")
+        if run.results.exists(store_results.PROFILES, day):
+            stored = run.results.read(store_results.PROFILES, day)
+            out[day] = stored.join(mine, "firm_id", "left_semi").toPandas()
+            continue
+        tables = {}
+        for name, table in run.tables.items():
+            frame = run.frame(table)
+            if "firm_id" in frame.columns:
+                frame = frame.join(mine, "firm_id", "left_semi")
+            view = f"{name}__history_{day:%Y%m%d}"
+            frame.createOrReplaceTempView(view)
+            tables[name] = run.con.table(view)
+        frame = profile_frame(run, day, "history", tables, buckets=_HISTORY_BUCKETS)
+        counts = [f.name for f in frame.schema.fields if f.dataType.typeName() == "long"]
+        computed.append(frame.withColumn(_DAY, F.lit(day)))
+    if computed:
+        days = [d for d in firms if d not in out]
+        for day, rows in _split(_union(computed).toPandas(), days).items():
+            # As the embedded engine's profile of a few firms: a count none of them has (an
+            # integer column of NULLs) is untyped, so not a numeric feature of the history.
+            for c in [c for c in counts if rows[c].isna().all()]:
+                rows[c] = pd.Series([None] * len(rows), index=rows.index, dtype=object)
+            out[day] = rows
+    return out
+
+
+def _held_on(run: SparkCycle, days: list[dt.date]) -> DataFrame:
+    """``firm_id, held:<product>, _day``: :func:`held_frame` of every day, in one frame."""
+    from pyspark.sql import functions as F
+
+    return _union([held_frame(run, d).withColumn(_DAY, F.lit(d)) for d in days])
+
+
+def _snapshot_peers(run: SparkCycle, days: list[dt.date], held: DataFrame
+                    ) -> dict[dt.date, PeerTable]:
+    """The peer counts of every firm founded by each day (one Spark job for all days)."""
+    from pyspark.sql import functions as F
+
+    firms = run.frame(run.tables["firms"]).select("firm_id", "founded_on", "industry_code")
+    founded = _union([firms.filter(F.col("founded_on") <= F.lit(d)).select(
+        "firm_id", "industry_code", F.lit(d).alias(_DAY)) for d in days])
+    rows = founded.join(held, ["firm_id", _DAY], "left").fillna(False)
+    tables = peer_tables(rows.select(*[c for c in rows.columns if c != _DAY], _DAY),
+                         list(days), "firms")
+    return {d: tables[d] for d in days}
 
 
 def history_sample(run: SparkCycle, as_of: dt.date, catalogue: Catalogue, seed: int = 0
                    ) -> tuple[pd.DataFrame, int]:
     """The campaign history fitted on (:func:`~creditpersona.marketing.history.
     campaign_history`'s columns), at most ``min(fitting.sample_cap, sample_cap)`` contacts,
-    and the contacts of the history in all."""
+    and the contacts of the history in all.
+
+    Every campaign snapshot's holdings, peers and profiles are each one Spark query over
+    all the snapshot days (not one per day: a query's fixed cost dominates at this size).
+    """
     from creditpersona.marketing.history import marketing_features, quarter_end_before
     from creditpersona.marketing.kernels import HELD
 
@@ -289,21 +369,22 @@ def history_sample(run: SparkCycle, as_of: dt.date, catalogue: Catalogue, seed: 
     if contacts.empty:
         return contacts, total
     snapshot = contacts["campaign_id"].map(span["min"].map(quarter_end_before))
+    days = sorted(snapshot.unique())
+    part_of = {d: contacts[(snapshot == d).to_numpy()].reset_index(drop=True) for d in days}
+    firms = {d: part_of[d]["firm_id"] for d in days}
+    held_rows = _held_on(run, days)
+    mine = held_rows.join(_day_firms(run, firms), ["firm_id", _DAY], "left_semi").toPandas()
+    holdings = _split(mine, days)
+    peers = _snapshot_peers(run, days, held_rows)
+    profiles = snapshot_profiles(run, firms)
     parts = []
-    for day in sorted(snapshot.unique()):
-        part = contacts[(snapshot == day).to_numpy()].reset_index(drop=True)
-        ids = _firm_subset(run, part["firm_id"])
-        held_rows = held_frame(run, day)
-        mine = held_rows.join(ids, "firm_id", "left_semi").toPandas()
-        held = pd.DataFrame(mine.drop(columns="firm_id").to_numpy(dtype=bool),
-                            index=pd.Index(mine["firm_id"].astype(str), name="firm_id"),
-                            columns=[c[len(HELD):] for c in mine.columns if c != "firm_id"])
-        firms = run.frame(run.tables["firms"])
-        founded = firms.filter(firms["founded_on"] <= day).select("firm_id", "industry_code")
-        peers = peer_table(founded.join(held_rows, "firm_id", "left").fillna(False), "firms")
-        profile = snapshot_profile(run, day, ids)
-        feats = marketing_features(part[["firm_id", "product"]], profile, held, catalogue,
-                                   peers)
+    for day in days:
+        part, own = part_of[day], holdings[day]
+        held = pd.DataFrame(own.drop(columns="firm_id").to_numpy(dtype=bool),
+                            index=pd.Index(own["firm_id"].astype(str), name="firm_id"),
+                            columns=[c[len(HELD):] for c in own.columns if c != "firm_id"])
+        feats = marketing_features(part[["firm_id", "product"]], profiles[day], held,
+                                   catalogue, peers[day])
         part["snapshot"] = day
         parts.append(pd.concat([part, feats], axis=1))
     out = pd.concat(parts, ignore_index=True)
@@ -658,4 +739,5 @@ def stage(run: SparkCycle, as_of: dt.date, profile: DataFrame, graded: DataFrame
 
 
 __all__ = ["cap_frame", "candidate_rows", "fit_model", "history_sample", "input_rows",
-           "peer_table", "proposal_rows", "solve_on_sample", "stage", "write_lists"]
+           "peer_table", "peer_tables", "proposal_rows", "snapshot_profiles", "solve_on_sample",
+           "stage", "write_lists"]

@@ -32,23 +32,20 @@ import pandas as pd
 
 from creditpersona.errors import CreditPersonaError
 from creditpersona.models.master_scale import load_master_scale
-from creditpersona.review import analysis as an
-from creditpersona.review import triggers as trig
-from creditpersona.review.analysis import ReviewResult
+from creditpersona.review.analysis import EngineReads, ReviewResult, assemble_review
 from creditpersona.review.annual import AnnualReview, annual_review, months_later
 from creditpersona.review.config import PersonaReviewConfig, ReviewConfig, load_review_config
-from creditpersona.review.drift import flag_segments
 from creditpersona.review.history import History
 from creditpersona.review.inputs import (
+    ModelsInForce,
+    Quarters,
     ReviewInputs,
-    _Models,
-    _models,
-    _note,
-    _Quarters,
-    _watched,
+    models_in_force,
     override_counts,
     previous_quarter,
     read_overrides,
+    watched_variables,
+    zh_en,
 )
 from creditpersona.review.performance import COLUMNS as PERFORMANCE_COLUMNS
 from creditpersona.review.performance import MODELS, matured_performance
@@ -82,10 +79,10 @@ def _inputs(run: SparkCycle, store: Store, as_of: dt.date, cfg: ReviewConfig
         as_of, cfg, score_dates, persona_dates, run.results.exists(PROFILES, as_of), notes,
         holder=f"the Spark results {run.results.root}",
         command=f"creditpersona run --engine spark --as-of {as_of}")
-    models = _models(store, as_of, previous, notes)
-    watched = _watched(models.persona)
+    models = models_in_force(store, as_of, previous, notes)
+    watched = watched_variables(models.persona)
     # Never read: SparkStatistics answers for the quarters (the analysis asks it only).
-    quarters = _Quarters(store, watched.columns)
+    quarters = Quarters(store, watched.columns)
     return ReviewInputs(as_of, cfg, load_master_scale(), previous, score_dates, models,
                         watched, quarters, None, notes, pd.DataFrame())
 
@@ -111,7 +108,7 @@ def _matured(run: SparkCycle, i: ReviewInputs, notes: list[str], seen: list[int]
     matured = months_later(i.as_of, -cfg.pd.horizon_months)
     candidates = [d for d in i.score_dates if d <= matured]
     if not candidates:
-        notes.append(_note(f"尚无成熟样本：{matured}及以前没有评分记录。",
+        notes.append(zh_en(f"尚无成熟样本：{matured}及以前没有评分记录。",
                            f"No cohort has matured yet: no PD scores on or before {matured}."))
         return None, pd.DataFrame(columns=PERFORMANCE_COLUMNS), pd.DataFrame()
     cohort = max(candidates)
@@ -121,7 +118,7 @@ def _matured(run: SparkCycle, i: ReviewInputs, notes: list[str], seen: list[int]
         if rec is not None:
             development[name], scored_by[name] = rec.metrics, rec.version
     if not development:
-        notes.append(_note(f"{cohort}评分所用模型不在注册表中，无开发期AUC可比。",
+        notes.append(zh_en(f"{cohort}评分所用模型不在注册表中，无开发期AUC可比。",
                            f"The models that scored {cohort} are not in the registry; no "
                            "development AUC to compare with."))
     scores = run.results.read(PD_SCORES, cohort)
@@ -132,7 +129,7 @@ def _matured(run: SparkCycle, i: ReviewInputs, notes: list[str], seen: list[int]
     firms = run.count(joined)
     rows = _hash_sample(run, joined, firms, seen)
     if firms > len(rows):
-        notes.append(_note(f"成熟样本按哈希抽样：{len(rows):,}/{firms:,}家企业。",
+        notes.append(zh_en(f"成熟样本按哈希抽样：{len(rows):,}/{firms:,}家企业。",
                            f"The matured cohort of {cohort} is judged on a hash sample of "
                            f"{len(rows):,} of its {firms:,} firms (the Spark sample cap)."))
     known = rows.dropna(subset=["default"]).astype({"default": "int64"})
@@ -140,7 +137,7 @@ def _matured(run: SparkCycle, i: ReviewInputs, notes: list[str], seen: list[int]
         rows[keep], known[["firm_id", "default"]], development, scored_by,
         grade_order=i.scale.names[:-1], min_defaults=cfg.pd.min_matured_defaults)
     if len(performance) and int(performance["firms"].max()) == 0:
-        notes.append(_note(f"{cohort}的评分客户在库中没有结果数据。",
+        notes.append(zh_en(f"{cohort}的评分客户在库中没有结果数据。",
                            f"No outcome is known for the firms scored on {cohort}."))
     return cohort, performance, grades
 
@@ -160,7 +157,7 @@ def _last_confirmed(run: SparkCycle, as_of: dt.date, version: int) -> dt.date | 
     return None
 
 
-def _annual(run: SparkCycle, as_of: dt.date, models: _Models, cfg: PersonaReviewConfig,
+def _annual(run: SparkCycle, as_of: dt.date, models: ModelsInForce, cfg: PersonaReviewConfig,
             notes: list[str], seen: list[int]) -> AnnualReview | None:
     """:func:`creditpersona.review.analysis._annual`, the challenger fitted on a hash
     sample of the quarter's profile when the review is due."""
@@ -175,7 +172,7 @@ def _annual(run: SparkCycle, as_of: dt.date, models: _Models, cfg: PersonaReview
     if as_of >= due_on:
         profile = firms_only(run.results.read(PROFILES, as_of))
         sample = _hash_sample(run, profile, run.count(profile), seen)
-        notes.append(_note(f"年度检视的挑战者模型在{len(sample):,}家抽样企业上拟合。",
+        notes.append(zh_en(f"年度检视的挑战者模型在{len(sample):,}家抽样企业上拟合。",
                            f"The annual review's challenger is fitted on a hash sample of "
                            f"{len(sample):,} firms."))
         try:
@@ -183,7 +180,7 @@ def _annual(run: SparkCycle, as_of: dt.date, models: _Models, cfg: PersonaReview
                                  fitted_for=rec.as_of, as_of=as_of, cfg=cfg,
                                  last_confirmed=confirmed)
         except CreditPersonaError as exc:
-            notes.append(_note("年度检视未能拟合挑战者模型，请人工复核。",
+            notes.append(zh_en("年度检视未能拟合挑战者模型，请人工复核。",
                                f"The annual review could not fit a challenger ({exc}); "
                                "review the personas by hand."))
     return AnnualReview(rec.version, rec.as_of, confirmed, due_on, False,
@@ -310,7 +307,7 @@ def _decision_history(run: SparkCycle, as_of: dt.date, summary: pd.DataFrame,
             "watchlist_firms")).toPandas())
         summary = watch if summary.empty else summary.merge(watch, on="as_of", how="left")
     if c is None or w is None:
-        notes.append(_note("Spark结果中没有贷款五级分类或预警名单，历史表不含这些列。",
+        notes.append(zh_en("Spark结果中没有贷款五级分类或预警名单，历史表不含这些列。",
                            "The Spark results hold no decision classification or watch list "
                            "(the decisions stage has not run on Spark): the history has no "
                            "classification or watch-list columns."))
@@ -335,40 +332,16 @@ def spark_review(run: SparkCycle, store: Store, as_of: dt.date, *,
     seen = [] if seen is None else seen
     cfg = config or load_review_config(None)
     i = _inputs(run, store, as_of, cfg)
-    notes, w = i.notes, i.watched
-    stats = SparkStatistics(run, w.columns, w.profile, cfg.stability)
+    stats = SparkStatistics(run, i.watched.columns, i.watched.profile, cfg.stability)
     try:
-        stability = an._stability(stats, w, as_of, i.previous, i.models.baselines, cfg, notes)
-        moves = an._migrations(stats, as_of, i.previous, i.scale.names)
+        return assemble_review(str(store.path), i, stats, EngineReads(
+            matured=lambda notes: _matured(run, i, notes, seen),
+            annual=lambda notes: _annual(run, as_of, i.models, cfg.personas, notes, seen),
+            history=lambda notes: _history(run, as_of, i.scale.default_grade, notes),
+            overrides=lambda: _overrides(run, store, i)))
     finally:
         stats.close()
         seen += stats.seen
-    names = {str(seg): an._section_name(str(seg))
-             for seg in stability.sections["segment"].unique()} if len(
-        stability.sections) else {}
-    industries = flag_segments(stability.sections, "pd", [v.name for v in w.features],
-                               cfg.industry, names)
-    industries = an._downgrade_concentration(industries, moves.by_section, moves.summary,
-                                             cfg.industry)
-    flagged = industries[industries["flagged"].astype(bool)].reset_index(drop=True)
-    notes += [f"行业漂移 Industry drift — {reason}" for reason in flagged["reason"]]
-    cohort, performance, grades = _matured(run, i, notes, seen)
-    annual = _annual(run, as_of, i.models, cfg.personas, notes, seen)
-    triggers = an._triggers(trig.Context(as_of, str(store.path), i.models.versions), i,
-                            stability, moves, performance, cohort, annual)
-    history = _history(run, as_of, i.scale.default_grade, notes)
-    return ReviewResult(
-        as_of=as_of, previous=i.previous, cohort=cohort, store_path=str(store.path),
-        config=cfg, drift=stability.drift, industries=industries, flagged_industries=flagged,
-        persona_migration=moves.persona.counts, persona_migration_rates=moves.persona.rates,
-        rating_migration=moves.rating.counts, rating_migration_rates=moves.rating.rates,
-        rating_summary=moves.summary, downgrades_by_section=moves.by_section,
-        rating_by_section=moves.rating_by_section, migration=moves.long(),
-        performance=performance, performance_grades=grades, persona_agreement=moves.agreement,
-        annual=annual, triggers=triggers, history=history.summary,
-        history_personas=history.personas, history_grades=history.grades, notes=notes,
-        model_versions=i.models.versions, baselines=i.models.baselines,
-        overrides=_overrides(run, store, i))
 
 
 def write_review(run: SparkCycle, result: ReviewResult) -> dict[str, int]:

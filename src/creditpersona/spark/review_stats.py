@@ -118,7 +118,7 @@ class SparkStatistics:
     ----------
     run : SparkCycle
     columns : list of str
-        The profile columns the review reads (``_Watched.columns``).
+        The profile columns the review reads (``Watched.columns``).
     variables : sequence of Variable
         Every variable the review watches in the profile (their types on Spark).
     cfg : StabilityConfig

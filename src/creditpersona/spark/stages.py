@@ -108,11 +108,12 @@ class SparkCycle:
         """The Spark DataFrame of an Ibis expression on the session (nothing collected)."""
         return self.con._session.sql(self.con.compile(expr))
 
-    def bucket(self, column: str = "firm_id") -> Column:
-        """The firm's bucket: ``pmod(xxhash64(firm_id), buckets)``."""
+    def bucket(self, column: str = "firm_id", buckets: int | None = None) -> Column:
+        """The firm's bucket: ``pmod(xxhash64(firm_id), buckets)`` (the cycle's buckets
+        unless ``buckets`` is given)."""
         from pyspark.sql import functions as F
 
-        return F.pmod(F.xxhash64(F.col(column)), F.lit(self.buckets))
+        return F.pmod(F.xxhash64(F.col(column)), F.lit(buckets or self.buckets))
 
     def sampled(self, fraction: float, column: str = "firm_id") -> Column:
         """True for the firms of the hash sample of ``fraction`` (the same at every date)."""
@@ -168,12 +169,15 @@ def _stored(name: str, rows: pd.DataFrame, as_of: dt.date, columns: list[str]
 
 
 def profile_frame(run: SparkCycle, as_of: dt.date, run_id: str,
-                  tables: dict[str, ir.Table] | None = None) -> DataFrame:
+                  tables: dict[str, ir.Table] | None = None, buckets: int | None = None
+                  ) -> DataFrame:
     """The profile of ``as_of`` as a Spark DataFrame (``profiles``' columns but ``as_of``).
 
     The features are Spark SQL (the same Ibis expressions as on DuckDB); the text signals,
     size class, industry section and scores are computed per bucket by
-    :func:`~creditpersona.profile.build.profile_rows`.
+    :func:`~creditpersona.profile.build.profile_rows`. ``buckets`` (default the cycle's):
+    fewer for a profile of a few firms, since each bucket is one call of ``profile_rows``
+    with its fixed cost (the rows do not depend on the split).
     """
     import ibis
 
@@ -182,10 +186,12 @@ def profile_frame(run: SparkCycle, as_of: dt.date, run_id: str,
     from creditpersona.profile.scoring import load_scoring
 
     t = tables or run.tables
-    feats = run.frame(profile_features(t, as_of)).withColumn("bucket", run.bucket())
+    feats = run.frame(profile_features(t, as_of)).withColumn("bucket",
+                                                             run.bucket(buckets=buckets))
     d = t["documents"]
     docs = run.frame(d.filter(d.doc_date <= ibis.literal(as_of, type="date")).select(
-        "doc_id", "firm_id", "doc_date", "source", "text")).withColumn("bucket", run.bucket())
+        "doc_id", "firm_id", "doc_date", "source", "text")).withColumn(
+        "bucket", run.bucket(buckets=buckets))
     schema = spark_schema(store_results.PROFILES, without=("as_of",))
     columns, names_path, config = schema.fieldNames(), run.names_path, load_scoring()
 
