@@ -46,6 +46,24 @@ def test_bad_input_exits_2_with_a_message(tmp_path: Path) -> None:
     assert done.returncode == 2 and "no store here" in done.stderr
 
 
+def test_duckdb_out_of_memory_is_an_answer_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from creditpersona.cli import app as cli_app
+
+    def runs_out(*args: object, **kwargs: object) -> None:
+        raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+
+    monkeypatch.setenv("CREDITPERSONA_MEMORY_LIMIT", "3GB")
+    monkeypatch.setattr(cli_app, "app", runs_out)
+    with pytest.raises(SystemExit) as exit_:
+        cli_app.main()
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "CREDITPERSONA_MEMORY_LIMIT=3GB" in err and "failed to pin block" in err
+    assert "Traceback" not in err
+
+
 def test_fail_on_quarantine_exits_3(tmp_path: Path) -> None:
     path = tmp_path / "firms.csv"
     path.write_text("\n".join([FIRMS_HEADER, GOOD_FIRMS[0], GOOD_FIRMS[0]]) + "\n",

@@ -280,3 +280,18 @@ def test_memory_limit_must_be_a_size(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("CREDITPERSONA_MEMORY_LIMIT", "lots")
     with pytest.raises(StoreError, match="not a memory size"):
         Store(tmp_path / "m.duckdb")
+
+
+def test_running_out_of_store_memory_says_what_to_set_and_loads_nothing(
+    store: Store, firms_csv: Path
+) -> None:
+    from creditpersona import StoreError
+
+    store.memory_limit = "1MB"  # what the message reports; DuckDB's own limit is set below
+    store.con.raw_sql("SET memory_limit = '1MB'")
+    with pytest.raises(StoreError, match=r"firms\.csv: loading table firms needed more memory"
+                       r".*CREDITPERSONA_MEMORY_LIMIT=1MB.*ingest the file again"):
+        ingest_file(store, firms_csv)
+    store.con.raw_sql("SET memory_limit = '2GB'")
+    assert store.table("firms").count().execute() == 0
+    assert ingest_file(store, firms_csv).rows_loaded == 4  # and a retry loads it

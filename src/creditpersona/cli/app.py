@@ -689,3 +689,9 @@ def main() -> None:
         app()
     except CreditPersonaError as exc:
         sys.exit(fail(exc).exit_code)
+    except Exception as exc:  # DuckDB's error types are not imported at start-up
+        if type(exc).__name__ != "OutOfMemoryException":
+            raise
+        from creditpersona.store.store import out_of_memory_error
+
+        sys.exit(fail(out_of_memory_error(exc)).exit_code)

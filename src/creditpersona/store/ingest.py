@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
@@ -24,8 +25,14 @@ import pyarrow.compute as pc
 
 from creditpersona import __version__
 from creditpersona.contract import readers, schema, validate
-from creditpersona.errors import SchemaError, parameter_error
-from creditpersona.store.store import LOAD_LOG, LOAD_LOG_SCHEMA, QUARANTINE, Store
+from creditpersona.errors import SchemaError, StoreError, parameter_error
+from creditpersona.store.store import (
+    LOAD_LOG,
+    LOAD_LOG_SCHEMA,
+    MEMORY_ENV_VAR,
+    QUARANTINE,
+    Store,
+)
 
 _ORDER = {t.name: i for i, t in enumerate(schema.TABLES)}
 #: Rows read and parsed at a time (about 0.25 GB of Arrow text for transactions).
@@ -222,6 +229,14 @@ def _load(
             "status": "loaded", "version": __version__,
         }])[list(LOAD_LOG_SCHEMA.names)]
         con.insert(LOAD_LOG, log)
+    except duckdb.OutOfMemoryException as exc:
+        store.discard_unfinished_loads()
+        raise StoreError(
+            f"{p}: loading table {contract.name} needed more memory than the store may use "
+            f"({MEMORY_ENV_VAR}={store.memory_limit}); nothing of this file was loaded. "
+            f"Set {MEMORY_ENV_VAR} higher (e.g. 8GB; at most about half of the machine's "
+            "memory) and ingest the file again."
+        ) from exc
     except BaseException:
         store.discard_unfinished_loads()
         raise

@@ -105,6 +105,23 @@ def contract_schema(table: Table) -> ibis.Schema:
     )
 
 
+
+def out_of_memory_error(exc: BaseException) -> StoreError:
+    """What to tell a user whose command ran out of the memory DuckDB may use.
+
+    Examples
+    --------
+    >>> out_of_memory_error(MemoryError("x")).args[0].startswith("DuckDB needed more memory")
+    True
+    """
+    limit = os.environ.get(MEMORY_ENV_VAR, DEFAULT_MEMORY_LIMIT)
+    return StoreError(
+        f"DuckDB needed more memory than the store may use ({MEMORY_ENV_VAR}={limit}): "
+        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. Set "
+        f"{MEMORY_ENV_VAR} higher (e.g. 8GB; at most about half of the machine's memory) "
+        "and run the command again; results of a stage that did not finish are not saved."
+    )
+
 class Store:
     """A creditpersona store in one DuckDB file.
 
@@ -145,6 +162,7 @@ class Store:
             raise StoreError(
                 f"{MEMORY_ENV_VAR}={limit!r} is not a memory size; use e.g. 2GB or 512MB."
             )
+        self.memory_limit = limit
         self.con.raw_sql(f"SET memory_limit = '{limit}'")
         self.con.raw_sql("SET preserve_insertion_order = false")
         if not read_only:
