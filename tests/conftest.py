@@ -360,7 +360,7 @@ class SparkSteady:
 @pytest.fixture(scope="session")
 def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFactory
                  ) -> SparkSteady:
-    """Q2 of the cycled bank by ``run --engine spark`` (``local[2]``, 4 buckets,
+    """Q2 of the cycled bank by ``run --engine spark`` (``local[2]``, 2 buckets,
     ``spark.driver.maxResultSize=64m``), the models in force of the embedded first quarter,
     whose profiles, PD scores, personas and review triggers were carried into the Spark
     results first (as a bank moving from the embedded engine does, docs/spark.md), so that
@@ -398,7 +398,7 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
             "--out", str(work / "out" / "report.html"), "--spark-master", "local[2]",
             "--spark-conf", "spark.driver.maxResultSize=64m",
             "--spark-conf", "spark.sql.shuffle.partitions=4",
-            "--spark-results", str(root), "--buckets", "4"])
+            "--spark-results", str(root), "--buckets", "2"])
     assert printed.exit_code == 0, printed.output
     assert len(ran) == 1
     return SparkSteady(ran[0], root, work / "out", store, printed.output)
