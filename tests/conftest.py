@@ -22,9 +22,9 @@ from creditpersona.store.store import Store
 # a test runs in another process inherit it.
 os.environ["COLUMNS"] = "200"
 
-# Two test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
+# Three test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
 # a property's examples are timed by their own ``max_examples``, never by a wall-clock
-# deadline that a busy machine (or the other worker) would exceed at random.
+# deadline that a busy machine (or the other workers) would exceed at random.
 settings.register_profile("creditpersona", deadline=None)
 settings.load_profile("creditpersona")
 
@@ -90,7 +90,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
                build: Callable[[Path], T], load: Callable[[Path], T]) -> T:
     """A session fixture's value, built by one test process and reused by the others.
 
-    In one process: ``build`` into a new folder. Under pytest-xdist (``-n 2``, see
+    In one process: ``build`` into a new folder. Under pytest-xdist (``-n 3``, see
     pyproject's addopts) the workers share the parent of their temporary folders: the first
     to ask builds into ``<shared>/<name>`` under a file lock and marks it done; a worker
     asking later (or waiting on the lock meanwhile) calls ``load`` on the finished folder.
@@ -130,7 +130,7 @@ def _build_synthetic_bank(root: Path) -> SyntheticBank:
         ingest(st, [gen.out_dir])
         run = compute_profile(st, SYNTHETIC_AS_OF)
         save_profile(st, run)
-    # The profile as computed, for the other test process (the checkpoints' exact format).
+    # The profile as computed, for the other test processes (the checkpoints' exact format).
     (root / "profile.parquet").write_bytes(frame_to_parquet(run.frame))
     return SyntheticBank(gen.out_dir, root / "bank.duckdb", SYNTHETIC_AS_OF, run.frame)
 
@@ -222,7 +222,7 @@ def _build_cycled_bank(root: Path) -> CycledBank:
     work = root / "work"
     work.mkdir()
     built = CycledBank(gen.out_dir, after_q1, clean, root / "out", work, q1, q2)
-    # The other test process sees the cycles' results as their checkpoints give them back:
+    # The other test processes see the cycles' results as their checkpoints give them back:
     # they must be what the cycles returned, frame for frame.
     loaded = _load_cycled_bank(root)
     assert_same_frames(built.q1, loaded.q1, "q1")
@@ -279,7 +279,7 @@ def cycled_bank(tmp_path_factory: pytest.TempPathFactory) -> CycledBank:
     cycle, then its report kept and the serving snapshot published beside the store), so the
     service's tests share these two cycles (``service_bank``) instead of running their own.
     The inbox is empty, so the stores hold exactly what ``pipeline.run_cycle`` writes.
-    One test process runs the two cycles; the other reuses the stores (``built_once``).
+    One test process runs the two cycles; the others reuse the stores (``built_once``).
     """
     return built_once(tmp_path_factory, "cycled_bank", _build_cycled_bank, _load_cycled_bank)
 
@@ -324,7 +324,7 @@ def service_bank(cycled_bank: CycledBank) -> ServiceBank:
     return ServiceBank(cycled_bank.after_q1, CYCLE_Q1, CYCLE_Q2, cycled_bank.clean)
 
 
-# --- Two processes (pytest-xdist, ``-n 2 --dist loadgroup`` in pyproject's addopts) ---------
+# --- Three processes (pytest-xdist, ``-n 3 --dist loadgroup`` in pyproject's addopts) -------
 
 # ---- the steady quarter on Spark, shared by the Spark parity tests (session-scoped) ------
 def require_spark() -> None:
