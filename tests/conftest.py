@@ -404,19 +404,27 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
     return SparkSteady(ran[0], root, work / "out", store, printed.output)
 
 
-#: The slowest test modules, slowest first (CPU seconds measured 2026-12-05 on a loaded
-#: machine): the two processes take whole modules from a queue in this order, then the
-#: others in the order collected, so the long modules start early and the short ones fill
-#: in at the end. ``test_spark_cycle.py`` first: it builds ``cycled_bank`` while the other
-#: process runs ``test_cli.py``, which does not need it.
+#: The slowest test modules, slowest first: the three processes take whole modules (xdist
+#: groups) from a queue in this order, then the others in the order collected, so the long
+#: ones start at once and the short ones fill in at the end. The first two units of the
+#: queue are the two long Spark groups, so they start at once on different processes: the
+#: module group of ``test_spark_cycle.py`` (the 50,000-firm driver-memory test) and, through
+#: the module's parity test, the ``spark-steady`` group (:func:`spark_steady`, then
+#: ``test_spark_decisions_marketing.py`` and ``test_spark_rules_review.py``). Both need
+#: ``cycled_bank``: one process builds it while the other generates its 50,000 firms.
+#: The third process starts ``test_cli.py``, which needs no shared bank.
+#: Times: the clean-clone CI of 2026-12-05 (quiet 2 cores, ``-n 2``, before the driver-memory
+#: test went from 16 buckets to 4 and the steady quarter from 4 to 2), then a run with
+#: ``-n 3`` on the shared machine at load average 10-11 (commit 07aa3f7, 2026-12-05 06:41).
 SLOW_FIRST = (
-    "tests/test_spark_cycle.py",  # ~310 s with the cycled bank (35 s) and 50,000 firms
-    "tests/test_cli.py",  # ~140 s: the demo (500 firms, two quarters) and a run
-    "tests/test_review_scenario.py",  # ~100 s: 1,500 firms through seven quarters
-    "tests/test_cycle.py",  # ~35 s: a crashed and completed re-run of Q2
+    # 43 s setup + 304 s | 132 s + 1,167 s; the steady group: 215 s setup | 879 s
+    "tests/test_spark_cycle.py",
+    "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 130 s
+    "tests/test_review_scenario.py",  # 1,500 firms, seven quarters: 50 s setup | 448 s
+    "tests/test_cycle.py",  # a crashed and completed re-run of Q2: 101 s setup under load
     "tests/test_profile.py",  # a 600-firm bank and the profile on Spark
-    "tests/test_service_live.py",  # ~100 s: `creditpersona run` in another process
-    "tests/test_workbench_browser.py",  # ~25 s: Chromium
+    "tests/test_service_live.py",  # `creditpersona run` in another process: 124 s under load
+    "tests/test_workbench_browser.py",  # Chromium
 )
 
 

@@ -113,7 +113,10 @@ def spark() -> Any:
                                       "spark.sql.shuffle.partitions": "4"})
 
 
-@pytest.fixture(scope="module")
+# Session-scoped (only this module uses it) so that pytest makes it before the session's
+# ``cycled_bank``: it is generated while another process builds the cycled bank, rather
+# than after waiting for it.
+@pytest.fixture(scope="session")
 def big_bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """50,000 firms as contract Parquet files (two years, about 4 transactions a firm and
     year, so the bank is wide rather than deep); the Spark cycle reads them directly."""
