@@ -22,9 +22,9 @@ from creditpersona.store.store import Store
 # a test runs in another process inherit it.
 os.environ["COLUMNS"] = "200"
 
-# Two test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
+# Three test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
 # a property's examples are timed by their own ``max_examples``, never by a wall-clock
-# deadline that a busy machine (or the other worker) would exceed at random.
+# deadline that a busy machine (or the other workers) would exceed at random.
 settings.register_profile("creditpersona", deadline=None)
 settings.load_profile("creditpersona")
 
@@ -90,7 +90,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
                build: Callable[[Path], T], load: Callable[[Path], T]) -> T:
     """A session fixture's value, built by one test process and reused by the others.
 
-    In one process: ``build`` into a new folder. Under pytest-xdist (``-n 2``, see
+    In one process: ``build`` into a new folder. Under pytest-xdist (``-n 3``, see
     pyproject's addopts) the workers share the parent of their temporary folders: the first
     to ask builds into ``<shared>/<name>`` under a file lock and marks it done; a worker
     asking later (or waiting on the lock meanwhile) calls ``load`` on the finished folder.
@@ -130,7 +130,7 @@ def _build_synthetic_bank(root: Path) -> SyntheticBank:
         ingest(st, [gen.out_dir])
         run = compute_profile(st, SYNTHETIC_AS_OF)
         save_profile(st, run)
-    # The profile as computed, for the other test process (the checkpoints' exact format).
+    # The profile as computed, for the other test processes (the checkpoints' exact format).
     (root / "profile.parquet").write_bytes(frame_to_parquet(run.frame))
     return SyntheticBank(gen.out_dir, root / "bank.duckdb", SYNTHETIC_AS_OF, run.frame)
 
@@ -222,7 +222,7 @@ def _build_cycled_bank(root: Path) -> CycledBank:
     work = root / "work"
     work.mkdir()
     built = CycledBank(gen.out_dir, after_q1, clean, root / "out", work, q1, q2)
-    # The other test process sees the cycles' results as their checkpoints give them back:
+    # The other test processes see the cycles' results as their checkpoints give them back:
     # they must be what the cycles returned, frame for frame.
     loaded = _load_cycled_bank(root)
     assert_same_frames(built.q1, loaded.q1, "q1")
@@ -279,7 +279,7 @@ def cycled_bank(tmp_path_factory: pytest.TempPathFactory) -> CycledBank:
     cycle, then its report kept and the serving snapshot published beside the store), so the
     service's tests share these two cycles (``service_bank``) instead of running their own.
     The inbox is empty, so the stores hold exactly what ``pipeline.run_cycle`` writes.
-    One test process runs the two cycles; the other reuses the stores (``built_once``).
+    One test process runs the two cycles; the others reuse the stores (``built_once``).
     """
     return built_once(tmp_path_factory, "cycled_bank", _build_cycled_bank, _load_cycled_bank)
 
@@ -324,7 +324,7 @@ def service_bank(cycled_bank: CycledBank) -> ServiceBank:
     return ServiceBank(cycled_bank.after_q1, CYCLE_Q1, CYCLE_Q2, cycled_bank.clean)
 
 
-# --- Two processes (pytest-xdist, ``-n 2 --dist loadgroup`` in pyproject's addopts) ---------
+# --- Three processes (pytest-xdist, ``-n 3 --dist loadgroup`` in pyproject's addopts) -------
 
 # ---- the steady quarter on Spark, shared by the Spark parity tests (session-scoped) ------
 def require_spark() -> None:
@@ -360,7 +360,7 @@ class SparkSteady:
 @pytest.fixture(scope="session")
 def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFactory
                  ) -> SparkSteady:
-    """Q2 of the cycled bank by ``run --engine spark`` (``local[2]``, 4 buckets,
+    """Q2 of the cycled bank by ``run --engine spark`` (``local[2]``, 2 buckets,
     ``spark.driver.maxResultSize=64m``), the models in force of the embedded first quarter,
     whose profiles, PD scores, personas and review triggers were carried into the Spark
     results first (as a bank moving from the embedded engine does, docs/spark.md), so that
@@ -398,25 +398,33 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
             "--out", str(work / "out" / "report.html"), "--spark-master", "local[2]",
             "--spark-conf", "spark.driver.maxResultSize=64m",
             "--spark-conf", "spark.sql.shuffle.partitions=4",
-            "--spark-results", str(root), "--buckets", "4"])
+            "--spark-results", str(root), "--buckets", "2"])
     assert printed.exit_code == 0, printed.output
     assert len(ran) == 1
     return SparkSteady(ran[0], root, work / "out", store, printed.output)
 
 
-#: The slowest test modules, slowest first (CPU seconds measured 2026-12-05 on a loaded
-#: machine): the two processes take whole modules from a queue in this order, then the
-#: others in the order collected, so the long modules start early and the short ones fill
-#: in at the end. ``test_spark_cycle.py`` first: it builds ``cycled_bank`` while the other
-#: process runs ``test_cli.py``, which does not need it.
+#: The slowest test modules, slowest first: the three processes take whole modules (xdist
+#: groups) from a queue in this order, then the others in the order collected, so the long
+#: ones start at once and the short ones fill in at the end. The first two units of the
+#: queue are the two long Spark groups, so they start at once on different processes: the
+#: module group of ``test_spark_cycle.py`` (the 50,000-firm driver-memory test) and, through
+#: the module's parity test, the ``spark-steady`` group (:func:`spark_steady`, then
+#: ``test_spark_decisions_marketing.py`` and ``test_spark_rules_review.py``). Both need
+#: ``cycled_bank``: one process builds it while the other generates its 50,000 firms.
+#: The third process starts ``test_cli.py``, which needs no shared bank.
+#: Times: the clean-clone CI of 2026-12-05 (quiet 2 cores, ``-n 2``, before the driver-memory
+#: test went from 16 buckets to 4 and the steady quarter from 4 to 2), then a run with
+#: ``-n 3`` on the shared machine at load average 10-11 (commit 07aa3f7, 2026-12-05 06:41).
 SLOW_FIRST = (
-    "tests/test_spark_cycle.py",  # ~310 s with the cycled bank (35 s) and 50,000 firms
-    "tests/test_cli.py",  # ~140 s: the demo (500 firms, two quarters) and a run
-    "tests/test_review_scenario.py",  # ~100 s: 1,500 firms through seven quarters
-    "tests/test_cycle.py",  # ~35 s: a crashed and completed re-run of Q2
+    # 43 s setup + 304 s | 132 s + 1,167 s; the steady group: 215 s setup | 879 s
+    "tests/test_spark_cycle.py",
+    "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 130 s
+    "tests/test_review_scenario.py",  # 1,500 firms, seven quarters: 50 s setup | 448 s
+    "tests/test_cycle.py",  # a crashed and completed re-run of Q2: 101 s setup under load
     "tests/test_profile.py",  # a 600-firm bank and the profile on Spark
-    "tests/test_service_live.py",  # ~100 s: `creditpersona run` in another process
-    "tests/test_workbench_browser.py",  # ~25 s: Chromium
+    "tests/test_service_live.py",  # `creditpersona run` in another process: 124 s under load
+    "tests/test_workbench_browser.py",  # Chromium
 )
 
 

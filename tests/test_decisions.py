@@ -523,7 +523,7 @@ def test_every_found_persona_of_the_fixture_gets_a_strategy(synthetic_bank: Synt
     truth = synthetic_bank.firms_truth().set_index("firm_id")["persona"]
     out = persona_strategies(synthetic_bank.profile, truth)
     # On the generator's own personas the archetype rules give each its namesake strategy.
-    assert (out["strategy"] == out["persona"]).all(), out
+    assert (out["strategy"] == out["persona_id"]).all(), out
 
 
 # Issue 15: rules a credit officer checks first -------------------------------------------

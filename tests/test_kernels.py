@@ -77,7 +77,7 @@ def graded(cycle: object) -> pd.DataFrame:
     scores = cycle.pd.scores  # type: ignore[attr-defined]
     assigned = cycle.personas.assignment.set_index("firm_id")  # type: ignore[attr-defined]
     strategy = assigned["persona_id"].map(
-        cycle.strategies.set_index("persona")["strategy"])  # type: ignore[attr-defined]
+        cycle.strategies.set_index("persona_id")["strategy"])  # type: ignore[attr-defined]
     return scores[["firm_id", "pd", "grade"]].assign(
         persona_strategy=lambda f: f["firm_id"].map(strategy).fillna("default"))
 

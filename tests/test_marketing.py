@@ -71,6 +71,20 @@ def test_eligibility_applies_industry_size_grade_pd_and_default() -> None:
     assert not e.loc["dpd"].any()                         # in default
 
 
+def test_eligibility_persona_codes_are_matched_to_the_persona_strategy() -> None:
+    cat = load_catalogue()
+    tech = cat.products["tech_rnd"]
+    only = tech.model_copy(update={"eligibility": tech.eligibility.model_copy(
+        update={"personas": ["growth_tech"]})})
+    cat = cat.model_copy(update={"products": {**cat.products, "tech_rnd": only}})
+    firms = pd.DataFrame({"firm_id": ["a", "b"], "industry_code": ["I6510", "I6510"],
+                          "size_class": ["small", "small"], "pd": [0.01, 0.01]})
+    assert eligibility(cat, firms)["tech_rnd"].all()  # no strategies passed: not checked
+    e = eligibility(cat, firms.assign(persona_strategy=["growth_tech", "trading_turnover"]))
+    assert e.loc["a", "tech_rnd"] and not e.loc["b", "tech_rnd"]
+    assert e.loc["b", "working_capital"]                  # other products unrestricted
+
+
 def test_routing_sends_first_time_borrowers_to_guided_onboarding() -> None:
     profile = pd.DataFrame({"firm_id": ["new", "old", "tech"],
                             "size_class": ["micro", "medium", "small"],
@@ -336,8 +350,10 @@ def test_backtest_and_needs_and_report(marketing) -> None:  # type: ignore[no-un
     needs = r.needs
     assert (needs["unmet"] <= needs["signalled"]).all()
     assert needs.loc[needs["need"] == "seasonal_revolving", "gap"].all()  # no product serves it
+    assert needs["persona_name_zh"].notna().all()
     html = marketing_section(r)
     assert "精准营销" in html and "Qini" in html and "Backtest" in html
+    assert "persona 客户性格" in html and "persona_name_zh" not in html  # needs' header
 
 
 def test_plan_cli_without_a_profile_exits_with_a_message(tmp_path: Path) -> None:

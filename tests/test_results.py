@@ -190,7 +190,7 @@ def test_persona_channel_routing_is_applied_in_the_cycle(
     channels = load_channels()
     by_strategy = channels.persona_channels
     strategy = result.personas.assignment.set_index("firm_id")["persona_id"].map(
-        result.strategies.set_index("persona")["strategy"])
+        result.strategies.set_index("persona_id")["strategy"])
     offers = result.marketing.offers
     standard = offers[offers["journey"] == "standard"]
     wanted = standard["firm_id"].map(strategy).map(by_strategy)

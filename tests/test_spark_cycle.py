@@ -113,7 +113,10 @@ def spark() -> Any:
                                       "spark.sql.shuffle.partitions": "4"})
 
 
-@pytest.fixture(scope="module")
+# Session-scoped (only this module uses it) so that pytest makes it before the session's
+# ``cycled_bank``: it is generated while another process builds the cycled bank, rather
+# than after waiting for it.
+@pytest.fixture(scope="session")
 def big_bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """50,000 firms as contract Parquet files (two years, about 4 transactions a firm and
     year, so the bank is wide rather than deep); the Spark cycle reads them directly."""
@@ -138,10 +141,13 @@ def test_nothing_firm_sized_reaches_the_driver(big_bank: Path, cycled_bank: Cycl
     is written from the results."""
     assert spark.sparkContext.getConf().get("spark.driver.maxResultSize") == "64m"
     store = cycled_bank.copy(cycled_bank.after_q1, "spark-big")
+    # 4 buckets, not the default 16: each bucket is one Python call per stage whose fixed
+    # cost, not the rows, set the test's time. It also makes the guard stricter: a bucket
+    # (12,500 firms) is above DRIVER_ROWS, so a stage collecting one would fail here.
     with Store(store) as st:
         result = run_spark_cycle(st, CYCLE_Q2, tmp_path / "out", spark=spark,
                                  inputs=str(big_bank), results=tmp_path / "results",
-                                 buckets=16, sample_cap=4_000)
+                                 buckets=4, sample_cap=4_000)
     assert {s: result.where()[s] for s in SPARK_STAGES} == {s: "spark" for s in SPARK_STAGES}
     for stage in ("profile", "pd_models", "personas"):
         assert all(n == BIG_FIRMS for n in result.stages[stage].tables.values()), stage

@@ -136,7 +136,7 @@ def test_offers_match_duckdb(cycled_bank: CycledBank,
               "suggested_rate", "suggested_limit"):
         np.testing.assert_allclose(a[c].to_numpy(float), b[c].to_numpy(float), rtol=1e-9,
                                    atol=1e-12, err_msg=c)
-    for c in ("firm_name", "rm_id", "persona", "product_zh", "journey", "channel",
+    for c in ("firm_name", "rm_id", "persona_name_zh", "product_zh", "journey", "channel",
               "reason_zh", "value_source", "propensity_model", "industry_section"):
         assert a[c].astype(str).tolist() == b[c].astype(str).tolist(), c
 

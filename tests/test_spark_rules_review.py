@@ -57,7 +57,7 @@ def spark() -> Any:
 
 @pytest.fixture(scope="module")
 def spark_q2(spark_steady: SparkSteady) -> tuple[SparkCycleResult, Path]:
-    """The steady quarter on Spark (4 buckets), the first quarter carried over
+    """The steady quarter on Spark (2 buckets), the first quarter carried over
     (``spark_steady``, shared with the other Spark parity tests)."""
     return spark_steady.result, spark_steady.root
 
@@ -153,7 +153,7 @@ def test_review_matches_the_embedded_cycle(spark_q2: tuple[SparkCycleResult, Pat
 def test_the_review_result_matches_beyond_the_tables(
         spark_q2: tuple[SparkCycleResult, Path], cycled_bank: CycledBank, spark: Any) -> None:
     """The migration matrices, rating summary, agreement and history of the review, split
-    into 3 buckets instead of 4; and the matured cohort's performance: the first quarter's
+    into 3 buckets instead of 2; and the matured cohort's performance: the first quarter's
     scores are stored once more as a cohort a year before the review, which the embedded
     :func:`~creditpersona.review.performance.matured_performance` judges on the store."""
     from creditpersona.contract.schema import TABLES

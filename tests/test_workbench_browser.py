@@ -301,6 +301,9 @@ def test_rm_searches_opens_a_firm_and_records_an_outcome(browser: Any, site: Sit
     other = next(f for f in browser.find_elements(By.CSS_SELECTOR, "form.outcome")
                  if f.get_attribute("data-firm") != site.offer_firm)
     other_firm = other.get_attribute("data-firm")
+    # Under the firm's name, its persona (the offers' persona_name_zh).
+    assert other.find_element(By.XPATH, "./ancestor::tr").find_element(
+        By.CSS_SELECTOR, "td .muted").text.strip(), "no persona name in the offer's row"
     other.find_element(By.CSS_SELECTOR, "button[value='interested']").click()
     assert "有意向" in wait_for(browser, ".outcome.recorded").text
     settled(browser)

@@ -250,7 +250,7 @@ def run_cycle(
     personas, strategies = run.stage("personas", lambda: _personas(
         store, as_of, profile, scores, "personas" in refits))
     assigned = personas.assignment.set_index("firm_id")
-    strategy_of = assigned["persona_id"].map(strategies.set_index("persona")["strategy"])
+    strategy_of = assigned["persona_id"].map(strategies.set_index("persona_id")["strategy"])
     ruleset: RuleSet = run.stage("rules", lambda: _rules(store, as_of, profile, assigned))
     graded = scores[["firm_id", "pd", "grade"]].assign(
         persona_strategy=lambda f: f["firm_id"].map(strategy_of).fillna("default"))

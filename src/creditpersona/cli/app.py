@@ -302,8 +302,7 @@ def _print_cycle(result: CycleResult) -> None:
     cards = result.personas.assignment.groupby(
         ["persona_id", "persona_name_zh", "persona_name_en"]).size()
     shown = cards.rename("firms").reset_index().merge(
-        result.strategies[["persona", "strategy"]], left_on="persona_id", right_on="persona",
-        how="left").drop(columns="persona")
+        result.strategies[["persona_id", "strategy"]], on="persona_id", how="left")
     console.print(_frame(shown, "Personas 客户性格 and their credit strategy"))
     console.print(f"Association rules 关联规则: {len(result.rules.rules):,}; watch-list "
                   f"预警名单: {len(result.decisions.watchlist):,} firms; offers 营销推荐: "

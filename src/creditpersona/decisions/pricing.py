@@ -59,6 +59,8 @@ COMPONENTS = ("ftp_bp", "operating_cost_bp", "expected_loss_bp", "capital_charge
 _log = logging.getLogger(__name__)
 
 
+# long: over 80 lines only through its docstring (inputs, every output column, a worked
+# quote); the body is one pass of array columns, the parts in _components, _quote, _raroc.
 def price_loans(
     requests: pd.DataFrame, firms: pd.DataFrame, config: DecisionsConfig | None = None,
     *, as_of: dt.date | npt.ArrayLike | None = None,

@@ -158,7 +158,7 @@ def stored_strategies(store: Store, as_of: dt.date, profile: pd.DataFrame) -> pd
         return pd.Series(dtype=object)
     persona = assigned.drop_duplicates("firm_id").set_index("firm_id")["persona_id"]
     base = profile.drop(columns=["as_of", "run_id", "engine"], errors="ignore")
-    strategies = persona_strategies(base, persona).set_index("persona")["strategy"]
+    strategies = persona_strategies(base, persona).set_index("persona_id")["strategy"]
     return persona.map(strategies).fillna("default").astype(object)
 
 

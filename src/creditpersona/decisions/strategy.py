@@ -83,7 +83,7 @@ def persona_strategies(
     Returns
     -------
     pandas.DataFrame
-        ``persona``, ``firms``, ``strategy``, ``strategy_zh``, ``rule`` (1-based; 0 = none
+        ``persona_id``, ``firms``, ``strategy``, ``strategy_zh``, ``rule`` (1-based; 0 = none
         matched, ``default``).
 
     Examples
@@ -93,7 +93,7 @@ def persona_strategies(
     ...                      "gross_margin": 0.2, "capex_intensity": 0.02, "revenue": 1e7,
     ...                      "total_assets": 1e7, "size_class": "small", "net_margin": 0.05})
     >>> out = persona_strategies(prof, pd.Series(["P1", "P1", "P2", "P2"], index=list("abcd")))
-    >>> out[["persona", "strategy", "rule"]].values.tolist()
+    >>> out[["persona_id", "strategy", "rule"]].values.tolist()
     [['P1', 'leveraged_distressed', 2], ['P2', 'stable_manufacturer', 8]]
     """
     rules = rules or load_strategy_rules()
@@ -103,15 +103,15 @@ def persona_strategies(
     missing = sorted({c.feature for r in rules.rules for c in r.when} - set(frame.columns))
     if missing:
         raise SchemaError(f"the profile lacks {missing}, which strategy.yaml's rules read")
-    frame = frame.set_index("firm_id").join(personas.rename("persona"), how="inner")
+    frame = frame.set_index("firm_id").join(personas.rename("persona_id"), how="inner")
     rows = []
-    for persona, members in frame.groupby("persona", sort=True):
+    for persona, members in frame.groupby("persona_id", sort=True):
         chosen, number = "default", 0
         for i, rule in enumerate(rules.rules, start=1):
             if all(_holds(members, c) for c in rule.when):
                 chosen, number = rule.strategy, i
                 break
-        rows.append({"persona": persona, "firms": len(members), "strategy": chosen,
+        rows.append({"persona_id": persona, "firms": len(members), "strategy": chosen,
                      "strategy_zh": config.personas[chosen].zh, "rule": number})
     return pd.DataFrame(rows)
 

@@ -248,9 +248,10 @@ def eligibility(catalogue: Catalogue, firms: pd.DataFrame) -> pd.DataFrame:
     catalogue : Catalogue
     firms : pandas.DataFrame
         One row per firm: ``firm_id``, ``industry_code``, ``size_class``; optionally
-        ``persona``, ``pd`` and ``grade`` (checked when present; without them the risk
-        appetite's ``unrated`` rule decides) and ``current_dpd`` (a firm 90 or more days past
-        due is in default and never eligible, nor is a firm graded ``D``).
+        ``persona_strategy`` (strategy code), ``pd`` and ``grade`` (checked when present;
+        without them the risk appetite's ``unrated`` rule decides) and ``current_dpd`` (a
+        firm 90 or more days past due is in default and never eligible, nor is a firm graded
+        ``D``).
 
     Returns
     -------
@@ -301,8 +302,8 @@ def eligibility(catalogue: Catalogue, firms: pd.DataFrame) -> pd.DataFrame:
             ok &= ~_starts_with_any(industry, rule.exclude_industries)
         if rule.size_classes is not None:
             ok &= size.isin(rule.size_classes).to_numpy(dtype=bool)
-        if rule.personas is not None and "persona" in firms.columns:
-            ok &= firms["persona"].isin(rule.personas).to_numpy(dtype=bool)
+        if rule.personas is not None and "persona_strategy" in firms.columns:
+            ok &= firms["persona_strategy"].isin(rule.personas).to_numpy(dtype=bool)
         if rule.max_grade is not None:
             ok &= (rank < 0) | (rank <= GRADES.index(rule.max_grade))
         if rule.max_pd is not None:

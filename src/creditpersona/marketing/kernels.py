@@ -119,7 +119,7 @@ def marketing_inputs(store: Store, as_of: dt.date, profile: pd.DataFrame,
     """One row per firm with everything :func:`apply_marketing` reads.
 
     The profile with ``firm_name``, ``rm_id`` (the store's ``firms``), ``pd`` and ``grade``
-    (``scores``: the latest row per firm), ``persona`` (name), ``strategy`` (persona strategy
+    (``scores``: the latest row per firm), ``persona_name_zh``, ``strategy`` (persona strategy
     code, routes the standard journey) and ``held:<product>`` (an active loan of the product
     on ``as_of``).
 
@@ -148,7 +148,7 @@ def marketing_inputs(store: Store, as_of: dt.date, profile: pd.DataFrame,
         out = out.drop(columns=[c for c in ("pd", "grade") if c in out.columns]).merge(
             s[keep], on="firm_id", how="left")
     if personas is not None:
-        out["persona"] = personas.reindex(out["firm_id"]).to_numpy()
+        out["persona_name_zh"] = personas.reindex(out["firm_id"]).to_numpy()
     out["strategy"] = (strategies.reindex(out["firm_id"]).to_numpy(dtype=object)
                        if strategies is not None else None)
     held = products_held(store, as_of).reindex(out["firm_id"], fill_value=False)
@@ -267,7 +267,7 @@ def candidates(model: MarketingModel, chunk: pd.DataFrame,
     cat, chn = model.catalogue, model.channels
     firms, held, strategy = split_inputs(chunk)
     signals = need_signals(firms, cat)
-    eligible = eligibility(cat, firms)
+    eligible = eligibility(cat, firms.assign(persona_strategy=strategy.to_numpy()))
     routes = route(firms, strategy if strategy.notna().any() else None, chn)
     ok = eligible.to_numpy(dtype=bool) & ~held.reindex(
         index=eligible.index, columns=eligible.columns, fill_value=False).to_numpy(dtype=bool)

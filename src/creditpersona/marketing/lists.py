@@ -33,7 +33,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("rm_id", "客户经理", "RM"),
     ("firm_id", "统一社会信用代码", "Firm id"),
     ("firm_name", "企业名称", "Firm"),
-    ("persona", "客户性格", "Persona"),
+    ("persona_name_zh", "客户性格", "Persona"),
     ("product", "产品代码", "Product code"),
     ("product_zh", "推荐产品", "Product"),
     ("journey_zh", "客户旅程", "Journey"),

@@ -154,9 +154,9 @@ def unmet_needs(
                 dtype=bool).any(axis=1)
         else:
             open_ = np.full(len(firms), bool(need.served_by))
-        part = pd.DataFrame({"persona": persona.to_numpy(), "signalled": sig, "unmet": unmet,
-                             "closed": unmet & ~open_})
-        g = part.groupby("persona", sort=True)
+        part = pd.DataFrame({"persona_name_zh": persona.to_numpy(), "signalled": sig,
+                             "unmet": unmet, "closed": unmet & ~open_})
+        g = part.groupby("persona_name_zh", sort=True)
         agg = pd.DataFrame({"firms": g.size(), "signalled": g["signalled"].sum(),
                             "unmet": g["unmet"].sum(),
                             "no_eligible_product": g["closed"].sum()})
@@ -169,6 +169,6 @@ def unmet_needs(
     out["unmet_share"] = (out["unmet"] / out["firms"]).round(4)
     out["gap"] = (out["served_by"] == "—") | (
         (out["unmet"] > 0) & (out["no_eligible_product"] == out["unmet"]))
-    out = out[["persona", "need", "need_zh", "served_by", "firms", "signalled", "unmet",
+    out = out[["persona_name_zh", "need", "need_zh", "served_by", "firms", "signalled", "unmet",
                "unmet_share", "no_eligible_product", "gap"]]
-    return out.sort_values(["persona", "need"], ignore_index=True)
+    return out.sort_values(["persona_name_zh", "need"], ignore_index=True)

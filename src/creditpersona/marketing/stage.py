@@ -299,15 +299,15 @@ def _offers(plan: OfferPlan, c: Candidates, personas: pd.Series | None, as_of: d
     offers = plan.offers.copy()
     offers["as_of"] = as_of
     offers["firm_name"] = f["firm_name"].reindex(offers["firm_id"]).to_numpy()
-    offers["persona"] = (personas.reindex(offers["firm_id"]).to_numpy() if personas is not None
-                         else None)
+    offers["persona_name_zh"] = (personas.reindex(offers["firm_id"]).to_numpy()
+                                 if personas is not None else None)
     offers["product_zh"] = offers["product"].map(
         lambda p: cat.products[p].zh if p in cat.products else PRODUCT_LABELS_ZH.get(p, p))
     for col in ("journey", "journey_zh", "channel_zh"):
         offers[col] = c.routes[col].reindex(offers["firm_id"]).to_numpy()
     offers["reason_zh"] = _reasons(offers, c.signals, cat)
     offers["method"] = plan.method
-    return offers[["as_of", "firm_id", "firm_name", "rm_id", "persona", "product",
+    return offers[["as_of", "firm_id", "firm_name", "rm_id", "persona_name_zh", "product",
                    "product_zh", "journey", "journey_zh", "channel", "channel_zh",
                    "p_accept", "uplift", "value", "contact_cost", "expected_value",
                    "suggested_rate", "suggested_limit", "value_source", "propensity_model",

@@ -109,6 +109,19 @@ def _index(scale: MasterScale, z: npt.NDArray[np.float64]) -> npt.NDArray[np.int
     return np.searchsorted(upper, floored, side="left").astype(np.int64)
 
 
+def _anchor_shift(p: npt.NDArray[np.float64], performing: npt.NDArray[np.bool_],
+                  config: RatingPhilosophy, long_run_default_rate: float,
+                  central: float | None) -> float:
+    """The logit shift that moves the central PIT PD (``central``, default the performing
+    firms' mean) towards the long-run anchor by ``config.anchor_weight``."""
+    anchor = config.long_run_default_rate or long_run_default_rate
+    if central is None and performing.any():
+        central = float(np.mean(p[performing]))
+    if config.anchor_weight > 0 and central is not None:
+        return config.anchor_weight * float(_logit(anchor) - _logit(central))
+    return 0.0
+
+
 def rate(current: pd.DataFrame, previous: pd.DataFrame | None, scale: MasterScale,
          config: RatingPhilosophy, long_run_default_rate: float, *,
          central: float | None = None) -> pd.DataFrame:
@@ -155,14 +168,7 @@ def rate(current: pd.DataFrame, previous: pd.DataFrame | None, scale: MasterScal
     defaulted = np.asarray(current["defaulted"], dtype=bool)
     z = _logit(np.maximum(p, scale.pd_floor))
     pit_idx = _index(scale, z)
-    anchor = config.long_run_default_rate or long_run_default_rate
-    performing = ~defaulted
-    shift = 0.0
-    if central is None and performing.any():
-        central = float(np.mean(p[performing]))
-    if config.anchor_weight > 0 and central is not None:
-        shift = config.anchor_weight * float(_logit(anchor) - _logit(central))
-    score = z + shift
+    score = z + _anchor_shift(p, ~defaulted, config, long_run_default_rate, central)
     prev_score, prev_idx = _previous(current, previous, names)
     has_prev = prev_idx >= 0
     w = config.smoothing_weight

@@ -63,7 +63,7 @@ def lineage_section(result: CycleResult) -> str:
 
 def strategy_section(strategies: pd.DataFrame) -> str:
     """Which credit strategy each persona follows (decisions/strategy.yaml)."""
-    shown = strategies.rename(columns={"persona": "persona 客户性格", "firms": "firms",
+    shown = strategies.rename(columns={"persona_id": "persona 客户性格", "firms": "firms",
                                        "strategy": "strategy", "strategy_zh": "策略",
                                        "rule": "rule # in strategy.yaml"})
     return ("<h3>授信策略 Credit strategy per persona</h3><p class='note'>The first rule of "

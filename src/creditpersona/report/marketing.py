@@ -18,8 +18,8 @@ from creditpersona.report.html import _figure, _table
 def offer_figures(offers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Offers per persona and product (a crosstab) and per product and journey (offers,
     expected value, mean acceptance), from the offers table's rows."""
-    offers = offers.assign(persona=offers["persona"].fillna("unknown"))
-    grid = pd.crosstab(offers["persona"], offers["product_zh"])
+    offers = offers.assign(persona_name_zh=offers["persona_name_zh"].fillna("unknown"))
+    grid = pd.crosstab(offers["persona_name_zh"], offers["product_zh"])
     by = offers.groupby(["product_zh", "journey_zh"]).agg(
         offers=("firm_id", "size"), expected_value=("expected_value", "sum"),
         mean_p_accept=("p_accept", "mean")).reset_index()
@@ -109,7 +109,8 @@ def marketing_section(result: MarketingResult) -> str:
                   f"AUC {bt.metrics['propensity_auc']:.3f}. Same number of firms picked by "
                   "every policy.</p>", _table(bt.table)]
     if len(result.needs):
-        view = result.needs.sort_values("unmet", ascending=False).head(20)
+        view = result.needs.sort_values("unmet", ascending=False).head(20).rename(
+            columns={"persona_name_zh": "persona 客户性格"})
         parts += ["<h3>Unmet needs per persona 未满足需求（产品创新视角）</h3>",
                   "<p class='note'><em>gap</em>: no product in the catalogue serves the need, "
                   "or none is open to the firms that have it.</p>", _table(view)]

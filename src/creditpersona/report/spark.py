@@ -289,11 +289,12 @@ def _marketing(res: ParquetResults, result: SparkCycleResult) -> str:
     o = (results.OFFERS, result.as_of)
     head = res.sql("SELECT count(*) AS n, coalesce(sum(expected_value), 0) AS ev FROM {o}",
                    o=o)
-    cells = res.sql("SELECT coalesce(persona, 'unknown') AS persona, product_zh, "
+    cells = res.sql("SELECT coalesce(persona_name_zh, 'unknown') AS persona_name_zh, "
+                    "product_zh, "
                     "count(*) AS n FROM {o} GROUP BY 1, 2", o=o)
-    grid = cells.pivot_table(index="persona", columns="product_zh", values="n",
+    grid = cells.pivot_table(index="persona_name_zh", columns="product_zh", values="n",
                              aggfunc="sum", fill_value=0).sort_index().sort_index(axis=1)
-    grid.index.name, grid.columns.name = "persona", "product_zh"
+    grid.index.name, grid.columns.name = "persona_name_zh", "product_zh"
     by = res.sql("SELECT product_zh, journey_zh, count(*) AS offers, "
                  "sum(expected_value) AS expected_value, avg(p_accept) AS mean_p_accept "
                  "FROM {o} GROUP BY 1, 2 ORDER BY 1, 2", o=o)

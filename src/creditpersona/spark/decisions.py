@@ -82,7 +82,7 @@ def strategy_table(run: SparkCycle, profile: DataFrame, personas: DataFrame) -> 
     rules, config = load_strategy_rules(), load_decisions()
     members = firms_only(profile).withColumn("asset_turnover", F.col("revenue") / F.when(
         F.col("total_assets") > 0, F.col("total_assets"))).join(
-        personas.select("firm_id", F.col("persona_id").alias("persona")), "firm_id")
+        personas.select("firm_id", "persona_id"), "firm_id")
     conditions = {(c.feature, c.stat, c.equals) for r in rules.rules for c in r.when}
     missing = sorted({f for f, _, _ in conditions} - set(members.columns))
     if missing:
@@ -90,9 +90,9 @@ def strategy_table(run: SparkCycle, profile: DataFrame, personas: DataFrame) -> 
     keyed = sorted(conditions, key=str)
     stats = [_statistic(feature, stat, equals).alias(f"s{i}")
              for i, (feature, stat, equals) in enumerate(keyed)]
-    rows = members.groupBy("persona").agg(F.count(F.lit(1)).alias("firms"), *stats).collect()
+    rows = members.groupBy("persona_id").agg(F.count(F.lit(1)).alias("firms"), *stats).collect()
     out = []
-    for row in sorted(rows, key=lambda r: str(r["persona"])):
+    for row in sorted(rows, key=lambda r: str(r["persona_id"])):
         chosen, number = "default", 0
         for i, rule in enumerate(rules.rules, start=1):
             values = [row[f"s{keyed.index((c.feature, c.stat, c.equals))}"] for c in rule.when]
@@ -100,10 +100,10 @@ def strategy_table(run: SparkCycle, profile: DataFrame, personas: DataFrame) -> 
                    for v, c in zip(values, rule.when, strict=True)):
                 chosen, number = rule.strategy, i
                 break
-        out.append({"persona": str(row["persona"]), "firms": int(row["firms"]),
+        out.append({"persona_id": str(row["persona_id"]), "firms": int(row["firms"]),
                     "strategy": chosen, "strategy_zh": config.personas[chosen].zh,
                     "rule": number})
-    return pd.DataFrame(out, columns=["persona", "firms", "strategy", "strategy_zh", "rule"])
+    return pd.DataFrame(out, columns=["persona_id", "firms", "strategy", "strategy_zh", "rule"])
 
 
 def _statistic(feature: str, stat: str, equals: str | None) -> Column:
@@ -127,7 +127,7 @@ def strategy_frame(run: SparkCycle, profile: DataFrame, personas: DataFrame
 
     table = strategy_table(run, profile, personas)
     small = run.spark.createDataFrame(
-        table[["persona", "strategy"]].rename(columns={"persona": "persona_id"})
+        table[["persona_id", "strategy"]]
         if len(table) else pd.DataFrame({"persona_id": pd.Series(dtype=str),
                                          "strategy": pd.Series(dtype=str)}),
         "persona_id string, strategy string")

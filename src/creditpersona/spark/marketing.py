@@ -100,10 +100,10 @@ def input_rows(run: SparkCycle, as_of: dt.date, profile: DataFrame, graded: Data
     firms = run.frame(run.tables["firms"]).select(
         "firm_id", F.col("name").alias("firm_name"), "rm_id")
     base = firms_only(profile)
-    base = base.drop(*[c for c in ("pd", "grade", "persona", "strategy")
+    base = base.drop(*[c for c in ("pd", "grade", "persona_name_zh", "strategy")
                        if c in base.columns])
     personas = run.results.read(store_results.PERSONAS, as_of).select(
-        "firm_id", F.col("persona_name_zh").alias("persona"))
+        "firm_id", "persona_name_zh")
     limits = run.results.read(store_results.DECISION_LIMITS, as_of).select(
         "firm_id", F.col("single_borrower_cap").alias("_sbc"),
         F.col("leverage_cap").alias("_lev"))
@@ -114,7 +114,7 @@ def input_rows(run: SparkCycle, as_of: dt.date, profile: DataFrame, graded: Data
     rows = rows.join(limits, "firm_id", "left")
     held = [F.coalesce(F.col(f"`{HELD + p}`"), F.lit(False)).alias(HELD + p) for p in PRODUCTS]
     order = [F.col(c) for c in base.columns] + [F.col(c) for c in (
-        "firm_name", "rm_id", "pd", "grade", "persona", "strategy")]
+        "firm_name", "rm_id", "pd", "grade", "persona_name_zh", "strategy")]
     return rows.select(*order, *held, *[F.col(c) for c in _VALUE])
 
 
@@ -490,7 +490,7 @@ def proposal_rows(rows: DataFrame, model: MarketingModel) -> DataFrame:
             c = candidates(model, inputs, _value(base, graded, limits, model.as_of))
             scored = c.scored
             best = scored[scored["proposed"]].reset_index(drop=True)
-            personas = pd.Series(inputs["persona"].to_numpy(),
+            personas = pd.Series(inputs["persona_name_zh"].to_numpy(),
                                  index=inputs["firm_id"].astype(str))
             plan: Any = _Plan(best, METHOD)
             offers = _offers(plan, c, personas, model.as_of, model.catalogue)

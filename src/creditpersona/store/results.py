@@ -262,7 +262,7 @@ TABLES: dict[str, ResultTable] = {t.name: t for t in (
         "one firm's monitoring plan 贷后监测计划", _DECISION_READERS),
     ResultTable(OFFERS, "marketing", "marketing.stage.save_offers",
                 ("as_of", "firm_id", "product"), _schema(
-        "as_of:d firm_id:s firm_name:s rm_id:s persona:s product:s product_zh:s journey:s "
+        "as_of:d firm_id:s firm_name:s rm_id:s persona_name_zh:s product:s product_zh:s journey:s "
         "journey_zh:s channel:s channel_zh:s p_accept:f uplift:f value:f contact_cost:f "
         "expected_value:f suggested_rate:f suggested_limit:f value_source:s "
         "propensity_model:s industry_section:s reason_zh:s method:s"),

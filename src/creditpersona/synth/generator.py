@@ -139,6 +139,8 @@ def _validate(n_firms: object, seed: object, end_date: object, years: object,
         raise parameter_error("progress", _OWNER, "a callable taking a str, or None", progress)
 
 
+# long: over 80 lines only through its docstring (every parameter and file written); the
+# blocks are drawn and written by _Bank.
 def generate_bank(
     out_dir: str | Path,
     n_firms: int = 2000,
@@ -217,8 +219,6 @@ def generate_bank(
     ...     sorted(result.files) == sorted(TABLES_BY_NAME)
     True
     """
-    # Over 80 lines only through its docstring (every parameter and file written); the
-    # blocks are drawn and written by _Bank.
     _validate(n_firms, seed, end_date, years, quarters, shock, txn_per_firm_year, fmt,
               inject_errors, block_firms, progress)
     timeline = Timeline.build(end_date, history_years(int(years), int(quarters)),
