@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from creditpersona.decisions.config import TIERS
+from creditpersona.errors import StoreError
 from creditpersona.profile.scoring import DIMENSIONS
 from creditpersona.report.cycle import strategy_section
 from creditpersona.report.decisions import (
@@ -98,6 +99,11 @@ def spark_report(path: str | Path, store: Store, result: SparkCycleResult, *,
         missing.
     """
     res = ParquetResults(result.results_root)
+    if not res.exists(results.PROFILES, result.as_of):
+        res.close()
+        raise StoreError(f"{res.root}: no profiles of {result.as_of} there, where run "
+                         f"{result.run_id} wrote its Parquet results (moved or deleted?); "
+                         "pass the folder that holds them with --spark-results.")
     own = store.path.parent / f"{store.path.name}.spark-inputs"
     data = store if not result.inputs or Path(result.inputs).resolve() == own.resolve() \
         else inputs_store(result.inputs)
