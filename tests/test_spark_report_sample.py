@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,7 +30,7 @@ DAY = dt.date(2026, 6, 30)
 FIRMS = [f"9132{i:04d}MA0000000X" for i in range(12)]
 
 
-def _write(root: Path, name: str, values: dict[str, list[object]], parts: int) -> None:
+def _write(root: Path, name: str, values: dict[str, list[Any]], parts: int) -> None:
     """``values`` as the Parquet files of one date of result table ``name``, the rows
     dealt round-robin into ``parts`` files (every declared column; NULL when not given)."""
     folder = root / name / f"as_of={DAY}"

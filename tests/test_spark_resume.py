@@ -63,7 +63,12 @@ def resumed(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFactory) -
     def watched(*a: Any, **k: Any) -> Any:
         announced.append([])
         shown = k["on_stage"]
-        k["on_stage"] = lambda name: (announced[-1].append(name), shown(name))
+
+        def on_stage(name: str) -> None:
+            announced[-1].append(name)
+            shown(name)
+
+        k["on_stage"] = on_stage
         ran.append(real(*a, **k))
         return ran[-1]
 
