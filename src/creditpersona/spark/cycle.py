@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from creditpersona import artefacts
 from creditpersona.errors import ConfigurationError, InsufficientDataError, StoreError
 from creditpersona.runs import Lineage, RunLedger, completed, config_digests
+from creditpersona.runs import lineage as store_lineage
 from creditpersona.runs import stages as ledger_stages
 from creditpersona.safeio import private_dir
 from creditpersona.spark import decisions as spark_decisions
@@ -105,7 +106,10 @@ def results_root(store: Store) -> Path:
 
 
 def inputs_lineage(inputs: str, refit: tuple[str, ...]) -> Lineage:
-    """The lineage of a run on the Parquet inputs: every file's name, size and SHA-256."""
+    """The lineage of a run on ``--spark-inputs``: every file's name, size and SHA-256.
+
+    A run on the store's own tables takes the store's lineage
+    (:func:`creditpersona.runs.lineage`: its loads), as the embedded run does."""
     files = []
     folder = Path(inputs)
     for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
@@ -182,7 +186,7 @@ def run_spark_cycle(
     clock = time.perf_counter()
     run = _open(store, as_of, spark or spark_session(master, conf), inputs, results,
                 buckets, sample_cap)
-    lineage = inputs_lineage(run.inputs, refits)
+    lineage = _lineage(store, run.inputs if inputs is not None else None, refits)
     ledger = RunLedger.start(store, as_of, lineage, restart=restart)
     steps = _Steps(ledger, on_stage, run, as_of, {"inputs": time.perf_counter() - clock}, {})
     steps.record("inputs", SparkStage("inputs", "spark", note=f"inputs: {run.inputs}"),
@@ -194,6 +198,13 @@ def run_spark_cycle(
     return SparkCycleResult(as_of, ledger.run_id, run.results.root, steps.done, steps.seconds,
                             versions, files, steps.values, lineage, run.inputs,
                             tuple(steps.resumed))
+
+
+def _lineage(store: Store, inputs: str | None, refits: tuple[str, ...]) -> Lineage:
+    """The run's lineage: the files of ``--spark-inputs``; else the store's loads, as the
+    embedded run's (its copies in ``<store>.spark-inputs`` are rewritten by every run)."""
+    return inputs_lineage(inputs, refits) if inputs is not None else \
+        store_lineage(store, "spark", refits)
 
 
 def _open(store: Store, as_of: dt.date, session: SparkSession, inputs: str | Path | None,
