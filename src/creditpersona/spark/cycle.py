@@ -7,7 +7,14 @@ ledger of the store (``cycle_runs``, ``cycle_stages``) with a checkpoint
 executors, bucket by bucket, and its result tables were written as Parquet,
 :class:`~creditpersona.spark.results.SparkResults`); only counts, means, histograms and the
 capped fit samples reached the driver. Every stage runs on Spark; ``run --engine spark``
-then writes the HTML report from the Parquet results (:mod:`creditpersona.report.spark`).
+then writes the HTML report from the Parquet results (:mod:`creditpersona.report.spark`),
+which :func:`load_spark_cycle` lets ``creditpersona report`` rebuild from the ledger.
+
+A failed run is resumed as the embedded cycle resumes one (:mod:`creditpersona.runs`): the
+next run of the date with the same lineage takes the stages the failed run finished from
+their checkpoints (:class:`SparkCheckpoint`: the stage's record and the small value it
+handed on; its rows are its Parquet tables, checked before they are used) and computes the
+rest.
 
 The store keeps what is not per firm: the run ledger and the model registry (PD models,
 persona model, fitted on the driver on a sample, see :mod:`~creditpersona.spark.stages`).
@@ -345,10 +352,10 @@ class _Steps:
     computed: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
 
-    def checkpoint(self, stage: SparkStage, value: Any, models: dict[str, Any],
-                   run_id: str | None = None) -> SparkCheckpoint:
+    def checkpoint(self, stage: SparkStage, value: Any, models: dict[str, Any]
+                   ) -> SparkCheckpoint:
         return SparkCheckpoint(stage, value, dict(models), self.run_.results.root,
-                               self.run_.sample_cap, run_id or self.ledger.run_id)
+                               self.run_.sample_cap, self.ledger.run_id)
 
     def record(self, name: str, stage: SparkStage, value: Any = None) -> None:
         self.seconds.setdefault(name, 0.0)
