@@ -412,10 +412,11 @@ def _not_a_results_folder(store: Path | None) -> None:
     if store is None or not store.is_dir():
         return
     spark = store.name.endswith(".results") or any(store.glob("profiles/as_of=*"))
+    owner = store.with_name(store.name.removesuffix(".results")) \
+        if store.name.endswith(".results") else "STORE"
     hint = (f"it holds the Parquet results of a Spark run: pass the store that run used "
-            f"(--store {store.name.removesuffix('.results') or 'STORE'}) and, if the results "
-            f"moved, --spark-results {store}" if spark else
-            "pass the store file (a DuckDB file, creditpersona.duckdb by default)")
+            f"(--store {owner}) and, if the results moved, --spark-results {store}" if spark
+            else "pass the store file (a DuckDB file, creditpersona.duckdb by default)")
     raise fail(StoreError(f"{store}: a folder, not a creditpersona store; {hint}."))
 
 
