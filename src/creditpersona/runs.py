@@ -209,10 +209,16 @@ class RunLedger:
             return False
         return True
 
+    def peek(self, stage: str) -> Any:
+        """The checkpoint of ``stage`` from the resumed run (digests checked), not recorded:
+        an engine looks at it before it decides to resume the stage."""
+        path_text, sha = self._resumable[stage]
+        return read_checkpoint(path_text, sha, stage)
+
     def load(self, stage: str) -> Any:
         """The checkpoint of ``stage`` from the resumed run (digests checked), recorded."""
+        value = self.peek(stage)
         path_text, sha = self._resumable[stage]
-        value = read_checkpoint(path_text, sha, stage)
         self._record(stage, "resumed", 0.0, path_text, sha)
         return value
 

@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -35,12 +35,13 @@ from creditpersona.cli.personas import personas_app
 from creditpersona.cli.rules import rules_app
 from creditpersona.cli.service import audit_app, serve, users_app
 from creditpersona.cli.text import text_app
-from creditpersona.errors import CreditPersonaError
+from creditpersona.errors import CreditPersonaError, StoreError
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from creditpersona.pipeline import CycleResult
+    from creditpersona.spark.cycle import SparkCycleResult
     from creditpersona.store.store import Store
 
 app = typer.Typer(
@@ -368,37 +369,107 @@ def report(
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Profile date to show [default: the latest].")] = None,
     store: StoreOption = None,
+    spark_results: Annotated[str | None, typer.Option(
+        "--spark-results", help="For a cycle that ran on Spark: its Parquet results, when "
+                                "they moved since the run [default: where it wrote them].")
+    ] = None,
 ) -> None:
     """Write the HTML report of the store: the whole cycle of a date that ran, else its profile.
 
     A completed `creditpersona run` of the date is rebuilt from its checkpoints (nothing is
-    computed again); a date that was only profiled gets the data and profile sections.
+    computed again), whichever engine ran it: a Spark run's report is rebuilt from its
+    Parquet results (no Spark needed). The report of a completed cycle is also kept beside
+    the store as <store>.reports/<date>.html, where `creditpersona run` keeps it; a date
+    that was only profiled gets the data and profile sections.
     """
-    import pandas as pd
-
-    from creditpersona.pipeline import load_cycle
-    from creditpersona.profile.build import load_profile
-    from creditpersona.report.cycle import cycle_sections
-    from creditpersona.report.html import render_report
     from creditpersona.runs import runs as ledger_runs
     from creditpersona.store.store import Store
+
+    _not_a_results_folder(store)
+    try:
+        with Store(store, read_only=True) as st:
+            day = parse_date(as_of) if as_of else None
+            ledger = ledger_runs(st, day)
+            ledger = ledger[ledger["status"] == "completed"]
+            if len(ledger):
+                date = _as_date(ledger["as_of"].iloc[0])
+                if ledger["engine"].iloc[0] == "spark":
+                    path = _spark_report(st, date, out, spark_results)
+                else:
+                    path = _cycle_report(st, date, out)
+                kept = _keep_report(st.path, date, path)
+            else:
+                path, kept = _profile_report(st, day, out), None
+    except CreditPersonaError as exc:
+        raise fail(exc) from None
+    console.print(f"Wrote {path}" + ("" if kept is None else f" (kept as {kept})"))
+
+
+def _not_a_results_folder(store: Path | None) -> None:
+    """Exit 2 if ``--store`` names a folder (a Spark run's Parquet results, say): a report
+    needs the store file, which holds the run ledger and the models."""
+    if store is None or not store.is_dir():
+        return
+    spark = store.name.endswith(".results") or any(store.glob("profiles/as_of=*"))
+    owner = store.with_name(store.name.removesuffix(".results")) \
+        if store.name.endswith(".results") else "STORE"
+    hint = (f"it holds the Parquet results of a Spark run: pass the store that run used "
+            f"(--store {owner}) and, if the results moved, --spark-results {store}" if spark
+            else "pass the store file (a DuckDB file, creditpersona.duckdb by default)")
+    raise fail(StoreError(f"{store}: a folder, not a creditpersona store; {hint}."))
+
+
+def _as_date(value: Any) -> dt.date:
+    import pandas as pd
+
+    return pd.Timestamp(value).date()
+
+
+def _cycle_report(st: Store, day: dt.date, out: Path) -> Path:
+    """The embedded cycle of ``day`` rebuilt from its checkpoints, as its report."""
+    from creditpersona.pipeline import load_cycle
+    from creditpersona.report.cycle import cycle_sections
+    from creditpersona.report.html import render_report
     from creditpersona.store.summary import portfolio_summary
 
-    with Store(store, read_only=True) as st:
-        day = parse_date(as_of) if as_of else None
-        ledger = ledger_runs(st, day)
-        ledger = ledger[ledger["status"] == "completed"]
-        if len(ledger):
-            result = load_cycle(st, pd.Timestamp(ledger["as_of"].iloc[0]).date())
-            path = render_report(out, title=f"creditpersona — {st.path}",
-                                 summary=portfolio_summary(st),
-                                 profile=result.profile.assign(as_of=result.as_of),
-                                 sections=cycle_sections(result))
-        else:
-            frame = load_profile(st, day)
-            path = render_report(out, title=f"creditpersona — {st.path}",
-                                 summary=portfolio_summary(st), profile=frame)
-    console.print(f"Wrote {path}")
+    result = load_cycle(st, day)
+    return render_report(out, title=f"creditpersona — {st.path} — {day}",
+                         summary=portfolio_summary(st),
+                         profile=result.profile.assign(as_of=result.as_of),
+                         sections=cycle_sections(result))
+
+
+def _spark_report(st: Store, day: dt.date, out: Path, results_dir: str | None) -> Path:
+    """The Spark cycle of ``day`` rebuilt from its checkpoints and Parquet results."""
+    from creditpersona.report.spark import spark_report
+    from creditpersona.spark.cycle import load_spark_cycle
+
+    result = load_spark_cycle(st, day, results=results_dir)
+    return spark_report(out, st, result, title=f"creditpersona — {st.path} — {day} (Spark)")
+
+
+def _profile_report(st: Store, day: dt.date | None, out: Path) -> Path:
+    """The data and profile sections of a date that was only profiled."""
+    from creditpersona.profile.build import load_profile
+    from creditpersona.report.html import render_report
+    from creditpersona.store.summary import portfolio_summary
+
+    return render_report(out, title=f"creditpersona — {st.path}",
+                         summary=portfolio_summary(st), profile=load_profile(st, day))
+
+
+def _keep_report(store_path: Path, day: dt.date, path: Path) -> Path | None:
+    """A copy of the report of ``day``'s cycle beside the store, where ``run`` keeps it
+    (``<store>.reports/<date>.html``, served at ``/api/v1/runs/{run_id}/report``)."""
+    from creditpersona.safeio import private_dir, write_bytes
+    from creditpersona.service.snapshot import reports_dir
+
+    if str(store_path) == ":memory:":
+        return None
+    kept = private_dir(reports_dir(store_path)) / f"{day.isoformat()}.html"
+    if kept.resolve() == Path(path).resolve():
+        return kept
+    return write_bytes(kept, Path(path).read_bytes())
 
 
 @app.command()
@@ -457,7 +528,7 @@ def run(
             f"--refit {', '.join(unknown)}: re-fit what? Use --refit pd and/or --refit "
             "personas."))
     if engine == "spark":
-        _spark_cycle(store, date, out, tuple(refit or ()), spark_master,
+        _spark_cycle(store, date, out, tuple(refit or ()), restart, spark_master,
                      spark_conf or [], spark_inputs, spark_results, buckets, sample_cap)
         return
     if engine != "duckdb":
@@ -477,13 +548,11 @@ def run(
 
 
 def _spark_cycle(store: Path | None, date: dt.date, out: Path, refit: tuple[str, ...],
-                 master: str | None, conf: list[str], inputs: str | None,
+                 restart: bool, master: str | None, conf: list[str], inputs: str | None,
                  results_dir: str | None, buckets: int, sample_cap: int) -> None:
-    """``run --engine spark``: the cycle on Spark, where each stage ran and its rows, and
-    the HTML report ``out`` built from the Parquet results."""
-    import pandas as pd
-
-    from creditpersona.report.spark import spark_report
+    """``run --engine spark``: the cycle on Spark (resuming a failed run of the date, as the
+    embedded cycle does), where each stage ran and its rows, and the HTML report ``out``
+    built from the Parquet results, kept beside the store as the embedded run's is."""
     from creditpersona.spark.cycle import run_spark_cycle
     from creditpersona.spark.session import parse_conf
     from creditpersona.store.store import Store
@@ -495,25 +564,39 @@ def _spark_cycle(store: Path | None, date: dt.date, out: Path, refit: tuple[str,
             result = run_spark_cycle(
                 st, date, out.parent, master=master, conf=settings, inputs=inputs,
                 results=results_dir, buckets=buckets, sample_cap=sample_cap, refit=refit,
-                on_stage=lambda name: progress.update(task,
-                                                      description=f"{name} as of {date}"))
+                restart=restart, on_stage=lambda name: progress.update(
+                    task, description=f"{name} as of {date}"))
     except CreditPersonaError as exc:
         raise fail(exc) from None
+    _print_spark_cycle(result)
+    try:  # the cycle completed (the ledger says so); the report reads its results
+        with Store(store, read_only=True) as st:
+            path = _spark_report(st, date, out, results_dir)
+            kept = _keep_report(st.path, date, path)
+    except CreditPersonaError as exc:
+        raise fail(CreditPersonaError(
+            f"the cycle of {date} completed (run {result.run_id}), but its report was not "
+            f"written: {exc}; write it with creditpersona report --as-of {date} once the "
+            "results are readable.")) from None
+    console.print(f"Report: {path}" + ("" if kept is None else f" (kept as {kept})"))
+
+
+def _print_spark_cycle(result: SparkCycleResult) -> None:
+    """Where each stage of a Spark cycle ran, its rows and seconds, as ``run`` prints them."""
+    import pandas as pd
+
     rows = pd.DataFrame([{"stage": s.stage, "ran on 运行于": s.ran_on,
                           "seconds": round(result.seconds.get(s.stage, 0.0), 1),
                           "rows written": ", ".join(f"{k} {v:,}" for k, v in s.tables.items()),
                           "driver rows": s.driver_rows, "note": s.note}
                          for s in result.stages.values()])
-    console.print(_frame(rows, f"Spark cycle 季度循环 {date} (run {result.run_id})"))
+    console.print(_frame(rows, f"Spark cycle 季度循环 {result.as_of} (run {result.run_id})"))
     console.print(f"Results 结果: {result.results_root}")
-    try:  # the cycle completed (the ledger says so); the report reads its results
-        with Store(store, read_only=True) as st:
-            path = spark_report(out, st, result, title=f"creditpersona — {st.path} (Spark)")
-    except CreditPersonaError as exc:
-        raise fail(CreditPersonaError(
-            f"the cycle of {date} completed (run {result.run_id}), but its report was not "
-            f"written: {exc}")) from None
-    console.print(f"Report: {path}")
+    timing = ", ".join(f"{k} {v:.1f} s" + (" (resumed)" if k in result.resumed else "")
+                       for k, v in result.seconds.items())
+    console.print(f"Stages: {timing}")
+    console.print(f"Run {result.run_id} recorded with its lineage "
+                  f"(creditpersona runs --as-of {result.as_of}).")
 
 
 @app.command()

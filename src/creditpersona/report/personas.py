@@ -45,6 +45,24 @@ def personas_section(result: PersonaResult, *, firms: int | None = None,
         "descriptions are generated from each persona's distinguishing features; rule-based "
         f"personas come from the policy.{(' ' + html.escape(note)) if note else ''}</p>",
     ]
+    parts += _charts(result, labels)
+    parts += _cards(result)
+    metrics = pd.DataFrame({"metric": list(ev.summary()), "value": list(ev.summary().values())})
+    parts += ["<h3>Evaluation 分类效果评估</h3>", _table(metrics),
+              "<h4>Choice of the number of personas 类别数选择</h4>", _table(ev.selection)]
+    if len(ev.value.columns) > 1:
+        parts += ["<h4>Value by persona 价值（利息收入、预期损失）</h4>",
+                  _table(ev.value, index=True)]
+    if result.identity is not None:
+        parts += ["<h4>Identity across re-fits 类别延续</h4>", _table(result.identity.pairs)]
+    return "\n".join(parts)
+
+
+def _charts(result: PersonaResult, labels: list[str]) -> list[str]:
+    """The radar of mean scores, the firms per persona and the default and response rates."""
+    cards = result.cards.cards
+    ev = result.evaluation
+    parts: list[str] = []
     theta = [f"{_DIMENSIONS_ZH[s]} {s.removesuffix('_score')}" for s in SCORE_COLUMNS]
     radar = go.Figure([
         go.Scatterpolar(r=[*row[list(SCORE_COLUMNS)].astype(float), float(row[SCORE_COLUMNS[0]])],
@@ -68,6 +86,13 @@ def personas_section(result: PersonaResult, *, firms: int | None = None,
                               f"{p_response})", barmode="group", yaxis_tickformat=".0%",
                         xaxis={"type": "category"})
     parts.append(_figure(rates))
+    return parts
+
+
+def _cards(result: PersonaResult) -> list[str]:
+    """One card per persona, the overview table, products held and the assignment rules."""
+    cards = result.cards.cards
+    parts: list[str] = []
     parts.append("<h3>Persona cards 客户性格卡片</h3>")
     for pid, row in cards.iterrows():
         parts.append(
@@ -89,12 +114,4 @@ def personas_section(result: PersonaResult, *, firms: int | None = None,
                   f"{surrogate.fidelity:.1%} of held-out firms (fidelity). Rule-based personas "
                   "are applied first, exactly as the policy states.</p>",
                   _table(surrogate.rules)]
-    metrics = pd.DataFrame({"metric": list(ev.summary()), "value": list(ev.summary().values())})
-    parts += ["<h3>Evaluation 分类效果评估</h3>", _table(metrics),
-              "<h4>Choice of the number of personas 类别数选择</h4>", _table(ev.selection)]
-    if len(ev.value.columns) > 1:
-        parts += ["<h4>Value by persona 价值（利息收入、预期损失）</h4>",
-                  _table(ev.value, index=True)]
-    if result.identity is not None:
-        parts += ["<h4>Identity across re-fits 类别延续</h4>", _table(result.identity.pairs)]
-    return "\n".join(parts)
+    return parts

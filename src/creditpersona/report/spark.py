@@ -12,8 +12,9 @@ firm-level table through Spark to the driver:
   of the columns it shows;
 * the charts of distributions (the profile's histograms and box plots) and the persona
   cards and evaluation are drawn on a uniform sample of at most :data:`SAMPLE` firms (the
-  smallest DuckDB ``hash(firm_id)``; every firm when the bank is smaller, so the figures are
-  the embedded report's), and the section says so when it is a sample;
+  smallest MD5 digests of the firm ids, :data:`SAMPLE_KEY`: the same firms every quarter
+  and on every machine; every firm when the bank is smaller, so the figures are the
+  embedded report's), and the section says so when it is a sample;
 * what is small and not stored as a table comes from the run
   (:attr:`~creditpersona.spark.cycle.SparkCycleResult.values`): the PD validation tables,
   the personas' strategies and the review; the rules are read back from their table.
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from creditpersona.decisions.config import TIERS
+from creditpersona.errors import StoreError
 from creditpersona.profile.scoring import DIMENSIONS
 from creditpersona.report.cycle import strategy_section
 from creditpersona.report.decisions import (
@@ -66,6 +68,11 @@ if TYPE_CHECKING:
 
 #: Most firms of the sample the distribution charts and the persona cards are drawn on.
 SAMPLE = 20_000
+#: The sample's order: the MD5 digest of the UTF-8 firm id as 32 lowercase hexadecimal
+#: digits (DuckDB's ``md5``, RFC 1321, the same on every version and machine, unlike its
+#: ``hash``), so a bank's report draws the same firms every quarter and everywhere: in
+#: Python, ``hashlib.md5(firm_id.encode()).hexdigest()``.
+SAMPLE_KEY = "md5({firm_id})"
 _SCORES = [f"{d}_score" for d in DIMENSIONS]
 
 
@@ -92,6 +99,11 @@ def spark_report(path: str | Path, store: Store, result: SparkCycleResult, *,
         missing.
     """
     res = ParquetResults(result.results_root)
+    if not res.exists(results.PROFILES, result.as_of):
+        res.close()
+        raise StoreError(f"{res.root}: no profiles of {result.as_of} there, where run "
+                         f"{result.run_id} wrote its Parquet results (moved or deleted?); "
+                         "pass the folder that holds them with --spark-results.")
     own = store.path.parent / f"{store.path.name}.spark-inputs"
     data = store if not result.inputs or Path(result.inputs).resolve() == own.resolve() \
         else inputs_store(result.inputs)
@@ -126,7 +138,7 @@ def _render(path: str | Path, store: Store, data: Store, res: ParquetResults,
         review_section(result.values["review"]),
         pd_section(result.values["pd_models"], scores, names, reasons=reasons),
         _personas(store, data, res, result, sample),
-        strategy_section(result.values["decisions"][1]),
+        strategy_section(result.values["decisions"]),
         rules_section(_rules(res, day)),
         decisions_section(decisions, names),
         text_section(text, names=names, risky=risky),
@@ -138,10 +150,11 @@ def _render(path: str | Path, store: Store, data: Store, res: ParquetResults,
 
 
 def _sample(res: ParquetResults, day: dt.date) -> pd.DataFrame:
-    """At most :data:`SAMPLE` firms' profiles with their PD: the smallest hashes of the firm id."""
+    """At most :data:`SAMPLE` firms' profiles with their PD: the firms of smallest
+    :data:`SAMPLE_KEY` (the MD5 digest of the firm id, as hexadecimal text)."""
     return res.sql(f"SELECT p.*, s.pd FROM {{p}} LEFT JOIN {{s}} USING (firm_id) "
-                   f"ORDER BY hash(p.firm_id), p.firm_id LIMIT {SAMPLE}",
-                   p=(results.PROFILES, day), s=(results.PD_SCORES, day))
+                   f"ORDER BY {SAMPLE_KEY.format(firm_id='p.firm_id')}, p.firm_id "
+                   f"LIMIT {SAMPLE}", p=(results.PROFILES, day), s=(results.PD_SCORES, day))
 
 
 def _profile_figures(res: ParquetResults, day: dt.date) -> ProfileFigures:
