@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from creditpersona import artefacts
 from creditpersona.contract.schema import PRODUCT_LABELS_ZH
@@ -127,20 +126,20 @@ def _reasons(offers: pd.DataFrame, signals: pd.DataFrame, cat: Catalogue) -> lis
     return out
 
 
-def _uplift_oof(history: pd.DataFrame, seed: int, n_jobs: int,
-                cv: int = 5) -> tuple[dict[str, float], pd.DataFrame]:
-    feats = feature_columns(history, pooled=True)
-    y = history["responded"].astype(int).to_numpy()
-    t = history["treated"].astype(bool).to_numpy()
-    strata = y * 2 + t
-    oof = np.zeros(len(history))
-    splitter = StratifiedGroupKFold(cv, shuffle=True, random_state=seed)
-    for train, test in splitter.split(history, strata, history["firm_id"]):
-        model = TwoModelUplift(params={"random_state": seed, "n_jobs": n_jobs})
-        model.fit(history.iloc[train][feats], y[train], t[train])
-        oof[test] = model.predict_uplift(history.iloc[test][feats])
+def _uplift_metrics(uplift: TwoModelUplift,
+                    fitted: pd.DataFrame) -> tuple[dict[str, float], pd.DataFrame]:
+    """Out-of-fold uplift metrics and Qini curve of the learner fitted on ``fitted``.
+
+    Every row is scored by models that never saw it
+    (:meth:`~creditpersona.marketing.uplift.TwoModelUplift.out_of_fold_uplift`): the fit's
+    own cross-fitting, no refit.
+    """
+    feats = feature_columns(fitted, pooled=True)
+    y = fitted["responded"].astype(int).to_numpy()
+    t = fitted["treated"].astype(bool).to_numpy()
+    oof = uplift.out_of_fold_uplift(fitted[feats], t)
     inc, ratio = incremental_at_k(y, t, oof, 0.2)
-    metrics = {"rows": float(len(history)), "qini": qini_coefficient(y, t, oof),
+    metrics = {"rows": float(len(fitted)), "qini": qini_coefficient(y, t, oof),
                "uplift_at_20": uplift_at_k(y, t, oof, 0.2), "incremental_at_20": inc,
                "ratio_to_random_at_20": ratio}
     return metrics, qini_curve(y, t, oof, points=50)
@@ -284,7 +283,7 @@ def plan_campaign(
     uplift_metrics: dict[str, float] = {}
     qini = pd.DataFrame(columns=["share", "targeted", "incremental", "random"])
     if model.uplift is not None:
-        uplift_metrics, qini = _uplift_oof(fitted, seed, n_jobs)
+        uplift_metrics, qini = _uplift_metrics(model.uplift, fitted)
     bt = _backtest(fitted, model, run_backtest, seed, n_jobs, notes)
     return MarketingResult(as_of, offers, plan, greedy_objective, len(positive), propensity,
                            uplift_metrics, qini, bt,
