@@ -47,7 +47,12 @@ PARTS = {
     "history (campaign_history)": ("creditpersona.marketing.history", "campaign_history"),
     "response models (ProductPropensity.fit)": ("creditpersona.marketing.propensity",
                                                 "ProductPropensity.fit"),
-    "uplift out-of-fold (_uplift_oof)": ("creditpersona.marketing.stage", "_uplift_oof"),
+    "uplift out-of-fold (_uplift_oof, 5 refits)": ("creditpersona.marketing.stage",
+                                                   "_uplift_oof"),
+    "uplift out-of-fold (_uplift_metrics, no refit)": ("creditpersona.marketing.stage",
+                                                       "_uplift_metrics"),
+    "snapshots profiled (profile_of_firms)": ("creditpersona.marketing.history",
+                                              "profile_of_firms"),
     "TwoModelUplift.fit (every call)": ("creditpersona.marketing.uplift",
                                         "TwoModelUplift.fit"),
     "backtest": ("creditpersona.marketing.backtest", "backtest"),
@@ -91,7 +96,10 @@ def _parts(stats: pstats.Stats) -> dict[str, float]:
     for label, (module, name) in PARTS.items():
         obj: Any = importlib.import_module(module)
         for attr in name.split("."):
-            obj = getattr(obj, attr)
+            obj = getattr(obj, attr, None)
+        if obj is None:          # not in this path's code
+            found[label] = 0.0
+            continue
         code = obj.__code__
         key = (code.co_filename, code.co_firstlineno, code.co_name)
         found[label] = float(raw[key][3]) if key in raw else 0.0
@@ -144,7 +152,11 @@ def _has_kernels() -> bool:
     return importlib.util.find_spec("creditpersona.marketing.kernels") is not None
 
 
-def run(work: Path, label: str) -> dict[str, object]:
+def run(work: Path, label: str, warm: bool = False) -> dict[str, object]:
+    """The stage of the last quarter on a copy of the store; ``warm``: after the history of
+    the quarter before was built on it (untimed), as a first quarter run by this code leaves
+    the store (its campaign snapshots' profiles stored)."""
+    from creditpersona.marketing.history import campaign_history
     from creditpersona.marketing.stage import plan_campaign, publish_campaign
     from creditpersona.profile.build import load_profile
     from creditpersona.store.store import Store
@@ -153,6 +165,8 @@ def run(work: Path, label: str) -> dict[str, object]:
     shutil.copy(work / "store.duckdb", path)
     day = QUARTERS[-1]
     with Store(path) as st:
+        if warm:
+            campaign_history(st, before=QUARTERS[0])
         profile = load_profile(st, day).drop(columns=["as_of", "run_id", "engine"],
                                               errors="ignore")
         prof = cProfile.Profile()
@@ -164,14 +178,16 @@ def run(work: Path, label: str) -> dict[str, object]:
         seconds = time.perf_counter() - t
         peak = _peak_mb()
         stats = pstats.Stats(prof)
-        holdout = _holdout(st, day, label == "current" or _has_kernels())
+        holdout = _holdout(st, day, label != "baseline" or _has_kernels())
     pooled = result.propensity[result.propensity["model"] == "_pooled"]
     top = stats.sort_stats("cumulative")
     lines: list[str] = []
     for func in list(top.fcn_list)[:40]:  # type: ignore[attr-defined]
         cc, nc, tt, ct, _ = top.stats[func]  # type: ignore[attr-defined]
         lines.append(f"{ct:8.1f} s cum {tt:7.1f} s own  {func[2]}  ({Path(func[0]).name})")
-    return {"seconds": seconds, "peak_mb": peak, "offers": len(result.offers),
+    path.unlink()
+    return {"seconds": seconds, "peak_mb": peak, "load_end": os.getloadavg(),
+            "offers": len(result.offers),
             "expected_value": float(result.offers["expected_value"].sum()),
             "objective": result.plan.objective, "candidates": result.candidates,
             "oof_auc": float(pooled["oof_auc"].iloc[0]) if len(pooled) else float("nan"),
@@ -204,6 +220,8 @@ def _report(base: dict[str, Any], cur: dict[str, Any]) -> None:
                      ("candidates", "{:,}"), ("expected_value", "{:,.0f}"),
                      ("oof_auc", "{:.4f}"), ("uplift_qini_oof", "{:.4f}")):
         print(f"{key:<44}{fmt.format(base[key]):>14}{fmt.format(cur[key]):>14}")
+    print(f"{'load average (1 min) at its end':<44}{base['load_end'][0]:>14.1f}"
+          f"{cur['load_end'][0]:>14.1f}")
     for key in ("train_rows", "response_auc", "uplift_qini"):
         fmt = "{:,.0f}" if key == "train_rows" else "{:.4f}"
         print(f"{'hold-out ' + key:<44}{fmt.format(base['holdout'][key]):>14}"
@@ -229,13 +247,17 @@ def main() -> None:
                          "main's src extracted with git archive), instead of --baseline.")
     ap.add_argument("--skip-baseline", action="store_true",
                     help="Time the current code only (no ratio).")
-    ap.add_argument("--stage", choices=["setup", "baseline", "current"])
+    ap.add_argument("--stage", choices=["setup", "baseline", "current", "current-warm"])
+    ap.add_argument("--warm", action="store_true",
+                    help="Also time the current code with the campaign snapshots of the "
+                         "quarter before already stored (a steady quarter after a first "
+                         "quarter run by this code).")
     a = ap.parse_args()
     if a.stage == "setup":
         print(json.dumps(setup(a.workdir, a.firms)))
         return
-    if a.stage in ("baseline", "current"):
-        print(json.dumps(run(a.workdir, a.stage), default=str))
+    if a.stage in ("baseline", "current", "current-warm"):
+        print(json.dumps(run(a.workdir, a.stage, warm=a.stage == "current-warm"), default=str))
         return
     work = a.workdir or Path(tempfile.mkdtemp(prefix="bench_marketing_"))
     work.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -255,6 +277,11 @@ def main() -> None:
     cur = _child("current", work, here)
     print(f"load average at the end: {os.getloadavg()} (1, 5, 15 min; 2 cores shared)")
     _report(base or cur, cur)
+    if a.warm:
+        warm = _child("current-warm", work, here)
+        print(f"\nload average at the end: {os.getloadavg()}")
+        print("current, cold history (above) against warm history (snapshots stored):")
+        _report(cur, warm)
 
 
 if __name__ == "__main__":

@@ -198,7 +198,7 @@ def _restore(rows: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
             col = col.astype(object)
             col = col.where(col.notna(), None if kind == "object:none" else np.nan)
         elif str(col.dtype) != kind:
-            col = col.astype(kind)
+            col = col.astype(kind)  # type: ignore[call-overload]  # a dtype as stored
         out[name] = col
     return pd.DataFrame(out, index=rows.index)
 
@@ -209,8 +209,8 @@ def _store_day(store: Store, day: dt.date, stored: pd.DataFrame, computed: pd.Da
     ``profiled = False`` for each firm asked that has no profile on the day (not founded
     yet), so that it is not asked again."""
     through = int(loads["load_id"].max()) if len(loads) else 0
-    meta = {"definition": definition, "loads_through": through,
-            "loads_sha256": _loads_sha256(loads, through)}
+    meta: dict[str, str | int] = {"definition": definition, "loads_through": through,
+                                  "loads_sha256": _loads_sha256(loads, through)}
     if len(computed) or not len(stored):   # the profile's columns and dtypes, as computed
         meta["columns"] = json.dumps({str(c): _kind(computed[c]) for c in computed.columns})
     absent = asked.difference(pd.Index(computed["firm_id"].astype(str)))

@@ -271,9 +271,10 @@ TABLES: dict[str, ResultTable] = {t.name: t for t in (
         ("marketing.stage (load_offers)", "cli.marketing")),
     ResultTable(
         HISTORY_PROFILES, "marketing", "marketing.snapshots.snapshot_profiles", _FIRM_DATE,
-        pa.schema([*_PROFILE, *_schema("profiled:b columns:s definition:s loads_through:i loads_sha256:s")]),
+        pa.schema([*_PROFILE, *_schema(
+            "profiled:b columns:s definition:s loads_through:i loads_sha256:s")]),
         "one contacted firm's profile at a campaign's snapshot (as_of: the snapshot; "
-        "profiled false: the firm has no profile then; columns: the profile's, in order) "
+        "profiled false: the firm has no profile then; columns: the profile's, typed) "
         "营销历史快照画像",
         ("marketing.snapshots (campaign_history)",),
         frozenset(_PROFILE.names) - {"firm_id", "as_of", "run_id", "engine"}),
