@@ -171,12 +171,17 @@ def snapshot_profiles(store: Store, day: dt.date, firm_ids: npt.ArrayLike,
     stored = (results.read(store, HISTORY_PROFILES, day) if ok
               else results.empty(HISTORY_PROFILES))
     missing = ids.difference(pd.Index(stored["firm_id"].astype(str)))
+    parts = []
+    if len(stored):
+        mine = stored[stored["profiled"].astype(bool).to_numpy()
+                      & stored["firm_id"].astype(str).isin(ids).to_numpy()]
+        parts.append(_restore(mine.reset_index(drop=True),
+                              json.loads(stored["columns"].iloc[0])))
     if len(missing) or not ok:
-        _store_day(store, day, stored, profile_of_firms(store, day, missing if ok else ids),
-                   missing if ok else ids, definition, loads)
-    rows = results.read(store, HISTORY_PROFILES, day, firms=ids.tolist())
-    rows = rows[rows["profiled"].astype(bool).to_numpy()].reset_index(drop=True)
-    return _restore(rows, json.loads(rows["columns"].iloc[0])) if len(rows) else rows.iloc[:, :0]
+        computed = profile_of_firms(store, day, missing if ok else ids)
+        _store_day(store, day, stored, computed, missing if ok else ids, definition, loads)
+        parts.append(computed)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 def _kind(col: pd.Series) -> str:

@@ -223,19 +223,28 @@ class TwoModelUplift(_UpliftBase):
     def __init__(self, *, params: Mapping[str, Any] | None = None) -> None:
         self.params = params
 
-    def fit(self, X: pd.DataFrame, y: npt.ArrayLike,
-            treatment: npt.ArrayLike) -> TwoModelUplift:
-        """Fit the treated and the control model."""
+    def fit(self, X: pd.DataFrame, y: npt.ArrayLike, treatment: npt.ArrayLike,
+            groups: npt.ArrayLike | None = None) -> TwoModelUplift:
+        """Fit the treated and the control model (``groups``, e.g. the firm of each row:
+        each arm's cross-fitting keeps a group in one fold, so that
+        :meth:`out_of_fold_uplift` is out of fold by firm)."""
         X, yy, tt = self._data(X, y, treatment)
-        self.treated_model_ = self._model().fit(X[tt], yy[tt])
-        self.control_model_ = self._model().fit(X[~tt], yy[~tt])
+        g = None if groups is None else np.asarray(groups)
+        if g is not None and g.shape[0] != tt.size:
+            raise SchemaError(f"groups has {g.shape[0]} rows but X has {tt.size}.")
+        self.treated_model_ = self._model().fit(X[tt], yy[tt],
+                                                groups=None if g is None else g[tt])
+        self.control_model_ = self._model().fit(X[~tt], yy[~tt],
+                                                groups=None if g is None else g[~tt])
         return self
 
     def predict_uplift(self, X: pd.DataFrame) -> Floats:
         """P(respond | treated) − P(respond | control) per row."""
         self._require("treated_model_")
-        return np.asarray(self.treated_model_.predict_proba(X)[:, 1]
-                          - self.control_model_.predict_proba(X)[:, 1], dtype=float)
+        treated, control = self.treated_model_, self.control_model_
+        data = treated.matrix(X)          # one matrix for both arms when they read the same
+        other = data if treated.same_inputs(control) else control.matrix(X)
+        return treated.proba_matrix(data) - control.proba_matrix(other)
 
     def out_of_fold_uplift(self, X: pd.DataFrame, treatment: npt.ArrayLike) -> Floats:
         """The uplift of the training rows, each predicted by models that never saw it.
