@@ -134,8 +134,12 @@ def _holdout(store: Any, day: dt.date, current: bool, seed: int = 0) -> dict[str
         contacted[["product", *feature_columns(contacted)]],
         contacted["responded"].astype(int).to_numpy())
     cols = feature_columns(train, pooled=True)
+    import inspect
+
+    by_firm = ({"groups": train["firm_id"].astype(str).to_numpy()}   # as fit_marketing fits
+               if "groups" in inspect.signature(TwoModelUplift.fit).parameters else {})
     upl = TwoModelUplift(params=params).fit(train[cols], train["responded"].astype(int)
-                                            .to_numpy(), t_tr)
+                                            .to_numpy(), t_tr, **by_firm)
     t_te = test["treated"].astype(bool).to_numpy()
     y_te = test["responded"].astype(int).to_numpy()
     p = prop.predict_accept(test[["product", *feature_columns(contacted)]])["p_accept"]
@@ -153,10 +157,10 @@ def _has_kernels() -> bool:
 
 
 def run(work: Path, label: str, warm: bool = False) -> dict[str, object]:
-    """The stage of the last quarter on a copy of the store; ``warm``: after the history of
-    the quarter before was built on it (untimed), as a first quarter run by this code leaves
-    the store (its campaign snapshots' profiles stored)."""
-    from creditpersona.marketing.history import campaign_history
+    """The stage of the last quarter on a copy of the store; ``warm``: after the history and
+    the models of the quarter before were built on it (untimed), as a first quarter run by
+    this code leaves the store (the campaign snapshots' profiles stored, the models
+    registered)."""
     from creditpersona.marketing.stage import plan_campaign, publish_campaign
     from creditpersona.profile.build import load_profile
     from creditpersona.store.store import Store
@@ -166,7 +170,7 @@ def run(work: Path, label: str, warm: bool = False) -> dict[str, object]:
     day = QUARTERS[-1]
     with Store(path) as st:
         if warm:
-            campaign_history(st, before=QUARTERS[0])
+            _first_quarter(st)
         profile = load_profile(st, day).drop(columns=["as_of", "run_id", "engine"],
                                               errors="ignore")
         prof = cProfile.Profile()
@@ -194,6 +198,22 @@ def run(work: Path, label: str, warm: bool = False) -> dict[str, object]:
             "uplift_qini_oof": result.uplift.get("qini", float("nan")),
             "notes": result.notes, "parts": _parts(stats), "profile": lines,
             "holdout": holdout}
+
+
+def _first_quarter(st: Any) -> None:
+    """What the marketing stage of the first quarter leaves in the store (this code): the
+    campaign snapshots' profiles and the models registered for it."""
+    from creditpersona.marketing.catalogue import load_catalogue
+    from creditpersona.marketing.history import campaign_history
+    from creditpersona.marketing.in_force import fit_or_reuse
+    from creditpersona.marketing.kernels import capped_history, marketing_inputs
+    from creditpersona.marketing.routing import load_channels
+    from creditpersona.profile.build import load_profile
+
+    cat, day = load_catalogue(), QUARTERS[0]
+    fitted = capped_history(campaign_history(st, before=day), cat)
+    inputs = marketing_inputs(st, day, load_profile(st, day))
+    fit_or_reuse(st, fitted, inputs, day, catalogue=cat, channels=load_channels())
 
 
 def _child(stage: str, work: Path, src: Path | None, *extra: str) -> dict[str, Any]:

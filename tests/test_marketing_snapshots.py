@@ -1,8 +1,11 @@
-"""The campaign snapshots' profiles kept in the store (marketing.snapshots, issue 19 item 4).
+"""What a steady quarter's marketing stage keeps from earlier quarters (issue 19 item 4).
 
-The history read from the stored snapshots must equal the history computed from scratch
-(a read-only store never stores them), and a changed definition or a load of data dated on
-or before a snapshot must recompute it, while a load dated after every snapshot must not.
+* The campaign snapshots' profiles (marketing.snapshots): the history read from the stored
+  snapshots must equal the history computed from scratch (a read-only store never stores
+  them), and a changed definition or a load of data dated on or before a snapshot must
+  recompute it, while a load dated after every snapshot must not.
+* The models in force (marketing.in_force): reused only for the same contacts and
+  definition, and then scoring exactly as the fit they stand for.
 """
 
 from __future__ import annotations
@@ -133,3 +136,41 @@ def test_data_dated_by_a_snapshot_invalidates_it_later_data_does_not(
     pd.testing.assert_frame_equal(changed, fresh)
     mine = (changed["firm_id"] == firm) & (changed["snapshot"] == last)
     assert not changed.loc[mine, "inflow_12m"].equals(computed.loc[mine, "inflow_12m"])
+
+
+def test_models_in_force_are_reused_for_the_same_contacts_only(  # type: ignore[no-untyped-def]
+        synthetic_bank, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from creditpersona.marketing import in_force
+    from creditpersona.marketing.catalogue import load_catalogue
+    from creditpersona.marketing.kernels import candidates, capped_history, marketing_inputs
+    from creditpersona.marketing.routing import load_channels
+    from creditpersona.models import registry
+
+    cat, chn, day = load_catalogue(), load_channels(), synthetic_bank.as_of
+    later = day + dt.timedelta(days=92)
+    path = tmp_path / "bank.duckdb"
+    shutil.copy(synthetic_bank.store_path, path)
+    with Store(path) as st:
+        fitted = capped_history(history.campaign_history(st, before=day), cat)
+        inputs = marketing_inputs(st, day, synthetic_bank.profile)
+        first, note = in_force.fit_or_reuse(st, fitted, inputs, day, catalogue=cat,
+                                            channels=chn)
+        assert note is None and first.propensity is not None and first.uplift is not None
+        assert registry.record(st, in_force.MODEL_NAME).as_of == day
+        fits: list[int] = []
+        real = in_force.fit_marketing
+        monkeypatch.setattr(in_force, "fit_marketing",
+                            lambda *a, **k: fits.append(1) or real(*a, **k))
+        again, note = in_force.fit_or_reuse(st, fitted, inputs, later, catalogue=cat,
+                                            channels=chn)
+        assert fits == [] and note is not None and f"fitted for {day}" in note
+        # another sample (a contact fewer) or another seed: fitted again
+        in_force.fit_or_reuse(st, fitted.iloc[:-1], inputs, later, catalogue=cat,
+                              channels=chn)
+        in_force.fit_or_reuse(st, fitted, inputs, later, catalogue=cat, channels=chn,
+                              seed=1)
+        assert fits == [1, 1]
+    refit = real(fitted, inputs, day, catalogue=cat, channels=chn)
+    scored = [candidates(m, inputs).scored for m in (first, again, refit)]
+    pd.testing.assert_frame_equal(scored[1], scored[0])   # the model in force, as fitted
+    pd.testing.assert_frame_equal(scored[2], scored[0])   # and a fit again gives the same

@@ -42,6 +42,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from creditpersona import artefacts
 from creditpersona.errors import SchemaError
 from creditpersona.models.base import NotFittedError
 from creditpersona.models.folds import stratified_group_folds
@@ -52,6 +53,7 @@ OWNER = "PropensityModel"
 
 
 # -- the estimator -------------------------------------------------------------------------
+@artefacts.trusted("marketing_propensity_model")
 class PropensityModel(ClassifierMixin, BaseEstimator):
     """Cross-fitted, early-stopped, calibrated LightGBM classifier for any table.
 
@@ -322,6 +324,7 @@ def _is_numeric(s: pd.Series) -> bool:
 
 
 # -- one model per product -----------------------------------------------------------------
+@artefacts.trusted("marketing_product_propensity")
 class ProductPropensity(ClassifierMixin, BaseEstimator):
     """P(accept | offered) per product: one :class:`PropensityModel` per product with enough
     contacted rows, and a pooled model over all products for the others.

@@ -29,6 +29,7 @@ from creditpersona.errors import InsufficientDataError, SchemaError
 from creditpersona.marketing.backtest import BacktestResult, backtest
 from creditpersona.marketing.catalogue import Catalogue, load_catalogue
 from creditpersona.marketing.history import campaign_history, feature_columns
+from creditpersona.marketing.in_force import fit_or_reuse
 from creditpersona.marketing.kernels import (
     MIN_ARM_RESPONSES,
     MIN_RESPONSES,
@@ -36,7 +37,6 @@ from creditpersona.marketing.kernels import (
     MarketingModel,
     candidates,
     capped_history,
-    fit_marketing,
     marketing_inputs,
 )
 from creditpersona.marketing.lists import CampaignListFiles, write_campaign_lists
@@ -246,11 +246,14 @@ def plan_campaign(
     strategies: pd.Series | None = None,
 ) -> MarketingResult:
     """Plan one campaign: fit (:func:`~creditpersona.marketing.kernels.fit_marketing`, on
-    at most ``fitting.sample_cap`` contacts), score every pair
-    (:func:`~creditpersona.marketing.kernels.apply_marketing`), plan, measure.
+    at most ``fitting.sample_cap`` contacts, or the models in force when fitted on the
+    same contacts: :func:`~creditpersona.marketing.in_force.fit_or_reuse`), score every
+    pair (:func:`~creditpersona.marketing.kernels.apply_marketing`), plan, measure.
 
-    The parameters are :func:`marketing_stage`'s; nothing is stored or written (the
-    result has no lists: :func:`publish_campaign` does both).
+    The parameters are :func:`marketing_stage`'s. Neither offers nor lists are stored or
+    written (:func:`publish_campaign` does both); on a store open for writing, the
+    campaign snapshots' profiles (:mod:`creditpersona.marketing.snapshots`) and a new fit
+    of the models (model registry) are kept.
     """
     cat = catalogue or load_catalogue()
     chn = channels or load_channels()
@@ -265,9 +268,9 @@ def plan_campaign(
         store, before=as_of, catalogue=cat, seed=seed)
     fitted = capped_history(hist, cat, seed)
     inputs = marketing_inputs(store, as_of, profile, scores, personas, strategies)
-    model = fit_marketing(fitted, inputs, as_of, catalogue=cat, channels=chn, seed=seed,
-                          n_jobs=n_jobs)
-    notes.extend(model.notes)
+    model, reused = fit_or_reuse(store, fitted, inputs, as_of, catalogue=cat, channels=chn,
+                                 seed=seed, n_jobs=n_jobs)
+    notes.extend([*model.notes, *([reused] if reused else [])])
     if len(fitted) < len(hist):
         notes.append(f"models fitted on {len(fitted):,} of {len(hist):,} campaign contacts "
                      "(fitting.sample_cap, stratified by product, arm and response).")

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.base import BaseEstimator
 
+from creditpersona import artefacts
 from creditpersona.errors import SchemaError, parameter_error
 from creditpersona.marketing.propensity import MODEL_PARAMS, PropensityModel
 from creditpersona.models.base import NotFittedError
@@ -201,6 +202,7 @@ class _UpliftBase(BaseEstimator):
                                  "fit(X, y, treatment) first.")
 
 
+@artefacts.trusted("marketing_two_model_uplift")
 class TwoModelUplift(_UpliftBase):
     """T-learner: separate response models for the treated and the control rows.
 
