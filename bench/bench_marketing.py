@@ -202,18 +202,14 @@ def run(work: Path, label: str, warm: bool = False) -> dict[str, object]:
 
 def _first_quarter(st: Any) -> None:
     """What the marketing stage of the first quarter leaves in the store (this code): the
-    campaign snapshots' profiles and the models registered for it."""
-    from creditpersona.marketing.catalogue import load_catalogue
-    from creditpersona.marketing.history import campaign_history
-    from creditpersona.marketing.in_force import fit_or_reuse
-    from creditpersona.marketing.kernels import capped_history, marketing_inputs
-    from creditpersona.marketing.routing import load_channels
+    campaign snapshots' profiles and the models (with their backtest) registered for it."""
+    from creditpersona.marketing.stage import plan_campaign
     from creditpersona.profile.build import load_profile
 
-    cat, day = load_catalogue(), QUARTERS[0]
-    fitted = capped_history(campaign_history(st, before=day), cat)
-    inputs = marketing_inputs(st, day, load_profile(st, day))
-    fit_or_reuse(st, fitted, inputs, day, catalogue=cat, channels=load_channels())
+    day = QUARTERS[0]
+    profile = load_profile(st, day).drop(columns=["as_of", "run_id", "engine"],
+                                         errors="ignore")
+    plan_campaign(st, day, profile, None, None, None)
 
 
 def _child(stage: str, work: Path, src: Path | None, *extra: str) -> dict[str, Any]:

@@ -153,17 +153,21 @@ def test_models_in_force_are_reused_for_the_same_contacts_only(  # type: ignore[
     with Store(path) as st:
         fitted = capped_history(history.campaign_history(st, before=day), cat)
         inputs = marketing_inputs(st, day, synthetic_bank.profile)
-        first, note = in_force.fit_or_reuse(st, fitted, inputs, day, catalogue=cat,
-                                            channels=chn)
-        assert note is None and first.propensity is not None and first.uplift is not None
+        made = in_force.fit_or_reuse(st, fitted, inputs, day, catalogue=cat, channels=chn)
+        first = made.model
+        assert made.note is None and made.reused is None and registry.record(
+            st, in_force.MODEL_NAME) is None                   # not registered yet
+        assert first.propensity is not None and first.uplift is not None
+        in_force.register_fit(st, fitted, first, day, seed=0, n_jobs=1)
         assert registry.record(st, in_force.MODEL_NAME).as_of == day
         fits: list[int] = []
         real = in_force.fit_marketing
         monkeypatch.setattr(in_force, "fit_marketing",
                             lambda *a, **k: fits.append(1) or real(*a, **k))
-        again, note = in_force.fit_or_reuse(st, fitted, inputs, later, catalogue=cat,
-                                            channels=chn)
+        kept = in_force.fit_or_reuse(st, fitted, inputs, later, catalogue=cat, channels=chn)
+        again, note = kept.model, kept.note
         assert fits == [] and note is not None and f"fitted for {day}" in note
+        assert kept.reused is not None and not kept.reused.backtested
         # another sample (a contact fewer) or another seed: fitted again
         in_force.fit_or_reuse(st, fitted.iloc[:-1], inputs, later, catalogue=cat,
                               channels=chn)

@@ -5,13 +5,14 @@ quarter (:func:`~creditpersona.marketing.kernels.fit_marketing`, on the capped, 
 sample of the contacts). Unlike the PD and persona models, which stay in force until the
 review asks for a re-fit (:mod:`creditpersona.pipeline`), they follow the latest finished
 campaigns every quarter. Their fit is deterministic: the same sample, parameters, seed,
-threads and code give the same boosters. So :func:`fit_or_reuse` registers every fit in the
-model registry (:mod:`creditpersona.models.registry`, name :data:`MODEL_NAME`, for the
-quarter it was fitted for) with the digest of its training sample, and a later quarter whose
-sample and fitting definition (:func:`fit_digest`) are those of the version in force loads
-that version instead of fitting it again — the model it would have fitted, bit for bit
-(``tests/test_marketing_snapshots.py`` compares both). A quarter with a newly finished
-campaign, another seed or other code fits, and registers, anew.
+threads and code give the same boosters. So every fit is registered (:func:`register_fit`,
+with the targeting backtest on the same contacts) in the model registry
+(:mod:`creditpersona.models.registry`, name :data:`MODEL_NAME`, for the quarter it was
+fitted for) with the digest of its training sample, and a later quarter whose sample and
+fitting definition (:func:`fit_digest`) are those of the version in force loads that
+version instead of fitting it again (:func:`fit_or_reuse`) — the model it would have
+fitted, bit for bit (``tests/test_marketing_snapshots.py`` compares both). A quarter with a
+newly finished campaign, another seed or other code fits, and registers, anew.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pandas as pd
 
 from creditpersona import __version__, artefacts
 from creditpersona.errors import StoreError
+from creditpersona.marketing.backtest import BacktestResult
 from creditpersona.marketing.catalogue import Catalogue
 from creditpersona.marketing.history import PeerTable, feature_columns
 from creditpersona.marketing.kernels import MarketingModel, fit_marketing, split_inputs
@@ -54,6 +56,30 @@ class FittedModels:
     responses: int
     arm_responses: tuple[int, int]
     notes: tuple[str, ...]
+    #: The targeting backtest on the same contacts (when the stage ran it: ``backtested``)
+    #: and what it noted; it is as deterministic as the fit.
+    backtest: BacktestResult | None = None
+    backtest_notes: tuple[str, ...] = ()
+    backtested: bool = False
+
+
+@dataclass(frozen=True)
+class InForce:
+    """The models of a quarter (:func:`fit_or_reuse`).
+
+    Attributes
+    ----------
+    model : MarketingModel
+    reused : FittedModels or None
+        The registered fit reused (None: fitted now, not registered yet:
+        :func:`register_fit`).
+    note : str or None
+        Says which version was reused.
+    """
+
+    model: MarketingModel
+    reused: FittedModels | None
+    note: str | None
 
 
 def fit_digest(seed: int, n_jobs: int) -> str:
@@ -93,10 +119,10 @@ def _reused(store: Store, history: pd.DataFrame, digest: str,
 
 def fit_or_reuse(store: Store, history: pd.DataFrame, inputs: pd.DataFrame, as_of: dt.date,
                  *, catalogue: Catalogue, channels: ChannelConfig, seed: int = 0,
-                 n_jobs: int = 1) -> tuple[MarketingModel, str | None]:
+                 n_jobs: int = 1) -> InForce:
     """The marketing models of ``as_of``: those in force when fitted on the same sample with
-    the same definition, else fitted (:func:`~creditpersona.marketing.kernels.
-    fit_marketing`) and registered for ``as_of`` (unless the store is read-only).
+    the same definition, else fitted now (:func:`~creditpersona.marketing.kernels.
+    fit_marketing`; keep them with :func:`register_fit`).
 
     Parameters
     ----------
@@ -114,32 +140,39 @@ def fit_or_reuse(store: Store, history: pd.DataFrame, inputs: pd.DataFrame, as_o
 
     Returns
     -------
-    (MarketingModel, str or None)
-        The model, and a note when the models in force were reused.
+    InForce
     """
-    digest = fit_digest(seed, n_jobs)
-    hit = _reused(store, history, digest, as_of)
-    if hit is not None:
-        fitted, record = hit
-        firms, held, _ = split_inputs(inputs)
-        model = MarketingModel(as_of, catalogue, channels, fitted.propensity, fitted.uplift,
-                               PeerTable.count(firms.set_index("firm_id"), held), {},
-                               fitted.fitted_rows, fitted.history_rows, fitted.responses,
-                               fitted.arm_responses, fitted.notes)
-        return model, (f"response and uplift models in force reused ({MODEL_NAME} "
-                       f"v{record.version}, fitted for {record.as_of}): no campaign finished "
-                       "since, so the same contacts would be fitted again.")
-    model = fit_marketing(history, inputs, as_of, catalogue=catalogue, channels=channels,
-                          seed=seed, n_jobs=n_jobs)
-    if results.should_save(store):
-        fitted = FittedModels(model.propensity, model.uplift, model.fitted_rows,
-                              model.history_rows, model.responses, model.arm_responses,
-                              model.notes)
-        registry.register(store, fitted, name=MODEL_NAME, kind="marketing",
-                          training=history, features=feature_columns(history, pooled=True),
-                          params={"seed": seed, "n_jobs": n_jobs, "fit_digest": digest},
-                          metrics=_metrics(model), as_of=as_of)
-    return model, None
+    hit = _reused(store, history, fit_digest(seed, n_jobs), as_of)
+    if hit is None:
+        return InForce(fit_marketing(history, inputs, as_of, catalogue=catalogue,
+                                     channels=channels, seed=seed, n_jobs=n_jobs), None, None)
+    fitted, record = hit
+    firms, held, _ = split_inputs(inputs)
+    model = MarketingModel(as_of, catalogue, channels, fitted.propensity, fitted.uplift,
+                           PeerTable.count(firms.set_index("firm_id"), held), {},
+                           fitted.fitted_rows, fitted.history_rows, fitted.responses,
+                           fitted.arm_responses, fitted.notes)
+    return InForce(model, fitted, (
+        f"response and uplift models in force reused ({MODEL_NAME} v{record.version}, "
+        f"fitted for {record.as_of}): no campaign finished since, so the same contacts "
+        "would be fitted again."))
+
+
+def register_fit(store: Store, history: pd.DataFrame, model: MarketingModel, as_of: dt.date,
+                 *, seed: int, n_jobs: int, backtest: BacktestResult | None = None,
+                 backtest_notes: tuple[str, ...] = (), backtested: bool = False) -> None:
+    """Register a fit of :func:`fit_or_reuse` (and the backtest on its contacts) for
+    ``as_of``; nothing on a read-only store."""
+    if not results.should_save(store):
+        return
+    fitted = FittedModels(model.propensity, model.uplift, model.fitted_rows,
+                          model.history_rows, model.responses, model.arm_responses,
+                          model.notes, backtest, backtest_notes, backtested)
+    registry.register(store, fitted, name=MODEL_NAME, kind="marketing", training=history,
+                      features=feature_columns(history, pooled=True),
+                      params={"seed": seed, "n_jobs": n_jobs,
+                              "fit_digest": fit_digest(seed, n_jobs)},
+                      metrics=_metrics(model), as_of=as_of)
 
 
 def _metrics(model: MarketingModel) -> dict[str, Any]:
@@ -153,4 +186,5 @@ def _metrics(model: MarketingModel) -> dict[str, Any]:
     return out
 
 
-__all__ = ["MODEL_NAME", "FittedModels", "fit_digest", "fit_or_reuse"]
+__all__ = ["MODEL_NAME", "FittedModels", "InForce", "fit_digest", "fit_or_reuse",
+           "register_fit"]

@@ -29,7 +29,7 @@ from creditpersona.errors import InsufficientDataError, SchemaError
 from creditpersona.marketing.backtest import BacktestResult, backtest
 from creditpersona.marketing.catalogue import Catalogue, load_catalogue
 from creditpersona.marketing.history import campaign_history, feature_columns
-from creditpersona.marketing.in_force import fit_or_reuse
+from creditpersona.marketing.in_force import InForce, fit_or_reuse, register_fit
 from creditpersona.marketing.kernels import (
     MIN_ARM_RESPONSES,
     MIN_RESPONSES,
@@ -268,9 +268,10 @@ def plan_campaign(
         store, before=as_of, catalogue=cat, seed=seed)
     fitted = capped_history(hist, cat, seed)
     inputs = marketing_inputs(store, as_of, profile, scores, personas, strategies)
-    model, reused = fit_or_reuse(store, fitted, inputs, as_of, catalogue=cat, channels=chn,
-                                 seed=seed, n_jobs=n_jobs)
-    notes.extend([*model.notes, *([reused] if reused else [])])
+    forced = fit_or_reuse(store, fitted, inputs, as_of, catalogue=cat, channels=chn,
+                          seed=seed, n_jobs=n_jobs)
+    model = forced.model
+    notes.extend([*model.notes, *([forced.note] if forced.note else [])])
     if len(fitted) < len(hist):
         notes.append(f"models fitted on {len(fitted):,} of {len(hist):,} campaign contacts "
                      "(fitting.sample_cap, stratified by product, arm and response).")
@@ -287,7 +288,7 @@ def plan_campaign(
     qini = pd.DataFrame(columns=["share", "targeted", "incremental", "random"])
     if model.uplift is not None:
         uplift_metrics, qini = _uplift_metrics(model.uplift, fitted)
-    bt = _backtest(fitted, model, run_backtest, seed, n_jobs, notes)
+    bt = _backtest_in_force(store, fitted, forced, as_of, run_backtest, seed, n_jobs, notes)
     return MarketingResult(as_of, offers, plan, greedy_objective, len(positive), propensity,
                            uplift_metrics, qini, bt,
                            unmet_needs(c.signals, c.held, personas, c.eligible, cat), routing,
@@ -314,6 +315,25 @@ def _offers(plan: OfferPlan, c: Candidates, personas: pd.Series | None, as_of: d
                    "p_accept", "uplift", "value", "contact_cost", "expected_value",
                    "suggested_rate", "suggested_limit", "value_source", "propensity_model",
                    "industry_section", "reason_zh", "method"]]
+
+
+def _backtest_in_force(store: Store, fitted: pd.DataFrame, forced: InForce, as_of: dt.date,
+                       run: bool, seed: int, n_jobs: int,
+                       notes: list[str]) -> BacktestResult | None:
+    """The backtest of the models in force when they were backtested on the same contacts,
+    else run now; a new fit is registered with it (:func:`~creditpersona.marketing.
+    in_force.register_fit`)."""
+    kept = forced.reused
+    if kept is not None and (kept.backtested or not run):
+        notes.extend(kept.backtest_notes if run else ())
+        return kept.backtest if run else None
+    mine: list[str] = []
+    bt = _backtest(fitted, forced.model, run, seed, n_jobs, mine)
+    notes.extend(mine)
+    if kept is None:
+        register_fit(store, fitted, forced.model, as_of, seed=seed, n_jobs=n_jobs,
+                     backtest=bt, backtest_notes=tuple(mine), backtested=run)
+    return bt
 
 
 def _backtest(hist: pd.DataFrame, model: MarketingModel, run: bool, seed: int, n_jobs: int,
