@@ -276,7 +276,9 @@ class TwoModelUplift(_UpliftBase):
         >>> t = rng.random(4000) < 0.5
         >>> y = (rng.random(4000) < 0.1 + 0.3 * t * (X["x"] > 0.5)).astype(int)
         >>> u = TwoModelUplift().fit(X, y, t).out_of_fold_uplift(X, t)
-        >>> bool(qini_coefficient(y, t, u) > 0.05)
+        >>> bool(u[X["x"] > 0.6].mean() > u[X["x"] < 0.4].mean() + 0.15)
+        True
+        >>> bool(qini_coefficient(y, t, u) > 0)
         True
         """
         self._require("treated_model_")
