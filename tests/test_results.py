@@ -44,8 +44,12 @@ def test_every_table_the_cycle_writes_is_declared_and_stored_as_declared(
             stored = st.table(name).schema().to_pyarrow()
             assert stored.equals(spec.schema), (name, stored, spec.schema)
             # One date, or none for a table with nothing to say on a first quarter
-            # (review_drift compares with earlier quarters).
-            assert results.dates(st, name) in ([], [CYCLE_Q1]), name
+            # (review_drift compares with earlier quarters); the campaign snapshots' profiles
+            # are kept under their snapshots, quarter ends before the cycle's date.
+            if name == results.HISTORY_PROFILES:
+                assert max(results.dates(st, name)) < CYCLE_Q1, name
+            else:
+                assert results.dates(st, name) in ([], [CYCLE_Q1]), name
             assert set(spec.key) <= set(spec.columns) and spec.key[0] == "as_of", name
             # The declared key identifies a row.
             frame = results.read(st, name, columns=spec.key)

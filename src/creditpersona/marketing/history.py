@@ -21,6 +21,7 @@ import pandas as pd
 from creditpersona.errors import parameter_error
 from creditpersona.marketing.catalogue import Catalogue, load_catalogue
 from creditpersona.marketing.needs import need_signals, product_need, products_held
+from creditpersona.marketing.snapshots import snapshot_profiles, valid_snapshots
 from creditpersona.store import results
 from creditpersona.store.store import Store
 
@@ -320,8 +321,9 @@ def campaign_history(
     before : datetime.date, optional
         Only campaigns whose last contact is on or before this date (default: all).
     profile_source : callable, optional
-        ``as_of → profile``; default the stored profile of that date, or one computed for the
-        sampled firms (:func:`profile_of_firms`).
+        ``as_of → profile``; default the stored profile of that date, or the contacted
+        firms' profile computed once per snapshot and kept in the store
+        (:func:`~creditpersona.marketing.snapshots.snapshot_profiles`).
     catalogue : Catalogue, optional
     sample_cap : int, optional
         Contacts kept at most (:func:`sample_rows`, stratified by product, treatment and
@@ -352,30 +354,47 @@ def campaign_history(
     contacts = contacts.iloc[np.lexsort((np.arange(len(contacts)), pd.Index(span.index)
                                          .get_indexer(contacts["campaign_id"])))]
     contacts = contacts.reset_index(drop=True)
+    days = span["min"].map(quarter_end_before)
+    # every contacted firm of a snapshot, before the sample: stored once for all samples
+    contacted = contacts.groupby(contacts["campaign_id"].map(days))["firm_id"].unique()
     strata = contacts[["product", "treated", "responded"]].astype(str)
     contacts = contacts.iloc[sample_rows(strata, int(cap), seed)].reset_index(drop=True)
     if contacts.empty:
         return contacts
-    snapshot = contacts["campaign_id"].map(span["min"].map(quarter_end_before))
+    snapshot = contacts["campaign_id"].map(days)
+    valid = valid_snapshots(store) if profile_source is None else set()
     parts = []
     for day in sorted(snapshot.unique()):
         part = contacts[(snapshot == day).to_numpy()].reset_index(drop=True)
-        held = products_held(store, day)
-        if profile_source is not None:
-            profile = profile_source(day)
-            peers = PeerTable.count(_firm_index(profile), held)
-        else:
-            profile = profile_of_firms(store, day, part["firm_id"])
-            peers = _snapshot_peers(store, day, held)
-        feats = marketing_features(part[["firm_id", "product"]], profile, held, cat, peers)
-        part["snapshot"] = day
-        parts.append(pd.concat([part, feats], axis=1))
+        source = profile_source or (lambda d: snapshot_profiles(  # noqa: B023 (called now)
+            store, d, contacted[d], valid))
+        parts.append(_snapshot_part(store, day, part, source, profile_source is None, cat))
     out = pd.concat(parts, ignore_index=True)
     order = pd.Index(span.index).get_indexer(out["campaign_id"])
     out = out.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
     out["treated"] = out["treated"].astype(bool)
     out["responded"] = out["responded"].astype(bool)
     return out
+
+
+def _snapshot_part(store: Store, day: dt.date, part: pd.DataFrame, source: ProfileSource,
+                   sampled_firms: bool, cat: Catalogue) -> pd.DataFrame:
+    """The contacts of one snapshot with their point-in-time features.
+
+    ``sampled_firms``: the profile holds some firms only (the contacted ones), so the peer
+    counts come from every firm founded by the snapshot; otherwise from the profile.
+    """
+    held = products_held(store, day)
+    profile = source(day)
+    if sampled_firms:
+        profile = profile[profile["firm_id"].astype(str).isin(
+            part["firm_id"].astype(str))].reset_index(drop=True)
+        peers = _snapshot_peers(store, day, held)
+    else:
+        peers = PeerTable.count(_firm_index(profile), held)
+    feats = marketing_features(part[["firm_id", "product"]], profile, held, cat, peers)
+    part = part.assign(snapshot=day)
+    return pd.concat([part, feats], axis=1)
 
 
 def _firm_index(profile: pd.DataFrame) -> pd.DataFrame:

@@ -238,7 +238,8 @@ def fit_marketing(history: pd.DataFrame, inputs: pd.DataFrame, as_of: dt.date, *
     if min(arms) >= MIN_ARM_RESPONSES:
         cols = feature_columns(hist, pooled=True)
         uplift = TwoModelUplift(params=params).fit(
-            hist[cols], hist["responded"].astype(int).to_numpy(), treated.to_numpy())
+            hist[cols], hist["responded"].astype(int).to_numpy(), treated.to_numpy(),
+            groups=hist["firm_id"].astype(str).to_numpy())
     else:
         notes.append(f"{arms[0]} treated and {arms[1]} control responses in the campaign "
                      f"history; an uplift model needs {MIN_ARM_RESPONSES} in each arm, so "

@@ -42,8 +42,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from creditpersona import artefacts
 from creditpersona.errors import SchemaError
 from creditpersona.models.base import NotFittedError
+from creditpersona.models.folds import stratified_group_folds
 from creditpersona.models.params import Check, Constraint, Int, OrNone, Real, validate_params
 
 Floats = npt.NDArray[np.float64]
@@ -51,6 +53,7 @@ OWNER = "PropensityModel"
 
 
 # -- the estimator -------------------------------------------------------------------------
+@artefacts.trusted("marketing_propensity_model")
 class PropensityModel(ClassifierMixin, BaseEstimator):
     """Cross-fitted, early-stopped, calibrated LightGBM classifier for any table.
 
@@ -126,8 +129,13 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
     }
 
     def fit(self, X: pd.DataFrame, y: npt.ArrayLike,
-            sample_weight: npt.ArrayLike | None = None) -> PropensityModel:
+            sample_weight: npt.ArrayLike | None = None,
+            groups: npt.ArrayLike | None = None) -> PropensityModel:
         """Learn the boosters and the calibration from ``X`` and binary ``y``.
+
+        ``groups`` (e.g. the firm of each row): the cross-fitting keeps a group's rows in
+        one fold (:func:`~creditpersona.models.folds.stratified_group_folds`), so that the
+        out-of-fold scores never come from a booster that saw the same firm.
 
         Raises
         ------
@@ -164,8 +172,12 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
             "force_row_wise": True, "min_data_per_group": min(100, min_leaf * 2),
             "cat_smooth": 10.0, "feature_pre_filter": False,
         }
-        folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-                     .split(np.zeros(len(labels)), labels))
+        if groups is None:
+            folds = list(StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+                         .split(np.zeros(len(labels)), labels))
+        else:
+            folds = stratified_group_folds(labels, np.asarray(groups), self.cv,
+                                           self.random_state)
         train = lgb.Dataset(data, labels, weight=weight, free_raw_data=False)
         result = lgb.cv(params, train, num_boost_round=self.max_rounds, folds=folds,
                         callbacks=[lgb.early_stopping(self.early_stopping_rounds,
@@ -209,17 +221,35 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
             raise SchemaError(f"X lacks the columns {OWNER} was fitted on: {missing[:10]}.")
         return self._frame(X[names])
 
+    def matrix(self, X: pd.DataFrame) -> Floats:
+        """The float matrix the boosters score: the fitted columns of ``X``, a categorical
+        as its code among the fitted categories (unknown or missing: NaN)."""
+        return _matrix(self._check(X))
+
+    def same_inputs(self, other: PropensityModel) -> bool:
+        """Whether ``other`` scores the same :meth:`matrix` (same columns and categories),
+        so one matrix serves both."""
+        return (list(self.feature_names_in_) == list(other.feature_names_in_)
+                and self.categories_ == other.categories_)
+
     def decision_function(self, X: pd.DataFrame) -> Floats:
         """Mean raw log-odds of the boosters (before calibration)."""
-        data = _matrix(self._check(X))   # converted once for all the boosters
+        return self.score_matrix(self.matrix(X))   # converted once for all the boosters
+
+    def score_matrix(self, data: Floats) -> Floats:
+        """:meth:`decision_function` of a :meth:`matrix`."""
         return np.mean([b.predict(data, raw_score=True, num_iteration=self.best_rounds_)
                         for b in self.boosters_], axis=0)
 
+    def proba_matrix(self, data: Floats) -> Floats:
+        """The calibrated probability of the positive class of each row of a
+        :meth:`matrix`."""
+        a, b = self.calibration_
+        return np.asarray(expit(a * self.score_matrix(data) + b), dtype=float)
+
     def predict_proba(self, X: pd.DataFrame) -> Floats:
         """Calibrated probabilities, n × 2 (column 1: the positive class)."""
-        score = self.decision_function(X)
-        a, b = self.calibration_
-        p = expit(a * score + b)
+        p = self.proba_matrix(self.matrix(X))
         return np.column_stack([1 - p, p])
 
     def predict(self, X: pd.DataFrame) -> npt.NDArray[np.int64]:
@@ -294,6 +324,7 @@ def _is_numeric(s: pd.Series) -> bool:
 
 
 # -- one model per product -----------------------------------------------------------------
+@artefacts.trusted("marketing_product_propensity")
 class ProductPropensity(ClassifierMixin, BaseEstimator):
     """P(accept | offered) per product: one :class:`PropensityModel` per product with enough
     contacted rows, and a pooled model over all products for the others.
@@ -407,13 +438,13 @@ class ProductPropensity(ClassifierMixin, BaseEstimator):
             raise SchemaError("ProductPropensity needs X as a pandas DataFrame with a "
                               "'product' column and the fitted features.")
         p = np.full(len(X), np.nan)
-        source = np.full(len(X), self.POOLED, dtype=object)
         products = X["product"].astype(str).to_numpy()
-        for product in np.unique(products):
-            mask = products == product
-            name = product if product in self.models_ else self.POOLED
+        # the model of each row: its product's own, else the pooled one (all its rows at once)
+        source = np.where(np.isin(products, list(self.models_)), products,
+                          self.POOLED).astype(object)
+        for name in np.unique(source):
+            mask = source == name
             p[mask] = self.models_[name].predict_proba(X.loc[mask, self.features_])[:, 1]
-            source[mask] = name
         return pd.DataFrame({"p_accept": p, "propensity_model": source}, index=X.index)
 
     def predict_proba(self, X: pd.DataFrame) -> Floats:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from creditpersona import artefacts
 from creditpersona.contract.schema import PRODUCT_LABELS_ZH
@@ -30,6 +29,7 @@ from creditpersona.errors import InsufficientDataError, SchemaError
 from creditpersona.marketing.backtest import BacktestResult, backtest
 from creditpersona.marketing.catalogue import Catalogue, load_catalogue
 from creditpersona.marketing.history import campaign_history, feature_columns
+from creditpersona.marketing.in_force import InForce, fit_or_reuse, register_fit
 from creditpersona.marketing.kernels import (
     MIN_ARM_RESPONSES,
     MIN_RESPONSES,
@@ -37,7 +37,6 @@ from creditpersona.marketing.kernels import (
     MarketingModel,
     candidates,
     capped_history,
-    fit_marketing,
     marketing_inputs,
 )
 from creditpersona.marketing.lists import CampaignListFiles, write_campaign_lists
@@ -127,20 +126,20 @@ def _reasons(offers: pd.DataFrame, signals: pd.DataFrame, cat: Catalogue) -> lis
     return out
 
 
-def _uplift_oof(history: pd.DataFrame, seed: int, n_jobs: int,
-                cv: int = 5) -> tuple[dict[str, float], pd.DataFrame]:
-    feats = feature_columns(history, pooled=True)
-    y = history["responded"].astype(int).to_numpy()
-    t = history["treated"].astype(bool).to_numpy()
-    strata = y * 2 + t
-    oof = np.zeros(len(history))
-    splitter = StratifiedGroupKFold(cv, shuffle=True, random_state=seed)
-    for train, test in splitter.split(history, strata, history["firm_id"]):
-        model = TwoModelUplift(params={"random_state": seed, "n_jobs": n_jobs})
-        model.fit(history.iloc[train][feats], y[train], t[train])
-        oof[test] = model.predict_uplift(history.iloc[test][feats])
+def _uplift_metrics(uplift: TwoModelUplift,
+                    fitted: pd.DataFrame) -> tuple[dict[str, float], pd.DataFrame]:
+    """Out-of-fold uplift metrics and Qini curve of the learner fitted on ``fitted``.
+
+    Every row is scored by models that never saw it
+    (:meth:`~creditpersona.marketing.uplift.TwoModelUplift.out_of_fold_uplift`): the fit's
+    own cross-fitting, no refit.
+    """
+    feats = feature_columns(fitted, pooled=True)
+    y = fitted["responded"].astype(int).to_numpy()
+    t = fitted["treated"].astype(bool).to_numpy()
+    oof = uplift.out_of_fold_uplift(fitted[feats], t)
     inc, ratio = incremental_at_k(y, t, oof, 0.2)
-    metrics = {"rows": float(len(history)), "qini": qini_coefficient(y, t, oof),
+    metrics = {"rows": float(len(fitted)), "qini": qini_coefficient(y, t, oof),
                "uplift_at_20": uplift_at_k(y, t, oof, 0.2), "incremental_at_20": inc,
                "ratio_to_random_at_20": ratio}
     return metrics, qini_curve(y, t, oof, points=50)
@@ -247,11 +246,14 @@ def plan_campaign(
     strategies: pd.Series | None = None,
 ) -> MarketingResult:
     """Plan one campaign: fit (:func:`~creditpersona.marketing.kernels.fit_marketing`, on
-    at most ``fitting.sample_cap`` contacts), score every pair
-    (:func:`~creditpersona.marketing.kernels.apply_marketing`), plan, measure.
+    at most ``fitting.sample_cap`` contacts, or the models in force when fitted on the
+    same contacts: :func:`~creditpersona.marketing.in_force.fit_or_reuse`), score every
+    pair (:func:`~creditpersona.marketing.kernels.apply_marketing`), plan, measure.
 
-    The parameters are :func:`marketing_stage`'s; nothing is stored or written (the
-    result has no lists: :func:`publish_campaign` does both).
+    The parameters are :func:`marketing_stage`'s. Neither offers nor lists are stored or
+    written (:func:`publish_campaign` does both); on a store open for writing, the
+    campaign snapshots' profiles (:mod:`creditpersona.marketing.snapshots`) and a new fit
+    of the models (model registry) are kept.
     """
     cat = catalogue or load_catalogue()
     chn = channels or load_channels()
@@ -266,9 +268,10 @@ def plan_campaign(
         store, before=as_of, catalogue=cat, seed=seed)
     fitted = capped_history(hist, cat, seed)
     inputs = marketing_inputs(store, as_of, profile, scores, personas, strategies)
-    model = fit_marketing(fitted, inputs, as_of, catalogue=cat, channels=chn, seed=seed,
-                          n_jobs=n_jobs)
-    notes.extend(model.notes)
+    forced = fit_or_reuse(store, fitted, inputs, as_of, catalogue=cat, channels=chn,
+                          seed=seed, n_jobs=n_jobs)
+    model = forced.model
+    notes.extend([*model.notes, *([forced.note] if forced.note else [])])
     if len(fitted) < len(hist):
         notes.append(f"models fitted on {len(fitted):,} of {len(hist):,} campaign contacts "
                      "(fitting.sample_cap, stratified by product, arm and response).")
@@ -284,8 +287,8 @@ def plan_campaign(
     uplift_metrics: dict[str, float] = {}
     qini = pd.DataFrame(columns=["share", "targeted", "incremental", "random"])
     if model.uplift is not None:
-        uplift_metrics, qini = _uplift_oof(fitted, seed, n_jobs)
-    bt = _backtest(fitted, model, run_backtest, seed, n_jobs, notes)
+        uplift_metrics, qini = _uplift_metrics(model.uplift, fitted)
+    bt = _backtest_in_force(store, fitted, forced, as_of, run_backtest, seed, n_jobs, notes)
     return MarketingResult(as_of, offers, plan, greedy_objective, len(positive), propensity,
                            uplift_metrics, qini, bt,
                            unmet_needs(c.signals, c.held, personas, c.eligible, cat), routing,
@@ -312,6 +315,25 @@ def _offers(plan: OfferPlan, c: Candidates, personas: pd.Series | None, as_of: d
                    "p_accept", "uplift", "value", "contact_cost", "expected_value",
                    "suggested_rate", "suggested_limit", "value_source", "propensity_model",
                    "industry_section", "reason_zh", "method"]]
+
+
+def _backtest_in_force(store: Store, fitted: pd.DataFrame, forced: InForce, as_of: dt.date,
+                       run: bool, seed: int, n_jobs: int,
+                       notes: list[str]) -> BacktestResult | None:
+    """The backtest of the models in force when they were backtested on the same contacts,
+    else run now; a new fit is registered with it (:func:`~creditpersona.marketing.
+    in_force.register_fit`)."""
+    kept = forced.reused
+    if kept is not None and (kept.backtested or not run):
+        notes.extend(kept.backtest_notes if run else ())
+        return kept.backtest if run else None
+    mine: list[str] = []
+    bt = _backtest(fitted, forced.model, run, seed, n_jobs, mine)
+    notes.extend(mine)
+    if kept is None:
+        register_fit(store, fitted, forced.model, as_of, seed=seed, n_jobs=n_jobs,
+                     backtest=bt, backtest_notes=tuple(mine), backtested=run)
+    return bt
 
 
 def _backtest(hist: pd.DataFrame, model: MarketingModel, run: bool, seed: int, n_jobs: int,

@@ -123,6 +123,7 @@ DECISION_LOANS = "decision_loans"
 DECISION_WATCHLIST = "decision_watchlist"
 DECISION_PLANS = "decision_plans"
 OFFERS = "offers"
+HISTORY_PROFILES = "history_profiles"
 REVIEW_DRIFT = "review_drift"
 REVIEW_MIGRATION = "review_migration"
 REVIEW_PERFORMANCE = "review_performance"
@@ -268,6 +269,15 @@ TABLES: dict[str, ResultTable] = {t.name: t for t in (
         "propensity_model:s industry_section:s reason_zh:s method:s"),
         "one planned offer (firm × product × channel) 营销方案",
         ("marketing.stage (load_offers)", "cli.marketing")),
+    ResultTable(
+        HISTORY_PROFILES, "marketing", "marketing.snapshots.snapshot_profiles", _FIRM_DATE,
+        pa.schema([*_PROFILE, *_schema(
+            "profiled:b columns:s definition:s loads_through:i loads_sha256:s")]),
+        "one contacted firm's profile at a campaign's snapshot (as_of: the snapshot; "
+        "profiled false: the firm has no profile then; columns: the profile's, typed) "
+        "营销历史快照画像",
+        ("marketing.snapshots (campaign_history)",),
+        frozenset(_PROFILE.names) - {"firm_id", "as_of", "run_id", "engine"}),
     ResultTable(REVIEW_DRIFT, "review", "review.stage.save_review",
                 ("as_of", "segment", "comparison", "variable"), _schema(
         "as_of:d segment:s comparison:s reference_as_of:d variable:s kind:s models:s psi:f "
