@@ -196,8 +196,14 @@ def compute_profile(
     return ProfileRun(uuid.uuid4().hex[:12], as_of, engine, frame)
 
 
-def save_profile(store: Store, run: ProfileRun) -> None:
+def save_profile(store: Store, run: ProfileRun) -> pd.DataFrame:
     """Store a run, replacing any earlier rows with the same as-of date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows as stored (as :func:`load_profile` reads them back,
+        :func:`creditpersona.store.results.replace_date_stored`).
 
     Raises
     ------
@@ -205,7 +211,7 @@ def save_profile(store: Store, run: ProfileRun) -> None:
         If the stored profiles have other columns (a profile of another version).
     """
     frame = run.frame.assign(as_of=run.as_of, run_id=run.run_id, engine=run.engine)
-    results.replace_date(store, PROFILES, run.as_of, frame)
+    return results.replace_date_stored(store, PROFILES, run.as_of, frame)
 
 
 def load_profile(store: Store, as_of: dt.date | None = None) -> pd.DataFrame:

@@ -7,7 +7,8 @@ below. No other module issues ``DELETE`` or ``INSERT`` on a result table.
 
 * :func:`replace_date` converts a frame to the declared schema (one conversion for every
   table), creates the table if it is missing, and replaces that as-of date's rows in one
-  transaction, so running a date again never duplicates anything.
+  transaction, so running a date again never duplicates anything;
+  :func:`replace_date_stored` does the same and returns the rows as :func:`read` would.
 * :func:`read` returns one date's rows (default: the latest), optionally of some firms
   (filtered in the database) and some columns.
 * :func:`exists`, :func:`dates`, :func:`latest` answer what is stored;
@@ -461,6 +462,26 @@ def replace_date(store: Store, name: str, as_of: dt.date,
         If the frame does not fit the declared schema (:func:`conform`), holds rows of
         another date, or the stored table has other columns.
     """
+    return _replace(store, name, as_of, _conformed(name, as_of, frame)).num_rows
+
+
+def replace_date_stored(store: Store, name: str, as_of: dt.date,
+                        frame: pd.DataFrame | pa.Table) -> pd.DataFrame:
+    """:func:`replace_date`, returning the rows as :func:`read` gives them back.
+
+    The frame is converted once (:func:`conform`) for both: what a stage writes and hands
+    on are one conversion (:func:`as_stored` without converting twice).
+
+    Raises
+    ------
+    StoreError
+        As :func:`replace_date`.
+    """
+    return _as_frame(_replace(store, name, as_of, _conformed(name, as_of, frame)))
+
+
+def _conformed(name: str, as_of: dt.date, frame: pd.DataFrame | pa.Table) -> pa.Table:
+    """``frame`` of one date, conformed; rows of another date are refused."""
     if isinstance(frame, pa.Table):
         frame = frame.to_pandas()
     if "as_of" in frame.columns:
@@ -469,7 +490,11 @@ def replace_date(store: Store, name: str, as_of: dt.date,
             raise StoreError(f"table {name}: the frame holds rows of "
                              f"{', '.join(map(str, sorted(days - {as_of})))}, not only of "
                              f"{as_of}; store each date's rows on their own.")
-    data = conform(name, frame.assign(as_of=as_of))
+    return conform(name, frame.assign(as_of=as_of))
+
+
+def _replace(store: Store, name: str, as_of: dt.date, data: pa.Table) -> pa.Table:
+    """Replace the rows of ``as_of`` with the conformed ``data`` in one transaction."""
     _ensure(store, name)
     db = store.con.con
     view = f"_replace_{uuid.uuid4().hex[:8]}"
@@ -485,7 +510,7 @@ def replace_date(store: Store, name: str, as_of: dt.date,
         raise
     finally:
         db.unregister(view)
-    return data.num_rows
+    return data
 
 
 def dates(store: Store | ParquetResults, name: str) -> list[dt.date]:
@@ -561,17 +586,45 @@ def as_stored(store: Store, name: str, as_of: dt.date,
               frame: pd.DataFrame | pa.Table) -> pd.DataFrame:
     """``frame`` exactly as :func:`read` returns it once stored, without reading it back.
 
-    The frame goes through the one conversion (:func:`conform`) and the store's own engine,
-    so a stage that has just written a date hands the next stage the same data a later
-    run would read from the table.
+    The frame goes through the one conversion (:func:`conform`) and then the conversion
+    :func:`read` applies to the Arrow rows the store returns (:func:`_as_frame`), so a stage
+    that has just written a date hands the next stage the same data a later run would read
+    from the table. ``store`` is the store the rows are (or would be) written to.
     """
-    data = conform(name, (frame.to_pandas() if isinstance(frame, pa.Table) else frame)
-                   .assign(as_of=as_of))
-    rows = ibis.memtable(data)
-    try:
-        return store.con.execute(rows)
-    finally:  # Ibis never drops the view behind a memtable
-        store.con.drop_view(rows.get_name(), force=True)
+    del store  # the rows do not go through the engine: its Arrow rows are conform's own
+    return _as_frame(conform(name, (frame.to_pandas() if isinstance(frame, pa.Table)
+                                    else frame).assign(as_of=as_of)))
+
+
+def _as_frame(data: pa.Table) -> pd.DataFrame:
+    """The pandas frame :func:`read` returns for these (conformed) Arrow rows.
+
+    Ibis' DuckDB ``execute`` turns the Arrow table DuckDB returns into pandas column by
+    column (``to_pylist`` for nested columns and any column holding a null, else
+    ``to_pandas``) and then converts it to the table's schema; the same steps are applied
+    here to the rows as conformed, with two shortcuts giving the same arrays: a floating
+    column with nulls is converted by Arrow (nulls become NaN, as the list does once in a
+    frame) and a boolean or string column with nulls becomes one object array of the same
+    values (True / False / str, None). A test compares the result with :func:`read`.
+    """
+    from ibis.backends.duckdb.converter import DuckDBPandasData
+    from ibis.formats.pandas import PandasData
+
+    schema = ibis.Schema.from_pyarrow(data.schema)
+    df = pd.DataFrame({name: _column(col) for name, col in zip(data.column_names,
+                                                                data.columns, strict=True)})
+    return PandasData.convert_table(DuckDBPandasData.convert_table(df, schema), schema)
+
+
+def _column(col: pa.ChunkedArray) -> Any:
+    """One column as Ibis' DuckDB ``execute`` reads it (see :func:`_as_frame`)."""
+    if pa.types.is_nested(col.type) or pa.types.is_dictionary(col.type):
+        return col.to_pylist()
+    if not col.null_count or pa.types.is_floating(col.type):
+        return col.to_pandas()
+    if pa.types.is_boolean(col.type) or pa.types.is_string(col.type):
+        return col.to_numpy(zero_copy_only=False)
+    return col.to_pylist()
 
 
 def without_empty_optional(name: str, frame: pd.DataFrame) -> pd.DataFrame:
