@@ -41,6 +41,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ import pandas as pd
 import pyarrow as pa
 
 from creditpersona.errors import StoreError
-from creditpersona.store.store import Store
+from creditpersona.store.store import Store, arrow_frame
 
 if TYPE_CHECKING:
     from creditpersona.store.parquet import ParquetResults
@@ -477,7 +478,25 @@ def replace_date_stored(store: Store, name: str, as_of: dt.date,
     StoreError
         As :func:`replace_date`.
     """
-    return _as_frame(_replace(store, name, as_of, _conformed(name, as_of, frame)))
+    data = _conformed(name, as_of, frame)
+    # DuckDB writes the rows in a thread (it releases the GIL) while they become pandas.
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            _replace(store, name, as_of, data)
+        except BaseException as exc:  # raised below, in the caller's thread
+            failed.append(exc)
+
+    writer = threading.Thread(target=write, name="creditpersona-write")
+    writer.start()
+    try:
+        out = arrow_frame(data)
+    finally:
+        writer.join()
+    if failed:
+        raise failed[0]
+    return out
 
 
 def _conformed(name: str, as_of: dt.date, frame: pd.DataFrame | pa.Table) -> pa.Table:
@@ -587,44 +606,14 @@ def as_stored(store: Store, name: str, as_of: dt.date,
     """``frame`` exactly as :func:`read` returns it once stored, without reading it back.
 
     The frame goes through the one conversion (:func:`conform`) and then the conversion
-    :func:`read` applies to the Arrow rows the store returns (:func:`_as_frame`), so a stage
+    :func:`read` applies to the Arrow rows the store returns
+    (:func:`~creditpersona.store.store.arrow_frame`), so a stage
     that has just written a date hands the next stage the same data a later run would read
     from the table. ``store`` is the store the rows are (or would be) written to.
     """
     del store  # the rows do not go through the engine: its Arrow rows are conform's own
-    return _as_frame(conform(name, (frame.to_pandas() if isinstance(frame, pa.Table)
+    return arrow_frame(conform(name, (frame.to_pandas() if isinstance(frame, pa.Table)
                                     else frame).assign(as_of=as_of)))
-
-
-def _as_frame(data: pa.Table) -> pd.DataFrame:
-    """The pandas frame :func:`read` returns for these (conformed) Arrow rows.
-
-    Ibis' DuckDB ``execute`` turns the Arrow table DuckDB returns into pandas column by
-    column (``to_pylist`` for nested columns and any column holding a null, else
-    ``to_pandas``) and then converts it to the table's schema; the same steps are applied
-    here to the rows as conformed, with two shortcuts giving the same arrays: a floating
-    column with nulls is converted by Arrow (nulls become NaN, as the list does once in a
-    frame) and a boolean or string column with nulls becomes one object array of the same
-    values (True / False / str, None). A test compares the result with :func:`read`.
-    """
-    from ibis.backends.duckdb.converter import DuckDBPandasData
-    from ibis.formats.pandas import PandasData
-
-    schema = ibis.Schema.from_pyarrow(data.schema)
-    df = pd.DataFrame({name: _column(col) for name, col in zip(data.column_names,
-                                                                data.columns, strict=True)})
-    return PandasData.convert_table(DuckDBPandasData.convert_table(df, schema), schema)
-
-
-def _column(col: pa.ChunkedArray) -> Any:
-    """One column as Ibis' DuckDB ``execute`` reads it (see :func:`_as_frame`)."""
-    if pa.types.is_nested(col.type) or pa.types.is_dictionary(col.type):
-        return col.to_pylist()
-    if not col.null_count or pa.types.is_floating(col.type):
-        return col.to_pandas()
-    if pa.types.is_boolean(col.type) or pa.types.is_string(col.type):
-        return col.to_numpy(zero_copy_only=False)
-    return col.to_pylist()
 
 
 def without_empty_optional(name: str, frame: pd.DataFrame) -> pd.DataFrame:
