@@ -63,6 +63,7 @@ _PROVINCES = ("北京", "天津", "上海", "重庆", "河北", "山西", "辽�
               "浙江", "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南",
               "四川", "贵州", "云南", "陕西", "甘肃", "青海", "内蒙古", "广西", "西藏", "宁夏",
               "新疆", "深圳", "广州", "杭州", "南京", "苏州", "成都", "武汉", "西安")
+_LONGEST_FIRST = tuple(sorted(_PROVINCES, key=len, reverse=True))
 
 
 def short_names(name: str) -> tuple[str, ...]:
@@ -85,7 +86,7 @@ def short_names(name: str) -> tuple[str, ...]:
             break
     if core != name:
         out.append(core)
-    for p in sorted(_PROVINCES, key=len, reverse=True):
+    for p in _LONGEST_FIRST:
         if core.startswith(p) and len(core) - len(p) >= 2:
             rest = core[len(p):].removeprefix("市").removeprefix("省")
             if len(rest) >= 2:
