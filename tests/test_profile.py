@@ -171,6 +171,21 @@ def test_the_fast_paths_give_the_rows_of_the_plain_ones(bank: tuple[Path, Path],
             pending.result()
 
 
+def test_worker_processes_read_the_named_firms_pairs_the_same(bank: tuple[Path, Path]) -> None:
+    """Texts naming other firms: the pairs read in the worker processes give the rows read
+    in one process, bit for bit."""
+    from creditpersona.profile.text import text_signals
+
+    with Store(bank[1], read_only=True) as store:
+        docs = store.table("documents").to_pandas()
+        firms = store.table("firms").select("firm_id", "name").to_pandas()
+    names = dict(zip(firms["firm_id"], firms["name"], strict=True))
+    one = text_signals(docs, AS_OF, firm_names=names, jobs=1)
+    assert (one["text_other_firm_documents"] > 0).any(), "the bank names other firms"
+    pd.testing.assert_frame_equal(text_signals(docs, AS_OF, firm_names=names, jobs=2), one,
+                                  check_exact=True)
+
+
 @given(x=st.lists(st.floats(-1e9, 1e9), min_size=2, max_size=30))
 def test_every_configured_sub_score_is_monotone(x: list[float]) -> None:
     values = pd.Series(sorted(x))

@@ -132,12 +132,12 @@ class TextRiskPackage:
         if jobs == 1 or len(batches) < 2:
             return PendingScores(self.text, batches, None, mentions=mentions)
         state = json.dumps(self.text.to_state(), ensure_ascii=False)
-        pool = ProcessPoolExecutor(min(jobs, len(batches)),
-                                   mp_context=multiprocessing.get_context("spawn"),
+        workers = min(jobs, len(batches))
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_worker, initargs=(state,))
         return PendingScores(self.text, batches, pool,
                              [pool.submit(_worker_score, b, mentions) for b in batches],
-                             mentions=mentions)
+                             mentions=mentions, workers=workers)
 
     def attribute(self, texts: Sequence[object], entities: Sequence[Sequence[str]], *,
                   whole: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
@@ -234,8 +234,9 @@ class PendingScores:
 
     def __init__(self, model: TextRiskModel, batches: list[list[object]],
                  pool: ProcessPoolExecutor | None, futures: list[Future[Any]] | None = None,
-                 *, mentions: bool = False) -> None:
+                 *, mentions: bool = False, workers: int = 1) -> None:
         self._model = model
+        self._workers = workers
         self._batches = batches
         self._pool = pool
         self._futures = futures or []
@@ -274,6 +275,21 @@ class PendingScores:
                 **{k: np.concatenate([np.zeros(0, dtype=np.int64)] + [m[k] for m in found])
                    for k in ("event", "negated")}}
 
+    def pair_features(self, texts: Sequence[object], entities: Sequence[Sequence[str]],
+                      whole: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """:func:`~creditpersona.text.attribution.pair_features` of the texts (rows only), in
+        the worker processes when there are some: the texts are split in one part per
+        worker and the rows joined in order (each row depends on its own text only, so
+        they are the rows of one call)."""
+        if self._pool is None or len(texts) < 2:
+            return pair_features(self._model, texts, entities, whole=whole)[0]
+        parts = min(self._workers, len(texts))
+        bounds = np.linspace(0, len(texts), parts + 1).astype(int)
+        futures = [self._pool.submit(_worker_pairs, list(texts[a:b]),
+                                     [list(e) for e in entities[a:b]], whole[a:b])
+                   for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+        return np.concatenate([f.result() for f in futures])
+
     def close(self) -> None:
         """Stop the worker processes (pending batches are cancelled)."""
         if self._pool is not None:
@@ -310,6 +326,11 @@ def _usable_cpus() -> int:
 def _start_worker(state: str) -> None:
     """Worker process: the text model from its JSON state (no code is loaded)."""
     _WORKER[:] = [TextRiskModel.from_state(json.loads(state))]
+
+
+def _worker_pairs(texts: list[object], entities: list[list[str]],
+                  whole: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return pair_features(_WORKER[0], texts, entities, whole=whole)[0]
 
 
 def _worker_score(texts: list[object], mentions: bool
