@@ -389,8 +389,11 @@ def _array(col: pd.Series, kind: pa.DataType) -> pa.Array:
         return pa.array([None if v is None else [str(x) for x in v] for v in col], type=kind)
     if pa.types.is_boolean(kind):
         if col.dtype == object:  # e.g. flags of a left join: True / False / NaN
-            col = pd.Series([v if v is True or v is False else None if _missing(v)
-                             else bool(v) for v in col.tolist()], dtype=object)
+            try:  # Arrow takes booleans and missing values as they are (the same array)
+                return pa.array(col, type=kind, from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # 1, "x": bool() each
+                col = pd.Series([v if v is True or v is False else None if _missing(v)
+                                 else bool(v) for v in col.tolist()], dtype=object)
         return pa.array(col, type=kind, from_pandas=True)
     values = col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="raise")
     return pa.array(values, type=kind, from_pandas=True)
