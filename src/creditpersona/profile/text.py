@@ -394,7 +394,6 @@ def _read_documents(d: _Docs, lex: Lexicon, pkg: TextRiskPackage,
     """The event mentions per distinct text (:func:`_text_mentions`), each document's model
     probability for its firm, and whether the document is about another named firm (then
     its probability is 0)."""
-    from creditpersona.text.attribution import named_firms
     from creditpersona.text.features import vocabulary
     from creditpersona.text.model import probability
 
@@ -402,11 +401,12 @@ def _read_documents(d: _Docs, lex: Lexicon, pkg: TextRiskPackage,
     voc = _vocabulary(lex)
     # With the model's own vocabulary the mentions come from the model's reading of the
     # texts (each text is prepared and matched once); the distinct texts are scored in
-    # worker processes for many texts while the firms they name are found here.
+    # worker processes for many texts.
     shared = voc is vocabulary()
-    pending = pkg.score_async(texts, jobs, mentions=shared)
+    # The texts are also searched for the firms they name where they are read.
+    pending = pkg.score_async(texts, jobs, mentions=shared, firm_names=firm_names)
     try:
-        named = named_firms(texts, firm_names) if firm_names else None
+        named = pending.named() if firm_names else None
         found = pending.mentions() if shared else None
         mentions = (_mention_cells(found["doc"] * len(voc.events) + found["event"],
                                    found["negated"], len(voc.events))

@@ -21,8 +21,6 @@ model's.
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -40,13 +38,14 @@ from creditpersona.text.features import (
     SEPARATOR,
     joinable,
     normalise,
+    normalise_joined,
     prepare_many,
     vocabulary,
 )
 from creditpersona.text.model import TextRiskModel
 
-__all__ = ["ATTRIBUTION_FEATURES", "AttributionModel", "flat_pair_features", "named_firms",
-           "pair_features", "short_names"]
+__all__ = ["ATTRIBUTION_FEATURES", "AttributionModel", "NameFinder", "flat_pair_features",
+           "named_firms", "pair_features", "short_names"]
 
 ATTRIBUTION_FEATURES = (
     "text_logit", "local_logit", "span_logit", "near_risk", "span_risk", "log_mentions",
@@ -104,7 +103,8 @@ def named_firms(texts: Sequence[object], firm_names: Mapping[str, str],
     """The ids of the known firms each text names, by name or short form.
 
     Short forms shorter than ``min_length`` characters are not searched (two-character
-    trade names are too ambiguous).
+    trade names are too ambiguous). :class:`NameFinder` keeps the names' automaton for
+    several batches of texts.
 
     Examples
     --------
@@ -113,37 +113,64 @@ def named_firms(texts: Sequence[object], firm_names: Mapping[str, str],
     >>> [sorted(f) for f in found]
     [['A', 'B'], []]
     """
-    automaton = ahocorasick.Automaton()
-    owners: dict[str, set[str]] = {}
-    for fid, name in firm_names.items():
-        if not isinstance(name, str) or not name:
-            continue
-        for form in short_names(normalise(name)):
-            if len(form) >= min_length:
-                owners.setdefault(form, set()).add(str(fid))
-    for form, ids in owners.items():
-        automaton.add_word(form, frozenset(ids))
-    out: list[set[str]] = []
-    if not owners:
-        return [set() for _ in texts]
-    automaton.make_automaton()
-    strs = [t if isinstance(t, str) else "" for t in texts]
-    joined = joinable(strs) if not any(SEPARATOR in f for f in owners) else None
-    if joined is None:  # a text or a name holds the batch separator: one text at a time
-        for t in strs:
-            found: set[str] = set()
-            for _, ids in automaton.iter(normalise(t)) if t else ():
-                found |= ids
-            out.append(found)
-        return out
-    # One pass over the normalised batch; no name holds the separator, so none spans texts.
-    normed = normalise(joined)
-    starts = list(itertools.accumulate((len(p) + 1 for p in normed.split(SEPARATOR)[:-1]),
-                                       initial=0))
-    out = [set() for _ in strs]
-    for end, ids in automaton.iter(normed):
-        out[bisect.bisect_right(starts, end) - 1] |= ids
-    return out
+    return NameFinder(firm_names, min_length).find(texts)
+
+
+class NameFinder:
+    """The known firms' names and short forms in one Aho–Corasick automaton
+    (:func:`named_firms`), built once and searched batch by batch.
+
+    Parameters
+    ----------
+    firm_names : mapping of firm_id to registered name
+    min_length : int, default 4
+        Shorter short forms are not searched.
+    """
+
+    def __init__(self, firm_names: Mapping[str, str], min_length: int = 4) -> None:
+        owners: dict[str, set[str]] = {}
+        for fid, name in firm_names.items():
+            if not isinstance(name, str) or not name:
+                continue
+            for form in short_names(normalise(name)):
+                if len(form) >= min_length:
+                    owners.setdefault(form, set()).add(str(fid))
+        self.empty = not owners
+        self.batchable = not any(SEPARATOR in f for f in owners)
+        self.automaton = ahocorasick.Automaton()
+        for form, ids in owners.items():
+            self.automaton.add_word(form, frozenset(ids))
+        if owners:
+            self.automaton.make_automaton()
+
+    def find(self, texts: Sequence[object], normed: str | None = None) -> list[set[str]]:
+        """The ids named in each text. ``normed``: the texts already normalised and joined
+        (:func:`~creditpersona.text.features.normalise_joined` of the joined texts, as
+        :func:`~creditpersona.text.features.prepare_joined` gives it), else computed."""
+        if self.empty:
+            return [set() for _ in texts]
+        strs = [t if isinstance(t, str) else "" for t in texts]
+        if normed is None and self.batchable:
+            joined = joinable(strs)
+            normed = normalise_joined(joined) if joined is not None else None
+        if normed is None or not self.batchable:  # a separator in a text or a name
+            out: list[set[str]] = []
+            for t in strs:
+                found: set[str] = set()
+                for _, ids in self.automaton.iter(normalise(t)) if t else ():
+                    found |= ids
+                out.append(found)
+            return out
+        # One pass over the normalised batch; no name holds the separator, so none spans
+        # texts. Each match's text is found by its end among the texts' starts.
+        starts = np.cumsum([0] + [len(p) + 1 for p in normed.split(SEPARATOR)[:-1]])
+        hits = list(self.automaton.iter(normed))
+        ends = np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
+        where = (np.searchsorted(starts, ends, side="right") - 1).tolist()
+        found_in: list[set[str]] = [set() for _ in strs]
+        for i, (_, ids) in zip(where, hits, strict=True):
+            found_in[i] |= ids
+        return found_in
 
 
 def _positions(text: str, names: tuple[str, ...]) -> list[int]:
