@@ -153,8 +153,8 @@ def normalise_joined(joined: str) -> str:
 
     Examples
     --------
-    >>> normalise_joined("ＡＢＣ２０２４\x00公司3") == "\x00".join(
-    ...     [normalise("ＡＢＣ２０２４"), normalise("公司3")])
+    >>> parts = ["ＡＢＣ２０２４", "公司3"]
+    >>> normalise_joined(SEPARATOR.join(parts)) == SEPARATOR.join(map(normalise, parts))
     True
     """
     return _NONZERO.sub(_zeros, unicodedata.normalize("NFKC", joined).lower())
