@@ -129,12 +129,15 @@ class NameFinder:
 
     def __init__(self, firm_names: Mapping[str, str], min_length: int = 4) -> None:
         owners: dict[str, set[str]] = {}
-        for fid, name in firm_names.items():
-            if not isinstance(name, str) or not name:
-                continue
-            for form in short_names(normalise(name)):
+        named = [(str(fid), name) for fid, name in firm_names.items()
+                 if isinstance(name, str) and name]
+        joined = joinable([name for _, name in named])
+        normed = (normalise_joined(joined).split(SEPARATOR) if joined is not None and named
+                  else [normalise(name) for _, name in named])  # one call for all names
+        for (fid, _), name in zip(named, normed, strict=True):
+            for form in short_names(name):
                 if len(form) >= min_length:
-                    owners.setdefault(form, set()).add(str(fid))
+                    owners.setdefault(form, set()).add(fid)
         self.empty = not owners
         self.batchable = not any(SEPARATOR in f for f in owners)
         self.automaton = ahocorasick.Automaton()
