@@ -21,6 +21,7 @@ model's.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -141,8 +142,16 @@ class NameFinder:
         self.empty = not owners
         self.batchable = not any(SEPARATOR in f for f in owners)
         self.automaton = ahocorasick.Automaton()
-        for form, ids in owners.items():
-            self.automaton.add_word(form, frozenset(ids))
+        # Each form's value is its position; its firms are ids[ptr[k]:ptr[k + 1]], as
+        # positions in self.firms.
+        firms = sorted({f for ids in owners.values() for f in ids})
+        code = {f: i for i, f in enumerate(firms)}
+        self.firms = firms
+        self.ids = np.asarray([code[f] for ids in owners.values() for f in sorted(ids)],
+                              dtype=np.int64)
+        self.ptr = np.cumsum([0] + [len(ids) for ids in owners.values()])
+        for k, form in enumerate(owners):
+            self.automaton.add_word(form, k)
         if owners:
             self.automaton.make_automaton()
 
@@ -160,19 +169,28 @@ class NameFinder:
             out: list[set[str]] = []
             for t in strs:
                 found: set[str] = set()
-                for _, ids in self.automaton.iter(normalise(t)) if t else ():
-                    found |= ids
+                for _, k in self.automaton.iter(normalise(t)) if t else ():
+                    found.update(self.firms[j] for j in self.ids[self.ptr[k]:self.ptr[k + 1]])
                 out.append(found)
             return out
         # One pass over the normalised batch; no name holds the separator, so none spans
-        # texts. Each match's text is found by its end among the texts' starts.
+        # texts. Each match's text is found by its end among the texts' starts; each
+        # (text, firm) once.
         starts = np.cumsum([0] + [len(p) + 1 for p in normed.split(SEPARATOR)[:-1]])
-        hits = list(self.automaton.iter(normed))
-        ends = np.fromiter((h[0] for h in hits), dtype=np.int64, count=len(hits))
-        where = (np.searchsorted(starts, ends, side="right") - 1).tolist()
+        hits = np.fromiter(itertools.chain.from_iterable(self.automaton.iter(normed)),
+                           dtype=np.int64).reshape(-1, 2)
+        text = np.searchsorted(starts, hits[:, 0], side="right") - 1
+        n_ids = np.diff(self.ptr)[hits[:, 1]]
+        first = self.ptr[hits[:, 1]]
+        # Every (text, firm) of the matches: the forms' firms expanded.
+        firm = self.ids[np.repeat(first - np.cumsum(n_ids) + n_ids, n_ids)
+                        + np.arange(int(n_ids.sum()))]
+        pair = np.unique(np.repeat(text, n_ids) * len(self.firms) + firm)
         found_in: list[set[str]] = [set() for _ in strs]
-        for i, (_, ids) in zip(where, hits, strict=True):
-            found_in[i] |= ids
+        names = self.firms
+        for t, f in zip((pair // len(names)).tolist(), (pair % len(names)).tolist(),
+                        strict=True):
+            found_in[t].add(names[f])
         return found_in
 
 
