@@ -294,7 +294,12 @@ def pair_features(model: TextRiskModel, texts: Sequence[object],
     x = np.asarray(rows, dtype=np.float64).reshape(-1, len(ATTRIBUTION_FEATURES))
     if len(local_texts):
         found_any = x[:, -1] == 0
-        parts = model.decision(local_texts + span_texts)  # one batch, rows independent
+        # One batch, rows independent: each distinct text is scored once (firms sharing a
+        # short form are found at the same places, so their sentences and spans repeat).
+        index: dict[str, int] = {}
+        code = np.asarray([index.setdefault(t, len(index)) for t in local_texts + span_texts],
+                          dtype=np.int64)
+        parts = model.decision(list(index))[code]
         x[:, 1] = np.where(found_any, parts[:len(local_texts)], x[:, 0])
         x[:, 2] = np.where(found_any, parts[len(local_texts):], x[:, 0])
     return x, np.asarray(owner, dtype=np.int64)
