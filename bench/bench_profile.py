@@ -34,6 +34,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AS_OF = dt.date(2026, 3, 31)
 
@@ -123,27 +127,90 @@ def stage_ours_profile(work: Path) -> dict[str, float]:
     return {"seconds": seconds, "peak_mb": _peak_mb(), "firms": len(run.frame)}
 
 
-def stage_cycle_profile(work: Path, store: Path, as_of: dt.date) -> dict[str, float]:
+def stage_cycle_profile(work: Path, store: Path, as_of: dt.date,
+                        dump: Path | None = None) -> dict[str, float]:
     """The cycle's profile stage on a copy of ``store``: wall and CPU seconds (this process
-    and its worker processes), peak memory."""
+    and its worker processes), peak memory. With ``dump``, the rows handed on and the rows
+    read back from the store go to ``dump``-handed.arrow and ``dump``-read.arrow."""
     import os
 
     from creditpersona import pipeline
+    from creditpersona.profile.build import load_profile
     from creditpersona.store.store import Store
 
     copy = work / f"profile-{os.getpid()}.duckdb"
     shutil.copy(store, copy)
     try:
         with Store(copy) as st:
+            if dump is not None:  # DuckDB's parallel sums vary in the last bits run to run
+                st.con.con.execute("SET threads = 1")
+            computed: dict[str, pd.DataFrame] = {}
             t0, c0 = time.perf_counter(), _cpu()
-            pipeline._profile(st, as_of, "duckdb", {})
+            pipeline._profile(st, as_of, "duckdb", computed)
             seconds, cpu = time.perf_counter() - t0, _cpu() - c0
             firms = int(st.con.con.execute("SELECT count(*) FROM profiles WHERE as_of = ?",
                                            [as_of]).fetchone()[0])
+            if dump is not None:
+                _dump(computed["profile"], Path(f"{dump}-handed.arrow"))
+                _dump(load_profile(st, as_of), Path(f"{dump}-read.arrow"))
     finally:
         copy.unlink(missing_ok=True)
         Path(str(copy) + ".wal").unlink(missing_ok=True)
     return {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": _peak_mb(), "firms": firms}
+
+
+def _dump(frame: pd.DataFrame, path: Path) -> None:
+    """A profile frame to an Arrow IPC file, pandas dtypes kept (for :func:`check_equal`)."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    feather.write_feather(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+
+def _read_dump(path: Path) -> pd.DataFrame:
+    import pyarrow.feather as feather
+
+    return feather.read_table(path).to_pandas()
+
+
+def check_equal(store: Path, as_of: dt.date, baseline: Path) -> int:
+    """Run the profile stage with this tree and with ``baseline`` on copies of ``store``
+    and compare the rows handed on and the rows stored, every column (``run_id`` aside),
+    exactly: dtypes, values and missing values. DuckDB runs on one thread in both (its
+    parallel floating-point sums differ in the last bits from run to run of the same
+    code). Returns 0 when equal, 1 otherwise."""
+    import os
+
+    import numpy as np
+
+    work = Path(tempfile.mkdtemp(prefix="cp-bench-profile-", dir=store.parent))
+    try:
+        for name, src in (("this", None), ("baseline", baseline)):
+            env = dict(os.environ, **({"PYTHONPATH": str(src)} if src else {}))
+            cmd = [sys.executable, __file__, "--stage", "cycle-profile", "--workdir",
+                   str(work), "--store", str(store), "--as-of", as_of.isoformat(),
+                   "--dump", str(work / name)]
+            subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+        bad = 0
+        for kind in ("handed", "read"):
+            new, old = (_read_dump(work / f"{n}-{kind}.arrow") for n in ("this", "baseline"))
+            cols = [c for c in old.columns if c != "run_id"]
+            if list(new.columns) != list(old.columns):
+                print(f"{kind}: columns differ")
+                bad += 1
+                continue
+            for c in cols:
+                a, b = new[c], old[c]
+                same = a.dtype == b.dtype and a.isna().equals(b.isna()) and bool(
+                    np.all(a[a.notna()].to_numpy() == b[b.notna()].to_numpy()))
+                if not same:
+                    print(f"{kind}: column {c} differs ({a.dtype} / {b.dtype})")
+                    bad += 1
+            print(f"{kind}: {len(old):,} rows × {len(cols)} columns compared, "
+                  f"{bad} differing so far")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if bad else 0
 
 
 def _cpu() -> float:
@@ -214,10 +281,17 @@ def main() -> None:
     parser.add_argument("--baseline-src", type=Path, default=None,
                         help="With --store: measure with PYTHONPATH=DIR too.")
     parser.add_argument("--repeat", type=int, default=1, help="Runs of each tree (--store).")
+    parser.add_argument("--check", action="store_true",
+                        help="With --store and --baseline-src: compare the rows, not times.")
+    parser.add_argument("--dump", type=Path, default=None, help=argparse.SUPPRESS)
     a = parser.parse_args()
     if a.stage == "cycle-profile":
-        print(json.dumps(stage_cycle_profile(a.workdir, a.store, a.as_of)))
+        print(json.dumps(stage_cycle_profile(a.workdir, a.store, a.as_of, a.dump)))
         return
+    if a.check:
+        if not (a.store and a.baseline_src):
+            parser.error("--check needs --store and --baseline-src")
+        sys.exit(check_equal(a.store.resolve(), a.as_of, a.baseline_src))
     if a.store:
         compare_cycle_profile(a.store.resolve(), a.as_of, a.baseline_src, a.repeat)
         return

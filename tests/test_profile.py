@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 from creditpersona import ConfigurationError, ingest
-from creditpersona.profile.build import compute_profile, load_profile, save_profile
+from creditpersona.contract.schema import TABLES
+from creditpersona.profile.build import build_profile, compute_profile, load_profile, save_profile
+from creditpersona.profile.features import profile_features
 from creditpersona.profile.scoring import DIMENSIONS, FeatureScore, load_scoring
 from creditpersona.store.store import Store
 from creditpersona.synth import generate_bank
@@ -140,6 +142,48 @@ def test_profiles_are_kept_per_as_of_date(bank: tuple[Path, Path], profile: pd.D
         counts = store.table("profiles").group_by("as_of").count().to_pandas()
         assert sorted(counts.iloc[:, 1].tolist()) == [len(profile), len(later.frame)]
         assert len(load_profile(store, AS_OF)) == len(profile)
+
+
+def _same_rows(left: pd.DataFrame, right: pd.DataFrame) -> None:
+    """Equal frames, bit for bit: columns, dtypes, values and missing values (rows by firm)."""
+    pd.testing.assert_frame_equal(left.sort_values("firm_id", ignore_index=True),
+                                  right.sort_values("firm_id", ignore_index=True),
+                                  check_exact=True)
+
+
+def test_the_fast_paths_give_the_rows_of_the_plain_ones(bank: tuple[Path, Path],
+                                                        profile: pd.DataFrame) -> None:
+    """The features DuckDB computes in a thread are Ibis' ``execute`` frame, the stage's
+    overlapped profile is :func:`build_profile`'s, and the rows ``save_profile`` hands on
+    are the rows read back from the store."""
+    with Store(bank[1]) as store:
+        store.con.raw_sql("SET threads = 1")  # parallel float sums vary in the last bits
+        tables = {t.name: store.table(t.name) for t in TABLES}
+        expr = profile_features(tables, AS_OF)
+        _same_rows(store.execute_later(expr).result(), expr.to_pandas())
+        run = compute_profile(store, AS_OF)
+        _same_rows(run.frame, build_profile(tables, AS_OF))
+        _same_rows(save_profile(store, run), load_profile(store, AS_OF))
+        # A query failing in its thread fails the caller, with DuckDB's message.
+        firms = store.table("firms")
+        pending = store.execute_later(firms.select(n=firms.firm_id.cast("int64")))
+        with pytest.raises(Exception, match="(?i)conver"):
+            pending.result()
+
+
+def test_worker_processes_read_the_named_firms_pairs_the_same(bank: tuple[Path, Path]) -> None:
+    """Texts naming other firms: the pairs read in the worker processes give the rows read
+    in one process, bit for bit."""
+    from creditpersona.profile.text import text_signals
+
+    with Store(bank[1], read_only=True) as store:
+        docs = store.table("documents").to_pandas()
+        firms = store.table("firms").select("firm_id", "name").to_pandas()
+    names = dict(zip(firms["firm_id"], firms["name"], strict=True))
+    one = text_signals(docs, AS_OF, firm_names=names, jobs=1)
+    assert (one["text_other_firm_documents"] > 0).any(), "the bank names other firms"
+    pd.testing.assert_frame_equal(text_signals(docs, AS_OF, firm_names=names, jobs=2), one,
+                                  check_exact=True)
 
 
 @given(x=st.lists(st.floats(-1e9, 1e9), min_size=2, max_size=30))

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -104,6 +105,15 @@ def test_replace_date_replaces_only_its_date_and_converts_one_way(store: Store) 
     q1 = results.read(store, "review_migration", Q1)
     assert q1["firms"].tolist() == [12]
     assert pd.Timestamp(q1["previous_as_of"].iloc[0]).date() == Q1
+
+
+def test_object_flags_become_booleans_one_way() -> None:
+    """Flags after a left join (True / False / NaN) go to Arrow as they are; other truthy
+    values (1, 0.0) are converted one by one, to the same kind of array."""
+    flags = pd.Series([True, np.nan, np.bool_(False), None], dtype=object)
+    assert results._array(flags, pa.bool_()).to_pylist() == [True, None, False, None]
+    mixed = pd.Series([True, np.nan, 1, 0.0], dtype=object)
+    assert results._array(mixed, pa.bool_()).to_pylist() == [True, None, True, False]
 
 
 def test_replace_date_refuses_frames_that_do_not_fit(store: Store) -> None:

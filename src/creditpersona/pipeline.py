@@ -374,14 +374,12 @@ def _profile(store: Store, as_of: dt.date, engine: str, computed: dict[str, pd.D
     """Profile ``as_of`` and store it; the rows, as stored, go to ``computed["profile"]``.
 
     The stage's checkpoint is the run id alone; the next stages use the rows as stored
-    (:func:`creditpersona.store.results.as_stored`), so fresh and resumed runs see the same
-    data without reading back what was just written.
+    (:func:`creditpersona.profile.build.save_profile` returns them), so fresh and resumed
+    runs see the same data without reading back what was just written.
     """
     register_text_model(store)  # the text-risk model the profile scores documents with
     run = compute_profile(store, as_of, engine=engine)  # type: ignore[arg-type]
-    save_profile(store, run)
-    computed["profile"] = results.as_stored(store, results.PROFILES, as_of, run.frame.assign(
-        run_id=run.run_id, engine=run.engine))
+    computed["profile"] = save_profile(store, run)
     return str(run.run_id)
 
 

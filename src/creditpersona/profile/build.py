@@ -191,13 +191,38 @@ def compute_profile(
         with spark_tables(store) as tables:
             frame = build_profile(tables, as_of, config=config)
     else:
-        frame = build_profile({t.name: store.table(t.name) for t in TABLES}, as_of,
-                              config=config)
+        frame = _duckdb_profile(store, as_of, config)
     return ProfileRun(uuid.uuid4().hex[:12], as_of, engine, frame)
 
 
-def save_profile(store: Store, run: ProfileRun) -> None:
+def _duckdb_profile(store: Store, as_of: dt.date, config: ScoringConfig | None
+                    ) -> pd.DataFrame:
+    """:func:`build_profile` on the store's tables, the features computed by DuckDB in a
+    thread of their own while the text signals are read (the same rows)."""
+    tables = {t.name: store.table(t.name) for t in TABLES}
+    pending = store.execute_later(profile_features(tables, as_of))
+    docs = tables["documents"]
+    documents = docs.filter(docs.doc_date <= ibis.literal(as_of, type="date")).select(
+        "doc_id", "firm_id", "doc_date", "source", "text").to_pandas()
+    firms = tables["firms"].select("firm_id", "name").to_pandas()
+    names = dict(zip(firms["firm_id"].astype(str), firms["name"], strict=True))
+    try:
+        text = text_signals(documents, as_of, firm_names=names)
+    except BaseException:
+        pending.wait()  # DuckDB stops reading before the error reaches the store's owner
+        raise
+    features = pending.result()
+    return profile_rows(features, pd.DataFrame(), {}, as_of, config=config, text=text)
+
+
+def save_profile(store: Store, run: ProfileRun) -> pd.DataFrame:
     """Store a run, replacing any earlier rows with the same as-of date.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows as stored (as :func:`load_profile` reads them back,
+        :func:`creditpersona.store.results.replace_date_stored`).
 
     Raises
     ------
@@ -205,7 +230,7 @@ def save_profile(store: Store, run: ProfileRun) -> None:
         If the stored profiles have other columns (a profile of another version).
     """
     frame = run.frame.assign(as_of=run.as_of, run_id=run.run_id, engine=run.engine)
-    results.replace_date(store, PROFILES, run.as_of, frame)
+    return results.replace_date_stored(store, PROFILES, run.as_of, frame)
 
 
 def load_profile(store: Store, as_of: dt.date | None = None) -> pd.DataFrame:

@@ -69,7 +69,7 @@ from creditpersona.profile.lexicon import (
 
 if TYPE_CHECKING:
     from creditpersona.text.features import Vocabulary
-    from creditpersona.text.package import TextRiskPackage
+    from creditpersona.text.package import PendingScores, TextRiskPackage
 
 __all__ = [
     "Event",
@@ -394,7 +394,6 @@ def _read_documents(d: _Docs, lex: Lexicon, pkg: TextRiskPackage,
     """The event mentions per distinct text (:func:`_text_mentions`), each document's model
     probability for its firm, and whether the document is about another named firm (then
     its probability is 0)."""
-    from creditpersona.text.attribution import named_firms
     from creditpersona.text.features import vocabulary
     from creditpersona.text.model import probability
 
@@ -402,25 +401,27 @@ def _read_documents(d: _Docs, lex: Lexicon, pkg: TextRiskPackage,
     voc = _vocabulary(lex)
     # With the model's own vocabulary the mentions come from the model's reading of the
     # texts (each text is prepared and matched once); the distinct texts are scored in
-    # worker processes for many texts while the firms they name are found here.
+    # worker processes for many texts.
     shared = voc is vocabulary()
-    pending = pkg.score_async(texts, jobs, mentions=shared)
+    # The texts are also searched for the firms they name where they are read.
+    pending = pkg.score_async(texts, jobs, mentions=shared, firm_names=firm_names)
     try:
-        named = named_firms(texts, firm_names) if firm_names else None
+        named = pending.named() if firm_names else None
         found = pending.mentions() if shared else None
         mentions = (_mention_cells(found["doc"] * len(voc.events) + found["event"],
                                    found["negated"], len(voc.events))
                     if found is not None else _text_mentions(texts, voc))
         logit = pending.decisions()
+        p_text = probability(logit)
+        doc_p = np.where(d.text_code >= 0,
+                         p_text[np.maximum(d.text_code, 0)] if len(d.texts) else 0.0, 0.0)
+        elsewhere = np.zeros(len(d.frame), dtype=bool)
+        if firm_names and named is not None:
+            # The pairs' features are read by the same worker processes.
+            doc_p, elsewhere = _attributed(d, logit, named, doc_p, pkg, firm_names, pending)
+            doc_p[elsewhere] = 0.0  # a document about another firm adds no risk to this one
     finally:
         pending.close()
-    p_text = probability(logit)
-    doc_p = np.where(d.text_code >= 0,
-                     p_text[np.maximum(d.text_code, 0)] if len(d.texts) else 0.0, 0.0)
-    elsewhere = np.zeros(len(d.frame), dtype=bool)
-    if firm_names and named is not None:
-        doc_p, elsewhere = _attributed(d, logit, named, doc_p, pkg, firm_names)
-        doc_p[elsewhere] = 0.0  # a document about another firm adds no risk to this one
     return mentions, doc_p, elsewhere
 
 
@@ -518,12 +519,13 @@ def _packaged() -> TextRiskPackage:
 
 def _attributed(d: _Docs, logit: npt.NDArray[np.float64], named: list[set[str]],
                 doc_p: npt.NDArray[np.float64], pkg: TextRiskPackage,
-                firm_names: Mapping[str, str]
+                firm_names: Mapping[str, str], pending: PendingScores
                 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """Document risk for its own firm where the text also names other known firms.
 
     ``logit`` is the model's log-odds and ``named`` the firms named (ids,
-    :func:`~creditpersona.text.attribution.named_firms`) of each distinct text. Returns the
+    :func:`~creditpersona.text.attribution.named_firms`) of each distinct text; ``pending``
+    the texts' scoring, whose worker processes read the pairs. Returns the
     risk per document (the attribution model's pair probability where another firm is
     named, else unchanged) and whether the document is about another firm (below the
     threshold, or ``ATTRIBUTION_MARGIN`` below the strongest other named firm).
@@ -545,7 +547,9 @@ def _attributed(d: _Docs, logit: npt.NDArray[np.float64], named: list[set[str]],
     pair_names = [[str(firm_names.get(f, ""))]
                   + sorted(str(firm_names.get(o, "")) for o in named[t] - {f})
                   for t, f in uniq]
-    flat = pkg.attribute(pair_text, pair_names, whole=logit[[t for t, _ in uniq]])
+    # pkg.attribute, the pairs' rows read in the worker processes (the same rows).
+    flat = pkg.attribution.score(pending.pair_features(pair_text, pair_names,
+                                                       logit[[t for t, _ in uniq]]))
     sizes = np.asarray([len(n) for n in pair_names])
     first = np.r_[0, np.cumsum(sizes)[:-1]]
     # The strongest other firm named: a firm well below it is a bystander of the news.

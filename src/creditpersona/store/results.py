@@ -7,7 +7,8 @@ below. No other module issues ``DELETE`` or ``INSERT`` on a result table.
 
 * :func:`replace_date` converts a frame to the declared schema (one conversion for every
   table), creates the table if it is missing, and replaces that as-of date's rows in one
-  transaction, so running a date again never duplicates anything.
+  transaction, so running a date again never duplicates anything;
+  :func:`replace_date_stored` does the same and returns the rows as :func:`read` would.
 * :func:`read` returns one date's rows (default: the latest), optionally of some firms
   (filtered in the database) and some columns.
 * :func:`exists`, :func:`dates`, :func:`latest` answer what is stored;
@@ -40,6 +41,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -52,7 +54,7 @@ import pandas as pd
 import pyarrow as pa
 
 from creditpersona.errors import StoreError
-from creditpersona.store.store import Store
+from creditpersona.store.store import Store, arrow_frame
 
 if TYPE_CHECKING:
     from creditpersona.store.parquet import ParquetResults
@@ -397,8 +399,11 @@ def _array(col: pd.Series, kind: pa.DataType) -> pa.Array:
         return pa.array([None if v is None else [str(x) for x in v] for v in col], type=kind)
     if pa.types.is_boolean(kind):
         if col.dtype == object:  # e.g. flags of a left join: True / False / NaN
-            col = pd.Series([v if v is True or v is False else None if _missing(v)
-                             else bool(v) for v in col.tolist()], dtype=object)
+            try:  # Arrow takes booleans and missing values as they are (the same array)
+                return pa.array(col, type=kind, from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # 1, "x": bool() each
+                col = pd.Series([v if v is True or v is False else None if _missing(v)
+                                 else bool(v) for v in col.tolist()], dtype=object)
         return pa.array(col, type=kind, from_pandas=True)
     values = col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="raise")
     return pa.array(values, type=kind, from_pandas=True)
@@ -471,6 +476,44 @@ def replace_date(store: Store, name: str, as_of: dt.date,
         If the frame does not fit the declared schema (:func:`conform`), holds rows of
         another date, or the stored table has other columns.
     """
+    return _replace(store, name, as_of, _conformed(name, as_of, frame)).num_rows
+
+
+def replace_date_stored(store: Store, name: str, as_of: dt.date,
+                        frame: pd.DataFrame | pa.Table) -> pd.DataFrame:
+    """:func:`replace_date`, returning the rows as :func:`read` gives them back.
+
+    The frame is converted once (:func:`conform`) for both: what a stage writes and hands
+    on are one conversion (:func:`as_stored` without converting twice).
+
+    Raises
+    ------
+    StoreError
+        As :func:`replace_date`.
+    """
+    data = _conformed(name, as_of, frame)
+    # DuckDB writes the rows in a thread (it releases the GIL) while they become pandas.
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            _replace(store, name, as_of, data)
+        except BaseException as exc:  # raised below, in the caller's thread
+            failed.append(exc)
+
+    writer = threading.Thread(target=write, name="creditpersona-write")
+    writer.start()
+    try:
+        out = arrow_frame(data)
+    finally:
+        writer.join()
+    if failed:
+        raise failed[0]
+    return out
+
+
+def _conformed(name: str, as_of: dt.date, frame: pd.DataFrame | pa.Table) -> pa.Table:
+    """``frame`` of one date, conformed; rows of another date are refused."""
     if isinstance(frame, pa.Table):
         frame = frame.to_pandas()
     if "as_of" in frame.columns:
@@ -479,7 +522,11 @@ def replace_date(store: Store, name: str, as_of: dt.date,
             raise StoreError(f"table {name}: the frame holds rows of "
                              f"{', '.join(map(str, sorted(days - {as_of})))}, not only of "
                              f"{as_of}; store each date's rows on their own.")
-    data = conform(name, frame.assign(as_of=as_of))
+    return conform(name, frame.assign(as_of=as_of))
+
+
+def _replace(store: Store, name: str, as_of: dt.date, data: pa.Table) -> pa.Table:
+    """Replace the rows of ``as_of`` with the conformed ``data`` in one transaction."""
     _ensure(store, name)
     db = store.con.con
     view = f"_replace_{uuid.uuid4().hex[:8]}"
@@ -495,7 +542,7 @@ def replace_date(store: Store, name: str, as_of: dt.date,
         raise
     finally:
         db.unregister(view)
-    return data.num_rows
+    return data
 
 
 def dates(store: Store | ParquetResults, name: str) -> list[dt.date]:
@@ -571,17 +618,15 @@ def as_stored(store: Store, name: str, as_of: dt.date,
               frame: pd.DataFrame | pa.Table) -> pd.DataFrame:
     """``frame`` exactly as :func:`read` returns it once stored, without reading it back.
 
-    The frame goes through the one conversion (:func:`conform`) and the store's own engine,
-    so a stage that has just written a date hands the next stage the same data a later
-    run would read from the table.
+    The frame goes through the one conversion (:func:`conform`) and then the conversion
+    :func:`read` applies to the Arrow rows the store returns
+    (:func:`~creditpersona.store.store.arrow_frame`), so a stage
+    that has just written a date hands the next stage the same data a later run would read
+    from the table. ``store`` is the store the rows are (or would be) written to.
     """
-    data = conform(name, (frame.to_pandas() if isinstance(frame, pa.Table) else frame)
-                   .assign(as_of=as_of))
-    rows = ibis.memtable(data)
-    try:
-        return store.con.execute(rows)
-    finally:  # Ibis never drops the view behind a memtable
-        store.con.drop_view(rows.get_name(), force=True)
+    del store  # the rows do not go through the engine: its Arrow rows are conform's own
+    return arrow_frame(conform(name, (frame.to_pandas() if isinstance(frame, pa.Table)
+                                    else frame).assign(as_of=as_of)))
 
 
 def without_empty_optional(name: str, frame: pd.DataFrame) -> pd.DataFrame:

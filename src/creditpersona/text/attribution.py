@@ -21,7 +21,6 @@ model's.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 import re
@@ -40,13 +39,14 @@ from creditpersona.text.features import (
     SEPARATOR,
     joinable,
     normalise,
+    normalise_joined,
     prepare_many,
     vocabulary,
 )
 from creditpersona.text.model import TextRiskModel
 
-__all__ = ["ATTRIBUTION_FEATURES", "AttributionModel", "flat_pair_features", "named_firms",
-           "pair_features", "short_names"]
+__all__ = ["ATTRIBUTION_FEATURES", "AttributionModel", "NameFinder", "flat_pair_features",
+           "named_firms", "pair_features", "short_names"]
 
 ATTRIBUTION_FEATURES = (
     "text_logit", "local_logit", "span_logit", "near_risk", "span_risk", "log_mentions",
@@ -63,6 +63,7 @@ _PROVINCES = ("北京", "天津", "上海", "重庆", "河北", "山西", "辽�
               "浙江", "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南",
               "四川", "贵州", "云南", "陕西", "甘肃", "青海", "内蒙古", "广西", "西藏", "宁夏",
               "新疆", "深圳", "广州", "杭州", "南京", "苏州", "成都", "武汉", "西安")
+_LONGEST_FIRST = tuple(sorted(_PROVINCES, key=len, reverse=True))
 
 
 def short_names(name: str) -> tuple[str, ...]:
@@ -85,7 +86,7 @@ def short_names(name: str) -> tuple[str, ...]:
             break
     if core != name:
         out.append(core)
-    for p in sorted(_PROVINCES, key=len, reverse=True):
+    for p in _LONGEST_FIRST:
         if core.startswith(p) and len(core) - len(p) >= 2:
             rest = core[len(p):].removeprefix("市").removeprefix("省")
             if len(rest) >= 2:
@@ -103,7 +104,8 @@ def named_firms(texts: Sequence[object], firm_names: Mapping[str, str],
     """The ids of the known firms each text names, by name or short form.
 
     Short forms shorter than ``min_length`` characters are not searched (two-character
-    trade names are too ambiguous).
+    trade names are too ambiguous). :class:`NameFinder` keeps the names' automaton for
+    several batches of texts.
 
     Examples
     --------
@@ -112,37 +114,84 @@ def named_firms(texts: Sequence[object], firm_names: Mapping[str, str],
     >>> [sorted(f) for f in found]
     [['A', 'B'], []]
     """
-    automaton = ahocorasick.Automaton()
-    owners: dict[str, set[str]] = {}
-    for fid, name in firm_names.items():
-        if not isinstance(name, str) or not name:
-            continue
-        for form in short_names(normalise(name)):
-            if len(form) >= min_length:
-                owners.setdefault(form, set()).add(str(fid))
-    for form, ids in owners.items():
-        automaton.add_word(form, frozenset(ids))
-    out: list[set[str]] = []
-    if not owners:
-        return [set() for _ in texts]
-    automaton.make_automaton()
-    strs = [t if isinstance(t, str) else "" for t in texts]
-    joined = joinable(strs) if not any(SEPARATOR in f for f in owners) else None
-    if joined is None:  # a text or a name holds the batch separator: one text at a time
-        for t in strs:
-            found: set[str] = set()
-            for _, ids in automaton.iter(normalise(t)) if t else ():
-                found |= ids
-            out.append(found)
-        return out
-    # One pass over the normalised batch; no name holds the separator, so none spans texts.
-    normed = normalise(joined)
-    starts = list(itertools.accumulate((len(p) + 1 for p in normed.split(SEPARATOR)[:-1]),
-                                       initial=0))
-    out = [set() for _ in strs]
-    for end, ids in automaton.iter(normed):
-        out[bisect.bisect_right(starts, end) - 1] |= ids
-    return out
+    return NameFinder(firm_names, min_length).find(texts)
+
+
+class NameFinder:
+    """The known firms' names and short forms in one Aho–Corasick automaton
+    (:func:`named_firms`), built once and searched batch by batch.
+
+    Parameters
+    ----------
+    firm_names : mapping of firm_id to registered name
+    min_length : int, default 4
+        Shorter short forms are not searched.
+    """
+
+    def __init__(self, firm_names: Mapping[str, str], min_length: int = 4) -> None:
+        owners: dict[str, set[str]] = {}
+        named = [(str(fid), name) for fid, name in firm_names.items()
+                 if isinstance(name, str) and name]
+        joined = joinable([name for _, name in named])
+        normed = (normalise_joined(joined).split(SEPARATOR) if joined is not None and named
+                  else [normalise(name) for _, name in named])  # one call for all names
+        for (fid, _), name in zip(named, normed, strict=True):
+            for form in short_names(name):
+                if len(form) >= min_length:
+                    owners.setdefault(form, set()).add(fid)
+        self.empty = not owners
+        self.batchable = not any(SEPARATOR in f for f in owners)
+        self.automaton = ahocorasick.Automaton()
+        # Each form's value is its position; its firms are ids[ptr[k]:ptr[k + 1]], as
+        # positions in self.firms.
+        firms = sorted({f for ids in owners.values() for f in ids})
+        code = {f: i for i, f in enumerate(firms)}
+        self.firms = firms
+        self.ids = np.asarray([code[f] for ids in owners.values() for f in sorted(ids)],
+                              dtype=np.int64)
+        self.ptr = np.cumsum([0] + [len(ids) for ids in owners.values()])
+        for k, form in enumerate(owners):
+            self.automaton.add_word(form, k)
+        if owners:
+            self.automaton.make_automaton()
+
+    def find(self, texts: Sequence[object], normed: str | None = None) -> list[set[str]]:
+        """The ids named in each text. ``normed``: the texts already normalised and joined
+        (:func:`~creditpersona.text.features.normalise_joined` of the joined texts, as
+        :func:`~creditpersona.text.features.prepare_joined` gives it), else computed."""
+        if self.empty:
+            return [set() for _ in texts]
+        strs = [t if isinstance(t, str) else "" for t in texts]
+        if normed is None and self.batchable:
+            joined = joinable(strs)
+            normed = normalise_joined(joined) if joined is not None else None
+        if normed is None or not self.batchable:  # a separator in a text or a name
+            out: list[set[str]] = []
+            for t in strs:
+                found: set[str] = set()
+                for _, k in self.automaton.iter(normalise(t)) if t else ():
+                    found.update(self.firms[j] for j in self.ids[self.ptr[k]:self.ptr[k + 1]])
+                out.append(found)
+            return out
+        # One pass over the normalised batch; no name holds the separator, so none spans
+        # texts. Each match's text is found by its end among the texts' starts; each
+        # (text, firm) once.
+        starts = np.cumsum([0] + [len(p) + 1 for p in normed.split(SEPARATOR)[:-1]])
+        hits = np.fromiter(itertools.chain.from_iterable(self.automaton.iter(normed)),
+                           dtype=np.int64).reshape(-1, 2)
+        text = np.searchsorted(starts, hits[:, 0], side="right") - 1
+        n_ids = np.diff(self.ptr)[hits[:, 1]]
+        first = self.ptr[hits[:, 1]]
+        # Every (text, firm) of the matches: the forms' firms expanded.
+        firm = self.ids[np.repeat(first - np.cumsum(n_ids) + n_ids, n_ids)
+                        + np.arange(int(n_ids.sum()))]
+        pair = np.unique(np.repeat(text, n_ids) * len(self.firms) + firm)
+        found_in: list[set[str]] = [set() for _ in strs]
+        names = self.firms
+        for t, f in zip((pair // len(names)).tolist(), (pair % len(names)).tolist(),
+                        strict=True):
+            found_in[t].add(names[f])
+        return found_in
 
 
 def _positions(text: str, names: tuple[str, ...]) -> list[int]:
@@ -245,7 +294,12 @@ def pair_features(model: TextRiskModel, texts: Sequence[object],
     x = np.asarray(rows, dtype=np.float64).reshape(-1, len(ATTRIBUTION_FEATURES))
     if len(local_texts):
         found_any = x[:, -1] == 0
-        parts = model.decision(local_texts + span_texts)  # one batch, rows independent
+        # One batch, rows independent: each distinct text is scored once (firms sharing a
+        # short form are found at the same places, so their sentences and spans repeat).
+        index: dict[str, int] = {}
+        code = np.asarray([index.setdefault(t, len(index)) for t in local_texts + span_texts],
+                          dtype=np.int64)
+        parts = model.decision(list(index))[code]
         x[:, 1] = np.where(found_any, parts[:len(local_texts)], x[:, 0])
         x[:, 2] = np.where(found_any, parts[len(local_texts):], x[:, 0])
     return x, np.asarray(owner, dtype=np.int64)

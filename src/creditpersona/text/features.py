@@ -42,6 +42,8 @@ __all__ = [
     "load_dictionary",
     "normalise",
     "prepare",
+    "normalise_joined",
+    "prepare_joined",
     "prepare_many",
     "strip_boilerplate",
     "vocabulary",
@@ -141,12 +143,32 @@ def prepare_many(texts: Sequence[object]) -> list[tuple[str, int]]:
     >>> prepare_many(["ＡＢＣ公司２０２４年亏损", None, "公司被冻结。风险提示：投资有风险。"])
     [('abc公司0000年亏损', 0), ('', 0), ('公司被冻结。', 1)]
     """
+    return prepare_joined(texts)[0]
+
+
+def normalise_joined(joined: str) -> str:
+    """:func:`normalise` of texts joined by :data:`SEPARATOR` in one call: the same string
+    as the texts normalised one by one and joined (NFKC and lower case never combine a
+    character with the separator).
+
+    Examples
+    --------
+    >>> parts = ["ＡＢＣ２０２４", "公司3"]
+    >>> normalise_joined(SEPARATOR.join(parts)) == SEPARATOR.join(map(normalise, parts))
+    True
+    """
+    return _NONZERO.sub(_zeros, unicodedata.normalize("NFKC", joined).lower())
+
+
+def prepare_joined(texts: Sequence[object]) -> tuple[list[tuple[str, int]], str | None]:
+    """:func:`prepare_many` and the texts normalised and joined (:func:`normalise_joined`,
+    before any boilerplate is removed; None when a text holds the separator), for a caller
+    that searches the whole texts too (the firms they name)."""
     strs = [t if isinstance(t, str) else "" for t in texts]
     joined = joinable(strs)
     if joined is None:
-        return [prepare(t) for t in texts]
-    normed = unicodedata.normalize("NFKC", joined).lower()
-    normed = _NONZERO.sub(_zeros, normed)
+        return [prepare(t) for t in texts], None
+    normed = normalise_joined(joined)
     parts = normed.split(SEPARATOR)
     out = [(p, 0) for p in parts]
     if _BOILERPLATE_RE.search(normed) is not None:
@@ -155,7 +177,7 @@ def prepare_many(texts: Sequence[object]) -> list[tuple[str, int]]:
             starts, [m.start() for m in _BOILERPLATE_RE.finditer(normed)], side="right") - 1}
         for i in hits:
             out[i] = strip_boilerplate(parts[i])
-    return out
+    return out, normed
 
 
 @functools.lru_cache(maxsize=1)

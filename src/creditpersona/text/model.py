@@ -301,16 +301,19 @@ class TextRiskModel:
         x, prepared, _ = self._design_matches(texts)
         return x, prepared
 
-    def _design_matches(self, texts: Sequence[object]
+    def _design_matches(self, texts: Sequence[object],
+                        prepared: list[tuple[str, int]] | None = None
                         ) -> tuple[sp.csr_matrix, list[tuple[str, int]],
                                    dict[str, npt.NDArray[np.int64]] | None]:
-        """:meth:`design` and the vocabulary's batch matches of the prepared texts."""
+        """:meth:`design` and the vocabulary's batch matches of the prepared texts
+        (``prepared``: ``prepare_many(texts)`` when the caller has it)."""
         voc = vocabulary()
         if voc.sha256 != self.vocabulary_sha256:
             raise ConfigurationError(
                 "text-risk model: it was fitted with another vocabulary (lexicon or "
                 "dictionary changed since); fit it again (bench/train_text_model.py).")
-        prepared = prepare_many(texts)
+        if prepared is None:
+            prepared = prepare_many(texts)
         counts = self._counts(_ngram_views([p[0] for p in prepared], self.config))
         vocab_x, batch = voc.features_and_matches(prepared)
         return _design(counts, self.idf, vocab_x, self.config.vocabulary_weight), prepared, batch
@@ -320,14 +323,16 @@ class TextRiskModel:
         x, _ = self.design(texts)
         return np.asarray(x @ self.coef + self.intercept, dtype=np.float64)
 
-    def decision_and_mentions(self, texts: Sequence[object]
+    def decision_and_mentions(self, texts: Sequence[object],
+                              prepared: list[tuple[str, int]] | None = None
                               ) -> tuple[npt.NDArray[np.float64],
                                          dict[str, npt.NDArray[np.int64]] | None]:
         """:meth:`decision` and the event mentions the vocabulary found while reading the
         texts: arrays ``doc``, ``event`` and ``negated`` per match of a lexicon event (see
         :meth:`~creditpersona.text.features.Vocabulary.batch_matches`), so a caller needing
-        both reads each text once; None when a text holds the batch separator."""
-        x, _, batch = self._design_matches(texts)
+        both reads each text once; None when a text holds the batch separator.
+        ``prepared``: ``prepare_many(texts)`` when the caller has it."""
+        x, _, batch = self._design_matches(texts, prepared)
         decision = np.asarray(x @ self.coef + self.intercept, dtype=np.float64)
         if batch is None:
             return decision, None

@@ -14,7 +14,7 @@ import hashlib
 import json
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,8 +26,13 @@ import pandas as pd
 
 from creditpersona import artefacts
 from creditpersona.errors import ConfigurationError, parameter_error
-from creditpersona.text.attribution import AttributionModel, flat_pair_features, pair_features
-from creditpersona.text.features import prepare, prepare_many, vocabulary
+from creditpersona.text.attribution import (
+    AttributionModel,
+    NameFinder,
+    flat_pair_features,
+    pair_features,
+)
+from creditpersona.text.features import prepare, prepare_joined, prepare_many, vocabulary
 from creditpersona.text.model import TextRiskModel, probability
 
 __all__ = ["PACKAGE_FORMAT", "PendingScores", "TextRiskPackage", "document_events", "load_packaged"]
@@ -111,11 +116,15 @@ class TextRiskPackage:
             pending.close()
 
     def score_async(self, texts: Sequence[object], jobs: int | None = None, *,
-                    mentions: bool = False) -> PendingScores:
+                    mentions: bool = False,
+                    firm_names: Mapping[str, str] | None = None) -> PendingScores:
         """:meth:`score`, started in the worker processes while the caller goes on; in one
         process the texts are scored when the result is asked for. With ``mentions`` the
         event mentions found while reading the texts come back too
-        (:meth:`PendingScores.mentions`).
+        (:meth:`PendingScores.mentions`); with ``firm_names`` the known firms each text
+        names (:meth:`PendingScores.named`, as
+        :func:`~creditpersona.text.attribution.named_firms` finds them), searched in the
+        texts as normalised for the model (each text is normalised once).
 
         Raises
         ------
@@ -129,15 +138,17 @@ class TextRiskPackage:
             raise parameter_error("jobs", "TextRiskPackage.score", "a positive integer", jobs)
         size = max(1, min(BATCH, -(-len(texts) // jobs)))
         batches = [texts[lo:lo + size] for lo in range(0, len(texts), size)]
+        names = dict(firm_names) if firm_names else None
         if jobs == 1 or len(batches) < 2:
-            return PendingScores(self.text, batches, None, mentions=mentions)
+            return PendingScores(self.text, batches, None, mentions=mentions,
+                                 finder=NameFinder(names) if names else None)
         state = json.dumps(self.text.to_state(), ensure_ascii=False)
-        pool = ProcessPoolExecutor(min(jobs, len(batches)),
-                                   mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(state,))
+        workers = min(jobs, len(batches))
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(state, names))
         return PendingScores(self.text, batches, pool,
                              [pool.submit(_worker_score, b, mentions) for b in batches],
-                             mentions=mentions)
+                             mentions=mentions, workers=workers)
 
     def attribute(self, texts: Sequence[object], entities: Sequence[Sequence[str]], *,
                   whole: npt.NDArray[np.float64] | None = None) -> npt.NDArray[np.float64]:
@@ -234,26 +245,38 @@ class PendingScores:
 
     def __init__(self, model: TextRiskModel, batches: list[list[object]],
                  pool: ProcessPoolExecutor | None, futures: list[Future[Any]] | None = None,
-                 *, mentions: bool = False) -> None:
+                 *, mentions: bool = False, workers: int = 1,
+                 finder: NameFinder | None = None) -> None:
         self._model = model
+        self._workers = workers
+        self._finder = finder
         self._batches = batches
         self._pool = pool
         self._futures = futures or []
         self._mentions = mentions
-        self._parts: list[tuple[npt.NDArray[np.float64], Mentions | None]] | None = None
+        self._parts: list[Reading] | None = None
 
-    def _done(self) -> list[tuple[npt.NDArray[np.float64], Mentions | None]]:
+    def _done(self) -> list[Reading]:
         if self._parts is None:
             if self._pool is None:
-                self._parts = [_read(self._model, b, self._mentions) for b in self._batches]
+                self._parts = [_read(self._model, b, self._mentions, self._finder)
+                               for b in self._batches]
             else:
                 self._parts = [f.result() for f in self._futures]
         return self._parts
 
     def decisions(self) -> npt.NDArray[np.float64]:
         """The model's log-odds per text, waiting for the workers if needed."""
-        parts = [d for d, _ in self._done()]
+        parts = [d for d, _, _ in self._done()]
         return np.concatenate(parts) if parts else np.zeros(0)
+
+    def named(self) -> list[set[str]] | None:
+        """The ids of the known firms each text names (asked for with ``firm_names``),
+        waiting for the workers if needed; None unless asked for."""
+        parts = [n for _, _, n in self._done()]
+        if any(n is None for n in parts):
+            return None
+        return [found for n in parts if n is not None for found in n]
 
     def result(self) -> npt.NDArray[np.float64]:
         """The risk probability per text, waiting for the workers if needed."""
@@ -264,15 +287,30 @@ class PendingScores:
         the text's position), as :meth:`TextRiskModel.decision_and_mentions` finds them;
         None unless asked for or when a text holds the batch separator."""
         parts = self._done()
-        if not self._mentions or any(m is None for _, m in parts):
+        if not self._mentions or any(m is None for _, m, _ in parts):
             return None
-        found = [m for _, m in parts if m is not None]
+        found = [m for _, m, _ in parts if m is not None]
         offsets = np.cumsum([0, *(len(b) for b in self._batches)])[:-1]
         return {"doc": np.concatenate([np.zeros(0, dtype=np.int64)]
                                       + [m["doc"] + o for m, o in zip(found, offsets,
                                                                       strict=True)]),
                 **{k: np.concatenate([np.zeros(0, dtype=np.int64)] + [m[k] for m in found])
                    for k in ("event", "negated")}}
+
+    def pair_features(self, texts: Sequence[object], entities: Sequence[Sequence[str]],
+                      whole: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """:func:`~creditpersona.text.attribution.pair_features` of the texts (rows only), in
+        the worker processes when there are some: the texts are split in one part per
+        worker and the rows joined in order (each row depends on its own text only, so
+        they are the rows of one call)."""
+        if self._pool is None or len(texts) < 2:
+            return pair_features(self._model, texts, entities, whole=whole)[0]
+        parts = min(self._workers, len(texts))
+        bounds = np.linspace(0, len(texts), parts + 1).astype(int)
+        futures = [self._pool.submit(_worker_pairs, list(texts[a:b]),
+                                     [list(e) for e in entities[a:b]], whole[a:b])
+                   for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+        return np.concatenate([f.result() for f in futures])
 
     def close(self) -> None:
         """Stop the worker processes (pending batches are cancelled)."""
@@ -285,12 +323,23 @@ class PendingScores:
 Mentions = dict[str, npt.NDArray[np.int64]]
 
 
-def _read(model: TextRiskModel, texts: list[object], mentions: bool
-          ) -> tuple[npt.NDArray[np.float64], Mentions | None]:
-    """One batch's log-odds, and its event mentions when asked for."""
+#: One batch read: log-odds, event mentions (when asked for), firms named (when asked for).
+Reading = tuple[npt.NDArray[np.float64], Mentions | None, list[set[str]] | None]
+
+
+def _read(model: TextRiskModel, texts: list[object], mentions: bool,
+          finder: NameFinder | None = None) -> Reading:
+    """One batch's log-odds, its event mentions when asked for, and the firms each text
+    names when ``finder`` is given (searched in the texts normalised once for both)."""
+    if finder is None:
+        if mentions:
+            return (*model.decision_and_mentions(texts), None)
+        return model.decision(texts), None, None
+    prepared, normed = prepare_joined(texts)
+    named = finder.find(texts, normed)
     if mentions:
-        return model.decision_and_mentions(texts)
-    return model.decision(texts), None
+        return (*model.decision_and_mentions(texts, prepared), named)
+    return model.decision_and_mentions(texts, prepared)[0], None, named
 
 
 #: Most texts scored in one batch (a batch of ~150-character texts takes ~0.5 GB at most).
@@ -298,6 +347,7 @@ BATCH = 50_000
 #: From this many texts :meth:`TextRiskPackage.score` uses worker processes by default.
 PARALLEL_MIN_TEXTS = 100_000
 _WORKER: list[TextRiskModel] = []
+_FINDER: list[NameFinder] = []
 
 
 def _usable_cpus() -> int:
@@ -307,14 +357,20 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _start_worker(state: str) -> None:
-    """Worker process: the text model from its JSON state (no code is loaded)."""
+def _start_worker(state: str, firm_names: dict[str, str] | None = None) -> None:
+    """Worker process: the text model from its JSON state (no code is loaded), and the
+    automaton of the firms' names when the texts' named firms are asked for."""
     _WORKER[:] = [TextRiskModel.from_state(json.loads(state))]
+    _FINDER[:] = [NameFinder(firm_names)] if firm_names else []
 
 
-def _worker_score(texts: list[object], mentions: bool
-                  ) -> tuple[npt.NDArray[np.float64], Mentions | None]:
-    return _read(_WORKER[0], texts, mentions)
+def _worker_pairs(texts: list[object], entities: list[list[str]],
+                  whole: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return pair_features(_WORKER[0], texts, entities, whole=whole)[0]
+
+
+def _worker_score(texts: list[object], mentions: bool) -> Reading:
+    return _read(_WORKER[0], texts, mentions, _FINDER[0] if _FINDER else None)
 
 
 _CACHE: list[TextRiskPackage] = []
