@@ -122,11 +122,12 @@ def fit_stability(reference: pd.DataFrame, current_columns: Sequence[str],
     """
     present = tuple(v for v in variables
                     if v.name in reference.columns and v.name in current_columns)
+    numeric = {v.name: _values(reference, v) for v in present if not v.categorical}
     edges = {}
     for seg, rows in _segments(reference, segment).items():
         for v in present:
             if not v.categorical:
-                edges[(str(seg), v.name)] = _decile_edges(_values(reference, v)[rows], cfg.bins)
+                edges[(str(seg), v.name)] = _decile_edges(numeric[v.name][rows], cfg.bins)
     return StabilityModel(present, segment, edges)
 
 
