@@ -50,7 +50,8 @@ from creditpersona.decisions.warning import (
 from creditpersona.store.buckets import bucket_tables
 
 __all__ = ["DecisionFrames", "DecisionModel", "DecisionResult", "apply_decisions",
-           "concat_decisions", "decided_firms", "decision_frames", "fit_decisions"]
+           "concat_decisions", "decided_firms", "decision_frames", "fit_apply_decisions",
+           "fit_decisions"]
 
 #: The column of the firm's credit strategy (persona-policy code) in the decisions' inputs.
 STRATEGY = "persona_strategy"
@@ -241,9 +242,15 @@ def fit_decisions(sample: DecisionFrames, as_of: dt.date, *,
     DecisionModel
     """
     cfg = config or load_decisions()
-    rs = rules or load_warning_rules()
     firms, _, _ = decided_firms(sample)
-    value = customer_value(firms, sample.book, cfg)
+    return _fit(sample, firms, customer_value(firms, sample.book, cfg), as_of, cfg,
+                rules or load_warning_rules(), previous_columns)
+
+
+def _fit(sample: DecisionFrames, firms: pd.DataFrame, value: pd.DataFrame, as_of: dt.date,
+         cfg: DecisionsConfig, rs: WarningRules,
+         previous_columns: Mapping[int, Sequence[str]] | None) -> DecisionModel:
+    """:func:`fit_decisions` from the sample's decided firms and their customer values."""
     customers = value["customer"].to_numpy()
     prospect = None
     if customers.sum() >= MIN_CUSTOMERS_FOR_MODEL:
@@ -271,9 +278,30 @@ def apply_decisions(model: DecisionModel, frames: DecisionFrames) -> DecisionRes
     DecisionResult
         The firms' rows of every decision table; the watch-list most points first.
     """
-    cfg, rs = model.config, model.rules
+    firms, persona_map, s = decided_firms(frames)
+    return _apply(model, frames, firms, persona_map, s,
+                  customer_value(firms, frames.book, model.config))
+
+
+def fit_apply_decisions(frames: DecisionFrames, as_of: dt.date, *,
+                        config: DecisionsConfig | None = None,
+                        rules: WarningRules | None = None) -> DecisionResult:
+    """``apply_decisions(fit_decisions(frames, as_of), frames)`` — the embedded engine,
+    whose fit sees every firm it decides — with the decided firms and their customer
+    values computed once for both (the same frames, so the same numbers)."""
+    cfg = config or load_decisions()
     firms, persona_map, s = decided_firms(frames)
     value = customer_value(firms, frames.book, cfg)
+    # The fit reads ``customer`` and ``revenue_contribution``; ``_apply`` adds columns after.
+    model = _fit(frames, firms, value, as_of, cfg, rules or load_warning_rules(), None)
+    return _apply(model, frames, firms, persona_map, s, value)
+
+
+def _apply(model: DecisionModel, frames: DecisionFrames, firms: pd.DataFrame,
+           persona_map: pd.Series, s: pd.DataFrame, value: pd.DataFrame) -> DecisionResult:
+    """:func:`apply_decisions` from the decided firms (:func:`decided_firms`) and their
+    customer values (:func:`~creditpersona.decisions.value.customer_value`)."""
+    cfg, rs = model.config, model.rules
     value["predicted_contribution"] = (model.prospect.predict(firms) if model.prospect
                                        is not None else np.nan)
     value.insert(1, "persona_policy", cfg.persona_code(firms[STRATEGY], len(firms)))

@@ -20,9 +20,8 @@ from creditpersona.decisions.config import DecisionsConfig, load_decisions
 from creditpersona.decisions.kernels import (
     REFERENCE_AMOUNT,
     DecisionResult,
-    apply_decisions,
     decision_frames,
-    fit_decisions,
+    fit_apply_decisions,
 )
 from creditpersona.decisions.limits import recommend_limits, statement_inputs
 from creditpersona.decisions.pricing import price_loans
@@ -119,7 +118,7 @@ def decision_stage(
                               if t.name in ("loans", "repayments", "financial_statements")},
                              as_of, profile, scores, previous, config=cfg)
     # The embedded engine is the kernels on every firm: the fit sees them all.
-    result = apply_decisions(fit_decisions(frames, as_of, config=cfg, rules=rs), frames)
+    result = fit_apply_decisions(frames, as_of, config=cfg, rules=rs)
     if results.should_save(store, save):
         save_decisions(store, result)
     return result
