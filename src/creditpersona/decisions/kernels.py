@@ -36,6 +36,7 @@ from creditpersona.decisions.config import DecisionsConfig, load_decisions
 from creditpersona.decisions.limits import recommend_limits, statement_inputs
 from creditpersona.decisions.pricing import price_loans
 from creditpersona.decisions.value import (
+    PROSPECT_FEATURES,
     ProspectValueModel,
     customer_value,
     exposures,
@@ -254,7 +255,9 @@ def _fit(sample: DecisionFrames, firms: pd.DataFrame, value: pd.DataFrame, as_of
     customers = value["customer"].to_numpy()
     prospect = None
     if customers.sum() >= MIN_CUSTOMERS_FOR_MODEL:
-        prospect = ProspectValueModel().fit(firms[customers],
+        # Only the model's features are cut to the customers (not every profile column).
+        features = [c for c in PROSPECT_FEATURES if c in firms.columns]
+        prospect = ProspectValueModel().fit(firms[features][customers],
                                             value.loc[customers, "revenue_contribution"])
     if previous_columns is None:
         previous_columns = {q: tuple(map(str, p.columns))

@@ -138,8 +138,11 @@ def _counts(model: StabilityModel, frame: pd.DataFrame, side: str) -> list[pd.Da
     for number, rows in enumerate(groups.values()):
         segment[rows] = number
     held = segment >= 0  # firms without a segment are left out
-    parts = [pd.DataFrame({"segment": names, "variable": _FIRMS, "side": side, "bin": "",
-                           "firms": [len(r) for r in groups.values()]})]
+    # The columns of every variable's counts, made into one frame at the end.
+    parts: dict[str, list[np.ndarray]] = {
+        "segment": [names], "variable": [np.full(len(names), _FIRMS, dtype=object)],
+        "bin": [np.full(len(names), "", dtype=object)],
+        "firms": [np.array([len(r) for r in groups.values()], dtype=np.int64)]}
     for v in model.variables:
         x = _values(frame, v)
         code: npt.NDArray[np.int64]
@@ -160,10 +163,13 @@ def _counts(model: StabilityModel, frame: pd.DataFrame, side: str) -> list[pd.Da
             level_names = np.arange(code.max(initial=0) + 1).astype(str).astype(object)
         width = len(level_names)
         keys, n = np.unique(segment[held] * width + code[held], return_counts=True)
-        parts.append(pd.DataFrame({"segment": names[keys // width], "variable": v.name,
-                                   "side": side, "bin": level_names[keys % width],
-                                   "firms": n}))
-    return parts
+        parts["segment"].append(names[keys // width])
+        parts["variable"].append(np.full(len(keys), v.name, dtype=object))
+        parts["bin"].append(level_names[keys % width])
+        parts["firms"].append(n.astype(np.int64))
+    columns = {c: np.concatenate(a) for c, a in parts.items()}
+    return [pd.DataFrame({"segment": columns["segment"], "variable": columns["variable"],
+                          "side": side, "bin": columns["bin"], "firms": columns["firms"]})]
 
 
 def partial_stability(model: StabilityModel, reference: pd.DataFrame,
