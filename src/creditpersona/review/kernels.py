@@ -246,27 +246,28 @@ def combine_stability(model: StabilityModel, partials: Sequence[pd.DataFrame],
                               len(model.edges.get((WHOLE, v.name), ())) + 2, cfg)
                 for v in model.variables]
         return _finish(rows, cfg)[_COLUMNS]
-    parts = []
+    rows: list[dict[str, object]] = []
+    too_few: list[bool] = []  # per row: its segment has too few firms to be judged
     side = {c: firms[c].astype("int64").to_dict() for c in ("reference", "current")
             if c in firms.columns}
     for seg in sorted(firms.index, key=str):
         nr, nc = side.get("reference", {}).get(seg, 0), side.get("current", {}).get(seg, 0)
-        if min(nr, nc) < min_firms:
-            rows = [{"variable": v.name, "kind": v.kind, "models": v.models, "psi": np.nan,
-                     "noise_bound": np.nan, "beyond_noise": False, "bins": 0,
-                     "firms_reference": nr, "firms_current": nc,
-                     "missing_reference": np.nan, "missing_current": np.nan}
-                    for v in model.variables]
-            part = _finish(rows, cfg)
-            part["band"] = TOO_FEW
-        else:
-            part = _finish([_combined_row(v, of(seg, v.name),
-                                          len(model.edges.get((seg, v.name), ())) + 2, cfg)
-                            for v in model.variables], cfg)
-        parts.append(part.assign(segment=str(seg)))
-    if not parts:
+        few = min(nr, nc) < min_firms
+        for v in model.variables:
+            row = ({"variable": v.name, "kind": v.kind, "models": v.models, "psi": np.nan,
+                    "noise_bound": np.nan, "beyond_noise": False, "bins": 0,
+                    "firms_reference": nr, "firms_current": nc,
+                    "missing_reference": np.nan, "missing_current": np.nan} if few else
+                   _combined_row(v, of(seg, v.name),
+                                 len(model.edges.get((seg, v.name), ())) + 2, cfg))
+            rows.append({"segment": str(seg), **row})
+            too_few.append(few)
+    if not rows:
         return pd.DataFrame(columns=["segment", *_COLUMNS])
-    return pd.concat(parts, ignore_index=True)[["segment", *_COLUMNS]]
+    # One frame for every segment (the bands and drift flags are row by row).
+    out = _finish(rows, cfg)
+    out.loc[np.asarray(too_few), "band"] = TOO_FEW
+    return out[["segment", *_COLUMNS]]
 
 
 # -- migration -----------------------------------------------------------------------------
