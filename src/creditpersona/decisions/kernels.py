@@ -197,9 +197,16 @@ def decision_frames(
     with bucket_tables(rows) as bucket:
         t = {**tables, **bucket}
         book, statements = exposures(t, as_of, cfg), statement_inputs(t, as_of)
-    return DecisionFrames(profile.drop_duplicates("firm_id").reset_index(drop=True),
-                          scores.drop_duplicates("firm_id").reset_index(drop=True),
-                          book, statements, dict(previous or {}))
+    return DecisionFrames(_one_per_firm(profile), _one_per_firm(scores), book, statements,
+                          dict(previous or {}))
+
+
+def _one_per_firm(frame: pd.DataFrame) -> pd.DataFrame:
+    """The first row of each firm, renumbered; a frame already one row per firm (the
+    cycle's profile) is not copied row by row."""
+    if frame["firm_id"].is_unique:
+        return frame.reset_index(drop=True)
+    return frame.drop_duplicates("firm_id").reset_index(drop=True)
 
 
 def decided_firms(frames: DecisionFrames) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
