@@ -241,12 +241,12 @@ def combine_stability(model: StabilityModel, partials: Sequence[pd.DataFrame],
         rows = where.get((seg, var), none)
         return arrays[0][rows], arrays[1][rows], arrays[2][rows]
 
+    rows: list[dict[str, object]] = []
     if model.segment is None:
         rows = [_combined_row(v, of(WHOLE, v.name),
                               len(model.edges.get((WHOLE, v.name), ())) + 2, cfg)
                 for v in model.variables]
         return _finish(rows, cfg)[_COLUMNS]
-    rows: list[dict[str, object]] = []
     too_few: list[bool] = []  # per row: its segment has too few firms to be judged
     side = {c: firms[c].astype("int64").to_dict() for c in ("reference", "current")
             if c in firms.columns}
