@@ -378,10 +378,10 @@ def _array(col: pd.Series, kind: pa.DataType) -> pa.Array:
         if pd.api.types.is_datetime64_dtype(col.dtype):  # tz-naive: the day of each value
             days = col.to_numpy().astype("datetime64[D]")
             return pa.array(days, type=kind, mask=col.isna().to_numpy())
-        values = col.tolist()
-        if set(map(type, values)) <= {dt.date, type(None)}:  # dates already (as_of, say)
-            return pa.array(values, type=kind)
-        return pa.array(_dates(values), type=kind)
+        items = col.tolist()
+        if set(map(type, items)) <= {dt.date, type(None)}:  # dates already (as_of, say)
+            return pa.array(items, type=kind)
+        return pa.array(_dates(items), type=kind)
     if pa.types.is_timestamp(kind):
         return pa.array(pd.to_datetime(col), type=kind, from_pandas=True)
     if pa.types.is_string(kind):
