@@ -615,7 +615,8 @@ def _parquet_ok(frame: pd.DataFrame) -> bool:
     for c in columns:
         dtype = frame[c].dtype
         if dtype is np.dtype(object):
-            if pd.api.types.infer_dtype(frame[c], skipna=True) not in ("string", "empty"):
+            kind = pd.api.types.infer_dtype(frame[c], skipna=True)
+            if kind not in ("string", "empty") and not (kind == "date" and _dates(frame[c])):
                 return False
         elif isinstance(dtype, np.dtype):
             if dtype.kind in "mcV":
@@ -623,6 +624,12 @@ def _parquet_ok(frame: pd.DataFrame) -> bool:
         elif not isinstance(dtype, pd.StringDtype) and str(dtype) not in _MASKED:
             return False
     return True
+
+
+def _dates(values: pd.Series) -> bool:
+    """Whether every value is a ``datetime.date`` (not a datetime) or None: Parquet keeps
+    them as ``date32`` and reads them back as the same objects (a NaN would come back None)."""
+    return all(v is None or type(v) is dt.date for v in values.tolist())
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from creditpersona.decisions.config import DecisionsConfig, load_decisions
 from creditpersona.decisions.limits import recommend_limits, statement_inputs
 from creditpersona.decisions.pricing import price_loans
 from creditpersona.decisions.value import (
+    PROSPECT_FEATURES,
     ProspectValueModel,
     customer_value,
     exposures,
@@ -50,7 +51,8 @@ from creditpersona.decisions.warning import (
 from creditpersona.store.buckets import bucket_tables
 
 __all__ = ["DecisionFrames", "DecisionModel", "DecisionResult", "apply_decisions",
-           "concat_decisions", "decided_firms", "decision_frames", "fit_decisions"]
+           "concat_decisions", "decided_firms", "decision_frames", "fit_apply_decisions",
+           "fit_decisions"]
 
 #: The column of the firm's credit strategy (persona-policy code) in the decisions' inputs.
 STRATEGY = "persona_strategy"
@@ -195,9 +197,16 @@ def decision_frames(
     with bucket_tables(rows) as bucket:
         t = {**tables, **bucket}
         book, statements = exposures(t, as_of, cfg), statement_inputs(t, as_of)
-    return DecisionFrames(profile.drop_duplicates("firm_id").reset_index(drop=True),
-                          scores.drop_duplicates("firm_id").reset_index(drop=True),
-                          book, statements, dict(previous or {}))
+    return DecisionFrames(_one_per_firm(profile), _one_per_firm(scores), book, statements,
+                          dict(previous or {}))
+
+
+def _one_per_firm(frame: pd.DataFrame) -> pd.DataFrame:
+    """The first row of each firm, renumbered; a frame already one row per firm (the
+    cycle's profile) is not copied row by row."""
+    if frame["firm_id"].is_unique:
+        return frame.reset_index(drop=True)
+    return frame.drop_duplicates("firm_id").reset_index(drop=True)
 
 
 def decided_firms(frames: DecisionFrames) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
@@ -241,13 +250,21 @@ def fit_decisions(sample: DecisionFrames, as_of: dt.date, *,
     DecisionModel
     """
     cfg = config or load_decisions()
-    rs = rules or load_warning_rules()
     firms, _, _ = decided_firms(sample)
-    value = customer_value(firms, sample.book, cfg)
+    return _fit(sample, firms, customer_value(firms, sample.book, cfg), as_of, cfg,
+                rules or load_warning_rules(), previous_columns)
+
+
+def _fit(sample: DecisionFrames, firms: pd.DataFrame, value: pd.DataFrame, as_of: dt.date,
+         cfg: DecisionsConfig, rs: WarningRules,
+         previous_columns: Mapping[int, Sequence[str]] | None) -> DecisionModel:
+    """:func:`fit_decisions` from the sample's decided firms and their customer values."""
     customers = value["customer"].to_numpy()
     prospect = None
     if customers.sum() >= MIN_CUSTOMERS_FOR_MODEL:
-        prospect = ProspectValueModel().fit(firms[customers],
+        # Only the model's features are cut to the customers (not every profile column).
+        features = [c for c in PROSPECT_FEATURES if c in firms.columns]
+        prospect = ProspectValueModel().fit(firms[features][customers],
                                             value.loc[customers, "revenue_contribution"])
     if previous_columns is None:
         previous_columns = {q: tuple(map(str, p.columns))
@@ -271,9 +288,30 @@ def apply_decisions(model: DecisionModel, frames: DecisionFrames) -> DecisionRes
     DecisionResult
         The firms' rows of every decision table; the watch-list most points first.
     """
-    cfg, rs = model.config, model.rules
+    firms, persona_map, s = decided_firms(frames)
+    return _apply(model, frames, firms, persona_map, s,
+                  customer_value(firms, frames.book, model.config))
+
+
+def fit_apply_decisions(frames: DecisionFrames, as_of: dt.date, *,
+                        config: DecisionsConfig | None = None,
+                        rules: WarningRules | None = None) -> DecisionResult:
+    """``apply_decisions(fit_decisions(frames, as_of), frames)`` — the embedded engine,
+    whose fit sees every firm it decides — with the decided firms and their customer
+    values computed once for both (the same frames, so the same numbers)."""
+    cfg = config or load_decisions()
     firms, persona_map, s = decided_firms(frames)
     value = customer_value(firms, frames.book, cfg)
+    # The fit reads ``customer`` and ``revenue_contribution``; ``_apply`` adds columns after.
+    model = _fit(frames, firms, value, as_of, cfg, rules or load_warning_rules(), None)
+    return _apply(model, frames, firms, persona_map, s, value)
+
+
+def _apply(model: DecisionModel, frames: DecisionFrames, firms: pd.DataFrame,
+           persona_map: pd.Series, s: pd.DataFrame, value: pd.DataFrame) -> DecisionResult:
+    """:func:`apply_decisions` from the decided firms (:func:`decided_firms`) and their
+    customer values (:func:`~creditpersona.decisions.value.customer_value`)."""
+    cfg, rs = model.config, model.rules
     value["predicted_contribution"] = (model.prospect.predict(firms) if model.prospect
                                        is not None else np.nan)
     value.insert(1, "persona_policy", cfg.persona_code(firms[STRATEGY], len(firms)))

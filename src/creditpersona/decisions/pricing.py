@@ -148,12 +148,18 @@ def price_loans(
     return pd.concat([out, pd.DataFrame(cols, index=out.index)], axis=1)
 
 
+#: The firm columns pricing reads.
+_FIRM_COLUMNS = ("firm_id", "pd", "grade", "revenue", "persona_strategy")
+
+
 def _requests(requests: pd.DataFrame, firms: pd.DataFrame,
               cfg: DecisionsConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The checked requests with product and collateral filled, and their firms' rows."""
     require_columns(requests, ["firm_id", "amount", "term_months"], "the loan requests")
     require_columns(firms, ["firm_id", "pd", "grade"], "the firms frame (PD scores)")
-    f = firms.drop_duplicates("firm_id").reset_index(drop=True)
+    # Only the columns pricing reads travel with each request (not every profile column).
+    f = firms[[c for c in _FIRM_COLUMNS if c in firms.columns]]
+    f = f.drop_duplicates("firm_id").reset_index(drop=True)
     fid = requests["firm_id"]
     pos = pd.Index(f["firm_id"]).get_indexer(pd.Index(fid))
     if (pos < 0).any():

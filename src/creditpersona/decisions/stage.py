@@ -20,9 +20,8 @@ from creditpersona.decisions.config import DecisionsConfig, load_decisions
 from creditpersona.decisions.kernels import (
     REFERENCE_AMOUNT,
     DecisionResult,
-    apply_decisions,
     decision_frames,
-    fit_decisions,
+    fit_apply_decisions,
 )
 from creditpersona.decisions.limits import recommend_limits, statement_inputs
 from creditpersona.decisions.pricing import price_loans
@@ -54,6 +53,19 @@ def previous_quarter_ends(as_of: dt.date, quarters: list[int]) -> dict[int, dt.d
     """
     ts = pd.Timestamp(as_of)
     return {q: (ts - pd.offsets.QuarterEnd(q)).date() for q in quarters}
+
+
+def previous_profiles(store: Store, as_of: dt.date, rules: WarningRules
+                      ) -> dict[int, pd.DataFrame]:
+    """The stored profiles of the quarters the change rules look back to (those that hold
+    rows), by quarters back: ``firm_id`` and the features the rules compare, nothing else
+    (the earlier quarters' other columns are never read by the decisions)."""
+    declared = results.TABLES[results.PROFILES].columns
+    columns = ["firm_id", *[c for c in rules.compared() if c in declared]]
+    wanted = previous_quarter_ends(as_of, rules.lookbacks())
+    frames = {q: results.read(store, results.PROFILES, d, columns=columns)
+              for q, d in wanted.items()}
+    return {q: p for q, p in frames.items() if len(p)}
 
 
 def decision_stage(
@@ -101,14 +113,12 @@ def decision_stage(
     cfg = config or load_decisions()
     rs = rules or load_warning_rules()
     if previous is None:
-        wanted = previous_quarter_ends(as_of, rs.lookbacks())
-        previous = {q: load_profile(store, d) for q, d in wanted.items()}
-        previous = {q: p for q, p in previous.items() if len(p)}
+        previous = previous_profiles(store, as_of, rs)
     frames = decision_frames({t.name: store.table(t.name) for t in TABLES
                               if t.name in ("loans", "repayments", "financial_statements")},
                              as_of, profile, scores, previous, config=cfg)
     # The embedded engine is the kernels on every firm: the fit sees them all.
-    result = apply_decisions(fit_decisions(frames, as_of, config=cfg, rules=rs), frames)
+    result = fit_apply_decisions(frames, as_of, config=cfg, rules=rs)
     if results.should_save(store, save):
         save_decisions(store, result)
     return result
@@ -327,9 +337,7 @@ def monitor_portfolio(
     persona = (profile["firm_id"].map(scores.drop_duplicates("firm_id")
                                       .set_index("firm_id")["persona_strategy"])
                if "persona_strategy" in scores.columns else None)
-    previous = {q: load_profile(store, d)
-                for q, d in previous_quarter_ends(as_of, rs.lookbacks()).items()}
-    warn = evaluate_warnings(profile, {q: p for q, p in previous.items() if len(p)}, rs,
+    warn = evaluate_warnings(profile, previous_profiles(store, as_of, rs), rs,
                              persona=persona)
     tables = {t.name: store.table(t.name) for t in TABLES}
     loans = classify_loans(exposures(tables, as_of, cfg), cfg.classification)

@@ -84,6 +84,11 @@ class WarningRules(StrictModel):
         """The quarters back that change rules compare with."""
         return sorted({r.lookback_quarters for r in self.rules if r.kind != "level"})
 
+    def compared(self) -> list[str]:
+        """The features the change rules compare with an earlier profile (the only ones
+        read from the earlier quarters)."""
+        return sorted({r.feature for r in self.rules if r.kind != "level"})
+
 
 def load_warning_rules(path: str | Path | None = None) -> WarningRules:
     """Read and validate the rules (default: the packaged ``warning_rules.yaml``).
@@ -228,7 +233,7 @@ def _rule_hits(rs: WarningRules, current: pd.DataFrame,
                                                  dict[str, npt.NDArray[np.float64]], list[str]]:
     """Which firms each rule hits, the value it compared, and the change rules skipped."""
     # Only the features the change rules compare travel from the earlier profiles.
-    compared = sorted({r.feature for r in rs.rules if r.kind != "level"})
+    compared = rs.compared()
     earlier = {}
     for q, frame in (previous or {}).items():
         if len(frame):

@@ -303,7 +303,8 @@ def describe_personas(
     feats = list(dict.fromkeys(READABLE.get(f, f) for f in seg.features_))
     feats = [f for f in feats if f in frame.columns]
     model_rows = assignment["source"].to_numpy() != "rule"
-    dist = distinguishing_features(frame[model_rows], persona[model_rows], feats)
+    # Only the features are cut to the model-assigned firms, not every profile column.
+    dist = distinguishing_features(frame[feats][model_rows], persona[model_rows], feats)
     sections = _top_sections(persona, frame)
     rules = {r.id: r for r in policy.rules}
     model_ids = [p for p in ids if p not in rules]

@@ -124,14 +124,17 @@ def assignment_agreement(previous: pd.Series, current: pd.Series) -> dict[str, f
             "ari": float(adjusted_rand_score(a, b))}
 
 
-def _separation(sub: pd.DataFrame, labels: np.ndarray, seg: PersonaSegmenter,
-                sample_size: int) -> tuple[float, float]:
-    """Silhouette and Calinski–Harabasz on a sample of the model-assigned firms."""
+def _separation(frame: pd.DataFrame, model_rows: np.ndarray, labels: np.ndarray,
+                seg: PersonaSegmenter, sample_size: int) -> tuple[float, float]:
+    """Silhouette and Calinski–Harabasz on a sample of the model-assigned firms
+    (``model_rows``: their positions in ``frame``; ``labels``: their clusters)."""
     sil = ch = float("nan")
     if len(np.unique(labels)) > 1:
         rng = np.random.default_rng(seg.random_state)
-        rows = np.sort(rng.choice(len(sub), min(sample_size, len(sub)), replace=False))
-        embedded = seg.embed(sub.iloc[rows])
+        n = len(model_rows)
+        rows = np.sort(rng.choice(n, min(sample_size, n), replace=False))
+        # Only the sampled rows are taken from the profile (not every model-assigned firm).
+        embedded = seg.embed(frame.iloc[model_rows[rows]])
         if len(np.unique(labels[rows])) > 1:
             sil = float(silhouette_score(embedded, labels[rows]))
             ch = float(calinski_harabasz_score(embedded, labels[rows]))
@@ -222,7 +225,8 @@ def evaluate_personas(
     persona = assignment["persona_id"].astype(str)
     model_rows = (assignment["source"] == "model").to_numpy()
     seg = model.segmenter
-    sil, ch = _separation(frame[model_rows], assignment["cluster"].to_numpy()[model_rows],
+    sil, ch = _separation(frame, np.flatnonzero(model_rows),
+                          assignment["cluster"].to_numpy()[model_rows],
                           seg, sample_size)
     default = rate_test(persona, defaulted if defaulted is not None
                         else observed_default(frame))

@@ -122,11 +122,12 @@ def fit_stability(reference: pd.DataFrame, current_columns: Sequence[str],
     """
     present = tuple(v for v in variables
                     if v.name in reference.columns and v.name in current_columns)
+    numeric = {v.name: _values(reference, v) for v in present if not v.categorical}
     edges = {}
     for seg, rows in _segments(reference, segment).items():
         for v in present:
             if not v.categorical:
-                edges[(str(seg), v.name)] = _decile_edges(_values(reference, v)[rows], cfg.bins)
+                edges[(str(seg), v.name)] = _decile_edges(numeric[v.name][rows], cfg.bins)
     return StabilityModel(present, segment, edges)
 
 
@@ -137,8 +138,11 @@ def _counts(model: StabilityModel, frame: pd.DataFrame, side: str) -> list[pd.Da
     for number, rows in enumerate(groups.values()):
         segment[rows] = number
     held = segment >= 0  # firms without a segment are left out
-    parts = [pd.DataFrame({"segment": names, "variable": _FIRMS, "side": side, "bin": "",
-                           "firms": [len(r) for r in groups.values()]})]
+    # The columns of every variable's counts, made into one frame at the end.
+    parts: dict[str, list[np.ndarray]] = {
+        "segment": [names], "variable": [np.full(len(names), _FIRMS, dtype=object)],
+        "bin": [np.full(len(names), "", dtype=object)],
+        "firms": [np.array([len(r) for r in groups.values()], dtype=np.int64)]}
     for v in model.variables:
         x = _values(frame, v)
         code: npt.NDArray[np.int64]
@@ -159,10 +163,13 @@ def _counts(model: StabilityModel, frame: pd.DataFrame, side: str) -> list[pd.Da
             level_names = np.arange(code.max(initial=0) + 1).astype(str).astype(object)
         width = len(level_names)
         keys, n = np.unique(segment[held] * width + code[held], return_counts=True)
-        parts.append(pd.DataFrame({"segment": names[keys // width], "variable": v.name,
-                                   "side": side, "bin": level_names[keys % width],
-                                   "firms": n}))
-    return parts
+        parts["segment"].append(names[keys // width])
+        parts["variable"].append(np.full(len(keys), v.name, dtype=object))
+        parts["bin"].append(level_names[keys % width])
+        parts["firms"].append(n.astype(np.int64))
+    columns = {c: np.concatenate(a) for c, a in parts.items()}
+    return [pd.DataFrame({"segment": columns["segment"], "variable": columns["variable"],
+                          "side": side, "bin": columns["bin"], "firms": columns["firms"]})]
 
 
 def partial_stability(model: StabilityModel, reference: pd.DataFrame,
@@ -234,32 +241,33 @@ def combine_stability(model: StabilityModel, partials: Sequence[pd.DataFrame],
         rows = where.get((seg, var), none)
         return arrays[0][rows], arrays[1][rows], arrays[2][rows]
 
+    rows: list[dict[str, object]] = []
     if model.segment is None:
         rows = [_combined_row(v, of(WHOLE, v.name),
                               len(model.edges.get((WHOLE, v.name), ())) + 2, cfg)
                 for v in model.variables]
         return _finish(rows, cfg)[_COLUMNS]
-    parts = []
+    too_few: list[bool] = []  # per row: its segment has too few firms to be judged
     side = {c: firms[c].astype("int64").to_dict() for c in ("reference", "current")
             if c in firms.columns}
     for seg in sorted(firms.index, key=str):
         nr, nc = side.get("reference", {}).get(seg, 0), side.get("current", {}).get(seg, 0)
-        if min(nr, nc) < min_firms:
-            rows = [{"variable": v.name, "kind": v.kind, "models": v.models, "psi": np.nan,
-                     "noise_bound": np.nan, "beyond_noise": False, "bins": 0,
-                     "firms_reference": nr, "firms_current": nc,
-                     "missing_reference": np.nan, "missing_current": np.nan}
-                    for v in model.variables]
-            part = _finish(rows, cfg)
-            part["band"] = TOO_FEW
-        else:
-            part = _finish([_combined_row(v, of(seg, v.name),
-                                          len(model.edges.get((seg, v.name), ())) + 2, cfg)
-                            for v in model.variables], cfg)
-        parts.append(part.assign(segment=str(seg)))
-    if not parts:
+        few = min(nr, nc) < min_firms
+        for v in model.variables:
+            row = ({"variable": v.name, "kind": v.kind, "models": v.models, "psi": np.nan,
+                    "noise_bound": np.nan, "beyond_noise": False, "bins": 0,
+                    "firms_reference": nr, "firms_current": nc,
+                    "missing_reference": np.nan, "missing_current": np.nan} if few else
+                   _combined_row(v, of(seg, v.name),
+                                 len(model.edges.get((seg, v.name), ())) + 2, cfg))
+            rows.append({"segment": str(seg), **row})
+            too_few.append(few)
+    if not rows:
         return pd.DataFrame(columns=["segment", *_COLUMNS])
-    return pd.concat(parts, ignore_index=True)[["segment", *_COLUMNS]]
+    # One frame for every segment (the bands and drift flags are row by row).
+    out = _finish(rows, cfg)
+    out.loc[np.asarray(too_few), "band"] = TOO_FEW
+    return out[["segment", *_COLUMNS]]
 
 
 # -- migration -----------------------------------------------------------------------------

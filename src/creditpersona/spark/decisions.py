@@ -149,13 +149,18 @@ def graded_frame(scores: DataFrame, strategies: DataFrame) -> DataFrame:
 
 def previous_profiles(run: SparkCycle, as_of: dt.date) -> dict[int, DataFrame]:
     """The stored Spark profiles of the quarters the change rules look back to (those that
-    exist), by quarters back."""
+    exist), by quarters back: ``firm_id`` and the features the change rules compare (as the
+    embedded :func:`~creditpersona.decisions.stage.previous_profiles`)."""
     from creditpersona.decisions.stage import previous_quarter_ends
     from creditpersona.decisions.warning import load_warning_rules
 
-    wanted = previous_quarter_ends(as_of, load_warning_rules().lookbacks())
-    return {q: run.results.read(store_results.PROFILES, d) for q, d in wanted.items()
-            if run.results.exists(store_results.PROFILES, d)}
+    rules = load_warning_rules()
+    wanted = previous_quarter_ends(as_of, rules.lookbacks())
+    frames = {q: run.results.read(store_results.PROFILES, d) for q, d in wanted.items()
+              if run.results.exists(store_results.PROFILES, d)}
+    return {q: frame.select(*[c for c in ("firm_id", *rules.compared())
+                              if c in frame.columns])
+            for q, frame in frames.items()}
 
 
 def firm_rows(run: SparkCycle, profile: DataFrame, graded: DataFrame,

@@ -390,7 +390,10 @@ def _array(col: pd.Series, kind: pa.DataType) -> pa.Array:
         if pd.api.types.is_datetime64_dtype(col.dtype):  # tz-naive: the day of each value
             days = col.to_numpy().astype("datetime64[D]")
             return pa.array(days, type=kind, mask=col.isna().to_numpy())
-        return pa.array(_dates(col.tolist()), type=kind)
+        items = col.tolist()
+        if set(map(type, items)) <= {dt.date, type(None)}:  # dates already (as_of, say)
+            return pa.array(items, type=kind)
+        return pa.array(_dates(items), type=kind)
     if pa.types.is_timestamp(kind):
         return pa.array(pd.to_datetime(col), type=kind, from_pandas=True)
     if pa.types.is_string(kind):
@@ -517,7 +520,11 @@ def _conformed(name: str, as_of: dt.date, frame: pd.DataFrame | pa.Table) -> pa.
     if isinstance(frame, pa.Table):
         frame = frame.to_pandas()
     if "as_of" in frame.columns:
-        days = {pd.Timestamp(v).date() for v in frame["as_of"] if not _missing(v)}
+        try:  # each distinct value once (a stage's frame holds one date)
+            held = frame["as_of"].drop_duplicates().tolist()
+        except TypeError:  # unhashable values: every one
+            held = frame["as_of"].tolist()
+        days = {pd.Timestamp(v).date() for v in held if not _missing(v)}
         if days - {as_of}:
             raise StoreError(f"table {name}: the frame holds rows of "
                              f"{', '.join(map(str, sorted(days - {as_of})))}, not only of "
