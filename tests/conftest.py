@@ -22,7 +22,7 @@ from creditpersona.store.store import Store
 # a test runs in another process inherit it.
 os.environ["COLUMNS"] = "200"
 
-# Three test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
+# Two test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
 # a property's examples are timed by their own ``max_examples``, never by a wall-clock
 # deadline that a busy machine (or the other workers) would exceed at random.
 settings.register_profile("creditpersona", deadline=None)
@@ -90,7 +90,7 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
                build: Callable[[Path], T], load: Callable[[Path], T]) -> T:
     """A session fixture's value, built by one test process and reused by the others.
 
-    In one process: ``build`` into a new folder. Under pytest-xdist (``-n 3``, see
+    In one process: ``build`` into a new folder. Under pytest-xdist (``-n 2``, see
     pyproject's addopts) the workers share the parent of their temporary folders: the first
     to ask builds into ``<shared>/<name>`` under a file lock and marks it done; a worker
     asking later (or waiting on the lock meanwhile) calls ``load`` on the finished folder.
@@ -324,7 +324,7 @@ def service_bank(cycled_bank: CycledBank) -> ServiceBank:
     return ServiceBank(cycled_bank.after_q1, CYCLE_Q1, CYCLE_Q2, cycled_bank.clean)
 
 
-# --- Three processes (pytest-xdist, ``-n 3 --dist loadgroup`` in pyproject's addopts) -------
+# --- Two processes (pytest-xdist, ``-n 2 --dist loadgroup`` in pyproject's addopts) ---------
 
 # ---- the steady quarter on Spark, shared by the Spark parity tests (session-scoped) ------
 def require_spark() -> None:
@@ -404,7 +404,7 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
     return SparkSteady(ran[0], root, work / "out", store, printed.output)
 
 
-#: The slowest test modules, slowest first: the three processes take whole modules (xdist
+#: The slowest test modules, slowest first: the two processes take whole modules (xdist
 #: groups) from a queue in this order, then the others in the order collected, so the long
 #: ones start at once and the short ones fill in at the end. The first two units of the
 #: queue are the two long Spark groups, so they start at once on different processes: the
@@ -412,18 +412,19 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
 #: the module's parity test, the ``spark-steady`` group (:func:`spark_steady`, then
 #: ``test_spark_decisions_marketing.py`` and ``test_spark_rules_review.py``). Both need
 #: ``cycled_bank``: one process builds it while the other generates its 50,000 firms.
-#: The third process starts ``test_cli.py``, which needs no shared bank.
-#: Times: the clean-clone CI of 2026-12-05 (quiet 2 cores, ``-n 2``, before the driver-memory
-#: test went from 16 buckets to 4 and the steady quarter from 4 to 2), then a run with
-#: ``-n 3`` on the shared machine at load average 10-11 (commit 07aa3f7, 2026-12-05 06:41).
+#: Times: the clean-clone CI of 2026-12-05 04:33 (quiet 2 cores, ``-n 2``, before the
+#: driver-memory test went from 16 buckets to 4 and the steady quarter from 4 to 2), then the
+#: clean-clone CI of 08:01 with ``-n 3`` (commit 36c5801; slower, hence back to two).
 SLOW_FIRST = (
-    # 43 s setup + 304 s | 132 s + 1,167 s; the steady group: 215 s setup | 879 s
+    # 43 s setup + 304 s | 63 s + 554 s; the steady group: 215 s setup | 409 s
     "tests/test_spark_cycle.py",
-    "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 130 s
-    "tests/test_review_scenario.py",  # 1,500 firms, seven quarters: 50 s setup | 448 s
-    "tests/test_cycle.py",  # a crashed and completed re-run of Q2: 101 s setup under load
+    "tests/test_review_scenario.py",  # 1,500 firms, seven quarters: 50 s setup | 191 s
+    "tests/test_spark_resume.py",  # a failed and a resumed Spark run: - | 133 s setup
+    "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 72 s
+    "tests/test_service_live.py",  # `creditpersona run` in another process: 27 s | 75 s
+    "tests/test_cycle.py",  # a crashed and completed re-run of Q2: 12 s setup | 41 s
+    "tests/test_marketing_snapshots.py",  # stored campaign snapshots: - | 90 s in all
     "tests/test_profile.py",  # a 600-firm bank and the profile on Spark
-    "tests/test_service_live.py",  # `creditpersona run` in another process: 124 s under load
     "tests/test_workbench_browser.py",  # Chromium
 )
 
