@@ -234,6 +234,54 @@ def test_store_opens_with_plain_duckdb(tmp_path: Path, firms_csv: Path) -> None:
 _cells = st.text(alphabet=string.ascii_letters + string.digits + "-/,.  是否", max_size=12)
 
 
+def test_a_file_checked_in_chunks_finds_duplicates_across_them(
+    store: Store, tmp_path: Path, firms_csv: Path
+) -> None:
+    """A big file is checked and loaded a chunk at a time; a key seen in an earlier chunk
+    is still a duplicate of "row N of this file", and one loaded before of its load."""
+    ingest_file(store, firms_csv)
+    codes = [c + uscc.check_character(c) for c in
+             ("91310115MA1K3YJ12", "91310115MA1K3YJ13", "91310115MA1K3YJ14")]
+    a, b, c = (GOOD_FIRMS[0].replace("91310110666007217T", code) for code in codes)
+    rows = [a, b, c, a, GOOD_FIRMS[1], a, b]  # rows 1..7; GOOD_FIRMS[1] is loaded already
+    big = tmp_path / "big" / "firms.parquet"  # Parquet pieces hold exactly batch_rows rows
+    big.parent.mkdir()
+    pd.DataFrame([r.split(",") for r in rows], columns=FIRMS_HEADER.split(",")).to_parquet(big)
+    result = ingest_file(store, big, batch_rows=1, chunk_rows=2)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (7, 3, 4)
+    q = _quarantine(store).set_index("row_number")
+    assert set(q.index) == {4, 5, 6, 7}
+    assert (q["rule"] == "duplicate_key").all()
+    for row, first in ((4, 1), (6, 1), (7, 2)):
+        assert f"row {first} of this file has the same key" in q.loc[row, "message"]
+    assert "already loaded (load 1)" in q.loc[5, "message"]
+    assert sorted(store.table("firms").firm_id.execute()) == sorted(
+        [*(r.split(",")[0] for r in GOOD_FIRMS), *codes])
+
+
+def test_a_load_that_fails_in_a_later_chunk_leaves_nothing(
+    store: Store, firms_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    firms = tmp_path / "firms.parquet"
+    pd.read_csv(firms_csv, dtype=str).to_parquet(firms)
+    real_insert = store.con.insert
+    calls = []
+
+    def failing_insert(name: str, obj: object, **kw: object) -> None:
+        calls.append(name)
+        if calls.count("firms") == 3:
+            raise RuntimeError("disk full")
+        real_insert(name, obj, **kw)
+
+    monkeypatch.setattr(store.con, "insert", failing_insert)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest_file(store, firms, batch_rows=1, chunk_rows=1)
+    assert calls.count("firms") == 3  # two chunks were loaded before the failure
+    assert store.table("firms").count().execute() == 0
+    monkeypatch.undo()
+    assert ingest_file(store, firms, batch_rows=1, chunk_rows=1).rows_loaded == 4
+
+
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(damage=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 10), _cells), max_size=8),

@@ -225,6 +225,8 @@ def cross_row_checks(
     parents: dict[str, ir.Table],
     existing: ir.Table | None,
     first_column: int,
+    *,
+    earlier: ir.Table | None = None,
 ) -> tuple[tuple[Check, ...], dict[str, ir.Table]]:
     """Checks across rows: references to parent tables and duplicate keys.
 
@@ -243,6 +245,9 @@ def cross_row_checks(
         The rows already in the store, for duplicates against earlier loads.
     first_column : int
         Number of the first new flag column (after the row-local checks).
+    earlier : ibis.Table, optional
+        When a file is checked in chunks, :func:`chunk_keys` of its earlier chunks: a key
+        seen there is a duplicate whose ``_first_row`` is the earlier row.
 
     Returns
     -------
@@ -278,8 +283,18 @@ def cross_row_checks(
             ROW, **{FIRST_ROW: ibis.null("int64")}, **{EXISTING_LOAD: prior[EXISTING_LOAD]}
         )
         dups = dups.union(loaded)
+    if earlier is not None:
+        again = keyed.inner_join(earlier, key).select(
+            ROW, FIRST_ROW, **{EXISTING_LOAD: ibis.null("int64")})
+        dups = dups.union(again)
     add("duplicate_key", ",".join(key), dups)
     return tuple(checks), sets
+
+
+def chunk_keys(parsed: ir.Table, table: Table) -> ir.Table:
+    """The key and row number (as ``_first_row``) of every row of a checked chunk, for the
+    duplicate check of the file's later chunks (see :func:`cross_row_checks`)."""
+    return parsed.select(*table.key, **{FIRST_ROW: parsed[ROW]})
 
 
 def raw_text(data: pa.Table, table: Table, rows: np.ndarray) -> pa.Table:

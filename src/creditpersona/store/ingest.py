@@ -13,7 +13,7 @@ import codecs
 import datetime as dt
 import glob
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import duckdb
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from creditpersona import __version__
@@ -37,6 +38,9 @@ from creditpersona.store.store import (
 _ORDER = {t.name: i for i, t in enumerate(schema.TABLES)}
 #: Rows read and parsed at a time (about 0.25 GB of Arrow text for transactions).
 BATCH_ROWS = 2_000_000
+#: Rows checked across rows and loaded at a time: a file is staged in the store's temporary
+#: space a chunk at a time (a 270-million-row file staged whole filled 40 GB of disk).
+CHUNK_ROWS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ def ingest_file(
     *,
     encoding: str | None = None,
     batch_rows: int = BATCH_ROWS,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> LoadResult:
     """Validate one file and load it: good rows to its table, bad rows to the quarantine.
 
@@ -129,13 +134,18 @@ def ingest_file(
         Force a CSV encoding instead of detecting it.
     batch_rows : int
         Rows read and parsed at a time; memory grows with this, not with the file.
+    chunk_rows : int
+        Rows checked and loaded at a time (whole batches, so a chunk may hold up to
+        ``batch_rows - 1`` more); the temporary space the checks need grows with this and
+        with the file's key columns, not with its whole width.
 
     Returns
     -------
     LoadResult
     """
-    if batch_rows < 1:
-        raise parameter_error("batch_rows", "ingest_file", "a positive integer", batch_rows)
+    for name, value in (("batch_rows", batch_rows), ("chunk_rows", chunk_rows)):
+        if value < 1:
+            raise parameter_error(name, "ingest_file", "a positive integer", value)
     p = Path(path)
     contract = schema.table(table or p.stem.lower())
     if encoding is not None:
@@ -152,20 +162,22 @@ def ingest_file(
         return LoadResult(contract.name, p, earlier, 0, 0, 0, 0.0, skipped=True)
     fmt = readers.file_format(p)
     try:
-        return _load(store, p, contract, fmt, encoding, sha, started, clock, batch_rows)
+        return _load(store, p, contract, fmt, encoding, sha, started, clock, batch_rows,
+                         chunk_rows)
     except readers.RereadNeeded:
         pass
     # Not all UTF-8: a file all in GBK/GB18030 (most bank exports) is still read fast.
     if encoding is None and readers.single_encoding(p) == "gb18030":
         try:
-            return _load(store, p, contract, fmt, "gb18030", sha, started, clock, batch_rows)
+            return _load(store, p, contract, fmt, "gb18030", sha, started, clock, batch_rows,
+                         chunk_rows)
         except readers.RereadNeeded:
             pass
     # Lines in different encodings, a row with the wrong number of fields or a quote that
     # may not close: read it again line by line, each line in the encoding it is valid in,
     # setting aside the rows that cannot be read.
     return _load(store, p, contract, fmt, encoding, sha, started, clock, batch_rows,
-                 careful=True)
+                 chunk_rows, careful=True)
 
 
 def _load(
@@ -178,39 +190,26 @@ def _load(
     started: dt.datetime,
     clock: float,
     batch_rows: int,
+    chunk_rows: int,
     *,
     careful: bool = False,
 ) -> LoadResult:
     con = store.con
     load_id = store.next_load_id()
-    tmp = f"_parsed_{contract.name}_{load_id}"
-    raw = f"_raw_{contract.name}_{load_id}"
-    set_names: dict[str, str] = {}
+    names = _Staging(contract.name, load_id)
     # No transaction around the load: DuckDB keeps a transaction's inserts in memory, which
     # at twenty million rows costs gigabytes. The load-log row, written last, commits the
     # load instead; rows of a load without one are removed here on failure and by the store
     # when it is next opened.
     try:
         notes = readers.ReadNotes()
-        parsed, local, rows_read = _parse_pieces(store, p, contract, fmt, encoding,
-                                                 batch_rows, notes, careful, tmp, raw)
-        parents = {
-            f.references: store.table(f.references.split(".")[0])
-            for f in contract.fields if f.references
-        }
-        cross, sets = validate.cross_row_checks(
-            parsed, contract, parents, store.table(contract.name), len(local)
-        )
-        for column, rows in sets.items():
-            set_names[column] = f"_set_{contract.name}_{load_id}_{column}"
-            con.create_table(set_names[column], rows, temp=True, overwrite=True)
-        good = validate.good_rows(
-            parsed, local, [con.table(name) for name in set_names.values()]
-        ).select(*contract.field_names, load_id=ibis.literal(load_id, "int64"))
-        con.insert(contract.name, good)
-        con.con.execute(
-            validate.quarantine_sql(contract, local, cross, tmp, raw, set_names, fmt),
-            [load_id, str(p)])
+        pieces = iter(readers.iter_batches(p, fmt, encoding, batch_rows, notes, careful=careful))
+        rows_read = 0
+        while (chunk := _parse_pieces(store, p, contract, pieces, chunk_rows, names)) is not None:
+            parsed, local, rows = chunk
+            _load_chunk(store, p, contract, fmt, load_id, parsed, local, names,
+                        more=rows >= chunk_rows)
+            rows_read += rows
         rejected = validate.describe_rejected(notes.rejected, contract, str(p), fmt)
         if len(rejected):
             con.insert(QUARANTINE, rejected.assign(load_id=load_id)[
@@ -241,36 +240,112 @@ def _load(
         store.discard_unfinished_loads()
         raise
     finally:
-        for name in (tmp, raw, *set_names.values()):
+        for name in names.all():
             con.drop_table(name, force=True)
     return LoadResult(contract.name, p, load_id, rows_read, rows_loaded, quarantined, seconds)
 
 
-def _parse_pieces(store: Store, p: Path, contract: schema.Table, fmt: str,
-                  encoding: str | None, batch_rows: int, notes: readers.ReadNotes,
-                  careful: bool, tmp: str, raw: str
-                  ) -> tuple[ir.Table, tuple[validate.Check, ...], int]:
-    """Parse and flag the file piece by piece into the temporary tables ``tmp`` and ``raw``.
+@dataclass(frozen=True)
+class _Staging:
+    """Names of one load's temporary tables."""
 
-    Each piece is parsed and flagged in one pass (DuckDB scans the Arrow data in place) and
-    appended to a typed temporary table; the raw text of its flagged rows goes to another,
-    for the messages. The cross-row checks, the load and the quarantine then read those
-    tables. Returns the parsed table, the row-local checks and the rows read.
+    table: str
+    load_id: int
+
+    @property
+    def parsed(self) -> str:
+        """The chunk's parsed rows and row-local flags."""
+        return f"_parsed_{self.table}_{self.load_id}"
+
+    @property
+    def raw(self) -> str:
+        """The raw text of the chunk's flagged rows."""
+        return f"_raw_{self.table}_{self.load_id}"
+
+    @property
+    def keys(self) -> str:
+        """Key and row number of every row of the file's earlier chunks."""
+        return f"_keys_{self.table}_{self.load_id}"
+
+    def flagged(self, column: str) -> str:
+        """The rows a cross-row check flags."""
+        return f"_set_{self.table}_{self.load_id}_{column}"
+
+    def all(self) -> tuple[str, str, str]:
+        """The tables that live as long as the load."""
+        return self.parsed, self.raw, self.keys
+
+
+def _load_chunk(store: Store, p: Path, contract: schema.Table, fmt: str, load_id: int,
+                parsed: ir.Table, local: tuple[validate.Check, ...], names: _Staging,
+                *, more: bool) -> None:
+    """Check one chunk of the file across rows and load it: good rows to the table, bad rows
+    with their messages to the quarantine.
+
+    Duplicates are found against the rows of earlier loads (by the load holding the key)
+    and against the file's earlier chunks (by the row read first); when ``more`` chunks may
+    follow, this chunk's keys join the earlier ones.
+    """
+    con = store.con
+    parents = {
+        f.references: store.table(f.references.split(".")[0])
+        for f in contract.fields if f.references
+    }
+    existing = store.table(contract.name)
+    earlier = con.table(names.keys) if names.keys in con.list_tables() else None
+    cross, sets = validate.cross_row_checks(
+        parsed, contract, parents, existing.filter(existing.load_id != load_id), len(local),
+        earlier=earlier)
+    set_names = {column: names.flagged(column) for column in sets}
+    try:
+        for column, rows in sets.items():
+            con.create_table(set_names[column], rows, temp=True, overwrite=True)
+        good = validate.good_rows(
+            parsed, local, [con.table(name) for name in set_names.values()]
+        ).select(*contract.field_names, load_id=ibis.literal(load_id, "int64"))
+        con.insert(contract.name, good)
+        con.con.execute(
+            validate.quarantine_sql(contract, local, cross, names.parsed, names.raw,
+                                    set_names, fmt),
+            [load_id, str(p)])
+    finally:
+        for name in set_names.values():
+            con.drop_table(name, force=True)
+    if more:
+        keys = validate.chunk_keys(parsed, contract)
+        if earlier is None:
+            con.create_table(names.keys, keys, temp=True)
+        else:
+            con.insert(names.keys, keys)
+
+
+def _parse_pieces(store: Store, p: Path, contract: schema.Table,
+                  pieces: Iterator[pa.Table], chunk_rows: int, names: _Staging,
+                  ) -> tuple[ir.Table, tuple[validate.Check, ...], int] | None:
+    """Parse and flag the next chunk of the file, piece by piece, into the temporary tables
+    ``names.parsed`` and ``names.raw``; ``None`` when the file has no more pieces.
+
+    Pieces are taken until the chunk holds ``chunk_rows`` rows. Each piece is parsed and
+    flagged in one pass (DuckDB scans the Arrow data in place) and appended to a typed
+    temporary table; the raw text of its flagged rows goes to another, for the messages.
+    The chunk's cross-row checks, load and quarantine then read those tables. Returns the
+    parsed table, the row-local checks and the rows read.
     """
     con = store.con
     rows_read = 0
     local: tuple[validate.Check, ...] = ()
     parsed: ir.Table | None = None
-    con.create_table(raw, schema=validate.raw_schema(contract), temp=True, overwrite=True)
-    for piece in readers.iter_batches(p, fmt, encoding, batch_rows, notes, careful=careful):
+    con.create_table(names.raw, schema=validate.raw_schema(contract), temp=True,
+                     overwrite=True)
+    for piece in pieces:
         data = validate.conform(piece, contract, str(p))
         del piece
         source = ibis.memtable(data)
         expr, local = validate.parse(source, contract)
         if parsed is None:
-            parsed = con.create_table(tmp, expr, temp=True, overwrite=True)
+            parsed = con.create_table(names.parsed, expr, temp=True, overwrite=True)
         else:
-            con.insert(tmp, expr)
+            con.insert(names.parsed, expr)
         # Ibis registers a memtable as a DuckDB view over the Arrow data and never drops
         # it; without this every piece of the file would stay in memory.
         con.drop_view(source.get_name(), force=True)
@@ -282,9 +357,12 @@ def _parse_pieces(store: Store, p: Path, contract: schema.Table, fmt: str,
             bad_here = (parsed.filter(in_piece & validate.any_flag(parsed, local))
                         [validate.ROW].to_pyarrow().to_numpy())
             if len(bad_here):
-                con.insert(raw, validate.raw_text(data, contract, bad_here))
+                con.insert(names.raw, validate.raw_text(data, contract, bad_here))
         del data
-    assert parsed is not None, "iter_batches yields at least one piece"
+        if rows_read >= chunk_rows:
+            break
+    if parsed is None:
+        return None
     return parsed, local, rows_read
 
 
