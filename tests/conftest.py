@@ -418,7 +418,7 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
 SLOW_FIRST = (
     # 43 s setup + 304 s | 63 s + 554 s; the steady group: 215 s setup | 409 s
     "tests/test_spark_cycle.py",
-    "tests/test_review_scenario.py",  # 1,500 firms, seven quarters: 50 s setup | 191 s
+    "tests/test_review_scenario.py",  # 800 firms, seven quarters: 40 s alone (1,500: 46 s)
     "tests/test_spark_resume.py",  # a failed and a resumed Spark run: - | 133 s setup
     "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 72 s
     "tests/test_service_live.py",  # `creditpersona run` in another process: 27 s | 75 s
