@@ -162,7 +162,7 @@ def test_too_few_defaults_is_a_clear_error(tmp_path: Path) -> None:
     from creditpersona import ingest
     from creditpersona.synth import generate_bank
 
-    gen = generate_bank(tmp_path / "bank", 60, seed=2)
+    gen = generate_bank(tmp_path / "bank", 60, seed=2, txn_per_firm_year=10)
     with Store(tmp_path / "s.duckdb") as st:
         ingest(st, [gen.out_dir])
         dates = devmod.development_dates(st, dt.date(2026, 6, 30))
