@@ -149,6 +149,26 @@ def synthetic_bank(tmp_path_factory: pytest.TempPathFactory) -> SyntheticBank:
                       _load_synthetic_bank)
 
 
+def _build_tiny_bank(root: Path) -> Path:
+    from creditpersona.store.ingest import ingest
+    from creditpersona.synth import generate_bank
+
+    gen = generate_bank(root / "data", 60, seed=8, txn_per_firm_year=10)
+    with Store(root / "tiny.duckdb") as st:
+        ingest(st, [gen.out_dir])
+    return root / "tiny.duckdb"
+
+
+@pytest.fixture(scope="session")
+def tiny_bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store of 60 generated firms (seed 8, three years to 2026-06-30, 10 transactions
+    per firm and year), ingested: too few defaults for the PD development, for the tests of
+    what a bank with too little history is told. Read-only: copy it (``shutil.copy``) into
+    ``tmp_path`` before writing (ingesting even a small bank costs seconds)."""
+    return built_once(tmp_path_factory, "tiny_bank", _build_tiny_bank,
+                      lambda root: root / "tiny.duckdb")
+
+
 # ---- the cycled bank: a small bank run through two quarter ends (session-scoped) --------
 # Owned by the estimator-contract/test-speed work; append other fixtures after this block.
 CYCLE_Q1, CYCLE_Q2 = dt.date(2026, 3, 31), dt.date(2026, 6, 30)
