@@ -12,16 +12,10 @@ from creditpersona.store.ingest import plan
 from creditpersona.store.store import Store
 from creditpersona.synth import generate_bank
 
-#: Transactions per firm and year (the generator's default is 67): every table still holds
-#: hundreds of rows and injected errors, at a fraction of the rows to read (the pieces of
-#: seven rows below were 1,700 reads of transactions alone).
-TXN = 12
-
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_injected_errors_are_quarantined_exactly(tmp_path: Path, fmt: str) -> None:
-    gen = generate_bank(tmp_path / "bank", 200, seed=11, fmt=fmt, inject_errors=0.02,  # type: ignore[arg-type]
-                        txn_per_firm_year=TXN)
+    gen = generate_bank(tmp_path / "bank", 200, seed=11, fmt=fmt, inject_errors=0.02)  # type: ignore[arg-type]
     injected = pd.read_csv(gen.truth_files["injected_errors"])
     assert len(injected) == gen.injected > 0
     assert set(injected["table"]) == {
@@ -46,7 +40,7 @@ def test_injected_errors_are_quarantined_exactly(tmp_path: Path, fmt: str) -> No
 
 
 def test_clean_bank_loads_every_row(tmp_path: Path) -> None:
-    gen = generate_bank(tmp_path / "bank", 150, seed=5, txn_per_firm_year=TXN)
+    gen = generate_bank(tmp_path / "bank", 150, seed=5)
     with Store(tmp_path / "s.duckdb") as store:
         results = ingest(store, [gen.out_dir])
         assert store.table("quarantine").count().execute() == 0
@@ -54,7 +48,7 @@ def test_clean_bank_loads_every_row(tmp_path: Path) -> None:
 
 
 def test_reading_in_small_pieces_changes_nothing(tmp_path: Path) -> None:
-    gen = generate_bank(tmp_path / "bank", 60, seed=2, inject_errors=0.05, txn_per_firm_year=TXN)
+    gen = generate_bank(tmp_path / "bank", 60, seed=2, inject_errors=0.05)
     outcomes = []
     for batch_rows in (10**7, 7):
         with Store(tmp_path / f"s{batch_rows}.duckdb") as store:
