@@ -438,12 +438,13 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
 SLOW_FIRST = (
     # 43 s setup + 304 s | 63 s + 554 s; the steady group: 215 s setup | 409 s
     "tests/test_spark_cycle.py",
-    "tests/test_review_scenario.py",  # 800 firms, seven quarters: 40 s alone (1,500: 46 s)
+    "tests/test_review_scenario.py",  # 800 firms, 7 quarters: alone 32 s (1,500 firms 38 s)
     "tests/test_spark_resume.py",  # a failed and a resumed Spark run: - | 133 s setup
     "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 72 s
-    "tests/test_service_live.py",  # `creditpersona run` in another process: 27 s | 75 s
+    "tests/test_service_live.py",  # `creditpersona run` in another process: 27 s | 75 s;
+    # alone 24 s since the clients pause longer (29 s before; both alone: 2026-12-05, load 4)
     "tests/test_cycle.py",  # a crashed and completed re-run of Q2: 12 s setup | 41 s
-    "tests/test_marketing_snapshots.py",  # stored campaign snapshots: - | 90 s in all
+    "tests/test_marketing_snapshots.py",  # stored snapshots: - | 90 s; alone 32 s (was 46 s)
     "tests/test_profile.py",  # a 600-firm bank and the profile on Spark
     "tests/test_workbench_browser.py",  # Chromium
 )
