@@ -149,6 +149,26 @@ def synthetic_bank(tmp_path_factory: pytest.TempPathFactory) -> SyntheticBank:
                       _load_synthetic_bank)
 
 
+def _build_tiny_bank(root: Path) -> Path:
+    from creditpersona.store.ingest import ingest
+    from creditpersona.synth import generate_bank
+
+    gen = generate_bank(root / "data", 60, seed=8, txn_per_firm_year=10)
+    with Store(root / "tiny.duckdb") as st:
+        ingest(st, [gen.out_dir])
+    return root / "tiny.duckdb"
+
+
+@pytest.fixture(scope="session")
+def tiny_bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store of 60 generated firms (seed 8, three years to 2026-06-30, 10 transactions
+    per firm and year), ingested: too few defaults for the PD development, for the tests of
+    what a bank with too little history is told. Read-only: copy it (``shutil.copy``) into
+    ``tmp_path`` before writing (ingesting even a small bank costs seconds)."""
+    return built_once(tmp_path_factory, "tiny_bank", _build_tiny_bank,
+                      lambda root: root / "tiny.duckdb")
+
+
 # ---- the cycled bank: a small bank run through two quarter ends (session-scoped) --------
 # Owned by the estimator-contract/test-speed work; append other fixtures after this block.
 CYCLE_Q1, CYCLE_Q2 = dt.date(2026, 3, 31), dt.date(2026, 6, 30)
@@ -418,12 +438,13 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
 SLOW_FIRST = (
     # 43 s setup + 304 s | 63 s + 554 s; the steady group: 215 s setup | 409 s
     "tests/test_spark_cycle.py",
-    "tests/test_review_scenario.py",  # 1,500 firms, seven quarters: 50 s setup | 191 s
+    "tests/test_review_scenario.py",  # 800 firms, 7 quarters: alone 32 s (1,500 firms 38 s)
     "tests/test_spark_resume.py",  # a failed and a resumed Spark run: - | 133 s setup
     "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 72 s
-    "tests/test_service_live.py",  # `creditpersona run` in another process: 27 s | 75 s
+    "tests/test_service_live.py",  # `creditpersona run` in another process: 27 s | 75 s;
+    # alone 24 s since the clients pause longer (29 s before; both alone: 2026-12-05, load 4)
     "tests/test_cycle.py",  # a crashed and completed re-run of Q2: 12 s setup | 41 s
-    "tests/test_marketing_snapshots.py",  # stored campaign snapshots: - | 90 s in all
+    "tests/test_marketing_snapshots.py",  # stored snapshots: - | 90 s; alone 32 s (was 46 s)
     "tests/test_profile.py",  # a 600-firm bank and the profile on Spark
     "tests/test_workbench_browser.py",  # Chromium
 )

@@ -223,15 +223,21 @@ def test_generate_a_shock_needs_its_quarter(tmp_path: Path) -> None:
     assert done.returncode == 2 and "from_quarter" in done.stderr, done.stderr
 
 
-def test_run_with_too_little_history_says_what_to_do(tmp_path: Path) -> None:
-    from creditpersona import ingest
-    from creditpersona.store.store import Store
-    from creditpersona.synth import generate_bank
+def test_run_with_too_little_history_says_what_to_do(
+        tiny_bank: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The command's entry point in this process (``python -m creditpersona`` calls it; its
+    start in another process is test_bad_input_exits_2_with_a_message's), on the session's
+    60-firm bank (conftest.py)."""
+    import shutil
 
-    gen = generate_bank(tmp_path / "bank", 60, seed=8)
+    from creditpersona.cli import app as cli_app
+
     store = tmp_path / "s.duckdb"
-    with Store(store) as st:
-        ingest(st, [gen.out_dir])
-    done = _cli("run", "--as-of", "2025-12-31", "--store", str(store), "--out",
-                str(tmp_path / "r.html"))
-    assert done.returncode == 2 and "load more" in done.stderr, done.stderr
+    shutil.copy(tiny_bank, store)
+    monkeypatch.setattr(sys, "argv", ["creditpersona", "run", "--as-of", "2025-12-31",
+                                      "--store", str(store), "--out", str(tmp_path / "r.html")])
+    with pytest.raises(SystemExit) as exit_:
+        cli_app.main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "load more" in err, err

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 from collections.abc import Iterator
@@ -39,9 +40,9 @@ def small_bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield root / "bank.duckdb"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def computed(small_bank: Path) -> pd.DataFrame:
-    """The history computed from scratch (a read-only store stores nothing)."""
+    """The history computed from scratch (a read-only store stores nothing); read-only."""
     with Store(small_bank, read_only=True) as st:
         return history.campaign_history(st, before=AS_OF)
 
@@ -67,31 +68,51 @@ class _Count:
         monkeypatch.setattr(history, "profile_of_firms", spy)
 
 
+@dataclasses.dataclass(frozen=True)
+class Cold:
+    """The small bank's history computed once on a writable copy, which stored the
+    snapshots: the copy (read-only for the tests: copy it before writing), what the
+    computation returned and the days it profiled."""
+
+    store: Path
+    history: pd.DataFrame
+    days: set[tuple[dt.date, int]]
+
+
+@pytest.fixture(scope="module")
+def cold(small_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cold]:
+    """The first ``campaign_history`` on a copy of the small bank (the module's tests start
+    from its stored snapshots instead of each computing them again)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        count = _Count(monkeypatch)
+        with Store(_copy(small_bank, tmp_path_factory.mktemp("cold"))) as st:
+            frame = history.campaign_history(st, before=AS_OF)
+            path = st.path
+    yield Cold(path, frame, set(count.calls))
+
+
 def test_stored_snapshots_give_the_computed_history(
-        small_bank: Path, computed: pd.DataFrame, tmp_path: Path,
+        cold: Cold, computed: pd.DataFrame, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     assert computed["snapshot"].nunique() >= 3 and len(computed) > 100
     count = _Count(monkeypatch)
-    with Store(_copy(small_bank, tmp_path)) as st:
-        cold = history.campaign_history(st, before=AS_OF)
-        days = set(count.calls)
+    with Store(_copy(cold.store, tmp_path)) as st:
+        days = cold.days
         stored = results.read(st, results.HISTORY_PROFILES, min(computed["snapshot"]))
-        count.calls.clear()
         warm = history.campaign_history(st, before=AS_OF)
         assert count.calls == []                     # nothing profiled again
         assert results.dates(st, results.HISTORY_PROFILES) == sorted(
             computed["snapshot"].unique())
     assert {d for d, _ in days} == set(computed["snapshot"])
     assert len(stored) and stored["definition"].eq(snapshots.definition_digest()).all()
-    pd.testing.assert_frame_equal(cold, computed)
+    pd.testing.assert_frame_equal(cold.history, computed)
     pd.testing.assert_frame_equal(warm, computed)
 
 
-def test_a_changed_definition_recomputes(small_bank: Path, computed: pd.DataFrame,
+def test_a_changed_definition_recomputes(cold: Cold, computed: pd.DataFrame,
                                          tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    with Store(_copy(small_bank, tmp_path)) as st:
-        history.campaign_history(st, before=AS_OF)
+    with Store(_copy(cold.store, tmp_path)) as st:  # snapshots stored (``cold``)
         count = _Count(monkeypatch)
         monkeypatch.setattr(snapshots, "definition_digest", lambda: "0" * 64)
         again = history.campaign_history(st, before=AS_OF)
@@ -116,12 +137,11 @@ def _load_transaction(st: Store, tmp_path: Path, firm_id: str, day: dt.date,
 
 
 def test_data_dated_by_a_snapshot_invalidates_it_later_data_does_not(
-        small_bank: Path, computed: pd.DataFrame, tmp_path: Path,
+        cold: Cold, computed: pd.DataFrame, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     last, first = max(computed["snapshot"]), min(computed["snapshot"])
     firm = str(computed.loc[computed["snapshot"] == last, "firm_id"].iloc[0])
-    with Store(_copy(small_bank, tmp_path)) as st:
-        history.campaign_history(st, before=AS_OF)
+    with Store(_copy(cold.store, tmp_path)) as st:  # snapshots stored (``cold``)
         count = _Count(monkeypatch)
         _load_transaction(st, tmp_path, firm, AS_OF + dt.timedelta(days=1), "after")
         history.campaign_history(st, before=AS_OF)

@@ -158,13 +158,10 @@ def test_validation_tables_are_complete(
     assert isinstance(plain["jeffreys"], list) and isinstance(plain["roc"]["champion"], list)
 
 
-def test_too_few_defaults_is_a_clear_error(tmp_path: Path) -> None:
-    from creditpersona import ingest
-    from creditpersona.synth import generate_bank
-
-    gen = generate_bank(tmp_path / "bank", 60, seed=2)
+def test_too_few_defaults_is_a_clear_error(tiny_bank: Path, tmp_path: Path) -> None:
+    """On the session's 60-firm bank (conftest.py)."""
+    shutil.copy(tiny_bank, tmp_path / "s.duckdb")
     with Store(tmp_path / "s.duckdb") as st:
-        ingest(st, [gen.out_dir])
         dates = devmod.development_dates(st, dt.date(2026, 6, 30))
         # One date is enough to show the error (each date costs a point-in-time profile).
         with pytest.raises(InsufficientDataError,

@@ -394,8 +394,15 @@ def test_read_arff(tmp_path: Path) -> None:
     assert np.isnan(table.loc[0, "Attr2"]) and np.isnan(table.loc[2, "net profit"])
 
 
-def test_read_the_polish_arff() -> None:
-    table = read_table(POLISH, label="class")
+@pytest.fixture(scope="module")
+def polish() -> pd.DataFrame:
+    """The Polish bankruptcy file as ``read_table`` reads it, once for the module (the ARFF
+    reader takes seconds); its users take a copy."""
+    return read_table(POLISH, label="class")
+
+
+def test_read_the_polish_arff(polish: pd.DataFrame) -> None:
+    table = polish
     assert table.shape == (7027, 65)
     assert int(table["class"].sum()) == 271
     assert table["Attr37"].isna().sum() > 2000
@@ -476,9 +483,9 @@ def test_cli_bad_label_exits_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_polish_bankruptcy_ten_fold() -> None:
+def test_polish_bankruptcy_ten_fold(polish: pd.DataFrame) -> None:
     """The issue's bar: challenger mean AUC ≥ 0.96, scorecard ≥ 0.85 (10-fold, seed 0)."""
-    result = evaluate(read_table(POLISH, label="class"), "class", cv=10, seed=0)
+    result = evaluate(polish.copy(), "class", cv=10, seed=0)
     summary = result.summary()
     assert summary.loc["challenger", "auc_mean"] >= 0.96, summary
     assert summary.loc["scorecard", "auc_mean"] >= 0.85, summary
@@ -548,7 +555,7 @@ def test_stratified_group_folds_are_scikit_learns(n: int, per_group: int, classe
         assert np.array_equal(a_train, b_train) and np.array_equal(a_test, b_test)
 
 
-def test_dynamic_programme_bins_as_optbinnings_solver() -> None:
+def test_dynamic_programme_bins_as_optbinnings_solver(polish: pd.DataFrame) -> None:
     """The scorecard's binning (an exact dynamic programme) finds the split points of
     optbinning's CP model on every binnable Polish feature of one training fold (the
     solutions of tied integer objectives aside, which did not occur on this fold)."""
@@ -559,7 +566,7 @@ def test_dynamic_programme_bins_as_optbinnings_solver() -> None:
     from creditpersona.models.evaluate import _folds, binary_label, prepare_features
     from creditpersona.models.optbin import OptimalBinning
 
-    table = read_table(POLISH, label="class")
+    table = polish.copy()
     y = binary_label(table["class"], "class")
     X = prepare_features(table.drop(columns=["class"])).frame
     train = next(iter(_folds(X, y, 10, 0)))[0]

@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SyntheticBank
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
@@ -101,20 +102,17 @@ def test_calibration_table() -> None:
     assert t["observed_dr"].tolist() == [0.0, 1.0] and t["firms"].tolist() == [2, 2]
 
 
-def test_labels_agree_with_the_generators_truth(tmp_path: pytest.TempPathFactory) -> None:
-    from creditpersona import ingest
+def test_labels_agree_with_the_generators_truth(synthetic_bank: SyntheticBank) -> None:
+    """On the session's synthetic bank (2,000 firms, read-only; it was a 400-firm bank of its
+    own, generated and ingested by this test)."""
     from creditpersona.contract.schema import TABLES
     from creditpersona.models.target import labels
     from creditpersona.store.store import Store
-    from creditpersona.synth import generate_bank
 
-    root = tmp_path  # type: ignore[assignment]
-    gen = generate_bank(root / "data", 400, seed=9)  # type: ignore[operator]
     as_of = dt.date(2025, 3, 31)
-    with Store(root / "s.duckdb") as store:  # type: ignore[operator]
-        ingest(store, [gen.out_dir])
+    with Store(synthetic_bank.store_path, read_only=True) as store:
         lab = labels({t.name: store.table(t.name) for t in TABLES}, as_of)
-    truth = pd.read_csv(gen.truth_files["firm_quarter_truth"])
+    truth = synthetic_bank.quarter_truth()
     truth = truth[truth["as_of"] == as_of.isoformat()]
     merged = lab.merge(truth, on="firm_id")
     assert len(merged) == len(lab) and merged["default"].sum() > 0

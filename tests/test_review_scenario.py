@@ -4,6 +4,13 @@ The full validation (`bench/validate_review_synthetic.py`, 3,000 firms, every st
 cycle) is in the README. Here a smaller bank runs the stages the review reads (profile, PD
 scores with the models in force, personas) and the review itself, quarter by quarter, to
 keep the suite fast; the quarters are exactly what `run_cycle` stores for them.
+
+800 firms (it was 1,500; 2026-12-05): the module's time is mostly fixed (the PD development's
+five profiles and fits, the annual review's challenger), so fewer firms save a few seconds
+without thinning what the review is asked. Measured on this draw: the annual review's
+identity-matched ARI 0.85 (0.83 at 1,500 firms; threshold 0.70); the wholesale industry
+(119 firms) flagged in quarter 7 with 26 % downgraded against 3.4 % elsewhere (29 % against
+7.2 % at 1,500 firms); no trigger fired before the downturn at either size.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ SHOCKED, FROM_QUARTER = "F51", 6
 @pytest.fixture(scope="module")
 def reviews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, ReviewResult]]:
     work = tmp_path_factory.mktemp("scenario")
-    gen = generate_bank(work / "data", 1500, 7, quarters=7, end_date=dt.date(2026, 3, 31),
+    gen = generate_bank(work / "data", 800, 7, quarters=7, end_date=dt.date(2026, 3, 31),
                         shock=Shock(SHOCKED, FROM_QUARTER), txn_per_firm_year=20,
                         fmt="parquet")
     out: dict[int, ReviewResult] = {}
@@ -50,7 +57,7 @@ def test_no_refit_trigger_before_the_downturn(reviews: dict[int, ReviewResult]) 
         assert fired.empty, (k, list(fired))
     assert reviews[1].previous is None  # the first quarter has nothing to compare with
     # The annual review came due in quarter 5 and confirmed the personas (a challenger with
-    # 6 personas, identity-matched ARI 0.89). It fits its challenger with a free number of
+    # 6 personas, identity-matched ARI 0.85). It fits its challenger with a free number of
     # personas and recommends a re-fit whenever that number changes, so it depends on the
     # draw: on another draw of the same generator (commit 1b8b35f) the challenger chose 8
     # personas (2 unmatched, ARI 0.77) while persona shares (PSI 0.002), features (no CSI

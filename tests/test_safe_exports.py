@@ -175,7 +175,7 @@ def test_generate_writes_owner_only_and_never_through_a_planted_link(tmp_path: P
     victim = tmp_path / "victim.txt"
     victim.write_text("not yours", encoding="utf-8")
     (out / "firms.csv").symlink_to(victim)
-    generate_bank(out, 60, seed=3)
+    generate_bank(out, 60, seed=3, txn_per_firm_year=5)
     assert victim.read_text(encoding="utf-8") == "not yours"
     assert not (out / "firms.csv").is_symlink() and (out / "firms.csv").stat().st_size > 0
     assert stat.S_IMODE((out / "truth").stat().st_mode) == 0o700
