@@ -22,6 +22,15 @@ from creditpersona.store.store import Store
 # a test runs in another process inherit it.
 os.environ["COLUMNS"] = "200"
 
+# The tests' Spark sessions (``local[2]``, a few hundred to 50,000 firms) are bound by fixed
+# costs: the driver JVM's C2 compiler and parallel GC threads fighting for the two cores, and
+# each Python task re-reading the directories of the archives on the workers' path
+# (creditpersona.spark.daemon). A run of the tests' Spark cycles with these settings is
+# measured against one without in docs/test-speed.md. Settings given explicitly still win.
+os.environ.setdefault("CREDITPERSONA_SPARK_CONF", " ".join([
+    "'spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC'",
+    "spark.python.daemon.module=creditpersona.spark.daemon"]))
+
 # Two test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
 # a property's examples are timed by their own ``max_examples``, never by a wall-clock
 # deadline that a busy machine (or the other workers) would exceed at random.
@@ -348,13 +357,17 @@ SPARK_STEADY_GROUP = "spark-steady"
 
 @dataclasses.dataclass(frozen=True)
 class SparkSteady:
-    """The cycled bank's steady quarter as ``creditpersona run --engine spark`` ran it."""
+    """The cycled bank's steady quarter as ``creditpersona run --engine spark`` ran it: a
+    first run that failed in the decisions stage, then the run that resumed it."""
 
-    result: Any  # creditpersona.spark.cycle.SparkCycleResult
+    result: Any  # creditpersona.spark.cycle.SparkCycleResult of the completing run
     root: Path  # the Parquet results
-    out: Path  # the run's output folder (PD validation JSON, campaign lists)
-    store: Path  # the store the run wrote its ledger to
-    output: str  # what the command printed
+    out: Path  # the run's output folder (PD validation JSON, campaign lists, report.html)
+    store: Path  # the store the runs wrote their ledger to
+    output: str  # what the completing command printed
+    failed: Any  # the CliRunner result of the failing run
+    failed_stages: list[str]  # what the failing run announced, in order
+    seen: list[str]  # what the completing run announced, in order
 
 
 @pytest.fixture(scope="session")
@@ -364,13 +377,22 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
     ``spark.driver.maxResultSize=64m``), the models in force of the embedded first quarter,
     whose profiles, PD scores, personas and review triggers were carried into the Spark
     results first (as a bank moving from the embedded engine does, docs/spark.md), so that
-    every stage compares with the embedded Q2. The command's :class:`SparkCycleResult` is
-    kept by wrapping ``run_spark_cycle`` (the command calls it)."""
+    every stage compares with the embedded Q2.
+
+    The quarter runs as after a failure, so that the resume test (test_spark_resume.py)
+    and the parity tests share one Spark cycle instead of running two: the first run fails
+    in the decisions stage (an injected ``OSError``); the rules' results are then deleted
+    and the command is run again: it takes the profile, PD and persona stages from the
+    failed run's checkpoints and computes the rules and every later stage. The parity tests
+    compare what the completing run left (resumed stages included) with the embedded Q2.
+    The command's :class:`SparkCycleResult` and the stages each run announced are kept by
+    wrapping ``run_spark_cycle`` (the command calls it)."""
     require_spark()
     from typer.testing import CliRunner
 
     from creditpersona.cli.app import app
     from creditpersona.spark import cycle
+    from creditpersona.spark import decisions as spark_decisions
     from creditpersona.spark.results import SparkResults
     from creditpersona.spark.session import spark_session
     from creditpersona.store import results
@@ -384,24 +406,42 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
         for name in (results.PROFILES, results.PD_SCORES, results.PERSONAS,
                      results.REVIEW_TRIGGERS):
             SparkResults(spark, root).import_date(st, name, CYCLE_Q1)
-    ran: list[Any] = []
-    real = cycle.run_spark_cycle
-
-    def kept(*args: Any, **kwargs: Any) -> Any:
-        ran.append(real(*args, **kwargs))
-        return ran[-1]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cycle, "run_spark_cycle", kept)
-        printed = CliRunner().invoke(app, [
-            "run", "--as-of", str(CYCLE_Q2), "--store", str(store), "--engine", "spark",
+    args = ["run", "--as-of", str(CYCLE_Q2), "--store", str(store), "--engine", "spark",
             "--out", str(work / "out" / "report.html"), "--spark-master", "local[2]",
             "--spark-conf", "spark.driver.maxResultSize=64m",
             "--spark-conf", "spark.sql.shuffle.partitions=4",
-            "--spark-results", str(root), "--buckets", "2"])
+            "--spark-results", str(root), "--buckets", "2"]
+    real = cycle.run_spark_cycle
+    announced: list[list[str]] = []
+    ran: list[Any] = []
+
+    def watched(*a: Any, **k: Any) -> Any:
+        announced.append([])
+        shown = k["on_stage"]
+
+        def on_stage(name: str) -> None:
+            announced[-1].append(name)
+            shown(name)
+
+        k["on_stage"] = on_stage
+        ran.append(real(*a, **k))
+        return ran[-1]
+
+    def crash(*a: Any, **k: Any) -> Any:
+        raise OSError("disk full (injected)")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cycle, "run_spark_cycle", watched)
+        patch.setattr(spark_decisions, "stage", crash)
+        failed = CliRunner().invoke(app, args)
+    (root / results.ASSOCIATION_RULES / f"as_of={CYCLE_Q2}" / "_SUCCESS").unlink()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cycle, "run_spark_cycle", watched)
+        printed = CliRunner().invoke(app, args)
     assert printed.exit_code == 0, printed.output
-    assert len(ran) == 1
-    return SparkSteady(ran[0], root, work / "out", store, printed.output)
+    assert len(ran) == 1 and len(announced) == 2
+    return SparkSteady(ran[0], root, work / "out", store, printed.output, failed,
+                       announced[0], announced[1])
 
 
 #: The slowest test modules, slowest first: the two processes take whole modules (xdist
