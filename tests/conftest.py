@@ -22,15 +22,6 @@ from creditpersona.store.store import Store
 # a test runs in another process inherit it.
 os.environ["COLUMNS"] = "200"
 
-# The tests' Spark sessions (``local[2]``, a few hundred to 50,000 firms) are bound by fixed
-# costs: the driver JVM's C2 compiler and parallel GC threads fighting for the two cores, and
-# each Python task re-reading the directories of the archives on the workers' path
-# (creditpersona.spark.daemon). A run of the tests' Spark cycles with these settings is
-# measured against one without in docs/test-speed.md. Settings given explicitly still win.
-os.environ.setdefault("CREDITPERSONA_SPARK_CONF", " ".join([
-    "'spark.driver.extraJavaOptions=-XX:TieredStopAtLevel=1 -XX:+UseSerialGC'",
-    "spark.python.daemon.module=creditpersona.spark.daemon"]))
-
 # Two test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
 # a property's examples are timed by their own ``max_examples``, never by a wall-clock
 # deadline that a busy machine (or the other workers) would exceed at random.
@@ -450,7 +441,8 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
 #: queue are the two long Spark groups, so they start at once on different processes: the
 #: module group of ``test_spark_cycle.py`` (the 50,000-firm driver-memory test) and, through
 #: the module's parity test, the ``spark-steady`` group (:func:`spark_steady`, then
-#: ``test_spark_decisions_marketing.py`` and ``test_spark_rules_review.py``). Both need
+#: ``test_spark_resume.py``, ``test_spark_decisions_marketing.py`` and
+#: ``test_spark_rules_review.py``). Both need
 #: ``cycled_bank``: one process builds it while the other generates its 50,000 firms.
 #: Times: the clean-clone CI of 2026-12-05 04:33 (quiet 2 cores, ``-n 2``, before the
 #: driver-memory test went from 16 buckets to 4 and the steady quarter from 4 to 2), then the
@@ -459,7 +451,8 @@ SLOW_FIRST = (
     # 43 s setup + 304 s | 63 s + 554 s; the steady group: 215 s setup | 409 s
     "tests/test_spark_cycle.py",
     "tests/test_review_scenario.py",  # 1,500 firms, seven quarters: 50 s setup | 191 s
-    "tests/test_spark_resume.py",  # a failed and a resumed Spark run: - | 133 s setup
+    # the failed and resumed Spark run, now ``spark_steady`` (its group): was 96 s setup
+    "tests/test_spark_resume.py",
     "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 72 s
     "tests/test_service_live.py",  # `creditpersona run` in another process: 27 s | 75 s
     "tests/test_cycle.py",  # a crashed and completed re-run of Q2: 12 s setup | 41 s
