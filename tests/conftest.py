@@ -348,17 +348,13 @@ SPARK_STEADY_GROUP = "spark-steady"
 
 @dataclasses.dataclass(frozen=True)
 class SparkSteady:
-    """The cycled bank's steady quarter as ``creditpersona run --engine spark`` ran it: a
-    first run that failed in the decisions stage, then the run that resumed it."""
+    """The cycled bank's steady quarter as ``creditpersona run --engine spark`` ran it."""
 
-    result: Any  # creditpersona.spark.cycle.SparkCycleResult of the completing run
+    result: Any  # creditpersona.spark.cycle.SparkCycleResult
     root: Path  # the Parquet results
-    out: Path  # the run's output folder (PD validation JSON, campaign lists, report.html)
-    store: Path  # the store the runs wrote their ledger to
-    output: str  # what the completing command printed
-    failed: Any  # the CliRunner result of the failing run
-    failed_stages: list[str]  # what the failing run announced, in order
-    seen: list[str]  # what the completing run announced, in order
+    out: Path  # the run's output folder (PD validation JSON, campaign lists)
+    store: Path  # the store the run wrote its ledger to
+    output: str  # what the command printed
 
 
 @pytest.fixture(scope="session")
@@ -368,22 +364,13 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
     ``spark.driver.maxResultSize=64m``), the models in force of the embedded first quarter,
     whose profiles, PD scores, personas and review triggers were carried into the Spark
     results first (as a bank moving from the embedded engine does, docs/spark.md), so that
-    every stage compares with the embedded Q2.
-
-    The quarter runs as after a failure, so that the resume test (test_spark_resume.py)
-    and the parity tests share one Spark cycle instead of running two: the first run fails
-    in the decisions stage (an injected ``OSError``); the rules' results are then deleted
-    and the command is run again: it takes the profile, PD and persona stages from the
-    failed run's checkpoints and computes the rules and every later stage. The parity tests
-    compare what the completing run left (resumed stages included) with the embedded Q2.
-    The command's :class:`SparkCycleResult` and the stages each run announced are kept by
-    wrapping ``run_spark_cycle`` (the command calls it)."""
+    every stage compares with the embedded Q2. The command's :class:`SparkCycleResult` is
+    kept by wrapping ``run_spark_cycle`` (the command calls it)."""
     require_spark()
     from typer.testing import CliRunner
 
     from creditpersona.cli.app import app
     from creditpersona.spark import cycle
-    from creditpersona.spark import decisions as spark_decisions
     from creditpersona.spark.results import SparkResults
     from creditpersona.spark.session import spark_session
     from creditpersona.store import results
@@ -397,42 +384,24 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
         for name in (results.PROFILES, results.PD_SCORES, results.PERSONAS,
                      results.REVIEW_TRIGGERS):
             SparkResults(spark, root).import_date(st, name, CYCLE_Q1)
-    args = ["run", "--as-of", str(CYCLE_Q2), "--store", str(store), "--engine", "spark",
+    ran: list[Any] = []
+    real = cycle.run_spark_cycle
+
+    def kept(*args: Any, **kwargs: Any) -> Any:
+        ran.append(real(*args, **kwargs))
+        return ran[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cycle, "run_spark_cycle", kept)
+        printed = CliRunner().invoke(app, [
+            "run", "--as-of", str(CYCLE_Q2), "--store", str(store), "--engine", "spark",
             "--out", str(work / "out" / "report.html"), "--spark-master", "local[2]",
             "--spark-conf", "spark.driver.maxResultSize=64m",
             "--spark-conf", "spark.sql.shuffle.partitions=4",
-            "--spark-results", str(root), "--buckets", "2"]
-    real = cycle.run_spark_cycle
-    announced: list[list[str]] = []
-    ran: list[Any] = []
-
-    def watched(*a: Any, **k: Any) -> Any:
-        announced.append([])
-        shown = k["on_stage"]
-
-        def on_stage(name: str) -> None:
-            announced[-1].append(name)
-            shown(name)
-
-        k["on_stage"] = on_stage
-        ran.append(real(*a, **k))
-        return ran[-1]
-
-    def crash(*a: Any, **k: Any) -> Any:
-        raise OSError("disk full (injected)")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cycle, "run_spark_cycle", watched)
-        patch.setattr(spark_decisions, "stage", crash)
-        failed = CliRunner().invoke(app, args)
-    (root / results.ASSOCIATION_RULES / f"as_of={CYCLE_Q2}" / "_SUCCESS").unlink()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cycle, "run_spark_cycle", watched)
-        printed = CliRunner().invoke(app, args)
+            "--spark-results", str(root), "--buckets", "2"])
     assert printed.exit_code == 0, printed.output
-    assert len(ran) == 1 and len(announced) == 2
-    return SparkSteady(ran[0], root, work / "out", store, printed.output, failed,
-                       announced[0], announced[1])
+    assert len(ran) == 1
+    return SparkSteady(ran[0], root, work / "out", store, printed.output)
 
 
 #: The slowest test modules, slowest first: the two processes take whole modules (xdist
@@ -441,8 +410,7 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
 #: queue are the two long Spark groups, so they start at once on different processes: the
 #: module group of ``test_spark_cycle.py`` (the 50,000-firm driver-memory test) and, through
 #: the module's parity test, the ``spark-steady`` group (:func:`spark_steady`, then
-#: ``test_spark_resume.py``, ``test_spark_decisions_marketing.py`` and
-#: ``test_spark_rules_review.py``). Both need
+#: ``test_spark_decisions_marketing.py`` and ``test_spark_rules_review.py``). Both need
 #: ``cycled_bank``: one process builds it while the other generates its 50,000 firms.
 #: Times: the clean-clone CI of 2026-12-05 04:33 (quiet 2 cores, ``-n 2``, before the
 #: driver-memory test went from 16 buckets to 4 and the steady quarter from 4 to 2), then the
@@ -451,8 +419,7 @@ SLOW_FIRST = (
     # 43 s setup + 304 s | 63 s + 554 s; the steady group: 215 s setup | 409 s
     "tests/test_spark_cycle.py",
     "tests/test_review_scenario.py",  # 1,500 firms, seven quarters: 50 s setup | 191 s
-    # the failed and resumed Spark run, now ``spark_steady`` (its group): was 96 s setup
-    "tests/test_spark_resume.py",
+    "tests/test_spark_resume.py",  # a failed and a resumed Spark run: - | 133 s setup
     "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 72 s
     "tests/test_service_live.py",  # `creditpersona run` in another process: 27 s | 75 s
     "tests/test_cycle.py",  # a crashed and completed re-run of Q2: 12 s setup | 41 s
