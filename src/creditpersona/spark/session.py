@@ -95,7 +95,7 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     fixed = session.sparkContext.getConf()
-    if any(fixed.get(k) != v for k, v in merged.items() if k.startswith(_STATIC)):
+    if any(not _has(fixed.get(k), v, k) for k, v in merged.items() if k.startswith(_STATIC)):
         # A session of this process built with other fixed settings (memory, result size)
         # cannot take them at run time: build it again.
         session.stop()
@@ -108,3 +108,22 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
 
 #: Settings fixed when the JVM starts.
 _STATIC = ("spark.driver.", "spark.executor.", "spark.master")
+
+
+def _has(fixed: str | None, wanted: str, key: str) -> bool:
+    """Whether a running session's setting ``fixed`` is ``wanted``. Spark puts its own
+    options (``--add-opens``, ``-Djava.net.preferIPv6Addresses``) before the JVM options
+    it was given, so those are kept when ``fixed`` ends with them.
+
+    Examples
+    --------
+    >>> _has("-Dspark=1 -XX:+UseSerialGC", "-XX:+UseSerialGC", "spark.driver.extraJavaOptions")
+    True
+    >>> _has("64m", "256m", "spark.driver.maxResultSize")
+    False
+    """
+    if fixed is None:
+        return False
+    if key.endswith("JavaOptions"):
+        return fixed.endswith(wanted)
+    return fixed == wanted
