@@ -91,6 +91,8 @@ ATTRIBUTION_MARGIN = 0.1
 RISK_FLOOR = 0.65
 #: Distinct texts matched at once (bounds the memory of the joined batch).
 _MATCH_BATCH = 50_000
+#: (text, firm) pairs whose attribution features are computed at once (bounds their memory).
+PAIR_BATCH = 25_000
 
 _default_lexicon = default_lexicon
 
@@ -547,15 +549,21 @@ def _attributed(d: _Docs, logit: npt.NDArray[np.float64], named: list[set[str]],
     pair_names = [[str(firm_names.get(f, ""))]
                   + sorted(str(firm_names.get(o, "")) for o in named[t] - {f})
                   for t, f in uniq]
-    # pkg.attribute, the pairs' rows read in the worker processes (the same rows).
-    flat = pkg.attribution.score(pending.pair_features(pair_text, pair_names,
-                                                       logit[[t for t, _ in uniq]]))
-    sizes = np.asarray([len(n) for n in pair_names])
-    first = np.r_[0, np.cumsum(sizes)[:-1]]
-    # The strongest other firm named: a firm well below it is a bystander of the news.
-    others = np.asarray([flat[a + 1:a + k].max() for a, k in zip(first, sizes, strict=True)]
-                        )[which]
-    p = flat[first][which]
+    # pkg.attribute, the pairs' rows read in the worker processes (the same rows), a batch
+    # of texts at a time: each row depends on its own text only, and the rows' features
+    # (sentences, spans, vectors) of every pair at once outgrow memory at a million firms.
+    own_p, other_p = np.empty(len(uniq)), np.empty(len(uniq))
+    whole = logit[[t for t, _ in uniq]]
+    for a in range(0, len(uniq), PAIR_BATCH):
+        b = min(a + PAIR_BATCH, len(uniq))
+        flat = pkg.attribution.score(pending.pair_features(pair_text[a:b], pair_names[a:b],
+                                                           whole[a:b]))
+        sizes = np.asarray([len(n) for n in pair_names[a:b]])
+        first = np.r_[0, np.cumsum(sizes)[:-1]]
+        own_p[a:b] = flat[first]
+        # The strongest other firm named: a firm well below it is a bystander of the news.
+        other_p[a:b] = [flat[f + 1:f + k].max() for f, k in zip(first, sizes, strict=True)]
+    others, p = other_p[which], own_p[which]
     out[idx] = p
     elsewhere[idx] = (p < pkg.threshold) | (p < others - ATTRIBUTION_MARGIN)
     return out, elsewhere
