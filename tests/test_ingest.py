@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from creditpersona import SchemaError, ingest, ingest_file
 from creditpersona.contract import schema
 from creditpersona.domain import uscc
+from creditpersona.store import ingest as ingest_module
 from creditpersona.store.store import Store
 
 
@@ -264,16 +265,16 @@ def test_a_load_that_fails_in_a_later_chunk_leaves_nothing(
 ) -> None:
     firms = tmp_path / "firms.parquet"
     pd.read_csv(firms_csv, dtype=str).to_parquet(firms)
-    real_insert = store.con.insert
+    real_insert = ingest_module._insert_good
     calls = []
 
-    def failing_insert(name: str, obj: object, **kw: object) -> None:
-        calls.append(name)
+    def failing_insert(db: object, contract: schema.Table, *args: object) -> None:
+        calls.append(contract.name)
         if calls.count("firms") == 3:
             raise RuntimeError("disk full")
-        real_insert(name, obj, **kw)
+        real_insert(db, contract, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store.con, "insert", failing_insert)
+    monkeypatch.setattr(ingest_module, "_insert_good", failing_insert)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest_file(store, firms, batch_rows=1, chunk_rows=1)
     assert calls.count("firms") == 3  # two chunks were loaded before the failure
@@ -307,14 +308,10 @@ def test_loaded_plus_quarantined_equals_read(
 def test_a_load_that_fails_midway_leaves_nothing(
     store: Store, firms_csv: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_insert = store.con.insert
+    def failing_log(db: object, log: dict[str, object]) -> None:
+        raise RuntimeError("disk full")
 
-    def failing_insert(name: str, obj: object, **kw: object) -> None:
-        if name == "load_log":
-            raise RuntimeError("disk full")
-        real_insert(name, obj, **kw)
-
-    monkeypatch.setattr(store.con, "insert", failing_insert)
+    monkeypatch.setattr(ingest_module, "_insert_log", failing_log)
     with pytest.raises(RuntimeError, match="disk full"):
         ingest_file(store, firms_csv)
     assert store.table("firms").count().execute() == 0

@@ -228,11 +228,7 @@ def _load(
             "rows_quarantined": quarantined, "started_at": started, "seconds": seconds,
             "status": "loaded", "version": __version__,
         }
-        columns = list(LOAD_LOG_SCHEMA.names)
-        con.con.execute(
-            f"INSERT INTO {_quote(LOAD_LOG)} ({', '.join(map(_quote, columns))}) VALUES "
-            f"({', '.join(f'${i + 1}' for i in range(len(columns)))})",
-            [log[c] for c in columns])
+        _insert_log(con.con, log)
     except duckdb.OutOfMemoryException as exc:
         store.discard_unfinished_loads()
         raise StoreError(
@@ -249,6 +245,21 @@ def _load(
         for name in names.all():
             con.con.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
     return LoadResult(contract.name, p, load_id, rows_read, rows_loaded, quarantined, seconds)
+
+
+def _insert_log(db: duckdb.DuckDBPyConnection, log: dict[str, object]) -> None:
+    """Write a load's log row (which commits the load), its values as parameters."""
+    columns = list(LOAD_LOG_SCHEMA.names)
+    db.execute(f"INSERT INTO {_quote(LOAD_LOG)} ({', '.join(map(_quote, columns))}) VALUES "
+               f"({', '.join(f'${i + 1}' for i in range(len(columns)))})",
+               [log[c] for c in columns])
+
+
+def _insert_good(db: duckdb.DuckDBPyConnection, contract: schema.Table,
+                 local: tuple[validate.Check, ...], parsed: str, flagged: list[str],
+                 load_id: int) -> None:
+    """Load a chunk's good rows into the contract table."""
+    db.execute(validate.good_rows_sql(contract, local, parsed, flagged), [load_id])
 
 
 @dataclass(frozen=True)
@@ -428,8 +439,8 @@ def _load_chunk(store: Store, p: Path, contract: schema.Table, fmt: str, load_id
     try:
         for column, select, columns in cross.sets:
             _fill(db, set_names[column], columns, _bind(select, bound), create=True)
-        db.execute(validate.good_rows_sql(contract, parse.local, names.parsed,
-                                          list(set_names.values())), [load_id])
+        _insert_good(db, contract, parse.local, names.parsed, list(set_names.values()),
+                     load_id)
         db.execute(
             validate.quarantine_sql(contract, parse.local, cross.checks, names.parsed,
                                     names.raw, set_names, fmt),
