@@ -206,8 +206,8 @@ def _load(
         pieces = iter(readers.iter_batches(p, fmt, encoding, batch_rows, notes, careful=careful))
         rows_read = 0
         while (chunk := _parse_pieces(store, p, contract, pieces, chunk_rows, names)) is not None:
-            compiled, rows = chunk
-            _load_chunk(store, p, contract, fmt, load_id, compiled, names,
+            compiled, rows, flagged = chunk
+            _load_chunk(store, p, contract, fmt, load_id, compiled, names, flagged=flagged,
                         more=rows >= chunk_rows)
             rows_read += rows
         rejected = validate.describe_rejected(notes.rejected, contract, str(p), fmt)
@@ -404,19 +404,22 @@ def _raw_columns(contract: schema.Table) -> str:
 
 
 def _fill(db: duckdb.DuckDBPyConnection, name: str, columns: str, select: str | None,
-          *, create: bool) -> None:
+          *, create: bool) -> int:
     """Create the temporary table ``name`` (``columns``) and/or append ``select`` to it (by
-    column name, as Ibis inserts)."""
+    column name, as Ibis inserts); the number of rows appended."""
     if create:
         db.execute(f"CREATE OR REPLACE TEMP TABLE {_quote(name)} ({columns})")
-    if select is not None:
-        db.execute(f"INSERT INTO {_quote(name)} BY NAME {select}")
+    if select is None:
+        return 0
+    done = db.execute(f"INSERT INTO {_quote(name)} BY NAME {select}").fetchone()
+    return int(done[0]) if done else 0
 
 
 def _load_chunk(store: Store, p: Path, contract: schema.Table, fmt: str, load_id: int,
-                parse: _Parse, names: _Staging, *, more: bool) -> None:
+                parse: _Parse, names: _Staging, *, flagged: int, more: bool) -> None:
     """Check one chunk of the file across rows and load it: good rows to the table, bad rows
-    with their messages to the quarantine.
+    with their messages to the quarantine (``flagged`` rows break a row-local check; the
+    quarantine query, slow to plan, runs only when some row is bad).
 
     Duplicates are found against the rows of earlier loads (by the load holding the key)
     and against the file's earlier chunks (by the row read first); when ``more`` chunks may
@@ -438,13 +441,14 @@ def _load_chunk(store: Store, p: Path, contract: schema.Table, fmt: str, load_id
     set_names = {column: names.flagged(column) for column, _, _ in cross.sets}
     try:
         for column, select, columns in cross.sets:
-            _fill(db, set_names[column], columns, _bind(select, bound), create=True)
+            flagged += _fill(db, set_names[column], columns, _bind(select, bound), create=True)
         _insert_good(db, contract, parse.local, names.parsed, list(set_names.values()),
                      load_id)
-        db.execute(
-            validate.quarantine_sql(contract, parse.local, cross.checks, names.parsed,
-                                    names.raw, set_names, fmt),
-            [load_id, str(p)])
+        if flagged:
+            db.execute(
+                validate.quarantine_sql(contract, parse.local, cross.checks, names.parsed,
+                                        names.raw, set_names, fmt),
+                [load_id, str(p)])
     finally:
         for name in set_names.values():
             db.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
@@ -455,7 +459,7 @@ def _load_chunk(store: Store, p: Path, contract: schema.Table, fmt: str, load_id
 
 def _parse_pieces(store: Store, p: Path, contract: schema.Table,
                   pieces: Iterator[pa.Table], chunk_rows: int, names: _Staging,
-                  ) -> tuple[_Parse, int] | None:
+                  ) -> tuple[_Parse, int, int] | None:
     """Parse and flag the next chunk of the file, piece by piece, into the temporary tables
     ``names.parsed`` and ``names.raw``; ``None`` when the file has no more pieces.
 
@@ -463,10 +467,11 @@ def _parse_pieces(store: Store, p: Path, contract: schema.Table,
     flagged in one pass (DuckDB scans the Arrow data in place) and appended to a typed
     temporary table; the raw text of its flagged rows goes to another, for the messages.
     The chunk's cross-row checks, load and quarantine then read those tables. Returns the
-    parse (its query, row-local checks and the parsed table's schema) and the rows read.
+    parse (its query, row-local checks and the parsed table's schema), the rows read and
+    the rows flagged.
     """
     db = store.con.con
-    rows_read = 0
+    rows_read = flagged = 0
     parse: _Parse | None = None
     _fill(db, names.raw, _raw_columns(contract), None, create=True)
     for piece in pieces:
@@ -488,6 +493,7 @@ def _parse_pieces(store: Store, p: Path, contract: schema.Table,
                 f"SELECT {validate.ROW} FROM {_quote(names.parsed)} WHERE {validate.ROW} "
                 f"BETWEEN $1 AND $2 AND ({flags})",
                 [pc.min(numbers).as_py(), pc.max(numbers).as_py()]).fetchnumpy()[validate.ROW]
+            flagged += len(bad_here)
             if len(bad_here):
                 raw = validate.raw_text(data, contract, bad_here)
                 db.register(names.piece, raw)
@@ -501,7 +507,7 @@ def _parse_pieces(store: Store, p: Path, contract: schema.Table,
             break
     if parse is None:
         return None
-    return parse, rows_read
+    return parse, rows_read, flagged
 
 
 def ingest(
