@@ -340,3 +340,26 @@ def test_running_out_of_store_memory_says_what_to_set_and_loads_nothing(
     store.con.raw_sql("SET memory_limit = '2GB'")
     assert store.table("firms").count().execute() == 0
     assert ingest_file(store, firms_csv).rows_loaded == 4  # and a retry loads it
+
+
+def test_a_table_s_checks_are_compiled_once_per_process(tmp_path: Path, firms_csv: Path) -> None:
+    # Building and compiling the Ibis checks cost ~0.3 s per file; a second file of the same
+    # table and schema must reuse the compiled SQL, and load the same way.
+    results = []
+    for i in range(2):
+        copy = tmp_path / f"copy{i}" / "firms.csv"
+        copy.parent.mkdir()
+        copy.write_bytes(firms_csv.read_bytes())
+        with Store(tmp_path / f"s{i}.duckdb") as s:
+            before = (ingest_module._compiled_parse.cache_info().misses,
+                      ingest_module._compiled_cross.cache_info().misses)
+            result = ingest_file(s, copy)
+            after = (ingest_module._compiled_parse.cache_info().misses,
+                     ingest_module._compiled_cross.cache_info().misses)
+            q = s.table("quarantine").order_by("row_number").to_pandas()
+            results.append((result.rows_loaded, result.rows_quarantined,
+                            q.drop(columns=["source_file", "message"]).to_dict("records"),
+                            s.table("firms").order_by("firm_id").to_pandas().to_dict("records")))
+        if i == 1:
+            assert after == before
+    assert results[0] == results[1]
