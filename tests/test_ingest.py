@@ -254,8 +254,8 @@ def test_a_file_checked_in_chunks_finds_duplicates_across_them(
     assert set(q.index) == {4, 5, 6, 7}
     assert (q["rule"] == "duplicate_key").all()
     for row, first in ((4, 1), (6, 1), (7, 2)):
-        assert f"row {first} of this file has the same key" in q.loc[row, "message"]
-    assert "already loaded (load 1)" in q.loc[5, "message"]
+        assert f"row {first} of this file has the same key" in str(q.loc[row, "message"])
+    assert "already loaded (load 1)" in str(q.loc[5, "message"])
     assert sorted(store.table("firms").firm_id.execute()) == sorted(
         [*(r.split(",")[0] for r in GOOD_FIRMS), *codes])
 
