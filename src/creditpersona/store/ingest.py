@@ -315,6 +315,7 @@ _EARLIER = "__creditpersona_earlier__"
 
 
 def _parent_placeholder(reference: str) -> str:
+    """The placeholder name of the parent table of a ``table.field`` reference."""
     return f"__creditpersona_parent_{reference.split('.')[0]}__"
 
 
@@ -350,6 +351,7 @@ class _Parse:
 
 @functools.lru_cache(maxsize=64)
 def _compiled_parse(contract: schema.Table, piece: ibis.Schema) -> _Parse:
+    """:func:`validate.parse` of a piece of schema ``piece``, compiled once."""
     expr, local = validate.parse(ibis.table(piece, name=_PIECE), contract)
     parsed = expr.schema()
     return _Parse(ibis.to_sql(expr, dialect="duckdb", pretty=False), local, parsed,
@@ -370,6 +372,7 @@ _Described = tuple[tuple[str, str, bool], ...]
 
 
 def _describe(db: duckdb.DuckDBPyConnection, name: str) -> _Described:
+    """The columns of table ``name`` (a cache key cheaper than an Ibis schema)."""
     rows = db.execute(f"DESCRIBE {_quote(name)}").fetchall()
     return tuple((str(r[0]), str(r[1]), r[2] == "YES") for r in rows)
 
@@ -384,6 +387,9 @@ def _ibis_schema(described: _Described) -> ibis.Schema:
 def _compiled_cross(contract: schema.Table, parse: _Parse,
                     parents: tuple[tuple[str, _Described], ...], existing: _Described,
                     earlier: _Described | None) -> _Cross:
+    """:func:`validate.cross_row_checks` and :func:`validate.chunk_keys` of a chunk, compiled
+    once per parse and shape of the store's tables (``earlier``: the file's earlier chunks'
+    keys, if any)."""
     parsed = ibis.table(parse.parsed, name=_PARSED)
     cross, sets = validate.cross_row_checks(
         parsed, contract,
@@ -400,6 +406,7 @@ def _compiled_cross(contract: schema.Table, parse: _Parse,
 
 @functools.lru_cache(maxsize=64)
 def _raw_columns(contract: schema.Table) -> str:
+    """The column definitions of the raw-text table of ``contract``."""
     return _columns_sql(validate.raw_schema(contract))
 
 
