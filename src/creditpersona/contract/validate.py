@@ -333,6 +333,31 @@ def good_rows(parsed: ir.Table, local: Sequence[Check], flagged: Sequence[ir.Tab
     return good
 
 
+def good_rows_sql(table: Table, local: Sequence[Check], parsed: str,
+                  flagged: Sequence[str]) -> str:
+    """One ``INSERT … SELECT`` that loads the rows of :func:`good_rows` into the contract
+    table, the same query as Ibis would send for it, with the load id as parameter ``$1``.
+
+    Parameters
+    ----------
+    table : Table
+        The contract table (also the name of the store table written).
+    local : sequence of Check
+        The row-local checks (flag columns of ``parsed``).
+    parsed : str
+        The table of :func:`parse` output.
+    flagged : sequence of str
+        The tables of the ``_row`` each cross-row check flags.
+    """
+    wanted = " OR ".join(_q(c.column) for c in local) or "false"
+    joins = " ".join(f"ANTI JOIN {_q(name)} s{i} ON p.{ROW} = s{i}.{ROW}"
+                     for i, name in enumerate(flagged))
+    columns = [_q(n) for n in table.field_names]
+    return (f"INSERT INTO {_q(table.name)} ({', '.join(columns)}, load_id) "
+            f"SELECT {', '.join('p.' + c for c in columns)}, $1::BIGINT "
+            f"FROM (SELECT * FROM {_q(parsed)} WHERE NOT ({wanted})) p {joins}")
+
+
 def _cross(rule: CrossRule, values: dict[str, ir.Value]) -> ir.BooleanValue:
     if rule.kind == "response":
         response, responded, treated = (values[n] for n in rule.fields)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import functools
 import glob
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -19,10 +20,9 @@ from pathlib import Path
 
 import duckdb
 import ibis
-import ibis.expr.types as ir
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from ibis.backends.sql.datatypes import DuckDBType
 
 from creditpersona import __version__
 from creditpersona.contract import readers, schema, validate
@@ -206,8 +206,8 @@ def _load(
         pieces = iter(readers.iter_batches(p, fmt, encoding, batch_rows, notes, careful=careful))
         rows_read = 0
         while (chunk := _parse_pieces(store, p, contract, pieces, chunk_rows, names)) is not None:
-            parsed, local, rows = chunk
-            _load_chunk(store, p, contract, fmt, load_id, parsed, local, names,
+            compiled, rows, flagged = chunk
+            _load_chunk(store, p, contract, fmt, load_id, compiled, names, flagged=flagged,
                         more=rows >= chunk_rows)
             rows_read += rows
         rejected = validate.describe_rejected(notes.rejected, contract, str(p), fmt)
@@ -215,19 +215,20 @@ def _load(
             con.insert(QUARANTINE, rejected.assign(load_id=load_id)[
                 ["load_id", *validate.QUARANTINE_COLUMNS]].astype({"line": "Int64"}))
         rows_read += len(rejected)
-        q = store.table(QUARANTINE)
-        quarantined = int(q.filter(q.load_id == load_id).count().execute())
+        counted = con.con.execute(f"SELECT count(*) FROM {_quote(QUARANTINE)} WHERE load_id = $1",
+                                  [load_id]).fetchone()
+        quarantined = int(counted[0]) if counted else 0
         rows_loaded = rows_read - quarantined
         seconds = time.perf_counter() - clock
-        log = pd.DataFrame([{
+        log = {
             "load_id": load_id, "table_name": contract.name, "source_file": str(p),
             "sha256": sha, "format": fmt,
             "encoding": ("+".join(notes.encodings) or "utf-8") if fmt == "csv" else None,
             "rows_read": rows_read, "rows_loaded": rows_loaded,
             "rows_quarantined": quarantined, "started_at": started, "seconds": seconds,
             "status": "loaded", "version": __version__,
-        }])[list(LOAD_LOG_SCHEMA.names)]
-        con.insert(LOAD_LOG, log)
+        }
+        _insert_log(con.con, log)
     except duckdb.OutOfMemoryException as exc:
         store.discard_unfinished_loads()
         raise StoreError(
@@ -240,14 +241,30 @@ def _load(
         store.discard_unfinished_loads()
         raise
     finally:
+        con.con.execute(f"DROP VIEW IF EXISTS {_quote(names.existing)}")
         for name in names.all():
-            con.drop_table(name, force=True)
+            con.con.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
     return LoadResult(contract.name, p, load_id, rows_read, rows_loaded, quarantined, seconds)
+
+
+def _insert_log(db: duckdb.DuckDBPyConnection, log: dict[str, object]) -> None:
+    """Write a load's log row (which commits the load), its values as parameters."""
+    columns = list(LOAD_LOG_SCHEMA.names)
+    db.execute(f"INSERT INTO {_quote(LOAD_LOG)} ({', '.join(map(_quote, columns))}) VALUES "
+               f"({', '.join(f'${i + 1}' for i in range(len(columns)))})",
+               [log[c] for c in columns])
+
+
+def _insert_good(db: duckdb.DuckDBPyConnection, contract: schema.Table,
+                 local: tuple[validate.Check, ...], parsed: str, flagged: list[str],
+                 load_id: int) -> None:
+    """Load a chunk's good rows into the contract table."""
+    db.execute(validate.good_rows_sql(contract, local, parsed, flagged), [load_id])
 
 
 @dataclass(frozen=True)
 class _Staging:
-    """Names of one load's temporary tables."""
+    """Names of one load's temporary tables and views."""
 
     table: str
     load_id: int
@@ -267,6 +284,16 @@ class _Staging:
         """Key and row number of every row of the file's earlier chunks."""
         return f"_keys_{self.table}_{self.load_id}"
 
+    @property
+    def piece(self) -> str:
+        """The view of the piece of the file being parsed (its Arrow data)."""
+        return f"_piece_{self.table}_{self.load_id}"
+
+    @property
+    def existing(self) -> str:
+        """The view of the table's rows of earlier loads."""
+        return f"_existing_{self.table}_{self.load_id}"
+
     def flagged(self, column: str) -> str:
         """The rows a cross-row check flags."""
         return f"_set_{self.table}_{self.load_id}_{column}"
@@ -276,52 +303,170 @@ class _Staging:
         return self.parsed, self.raw, self.keys
 
 
+# The checks are Ibis expressions (contract/validate.py); building and compiling them costs
+# about half a second per file and table whatever its size, so each is compiled to DuckDB
+# SQL once per contract table and input schema, against these placeholder table names, and
+# a load binds the placeholders to its own tables (:func:`_bind`). Only names the code makes
+# are bound; data reaches DuckDB as Arrow views and parameters, never inside the SQL.
+_PIECE = "__creditpersona_piece__"
+_PARSED = "__creditpersona_parsed__"
+_EXISTING = "__creditpersona_existing__"
+_EARLIER = "__creditpersona_earlier__"
+
+
+def _parent_placeholder(reference: str) -> str:
+    """The placeholder name of the parent table of a ``table.field`` reference."""
+    return f"__creditpersona_parent_{reference.split('.')[0]}__"
+
+
+def _quote(name: str) -> str:
+    """A quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _bind(sql: str, names: dict[str, str]) -> str:
+    """``sql`` with each placeholder table name replaced by the load's own table."""
+    for placeholder, real in names.items():
+        sql = sql.replace(_quote(placeholder), _quote(real))
+    return sql
+
+
+def _columns_sql(table_schema: ibis.Schema) -> str:
+    """The column definitions of a table of ``table_schema``, as Ibis would create it."""
+    defs = table_schema.to_sqlglot_column_defs("duckdb")
+    for column in defs:
+        column.set("constraints", [])  # Ibis's temporary tables end without constraints
+    return ", ".join(column.sql("duckdb") for column in defs)
+
+
+@dataclass(frozen=True)
+class _Parse:
+    """The parse-and-flag query of a contract table for pieces of one Arrow schema."""
+
+    select: str
+    local: tuple[validate.Check, ...]
+    parsed: ibis.Schema
+    columns: str
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_parse(contract: schema.Table, piece: ibis.Schema) -> _Parse:
+    """:func:`validate.parse` of a piece of schema ``piece``, compiled once."""
+    expr, local = validate.parse(ibis.table(piece, name=_PIECE), contract)
+    parsed = expr.schema()
+    return _Parse(ibis.to_sql(expr, dialect="duckdb", pretty=False), local, parsed,
+                  _columns_sql(parsed))
+
+
+@dataclass(frozen=True)
+class _Cross:
+    """The cross-row queries of a chunk: per check column, its rows' query and columns."""
+
+    checks: tuple[validate.Check, ...]
+    sets: tuple[tuple[str, str, str], ...]
+    keys: tuple[str, str]
+
+
+#: A table's columns as DuckDB describes them: (name, type, nullable) per column.
+_Described = tuple[tuple[str, str, bool], ...]
+
+
+def _describe(db: duckdb.DuckDBPyConnection, name: str) -> _Described:
+    """The columns of table ``name`` (a cache key cheaper than an Ibis schema)."""
+    rows = db.execute(f"DESCRIBE {_quote(name)}").fetchall()
+    return tuple((str(r[0]), str(r[1]), r[2] == "YES") for r in rows)
+
+
+def _ibis_schema(described: _Described) -> ibis.Schema:
+    """The Ibis schema of a described table (as ``get_schema`` makes it)."""
+    return ibis.schema({name: DuckDBType.from_string(typ, nullable=nullable)
+                        for name, typ, nullable in described})
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_cross(contract: schema.Table, parse: _Parse,
+                    parents: tuple[tuple[str, _Described], ...], existing: _Described,
+                    earlier: _Described | None) -> _Cross:
+    """:func:`validate.cross_row_checks` and :func:`validate.chunk_keys` of a chunk, compiled
+    once per parse and shape of the store's tables (``earlier``: the file's earlier chunks'
+    keys, if any)."""
+    parsed = ibis.table(parse.parsed, name=_PARSED)
+    cross, sets = validate.cross_row_checks(
+        parsed, contract,
+        {ref: ibis.table(_ibis_schema(s), name=_parent_placeholder(ref)) for ref, s in parents},
+        ibis.table(_ibis_schema(existing), name=_EXISTING), len(parse.local),
+        earlier=None if earlier is None else ibis.table(_ibis_schema(earlier), name=_EARLIER))
+    keys = validate.chunk_keys(parsed, contract)
+    return _Cross(
+        cross,
+        tuple((column, ibis.to_sql(rows, dialect="duckdb", pretty=False),
+               _columns_sql(rows.schema())) for column, rows in sets.items()),
+        (ibis.to_sql(keys, dialect="duckdb", pretty=False), _columns_sql(keys.schema())))
+
+
+@functools.lru_cache(maxsize=64)
+def _raw_columns(contract: schema.Table) -> str:
+    """The column definitions of the raw-text table of ``contract``."""
+    return _columns_sql(validate.raw_schema(contract))
+
+
+def _fill(db: duckdb.DuckDBPyConnection, name: str, columns: str, select: str | None,
+          *, create: bool) -> int:
+    """Create the temporary table ``name`` (``columns``) and/or append ``select`` to it (by
+    column name, as Ibis inserts); the number of rows appended."""
+    if create:
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {_quote(name)} ({columns})")
+    if select is None:
+        return 0
+    done = db.execute(f"INSERT INTO {_quote(name)} BY NAME {select}").fetchone()
+    return int(done[0]) if done else 0
+
+
 def _load_chunk(store: Store, p: Path, contract: schema.Table, fmt: str, load_id: int,
-                parsed: ir.Table, local: tuple[validate.Check, ...], names: _Staging,
-                *, more: bool) -> None:
+                parse: _Parse, names: _Staging, *, flagged: int, more: bool) -> None:
     """Check one chunk of the file across rows and load it: good rows to the table, bad rows
-    with their messages to the quarantine.
+    with their messages to the quarantine (``flagged`` rows break a row-local check; the
+    quarantine query, slow to plan, runs only when some row is bad).
 
     Duplicates are found against the rows of earlier loads (by the load holding the key)
     and against the file's earlier chunks (by the row read first); when ``more`` chunks may
     follow, this chunk's keys join the earlier ones.
     """
     con = store.con
-    parents = {
-        f.references: store.table(f.references.split(".")[0])
-        for f in contract.fields if f.references
-    }
-    existing = store.table(contract.name)
-    earlier = con.table(names.keys) if names.keys in con.list_tables() else None
-    cross, sets = validate.cross_row_checks(
-        parsed, contract, parents, existing.filter(existing.load_id != load_id), len(local),
-        earlier=earlier)
-    set_names = {column: names.flagged(column) for column in sets}
+    db = con.con
+    references = [f.references for f in contract.fields if f.references]
+    earlier = bool(db.execute("SELECT 1 FROM duckdb_tables() WHERE temporary AND table_name = $1",
+                              [names.keys]).fetchall())
+    db.execute(f"CREATE OR REPLACE TEMP VIEW {_quote(names.existing)} AS SELECT * FROM "
+               f"{_quote(contract.name)} WHERE load_id <> {int(load_id)}")
+    cross = _compiled_cross(
+        contract, parse,
+        tuple((ref, _describe(db, ref.split(".")[0])) for ref in references),
+        _describe(db, contract.name), _describe(db, names.keys) if earlier else None)
+    bound = {_PARSED: names.parsed, _EXISTING: names.existing, _EARLIER: names.keys,
+             **{_parent_placeholder(ref): ref.split(".")[0] for ref in references}}
+    set_names = {column: names.flagged(column) for column, _, _ in cross.sets}
     try:
-        for column, rows in sets.items():
-            con.create_table(set_names[column], rows, temp=True, overwrite=True)
-        good = validate.good_rows(
-            parsed, local, [con.table(name) for name in set_names.values()]
-        ).select(*contract.field_names, load_id=ibis.literal(load_id, "int64"))
-        con.insert(contract.name, good)
-        con.con.execute(
-            validate.quarantine_sql(contract, local, cross, names.parsed, names.raw,
-                                    set_names, fmt),
-            [load_id, str(p)])
+        for column, select, columns in cross.sets:
+            flagged += _fill(db, set_names[column], columns, _bind(select, bound), create=True)
+        _insert_good(db, contract, parse.local, names.parsed, list(set_names.values()),
+                     load_id)
+        if flagged:
+            db.execute(
+                validate.quarantine_sql(contract, parse.local, cross.checks, names.parsed,
+                                        names.raw, set_names, fmt),
+                [load_id, str(p)])
     finally:
         for name in set_names.values():
-            con.drop_table(name, force=True)
+            db.execute(f"DROP TABLE IF EXISTS {_quote(name)}")
     if more:
-        keys = validate.chunk_keys(parsed, contract)
-        if earlier is None:
-            con.create_table(names.keys, keys, temp=True)
-        else:
-            con.insert(names.keys, keys)
+        select, columns = cross.keys
+        _fill(db, names.keys, columns, _bind(select, bound), create=not earlier)
 
 
 def _parse_pieces(store: Store, p: Path, contract: schema.Table,
                   pieces: Iterator[pa.Table], chunk_rows: int, names: _Staging,
-                  ) -> tuple[ir.Table, tuple[validate.Check, ...], int] | None:
+                  ) -> tuple[_Parse, int, int] | None:
     """Parse and flag the next chunk of the file, piece by piece, into the temporary tables
     ``names.parsed`` and ``names.raw``; ``None`` when the file has no more pieces.
 
@@ -329,41 +474,47 @@ def _parse_pieces(store: Store, p: Path, contract: schema.Table,
     flagged in one pass (DuckDB scans the Arrow data in place) and appended to a typed
     temporary table; the raw text of its flagged rows goes to another, for the messages.
     The chunk's cross-row checks, load and quarantine then read those tables. Returns the
-    parsed table, the row-local checks and the rows read.
+    parse (its query, row-local checks and the parsed table's schema), the rows read and
+    the rows flagged.
     """
-    con = store.con
-    rows_read = 0
-    local: tuple[validate.Check, ...] = ()
-    parsed: ir.Table | None = None
-    con.create_table(names.raw, schema=validate.raw_schema(contract), temp=True,
-                     overwrite=True)
+    db = store.con.con
+    rows_read = flagged = 0
+    parse: _Parse | None = None
+    _fill(db, names.raw, _raw_columns(contract), None, create=True)
     for piece in pieces:
         data = validate.conform(piece, contract, str(p))
         del piece
-        source = ibis.memtable(data)
-        expr, local = validate.parse(source, contract)
-        if parsed is None:
-            parsed = con.create_table(names.parsed, expr, temp=True, overwrite=True)
-        else:
-            con.insert(names.parsed, expr)
-        # Ibis registers a memtable as a DuckDB view over the Arrow data and never drops
-        # it; without this every piece of the file would stay in memory.
-        con.drop_view(source.get_name(), force=True)
+        first = parse is None
+        parse = _compiled_parse(contract, ibis.Schema.from_pyarrow(data.schema))
+        db.register(names.piece, data)
+        try:
+            _fill(db, names.parsed, parse.columns, _bind(parse.select, {_PIECE: names.piece}),
+                  create=first)
+        finally:
+            db.unregister(names.piece)
         rows_read += data.num_rows
         if data.num_rows:
             numbers = data.column(validate.ROW)
-            in_piece = parsed[validate.ROW].between(
-                pc.min(numbers).as_py(), pc.max(numbers).as_py())
-            bad_here = (parsed.filter(in_piece & validate.any_flag(parsed, local))
-                        [validate.ROW].to_pyarrow().to_numpy())
+            flags = " OR ".join(_quote(c.column) for c in parse.local) or "false"
+            bad_here = db.execute(
+                f"SELECT {validate.ROW} FROM {_quote(names.parsed)} WHERE {validate.ROW} "
+                f"BETWEEN $1 AND $2 AND ({flags})",
+                [pc.min(numbers).as_py(), pc.max(numbers).as_py()]).fetchnumpy()[validate.ROW]
+            flagged += len(bad_here)
             if len(bad_here):
-                con.insert(names.raw, validate.raw_text(data, contract, bad_here))
+                raw = validate.raw_text(data, contract, bad_here)
+                db.register(names.piece, raw)
+                try:
+                    db.execute(f"INSERT INTO {_quote(names.raw)} BY NAME SELECT * FROM "
+                               f"{_quote(names.piece)}")
+                finally:
+                    db.unregister(names.piece)
         del data
         if rows_read >= chunk_rows:
             break
-    if parsed is None:
+    if parse is None:
         return None
-    return parsed, local, rows_read
+    return parse, rows_read, flagged
 
 
 def ingest(

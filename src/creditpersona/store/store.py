@@ -312,15 +312,15 @@ class Store:
 
     def next_load_id(self) -> int:
         """The id the next load will get."""
-        top = self.table(LOAD_LOG).load_id.max().execute()
-        return 1 if top is None or pd.isna(top) else int(top) + 1
+        top = self.con.con.execute(f'SELECT max(load_id) FROM "{LOAD_LOG}"').fetchone()
+        return 1 if top is None or top[0] is None else int(top[0]) + 1
 
     def loaded(self, table: str, sha256: str) -> int | None:
         """The load id that already brought this file into ``table``, if any."""
-        log = self.table(LOAD_LOG)
-        hit = log.filter((log.table_name == table) & (log.sha256 == sha256)
-                         & (log.status == "loaded")).load_id.min().execute()
-        return None if hit is None or pd.isna(hit) else int(hit)
+        hit = self.con.con.execute(
+            f'SELECT min(load_id) FROM "{LOAD_LOG}" WHERE table_name = $1 AND sha256 = $2 '
+            "AND status = 'loaded'", [table, sha256]).fetchone()
+        return None if hit is None or hit[0] is None else int(hit[0])
 
     def status(self) -> pd.DataFrame:
         """Rows held, loads and quarantined rows per contract table."""
