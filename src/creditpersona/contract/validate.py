@@ -325,18 +325,10 @@ def raw_schema(table: Table) -> ibis.Schema:
     return ibis.schema({ROW: "int64", **{RAW_PREFIX + n: "string" for n in table.field_names}})
 
 
-def good_rows(parsed: ir.Table, local: Sequence[Check], flagged: Sequence[ir.Table]) -> ir.Table:
-    """The rows to load: no row-local flag and in none of the cross-row sets ``flagged``."""
-    good = parsed.filter(~any_flag(parsed, local))
-    for rows in flagged:
-        good = good.anti_join(rows, ROW)
-    return good
-
-
 def good_rows_sql(table: Table, local: Sequence[Check], parsed: str,
                   flagged: Sequence[str]) -> str:
-    """One ``INSERT … SELECT`` that loads the rows of :func:`good_rows` into the contract
-    table, the same query as Ibis would send for it, with the load id as parameter ``$1``.
+    """One ``INSERT … SELECT`` that loads a chunk's good rows (no row-local flag, in
+    none of the cross-row sets) into the contract table, the load id as parameter ``$1``.
 
     Parameters
     ----------
@@ -382,8 +374,13 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _q(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """A quoted SQL identifier (for names the code makes, never for data)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+#: The short name the SQL builders below use.
+_q = quote_identifier
 
 
 _QUOTE = _lit("'")

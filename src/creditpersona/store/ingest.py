@@ -26,6 +26,7 @@ from ibis.backends.sql.datatypes import DuckDBType
 
 from creditpersona import __version__
 from creditpersona.contract import readers, schema, validate
+from creditpersona.contract.validate import quote_identifier as _quote
 from creditpersona.errors import SchemaError, StoreError, parameter_error
 from creditpersona.store.store import (
     LOAD_LOG,
@@ -317,11 +318,6 @@ _EARLIER = "__creditpersona_earlier__"
 def _parent_placeholder(reference: str) -> str:
     """The placeholder name of the parent table of a ``table.field`` reference."""
     return f"__creditpersona_parent_{reference.split('.')[0]}__"
-
-
-def _quote(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _bind(sql: str, names: dict[str, str]) -> str:
