@@ -179,3 +179,29 @@ def test_logit_calibration_is_monotone_and_validated() -> None:
     assert np.all(np.diff(grid) >= 0)
     with pytest.raises(ValueError, match="'degree' parameter of LogitCalibration"):
         LogitCalibration(degree=3).fit(np.full(10, 0.1), np.r_[np.zeros(5), np.ones(5)])
+
+
+def test_a_bank_above_the_cap_is_developed_on_a_hash_sample_of_firms(
+        developed: tuple[Path, devmod.Development, pd.DataFrame]) -> None:
+    """Above ``max_firms`` the sample holds the firms of smallest stable hash, every table
+    restricted to them: each firm's own features and label are those of the full sample.
+
+    Only the text score may differ: a text naming a firm outside the sample is no longer
+    shared with it (the Spark engine's hash sample restricts the names the same way).
+    """
+    path, dev, _ = developed
+    last = max(pd.Timestamp(d).date() for d in dev.sample["as_of"])
+    with Store(path, read_only=True) as st:
+        small = devmod.development_sample(st, [last], max_firms=300)
+        every = st.table("firms").firm_id.to_pandas()
+    expected = devmod.development_firms(every, 300)
+    assert expected is not None and len(expected) == 300 and len(every) > 300
+    full = dev.sample[pd.to_datetime(dev.sample["as_of"]) == pd.Timestamp(last)]
+    full = full[full["firm_id"].isin(expected)].set_index("firm_id").sort_index()
+    small = small.set_index("firm_id").sort_index()
+    assert set(small.index) <= set(expected) and len(small) == len(full) > 250
+    assert small["default"].equals(full["default"].astype(small["default"].dtype))
+    own = [f for f in devmod.FEATURES if f != "text_risk_score"]
+    pd.testing.assert_frame_equal(small[own], full[own], check_dtype=False)
+    with pytest.raises(ValueError, match="max_firms must be an int >= 1"):
+        devmod.development_firms(dev.sample["firm_id"], 0)

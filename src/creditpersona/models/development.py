@@ -82,11 +82,53 @@ def feature_labels() -> dict[str, tuple[str, str]]:
     return out
 
 
+#: At most this many firms enter the development sample, each at every date. A bank with
+#: more is sampled: the firms whose stable hash of ``firm_id`` is smallest (the same firms
+#: whatever the order of the store), every table restricted to them, as the Spark engine
+#: restricts its tables to a hash sample of firms (:mod:`creditpersona.spark.stages`). A
+#: hundred thousand firms at five dates are half a million firm-dates: enough for thousands
+#: of defaults, and the development of a million-firm bank then costs what a
+#: 100,000-firm bank's costs.
+DEVELOPMENT_FIRMS = 100_000
+
+
+def development_firms(firm_ids: pd.Series, max_firms: int = DEVELOPMENT_FIRMS
+                      ) -> pd.Series | None:
+    """The firms of the development sample (sorted), or None when every firm is in it.
+
+    >>> ids = pd.Series([f"F{i:03d}" for i in range(10)])
+    >>> development_firms(ids, 20) is None
+    True
+    >>> picked = development_firms(ids, 4)
+    >>> len(picked), picked.equals(development_firms(ids[::-1], 4))
+    (4, True)
+    """
+    if isinstance(max_firms, bool) or not isinstance(max_firms, int) or max_firms < 1:
+        raise ValueError(f"max_firms must be an int >= 1, got {max_firms!r}")
+    ids = pd.Series(firm_ids.astype(str).unique())
+    if len(ids) <= max_firms:
+        return None
+    key = pd.util.hash_pandas_object(ids, index=False).to_numpy()
+    order = np.lexsort((ids.to_numpy(), key))
+    return ids.iloc[order[:max_firms]].sort_values(ignore_index=True)
+
+
 def development_sample(
-    store: Store, as_of_dates: Sequence[dt.date], horizon_months: int = 12
+    store: Store, as_of_dates: Sequence[dt.date], horizon_months: int = 12,
+    max_firms: int = DEVELOPMENT_FIRMS,
 ) -> pd.DataFrame:
-    """Labelled point-in-time profiles: one row per firm and as-of date."""
+    """Labelled point-in-time profiles: one row per firm and as-of date.
+
+    A bank of more than ``max_firms`` firms is sampled (:data:`DEVELOPMENT_FIRMS`,
+    :func:`development_firms`): every table holding ``firm_id`` is restricted to the
+    sampled firms, the firm names the texts are attributed to included.
+    """
     tables = {t.name: store.table(t.name) for t in TABLES}
+    picked = development_firms(tables["firms"].firm_id.to_pandas(), max_firms)
+    if picked is not None:
+        chosen = ibis.memtable(pd.DataFrame({"firm_id": picked}))
+        tables = {name: t.filter(t.firm_id.isin(chosen.firm_id))
+                  if "firm_id" in t.columns else t for name, t in tables.items()}
     # What each document says is read once for all the dates (it was two thirds of the
     # sample's time when every date read its documents again: docs/pd-speed.md).
     docs = tables["documents"]
@@ -154,6 +196,7 @@ def develop(
     n_jobs: int | None = None,
     as_of: dt.date | None = None,
     sample: pd.DataFrame | None = None,
+    max_firms: int = DEVELOPMENT_FIRMS,
 ) -> Development:
     """Build the sample, validate both models out of fold, fit them on all of it, register.
 
@@ -180,9 +223,11 @@ def develop(
     sample : pandas.DataFrame, optional
         The labelled development sample (:func:`development_sample`'s columns), built
         elsewhere; the Spark engine builds a capped sample of firms on the cluster.
+    max_firms : int, default :data:`DEVELOPMENT_FIRMS`
+        The most firms the sample built here holds (a hash sample of a bigger bank).
     """
     if sample is None:
-        sample = development_sample(store, as_of_dates, horizon_months)
+        sample = development_sample(store, as_of_dates, horizon_months, max_firms)
     x, y = sample[list(FEATURES)], sample["default"].to_numpy()
     if int(y.sum()) < MIN_DEFAULTS_PER_FOLD * folds:
         raise InsufficientDataError(
@@ -193,7 +238,8 @@ def develop(
     dev = Development(sample, metrics, models["champion"], models["challenger"],
                       load_master_scale())
     _register(store, dev, {"folds": folds, "seed": seed, "horizon_months": horizon_months,
-                           "as_of_dates": [d.isoformat() for d in as_of_dates]}, as_of)
+                           "as_of_dates": [d.isoformat() for d in as_of_dates],
+                           "sample_firms": int(sample["firm_id"].nunique())}, as_of)
     return dev
 
 
