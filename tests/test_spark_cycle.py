@@ -182,6 +182,23 @@ def test_the_guard_catches_a_firm_sized_collect(spark: Any, guard: DriverGuard) 
             bring()
 
 
+@pytest.mark.parametrize("edges", [[-np.inf, 0.01, 0.05, 0.2, np.inf], [0.0, 0.05, 0.5, 1.0]])
+def test_the_histogram_counts_as_numpy(spark: Any, edges: list[float]) -> None:
+    """The PSI's histogram (Spark SQL) gives ``numpy.histogram``'s counts: values on an edge
+    in the bin to its right, the last edge in the last bin; missing, NaN, infinite and
+    outside values left out."""
+    from creditpersona.spark.stages import histogram
+
+    values = [0.001, 0.01, 0.05, 0.049999, 0.2, 0.9, 1.0, 0.0, 0.5, 1.5, -0.1, float("nan"),
+              None, float("inf"), float("-inf")]
+    frame = spark.createDataFrame([(v,) for v in values], "pd double")
+    v = np.array([np.nan if x is None else x for x in values], dtype=float)
+    want = np.histogram(v[np.isfinite(v)], np.asarray(edges))[0]
+    got = histogram(frame, "pd", np.asarray(edges))
+    assert got.dtype == np.int64 and got.tolist() == want.tolist()
+    assert want.sum() > 0
+
+
 @pytest.mark.xdist_group(SPARK_STEADY_GROUP)
 def test_spark_matches_duckdb_stage_by_stage(cycled_bank: CycledBank, spark_steady: SparkSteady
                                              ) -> None:

@@ -110,6 +110,39 @@ def test_rules_match_the_embedded_cycle(spark_q2: tuple[SparkCycleResult, Path],
         ruleset.scopes.to_json(orient="records"))
 
 
+def test_a_capped_rules_sample_baskets_only_the_firms_it_can_hold(
+        spark: Any, spark_q2: tuple[SparkCycleResult, Path]) -> None:
+    """Above the cap only the firms of the ``cap`` smallest sample keys are basketed
+    (``sample_firms``), and the mining sample is the one every firm's baskets give."""
+    import dataclasses
+
+    from creditpersona.rules import kernels
+    from creditpersona.spark import rules as spark_rules
+    from creditpersona.spark.stages import SparkCycle
+
+    result, root = spark_q2
+    run = SparkCycle.open(spark, result.inputs, SparkResults(spark, root), buckets=2)
+    model = dataclasses.replace(spark_rules.rules_model(run, CYCLE_Q2), sample_cap=50)
+    firms = result.stages["profile"].tables[results.PROFILES]
+    picked, keys, counted = spark_rules.sample_firms(run, model, CYCLE_Q2)
+    assert picked is not None and keys is not None and counted == firms
+    assert picked.count() == 50 and keys.count() == firms
+    keys.unpersist()
+    sample = spark_rules.rules_sample(run, model, CYCLE_Q2)
+    every = spark_rules.partial_frame(run, model, CYCLE_Q2).toPandas()  # ≤ 50 a bucket
+    signed = every["_sample_key"].to_numpy(dtype=np.int64)
+    every["_sample_key"] = signed.view(np.uint64) ^ np.uint64(1 << 63)
+    whole = kernels.combine_rules(model, [every])
+    assert sample.sampled and sample.firms == whole.firms == firms
+    assert len(sample.basket) == 50
+    pd.testing.assert_frame_equal(sample.basket, whole.basket)
+    assert sample.by is not None and whole.by is not None
+    pd.testing.assert_series_equal(sample.by, whole.by)
+    # The whole bank under the cap: no filter, every firm mined (the steady quarter's run).
+    assert spark_rules.sample_firms(run, dataclasses.replace(model, sample_cap=firms),
+                                    CYCLE_Q2)[:2] == (None, None)
+
+
 def _same_rows(got: pd.DataFrame, want: pd.DataFrame, key: list[str], what: str) -> None:
     got = got.sort_values(key, ignore_index=True, key=lambda s: s.astype(str))
     want = want.sort_values(key, ignore_index=True, key=lambda s: s.astype(str))

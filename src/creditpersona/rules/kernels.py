@@ -149,8 +149,9 @@ def apply_rules(model: RulesModel, tables: Mapping[str, ir.Table | pd.DataFrame]
                         persona_names=model.personas if model.personas else None)
 
 
-def _keys(ids: pd.Index) -> np.ndarray:
-    """A fixed pseudo-random key per firm id (pandas' hash: the same in every process)."""
+def sample_keys(ids: pd.Index) -> np.ndarray:
+    """A fixed pseudo-random key per firm id (pandas' hash: the same in every process); the
+    mining sample is the firms of smallest key."""
     return pd.util.hash_pandas_object(pd.Series(ids.astype(str)), index=False).to_numpy()
 
 
@@ -167,7 +168,7 @@ def partial_rules(model: RulesModel, basket: pd.DataFrame,
         without a firm.
     """
     frame = basket.reset_index()
-    frame.insert(1, _KEY, _keys(pd.Index(basket.index)))
+    frame.insert(1, _KEY, sample_keys(pd.Index(basket.index)))
     frame.insert(2, _SCOPE, (personas.reindex(basket.index).to_numpy(dtype=object)
                              if personas is not None else None))
     kept = frame.nsmallest(model.sample_cap, _KEY) if len(frame) > model.sample_cap else frame

@@ -11,8 +11,13 @@ The embedded stage (:func:`creditpersona.rules.store.rules_stage`) is the kernel
   meet its profile and personas; :func:`~creditpersona.rules.kernels.apply_rules` builds
   the basket and :func:`~creditpersona.rules.kernels.partial_rules` keeps the bucket's
   ``cap`` firms of smallest sample key.
-* **Combination**: Spark keeps the ``cap`` smallest keys of all buckets and sums the firm
-  counts; the driver receives at most ``cap`` baskets (a uniform sample of firms:
+* **Sample first** (:func:`sample_firms`): when the bank has more firms than ``cap``, only
+  the ``cap`` firms of smallest sample key can be mined, so the keys (a hash of the firm id,
+  :func:`~creditpersona.rules.kernels.partial_rules`') are computed per batch of firm ids,
+  Spark keeps the ``cap`` smallest and only those firms' rows are grouped and basketed (a
+  firm's basket reads its own rows only); the firms in all are counted by Spark.
+* **Combination**: Spark keeps the ``cap`` smallest keys of all buckets; the driver receives
+  at most ``cap`` baskets (a uniform sample of firms:
   :func:`~creditpersona.rules.kernels.combine_rules` gives the same sample whatever the
   split) and mines them (:func:`~creditpersona.rules.kernels.mine_sample`). ``cap`` is the
   cycle's ``--sample-cap`` (at most the kernels' own
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,7 +49,7 @@ if TYPE_CHECKING:
     from creditpersona.rules.kernels import RulesModel
     from creditpersona.spark.stages import SparkCycle
 
-__all__ = ["rules_model", "rules_sample", "write_rules"]
+__all__ = ["rules_model", "rules_sample", "sample_firms", "write_rules"]
 
 #: The date column of each item table: rows dated after the as-of date are never read by
 #: an item (:mod:`creditpersona.rules.items`), so they stay on the executors' disks.
@@ -79,9 +85,11 @@ def rules_model(run: SparkCycle, as_of: dt.date) -> RulesModel:
                              vocabulary=vocabulary, sample_cap=cap)
 
 
-def _item_rows(run: SparkCycle, as_of: dt.date) -> DataFrame:
+def _item_rows(run: SparkCycle, as_of: dt.date, firms: DataFrame | None = None
+               ) -> DataFrame:
     """Every item table's rows up to ``as_of`` in one frame: columns ``<table>__<column>``,
-    ``_table`` and the firm's ``bucket`` (repayments take their loan's firm)."""
+    ``_table`` and the firm's ``bucket`` (repayments take their loan's firm); only the rows
+    of ``firms`` (a small frame of ``firm_id``, broadcast) when it is given."""
     from pyspark.sql import functions as F
 
     missing = [t for t in ITEM_TABLES if t not in run.tables]
@@ -96,6 +104,8 @@ def _item_rows(run: SparkCycle, as_of: dt.date) -> DataFrame:
         if name == "repayments":
             owners = run.frame(run.tables["loans"]).select("loan_id", "firm_id")
             frame = frame.join(owners, "loan_id")
+        if firms is not None:
+            frame = frame.join(F.broadcast(firms), "firm_id", "left_semi")
         keep = [f.name for f in TABLES_BY_NAME[name].fields]
         parts.append(frame.select(*[F.col(c).alias(f"{name}__{c}") for c in keep],
                                   F.lit(name).alias("_table"), run.bucket().alias("bucket")))
@@ -137,9 +147,11 @@ def _sample_schema(model: RulesModel) -> StructType:
                          *[T.StructField(c, T.BooleanType()) for c in items]])
 
 
-def partial_frame(run: SparkCycle, model: RulesModel, as_of: dt.date) -> DataFrame:
+def partial_frame(run: SparkCycle, model: RulesModel, as_of: dt.date,
+                  firms: DataFrame | None = None) -> DataFrame:
     """Each bucket's :func:`~creditpersona.rules.kernels.partial_rules` (at most ``cap``
-    firms' baskets with their sample keys, as signed longs), as a Spark DataFrame."""
+    firms' baskets with their sample keys, as signed longs), as a Spark DataFrame: of every
+    firm, or of the firms of ``firms`` (``firm_id``, :func:`sample_firms`) only."""
     from pyspark.sql import functions as F
 
     from creditpersona.spark.stages import firms_only
@@ -148,7 +160,10 @@ def partial_frame(run: SparkCycle, model: RulesModel, as_of: dt.date) -> DataFra
     personas = run.results.read(store_results.PERSONAS, as_of).filter(
         F.col("source").isNull() | (F.col("source") != "rule")).select(
         "firm_id", F.col("persona_id").alias("_persona"))
-    firms = profile.join(personas, "firm_id", "left").withColumn("bucket", run.bucket())
+    rows = profile.join(personas, "firm_id", "left")
+    if firms is not None:
+        rows = rows.join(F.broadcast(firms), "firm_id", "left_semi")
+    rows = rows.withColumn("bucket", run.bucket())
     schema = _sample_schema(model)
     columns = schema.fieldNames()
 
@@ -166,27 +181,62 @@ def partial_frame(run: SparkCycle, model: RulesModel, as_of: dt.date) -> DataFra
         part["_sample_key"] = (keys ^ _TOP).view(np.int64)
         return part.reindex(columns=columns)
 
-    return (_item_rows(run, as_of).groupBy("bucket").cogroup(firms.groupBy("bucket"))
+    return (_item_rows(run, as_of, firms).groupBy("bucket").cogroup(rows.groupBy("bucket"))
             .applyInPandas(chunk, schema))
+
+
+def sample_firms(run: SparkCycle, model: RulesModel, as_of: dt.date
+                 ) -> tuple[DataFrame | None, DataFrame | None, int]:
+    """The firms the mining sample can hold and the firms with a basket (founded by
+    ``as_of``; one number to the driver).
+
+    With at most ``cap`` firms every one is mined (``None``: no filter). Otherwise the
+    sample is the ``cap`` firms of smallest sample key whatever the buckets
+    (:func:`~creditpersona.rules.kernels.combine_rules`), so their ids (a frame of at most
+    ``cap`` rows, ties included, kept on the executors) are all the baskets need: the keys
+    are :func:`~creditpersona.rules.kernels.partial_rules`' hash of the firm id, computed per
+    batch of ids, and Spark finds the ``cap``-th smallest. Returns those ids, the persisted
+    keys they are read from (the caller unpersists them once the ids are used) and the
+    firms with a basket.
+    """
+    from pyspark.sql import functions as F
+
+    founded = run.frame(run.tables["firms"]).filter(
+        F.col("founded_on") <= F.lit(as_of)).select("firm_id")
+    firms = run.count(founded)
+    if firms <= model.sample_cap:
+        return None, None, firms
+
+    def keyed(chunks: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+        for chunk in chunks:
+            ids = pd.Index(chunk["firm_id"].astype(str))
+            keys = kernels.sample_keys(ids) ^ _TOP
+            yield pd.DataFrame({"firm_id": ids, "_sample_key": keys.view(np.int64)})
+
+    keys = founded.mapInPandas(keyed, "firm_id string, _sample_key long").persist()
+    row = keys.orderBy("_sample_key").limit(model.sample_cap).agg(
+        F.max("_sample_key")).first()
+    bound = int(row[0]) if row is not None and row[0] is not None else 0
+    return keys.filter(F.col("_sample_key") <= bound).select("firm_id"), keys, firms
 
 
 def rules_sample(run: SparkCycle, model: RulesModel, as_of: dt.date
                  ) -> kernels.RuleSample:
     """The mining sample: the ``cap`` smallest sample keys of every bucket's partial (Spark
-    orders and cuts them), combined on the driver by
+    orders and cuts them) of the firms :func:`sample_firms` picks, combined on the driver by
     :func:`~creditpersona.rules.kernels.combine_rules`."""
     from pyspark.sql import functions as F
 
-    partials = partial_frame(run, model, as_of).persist()
+    picked, keys, firms = sample_firms(run, model, as_of)
     try:
-        total = partials.agg(F.sum("_firms")).first()
-        firms = int(total[0]) if total is not None and total[0] is not None else 0
-        kept = partials.filter(F.col("firm_id").isNotNull()).orderBy("_sample_key").limit(
+        kept = partial_frame(run, model, as_of, picked).filter(
+            F.col("firm_id").isNotNull()).orderBy("_sample_key").limit(
             model.sample_cap).toPandas()
     finally:
-        partials.unpersist()
-    keys = kept["_sample_key"].to_numpy(dtype=np.int64)
-    kept["_sample_key"] = keys.view(np.uint64) ^ _TOP
+        if keys is not None:
+            keys.unpersist()
+    signed = kept["_sample_key"].to_numpy(dtype=np.int64)
+    kept["_sample_key"] = signed.view(np.uint64) ^ _TOP
     kept["_firms"] = np.zeros(len(kept), dtype=np.int64)
     if len(kept):
         kept.loc[0, "_firms"] = firms

@@ -383,24 +383,22 @@ def grade_frame(run: SparkCycle, scores: DataFrame, models: Any, as_of: dt.date
 
 
 def histogram(frame: DataFrame, column: str, edges: np.ndarray) -> np.ndarray:
-    """Counts of ``column`` per bin of ``edges`` (as ``numpy.histogram``), summed by Spark."""
+    """Counts of ``column`` per bin of ``edges`` as ``numpy.histogram`` gives them (a bin
+    holds its left edge, the last also its right; missing, NaN, infinite and outside values
+    are left out), counted by Spark in SQL (no Python task)."""
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
 
     n = len(edges) - 1
-    schema = T.StructType([T.StructField("bin", T.LongType()), T.StructField("n", T.LongType())])
-
-    def count(chunks: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
-        for chunk in chunks:
-            v = chunk[column].to_numpy(dtype=float)
-            counts = np.histogram(v[np.isfinite(v)], edges)[0]
-            yield pd.DataFrame({"bin": np.arange(n), "n": counts})
-
-    rows = frame.select(column).mapInPandas(count, schema).groupBy("bin").agg(
-        F.sum("n").alias("n")).collect()
+    v = F.col(column).cast("double")
+    inside = (v.isNotNull() & ~F.isnan(v) & (F.abs(v) != F.lit(float("inf")))
+              & (v >= F.lit(float(edges[0]))) & (v <= F.lit(float(edges[-1]))))
+    # numpy's bin: the edges at or below the value, less one; the last edge's in the last.
+    at_or_below = [(v >= F.lit(float(e))).cast("long") for e in edges]
+    index = F.least(sum(at_or_below[1:], at_or_below[0]) - F.lit(1), F.lit(n - 1))
+    rows = frame.filter(inside).groupBy(index.alias("bin")).count().collect()
     out = np.zeros(n, dtype=np.int64)
     for r in rows:
-        out[int(r["bin"])] = int(r["n"])
+        out[int(r["bin"])] = int(r["count"])
     return out
 
 
