@@ -22,6 +22,13 @@ from creditpersona.store.store import Store
 # a test runs in another process inherit it.
 os.environ["COLUMNS"] = "200"
 
+# Argon2id at its default cost takes a quarter of a second per password hashed or checked,
+# and the service's and workbench's tests add and sign in dozens of users: the tests (and the
+# commands they start) hash at the smallest cost instead (service/users.py). That the
+# service's default is unchanged: test_service.py's test_production_password_hashes_keep_
+# argon2s_default_cost.
+os.environ["CREDITPERSONA_INSECURE_TEST_PASSWORD_HASHES"] = "1"
+
 # Two test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
 # a property's examples are timed by their own ``max_examples``, never by a wall-clock
 # deadline that a busy machine (or the other workers) would exceed at random.
