@@ -22,6 +22,13 @@ from creditpersona.store.store import Store
 # a test runs in another process inherit it.
 os.environ["COLUMNS"] = "200"
 
+# Argon2id at its default cost takes a quarter of a second per password hashed or checked,
+# and the service's and workbench's tests add and sign in dozens of users: the tests (and the
+# commands they start) hash at the smallest cost instead (service/users.py). That the
+# service's default is unchanged: test_service.py's test_production_password_hashes_keep_
+# argon2s_default_cost.
+os.environ["CREDITPERSONA_INSECURE_TEST_PASSWORD_HASHES"] = "1"
+
 # Two test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
 # a property's examples are timed by their own ``max_examples``, never by a wall-clock
 # deadline that a busy machine (or the other workers) would exceed at random.
@@ -445,8 +452,13 @@ SLOW_FIRST = (
     # alone 24 s since the clients pause longer (29 s before; both alone: 2026-12-05, load 4)
     "tests/test_cycle.py",  # a crashed and completed re-run of Q2: 12 s setup | 41 s
     "tests/test_marketing_snapshots.py",  # stored snapshots: - | 90 s; alone 32 s (was 46 s)
-    "tests/test_profile.py",  # a 600-firm bank and the profile on Spark
-    "tests/test_workbench_browser.py",  # Chromium
+    # The next three were left to the collected order, so test_service.py started among the
+    # last modules (times: the non-Spark tests with -n 2 on 2026-12-05 12:45, load 4).
+    "tests/test_marketing.py",  # the marketing stage on the 2,000-firm bank, UCI: 75 s
+    "tests/test_profile.py",  # a 600-firm bank and the profile on Spark: 75 s
+    "tests/test_pd_models.py",  # the Polish ten-fold cross-validation: 50 s
+    "tests/test_service.py",  # every endpoint × role, the fuzz, `serve`: 45 s
+    "tests/test_workbench_browser.py",  # Chromium: 35 s
 )
 
 

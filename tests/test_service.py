@@ -587,6 +587,53 @@ def test_audit_verify_detects_tampering(served: Served, tmp_path: Path, tamper: 
     assert bad.exit_code == 1 and "record 3" in bad.output
 
 
+def test_production_password_hashes_keep_argon2s_default_cost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the tests' variable (conftest.py sets it) a password is hashed, and an unknown
+    name checked, at argon2-cffi's default cost (RFC 9106 low memory: 3 passes, 64 MiB, 4
+    lanes); with it, at the smallest; any other value is refused. Hashes of either cost
+    verify under both."""
+    import argon2
+
+    from creditpersona.errors import ConfigurationError
+    from creditpersona.service.users import (
+        TEST_HASHES_ENV,
+        TEST_PARAMETERS,
+        authenticate,
+        password_hasher,
+    )
+
+    def stored(name: str) -> argon2.Parameters:
+        rows = ops.read("SELECT password_hash FROM users WHERE username = ?", (name,))
+        return argon2.extract_parameters(str(rows[0][0]))
+
+    ops = OpsStore(tmp_path / "ops.sqlite")
+    monkeypatch.delenv(TEST_HASHES_ENV)
+    add_user(ops, "prod", "admin", PASSWORD)
+    default = argon2.profiles.RFC_9106_LOW_MEMORY
+    assert (default.time_cost, default.memory_cost, default.parallelism) == (3, 65536, 4)
+    assert stored("prod") == default == argon2.extract_parameters(password_hasher()[1])
+    hasher = password_hasher()[0]
+    assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (3, 65536, 4)
+    monkeypatch.setenv(TEST_HASHES_ENV, "1")
+    add_user(ops, "test", "admin", PASSWORD)
+    assert stored("test") == TEST_PARAMETERS != default
+    assert TEST_PARAMETERS.type is argon2.Type.ID
+    for mode in ("1", None):
+        if mode is None:
+            monkeypatch.delenv(TEST_HASHES_ENV)
+        for name in ("prod", "test"):
+            user = authenticate(ops, name, PASSWORD)
+            assert user is not None and user.username == name
+            assert authenticate(ops, name, "wrong guess 123") is None
+    for value in ("0", "yes", ""):
+        monkeypatch.setenv(TEST_HASHES_ENV, value)
+        with pytest.raises(ConfigurationError, match=TEST_HASHES_ENV):
+            password_hasher()
+        with pytest.raises(ConfigurationError, match=TEST_HASHES_ENV):
+            create_app(tmp_path / "s.duckdb", secret=SECRET)
+
+
 def test_users_cli(served: Served, tmp_path: Path) -> None:
     store = tmp_path / "bank.duckdb"
     store.write_bytes(b"")

@@ -26,6 +26,7 @@ from creditpersona.service.routers import (
 )
 from creditpersona.service.schemas import Health
 from creditpersona.service.snapshot import snapshot_path
+from creditpersona.service.users import password_hasher
 from creditpersona.store.store import resolve_path
 
 API_VERSION = "v1"
@@ -54,6 +55,7 @@ def create_app(store: str | Path | None = None, *, secret: str | None = None,
         Lifetime of a token.
     """
     path = resolve_path(store)
+    password_hasher()  # a misset hashing variable stops the start (and the hash is ready)
     ctx = Context(store=path, ops=OpsStore(ops_path(path)),
                   results=Results(snapshot_path(path)),
                   secret=secret if secret is not None else load_secret(path),

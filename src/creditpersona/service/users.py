@@ -3,17 +3,26 @@
 Four roles (角色): ``rm`` (客户经理, sees only the firms whose ``rm_id`` is theirs),
 ``credit_officer`` (授信审批), ``risk_manager`` (风险管理) and ``admin`` (系统管理员, the only
 role that manages users). Passwords are hashed with Argon2id (argon2-cffi, its default
-parameters); the hash is all the store keeps.
+parameters: RFC 9106's low-memory profile, 3 passes over 64 MiB); the hash is all the store
+keeps.
+
+The test suite hashes dozens of passwords, each costing a quarter of a second at those
+parameters: it sets ``CREDITPERSONA_INSECURE_TEST_PASSWORD_HASHES=1`` (tests/conftest.py) for
+Argon2id with 1 pass over 8 KiB (:data:`TEST_PARAMETERS`). Never set it anywhere else. Any
+other value is an error, and unset is the default. A hash records its own parameters, so
+verifying works whichever hashed it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from creditpersona.errors import ConfigurationError
@@ -24,10 +33,42 @@ ROLE_LABELS = {"rm": "客户经理 relationship manager", "credit_officer": "授
                "risk_manager": "风险管理 risk manager", "admin": "系统管理员 administrator"}
 MIN_PASSWORD = 10
 _USERNAME = re.compile(r"[A-Za-z0-9_.-]{2,64}")
-_hasher = PasswordHasher()
-#: Verified against when the user does not exist, so that a wrong name costs as long as a
-#: wrong password (the time of an answer must not tell which names exist).
-_DUMMY_HASH = _hasher.hash("creditpersona-no-such-user")
+#: The environment variable that the test suite sets for cheap password hashes.
+TEST_HASHES_ENV = "CREDITPERSONA_INSECURE_TEST_PASSWORD_HASHES"
+#: Argon2id at its smallest cost (1 pass over 8 KiB, one lane), for the tests only.
+TEST_PARAMETERS: Parameters = replace(profiles.RFC_9106_LOW_MEMORY, time_cost=1,
+                                      memory_cost=8, parallelism=1)
+
+
+@functools.cache
+def _hasher_for(test: bool) -> tuple[PasswordHasher, str]:
+    """The hasher, and a hash to verify against when the user does not exist, so that a
+    wrong name costs as long as a wrong password (the time of an answer must not tell which
+    names exist)."""
+    hasher = PasswordHasher.from_parameters(TEST_PARAMETERS) if test else PasswordHasher()
+    return hasher, hasher.hash("creditpersona-no-such-user")
+
+
+def password_hasher() -> tuple[PasswordHasher, str]:
+    """The password hasher in force and its hash for unknown users: argon2-cffi's defaults,
+    unless ``$CREDITPERSONA_INSECURE_TEST_PASSWORD_HASHES`` is ``1`` (the test suite).
+
+    Raises
+    ------
+    ConfigurationError
+        If the variable is set to anything but ``1``.
+
+    Examples
+    --------
+    >>> hasher, unknown = password_hasher()
+    >>> hasher.verify(unknown, "creditpersona-no-such-user")
+    True
+    """
+    value = os.environ.get(TEST_HASHES_ENV)
+    if value not in (None, "1"):
+        raise ConfigurationError(f"{TEST_HASHES_ENV}={value!r}: unset it (it is only for the "
+                                 "test suite, which sets it to 1).")
+    return _hasher_for(value == "1")
 
 
 @dataclass(frozen=True)
@@ -84,7 +125,7 @@ def add_user(ops: OpsStore, username: str, role: str, password: str,
     try:
         with ops.write() as con:
             con.execute("INSERT INTO users VALUES (?, ?, ?, ?, 1, ?)",
-                        (username, role, rm_id, _hasher.hash(password), now))
+                        (username, role, rm_id, password_hasher()[0].hash(password), now))
     except sqlite3.IntegrityError:
         raise ConfigurationError(f"user {username}: already exists; choose another name (or "
                                  "`creditpersona users disable` the old one).") from None
@@ -132,9 +173,10 @@ def authenticate(ops: OpsStore, username: str, password: str) -> User | None:
     """The active user whose password this is, else None (same cost either way)."""
     rows = ops.read("SELECT password_hash FROM users WHERE username = ? AND active = 1",
                     (username,))
-    stored = str(rows[0][0]) if rows else _DUMMY_HASH
+    hasher, unknown = password_hasher()
+    stored = str(rows[0][0]) if rows else unknown
     try:
-        _hasher.verify(stored, password)
+        hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
     return get_user(ops, username) if rows else None
