@@ -279,8 +279,13 @@ def test_rm_searches_opens_a_firm_and_records_an_outcome(browser: Any, site: Sit
     loaded(browser, site, "02-myday-rm")
     visit(browser, site, "/firms", "03-search")
     name = _serving(site.store, f"SELECT name FROM firms WHERE firm_id = '{site.offer_firm}'")
+    # The unfiltered list may already hold the firm's link: mark its rows, so the wait is
+    # for the link of the search's own results (the search fires 300 ms after typing and
+    # replaces the list; a click on an old row raced that swap).
+    browser.execute_script(
+        "document.querySelectorAll('#results a.firm-link').forEach(a => a.dataset.old = '1');")
     browser.find_element(By.ID, "q").send_keys(name[0][0][:6])
-    link = f"#results a.firm-link[href='/firms/{site.offer_firm}']"
+    link = f"#results a.firm-link[href='/firms/{site.offer_firm}']:not([data-old])"
     wait_for(browser, link)
     settled(browser)
     screenshot(browser, "03-search-results")
