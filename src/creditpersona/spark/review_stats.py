@@ -12,9 +12,7 @@ them (:mod:`creditpersona.review.inputs`). Then, for every comparison:
   (:func:`~creditpersona.review.kernels.partial_stability` in a ``cogroup``); Spark sums
   the counts and judges each segment on an executor
   (:func:`~creditpersona.review.kernels.combine_stability` of that segment's counts). The
-  driver receives one row per (segment, variable). A comparison (source, two dates) is
-  counted once for the portfolio, the sections and the divisions together (its edges one
-  job, its counts one pass, kept), since the review asks all three.
+  driver receives one row per (segment, variable).
 * **Migration and rating changes**: each bucket's
   :func:`~creditpersona.review.kernels.partial_migration` /
   :func:`~creditpersona.review.kernels.partial_changes`, summed by Spark; the driver
@@ -65,21 +63,6 @@ class _Prepared:
     columns: tuple[str, ...]
 
 
-@dataclass
-class _Counted:
-    """One comparison of one source counted at every segment level at once: the summed
-    partial counts (``_level``: the level's index in ``models``) and each level's model."""
-
-    sums: DataFrame
-    models: dict[str | None, StabilityModel]
-    names: frozenset[str]
-
-
-#: The segment levels a comparison is counted at in one pass (the review asks the
-#: portfolio's stability, then the same comparison per section and per division).
-_LEVELS: tuple[str | None, ...] = (None, SECTION, DIVISION)
-
-
 def _schema(fields: Iterable[tuple[str, str]]) -> StructType:
     from pyspark.sql import types as T
 
@@ -89,8 +72,6 @@ def _schema(fields: Iterable[tuple[str, str]]) -> StructType:
 
 _COUNTS = _schema([("segment", "s"), ("variable", "s"), ("side", "s"), ("bin", "s"),
                    ("firms", "l")])
-_LEVEL_COUNTS = _schema([("_level", "l"), *((f.name, {"string": "s", "long": "l"}[
-    f.dataType.typeName()]) for f in _COUNTS.fields)])
 _CELLS = _schema([("from_state", "s"), ("to_state", "s"), ("firms", "l")])
 _CHANGES = _schema([("level", "s"), ("segment", "s"), ("from_state", "s"), ("to_state", "s"),
                     ("firms", "l")])
@@ -153,7 +134,6 @@ class SparkStatistics:
         self._categorical = {v.name for v in variables if v.categorical}
         self._numeric = {v.name for v in variables if not v.categorical}
         self._held: dict[tuple[str, dt.date], _Prepared | None] = {}
-        self._counted: dict[tuple[str, dt.date, dt.date], _Counted] = {}
 
     def _bring(self, frame: DataFrame) -> pd.DataFrame:
         """``frame`` on the driver (an aggregate), its rows counted in :attr:`seen`."""
@@ -167,9 +147,6 @@ class SparkStatistics:
             if held is not None:
                 held.frame.unpersist()
         self._held.clear()
-        for counted in self._counted.values():
-            counted.sums.unpersist()
-        self._counted.clear()
 
     # -- the quarters ------------------------------------------------------------------------
     def _read(self, source: str, day: dt.date) -> DataFrame | None:
@@ -265,36 +242,23 @@ class SparkStatistics:
         return a, b
 
     # -- the statistics ----------------------------------------------------------------------
-    def _edges(self, frame: DataFrame, variables: Sequence[Variable],
-               levels: Sequence[str | None]) -> dict[str | None,
-                                                     dict[tuple[str, str], np.ndarray]]:
-        """The reference's decile edges per (segment, numeric variable) of each segment
-        level (None: the whole portfolio), by Spark in one job."""
+    def _edges(self, frame: DataFrame, variables: Sequence[Variable], segment: str | None
+               ) -> dict[tuple[str, str], np.ndarray]:
+        """The reference's decile edges per (segment, numeric variable), by Spark."""
         from pyspark.sql import functions as F
 
         numeric = [v.name for v in variables if not v.categorical]
         if not numeric:
-            return {level: {} for level in levels}
+            return {}
         qs = np.linspace(0, 1, self._cfg.bins + 1)[1:-1]
         aggs = [_finite_percentiles(c, qs) for c in numeric]
-        cols = [F.col(f"`{c}`") for c in numeric]
-        parts = []
-        for i, level in enumerate(levels):
-            if level is None:
-                part = frame.agg(*aggs).select(F.lit(WHOLE).alias("_segment"), *cols)
-            else:
-                part = frame.filter(F.col(level).isNotNull()).groupBy(
-                    F.col(level).cast("string").alias("_segment")).agg(*aggs)
-            parts.append(part.select(F.lit(i).alias("_level"), "_segment", *cols))
-        union = parts[0]
-        for part in parts[1:]:
-            union = union.unionByName(part)
-        out: dict[str | None, dict[tuple[str, str], np.ndarray]] = {lv: {} for lv in levels}
-        for row in union.collect():
-            level = levels[int(row["_level"])]
-            out[level].update({(str(row["_segment"]), c): np.unique(np.asarray(
-                row[c] or [], dtype=float)) for c in numeric})
-        return out
+        if segment is None:
+            rows = [(WHOLE, frame.agg(*aggs).first())]
+        else:
+            grouped = frame.filter(F.col(segment).isNotNull()).groupBy(segment).agg(*aggs)
+            rows = [(str(r[segment]), r) for r in grouped.collect()]
+        return {(seg, c): np.unique(np.asarray(row[c] or [], dtype=float))
+                for seg, row in rows if row is not None for c in numeric}
 
     def stability(self, source: str, reference: dt.date, current: dt.date,
                   variables: Sequence[Variable], segment: str | None = None,
@@ -319,52 +283,20 @@ class SparkStatistics:
             columns=["_s", "_v"])
         return rows.drop(columns="segment") if segment is None else rows
 
-    def _count(self, source: str, reference: dt.date, current: dt.date,
-               present: tuple[Variable, ...], segment: str | None) -> _Counted:
-        """The partial counts of ``present`` between the two dates at ``segment`` and every
-        segment level both quarters hold (:data:`_LEVELS`), summed by Spark in one pass and
-        kept: the review asks the same comparison per level, and each pass has the fixed
-        cost of its Spark stages and Python tasks."""
-        from pyspark.sql import functions as F
-
-        ref, cur = self._pair(source, reference, current)
-        levels = list(dict.fromkeys([*(lv for lv in _LEVELS if lv is None or (
-            lv in ref.columns and lv in cur.columns)), segment]))
-        edges = self._edges(ref.frame, present, levels)
-        models = {lv: StabilityModel(present, lv, edges[lv]) for lv in levels}
-        order, ref_cols, cur_cols = list(models.values()), ref.columns, cur.columns
-
-        def count(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-            a, b = _frame(a, ref_cols), _frame(b, cur_cols)
-            parts = [_plain(partial_stability(m, a, b), _COUNTS).assign(_level=i)
-                     for i, m in enumerate(order)]
-            return pd.concat(parts, ignore_index=True)[_LEVEL_COUNTS.fieldNames()]
-
-        counts = ref.frame.groupBy("bucket").cogroup(cur.frame.groupBy("bucket")).applyInPandas(
-            count, _LEVEL_COUNTS)
-        sums = counts.groupBy("_level", "segment", "variable", "side", "bin").agg(
-            F.sum("firms").cast("long").alias("firms")).persist()
-        return _Counted(sums, models, frozenset(v.name for v in present))
-
     def _judge(self, source: str, reference: dt.date, current: dt.date,
                variables: Sequence[Variable], segment: str | None, min_firms: int
                ) -> pd.DataFrame:
-        """The drift rows of every variable (with ``segment``), judged on the executors
-        from the comparison's counts (:meth:`_count`, shared by its segment levels)."""
+        """The drift rows of every variable (with ``segment``), judged on the executors."""
         from pyspark.sql import functions as F
 
         ref, cur = self._pair(source, reference, current)
         present = tuple(v for v in variables if v.name in ref.columns and v.name in cur.columns)
-        key = (source, reference, current)
-        counted = self._counted.get(key)
-        if (counted is None or segment not in counted.models
-                or not {v.name for v in present} <= counted.names):
-            if counted is not None:
-                counted.sums.unpersist()
-            counted = self._counted[key] = self._count(source, reference, current, present,
-                                                       segment)
-        model, cfg = counted.models[segment], self._cfg
-        level = list(counted.models).index(segment)
+        model = StabilityModel(present, segment, self._edges(ref.frame, present, segment))
+        cfg, ref_cols, cur_cols = self._cfg, ref.columns, cur.columns
+
+        def count(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+            return _plain(partial_stability(model, _frame(a, ref_cols), _frame(b, cur_cols)),
+                          _COUNTS)
 
         def judge(cells: pd.DataFrame) -> pd.DataFrame:
             out = combine_stability(model, [cells], cfg, min_firms)
@@ -372,8 +304,11 @@ class SparkStatistics:
                 out.insert(0, "segment", WHOLE)
             return _plain(out[["segment", *_COLUMNS]], _DRIFT)
 
-        cells = counted.sums.filter(F.col("_level") == level).drop("_level")
-        return self._bring(cells.groupBy("segment").applyInPandas(judge, _DRIFT))
+        counts = ref.frame.groupBy("bucket").cogroup(cur.frame.groupBy("bucket")).applyInPandas(
+            count, _COUNTS)
+        summed = counts.groupBy("segment", "variable", "side", "bin").agg(
+            F.sum("firms").cast("long").alias("firms"))
+        return self._bring(summed.groupBy("segment").applyInPandas(judge, _DRIFT))
 
     def migration(self, source: str, column: str, previous: dt.date,
                   current: dt.date) -> list[pd.DataFrame]:
@@ -422,12 +357,11 @@ class SparkStatistics:
             summed.unpersist()
 
     def versions(self, previous: dt.date, current: dt.date) -> list[int]:
-        """The persona model versions of the two dates' assignments, sorted (one job)."""
-        held = [h for h in (self._prepared("personas", d) for d in (previous, current))
-                if h is not None]
-        if not held:
-            return []
-        versions = held[0].frame.select("model_version")
-        for h in held[1:]:
-            versions = versions.unionByName(h.frame.select("model_version"))
-        return sorted({int(r[0]) for r in versions.dropna().distinct().collect()})
+        """The persona model versions of the two dates' assignments, sorted."""
+        found: set[int] = set()
+        for day in (previous, current):
+            held = self._prepared("personas", day)
+            if held is not None:
+                rows = held.frame.select("model_version").dropna().distinct().collect()
+                found |= {int(r[0]) for r in rows}
+        return sorted(found)
