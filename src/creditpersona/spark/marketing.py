@@ -46,7 +46,6 @@ from creditpersona.spark.stages import SparkCycle, firms_only
 from creditpersona.store import results as store_results
 
 if TYPE_CHECKING:
-    import ibis.expr.types as ir
     from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import StructType
 
@@ -62,6 +61,9 @@ METHOD = "lagrangian_sample"
 LIST_BATCH_ROWS = 5_000
 #: The snapshot day of a row of the history's frames (several days in one Spark query).
 _DAY = "_day"
+#: Buckets of a history snapshot's profile: its firms are the sampled contacts' (at most the
+#: sample cap), and each bucket is one ``profile_rows`` call with its fixed cost.
+_HISTORY_BUCKETS = 1
 #: Columns of a firm's input row that feed the offers' value, not the marketing models.
 _VALUE = ("_sbc", "_lev", "_strategy")
 #: Columns of a candidate the planner reads (the solve sample and the capping).
@@ -288,88 +290,37 @@ def _split(frame: pd.DataFrame, days: Iterable[dt.date]) -> dict[dt.date, pd.Dat
             for d in days}
 
 
-def _day_tables(run: SparkCycle, day: dt.date, mine: DataFrame) -> dict[str, ir.Table]:
-    """The contract tables restricted to the firms of ``mine`` (``firm_id``), as Ibis
-    tables on the session (views named after ``day``).
-
-    ``mine`` is broadcast: a frame from the driver has no size Spark could plan by, so
-    each table's join would otherwise shuffle the table (a Spark job per table and day);
-    broadcast, the tables of a day share one exchange of ``mine``.
-    """
-    from pyspark.sql import functions as F
-
-    tables = {}
-    for name, table in run.tables.items():
-        frame = run.frame(table)
-        if "firm_id" in frame.columns:
-            frame = frame.join(F.broadcast(mine), "firm_id", "left_semi")
-        view = f"{name}__history_{day:%Y%m%d}"
-        frame.createOrReplaceTempView(view)
-        tables[name] = run.con.table(view)
-    return tables
-
-
-def history_profiles(run: SparkCycle, ids: DataFrame, days: list[dt.date]) -> DataFrame:
-    """The profile (``profiles``' columns but ``as_of``, and ``_day``) of the firms of
-    each of ``days`` in ``ids`` (``firm_id, _day``), computed for them only.
-
-    One Python pass for every day: the features (each day's Spark SQL, on that day's firms'
-    rows) and the documents (each firm's, dated up to its day) meet in one ``cogroup`` by
-    day, and each group is one :func:`~creditpersona.profile.build.profile_rows` call as
-    of its day, as :func:`~creditpersona.spark.stages.profile_frame` makes for one day
-    (a cogroup per day cost a Python stage each).
-    """
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    from creditpersona.profile.build import profile_rows
-    from creditpersona.profile.features import profile_features
-    from creditpersona.profile.scoring import load_scoring
-    from creditpersona.spark.stages import _firm_names, _stored
-
-    feats = _union([run.frame(profile_features(_day_tables(run, day, ids.filter(
-        F.col(_DAY) == F.lit(day)).select("firm_id")), day)).withColumn(_DAY, F.lit(day))
-        for day in days])
-    wanted = ["doc_id", "firm_id", "doc_date", "source", "text"]
-    docs = run.frame(run.tables["documents"]).select(*wanted).join(
-        F.broadcast(ids.filter(F.col(_DAY).isin(list(days)))), "firm_id").filter(
-        F.col("doc_date") <= F.col(_DAY)).select(*wanted, _DAY)
-    base = spark_schema(store_results.PROFILES, without=("as_of",))
-    schema = T.StructType([*base.fields, T.StructField(_DAY, T.DateType(), False)])
-    columns, names_path, config = base.fieldNames(), run.names_path, load_scoring()
-
-    def chunk(key: tuple[Any, ...], features: pd.DataFrame, documents: pd.DataFrame
-              ) -> pd.DataFrame:
-        if features.empty:
-            return pd.DataFrame({c: [] for c in schema.fieldNames()})
-        day = pd.Timestamp(key[0]).date()
-        rows = profile_rows(features.drop(columns=_DAY), documents.drop(columns=_DAY),
-                            _firm_names(names_path), day, config=config, jobs=1)
-        rows = rows.assign(run_id="history", engine="spark")
-        return _stored(store_results.PROFILES, rows, day, columns).assign(**{_DAY: day})
-
-    return feats.groupBy(_DAY).cogroup(docs.groupBy(_DAY)).applyInPandas(chunk, schema)
-
-
 def snapshot_profiles(run: SparkCycle, firms: dict[dt.date, Iterable[str]]
                       ) -> dict[dt.date, pd.DataFrame]:
     """The profile of some firms on each day: the Spark-stored one, else computed for them
-    (:func:`history_profiles`: every day to compute in one Spark query; a stored day is
-    read on its own, so its columns keep the types of its own rows)."""
+    (:func:`~creditpersona.spark.stages.profile_frame` on their rows only); the days to
+    compute are one Spark query."""
     from pyspark.sql import functions as F
 
+    from creditpersona.spark.stages import profile_frame
+
     ids = _day_firms(run, firms)
-    out = {}
+    out, computed, counts = {}, [], []
     for day in firms:
+        mine = ids.filter(F.col(_DAY) == F.lit(day)).select("firm_id")
         if run.results.exists(store_results.PROFILES, day):
-            mine = ids.filter(F.col(_DAY) == F.lit(day)).select("firm_id")
             stored = run.results.read(store_results.PROFILES, day)
-            out[day] = stored.join(F.broadcast(mine), "firm_id", "left_semi").toPandas()
-    days = [d for d in firms if d not in out]
-    if days:
-        frame = history_profiles(run, ids, days)
+            out[day] = stored.join(mine, "firm_id", "left_semi").toPandas()
+            continue
+        tables = {}
+        for name, table in run.tables.items():
+            frame = run.frame(table)
+            if "firm_id" in frame.columns:
+                frame = frame.join(mine, "firm_id", "left_semi")
+            view = f"{name}__history_{day:%Y%m%d}"
+            frame.createOrReplaceTempView(view)
+            tables[name] = run.con.table(view)
+        frame = profile_frame(run, day, "history", tables, buckets=_HISTORY_BUCKETS)
         counts = [f.name for f in frame.schema.fields if f.dataType.typeName() == "long"]
-        for day, rows in _split(frame.toPandas(), days).items():
+        computed.append(frame.withColumn(_DAY, F.lit(day)))
+    if computed:
+        days = [d for d in firms if d not in out]
+        for day, rows in _split(_union(computed).toPandas(), days).items():
             # As the embedded engine's profile of a few firms: a count none of them has (an
             # integer column of NULLs) is untyped, so not a numeric feature of the history.
             for c in [c for c in counts if rows[c].isna().all()]:
@@ -425,8 +376,6 @@ def history_sample(run: SparkCycle, as_of: dt.date, catalogue: Catalogue, seed: 
     Every campaign snapshot's holdings, peers and profiles are each one Spark query over
     all the snapshot days (not one per day: a query's fixed cost dominates at this size).
     """
-    from pyspark.sql import functions as F
-
     from creditpersona.marketing.history import marketing_features, quarter_end_before
     from creditpersona.marketing.kernels import HELD
 
@@ -442,8 +391,7 @@ def history_sample(run: SparkCycle, as_of: dt.date, catalogue: Catalogue, seed: 
     firms = {d: part_of[d]["firm_id"] for d in days}
     held_rows = _held_on(run, days).persist()   # read twice: the sample's and the peers'
     try:
-        mine = held_rows.join(F.broadcast(_day_firms(run, firms)), ["firm_id", _DAY],
-                              "left_semi")
+        mine = held_rows.join(_day_firms(run, firms), ["firm_id", _DAY], "left_semi")
         holdings = _split(mine.toPandas(), days)
         peers = _snapshot_peers(run, days, held_rows)
     finally:
@@ -810,6 +758,6 @@ def stage(run: SparkCycle, as_of: dt.date, profile: DataFrame, graded: DataFrame
                        max(fitted, solved), note), None, {})
 
 
-__all__ = ["cap_frame", "candidate_rows", "fit_model", "history_profiles", "history_sample",
-           "input_rows", "peer_table", "peer_tables", "proposal_rows", "snapshot_profiles",
-           "solve_on_sample", "stage", "write_lists"]
+__all__ = ["cap_frame", "candidate_rows", "fit_model", "history_sample", "input_rows",
+           "peer_table", "peer_tables", "proposal_rows", "snapshot_profiles", "solve_on_sample",
+           "stage", "write_lists"]
