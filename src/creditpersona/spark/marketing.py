@@ -329,11 +329,28 @@ def snapshot_profiles(run: SparkCycle, firms: dict[dt.date, Iterable[str]]
     return out
 
 
-def _held_on(run: SparkCycle, days: list[dt.date]) -> DataFrame:
-    """``firm_id, held:<product>, _day``: :func:`held_frame` of every day, in one frame."""
+def _days(run: SparkCycle, days: list[dt.date]) -> DataFrame:
+    """``_day``: the snapshot days (a small frame from the driver, broadcast in joins)."""
     from pyspark.sql import functions as F
 
-    return _union([held_frame(run, d).withColumn(_DAY, F.lit(d)) for d in days])
+    return F.broadcast(run.spark.createDataFrame(pd.DataFrame({_DAY: days}), f"{_DAY} date"))
+
+
+def _held_on(run: SparkCycle, days: list[dt.date]) -> DataFrame:
+    """``firm_id, held:<product>, _day``: :func:`held_frame` of every day, in one frame
+    (each loan paired with the days it is active on, then one pivot)."""
+    from pyspark.sql import functions as F
+
+    from creditpersona.contract.schema import PRODUCTS
+    from creditpersona.marketing.kernels import HELD
+
+    loans = run.frame(run.tables["loans"]).select("firm_id", "product", "start_date",
+                                                  "maturity_date")
+    active = loans.crossJoin(_days(run, days)).filter(
+        (F.col("start_date") <= F.col(_DAY)) & (F.col("maturity_date") > F.col(_DAY)))
+    pivot = active.groupBy("firm_id", _DAY).pivot("product", list(PRODUCTS)).count()
+    return pivot.select("firm_id", *[
+        (F.coalesce(F.col(p), F.lit(0)) > 0).alias(HELD + p) for p in PRODUCTS], _DAY)
 
 
 def _snapshot_peers(run: SparkCycle, days: list[dt.date], held: DataFrame
@@ -342,8 +359,8 @@ def _snapshot_peers(run: SparkCycle, days: list[dt.date], held: DataFrame
     from pyspark.sql import functions as F
 
     firms = run.frame(run.tables["firms"]).select("firm_id", "founded_on", "industry_code")
-    founded = _union([firms.filter(F.col("founded_on") <= F.lit(d)).select(
-        "firm_id", "industry_code", F.lit(d).alias(_DAY)) for d in days])
+    founded = firms.crossJoin(_days(run, days)).filter(
+        F.col("founded_on") <= F.col(_DAY)).select("firm_id", "industry_code", _DAY)
     rows = founded.join(held, ["firm_id", _DAY], "left").fillna(False)
     tables = peer_tables(rows.select(*[c for c in rows.columns if c != _DAY], _DAY),
                          list(days), "firms")
@@ -372,10 +389,13 @@ def history_sample(run: SparkCycle, as_of: dt.date, catalogue: Catalogue, seed: 
     days = sorted(snapshot.unique())
     part_of = {d: contacts[(snapshot == d).to_numpy()].reset_index(drop=True) for d in days}
     firms = {d: part_of[d]["firm_id"] for d in days}
-    held_rows = _held_on(run, days)
-    mine = held_rows.join(_day_firms(run, firms), ["firm_id", _DAY], "left_semi").toPandas()
-    holdings = _split(mine, days)
-    peers = _snapshot_peers(run, days, held_rows)
+    held_rows = _held_on(run, days).persist()   # read twice: the sample's and the peers'
+    try:
+        mine = held_rows.join(_day_firms(run, firms), ["firm_id", _DAY], "left_semi")
+        holdings = _split(mine.toPandas(), days)
+        peers = _snapshot_peers(run, days, held_rows)
+    finally:
+        held_rows.unpersist()
     profiles = snapshot_profiles(run, firms)
     parts = []
     for day in days:
