@@ -7,9 +7,12 @@ Each step runs in its own process, so that its peak memory is its own:
 - ``ingest``: every table into a fresh store, with every contract check;
 - ``first``: the cycle of the first quarter on the embedded engine (not the measure: it
   develops the PD models and fits the personas the next quarter uses);
-- ``steady``: the second quarter with the models in force, once per engine (``duckdb``, the
-  embedded engine, and ``spark`` in local mode), each on its own copy of the store after
-  the first quarter, through the public ``run_cycle(..., engine=...)``.
+- ``steady``: the second quarter with the models in force, once per engine, each on its own
+  copy of the store after the first quarter: ``duckdb``, the embedded engine
+  (``run_cycle``), and ``spark``, the whole Spark cycle of ``run --engine spark``
+  (``run_spark_cycle`` in local mode, ``--spark-master``), reading the generated Parquet
+  files as its inputs (the bank the ingest loaded, no row quarantined), ``--buckets``
+  buckets of firms (docs/spark.md: about firms / 20,000), ``--spark-conf`` settings.
 
 Prints the seconds of every stage (``CycleResult.seconds``, which the run ledger records)
 and two peaks per process: the Python process's own (``ru_maxrss``) and the whole process
@@ -112,15 +115,31 @@ def step_ingest(work: Path) -> dict[str, object]:
             "quarantined": sum(r.rows_quarantined for r in results)}
 
 
-def step_cycle(store: Path, out: Path, as_of: dt.date, engine: str) -> dict[str, object]:
+def step_cycle(store: Path, out: Path, as_of: dt.date) -> dict[str, object]:
     from creditpersona.pipeline import run_cycle
     from creditpersona.store.store import Store
 
     with Store(store) as st:
         t = time.perf_counter()
-        result = run_cycle(st, as_of, out, engine=engine)
+        result = run_cycle(st, as_of, out)
         total = time.perf_counter() - t
     return {"seconds": total, "stages": result.seconds, "firms": len(result.profile)}
+
+
+def step_spark_cycle(store: Path, work: Path, as_of: dt.date, a: argparse.Namespace
+                     ) -> dict[str, object]:
+    from creditpersona.spark.cycle import run_spark_cycle
+    from creditpersona.spark.session import parse_conf
+    from creditpersona.store.store import Store
+
+    with Store(store) as st:
+        t = time.perf_counter()
+        result = run_spark_cycle(
+            st, as_of, work / "out-spark", master=a.spark_master,
+            conf=parse_conf(a.spark_conf), inputs=str(work / "data"),
+            results=str(work / "spark-results"), buckets=a.buckets)
+        total = time.perf_counter() - t
+    return {"seconds": total, "stages": result.seconds, "buckets": a.buckets}
 
 
 def _child(*args: str) -> dict[str, object]:
@@ -143,11 +162,12 @@ def run_step(a: argparse.Namespace) -> None:
             out = step_ingest(work)
         elif a.step == "first":
             shutil.copy(work / "store.duckdb", work / "first.duckdb")
-            out = step_cycle(work / "first.duckdb", work / "out-first", QUARTERS[0], "duckdb")
+            out = step_cycle(work / "first.duckdb", work / "out-first", QUARTERS[0])
         else:
             store = work / f"steady-{a.engine}.duckdb"
             shutil.copy(work / "first.duckdb", store)
-            out = step_cycle(store, work / f"out-{a.engine}", QUARTERS[1], a.engine)
+            out = (step_spark_cycle(store, work, QUARTERS[1], a) if a.engine == "spark"
+                   else step_cycle(store, work / f"out-{a.engine}", QUARTERS[1]))
     out.update(own_peak_mb=_own_peak_mb(), tree_peak_mb=peak.peak_kb / 1024)
     print(json.dumps(out, default=str))
 
@@ -188,6 +208,11 @@ def main() -> None:
                     help=f"Comma-separated steps to run, of {', '.join(STEPS)}.")
     ap.add_argument("--engines", default=",".join(ENGINES),
                     help="Comma-separated engines of the steady quarter.")
+    ap.add_argument("--buckets", type=int, default=50,
+                    help="Spark: buckets of firms (docs/spark.md: about firms / 20,000).")
+    ap.add_argument("--spark-master", default="local[2]", help="Spark: the master URL.")
+    ap.add_argument("--spark-conf", action="append", default=[],
+                    help="Spark: a setting KEY=VALUE (repeat), e.g. spark.driver.memory=6g.")
     ap.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
     ap.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -200,7 +225,9 @@ def main() -> None:
     unknown = set(steps) - set(STEPS) | set(a.engines.split(",")) - set(ENGINES)
     if unknown:
         ap.error(f"unknown steps or engines: {', '.join(sorted(unknown))}")
-    base = ["--workdir", str(work), "--firms", str(a.firms), "--block-firms", str(a.block_firms)]
+    base = ["--workdir", str(work), "--firms", str(a.firms), "--block-firms", str(a.block_firms),
+            "--buckets", str(a.buckets), "--spark-master", a.spark_master,
+            *[arg for kv in a.spark_conf for arg in ("--spark-conf", kv)]]
     results: dict[str, dict[str, object]] = {}
     for step in steps:
         for engine in (a.engines.split(",") if step == "steady" else [None]):
