@@ -84,8 +84,9 @@ def feature_labels() -> dict[str, tuple[str, str]]:
 
 #: At most this many firms enter the development sample, each at every date. A bank with
 #: more is sampled: the firms whose stable hash of ``firm_id`` is smallest (the same firms
-#: whatever the order of the store), every table restricted to them, as the Spark engine
-#: restricts its tables to a hash sample of firms (:mod:`creditpersona.spark.stages`). A
+#: whatever the order of the store), every table restricted to them. The Spark engine
+#: also samples firms by hash (:mod:`creditpersona.spark.stages`, xxhash64 in Spark), but
+#: not the same firms: above the caps the two engines' samples differ. A
 #: hundred thousand firms at five dates are half a million firm-dates: enough for thousands
 #: of defaults, and the development of a million-firm bank then costs what a
 #: 100,000-firm bank's costs.
