@@ -375,13 +375,17 @@ SPARK_STEADY_GROUP = "spark-steady"
 
 @dataclasses.dataclass(frozen=True)
 class SparkSteady:
-    """The cycled bank's steady quarter as ``creditpersona run --engine spark`` ran it."""
+    """The cycled bank's steady quarter as ``creditpersona run --engine spark`` ran it: a run
+    that failed at the decisions stage, then the run that resumed and completed it."""
 
-    result: Any  # creditpersona.spark.cycle.SparkCycleResult
+    result: Any  # creditpersona.spark.cycle.SparkCycleResult of the completing run
     root: Path  # the Parquet results
     out: Path  # the run's output folder (PD validation JSON, campaign lists)
-    store: Path  # the store the run wrote its ledger to
-    output: str  # what the command printed
+    store: Path  # the store the runs wrote their ledger to
+    output: str  # what the completing command printed
+    failed: Any  # the CliRunner result of the failing command
+    failed_stages: list[str]  # what the failing run announced, in order
+    seen: list[str]  # what the completing run announced, in order
 
 
 @pytest.fixture(scope="session")
@@ -391,13 +395,21 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
     ``spark.driver.maxResultSize=64m``), the models in force of the embedded first quarter,
     whose profiles, PD scores, personas and review triggers were carried into the Spark
     results first (as a bank moving from the embedded engine does, docs/spark.md), so that
-    every stage compares with the embedded Q2. The command's :class:`SparkCycleResult` is
-    kept by wrapping ``run_spark_cycle`` (the command calls it)."""
+    every stage compares with the embedded Q2.
+
+    The quarter runs as an operator would live it: the first command fails at the
+    decisions stage (an injected ``OSError``), the rules' results are then deleted, and the
+    same command again resumes the profile, PD and persona stages from the failed run's
+    checkpoints and computes the rules and every later stage. The parity tests compare the
+    completed results with the embedded quarter; ``test_spark_resume.py`` checks the resume
+    itself. One Spark quarter serves both (it was two, about 70 s of the suite). The
+    command's :class:`SparkCycleResult` is kept by wrapping ``run_spark_cycle``."""
     require_spark()
     from typer.testing import CliRunner
 
     from creditpersona.cli.app import app
     from creditpersona.spark import cycle
+    from creditpersona.spark import decisions as spark_decisions
     from creditpersona.spark.results import SparkResults
     from creditpersona.spark.session import spark_session
     from creditpersona.store import results
@@ -411,24 +423,42 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
         for name in (results.PROFILES, results.PD_SCORES, results.PERSONAS,
                      results.REVIEW_TRIGGERS):
             SparkResults(spark, root).import_date(st, name, CYCLE_Q1)
-    ran: list[Any] = []
-    real = cycle.run_spark_cycle
-
-    def kept(*args: Any, **kwargs: Any) -> Any:
-        ran.append(real(*args, **kwargs))
-        return ran[-1]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cycle, "run_spark_cycle", kept)
-        printed = CliRunner().invoke(app, [
-            "run", "--as-of", str(CYCLE_Q2), "--store", str(store), "--engine", "spark",
+    args = ["run", "--as-of", str(CYCLE_Q2), "--store", str(store), "--engine", "spark",
             "--out", str(work / "out" / "report.html"), "--spark-master", "local[2]",
             "--spark-conf", "spark.driver.maxResultSize=64m",
             "--spark-conf", "spark.sql.shuffle.partitions=4",
-            "--spark-results", str(root), "--buckets", "2"])
+            "--spark-results", str(root), "--buckets", "2"]
+    real = cycle.run_spark_cycle
+    announced: list[list[str]] = []
+    ran: list[Any] = []
+
+    def watched(*a: Any, **k: Any) -> Any:
+        announced.append([])
+        shown = k["on_stage"]
+
+        def on_stage(name: str) -> None:
+            announced[-1].append(name)
+            shown(name)
+
+        k["on_stage"] = on_stage
+        ran.append(real(*a, **k))
+        return ran[-1]
+
+    def crash(*a: Any, **k: Any) -> Any:
+        raise OSError("disk full (injected)")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cycle, "run_spark_cycle", watched)
+        patch.setattr(spark_decisions, "stage", crash)
+        failed = CliRunner().invoke(app, args)
+    (root / results.ASSOCIATION_RULES / f"as_of={CYCLE_Q2}" / "_SUCCESS").unlink()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cycle, "run_spark_cycle", watched)
+        printed = CliRunner().invoke(app, args)
     assert printed.exit_code == 0, printed.output
-    assert len(ran) == 1
-    return SparkSteady(ran[0], root, work / "out", store, printed.output)
+    assert len(ran) == 1 and len(announced) == 2
+    return SparkSteady(ran[0], root, work / "out", store, printed.output, failed,
+                       announced[0], announced[1])
 
 
 #: The slowest test modules, slowest first: the two processes take whole modules (xdist
@@ -446,7 +476,7 @@ SLOW_FIRST = (
     # 43 s setup + 304 s | 63 s + 554 s; the steady group: 215 s setup | 409 s
     "tests/test_spark_cycle.py",
     "tests/test_review_scenario.py",  # 800 firms, 7 quarters: alone 32 s (1,500 firms 38 s)
-    "tests/test_spark_resume.py",  # a failed and a resumed Spark run: - | 133 s setup
+    "tests/test_spark_resume.py",  # the spark-steady group (conftest.spark_steady)
     "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 72 s
     "tests/test_service_live.py",  # `creditpersona run` in another process: 27 s | 75 s;
     # alone 24 s since the clients pause longer (29 s before; both alone: 2026-12-05, load 4)

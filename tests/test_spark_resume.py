@@ -1,12 +1,14 @@
 """``run --engine spark`` after a failure resumes as the embedded cycle does, and its
 report lands where the embedded run's does and can be rebuilt by ``creditpersona report``.
 
-The cycled bank's steady quarter (400 firms) on Spark (``local[2]``, 2 buckets), with the
-decisions stage failing (an injected ``OSError``); then the rules' results are deleted and
-the quarter is run again through the command line: the profile, PD and persona stages
-come from the failed run's checkpoints (their Parquet results checked), the rules (whose
-results are gone) and every later stage are computed. ``creditpersona report`` then
-rebuilds the report from the ledger and the Parquet results without Spark.
+The cycled bank's steady quarter (400 firms) on Spark (``local[2]``, 2 buckets) is run by
+the session's ``spark_steady`` as a failure and its resume: the decisions stage fails (an
+injected ``OSError``); then the rules' results are deleted and the quarter is run again
+through the command line: the profile, PD and persona stages come from the failed run's
+checkpoints (their Parquet results checked), the rules (whose results are gone) and every
+later stage are computed. The parity tests of the other Spark modules compare the completed
+quarter with the embedded one. ``creditpersona report`` then rebuilds the report from the
+ledger and the Parquet results without Spark.
 """
 
 from __future__ import annotations
@@ -21,16 +23,18 @@ from typer.testing import CliRunner
 
 from creditpersona.store.store import Store
 
-from .conftest import CYCLE_Q2, CycledBank, require_spark
+from .conftest import require_spark
 
 require_spark()
 
 from creditpersona.cli.app import app  # noqa: E402
 from creditpersona.runs import runs  # noqa: E402
-from creditpersona.spark import cycle  # noqa: E402
-from creditpersona.spark import decisions as spark_decisions  # noqa: E402
 from creditpersona.store import results  # noqa: E402
 from creditpersona.store.parquet import ParquetResults  # noqa: E402
+
+from .conftest import CYCLE_Q2, SPARK_STEADY_GROUP, SparkSteady  # noqa: E402
+
+pytestmark = pytest.mark.xdist_group(SPARK_STEADY_GROUP)
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -48,44 +52,10 @@ class Resumed:
 
 
 @pytest.fixture(scope="module")
-def resumed(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFactory) -> Resumed:
-    store = cycled_bank.copy(cycled_bank.after_q1, "spark-resume")
-    work = tmp_path_factory.mktemp("spark_resume")
-    root, report = work / "results", work / "out" / "report.html"
-    args = ["run", "--as-of", str(CYCLE_Q2), "--store", str(store), "--engine", "spark",
-            "--out", str(report), "--spark-master", "local[2]",
-            "--spark-conf", "spark.sql.shuffle.partitions=4", "--spark-results", str(root),
-            "--buckets", "2"]
-    real = cycle.run_spark_cycle
-    announced: list[list[str]] = []
-    ran: list[Any] = []
-
-    def watched(*a: Any, **k: Any) -> Any:
-        announced.append([])
-        shown = k["on_stage"]
-
-        def on_stage(name: str) -> None:
-            announced[-1].append(name)
-            shown(name)
-
-        k["on_stage"] = on_stage
-        ran.append(real(*a, **k))
-        return ran[-1]
-
-    def crash(*a: Any, **k: Any) -> Any:
-        raise OSError("disk full (injected)")
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cycle, "run_spark_cycle", watched)
-        mp.setattr(spark_decisions, "stage", crash)
-        failed = CliRunner().invoke(app, args)
-    (root / results.ASSOCIATION_RULES / f"as_of={CYCLE_Q2}" / "_SUCCESS").unlink()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(cycle, "run_spark_cycle", watched)
-        done = CliRunner().invoke(app, args)
-    assert done.exit_code == 0, done.output
-    return Resumed(store, root, report, failed, announced[0], " ".join(done.output.split()),
-                   announced[1], ran[0])
+def resumed(spark_steady: SparkSteady) -> Resumed:
+    s = spark_steady
+    return Resumed(s.store, s.root, s.out / "report.html", s.failed, s.failed_stages,
+                   " ".join(s.output.split()), s.seen, s.result)
 
 
 def test_a_failed_spark_run_is_resumed_from_the_failed_stage(resumed: Resumed) -> None:
