@@ -458,6 +458,36 @@ def test_synthetic_documents_hold_warnings_retractions_and_other_firms(tmp_path:
     assert (out["text_other_firm_documents"] > 0).mean() >= 0.5
 
 
+def test_known_firms_build_the_names_automaton_once(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``KnownFirms`` (what a Spark worker passes, bucket after bucket) gives the signals
+    of the plain names and builds the names' automaton on the first read only."""
+    from creditpersona.text import attribution, package
+
+    generate_bank(tmp_path, 200, 3, txn_per_firm_year=1.0)
+    documents = pd.read_csv(tmp_path / "documents.csv", dtype=str, keep_default_na=False)
+    firms = pd.read_csv(tmp_path / "firms.csv", dtype=str, keep_default_na=False)
+    names = dict(zip(firms["firm_id"], firms["name"], strict=True))
+    built: list[int] = []
+
+    class Counted(attribution.NameFinder):
+        def __init__(self, firm_names: Any, min_length: int = 4) -> None:
+            built.append(len(firm_names))
+            super().__init__(firm_names, min_length)
+
+    monkeypatch.setattr(attribution, "NameFinder", Counted)
+    monkeypatch.setattr(package, "NameFinder", Counted)
+    halves = [documents.iloc[: len(documents) // 2], documents.iloc[len(documents) // 2:]]
+    plain = [text_signals(h, AS_OF, firm_names=names, jobs=1) for h in halves]
+    assert built == [len(names)] * 2  # a plain mapping: one automaton a read
+    known = attribution.KnownFirms(names)
+    again = [text_signals(h, AS_OF, firm_names=known, jobs=1) for h in halves]
+    assert built == [len(names)] * 3
+    for a, b in zip(plain, again, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    assert sum(int((a["text_other_firm_documents"] > 0).sum()) for a in again) > 0
+
+
 def test_mentions_read_with_the_model_equal_the_lexicon_pass() -> None:
     """The mentions the profile takes from the model's reading of the texts (each text
     prepared and matched once) are those of the lexicon pass alone, and the scores are

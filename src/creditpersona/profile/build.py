@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +114,7 @@ def build_profile(
     return profile_rows(features, documents, firm_names, as_of, config=config, scores=scores)
 
 
-def profile_rows(features: pd.DataFrame, documents: pd.DataFrame, firm_names: dict[str, str],
+def profile_rows(features: pd.DataFrame, documents: pd.DataFrame, firm_names: Mapping[str, str],
                  as_of: dt.date, *, config: ScoringConfig | None = None,
                  jobs: int | None = None, scores: bool = True,
                  text: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -130,7 +130,7 @@ def profile_rows(features: pd.DataFrame, documents: pd.DataFrame, firm_names: di
         :func:`~creditpersona.profile.features.profile_features` of the firms.
     documents : pandas.DataFrame
         Their documents dated up to ``as_of``.
-    firm_names : dict of str to str
+    firm_names : mapping of str to str
         Registered name of every firm of the store.
     as_of : datetime.date
     config : ScoringConfig, optional

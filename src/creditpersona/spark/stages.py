@@ -31,6 +31,7 @@ from creditpersona.errors import InsufficientDataError
 from creditpersona.spark.results import SparkResults, spark_schema
 from creditpersona.store import results as store_results
 from creditpersona.store.store import Store
+from creditpersona.text.attribution import KnownFirms
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -147,16 +148,17 @@ def export_inputs(store: Store, folder: Path) -> Path:
 
 
 # ---- profile --------------------------------------------------------------------------------
-_NAMES: dict[str, dict[str, str]] = {}
+_NAMES: dict[str, KnownFirms] = {}
 
 
-def _firm_names(path: str) -> dict[str, str]:
-    """Registered name by firm id, read once per Python worker from the firms' file."""
+def _firm_names(path: str) -> KnownFirms:
+    """Registered name by firm id, read once per Python worker from the firms' file, with
+    the names' automaton (built by the first bucket that reads texts, kept for the next)."""
     if path not in _NAMES:
         import pyarrow.parquet as pq
 
         t = pq.read_table(path, columns=["firm_id", "name"]).to_pandas()
-        _NAMES[path] = dict(zip(t["firm_id"].astype(str), t["name"], strict=True))
+        _NAMES[path] = KnownFirms(dict(zip(t["firm_id"].astype(str), t["name"], strict=True)))
     return _NAMES[path]
 
 

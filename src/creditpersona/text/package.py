@@ -28,6 +28,7 @@ from creditpersona import artefacts
 from creditpersona.errors import ConfigurationError, parameter_error
 from creditpersona.text.attribution import (
     AttributionModel,
+    KnownFirms,
     NameFinder,
     flat_pair_features,
     pair_features,
@@ -140,8 +141,9 @@ class TextRiskPackage:
         batches = [texts[lo:lo + size] for lo in range(0, len(texts), size)]
         names = dict(firm_names) if firm_names else None
         if jobs == 1 or len(batches) < 2:
-            return PendingScores(self.text, batches, None, mentions=mentions,
-                                 finder=NameFinder(names) if names else None)
+            finder = None if not names else (
+                firm_names.finder if isinstance(firm_names, KnownFirms) else NameFinder(names))
+            return PendingScores(self.text, batches, None, mentions=mentions, finder=finder)
         state = json.dumps(self.text.to_state(), ensure_ascii=False)
         workers = min(jobs, len(batches))
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
