@@ -29,6 +29,18 @@ os.environ["COLUMNS"] = "200"
 # argon2s_default_cost.
 os.environ["CREDITPERSONA_INSECURE_TEST_PASSWORD_HASHES"] = "1"
 
+# The Spark tests' JVMs are short and small (local mode, seconds to minutes, a 1 GB heap) on
+# two cores that the other test process also uses: the C1 compiler alone and the serial
+# collector spend far less CPU on compiling and collecting than the server defaults (C2
+# and G1, which pay off in long runs). On the 50,000-firm Spark quarter of
+# test_spark_cycle.py the process tree took 285 s of CPU with the defaults, 167 s with these
+# (2026-12-05; docs/spark.md). Every test session's Spark settings come through
+# CREDITPERSONA_SPARK_CONF (spark/session.py), so a session a test creates and the sessions of
+# the commands it runs take them; a value set outside the tests wins.
+os.environ.setdefault(
+    "CREDITPERSONA_SPARK_CONF",
+    "spark.driver.extraJavaOptions='-XX:TieredStopAtLevel=1 -XX:+UseSerialGC'")
+
 # Two test processes share two cores with the cycles' DuckDB, LightGBM and Spark threads:
 # a property's examples are timed by their own ``max_examples``, never by a wall-clock
 # deadline that a busy machine (or the other workers) would exceed at random.
