@@ -17,7 +17,7 @@ from scipy.stats import spearmanr
 from creditpersona import ConfigurationError, ingest
 from creditpersona.contract.schema import TABLES
 from creditpersona.profile.build import build_profile, compute_profile, load_profile, save_profile
-from creditpersona.profile.features import profile_features
+from creditpersona.profile.features import DAY, profile_features, profile_features_by_day
 from creditpersona.profile.scoring import DIMENSIONS, FeatureScore, load_scoring
 from creditpersona.store.store import Store
 from creditpersona.synth import generate_bank
@@ -169,6 +169,28 @@ def test_the_fast_paths_give_the_rows_of_the_plain_ones(bank: tuple[Path, Path],
         pending = store.execute_later(firms.select(n=firms.firm_id.cast("int64")))
         with pytest.raises(Exception, match="(?i)conver"):
             pending.result()
+
+
+def test_the_day_keyed_features_are_the_features_of_each_day(bank: tuple[Path, Path]
+                                                             ) -> None:
+    """:func:`profile_features_by_day` gives each firm on each of its dates the row
+    :func:`profile_features` gives it on that date (a few firms, a different set per day)."""
+    days = [dt.date(2024, 3, 31), AS_OF, dt.date(2025, 12, 31)]
+    with Store(bank[1]) as store:
+        store.con.raw_sql("SET threads = 1")
+        tables = {t.name: store.table(t.name) for t in TABLES}
+        ids = sorted(tables["firms"].select("firm_id").to_pandas()["firm_id"])
+        picks = {d: ids[i::7][:25] for i, d in enumerate(days)}
+        pairs = pd.DataFrame([(f, d) for d, fs in picks.items() for f in fs],
+                             columns=["firm_id", DAY])
+        store.con.create_table("_pairs", pairs, overwrite=True)
+        both = profile_features_by_day(tables, store.table("_pairs")).to_pandas()
+        for day, firms in picks.items():
+            one = profile_features(tables, day).to_pandas()
+            one = one[one["firm_id"].isin(firms)]
+            mine = both[pd.to_datetime(both[DAY]).dt.date == day].drop(columns=DAY)
+            assert list(mine.columns) == list(one.columns) and len(one) > 0
+            _same_rows(mine.astype(one.dtypes.to_dict()), one)
 
 
 def test_worker_processes_read_the_named_firms_pairs_the_same(bank: tuple[Path, Path]) -> None:

@@ -2,7 +2,9 @@
 
 One definition runs on every Ibis backend (DuckDB by default, PySpark for large portfolios):
 the expressions stay in the portable subset (per-group top-k through ``row_number``, the
-as-of date passed in as a literal, null-safe division through ``nullif``).
+as-of date passed in as a literal, null-safe division through ``nullif``). The same
+definitions also give several dates at once (:func:`profile_features_by_day`: the as-of
+date a column of (firm, date) pairs, every group and join per firm and date).
 
 Point in time: a statement counts from its ``published_on`` date, bureau reports from their
 ``report_date``, transactions and instalments from their dates, and an instalment paid after
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
@@ -32,7 +35,43 @@ DEBT_RUNOFF_YEARS = 5.0
 FLOW_WINDOW_DAYS = 365
 TREND_WINDOW_DAYS = 90
 
+#: The as-of date column of :func:`profile_features_by_day` (each firm at several dates).
+DAY = "_day"
+
 Tables = Mapping[str, ir.Table]
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """The as-of date of the features: one date for every firm (``date``, a literal), or
+    each firm at the dates of its rows of ``pairs`` (``firm_id``, :data:`DAY`).
+
+    With ``pairs``, a table's rows are joined to their firm's dates, :data:`DAY` stands where
+    the as-of date does, and every group, window and join is per firm and date.
+    """
+
+    date: ir.DateScalar | None = None
+    pairs: ir.Table | None = None
+
+    @classmethod
+    def of(cls, as_of: ir.DateScalar | AsOf) -> AsOf:
+        """``as_of`` itself, or one date as an :class:`AsOf`."""
+        return as_of if isinstance(as_of, AsOf) else cls(date=as_of)
+
+    @property
+    def keys(self) -> list[str]:
+        """The key of a row of the features: the firm (and the date)."""
+        return ["firm_id"] if self.pairs is None else ["firm_id", DAY]
+
+    def rows(self, table: ir.Table) -> ir.Table:
+        """``table``'s rows, each once per date of its firm (``table`` has ``firm_id``)."""
+        if self.pairs is None:
+            return table
+        return table.inner_join(self.pairs, "firm_id").select(*table.columns, DAY)
+
+    def on(self, table: ir.Table) -> ir.DateValue:
+        """The as-of date of each row of ``table`` (from :meth:`rows`), or the one date."""
+        return self.date if self.pairs is None else table[DAY]
 
 
 def _div(a: ir.NumericValue, b: ir.NumericValue) -> ir.FloatingValue:
@@ -43,22 +82,22 @@ def _days(later: ir.DateValue, earlier: ir.DateValue) -> ir.IntegerValue:
     return later.delta(earlier, unit="day")
 
 
-def _latest_annuals(t: Tables, as_of: ir.DateScalar) -> ir.Table:
+def _latest_annuals(t: Tables, at: AsOf) -> ir.Table:
     """The latest annual statement published by the as-of date, one row per firm, with the
     revenue, net profit, assets, liabilities and receivables of the one before as
     ``prev_*`` (null without an earlier statement)."""
-    st = t["financial_statements"]
-    annual = st.filter((st.period_type == "annual") & (st.published_on <= as_of))
+    st = at.rows(t["financial_statements"])
+    annual = st.filter((st.period_type == "annual") & (st.published_on <= at.on(st)))
     ranked = annual.mutate(
-        _rank=ibis.row_number().over(group_by="firm_id", order_by=ibis.desc("period_end"))
+        _rank=ibis.row_number().over(group_by=at.keys, order_by=ibis.desc("period_end"))
     )
     cur = ranked.filter(ranked._rank == 0)
     prev = ranked.filter(ranked._rank == 1).select(
-        "firm_id", prev_revenue="revenue", prev_net_profit="net_profit",
+        *at.keys, prev_revenue="revenue", prev_net_profit="net_profit",
         prev_total_assets="total_assets", prev_total_liabilities="total_liabilities",
         prev_receivables="receivables",
     )
-    return cur.left_join(prev, "firm_id").select(
+    return cur.left_join(prev, at.keys).select(
         *[c for c in cur.columns if c != "_rank"],
         "prev_revenue", "prev_net_profit", "prev_total_assets", "prev_total_liabilities",
         "prev_receivables",
@@ -83,13 +122,14 @@ def _wc_gap(s: ir.Table, revenue_growth: ir.FloatingValue, trade_days: ir.Floati
     return wc_need - working_capital.clip(lower=0.0) - s.short_term_debt
 
 
-def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
+def statement_features(t: Tables, as_of: ir.DateScalar | AsOf) -> ir.Table:
     """Financial health, growth, efficiency and appetite features of the latest annual statement.
 
     The latest annual statement published by the as-of date, and the one before it for
     growth and trends.
     """
-    s = _latest_annuals(t, as_of)
+    at = AsOf.of(as_of)
+    s = _latest_annuals(t, at)
     debt = s.short_term_debt + s.long_term_debt
     ebit = s.operating_profit + s.interest_expense
     ebitda = ebit + s.depreciation_amortisation
@@ -107,7 +147,7 @@ def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
     wc_gap = _wc_gap(s, revenue_growth, inventory_days + receivable_days - payable_days,
                      working_capital)
     return s.select(
-        "firm_id",
+        *at.keys,
         statement_period_end=s.period_end,
         revenue=s.revenue,
         total_assets=s.total_assets,
@@ -157,15 +197,16 @@ def statement_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
     )
 
 
-def bureau_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
+def bureau_features(t: Tables, as_of: ir.DateScalar | AsOf) -> ir.Table:
     """The latest credit-bureau report on or before the as-of date."""
-    b = t["bureau_reports"]
-    ranked = b.filter(b.report_date <= as_of).mutate(
-        _rank=ibis.row_number().over(group_by="firm_id", order_by=ibis.desc("report_date"))
+    at = AsOf.of(as_of)
+    b = at.rows(t["bureau_reports"])
+    ranked = b.filter(b.report_date <= at.on(b)).mutate(
+        _rank=ibis.row_number().over(group_by=at.keys, order_by=ibis.desc("report_date"))
     )
     r = ranked.filter(ranked._rank == 0)
     return r.select(
-        "firm_id",
+        *at.keys,
         bureau_lenders=r.lenders,
         bureau_outstanding=r.outstanding_balance,
         bureau_overdue_12m=r.overdue_count_12m,
@@ -180,19 +221,25 @@ def bureau_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
     )
 
 
-def repayment_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
+def repayment_features(t: Tables, as_of: ir.DateScalar | AsOf) -> ir.Table:
     """Our own repayment history, as it stood on the as-of date."""
-    loans = t["loans"]
+    at = AsOf.of(as_of)
+    loans = at.rows(t["loans"])
     rep = t["repayments"]
-    started = loans.filter(loans.start_date <= as_of).select("loan_id", "firm_id")
-    due = rep.filter(rep.due_date <= as_of).inner_join(started, "loan_id")
-    paid = due.paid_date.notnull() & (due.paid_date <= as_of)
-    days_late = ibis.ifelse(paid, _days(due.paid_date, due.due_date), _days(as_of, due.due_date))
+    started = loans.filter(loans.start_date <= at.on(loans)).select("loan_id", *at.keys)
+    if at.pairs is None:
+        due = rep.filter(rep.due_date <= at.date).inner_join(started, "loan_id")
+    else:   # each instalment once per date of its firm, then those due by the date
+        due = rep.inner_join(started, "loan_id").select(*rep.columns, *at.keys)
+        due = due.filter(due.due_date <= at.on(due))
+    day = at.on(due)
+    paid = due.paid_date.notnull() & (due.paid_date <= day)
+    days_late = ibis.ifelse(paid, _days(due.paid_date, due.due_date), _days(day, due.due_date))
     d = due.mutate(
         _paid=paid, _days_late=days_late,
-        _recent=due.due_date > as_of - ibis.interval(days=730),
+        _recent=due.due_date > day - ibis.interval(days=730),
     )
-    return d.group_by("firm_id").agg(
+    return d.group_by(at.keys).agg(
         instalments_due=d.count(),
         late_share=(d._days_late > 0).cast("float64").mean(),
         early_share=(d._paid & (d._days_late < 0)).cast("float64").mean(),
@@ -201,38 +248,43 @@ def repayment_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
     )
 
 
-def exposure_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
+def exposure_features(t: Tables, as_of: ir.DateScalar | AsOf) -> ir.Table:
     """Our active loans on the as-of date, and refinancing loans (借新还旧) of the last year."""
-    loans = t["loans"]
-    active = loans.filter((loans.start_date <= as_of) & (loans.maturity_date > as_of))
-    counts = active.group_by("firm_id").agg(
+    at = AsOf.of(as_of)
+    loans = at.rows(t["loans"])
+    day = at.on(loans)
+    active = loans.filter((loans.start_date <= day) & (loans.maturity_date > day))
+    counts = active.group_by(at.keys).agg(
         active_loans=active.count(), active_loan_amount=active.amount.sum()
     )
-    recent = loans.filter((loans.start_date <= as_of)
-                          & (loans.start_date > as_of - ibis.interval(days=FLOW_WINDOW_DAYS))
+    recent = loans.filter((loans.start_date <= day)
+                          & (loans.start_date > day - ibis.interval(days=FLOW_WINDOW_DAYS))
                           & (loans.purpose == "refinancing"))
-    refi = recent.group_by("firm_id").agg(refinancing_loans_12m=recent.count())
-    everyone = loans.filter(loans.start_date <= as_of).select("firm_id").distinct()
-    out = everyone.left_join(counts, "firm_id").select(
-        "firm_id", "active_loans", "active_loan_amount")
-    out = out.left_join(refi, "firm_id").select(
+    refi = recent.group_by(at.keys).agg(refinancing_loans_12m=recent.count())
+    everyone = loans.filter(loans.start_date <= day).select(*at.keys).distinct()
+    out = everyone.left_join(counts, at.keys).select(
+        *at.keys, "active_loans", "active_loan_amount")
+    out = out.left_join(refi, at.keys).select(
         *out.columns, refinancing_loans_12m=refi.refinancing_loans_12m.fill_null(0))
     return out.filter(out.active_loans.notnull() | (out.refinancing_loans_12m > 0))
 
 
-def flow_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
+def flow_features(t: Tables, as_of: ir.DateScalar | AsOf) -> ir.Table:
     """Transaction-flow behaviour over the year before the as-of date."""
-    tx = t["transactions"]
-    start = as_of - ibis.interval(days=FLOW_WINDOW_DAYS)
-    w = tx.filter((tx.txn_date <= as_of) & (tx.txn_date > start))
-    recent = w.txn_date > as_of - ibis.interval(days=TREND_WINDOW_DAYS)
-    before = (w.txn_date <= as_of - ibis.interval(days=TREND_WINDOW_DAYS)) & (
-        w.txn_date > as_of - ibis.interval(days=2 * TREND_WINDOW_DAYS)
+    at = AsOf.of(as_of)
+    tx = at.rows(t["transactions"])
+    day = at.on(tx)
+    start = day - ibis.interval(days=FLOW_WINDOW_DAYS)
+    w = tx.filter((tx.txn_date <= day) & (tx.txn_date > start))
+    day = at.on(w)
+    recent = w.txn_date > day - ibis.interval(days=TREND_WINDOW_DAYS)
+    before = (w.txn_date <= day - ibis.interval(days=TREND_WINDOW_DAYS)) & (
+        w.txn_date > day - ibis.interval(days=2 * TREND_WINDOW_DAYS)
     )
     inflow = ibis.ifelse(w.amount > 0, w.amount, 0.0)
     outflow = ibis.ifelse(w.amount < 0, -w.amount, 0.0)
     totals = w.mutate(_in=inflow, _out=outflow, _recent=recent, _before=before).group_by(
-        "firm_id"
+        at.keys
     ).agg(
         inflow_12m=lambda x: x._in.sum(),
         outflow_12m=lambda x: x._out.sum(),
@@ -242,29 +294,29 @@ def flow_features(t: Tables, as_of: ir.DateScalar) -> ir.Table:
         inflow_prev_90d=lambda x: x._in.sum(where=x._before),
     )
     monthly = (w.mutate(_month=w.txn_date.truncate("M"), _in=inflow)
-               .group_by(["firm_id", "_month"]).agg(_in=lambda x: x._in.sum()))
-    month_stats = monthly.group_by("firm_id").agg(
+               .group_by([*at.keys, "_month"]).agg(_in=lambda x: x._in.sum()))
+    month_stats = monthly.group_by(at.keys).agg(
         _mean=lambda x: x._in.mean(), _std=lambda x: x._in.std(how="pop"),
         _max=lambda x: x._in.max(),
     )
     month_stats = month_stats.select(
-        "firm_id",
+        *at.keys,
         inflow_volatility=_div(month_stats._std, month_stats._mean),
         seasonality_index=_div(month_stats._max, month_stats._mean),
     )
     by_party = (w.filter(w.amount > 0).mutate(_party=w.counterparty.fill_null("(none)"))
-                .group_by(["firm_id", "_party"]).agg(_in=lambda x: x.amount.sum()))
+                .group_by([*at.keys, "_party"]).agg(_in=lambda x: x.amount.sum()))
     ranked = by_party.mutate(
-        _rank=ibis.row_number().over(group_by="firm_id", order_by=ibis.desc("_in"))
+        _rank=ibis.row_number().over(group_by=at.keys, order_by=ibis.desc("_in"))
     )
-    top3 = ranked.group_by("firm_id").agg(
+    top3 = ranked.group_by(at.keys).agg(
         _top=lambda x: x._in.sum(where=x._rank < 3), _all=lambda x: x._in.sum()
     )
-    top3 = top3.select("firm_id", top3_share=_div(top3._top, top3._all))
-    flows = totals.left_join(month_stats, "firm_id").select(
+    top3 = top3.select(*at.keys, top3_share=_div(top3._top, top3._all))
+    flows = totals.left_join(month_stats, at.keys).select(
         *totals.columns, "inflow_volatility", "seasonality_index"
     )
-    flows = flows.left_join(top3, "firm_id").select(*flows.columns, "top3_share")
+    flows = flows.left_join(top3, at.keys).select(*flows.columns, "top3_share")
     return flows.mutate(
         flow_trend_90d=_div(flows.inflow_90d, flows.inflow_prev_90d) - 1.0,
         net_burn_monthly=(flows.outflow_90d - flows.inflow_90d) / 3.0,
@@ -287,20 +339,45 @@ def profile_features(t: Tables, as_of: dt.date) -> ir.Table:
         Firm attributes and features (text signals are added separately, see
         :mod:`creditpersona.profile.text`).
     """
-    d = ibis.literal(as_of, type="date")
-    firms = t["firms"].filter(t["firms"].founded_on <= d)
+    return _features(t, AsOf(date=ibis.literal(as_of, type="date")))
+
+
+def profile_features_by_day(t: Tables, pairs: ir.Table) -> ir.Table:
+    """:func:`profile_features` of each firm on each of its dates, in one expression.
+
+    Parameters
+    ----------
+    t : mapping of str to ibis.Table
+        The contract tables on one backend.
+    pairs : ibis.Table
+        ``firm_id`` and :data:`DAY` (a date), one row per firm and date.
+
+    Returns
+    -------
+    ibis.Table
+        One row per pair whose firm was founded by its date: :func:`profile_features`'
+        columns of the firm on that date, with :data:`DAY` after ``firm_id``.
+    """
+    return _features(t, AsOf(pairs=pairs.select("firm_id", DAY)))
+
+
+def _features(t: Tables, at: AsOf) -> ir.Table:
+    """:func:`profile_features` as of ``at`` (one date, or each firm's dates)."""
+    firms = at.rows(t["firms"])
+    firms = firms.filter(firms.founded_on <= at.on(firms))
+    d = at.on(firms)
     base = firms.select(
-        "firm_id", "industry_code", "region_code", "employees", "ownership_type", "listed",
+        *at.keys, "industry_code", "region_code", "employees", "ownership_type", "listed",
         # Cast before dividing: Spark reads 365.25 as a DECIMAL and would round to 6 places.
         firm_age_years=_days(d, firms.founded_on).cast("float64") / 365.25,
         relationship_years=_days(d, firms.relationship_start).clip(lower=0).cast("float64")
         / 365.25,
     )
     out = base
-    for part in (statement_features(t, d), bureau_features(t, d), repayment_features(t, d),
-                 exposure_features(t, d), flow_features(t, d)):
-        out = out.left_join(part, "firm_id").select(
-            *out.columns, *[c for c in part.columns if c != "firm_id"]
+    for part in (statement_features(t, at), bureau_features(t, at), repayment_features(t, at),
+                 exposure_features(t, at), flow_features(t, at)):
+        out = out.left_join(part, at.keys).select(
+            *out.columns, *[c for c in part.columns if c not in at.keys]
         )
     return out.mutate(
         flow_to_revenue=_div(out.inflow_12m, out.revenue),

@@ -276,13 +276,6 @@ def _day_firms(run: SparkCycle, firms: dict[dt.date, Iterable[str]]) -> DataFram
         f"firm_id string, {_DAY} date")
 
 
-def _union(frames: list[DataFrame]) -> DataFrame:
-    out = frames[0]
-    for f in frames[1:]:
-        out = out.unionByName(f)
-    return out
-
-
 def _split(frame: pd.DataFrame, days: Iterable[dt.date]) -> dict[dt.date, pd.DataFrame]:
     """The rows of each day of a frame with ``_day`` (the column dropped)."""
     keys = pd.to_datetime(frame[_DAY]).dt.date if len(frame) else frame[_DAY]
@@ -293,34 +286,25 @@ def _split(frame: pd.DataFrame, days: Iterable[dt.date]) -> dict[dt.date, pd.Dat
 def snapshot_profiles(run: SparkCycle, firms: dict[dt.date, Iterable[str]]
                       ) -> dict[dt.date, pd.DataFrame]:
     """The profile of some firms on each day: the Spark-stored one, else computed for them
-    (:func:`~creditpersona.spark.stages.profile_frame` on their rows only); the days to
-    compute are one Spark query."""
+    (:func:`~creditpersona.spark.stages.profile_frame_by_day`: the firms of every day to
+    compute in one Spark query, each on its day, as :func:`profile_frame` gives them)."""
     from pyspark.sql import functions as F
 
-    from creditpersona.spark.stages import profile_frame
+    from creditpersona.spark.stages import profile_frame_by_day
 
     ids = _day_firms(run, firms)
-    out, computed, counts = {}, [], []
+    out = {}
     for day in firms:
-        mine = ids.filter(F.col(_DAY) == F.lit(day)).select("firm_id")
         if run.results.exists(store_results.PROFILES, day):
+            mine = ids.filter(F.col(_DAY) == F.lit(day)).select("firm_id")
             stored = run.results.read(store_results.PROFILES, day)
             out[day] = stored.join(mine, "firm_id", "left_semi").toPandas()
-            continue
-        tables = {}
-        for name, table in run.tables.items():
-            frame = run.frame(table)
-            if "firm_id" in frame.columns:
-                frame = frame.join(mine, "firm_id", "left_semi")
-            view = f"{name}__history_{day:%Y%m%d}"
-            frame.createOrReplaceTempView(view)
-            tables[name] = run.con.table(view)
-        frame = profile_frame(run, day, "history", tables, buckets=_HISTORY_BUCKETS)
+    days = [d for d in firms if d not in out]
+    if days:
+        frame = profile_frame_by_day(run, _day_firms(run, {d: firms[d] for d in days}),
+                                     "history", buckets=_HISTORY_BUCKETS)
         counts = [f.name for f in frame.schema.fields if f.dataType.typeName() == "long"]
-        computed.append(frame.withColumn(_DAY, F.lit(day)))
-    if computed:
-        days = [d for d in firms if d not in out]
-        for day, rows in _split(_union(computed).toPandas(), days).items():
+        for day, rows in _split(frame.toPandas(), days).items():
             # As the embedded engine's profile of a few firms: a count none of them has (an
             # integer column of NULLs) is untyped, so not a numeric feature of the history.
             for c in [c for c in counts if rows[c].isna().all()]:

@@ -170,6 +170,26 @@ def _stored(name: str, rows: pd.DataFrame, as_of: dt.date, columns: list[str]
     return table.select(columns).to_pandas(date_as_object=True)
 
 
+def _profile_rows(run: SparkCycle, run_id: str, columns: list[str]) -> Any:
+    """The per-bucket step of a profile on Spark: features and documents of some firms and
+    their as-of date to the stored profile rows (``columns``, without ``as_of``)."""
+    from creditpersona.profile.build import profile_rows
+    from creditpersona.profile.scoring import load_scoring
+
+    names_path, config = run.names_path, load_scoring()
+
+    def rows_of(features: pd.DataFrame, documents: pd.DataFrame, as_of: dt.date
+                ) -> pd.DataFrame:
+        if features.empty:
+            return pd.DataFrame({c: [] for c in columns})
+        rows = profile_rows(features, documents, _firm_names(names_path), as_of,
+                            config=config, jobs=1)
+        return _stored(store_results.PROFILES, rows.assign(run_id=run_id, engine="spark"),
+                       as_of, columns)
+
+    return rows_of
+
+
 def profile_frame(run: SparkCycle, as_of: dt.date, run_id: str,
                   tables: dict[str, ir.Table] | None = None, buckets: int | None = None
                   ) -> DataFrame:
@@ -183,9 +203,7 @@ def profile_frame(run: SparkCycle, as_of: dt.date, run_id: str,
     """
     import ibis
 
-    from creditpersona.profile.build import profile_rows
     from creditpersona.profile.features import profile_features
-    from creditpersona.profile.scoring import load_scoring
 
     t = tables or run.tables
     feats = run.frame(profile_features(t, as_of)).withColumn("bucket",
@@ -195,17 +213,53 @@ def profile_frame(run: SparkCycle, as_of: dt.date, run_id: str,
         "doc_id", "firm_id", "doc_date", "source", "text")).withColumn(
         "bucket", run.bucket(buckets=buckets))
     schema = spark_schema(store_results.PROFILES, without=("as_of",))
-    columns, names_path, config = schema.fieldNames(), run.names_path, load_scoring()
+    rows_of = _profile_rows(run, run_id, schema.fieldNames())
+
+    def chunk(features: pd.DataFrame, documents: pd.DataFrame) -> pd.DataFrame:
+        return rows_of(features.drop(columns="bucket"), documents.drop(columns="bucket"),
+                       as_of)
+
+    return feats.groupBy("bucket").cogroup(docs.groupBy("bucket")).applyInPandas(chunk, schema)
+
+
+def profile_frame_by_day(run: SparkCycle, pairs: DataFrame, run_id: str,
+                         buckets: int | None = None) -> DataFrame:
+    """:func:`profile_frame` of each firm of ``pairs`` (``firm_id``, ``_day``) on its day,
+    in one Spark plan: ``profiles``' columns but ``as_of``, then ``_day``.
+
+    The features are :func:`~creditpersona.profile.features.profile_features_by_day` (each
+    source row joined to its firm's days); the documents are each firm's dated up to each
+    of its days; :func:`~creditpersona.profile.build.profile_rows` runs once per bucket and
+    day (the days of a marketing history's snapshots cost one query, not one each).
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    from creditpersona.profile.features import DAY, profile_features_by_day
+
+    view = f"_profile_pairs_{id(pairs)}"
+    pairs.select("firm_id", DAY).createOrReplaceTempView(view)
+    days = run.con.table(view)
+    feats = run.frame(profile_features_by_day(run.tables, days)).withColumn(
+        "bucket", run.bucket(buckets=buckets))
+    docs = run.frame(run.tables["documents"].select(
+        "doc_id", "firm_id", "doc_date", "source", "text")).join(
+        F.broadcast(pairs.select("firm_id", DAY)), "firm_id").filter(
+        F.col("doc_date") <= F.col(DAY)).withColumn("bucket", run.bucket(buckets=buckets))
+    rows_schema = spark_schema(store_results.PROFILES, without=("as_of",))
+    schema = T.StructType([*rows_schema.fields, T.StructField(DAY, T.DateType(), True)])
+    rows_of = _profile_rows(run, run_id, rows_schema.fieldNames())
 
     def chunk(features: pd.DataFrame, documents: pd.DataFrame) -> pd.DataFrame:
         if features.empty:
-            return pd.DataFrame({c: [] for c in columns})
-        rows = profile_rows(features.drop(columns="bucket"), documents.drop(columns="bucket"),
-                            _firm_names(names_path), as_of, config=config, jobs=1)
-        return _stored(store_results.PROFILES, rows.assign(run_id=run_id, engine="spark"),
-                       as_of, columns)
+            return pd.DataFrame({c: [] for c in schema.fieldNames()})
+        day = pd.Timestamp(features[DAY].iloc[0]).date()
+        rows = rows_of(features.drop(columns=["bucket", DAY]),
+                       documents.drop(columns=["bucket", DAY]), day)
+        return rows.assign(**{DAY: day})
 
-    return feats.groupBy("bucket").cogroup(docs.groupBy("bucket")).applyInPandas(chunk, schema)
+    return feats.groupBy("bucket", DAY).cogroup(docs.groupBy("bucket", DAY)).applyInPandas(
+        chunk, schema)
 
 
 def firms_only(frame: DataFrame) -> DataFrame:
