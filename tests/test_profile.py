@@ -7,6 +7,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -176,15 +177,14 @@ def test_the_day_keyed_features_are_the_features_of_each_day(bank: tuple[Path, P
     """:func:`profile_features_by_day` gives each firm on each of its dates the row
     :func:`profile_features` gives it on that date (a few firms, a different set per day)."""
     days = [dt.date(2024, 3, 31), AS_OF, dt.date(2025, 12, 31)]
-    with Store(bank[1]) as store:
+    with Store(bank[1], read_only=True) as store:
         store.con.raw_sql("SET threads = 1")
         tables = {t.name: store.table(t.name) for t in TABLES}
         ids = sorted(tables["firms"].select("firm_id").to_pandas()["firm_id"])
         picks = {d: ids[i::7][:25] for i, d in enumerate(days)}
         pairs = pd.DataFrame([(f, d) for d, fs in picks.items() for f in fs],
                              columns=["firm_id", DAY])
-        store.con.create_table("_pairs", pairs, overwrite=True)
-        both = profile_features_by_day(tables, store.table("_pairs")).to_pandas()
+        both = profile_features_by_day(tables, ibis.memtable(pairs)).to_pandas()
         for day, firms in picks.items():
             one = profile_features(tables, day).to_pandas()
             one = one[one["firm_id"].isin(firms)]

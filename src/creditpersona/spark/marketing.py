@@ -301,8 +301,8 @@ def snapshot_profiles(run: SparkCycle, firms: dict[dt.date, Iterable[str]]
             out[day] = stored.join(mine, "firm_id", "left_semi").toPandas()
     days = [d for d in firms if d not in out]
     if days:
-        frame = profile_frame_by_day(run, _day_firms(run, {d: firms[d] for d in days}),
-                                     "history", buckets=_HISTORY_BUCKETS)
+        frame = profile_frame_by_day(run, ids.filter(F.col(_DAY).isin(days)), "history",
+                                     buckets=_HISTORY_BUCKETS)
         counts = [f.name for f in frame.schema.fields if f.dataType.typeName() == "long"]
         for day, rows in _split(frame.toPandas(), days).items():
             # As the embedded engine's profile of a few firms: a count none of them has (an

@@ -139,11 +139,12 @@ class TextRiskPackage:
             raise parameter_error("jobs", "TextRiskPackage.score", "a positive integer", jobs)
         size = max(1, min(BATCH, -(-len(texts) // jobs)))
         batches = [texts[lo:lo + size] for lo in range(0, len(texts), size)]
-        names = dict(firm_names) if firm_names else None
         if jobs == 1 or len(batches) < 2:
-            finder = None if not names else (
-                firm_names.finder if isinstance(firm_names, KnownFirms) else NameFinder(names))
+            finder = None if not firm_names else (
+                firm_names.finder if isinstance(firm_names, KnownFirms)
+                else NameFinder(firm_names))
             return PendingScores(self.text, batches, None, mentions=mentions, finder=finder)
+        names = dict(firm_names) if firm_names else None
         state = json.dumps(self.text.to_state(), ensure_ascii=False)
         workers = min(jobs, len(batches))
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
