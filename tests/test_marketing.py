@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -422,6 +423,14 @@ def test_kernels_are_chunk_invariant_and_priced_offers_fit(  # type: ignore[no-u
     assert model.propensity is not None and model.uplift is not None
     key = ["firm_id", "product"]
     whole = kn.apply_marketing(model, inputs).sort_values(key, ignore_index=True)
+    # a chunk as Spark's workers hand it over (one block per column) scores the same, and
+    # without pandas' PerformanceWarning about a fragmented frame on the user's terminal
+    spread = pd.concat([inputs[c] for c in inputs.columns], axis=1)
+    assert spread._mgr.nblocks > 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        pd.testing.assert_frame_equal(
+            kn.apply_marketing(model, spread).sort_values(key, ignore_index=True), whole)
     parts = np.array_split(np.random.default_rng(3).permutation(len(inputs)), 3)
     chunks = pd.concat([kn.apply_marketing(model, inputs.iloc[p]) for p in parts])
     pd.testing.assert_frame_equal(chunks.sort_values(key, ignore_index=True), whole)

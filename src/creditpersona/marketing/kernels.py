@@ -169,7 +169,10 @@ def split_inputs(chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Se
                         columns=[c[len(HELD):] for c in held_cols])
     strategy = (pd.Series(chunk["strategy"].to_numpy(dtype=object), index=index)
                 if "strategy" in chunk.columns else pd.Series(None, index=index, dtype=object))
-    firms = chunk.drop(columns=[*held_cols, "strategy"], errors="ignore").reset_index(drop=True)
+    # A copy, consolidated: a chunk Spark hands over is one block per column, and adding
+    # columns to a frame of more than 100 blocks warns (pandas' PerformanceWarning).
+    firms = chunk.drop(columns=[*held_cols, "strategy"], errors="ignore").reset_index(
+        drop=True).copy()
     firms["firm_id"] = firms["firm_id"].astype(str)
     return firms, held, strategy
 
