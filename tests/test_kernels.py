@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -122,8 +123,14 @@ def test_decision_kernels_are_chunk_invariant(
                   "financial_statements": raw["financial_statements"][
                       raw["financial_statements"]["firm_id"].isin(ids)]}
         own = frames.only(ids)
-        parts.append(apply_decisions(model, decision_frames(
-            bucket, CYCLE_Q2, own.profile, own.scores, own.previous)))
+        # ... and its profile as Spark's workers hand it over: one block per column (pandas
+        # warns when columns are added to a frame of more than 100 blocks)
+        spread = pd.concat([own.profile[c] for c in own.profile.columns], axis=1)
+        assert spread._mgr.nblocks > 100
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.PerformanceWarning)
+            parts.append(apply_decisions(model, decision_frames(
+                bucket, CYCLE_Q2, spread, own.scores, own.previous)))
     chunked = concat_decisions(parts)
     assert len(whole.loans) and len(whole.watchlist), "the bank must exercise every table"
     for name in DECISION_TABLES:

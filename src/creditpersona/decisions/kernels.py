@@ -220,7 +220,9 @@ def decided_firms(frames: DecisionFrames) -> tuple[pd.DataFrame, pd.Series, pd.D
     s = frames.scores.drop_duplicates("firm_id")[["firm_id", "pd", "grade"]]
     profile = frames.profile
     base = profile.drop(columns=[c for c in ("pd", "grade", STRATEGY) if c in profile.columns])
-    firms = base.merge(s, on="firm_id", how="inner")
+    # A copy, consolidated: a profile Spark hands over is one block per column, and adding
+    # a column to a frame of more than 100 blocks warns (pandas' PerformanceWarning).
+    firms = base.merge(s, on="firm_id", how="inner").copy()
     firms[STRATEGY] = firms["firm_id"].map(persona_map)
     return firms, persona_map, s
 
