@@ -475,19 +475,23 @@ def spark_steady(cycled_bank: CycledBank, tmp_path_factory: pytest.TempPathFacto
 
 #: The slowest test modules, slowest first: the two processes take whole modules (xdist
 #: groups) from a queue in this order, then the others in the order collected, so the long
-#: ones start at once and the short ones fill in at the end. The first two units of the
-#: queue are the two long Spark groups, so they start at once on different processes: the
-#: module group of ``test_spark_cycle.py`` (the 50,000-firm driver-memory test) and, through
-#: the module's parity test, the ``spark-steady`` group (:func:`spark_steady`, then
-#: ``test_spark_decisions_marketing.py`` and ``test_spark_rules_review.py``). Both need
-#: ``cycled_bank``: one process builds it while the other generates its 50,000 firms.
+#: ones start at once and the short ones fill in at the end. The first three units of the
+#: queue: ``test_review_scenario.py`` (its own bank), the module group of
+#: ``test_spark_cycle.py`` (the 50,000-firm driver-memory test) and, through the module's
+#: parity test, the ``spark-steady`` group (:func:`spark_steady`, then
+#: ``test_spark_decisions_marketing.py`` and ``test_spark_rules_review.py``). The two Spark
+#: groups need ``cycled_bank`` (one process, about 26 s): the process of the driver-memory
+#: test builds it after generating its 50,000 firms (4 s) while the other runs the review
+#: scenario, and then takes the steady group with the bank built. (With the two Spark
+#: groups first, one process waited idle for the bank the other was building: about 23 s
+#: of the 27.6 s setup of the driver-memory test in the clean-clone CI of 2026-12-05 19:25.)
 #: Times: the clean-clone CI of 2026-12-05 04:33 (quiet 2 cores, ``-n 2``, before the
 #: driver-memory test went from 16 buckets to 4 and the steady quarter from 4 to 2), then the
 #: clean-clone CI of 08:01 with ``-n 3`` (commit 36c5801; slower, hence back to two).
 SLOW_FIRST = (
+    "tests/test_review_scenario.py",  # 800 firms, 7 quarters: alone 32 s (1,500 firms 38 s)
     # 43 s setup + 304 s | 63 s + 554 s; the steady group: 215 s setup | 409 s
     "tests/test_spark_cycle.py",
-    "tests/test_review_scenario.py",  # 800 firms, 7 quarters: alone 32 s (1,500 firms 38 s)
     "tests/test_spark_resume.py",  # the spark-steady group (conftest.spark_steady)
     "tests/test_cli.py",  # the demo (500 firms, two quarters): 70 s setup | 72 s
     "tests/test_service_live.py",  # `creditpersona run` in another process: 27 s | 75 s;
