@@ -182,6 +182,28 @@ def test_the_guard_catches_a_firm_sized_collect(spark: Any, guard: DriverGuard) 
             bring()
 
 
+def test_the_session_records_no_python_call_sites(spark: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """PySpark's DataFrame debugging is off (session DEFAULTS): building a column is one
+    JVM call, not a dozen (the call-site records cost the stages' wide plans seconds)."""
+    from py4j.clientserver import ClientServerConnection
+    from pyspark.errors.utils import is_debugging_enabled
+    from pyspark.sql import functions as F
+
+    assert spark.conf.get("spark.python.sql.dataFrameDebugging.enabled") == "false"
+    assert not is_debugging_enabled()
+    sent: list[str] = []
+    original = ClientServerConnection.send_command
+
+    def counted(self: Any, command: str) -> Any:
+        sent.append(command)
+        return original(self, command)
+
+    monkeypatch.setattr(ClientServerConnection, "send_command", counted)
+    F.col("pd")
+    assert 1 <= len(sent) <= 3, sent
+
+
 @pytest.mark.parametrize("edges", [[-np.inf, 0.01, 0.05, 0.2, np.inf], [0.0, 0.05, 0.5, 1.0]])
 def test_the_histogram_counts_as_numpy(spark: Any, edges: list[float]) -> None:
     """The PSI's histogram (Spark SQL) gives ``numpy.histogram``'s counts: values on an edge
