@@ -143,10 +143,10 @@ def test_offers_match_duckdb(cycled_bank: CycledBank,
 
 
 def test_the_campaign_lists_hold_the_stored_offers(
-        spark_q2: tuple[SparkCycleResult, Path, Path]) -> None:
+        spark_q2: tuple[SparkCycleResult, Path, Path], tmp_path: Path) -> None:
     import openpyxl
 
-    from creditpersona.marketing.lists import BOOK, SUMMARY_SHEET, headers
+    from creditpersona.marketing.lists import BOOK, SUMMARY_SHEET, headers, write_campaign_lists
 
     _, root, out = spark_q2
     offers = _stored(root, results.OFFERS)
@@ -163,6 +163,29 @@ def test_the_campaign_lists_hold_the_stored_offers(
     summary = list(book[SUMMARY_SHEET].iter_rows(min_row=2, values_only=True))
     assert sum(int(r[1]) for r in summary) == len(offers)
     assert all(p.stat().st_mode & 0o077 == 0 for p in folder.iterdir())
+    # The embedded writer's lists of the same offers: the same files, rows, sheets and
+    # column widths (offers of equal expected value may come in another order).
+    embedded = write_campaign_lists(offers, tmp_path / "embedded")
+    assert [p.name for p in embedded.csv_files] == [p.name for p in csvs]
+    for p in csvs:
+        a, b = (pd.read_csv(f, dtype=str, encoding="utf-8-sig", keep_default_na=False)
+                for f in (p, tmp_path / "embedded" / p.name))
+        assert sorted(map(tuple, a.to_numpy())) == sorted(map(tuple, b.to_numpy())), p.name
+    assert embedded.excel is not None
+    ours, theirs = openpyxl.load_workbook(folder / BOOK), openpyxl.load_workbook(embedded.excel)
+    assert ours.sheetnames == theirs.sheetnames
+    for name in ours.sheetnames:
+        a_rows = list(ours[name].iter_rows(values_only=True))
+        b_rows = list(theirs[name].iter_rows(values_only=True))
+        assert a_rows[0] == b_rows[0] and len(a_rows) == len(b_rows), name
+        if name == SUMMARY_SHEET:
+            assert [r[:2] for r in a_rows] == [r[:2] for r in b_rows]
+            assert [r[2] for r in a_rows[1:]] == pytest.approx([r[2] for r in b_rows[1:]])
+        else:
+            assert sorted(map(repr, a_rows[1:])) == sorted(map(repr, b_rows[1:])), name
+        assert ({k: d.width for k, d in ours[name].column_dimensions.items()}
+                == {k: d.width for k, d in theirs[name].column_dimensions.items()}), name
+        assert ours[name].freeze_panes == theirs[name].freeze_panes == "A2"
 
 
 def test_spark_capping_equals_cap_offers(spark: Any) -> None:

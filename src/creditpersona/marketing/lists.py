@@ -21,6 +21,7 @@ from creditpersona import artefacts
 from creditpersona.errors import SchemaError
 from creditpersona.safeio import (
     excel_writer_options,
+    neutralise,
     neutralise_frame,
     private_dir,
     replace_from,
@@ -97,6 +98,9 @@ _DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 
 MANIFEST = ".campaign_lists.json"
 BOOK = "campaign_lists.xlsx"
 SUMMARY_SHEET = "汇总 Summary"
+#: The summary sheet's columns: the RM, its offers, their expected value.
+SUMMARY_COLUMNS = [f"{COLUMNS[0][1]} {COLUMNS[0][2]}", "推荐数 Offers",
+                   "预期价值合计(元) Expected value (yuan)"]
 ALL_SHEET = "全部 All"
 
 
@@ -210,7 +214,7 @@ def write_campaign_lists(offers: pd.DataFrame, out_dir: str | Path, *, csv: bool
         summary = table.groupby(rm_col).agg(
             offers=(headers()[1], "size"),
             expected_value=(headers()[10], "sum")).reset_index()
-        summary.columns = [rm_col, "推荐数 Offers", "预期价值合计(元) Expected value (yuan)"]
+        summary.columns = SUMMARY_COLUMNS
         sheets = {SUMMARY_SHEET: summary}
         if len(rm_ids) <= MAX_SHEETS:
             sheets |= {name: by_rm.iloc[bounds[i]:bounds[i + 1]].reset_index(drop=True)
@@ -232,8 +236,8 @@ def write_book(path: Path, sheets: dict[str, pd.DataFrame]) -> Path:
     The cells of :func:`~creditpersona.safeio.to_excel` (neutralised text, the same
     xlsxwriter options, pandas' bold bordered header, columns as wide as the header and the
     first 200 values, the header row frozen), written in xlsxwriter's constant-memory mode
-    with one typed call per cell: pandas' Excel writer styles every cell and would take most
-    of the stage's time on the lists of a large bank.
+    with one typed call per cell (:class:`BookWriter`): pandas' Excel writer styles every
+    cell and would take most of the stage's time on the lists of a large bank.
 
     Examples
     --------
@@ -244,30 +248,81 @@ def write_book(path: Path, sheets: dict[str, pd.DataFrame]) -> Path:
     >>> [[c.value for c in row] for row in openpyxl.load_workbook(p)["s"].iter_rows()]
     [['a', 'n'], ["'=1+1", -3]]
     """
-    import xlsxwriter
-
     def write(tmp: Path) -> None:
-        options = {**excel_writer_options()["options"], "constant_memory": True}
-        book = xlsxwriter.Workbook(str(tmp), options)
-        head = book.add_format({"bold": True, "border": 1, "align": "center",
-                                "valign": "top"})
+        book = BookWriter(tmp)
         for name, frame in sheets.items():
-            ws = book.add_worksheet(name)
-            safe = neutralise_frame(frame)
-            for j, col in enumerate(safe.columns):
-                longest = max([len(str(col))] + [len(str(v)) for v in safe[col].head(200)])
-                ws.set_column(j, j, min(60, max(10, longest + 2)))
-                ws.write_string(0, j, str(col), head)
-            ws.freeze_panes(1, 0)
-            _cells(ws, safe)
+            book.sheet(name, frame.columns).append(frame)
         book.close()
 
     return replace_from(path, write)
 
 
-def _cells(ws: Any, frame: pd.DataFrame) -> None:
-    """The rows of ``frame`` below the header: numbers as numbers, text as text, missing
-    cells left empty."""
+#: Rows of a sheet whose text sets its columns' widths (with the header).
+WIDTH_ROWS = 200
+
+
+class BookWriter:
+    """A workbook written a batch of rows at a time (xlsxwriter's constant-memory mode, the
+    options of :func:`~creditpersona.safeio.excel_writer_options`) into ``path`` (a file
+    of :func:`~creditpersona.safeio.replace_from`): the campaign workbook of both engines.
+
+    Sheets appear in the order :meth:`sheet` creates them; rows may be added to any of
+    them, each sheet's in order; :meth:`close` sets the widths and writes the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import xlsxwriter
+
+        options = {**excel_writer_options()["options"], "constant_memory": True}
+        self._book = xlsxwriter.Workbook(str(path), options)
+        self._head = self._book.add_format({"bold": True, "border": 1, "align": "center",
+                                            "valign": "top"})
+        self._sheets: list[SheetWriter] = []
+
+    def sheet(self, name: str, columns: Any) -> SheetWriter:
+        """A new sheet ``name`` with the header ``columns`` (neutralised)."""
+        out = SheetWriter(self._book.add_worksheet(name), [str(c) for c in columns],
+                          self._head)
+        self._sheets.append(out)
+        return out
+
+    def close(self) -> None:
+        for sheet in self._sheets:
+            sheet.finish()
+        self._book.close()
+
+
+class SheetWriter:
+    """One sheet of a :class:`BookWriter`: pandas' bold bordered header, the header row
+    frozen, numbers as numbers, text neutralised, missing cells left empty; each column as
+    wide as its header and its first :data:`WIDTH_ROWS` values (at least 10, at most 60)."""
+
+    def __init__(self, ws: Any, columns: list[str], head: Any) -> None:
+        self._ws, self._row = ws, 1
+        names = [str(neutralise(c)) for c in columns]
+        self._widths = [len(c) for c in names]
+        for j, col in enumerate(names):
+            ws.write_string(0, j, col, head)
+        ws.freeze_panes(1, 0)
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Rows below those already written (``frame``'s columns in the header's order)."""
+        safe = neutralise_frame(frame)
+        left = WIDTH_ROWS - (self._row - 1)
+        if left > 0:
+            self._widths = [max([w] + [len(str(v)) for v in safe[col].head(left)])
+                            for w, col in zip(self._widths, safe.columns, strict=True)]
+        _cells(self._ws, safe, self._row)
+        self._row += len(safe)
+
+    def finish(self) -> None:
+        for j, w in enumerate(self._widths):
+            self._ws.set_column(j, j, min(60, max(10, w + 2)))
+
+
+def _cells(ws: Any, frame: pd.DataFrame, first: int = 1) -> None:
+    """The rows of ``frame`` from sheet row ``first``: numbers as numbers, text as text,
+    missing cells left empty."""
     columns: list[tuple[Any, np.ndarray]] = []
     for col in frame.columns:
         s = frame[col]
@@ -280,4 +335,4 @@ def _cells(ws: Any, frame: pd.DataFrame) -> None:
             v = values[i]
             if v is None or (isinstance(v, float) and not np.isfinite(v)):
                 continue
-            put(i + 1, j, v.item() if isinstance(v, np.generic) else v)
+            put(i + first, j, v.item() if isinstance(v, np.generic) else v)

@@ -593,13 +593,14 @@ def write_lists(offers: DataFrame, out_dir: Path, rows: int = LIST_BATCH_ROWS
                 ) -> CampaignListFiles:
     """The campaign lists of the stored offers (:func:`~creditpersona.marketing.lists.
     write_campaign_lists`' files and layout), from Spark a batch of whole RMs at a time:
-    one CSV per RM through ``safeio.to_csv``; the workbook (summary, then a sheet per RM or
-    one sheet of all) streamed in xlsxwriter's constant-memory mode into a file
-    ``safeio.replace_from`` puts in place atomically, cells neutralised."""
+    each batch's CSVs (one per RM) rendered at once by ``safeio.to_csv_parts``, its rows
+    added to the workbook (summary, then a sheet per RM or one sheet of all;
+    :class:`~creditpersona.marketing.lists.BookWriter`, constant memory) in a file
+    ``safeio.replace_from`` puts in place atomically; cells neutralised."""
     from pyspark.sql import functions as F
 
     from creditpersona.marketing import lists as L
-    from creditpersona.safeio import private_dir, to_csv
+    from creditpersona.safeio import private_dir, replace_from, to_csv_parts
 
     out = private_dir(out_dir)
     key = F.coalesce(F.col("rm_id"), F.lit("unassigned"))
@@ -608,28 +609,36 @@ def write_lists(offers: DataFrame, out_dir: Path, rows: int = LIST_BATCH_ROWS
     rm_ids = [rm for rm, _ in counts]
     previous = L._previous(out)
     names = dict(zip(rm_ids, L.file_names(rm_ids), strict=True))
+    sheets = dict(zip(rm_ids, L.sheet_names(rm_ids), strict=True))
     planned = set(names.values()) | {L.BOOK}
     L._record(out, previous | planned)
+    rm_col, ev = L.headers()[0], L.headers()[10]
     written: list[Path] = []
-    book = _Book(rm_ids)
-
-    def batches() -> Iterator[tuple[str, pd.DataFrame]]:
-        for batch in _rm_batches(counts, rows):
-            part = offers.filter(key.isin(batch)).toPandas()
-            table = L.list_frame(part)
-            rm_col = L.headers()[0]
-            table[rm_col] = table[rm_col].astype(object).where(table[rm_col].notna(),
-                                                               "unassigned")
-            for rm, group in table.groupby(rm_col, sort=True):
-                yield str(rm), group
-
-    from creditpersona.safeio import replace_from
 
     def write(tmp: Path) -> None:
-        book.open(tmp)
-        for rm, group in batches():
-            written.append(to_csv(group, out / names[rm]))
-            book.add(rm, group)
+        book = L.BookWriter(tmp)
+        summary_sheet = book.sheet(L.SUMMARY_SHEET, L.SUMMARY_COLUMNS)
+        whole = None if len(rm_ids) <= L.MAX_SHEETS else book.sheet(L.ALL_SHEET, L.headers())
+        summary: list[tuple[str, int, float]] = []
+        for batch in _rm_batches(counts, rows):
+            table = L.list_frame(offers.filter(key.isin(batch)).toPandas())
+            table[rm_col] = table[rm_col].astype(object).where(table[rm_col].notna(),
+                                                               "unassigned")
+            table = table.sort_values(rm_col, kind="stable").reset_index(drop=True)
+            keys = table[rm_col].astype(str).to_numpy()
+            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+            bounds = [*starts.tolist(), len(keys)]
+            found = [str(keys[i]) for i in starts]
+            written.extend(to_csv_parts(table, [(out / names[rm], bounds[i], bounds[i + 1])
+                                                for i, rm in enumerate(found)]))
+            for i, rm in enumerate(found):
+                group = table.iloc[bounds[i]:bounds[i + 1]]
+                summary.append((rm, len(group), float(group[ev].sum())))
+                if whole is None:
+                    book.sheet(sheets[rm], group.columns).append(group)
+            if whole is not None:
+                whole.append(table)
+        summary_sheet.append(pd.DataFrame(summary, columns=L.SUMMARY_COLUMNS))
         book.close()
 
     path = replace_from(out / L.BOOK, write)
@@ -639,76 +648,6 @@ def write_lists(offers: DataFrame, out_dir: Path, rows: int = LIST_BATCH_ROWS
             target.unlink()
     L._record(out, planned)
     return L.CampaignListFiles(tuple(written), path)
-
-
-class _Book:
-    """The campaign workbook written row by row (xlsxwriter, constant memory): the summary
-    sheet first (filled last), then a sheet per RM or, above ``MAX_SHEETS`` RMs, one sheet."""
-
-    def __init__(self, rm_ids: list[str]) -> None:
-        from creditpersona.marketing import lists as L
-
-        self.rm_ids = rm_ids
-        self.per_rm = len(rm_ids) <= L.MAX_SHEETS
-        self.sheets = dict(zip(rm_ids, L.sheet_names(rm_ids), strict=True))
-        self.summary: list[tuple[str, int, float]] = []
-        self.book: Any = None
-        self.all_sheet: Any = None
-        self.all_row = 0
-
-    def open(self, path: Path) -> None:
-        import xlsxwriter
-
-        from creditpersona.marketing import lists as L
-        from creditpersona.safeio import excel_writer_options
-
-        options = {**excel_writer_options()["options"], "constant_memory": True}
-        self.book = xlsxwriter.Workbook(str(path), options)
-        self.head = self.book.add_format({"bold": True, "border": 1, "align": "center",
-                                          "valign": "top"})
-        self.summary_sheet = self.book.add_worksheet(L.SUMMARY_SHEET)
-        if not self.per_rm:
-            self.all_sheet = self._sheet(L.ALL_SHEET, L.headers())
-
-    def _sheet(self, name: str, header: list[str]) -> Any:
-        ws = self.book.add_worksheet(name)
-        for j, h in enumerate(header):
-            ws.write(0, j, h, self.head)
-            ws.set_column(j, j, min(60, max(10, len(h) + 2)))
-        ws.freeze_panes(1, 0)
-        return ws
-
-    def _rows(self, ws: Any, start: int, frame: pd.DataFrame) -> int:
-        from creditpersona.safeio import neutralise_frame
-
-        safe = neutralise_frame(frame)
-        for i, values in enumerate(safe.itertuples(index=False), start=start):
-            for j, v in enumerate(values):
-                if v is None or (isinstance(v, float) and not np.isfinite(v)):
-                    continue
-                ws.write(i, j, v.item() if isinstance(v, np.generic) else v)
-        return start + len(safe)
-
-    def add(self, rm: str, group: pd.DataFrame) -> None:
-        from creditpersona.marketing import lists as L
-
-        ev = L.headers()[10]
-        self.summary.append((rm, len(group), float(group[ev].sum())))
-        if self.per_rm:
-            self._rows(self._sheet(self.sheets[rm], L.headers()), 1, group)
-        else:
-            self.all_row = self._rows(self.all_sheet, self.all_row or 1, group)
-
-    def close(self) -> None:
-        summary = pd.DataFrame(self.summary, columns=[
-            "客户经理 RM", "推荐数 Offers", "预期价值合计(元) Expected value (yuan)"])
-        ws = self.summary_sheet
-        for j, h in enumerate(summary.columns):
-            ws.write(0, j, h, self.head)
-            ws.set_column(j, j, min(60, max(10, len(h) + 2)))
-        ws.freeze_panes(1, 0)
-        self._rows(ws, 1, summary)
-        self.book.close()
 
 
 # ---- the stage ----------------------------------------------------------------------------
