@@ -332,7 +332,8 @@ def spark_review(run: SparkCycle, store: Store, as_of: dt.date, *,
     seen = [] if seen is None else seen
     cfg = config or load_review_config(None)
     i = _inputs(run, store, as_of, cfg)
-    stats = SparkStatistics(run, i.watched.columns, i.watched.profile, cfg.stability)
+    stats = SparkStatistics(run, i.watched.columns, i.watched.profile, cfg.stability,
+                            cfg.industry.min_firms)
     try:
         return assemble_review(str(store.path), i, stats, EngineReads(
             matured=lambda notes: _matured(run, i, notes, seen),

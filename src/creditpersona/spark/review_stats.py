@@ -70,8 +70,8 @@ def _schema(fields: Iterable[tuple[str, str]]) -> StructType:
     return T.StructType([T.StructField(n, kinds[k]) for n, k in fields])
 
 
-_COUNTS = _schema([("segment", "s"), ("variable", "s"), ("side", "s"), ("bin", "s"),
-                   ("firms", "l")])
+_COUNTS = _schema([("level", "s"), ("segment", "s"), ("variable", "s"), ("side", "s"),
+                   ("bin", "s"), ("firms", "l")])
 _CELLS = _schema([("from_state", "s"), ("to_state", "s"), ("firms", "l")])
 _CHANGES = _schema([("level", "s"), ("segment", "s"), ("from_state", "s"), ("to_state", "s"),
                     ("firms", "l")])
@@ -79,7 +79,7 @@ _DRIFT_KINDS = {"variable": "s", "kind": "s", "models": "s", "psi": "d", "band":
                 "noise_bound": "d", "beyond_noise": "b", "drifted": "b", "bins": "l",
                 "firms_reference": "l", "firms_current": "l", "missing_reference": "d",
                 "missing_current": "d"}
-_DRIFT = _schema([("segment", "s"), *((c, _DRIFT_KINDS[c]) for c in _COLUMNS)])
+_DRIFT = _schema([("level", "s"), ("segment", "s"), *((c, _DRIFT_KINDS[c]) for c in _COLUMNS)])
 
 
 def _frame(chunk: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -125,12 +125,20 @@ class SparkStatistics:
     """
 
     def __init__(self, run: SparkCycle, columns: list[str], variables: Sequence[Variable],
-                 cfg: StabilityConfig) -> None:
+                 cfg: StabilityConfig, segment_min_firms: int | None = None) -> None:
         self._run, self._wanted, self._cfg = run, columns, cfg
         self._variables = list(variables)
         #: Rows of every aggregate brought to the driver.
         self.seen: list[int] = []
-        self._judged: dict[tuple[str, dt.date, dt.date, str | None, int], pd.DataFrame] = {}
+        #: (source, dates, segment, min_firms) → the variables judged and their rows.
+        self._judged: dict[tuple[str, dt.date, dt.date, str | None, int],
+                           tuple[frozenset[str], pd.DataFrame]] = {}
+        #: The comparisons judged together in one Spark job when one of them is asked: the
+        #: whole portfolio and, with ``segment_min_firms`` (the review's industry
+        #: ``min_firms``), the industry sections and divisions.
+        self._levels: tuple[tuple[str | None, int], ...] = ((None, 0),) + (
+            () if segment_min_firms is None
+            else ((SECTION, segment_min_firms), (DIVISION, segment_min_firms)))
         self._categorical = {v.name for v in variables if v.categorical}
         self._numeric = {v.name for v in variables if not v.categorical}
         self._held: dict[tuple[str, dt.date], _Prepared | None] = {}
@@ -242,23 +250,36 @@ class SparkStatistics:
         return a, b
 
     # -- the statistics ----------------------------------------------------------------------
-    def _edges(self, frame: DataFrame, variables: Sequence[Variable], segment: str | None
-               ) -> dict[tuple[str, str], np.ndarray]:
-        """The reference's decile edges per (segment, numeric variable), by Spark."""
+    def _edges(self, frame: DataFrame, variables: Sequence[Variable],
+               levels: Sequence[str | None]) -> dict[str | None, dict[tuple[str, str],
+                                                                    np.ndarray]]:
+        """The reference's decile edges per (segment, numeric variable) of each level (None:
+        the whole portfolio), by Spark in one aggregation (a cube of the level columns)."""
         from pyspark.sql import functions as F
 
+        out: dict[str | None, dict[tuple[str, str], np.ndarray]] = {lv: {} for lv in levels}
         numeric = [v.name for v in variables if not v.categorical]
         if not numeric:
-            return {}
+            return out
         qs = np.linspace(0, 1, self._cfg.bins + 1)[1:-1]
         aggs = [_finite_percentiles(c, qs) for c in numeric]
-        if segment is None:
-            rows = [(WHOLE, frame.agg(*aggs).first())]
+        columns = [lv for lv in levels if lv is not None]
+        rows: list[tuple[str | None, str, Any]] = []
+        if not columns:
+            rows.append((None, WHOLE, frame.agg(*aggs).first()))
         else:
-            grouped = frame.filter(F.col(segment).isNotNull()).groupBy(segment).agg(*aggs)
-            rows = [(str(r[segment]), r) for r in grouped.collect()]
-        return {(seg, c): np.unique(np.asarray(row[c] or [], dtype=float))
-                for seg, row in rows if row is not None for c in numeric}
+            flags = [F.grouping(c).alias(f"_grouped_{i}") for i, c in enumerate(columns)]
+            for r in frame.cube(*columns).agg(*aggs, *flags).collect():
+                kept = [c for i, c in enumerate(columns) if r[f"_grouped_{i}"] == 0]
+                if not kept and None in out:
+                    rows.append((None, WHOLE, r))
+                elif len(kept) == 1 and r[kept[0]] is not None:
+                    rows.append((kept[0], str(r[kept[0]]), r))
+        for level, seg, row in rows:
+            if row is not None:
+                out[level].update({(seg, c): np.unique(np.asarray(row[c] or [], dtype=float))
+                                   for c in numeric})
+        return out
 
     def stability(self, source: str, reference: dt.date, current: dt.date,
                   variables: Sequence[Variable], segment: str | None = None,
@@ -268,47 +289,75 @@ class SparkStatistics:
 
         A variable's row depends on that variable alone, so each (source, dates, segment)
         is counted once for every watched variable of the source and the rows asked for
-        are taken from it (the review compares the profile's variables in several subsets).
+        are taken from it (the review compares the profile's variables in several subsets);
+        the whole portfolio and the industry levels of the profile and the PD scores are
+        judged together, in one Spark job per pair of quarters.
         """
         key = (source, reference, current, segment, min_firms)
         asked = {v.name: i for i, v in enumerate(variables)}
-        if key not in self._judged:
+        if key not in self._judged or not set(asked) <= self._judged[key][0]:
             extra = [v for v in self._variables if source == "profile" and v.name not in asked]
-            self._judged[key] = self._judge(source, reference, current,
-                                            [*variables, *extra], segment, min_firms)
-        rows = self._judged[key]
+            wanted = [*variables, *extra]
+            together = self._together(source, reference, current, (segment, min_firms))
+            judged = self._judge(source, reference, current, wanted, together)
+            names = frozenset(v.name for v in wanted)
+            self._judged |= {(source, reference, current, level, floor): (names, rows)
+                             for (level, floor), rows in judged.items()}
+        rows = self._judged[key][1]
         rows = rows[rows["variable"].isin(list(asked))]
         rows = rows.assign(_s=rows["segment"].astype(str), _v=rows["variable"].map(asked))
         rows = rows.sort_values(["_s", "_v"], kind="stable", ignore_index=True).drop(
             columns=["_s", "_v"])
         return rows.drop(columns="segment") if segment is None else rows
 
+    def _together(self, source: str, reference: dt.date, current: dt.date,
+                  level: tuple[str | None, int]) -> list[tuple[str | None, int]]:
+        """The comparisons judged with ``level``: the review's levels whose columns both
+        quarters hold, when ``level`` is one of them (the personas' shares are compared
+        over the whole portfolio only)."""
+        if source == "personas" or level not in self._levels:
+            return [level]
+        ref, cur = self._pair(source, reference, current)
+        return [lv for lv in self._levels
+                if lv[0] is None or (lv[0] in ref.columns and lv[0] in cur.columns)]
+
     def _judge(self, source: str, reference: dt.date, current: dt.date,
-               variables: Sequence[Variable], segment: str | None, min_firms: int
-               ) -> pd.DataFrame:
-        """The drift rows of every variable (with ``segment``), judged on the executors."""
+               variables: Sequence[Variable], levels: Sequence[tuple[str | None, int]]
+               ) -> dict[tuple[str | None, int], pd.DataFrame]:
+        """The drift rows of every variable at each level (segment column, min_firms),
+        judged on the executors: one Spark job for all levels."""
         from pyspark.sql import functions as F
 
         ref, cur = self._pair(source, reference, current)
         present = tuple(v for v in variables if v.name in ref.columns and v.name in cur.columns)
-        model = StabilityModel(present, segment, self._edges(ref.frame, present, segment))
+        edges = self._edges(ref.frame, present, [lv for lv, _ in levels])
+        name = {lv: "" if lv is None else lv for lv, _ in levels}
+        models = {name[lv]: StabilityModel(present, lv, edges[lv]) for lv, _ in levels}
+        floors = {name[lv]: floor for lv, floor in levels}
         cfg, ref_cols, cur_cols = self._cfg, ref.columns, cur.columns
 
         def count(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-            return _plain(partial_stability(model, _frame(a, ref_cols), _frame(b, cur_cols)),
-                          _COUNTS)
+            a, b = _frame(a, ref_cols), _frame(b, cur_cols)
+            parts = [partial_stability(m, a, b).assign(level=n) for n, m in models.items()]
+            return _plain(pd.concat(parts, ignore_index=True), _COUNTS)
 
         def judge(cells: pd.DataFrame) -> pd.DataFrame:
-            out = combine_stability(model, [cells], cfg, min_firms)
+            n = str(cells["level"].iloc[0])
+            out = combine_stability(models[n], [cells.drop(columns="level")], cfg, floors[n])
             if "segment" not in out.columns:
                 out.insert(0, "segment", WHOLE)
-            return _plain(out[["segment", *_COLUMNS]], _DRIFT)
+            return _plain(out.assign(level=n)[["level", "segment", *_COLUMNS]], _DRIFT)
 
         counts = ref.frame.groupBy("bucket").cogroup(cur.frame.groupBy("bucket")).applyInPandas(
             count, _COUNTS)
-        summed = counts.groupBy("segment", "variable", "side", "bin").agg(
+        summed = counts.groupBy("level", "segment", "variable", "side", "bin").agg(
             F.sum("firms").cast("long").alias("firms"))
-        return self._bring(summed.groupBy("segment").applyInPandas(judge, _DRIFT))
+        judged = summed.groupBy("level", "segment").applyInPandas(judge, _DRIFT).persist()
+        try:  # one level at a time: a division level holds ~90 segments' rows per variable
+            return {(lv, floor): self._bring(judged.filter(F.col("level") == name[lv])).drop(
+                columns="level") for lv, floor in levels}
+        finally:
+            judged.unpersist()
 
     def migration(self, source: str, column: str, previous: dt.date,
                   current: dt.date) -> list[pd.DataFrame]:
