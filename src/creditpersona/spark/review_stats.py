@@ -8,7 +8,9 @@ them (:mod:`creditpersona.review.inputs`). Then, for every comparison:
 
 * **Stability**: the bin edges (the reference quarter's deciles per segment) are Spark's
   exact ``percentile`` (linear interpolation, as ``numpy.quantile``) — one row per segment
-  comes back; each bucket of firms counts its reference and current firms per bin
+  comes back, the whole portfolio's, the sections' and the divisions' from one cube
+  aggregation; each bucket of firms counts its reference and current firms per bin, for
+  the three levels at once
   (:func:`~creditpersona.review.kernels.partial_stability` in a ``cogroup``); Spark sums
   the counts and judges each segment on an executor
   (:func:`~creditpersona.review.kernels.combine_stability` of that segment's counts). The
@@ -291,7 +293,7 @@ class SparkStatistics:
         is counted once for every watched variable of the source and the rows asked for
         are taken from it (the review compares the profile's variables in several subsets);
         the whole portfolio and the industry levels of the profile and the PD scores are
-        judged together, in one Spark job per pair of quarters.
+        judged together, in one pass over each pair of quarters.
         """
         key = (source, reference, current, segment, min_firms)
         asked = {v.name: i for i, v in enumerate(variables)}
@@ -318,14 +320,15 @@ class SparkStatistics:
         if source == "personas" or level not in self._levels:
             return [level]
         ref, cur = self._pair(source, reference, current)
-        return [lv for lv in self._levels
-                if lv[0] is None or (lv[0] in ref.columns and lv[0] in cur.columns)]
+        return [lv for lv in self._levels if lv == level or lv[0] is None
+                or (lv[0] in ref.columns and lv[0] in cur.columns)]
 
     def _judge(self, source: str, reference: dt.date, current: dt.date,
                variables: Sequence[Variable], levels: Sequence[tuple[str | None, int]]
                ) -> dict[tuple[str | None, int], pd.DataFrame]:
         """The drift rows of every variable at each level (segment column, min_firms),
-        judged on the executors: one Spark job for all levels."""
+        judged on the executors: the edges in one aggregation, the counts and judgements of
+        all levels in one pass (then each level brought to the driver on its own)."""
         from pyspark.sql import functions as F
 
         ref, cur = self._pair(source, reference, current)
