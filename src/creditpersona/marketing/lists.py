@@ -194,14 +194,8 @@ def write_campaign_lists(offers: pd.DataFrame, out_dir: str | Path, *, csv: bool
     (['RM1.csv', 'RM2.csv'], 'campaign_lists.xlsx')
     """
     out = private_dir(out_dir)
-    table = list_frame(offers)
+    by_rm, bounds, rm_ids = sorted_by_rm(offers)
     rm_col = headers()[0]
-    table[rm_col] = table[rm_col].astype(object).where(table[rm_col].notna(), "unassigned")
-    by_rm = table.sort_values(rm_col, kind="stable").reset_index(drop=True)
-    keys = by_rm[rm_col].astype(str).to_numpy()
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.array([])
-    bounds = [*starts.tolist(), len(keys)]
-    rm_ids = [str(keys[i]) for i in starts]
     previous = _previous(out)
     planned = ({*file_names(rm_ids)} if csv else set()) | ({BOOK} if excel else set())
     _record(out, previous | planned)
@@ -211,7 +205,7 @@ def write_campaign_lists(offers: pd.DataFrame, out_dir: str | Path, *, csv: bool
                                        in enumerate(file_names(rm_ids))])
     book = None
     if excel:
-        summary = table.groupby(rm_col).agg(
+        summary = by_rm.groupby(rm_col).agg(
             offers=(headers()[1], "size"),
             expected_value=(headers()[10], "sum")).reset_index()
         summary.columns = SUMMARY_COLUMNS
@@ -220,14 +214,41 @@ def write_campaign_lists(offers: pd.DataFrame, out_dir: str | Path, *, csv: bool
             sheets |= {name: by_rm.iloc[bounds[i]:bounds[i + 1]].reset_index(drop=True)
                        for i, name in enumerate(sheet_names(rm_ids))}
         else:
-            sheets[ALL_SHEET] = table
+            sheets[ALL_SHEET] = by_rm
         book = write_book(out / BOOK, sheets)
+    retire(out, previous, planned)
+    return CampaignListFiles(tuple(written), book)
+
+
+def sorted_by_rm(offers: pd.DataFrame) -> tuple[pd.DataFrame, list[int], list[str]]:
+    """The campaign list of ``offers`` (:func:`list_frame`, a missing RM as
+    ``unassigned``) sorted by RM, with each RM's first row, the row count last, and the RMs.
+
+    Examples
+    --------
+    >>> o = pd.DataFrame({"rm_id": ["b", None, "a", "b"], "firm_id": list("wxyz"),
+    ...                   "product": ["p"] * 4})
+    >>> frame, bounds, rms = sorted_by_rm(o)
+    >>> bounds, rms
+    ([0, 1, 3, 4], ['a', 'b', 'unassigned'])
+    """
+    table = list_frame(offers)
+    rm_col = headers()[0]
+    table[rm_col] = table[rm_col].astype(object).where(table[rm_col].notna(), "unassigned")
+    by_rm = table.sort_values(rm_col, kind="stable").reset_index(drop=True)
+    keys = by_rm[rm_col].astype(str).to_numpy()
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.array([])
+    return by_rm, [*starts.tolist(), len(keys)], [str(keys[i]) for i in starts]
+
+
+def retire(out: Path, previous: set[str], planned: set[str]) -> None:
+    """Remove the lists of an earlier run (``previous``) this run did not write
+    (``planned``), never through a link, and record this run's in the manifest."""
     for stale in previous - planned:
         path = out / stale
         if path.is_symlink() or path.is_file():
             path.unlink()
     _record(out, planned)
-    return CampaignListFiles(tuple(written), book)
 
 
 def write_book(path: Path, sheets: dict[str, pd.DataFrame]) -> Path:

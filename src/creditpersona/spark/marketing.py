@@ -612,7 +612,7 @@ def write_lists(offers: DataFrame, out_dir: Path, rows: int = LIST_BATCH_ROWS
     sheets = dict(zip(rm_ids, L.sheet_names(rm_ids), strict=True))
     planned = set(names.values()) | {L.BOOK}
     L._record(out, previous | planned)
-    rm_col, ev = L.headers()[0], L.headers()[10]
+    ev = L.headers()[10]
     written: list[Path] = []
 
     def write(tmp: Path) -> None:
@@ -621,14 +621,7 @@ def write_lists(offers: DataFrame, out_dir: Path, rows: int = LIST_BATCH_ROWS
         whole = None if len(rm_ids) <= L.MAX_SHEETS else book.sheet(L.ALL_SHEET, L.headers())
         summary: list[tuple[str, int, float]] = []
         for batch in _rm_batches(counts, rows):
-            table = L.list_frame(offers.filter(key.isin(batch)).toPandas())
-            table[rm_col] = table[rm_col].astype(object).where(table[rm_col].notna(),
-                                                               "unassigned")
-            table = table.sort_values(rm_col, kind="stable").reset_index(drop=True)
-            keys = table[rm_col].astype(str).to_numpy()
-            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-            bounds = [*starts.tolist(), len(keys)]
-            found = [str(keys[i]) for i in starts]
+            table, bounds, found = L.sorted_by_rm(offers.filter(key.isin(batch)).toPandas())
             written.extend(to_csv_parts(table, [(out / names[rm], bounds[i], bounds[i + 1])
                                                 for i, rm in enumerate(found)]))
             for i, rm in enumerate(found):
@@ -642,11 +635,7 @@ def write_lists(offers: DataFrame, out_dir: Path, rows: int = LIST_BATCH_ROWS
         book.close()
 
     path = replace_from(out / L.BOOK, write)
-    for stale in previous - planned:
-        target = out / stale
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-    L._record(out, planned)
+    L.retire(out, previous, planned)
     return L.CampaignListFiles(tuple(written), path)
 
 
