@@ -184,8 +184,8 @@ def test_the_guard_catches_a_firm_sized_collect(spark: Any, guard: DriverGuard) 
 
 def test_the_session_records_no_python_call_sites(spark: Any,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """PySpark's DataFrame debugging is off (session DEFAULTS): building a column is one
-    JVM call, not a dozen (the call-site records cost the stages' wide plans seconds)."""
+    """PySpark's DataFrame debugging is off (session DEFAULTS): building a column takes 3
+    JVM round trips, not 13 (the call-site records cost the stages' wide plans seconds)."""
     from py4j.clientserver import ClientServerConnection
     from pyspark.errors.utils import is_debugging_enabled
     from pyspark.sql import functions as F

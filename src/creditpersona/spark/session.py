@@ -29,11 +29,11 @@ DEFAULTS: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.adaptive.enabled": "true",
     # PySpark 4's DataFrame debugging records the Python call site of every DataFrame and
-    # Column call in the JVM (about 10 more JVM round trips each; Spark's documentation
-    # notes its "non-trivial performance overhead"). The stages build plans of hundreds of
-    # columns: off, a column expression took 335 us instead of 1,087 us and the 400-firm
-    # review 15.3 s instead of 18.3 s (2026-12-05). Set it back to true to see Python call
-    # sites in Spark's error messages.
+    # Column call in the JVM (a column expression made 13 JVM round trips instead of 3). The
+    # stages build plans of hundreds of columns: off, a column expression took 335 us
+    # instead of 1,087 us and the 400-firm review 15.7 s instead of 18.3 s (medians of six
+    # warm runs, 2026-12-05). Set it back to true to see Python call sites in Spark's
+    # error messages.
     "spark.python.sql.dataFrameDebugging.enabled": "false",
     # Result files hold customer data: owner-only, as safeio writes the embedded ones.
     "spark.hadoop.fs.permissions.umask-mode": "077",
